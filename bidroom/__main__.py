@@ -1,0 +1,5 @@
+import sys
+
+from bidroom.cli import main
+
+sys.exit(main())

@@ -1,0 +1,94 @@
+"""HTTP routes: health, readiness, metrics, and the room directory. Thin: validate, call, answer."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from bidroom import tokens
+from bidroom.errors import AuthError, BidroomError, Refused, StoreError
+from bidroom.store import RoomRecord
+
+ROOM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+class RoomCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=ROOM_ID.pattern)
+    kind: str = Field(min_length=1, max_length=40)
+    title: str = Field(min_length=1, max_length=300)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+def room_public(room: RoomRecord) -> dict[str, Any]:
+    """What anyone may know of a room: never its private configuration."""
+    return {
+        "id": room.id,
+        "kind": room.kind,
+        "title": room.title,
+        "created_at": room.created_at.isoformat(),
+    }
+
+
+def error(status: int, code: str, message: str, detail: dict[str, Any] | None = None) -> Response:
+    return JSONResponse({"code": code, "message": message, "detail": detail or {}}, status)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "node": request.app.state.settings.node_id})
+
+
+async def readyz(request: Request) -> Response:
+    state = request.app.state
+    checks: dict[str, str] = {}
+    for name, probe in (("database", state.store.ping), ("broker", state.broker.ping)):
+        try:
+            await probe()
+            checks[name] = "ok"
+        except BidroomError as exc:
+            checks[name] = exc.message
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"ready": ready, "checks": checks}, 200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    body = request.app.state.metrics.exposition()
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+async def list_rooms(request: Request) -> Response:
+    rooms = await request.app.state.store.rooms()
+    return JSONResponse([room_public(r) for r in rooms])
+
+
+async def create_room(request: Request) -> Response:
+    try:
+        identity = _identity(request)
+    except AuthError as exc:
+        return error(401, exc.code, exc.message)
+    if "chair" not in identity.roles:
+        return error(403, "not_allowed", "only trading-centre staff (chair) create rooms")
+    try:
+        body = RoomCreate.model_validate_json(await request.body())
+    except ValidationError as exc:
+        return error(422, "invalid_args", "invalid room", {"errors": exc.errors(include_url=False)})
+    try:
+        room = await request.app.state.hub.create_room(body.id, body.kind, body.title, body.config)
+    except Refused as exc:
+        return error(422, exc.code, exc.message, dict(exc.detail))
+    except StoreError:
+        return error(409, "room_exists", f"room {body.id} exists already")
+    return JSONResponse(room_public(room), 201)
+
+
+def _identity(request: Request) -> tokens.Identity:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise AuthError("send Authorization: Bearer <session token>", code="token_missing")
+    key = request.app.state.settings.secret_key.get_secret_value()
+    return tokens.verify(token, key, request.app.state.hub.clock())

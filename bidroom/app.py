@@ -1,0 +1,104 @@
+"""The Starlette app: routes, and every resource (engine, broker, hub) made in its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+from bidroom import api, ws
+from bidroom.broker import broker_for
+from bidroom.db import ensure_migrated
+from bidroom.errors import BidroomError, ConfigError
+from bidroom.hub import Hub
+from bidroom.meeting import Meeting
+from bidroom.metrics import Metrics
+from bidroom.room import RoomType
+from bidroom.settings import Settings
+from bidroom.store import Store, create_engine
+
+log = logging.getLogger(__name__)
+
+ROOM_TYPES: Mapping[str, RoomType[Any]] = {Meeting.kind: Meeting()}  # type: ignore[dict-item]
+
+
+async def _maintain(hub: Hub, settings: Settings) -> None:
+    """Heartbeat this node, expire dead nodes' presence, and resync rooms, until cancelled."""
+    ttl = timedelta(seconds=settings.node_ttl_seconds)
+    every = min(settings.resync_seconds, settings.node_ttl_seconds / 3)
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await hub.heartbeat(ttl)
+            await hub.resync()
+        except BidroomError as exc:
+            log.warning("maintenance skipped", extra={"error": exc.message})
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    if settings.secret_key is None:
+        raise ConfigError("BIDROOM_SECRET_KEY is not set (32 or more random characters)")
+    engine = create_engine(settings.database_url)
+    metrics = Metrics()
+    broker = broker_for(settings.redis_url)
+    store = Store(engine)
+    hub = Hub(
+        store,
+        broker,
+        ROOM_TYPES,
+        node=settings.node_id,
+        metrics=metrics,
+        replay_limit=settings.replay_limit,
+    )
+    try:
+        await ensure_migrated(engine)
+        await hub.heartbeat(timedelta(seconds=settings.node_ttl_seconds))
+        await broker.start(hub.deliver, hub.resync)
+    except BaseException:
+        await engine.dispose()
+        raise
+    app.state.store, app.state.broker, app.state.hub, app.state.metrics = (
+        store,
+        broker,
+        hub,
+        metrics,
+    )
+    maintenance = asyncio.create_task(_maintain(hub, settings), name="maintenance")
+    log.info(
+        "node ready",
+        extra={"database": engine.url.get_backend_name(), "broker": type(broker).__name__},
+    )
+    try:
+        yield
+    finally:
+        maintenance.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await maintenance
+        await hub.shutdown()
+        await broker.stop()
+        await engine.dispose()
+
+
+def create_app(settings: Settings) -> Starlette:
+    routes = [
+        Route("/healthz", api.healthz),
+        Route("/readyz", api.readyz),
+        Route("/metrics", api.metrics),
+        Route("/api/rooms", api.list_rooms, methods=["GET"]),
+        Route("/api/rooms", api.create_room, methods=["POST"]),
+        WebSocketRoute("/ws", ws.endpoint),
+    ]
+    if settings.web_root.is_dir():
+        routes.append(Mount("/", StaticFiles(directory=settings.web_root, html=True), name="web"))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.settings = settings
+    return app

@@ -1,0 +1,138 @@
+"""Fan-out between app nodes: the broker only carries events, the store keeps them.
+
+    Broker (interface)
+    ├── LocalBroker    in process: the embedded default, and every hub in one process
+    └── RedisBroker    Redis pub/sub: several nodes serve one room
+
+A payload is ``"<node>\\n<json>"``; a node drops its own echoes without parsing them. Nothing is
+lost if the broker drops a message: a node that sees a gap in seq reads the missing events from
+the store, and after every (re)connection to Redis it re-reads every room it serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from bidroom.errors import BrokerError
+
+log = logging.getLogger(__name__)
+
+Deliver = Callable[[str, str], Awaitable[None]]
+Resync = Callable[[], Awaitable[None]]
+CHANNEL = "bidroom:room:"
+
+
+class Broker(Protocol):
+    async def start(self, deliver: Deliver, resync: Resync) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def publish(self, room: str, payload: str) -> None: ...
+
+    async def ping(self) -> None: ...
+
+
+class LocalBroker:
+    """Delivers to every hub started on it, in this process."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Deliver] = []
+
+    async def start(self, deliver: Deliver, resync: Resync) -> None:
+        self._subscribers.append(deliver)
+
+    async def stop(self) -> None:
+        self._subscribers.clear()
+
+    async def publish(self, room: str, payload: str) -> None:
+        for deliver in list(self._subscribers):
+            await deliver(room, payload)
+
+    async def ping(self) -> None:
+        return None
+
+
+class RedisBroker:
+    """Redis pub/sub on one channel pattern; reconnects with backoff and then asks for a resync."""
+
+    def __init__(self, url: str, *, retry_max: float = 2.0):
+        self._url = url
+        self._redis = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        self._retry_max = retry_max
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    async def start(self, deliver: Deliver, resync: Resync) -> None:
+        self._task = asyncio.create_task(self._listen(deliver, resync), name="redis-broker")
+        try:
+            await asyncio.wait_for(self.connected.wait(), timeout=10)
+        except TimeoutError as exc:
+            await self.stop()
+            raise BrokerError(f"cannot reach Redis at {_safe(self._url)}") from exc
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._redis.aclose()
+
+    async def publish(self, room: str, payload: str) -> None:
+        try:
+            await self._redis.publish(CHANNEL + room, payload)
+        except (RedisError, OSError) as exc:
+            raise BrokerError(f"publish failed: {type(exc).__name__}") from exc
+
+    async def ping(self) -> None:
+        try:
+            await self._redis.ping()
+        except (RedisError, OSError) as exc:
+            raise BrokerError(f"Redis unreachable: {type(exc).__name__}") from exc
+
+    async def _listen(self, deliver: Deliver, resync: Resync) -> None:
+        delay = 0.05
+        while True:
+            try:
+                await self._session(deliver, resync)
+            except (RedisError, OSError) as exc:
+                if self.connected.is_set():
+                    log.warning("redis connection lost", extra={"error": type(exc).__name__})
+                self.connected.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._retry_max)
+
+    async def _session(self, deliver: Deliver, resync: Resync) -> None:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.psubscribe(CHANNEL + "*")
+            was_down = not self.connected.is_set()
+            self.connected.set()
+            log.info("redis subscribed", extra={"channel": CHANNEL + "*"})
+            if was_down:
+                await resync()
+            while True:
+                message = await pubsub.get_message(timeout=None)
+                if message is not None and message["type"] == "pmessage":
+                    room = message["channel"].decode()[len(CHANNEL) :]
+                    await deliver(room, message["data"].decode())
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()
+
+
+def _safe(url: str) -> str:
+    """A Redis URL without its password, for messages."""
+    _, sep, tail = url.rpartition("@")
+    return f"{url.split('://', 1)[0]}://***@{tail}" if sep else url
+
+
+def broker_for(redis_url: str | None) -> Broker:
+    return RedisBroker(redis_url) if redis_url else LocalBroker()

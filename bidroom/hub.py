@@ -1,0 +1,316 @@
+"""The hub: runs commands against rooms, keeps each room's log in order, and fans events out.
+
+One request's way through: ``execute`` decides on the room's cached state, appends the events
+with the next seqs in one transaction (a concurrent append from another node is a SeqConflict:
+catch up from the store and decide again), applies them locally, queues them to this node's
+subscribers and publishes them to the other nodes. Everything that touches a room's state or its
+subscribers holds that room's lock, so each subscriber sees events in seq order, exactly once.
+
+The hub knows room types only through bidroom.room.RoomType; it knows nothing of procurement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from bidroom import protocol
+from bidroom.broker import Broker
+from bidroom.errors import BrokerError, Refused, RoomNotFound, SeqConflict, StoreError
+from bidroom.metrics import Metrics
+from bidroom.protocol import Close
+from bidroom.room import SYSTEM, Actor, Command, Event, Rejected, RoomType, fold
+from bidroom.store import CommandKey, DuplicateCommand, RoomRecord, Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+Outcome = dict[str, Any]
+RETRIES = 20
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class Subscriber(Protocol):
+    """A connection as the hub sees it: never awaited, so one slow client cannot stall a room."""
+
+    id: str
+    actor: Actor
+
+    def push(self, frame: str) -> None:
+        """Queue a frame; a subscriber whose queue is full closes itself."""
+
+    def close(self, code: Close, reason: str) -> None:
+        """Ask the connection to close (it happens on its own task)."""
+
+
+@dataclass
+class LiveRoom:
+    record: RoomRecord
+    kind: RoomType[Any]
+    state: Any
+    seq: int
+    recent: deque[Event]
+    subscribers: dict[str, Subscriber] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def accepted(events: list[Event]) -> Outcome:
+    return {"ok": True, "seqs": [e.seq for e in events]}
+
+
+def refused(rejected: Rejected) -> Outcome:
+    return {
+        "ok": False,
+        "code": rejected.code,
+        "message": rejected.message,
+        "detail": dict(rejected.detail),
+    }
+
+
+def numbered(events: list[Event], after: int, now: datetime, actor: Actor) -> list[Event]:
+    return [
+        Event(e.name, e.data, seq=after + i, at=now, actor=actor)
+        for i, e in enumerate(events, start=1)
+    ]
+
+
+def event_from_json(frame: Mapping[str, Any]) -> Event:
+    actor = Actor.from_json(frame["actor"]) if frame.get("actor") else None
+    at = datetime.fromisoformat(frame["at"]) if frame.get("at") else None
+    return Event(frame["name"], frame["data"], seq=int(frame["seq"]), at=at, actor=actor)
+
+
+class Hub:
+    def __init__(
+        self,
+        store: Store,
+        broker: Broker,
+        room_types: Mapping[str, RoomType[Any]],
+        *,
+        node: str,
+        metrics: Metrics,
+        replay_limit: int = 1000,
+        clock: Clock = system_clock,
+    ):
+        self.store = store
+        self.broker = broker
+        self.room_types = room_types
+        self.node = node
+        self.metrics = metrics
+        self.replay_limit = replay_limit
+        self.clock = clock
+        self.rooms: dict[str, LiveRoom] = {}
+        self._loading = asyncio.Lock()
+
+    # rooms -----------------------------------------------------------------------------------
+
+    async def create_room(
+        self, room_id: str, kind: str, title: str, config: Mapping[str, Any]
+    ) -> RoomRecord:
+        if kind not in self.room_types:
+            raise Refused(
+                f"unknown room kind {kind}",
+                code="unknown_kind",
+                detail={"kinds": sorted(self.room_types)},
+            )
+        record = RoomRecord(room_id, kind, title, dict(config), self.clock())
+        await self.store.create_room(record)
+        return record
+
+    async def room(self, room_id: str) -> LiveRoom:
+        live = self.rooms.get(room_id)
+        if live is not None:
+            return live
+        async with self._loading:
+            live = self.rooms.get(room_id) or await self._load(room_id)
+            self.rooms[room_id] = live
+            self.metrics.rooms.set(len(self.rooms))
+        return live
+
+    async def _load(self, room_id: str) -> LiveRoom:
+        record = await self.store.room(room_id)
+        if record is None:
+            raise RoomNotFound(f"no room {room_id}", detail={"room": room_id})
+        kind = self.room_types[record.kind]
+        events = await self.store.events(room_id)
+        state = fold(kind, kind.initial(record.config), events)
+        recent = deque(events[-self.replay_limit :], maxlen=self.replay_limit)
+        seq = events[-1].seq if events else 0
+        return LiveRoom(record, kind, state, seq, recent)
+
+    # commands --------------------------------------------------------------------------------
+
+    async def execute(
+        self, room_id: str, command: Command, actor: Actor, command_id: str | None = None
+    ) -> Outcome:
+        """Decide and record a command; the outcome a retry with the same id gets too."""
+        live = await self.room(room_id)
+        key = CommandKey(actor.subject, command_id) if command_id else None
+        async with live.lock:
+            for _ in range(RETRIES):
+                try:
+                    outcome = await self._attempt(live, command, actor, key)
+                except SeqConflict:
+                    await self._catch_up(live)
+                    continue
+                except DuplicateCommand as seen:
+                    outcome = seen.outcome
+                self.metrics.commands.labels("accepted" if outcome["ok"] else "rejected").inc()
+                return outcome
+        raise StoreError(f"room {room_id} is too busy; retry the command", code="unavailable")
+
+    async def _attempt(
+        self, live: LiveRoom, command: Command, actor: Actor, key: CommandKey | None
+    ) -> Outcome:
+        now = self.clock()
+        decision = live.kind.decide(live.state, command, actor, now)
+        if isinstance(decision, Rejected):
+            outcome = refused(decision)
+            if key is not None:
+                await self.store.append(live.record.id, [], key, outcome)
+            return outcome
+        events = numbered(decision, live.seq, now, actor)
+        outcome = accepted(events)
+        if events or key is not None:
+            await self.store.append(live.record.id, events, key, outcome)
+        if events:
+            self.metrics.events_appended.inc(len(events))
+            self._apply(live, events)
+            await self._publish(live.record.id, events)
+        return outcome
+
+    async def _publish(self, room_id: str, events: list[Event]) -> None:
+        body = protocol.dump({"events": [protocol.event_json(e) for e in events]})
+        try:
+            await self.broker.publish(room_id, f"{self.node}\n{body}")
+        except BrokerError as exc:
+            self.metrics.broker_errors.inc()
+            log.warning(
+                "broker publish failed; other nodes will catch up from the store",
+                extra={"room": room_id, "error": exc.message},
+            )
+
+    # applying and fanning out ----------------------------------------------------------------
+
+    def _apply(self, live: LiveRoom, events: list[Event]) -> None:
+        for event in events:
+            live.state = live.kind.apply(live.state, event)
+            live.seq = event.seq
+            live.recent.append(event)
+            self._fan_out(live, event)
+        self._enforce_membership(live)
+
+    def _fan_out(self, live: LiveRoom, event: Event) -> None:
+        frame = protocol.dump(protocol.event_json(event))
+        sent = 0
+        for subscriber in list(live.subscribers.values()):
+            if live.kind.visible(live.state, event, subscriber.actor):
+                subscriber.push(frame)
+                sent += 1
+        self.metrics.events_delivered.inc(sent)
+
+    def _enforce_membership(self, live: LiveRoom) -> None:
+        for subscriber in list(live.subscribers.values()):
+            refusal = live.kind.may_join(live.state, subscriber.actor)
+            if refusal is not None:
+                code = Close.REMOVED if refusal.code == "removed" else Close.FORBIDDEN
+                subscriber.close(code, refusal.message)
+
+    async def _catch_up(self, live: LiveRoom) -> None:
+        missing = await self.store.events(live.record.id, after=live.seq)
+        if missing:
+            self.metrics.gap_fills.inc()
+            self._apply(live, missing)
+
+    async def deliver(self, room_id: str, payload: str) -> None:
+        """Broker callback: events another node appended."""
+        node, _, body = payload.partition("\n")
+        live = self.rooms.get(room_id)
+        if node == self.node or live is None:
+            return
+        events = [event_from_json(e) for e in json.loads(body)["events"]]
+        async with live.lock:
+            if events[0].seq > live.seq + 1:
+                await self._catch_up(live)
+            else:
+                self._apply(live, [e for e in events if e.seq > live.seq])
+
+    async def resync(self) -> None:
+        """Catch up loaded rooms whose log moved on without us (broker outage, lost message)."""
+        heads = await self.store.last_seqs(self.rooms)
+        for room_id, head in heads.items():
+            live = self.rooms[room_id]
+            if head > live.seq:
+                async with live.lock:
+                    await self._catch_up(live)
+
+    # subscribers -----------------------------------------------------------------------------
+
+    async def attach(self, room_id: str, subscriber: Subscriber, since: int) -> None:
+        """Admit a subscriber: welcome, the events it misses (or a snapshot), then live ones."""
+        live = await self.room(room_id)
+        async with live.lock:
+            refusal = live.kind.may_join(live.state, subscriber.actor)
+            if refusal is not None:
+                raise Refused(refusal.message, code=refusal.code, detail=refusal.detail)
+            if since > live.seq:
+                await self._catch_up(live)
+            self._greet(live, subscriber, since)
+            live.subscribers[subscriber.id] = subscriber
+        self.metrics.connections.inc()
+        join = live.kind.joined(subscriber.actor, subscriber.id, self.node)
+        await self.execute(room_id, join, subscriber.actor)
+
+    def _greet(self, live: LiveRoom, subscriber: Subscriber, since: int) -> None:
+        behind = live.seq - since
+        replayable = 0 <= behind <= len(live.recent)
+        mode = "replay" if replayable else "snapshot"
+        limits = {"replay": self.replay_limit}
+        welcome = protocol.welcome_frame(
+            live.record.id, subscriber.actor, live.seq, mode, self.node, limits
+        )
+        subscriber.push(protocol.dump(welcome))
+        if mode == "snapshot":
+            view = live.kind.snapshot(live.state, subscriber.actor)
+            subscriber.push(protocol.dump(protocol.snapshot_frame(live.seq, view)))
+            return
+        for event in list(live.recent)[len(live.recent) - behind :] if behind else []:
+            if live.kind.visible(live.state, event, subscriber.actor):
+                subscriber.push(protocol.dump(protocol.event_json(event)))
+
+    async def detach(self, room_id: str, subscriber: Subscriber) -> None:
+        live = self.rooms.get(room_id)
+        if live is None or live.subscribers.pop(subscriber.id, None) is None:
+            return
+        self.metrics.connections.dec()
+        with contextlib.suppress(StoreError, RoomNotFound):
+            await self.execute(room_id, live.kind.left(subscriber.id), SYSTEM)
+
+    # nodes -----------------------------------------------------------------------------------
+
+    async def heartbeat(self, ttl: timedelta) -> None:
+        """Say this node is alive; clear presence left behind by nodes that are not."""
+        now = self.clock()
+        await self.store.heartbeat(self.node, now)
+        alive = frozenset(await self.store.live_nodes(now - ttl))
+        for room_id, live in list(self.rooms.items()):
+            await self.execute(room_id, live.kind.expired(alive), SYSTEM)
+
+    async def shutdown(self) -> None:
+        """Tell every client to reconnect elsewhere and record that they left."""
+        for room_id, live in list(self.rooms.items()):
+            for subscriber in list(live.subscribers.values()):
+                subscriber.close(Close.GOING_AWAY, "server shutting down; reconnect")
+                await self.detach(room_id, subscriber)
+        with contextlib.suppress(StoreError):
+            await self.store.heartbeat(self.node, datetime(1970, 1, 1, tzinfo=UTC))

@@ -1,0 +1,63 @@
+"""bidroom's configuration: one typed object read from ``BIDROOM_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bidroom.errors import ConfigError
+
+
+def _default_node() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Settings(BaseSettings):
+    """Every setting, its default the embedded one (SQLite under ./var, in-process broker)."""
+
+    model_config = SettingsConfigDict(env_prefix="BIDROOM_", frozen=True, extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./var/bidroom.db"
+    redis_url: str | None = None
+    secret_key: SecretStr | None = Field(default=None, min_length=32)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    public_url: str | None = None
+    node_id: str = Field(default_factory=_default_node, min_length=1, max_length=64)
+    var_dir: Path = Path("./var")
+    web_dir: Path | None = None
+    log_level: str = "INFO"
+    token_ttl_seconds: int = Field(default=8 * 3600, gt=0)
+    max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+    queue_size: int = Field(default=512, ge=8)
+    heartbeat_seconds: float = Field(default=15.0, gt=0)
+    hello_timeout_seconds: float = Field(default=10.0, gt=0)
+    replay_limit: int = Field(default=1000, ge=1)
+    resync_seconds: float = Field(default=5.0, gt=0)
+    node_ttl_seconds: float = Field(default=45.0, gt=0)
+    commands_per_second: float = Field(default=20.0, gt=0)
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def web_root(self) -> Path:
+        return self.web_dir or Path(__file__).resolve().parent.parent / "web"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; a bad value becomes one ConfigError line naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "BIDROOM_" + str(first["loc"][0]).upper() if first["loc"] else "BIDROOM_*"
+        raise ConfigError(f"{name}: {first['msg']}") from exc

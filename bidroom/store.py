@@ -1,0 +1,266 @@
+"""The event store: rooms, their event logs and command outcomes, on SQLite or PostgreSQL.
+
+One async engine (SQLAlchemy 2) chosen by URL. Appends are one transaction each: the command's
+outcome row and its events commit together or not at all. A second writer appending the same
+(room, seq) gets :class:`SeqConflict`; a command id seen before gets :class:`DuplicateCommand`
+with the outcome first recorded. Driver exceptions never leave this module untranslated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from bidroom.errors import SeqConflict, StoreError
+from bidroom.room import Actor, Event
+from bidroom.tables import CommandRow, EventRow, NodeRow, RoomRow
+
+ROOM = RoomRow.__table__  # type: ignore[attr-defined]
+EVENT = EventRow.__table__  # type: ignore[attr-defined]
+COMMAND = CommandRow.__table__  # type: ignore[attr-defined]
+NODE = NodeRow.__table__  # type: ignore[attr-defined]
+
+
+class DuplicateCommand(StoreError):
+    """This (room, subject, command id) was recorded before; ``outcome`` is what it got then."""
+
+    code = "duplicate_command"
+
+    def __init__(self, outcome: Mapping[str, Any]):
+        super().__init__("command seen before", detail={"outcome": dict(outcome)})
+        self.outcome = dict(outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRecord:
+    id: str
+    kind: str
+    title: str
+    config: Mapping[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CommandKey:
+    subject: str
+    command_id: str
+
+
+def utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for the URL; SQLite gets WAL and a busy timeout so readers never block."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    engine = create_async_engine(url, connect_args={"timeout": 30})
+
+    @sa_event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def _event_from(row: Any) -> Event:
+    actor = Actor.from_json(row.actor) if row.actor else None
+    return Event(row.name, row.data, seq=row.seq, at=utc(row.at), actor=actor)
+
+
+def _room_from(row: Any) -> RoomRecord:
+    return RoomRecord(row.id, row.kind, row.title, row.config, utc(row.created_at))
+
+
+class Store:
+    """The database seam. Every method is one short transaction."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+
+    async def ping(self) -> None:
+        async with self._connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    # rooms -----------------------------------------------------------------------------------
+
+    async def create_room(self, room: RoomRecord) -> None:
+        values = {
+            "id": room.id,
+            "kind": room.kind,
+            "title": room.title,
+            "config": dict(room.config),
+            "created_at": room.created_at,
+        }
+        async with self._begin() as conn:
+            await conn.execute(insert(ROOM).values(**values))
+
+    async def room(self, room_id: str) -> RoomRecord | None:
+        async with self._connect() as conn:
+            row = (await conn.execute(select(ROOM).where(ROOM.c.id == room_id))).first()
+        return None if row is None else _room_from(row)
+
+    async def rooms(self) -> list[RoomRecord]:
+        async with self._connect() as conn:
+            rows = (await conn.execute(select(ROOM).order_by(ROOM.c.created_at))).all()
+        return [_room_from(row) for row in rows]
+
+    # events ----------------------------------------------------------------------------------
+
+    async def append(
+        self,
+        room_id: str,
+        events: Sequence[Event],
+        key: CommandKey | None,
+        outcome: Mapping[str, Any],
+    ) -> None:
+        """Append events (already numbered) and the command's outcome in one transaction."""
+        try:
+            async with self.engine.begin() as conn:
+                if key is not None:
+                    await self._remember(conn, room_id, key, outcome, events)
+                if events:
+                    rows = [self._event_row(room_id, e, key) for e in events]
+                    await conn.execute(insert(EVENT), rows)
+        except _SeenBefore as seen:
+            first = await self.outcome(room_id, seen.key)
+            raise DuplicateCommand(first or {}) from None
+        except IntegrityError as exc:
+            raise SeqConflict(
+                f"room {room_id} moved on before seq {events[0].seq}", detail={"room": room_id}
+            ) from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not append to room {room_id}: {type(exc).__name__}") from exc
+
+    @staticmethod
+    async def _remember(
+        conn: AsyncConnection,
+        room_id: str,
+        key: CommandKey,
+        outcome: Mapping[str, Any],
+        events: Sequence[Event],
+    ) -> None:
+        at = events[0].at if events and events[0].at else datetime.now(UTC)
+        values = {
+            "room_id": room_id,
+            "subject": key.subject,
+            "command_id": key.command_id,
+            "outcome": dict(outcome),
+            "at": at,
+        }
+        try:
+            await conn.execute(insert(COMMAND).values(**values))
+        except IntegrityError as exc:
+            raise _SeenBefore(key) from exc
+
+    @staticmethod
+    def _event_row(room_id: str, event: Event, key: CommandKey | None) -> dict[str, Any]:
+        return {
+            "room_id": room_id,
+            "seq": event.seq,
+            "name": event.name,
+            "data": dict(event.data),
+            "actor": event.actor.to_json() if event.actor else None,
+            "at": event.at,
+            "command_id": key.command_id if key else None,
+        }
+
+    async def _outcome(
+        self, conn: AsyncConnection, room_id: str, key: CommandKey
+    ) -> dict[str, Any] | None:
+        query = select(COMMAND.c.outcome).where(
+            COMMAND.c.room_id == room_id,
+            COMMAND.c.subject == key.subject,
+            COMMAND.c.command_id == key.command_id,
+        )
+        row = (await conn.execute(query)).first()
+        return None if row is None else dict(row.outcome)
+
+    async def outcome(self, room_id: str, key: CommandKey) -> dict[str, Any] | None:
+        async with self._connect() as conn:
+            return await self._outcome(conn, room_id, key)
+
+    async def events(self, room_id: str, after: int = 0, upto: int | None = None) -> list[Event]:
+        query = select(EVENT).where(EVENT.c.room_id == room_id, EVENT.c.seq > after)
+        if upto is not None:
+            query = query.where(EVENT.c.seq <= upto)
+        async with self._connect() as conn:
+            rows = (await conn.execute(query.order_by(EVENT.c.seq))).all()
+        return [_event_from(row) for row in rows]
+
+    async def last_seqs(self, room_ids: Iterable[str]) -> dict[str, int]:
+        ids = list(room_ids)
+        if not ids:
+            return {}
+        query = (
+            select(EVENT.c.room_id, func.max(EVENT.c.seq))
+            .where(EVENT.c.room_id.in_(ids))
+            .group_by(EVENT.c.room_id)
+        )
+        async with self._connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {room_id: int(seq) for room_id, seq in rows}
+
+    # nodes -----------------------------------------------------------------------------------
+
+    async def heartbeat(self, node: str, now: datetime) -> None:
+        async with self._begin() as conn:
+            done = await conn.execute(update(NODE).where(NODE.c.id == node).values(seen_at=now))
+            if done.rowcount == 0:
+                await conn.execute(insert(NODE).values(id=node, started_at=now, seen_at=now))
+
+    async def live_nodes(self, since: datetime) -> list[str]:
+        """Nodes whose last heartbeat is at or after ``since``."""
+        async with self._connect() as conn:
+            rows = (await conn.execute(select(NODE.c.id).where(NODE.c.seen_at >= since))).all()
+        return [row.id for row in rows]
+
+    # plumbing --------------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        return _Translated(self.engine.connect())
+
+    def _begin(self) -> Any:
+        return _Translated(self.engine.begin())
+
+
+class _SeenBefore(Exception):
+    def __init__(self, key: CommandKey):
+        self.key = key
+
+
+class _Translated:
+    """An engine context manager whose driver errors come out as StoreError."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    async def __aenter__(self) -> AsyncConnection:
+        try:
+            conn: AsyncConnection = await self.inner.__aenter__()
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(f"database unavailable: {type(exc).__name__}") from exc
+        return conn
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        try:
+            result: bool | None = await self.inner.__aexit__(*exc_info)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(f"database error: {type(exc).__name__}") from exc
+        if exc_info[1] is not None and isinstance(exc_info[1], SQLAlchemyError | OSError):
+            raise StoreError(f"database error: {type(exc_info[1]).__name__}") from exc_info[1]
+        return result

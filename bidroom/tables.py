@@ -1,0 +1,59 @@
+"""The database tables (SQLModel). Never returned to a client as they are: see bidroom.api.
+
+A room's event log is the source of truth: ``room_event`` has one row per event, keyed by
+(room, seq), so two writers can never both append seq N to one room. ``room_command`` remembers
+each client command's outcome, keyed by (room, subject, client id), so a retried command is
+answered with its original outcome instead of being applied twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime
+from sqlmodel import Field, SQLModel
+
+
+def _when(**kwargs: Any) -> Any:
+    return Field(sa_column=Column(DateTime(timezone=True), nullable=False, **kwargs))
+
+
+class RoomRow(SQLModel, table=True):
+    __tablename__ = "room"
+
+    id: str = Field(primary_key=True, max_length=100)
+    kind: str = Field(max_length=40)
+    title: str = Field(max_length=300)
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _when()
+
+
+class EventRow(SQLModel, table=True):
+    __tablename__ = "room_event"
+
+    room_id: str = Field(primary_key=True, foreign_key="room.id", max_length=100)
+    seq: int = Field(primary_key=True)
+    name: str = Field(max_length=100)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    actor: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    at: datetime = _when()
+    command_id: str | None = Field(default=None, max_length=100)
+
+
+class CommandRow(SQLModel, table=True):
+    __tablename__ = "room_command"
+
+    room_id: str = Field(primary_key=True, foreign_key="room.id", max_length=100)
+    subject: str = Field(primary_key=True, max_length=200)
+    command_id: str = Field(primary_key=True, max_length=100)
+    outcome: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    at: datetime = _when()
+
+
+class NodeRow(SQLModel, table=True):
+    __tablename__ = "node"
+
+    id: str = Field(primary_key=True, max_length=64)
+    started_at: datetime = _when()
+    seen_at: datetime = _when()

@@ -1,0 +1,265 @@
+"""The WebSocket shell: decode a frame, call the hub, queue the answer. No room logic here.
+
+Each connection has a bounded outgoing queue and exactly one writer task. The hub only ever
+calls :meth:`Connection.push`, which never waits: a client whose queue is full is closed with
+``TOO_SLOW`` (reconnect and resume) instead of slowing the room. Reader, writer and heartbeat run
+as sibling tasks and end together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from bidroom import protocol, tokens
+from bidroom.errors import AuthError, BidroomError, ProtocolError, Refused, RoomNotFound
+from bidroom.hub import Hub
+from bidroom.metrics import Metrics
+from bidroom.protocol import Close, CommandFrame, Hello, Ping
+from bidroom.room import Actor
+from bidroom.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CLOSE_GRACE = 2.0
+
+
+@dataclass
+class RateLimit:
+    """A token bucket: ``rate`` commands a second, bursts of ``2 * rate``."""
+
+    rate: float
+    tokens: float = field(default=0.0)
+    stamp: float = field(default=0.0)
+
+    def allow(self, now: float) -> bool:
+        burst = 2 * self.rate
+        self.tokens = (
+            min(burst, self.tokens + (now - self.stamp) * self.rate) if self.stamp else burst
+        )
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class Connection:
+    """One client's socket, as the hub's Subscriber."""
+
+    def __init__(self, websocket: WebSocket, settings: Settings, metrics: Metrics):
+        self.websocket = websocket
+        self.id = f"{settings.node_id}/{uuid.uuid4().hex[:16]}"
+        self.actor = Actor(subject="", name="", role="")
+        self.queue: asyncio.Queue[str] = asyncio.Queue(settings.queue_size)
+        self.closing: tuple[int, str] | None = None
+        self.closed = asyncio.Event()
+        self.last_heard = time.monotonic()
+        self._metrics = metrics
+
+    def push(self, frame: str) -> None:
+        if self.closing is not None:
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self._metrics.queue_drops.inc()
+            log.warning("client too slow; closing", extra={"connection": self.id})
+            self.close(Close.TOO_SLOW, "too slow: reconnect and resume")
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self.push(protocol.dump(frame))
+
+    def close(self, code: int, reason: str) -> None:
+        if self.closing is None:
+            self.closing = (int(code), reason)
+            self.closed.set()
+
+    async def writer(self) -> None:
+        while True:
+            frame = await self.queue.get()
+            await self.websocket.send_text(frame)
+
+    async def reader(self, on_message: Any) -> None:
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            self.last_heard = time.monotonic()
+            text = message.get("text")
+            if text is None:
+                self.send(protocol.error_frame("bad_json", "binary frames are not supported"))
+                continue
+            await on_message(text)
+
+    async def heartbeat(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            if time.monotonic() - self.last_heard > 2 * interval:
+                self.close(Close.HEARTBEAT_TIMEOUT, "no heartbeat: reconnect and resume")
+                return
+            self.send(protocol.ping_frame())
+
+
+class Session:
+    """The life of one WebSocket: hello, attach to a room, serve frames, detach."""
+
+    def __init__(self, websocket: WebSocket, hub: Hub, settings: Settings, metrics: Metrics):
+        self.hub = hub
+        self.settings = settings
+        self.conn = Connection(websocket, settings, metrics)
+        self.room = ""
+        self.limit = RateLimit(settings.commands_per_second)
+
+    async def run(self) -> None:
+        websocket = self.conn.websocket
+        await websocket.accept()
+        try:
+            hello = await self._hello()
+            await self._attach(hello)
+        except _Refusal as refusal:
+            await self._refuse(refusal)
+            return
+        try:
+            await self._serve()
+        finally:
+            await self.hub.detach(self.room, self.conn)
+            await self._close()
+
+    async def _hello(self) -> Hello:
+        try:
+            message = await asyncio.wait_for(
+                self.conn.websocket.receive_text(), self.settings.hello_timeout_seconds
+            )
+            frame = protocol.parse(message, self.settings.max_frame_bytes)
+        except TimeoutError:
+            raise _Refusal(Close.PROTOCOL_VIOLATION, "hello_timeout", "no hello in time") from None
+        except (WebSocketDisconnect, KeyError, RuntimeError):
+            raise _Refusal(Close.NORMAL, "gone", "client left before hello") from None
+        except ProtocolError as exc:
+            raise _Refusal(Close.PROTOCOL_VIOLATION, exc.code, exc.message) from None
+        if not isinstance(frame, Hello):
+            raise _Refusal(Close.PROTOCOL_VIOLATION, "not_joined", "the first frame must be hello")
+        return frame
+
+    async def _attach(self, hello: Hello) -> None:
+        try:
+            identity = tokens.verify(hello.token, self._key(), self.hub.clock())
+            live = await self.hub.room(hello.room)
+            role = tokens.role_for(identity, hello.role, sorted(live.kind.roles(live.state)))
+            if role is None:
+                raise _Refusal(Close.FORBIDDEN, "not_allowed", f"you do not hold role {hello.role}")
+            self.conn.actor = Actor(
+                identity.subject, identity.name, role, identity.venue, identity.organisation
+            )
+            self.room = hello.room
+            await self.hub.attach(hello.room, self.conn, hello.since)
+        except AuthError as exc:
+            raise _Refusal(Close.UNAUTHORIZED, exc.code, exc.message) from None
+        except RoomNotFound as exc:
+            raise _Refusal(Close.ROOM_NOT_FOUND, exc.code, exc.message) from None
+        except Refused as exc:
+            code = Close.REMOVED if exc.code == "removed" else Close.FORBIDDEN
+            raise _Refusal(code, exc.code, exc.message) from None
+        except BidroomError as exc:
+            raise _Refusal(Close.INTERNAL_ERROR, "unavailable", exc.message) from None
+
+    def _key(self) -> str:
+        secret = self.settings.secret_key
+        assert secret is not None, "the app refuses to start without a secret key"
+        return secret.get_secret_value()
+
+    async def _serve(self) -> None:
+        conn = self.conn
+        tasks = [
+            asyncio.create_task(conn.reader(self._on_message)),
+            asyncio.create_task(conn.writer()),
+            asyncio.create_task(conn.heartbeat(self.settings.heartbeat_seconds)),
+            asyncio.create_task(conn.closed.wait()),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+        except (WebSocketDisconnect, OSError, RuntimeError):
+            conn.close(Close.NORMAL, "")
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _on_message(self, text: str) -> None:
+        try:
+            frame = protocol.parse(text, self.settings.max_frame_bytes)
+        except ProtocolError as exc:
+            self.conn.send(protocol.error_frame(exc.code, exc.message, exc.detail))
+            return
+        if isinstance(frame, Ping):
+            self.conn.send(protocol.pong_frame())
+        elif isinstance(frame, CommandFrame):
+            await self._command(frame)
+        elif isinstance(frame, Hello):
+            self.conn.send(protocol.error_frame("bad_message", "already joined; one room a socket"))
+
+    async def _command(self, frame: CommandFrame) -> None:
+        if not self.limit.allow(time.monotonic()):
+            self.conn.send(protocol.error_frame("rate_limited", "slow down", {}, frame.id))
+            return
+        try:
+            live = await self.hub.room(self.room)
+            command = protocol.command_from(frame, live.kind.arguments)
+            outcome = await self.hub.execute(self.room, command, self.conn.actor, frame.id)
+        except ProtocolError as exc:
+            self.conn.send(protocol.error_frame(exc.code, exc.message, exc.detail, frame.id))
+            return
+        except BidroomError as exc:
+            log.warning("command not recorded", extra={"room": self.room, "error": exc.message})
+            self.conn.send(protocol.error_frame("unavailable", exc.message, {}, frame.id))
+            return
+        if outcome["ok"]:
+            self.conn.send(protocol.ack_frame(frame.id, outcome["seqs"]))
+        else:
+            self.conn.send(
+                protocol.error_frame(
+                    outcome["code"], outcome["message"], outcome["detail"], frame.id
+                )
+            )
+
+    async def _refuse(self, refusal: _Refusal) -> None:
+        websocket = self.conn.websocket
+        if websocket.application_state == WebSocketState.CONNECTED and refusal.code != Close.NORMAL:
+            with contextlib.suppress(Exception):
+                await websocket.send_text(
+                    protocol.dump(protocol.error_frame(refusal.error, refusal.message))
+                )
+        self.conn.close(refusal.code, refusal.error)
+        await self._close()
+
+    async def _close(self) -> None:
+        code, reason = self.conn.closing or (Close.NORMAL, "")
+        websocket = self.conn.websocket
+        if websocket.application_state != WebSocketState.CONNECTED:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(websocket.close(code, reason[:120]), CLOSE_GRACE)
+
+
+class _Refusal(Exception):
+    def __init__(self, code: int, error: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.error = error
+        self.message = message
+
+
+async def endpoint(websocket: WebSocket) -> None:
+    state = websocket.app.state
+    await Session(websocket, state.hub, state.settings, state.metrics).run()
