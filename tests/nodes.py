@@ -1,0 +1,87 @@
+"""Real bidroom nodes for tests: `python -m bidroom serve` in a subprocess on port 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import httpx2 as httpx
+
+SECRET = "test-secret-" + "x" * 40
+STARTUP = 30.0
+
+
+def bidroom(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a bidroom CLI command to completion."""
+    return subprocess.run([sys.executable, "-m", "bidroom", *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@dataclass
+class Node:
+    """One `bidroom serve` process; `.url` once it listens, `.kill()` to crash it."""
+
+    env: dict[str, str]
+    process: subprocess.Popen[str] | None = None
+    port: int = 0
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def start(self) -> Node:
+        env = {**os.environ, "BIDROOM_HOST": "127.0.0.1", "BIDROOM_PORT": "0", **self.env}
+        self.process = subprocess.Popen([sys.executable, "-m", "bidroom", "serve"], env=env,
+                                        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                        text=True)
+        listening = threading.Event()
+        threading.Thread(target=self._pump, args=(listening,), daemon=True).start()
+        if not listening.wait(STARTUP):
+            self.kill()
+            raise RuntimeError("node did not start:\n" + "\n".join(self.log[-30:]))
+        self._wait_ready()
+        return self
+
+    def _pump(self, listening: threading.Event) -> None:
+        assert self.process is not None and self.process.stderr is not None
+        for line in self.process.stderr:
+            self.log.append(line.rstrip())
+            if not listening.is_set() and '"listening"' in line:
+                self.port = int(json.loads(line)["port"])
+                listening.set()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("node never became ready:\n" + "\n".join(self.log[-30:]))
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
