@@ -40,23 +40,50 @@ class Broker(Protocol):
 
 
 class LocalBroker:
-    """Delivers to every hub started on it, in this process."""
+    """Delivers to every hub started on it, in this process, each through its own queue.
+
+    Delivery is asynchronous, as over Redis: a publisher never waits for a subscriber (two hubs
+    publishing into each other while holding their room locks would otherwise deadlock).
+    """
 
     def __init__(self) -> None:
-        self._subscribers: list[Deliver] = []
+        self._queues: list[asyncio.Queue[tuple[str, str]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, deliver: Deliver, resync: Resync) -> None:
-        self._subscribers.append(deliver)
+        queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._queues.append(queue)
+        self._tasks.append(asyncio.create_task(_pump(queue, deliver), name="local-broker"))
 
     async def stop(self) -> None:
-        self._subscribers.clear()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._queues.clear()
 
     async def publish(self, room: str, payload: str) -> None:
-        for deliver in list(self._subscribers):
-            await deliver(room, payload)
+        for queue in self._queues:
+            queue.put_nowait((room, payload))
+
+    async def flush(self) -> None:
+        """Wait until every message published so far has been delivered."""
+        for queue in list(self._queues):
+            await queue.join()
 
     async def ping(self) -> None:
         return None
+
+
+async def _pump(queue: asyncio.Queue[tuple[str, str]], deliver: Deliver) -> None:
+    while True:
+        room, payload = await queue.get()
+        try:
+            await deliver(room, payload)
+        except Exception:
+            log.exception("local delivery failed", extra={"room": room})
+        finally:
+            queue.task_done()
 
 
 class RedisBroker:

@@ -78,6 +78,7 @@ def serve(settings: Settings) -> None:
         lifespan="on",
         ws="websockets-sansio",
         ws_max_size=4 * settings.max_frame_bytes,
+        ws_per_message_deflate=False,
         ws_ping_interval=None,
         timeout_graceful_shutdown=5,
         proxy_headers=True,

@@ -208,7 +208,8 @@ class Hub:
             live.seq = event.seq
             live.recent.append(event)
             self._fan_out(live, event)
-        self._enforce_membership(live)
+        if any(event.name in live.kind.gates for event in events):
+            self._enforce_membership(live)
 
     def _fan_out(self, live: LiveRoom, event: Event) -> None:
         frame = protocol.dump(protocol.event_json(event))
@@ -269,11 +270,24 @@ class Hub:
             live.subscribers[subscriber.id] = subscriber
         self.metrics.connections.inc()
         join = live.kind.joined(subscriber.actor, subscriber.id, self.node)
-        await self.execute(room_id, join, subscriber.actor)
+        try:
+            outcome = await self.execute(room_id, join, subscriber.actor)
+        except BaseException:
+            await self._forget(live, subscriber)
+            raise
+        if not outcome["ok"]:
+            await self._forget(live, subscriber)
+            raise Refused(outcome["message"], code=outcome["code"], detail=outcome["detail"])
+
+    async def _forget(self, live: LiveRoom, subscriber: Subscriber) -> None:
+        async with live.lock:
+            if live.subscribers.pop(subscriber.id, None) is not None:
+                self.metrics.connections.dec()
 
     def _greet(self, live: LiveRoom, subscriber: Subscriber, since: int) -> None:
         behind = live.seq - since
-        replayable = 0 <= behind <= len(live.recent)
+        # A newcomer (since 0) starts from a snapshot: the state is smaller than the log.
+        replayable = since > 0 and 0 <= behind <= len(live.recent)
         mode = "replay" if replayable else "snapshot"
         limits = {"replay": self.replay_limit}
         welcome = protocol.welcome_frame(
@@ -302,6 +316,7 @@ class Hub:
         """Say this node is alive; clear presence left behind by nodes that are not."""
         now = self.clock()
         await self.store.heartbeat(self.node, now)
+        await self.resync()
         alive = frozenset(await self.store.live_nodes(now - ttl))
         for room_id, live in list(self.rooms.items()):
             await self.execute(room_id, live.kind.expired(alive), SYSTEM)

@@ -212,24 +212,28 @@ def _join(state: MeetingState, args: Mapping[str, Any], actor: Actor) -> Decisio
     return [Event("presence.joined", data)]
 
 
+def _owner(state: MeetingState, connection: str) -> Participant | None:
+    return next((p for p in state.participants.values() if connection in p.connections), None)
+
+
 def _leave(state: MeetingState, args: Mapping[str, Any], actor: Actor) -> Decision:
-    connection = args["connection"]
-    if not any(connection in p.connections for p in state.participants.values()):
+    owner = _owner(state, args["connection"])
+    if owner is None:
         return []
-    return [Event("presence.left", {"connection": connection})]
+    return [
+        Event("presence.left", {"subject": owner.actor.subject, "connection": args["connection"]})
+    ]
 
 
 def _expire(state: MeetingState, args: Mapping[str, Any], actor: Actor) -> Decision:
+    """One event per participant who held connections on nodes that are no longer alive."""
     alive = set(args["alive"])
-    gone = sorted(
-        c
-        for p in state.participants.values()
-        for c in p.connections
-        if c.partition("/")[0] not in alive
-    )
-    if not gone:
-        return []
-    return [Event("presence.expired", {"connections": gone})]
+    events = []
+    for subject, p in state.participants.items():
+        gone = sorted(c for c in p.connections if c.partition("/")[0] not in alive)
+        if gone:
+            events.append(Event("presence.expired", {"subject": subject, "connections": gone}))
+    return events
 
 
 _DECIDERS = {
@@ -341,15 +345,31 @@ def _may_read(message: Message, actor: Actor) -> bool:
     return actor.role in WATCHERS or actor.subject in (message.sender, message.to)
 
 
-def visible(state: MeetingState, event: Event, actor: Actor) -> bool:
-    if event.name != "meeting.message_sent":
+def _may_see(state: MeetingState, subject: str, actor: Actor) -> bool:
+    """Presence is the watchers' to see; others see only themselves and the chair."""
+    if actor.role in WATCHERS or subject == actor.subject:
         return True
-    note = Message(event.seq, str(event.data["from"]), event.data.get("to"), "", "")
-    return _may_read(note, actor)
+    known = state.participants.get(subject)
+    return known is not None and known.actor.role == "chair"
+
+
+def visible(state: MeetingState, event: Event, actor: Actor) -> bool:
+    if event.name == "meeting.message_sent":
+        note = Message(event.seq, str(event.data["from"]), event.data.get("to"), "", "")
+        return _may_read(note, actor)
+    if event.name.startswith("presence."):
+        return _may_see(state, str(event.data["subject"]), actor)
+    return True
 
 
 def _participant_json(p: Participant) -> JSON:
-    return {**p.actor.to_json(), "online": p.online, "muted": p.muted, "removed": p.removed}
+    return {
+        **p.actor.to_json(),
+        "online": p.online,
+        "connections": sorted(p.connections),
+        "muted": p.muted,
+        "removed": p.removed,
+    }
 
 
 def _message_json(m: Message) -> JSON:
@@ -362,10 +382,14 @@ def snapshot(state: MeetingState, actor: Actor) -> JSON:
         "title": state.title,
         "starts_at": state.starts_at,
         "phase": state.phase,
-        "participants": [_participant_json(p) for p in state.participants.values()],
+        "participants": [
+            _participant_json(p)
+            for subject, p in state.participants.items()
+            if _may_see(state, subject, actor)
+        ],
         "announcements": [_message_json(m) for m in state.announcements],
         "messages": [_message_json(m) for m in state.messages if _may_read(m, actor)],
-        "allowed": RULES.allowed_in(state.phase, actor.role),
+        "allowed": [c for c in RULES.allowed_in(state.phase, actor.role) if c in ARGUMENTS],
     }
 
 
@@ -387,6 +411,7 @@ class Meeting:
     kind = KIND
     rules = RULES
     arguments = ARGUMENTS
+    gates = frozenset({"meeting.removed"})
 
     initial = staticmethod(initial)
     decide = staticmethod(decide)

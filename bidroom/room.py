@@ -136,6 +136,10 @@ class RoomType(Protocol[S]):
 
     kind: str
     rules: Rules
+    gates: frozenset[str]
+    """Events after which the hub re-checks, with may_join, who may stay connected."""
+    arguments: Mapping[str, Any]
+    """Client commands and the pydantic model of each one's arguments (the edge contract)."""
 
     def initial(self, config: Mapping[str, Any]) -> S:
         """The state of a newly created room, from its frozen configuration."""

@@ -6,7 +6,7 @@ import os
 import socket
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bidroom.errors import ConfigError
@@ -33,13 +33,20 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     token_ttl_seconds: int = Field(default=8 * 3600, gt=0)
     max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
-    queue_size: int = Field(default=512, ge=8)
+    queue_size: int = Field(default=1024, ge=8)
     heartbeat_seconds: float = Field(default=15.0, gt=0)
     hello_timeout_seconds: float = Field(default=10.0, gt=0)
-    replay_limit: int = Field(default=1000, ge=1)
+    replay_limit: int = Field(default=500, ge=1)
     resync_seconds: float = Field(default=5.0, gt=0)
     node_ttl_seconds: float = Field(default=45.0, gt=0)
     commands_per_second: float = Field(default=20.0, gt=0)
+
+    @model_validator(mode="after")
+    def _replay_fits_the_queue(self) -> Settings:
+        # A resume queues its whole replay at once: it must fit, with room for live events.
+        if self.queue_size < self.replay_limit + 64:
+            raise ValueError("queue_size must exceed replay_limit by at least 64")
+        return self
 
     @property
     def base_url(self) -> str:
@@ -59,5 +66,6 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = "BIDROOM_" + str(first["loc"][0]).upper() if first["loc"] else "BIDROOM_*"
+        loc = first["loc"]
+        name = "BIDROOM_" + str(loc[0]).upper() if loc else "BIDROOM_QUEUE_SIZE"
         raise ConfigError(f"{name}: {first['msg']}") from exc

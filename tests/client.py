@@ -32,8 +32,17 @@ class RoomClient:
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def connect(cls, url: str, token: str, room: str, *, since: int = 0,
-                      role: str | None = None, name: str = "client", **kwargs: Any) -> RoomClient:
+    async def connect(
+        cls,
+        url: str,
+        token: str,
+        room: str,
+        *,
+        since: int = 0,
+        role: str | None = None,
+        name: str = "client",
+        **kwargs: Any,
+    ) -> RoomClient:
         socket = await websockets.connect(url, max_size=None, **kwargs)
         client = cls(socket, name)
         hello: Frame = {"type": "hello", "token": token, "room": room, "since": since}
@@ -62,9 +71,11 @@ class RoomClient:
             async with self.changed:
                 self.changed.notify_all()
 
-    async def wait_for(self, predicate: Callable[[Frame], bool], timeout: float = TIMEOUT,
-                       start: int = 0) -> Frame:
+    async def wait_for(
+        self, predicate: Callable[[Frame], bool], timeout: float = TIMEOUT, start: int = 0
+    ) -> Frame:
         """The first frame (from index ``start``) that matches; fails after ``timeout``."""
+
         async def scan() -> Frame:
             async with self.changed:
                 while True:
@@ -74,6 +85,7 @@ class RoomClient:
                     if self.closed is not None:
                         raise ConnectionError(f"{self.name} closed {self.closed} while waiting")
                     await self.changed.wait()
+
         return await asyncio.wait_for(scan(), timeout)
 
     async def wait_closed(self, timeout: float = TIMEOUT) -> tuple[int | None, str]:
@@ -82,13 +94,20 @@ class RoomClient:
                 while self.closed is None:
                     await self.changed.wait()
                 return self.closed
+
         return await asyncio.wait_for(until(), timeout)
 
     async def welcome(self) -> Frame:
         return await self.wait_for(lambda f: f["type"] == "welcome")
 
-    async def command(self, name: str, args: Frame | None = None, *, id: str | None = None,
-                      timeout: float = TIMEOUT) -> Frame:
+    async def command(
+        self,
+        name: str,
+        args: Frame | None = None,
+        *,
+        id: str | None = None,
+        timeout: float = TIMEOUT,
+    ) -> Frame:
         """Send a command; the ack or error frame answering it."""
         command_id = id or f"{self.name}-{next(_ids)}"
         await self.send({"type": "command", "id": command_id, "name": name, "args": args or {}})
@@ -96,16 +115,18 @@ class RoomClient:
 
     async def reply(self, command_id: str, timeout: float = TIMEOUT) -> Frame:
         return await self.wait_for(
-            lambda f: f["type"] in ("ack", "error") and f.get("id") == command_id, timeout)
+            lambda f: f["type"] in ("ack", "error") and f.get("id") == command_id, timeout
+        )
 
-    async def event(self, name: str, where: Callable[[Frame], bool] = lambda f: True,
-                    timeout: float = TIMEOUT) -> Frame:
+    async def event(
+        self, name: str, where: Callable[[Frame], bool] = lambda f: True, timeout: float = TIMEOUT
+    ) -> Frame:
         return await self.wait_for(
-            lambda f: f["type"] == "event" and f["name"] == name and where(f), timeout)
+            lambda f: f["type"] == "event" and f["name"] == name and where(f), timeout
+        )
 
     async def until_seq(self, seq: int, timeout: float = TIMEOUT) -> None:
-        await self.wait_for(lambda f: f.get("seq", 0) >= seq and f["type"] != "welcome",
-                            timeout)
+        await self.wait_for(lambda f: f.get("seq", 0) >= seq and f["type"] != "welcome", timeout)
 
     def events(self) -> list[Frame]:
         return [f for f in self.frames if f["type"] == "event"]

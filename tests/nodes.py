@@ -20,8 +20,14 @@ STARTUP = 30.0
 
 def bidroom(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     """Run a bidroom CLI command to completion."""
-    return subprocess.run([sys.executable, "-m", "bidroom", *args], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bidroom", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @dataclass
@@ -43,9 +49,13 @@ class Node:
 
     def start(self) -> Node:
         env = {**os.environ, "BIDROOM_HOST": "127.0.0.1", "BIDROOM_PORT": "0", **self.env}
-        self.process = subprocess.Popen([sys.executable, "-m", "bidroom", "serve"], env=env,
-                                        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                        text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bidroom", "serve"],
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
         listening = threading.Event()
         threading.Thread(target=self._pump, args=(listening,), daemon=True).start()
         if not listening.wait(STARTUP):

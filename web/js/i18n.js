@@ -1,0 +1,338 @@
+// Strings in zh-CN (the default) and English, and dates shown in Beijing time.
+//
+// The record keeps UTC (ISO 8601 with an offset); only the display converts, so every participant
+// sees the same wall-clock time whatever their computer's time zone.
+
+const STORE_KEY = "bidroom.lang";
+export const LANGS = ["zh-CN", "en"];
+const TIME_ZONE = "Asia/Shanghai";
+
+const STRINGS = {
+  "zh-CN": {
+    "app.name": "不见面开标",
+    "lang.switch": "English",
+    "lang.switch.label": "Switch to English",
+    "phase.scheduled": "待开始",
+    "phase.open": "进行中",
+    "phase.closed": "已结束",
+    "status.connecting": "连接中",
+    "status.reconnecting": "重连中",
+    "status.online": "在线",
+    "status.offline": "离线",
+    "status.retry": "重新连接",
+    "role.chair": "主持人",
+    "role.bidder": "投标人",
+    "role.expert": "评标专家",
+    "role.supervisor": "监督人",
+    "role.custodian": "密钥保管人",
+    "role.public": "公众",
+    "role.system": "系统",
+    "me.title": "我的身份",
+    "me.organisation": "单位",
+    "me.venue": "会场",
+    "countdown.label": "距开始",
+    "countdown.due": "已到开始时间，等待主持人宣布开始",
+    "countdown.unknown": "等待主持人宣布开始",
+    "starts.at": "开始时间：{time}（北京时间）",
+    "participants.title": "参会人员",
+    "participants.empty": "暂无人员",
+    "participants.online": "在线",
+    "participants.offline": "离线",
+    "participants.muted": "已禁言",
+    "participants.removed": "已移出",
+    "participants.you": "（我）",
+    "announcements.title": "主持人公告",
+    "announcements.empty": "暂无公告",
+    "announcements.new": "新公告：{text}",
+    "messages.title": "消息",
+    "messages.hint.bidder": "您的消息只发送给主持人。",
+    "messages.hint.chair": "选择一位参会人员，回复其消息。",
+    "messages.hint.watch": "您可查看全部消息，但不能发言。",
+    "messages.empty": "暂无消息",
+    "messages.to": "发送给",
+    "messages.to.chair": "主持人",
+    "messages.pick": "请选择参会人员",
+    "messages.reply": "回复",
+    "messages.placeholder": "输入消息…",
+    "messages.send": "发送",
+    "messages.muted": "您已被主持人禁言，暂不能发送消息。",
+    "messages.closedPhase": "会议进行中时才可发送消息。",
+    "messages.arrow": "{from} → {to}",
+    "chair.title": "主持人操作",
+    "chair.open": "开始会议",
+    "chair.close": "结束会议",
+    "chair.close.confirm": "确定结束会议？结束后不能再发布公告或消息。",
+    "chair.announce": "发布公告",
+    "chair.announce.placeholder": "公告内容…",
+    "chair.mute": "禁言",
+    "chair.unmute": "解除禁言",
+    "chair.remove": "移出",
+    "chair.remove.title": "移出 {name}",
+    "chair.remove.reason": "移出原因（将记录在案）",
+    "chair.action.label": "{action}：{name}",
+    "dialog.ok": "确定",
+    "dialog.cancel": "取消",
+    "toast.sent": "已发送",
+    "toast.opened": "会议已开始",
+    "toast.closed": "会议已结束",
+    "toast.queued": "网络中断，命令将在重连后自动发送",
+    "toast.dismiss": "关闭提示",
+    "fatal.title.removed": "您已被移出本会议",
+    "fatal.title.unauthorized": "登录已失效",
+    "fatal.title.forbidden": "无权进入本会议",
+    "fatal.title.room_not_found": "会议不存在",
+    "fatal.title.protocol_violation": "连接出错",
+    "fatal.title.no_token": "需要登录链接",
+    "fatal.body.removed": "主持人已将您移出本会议，您不能再次进入。如有异议，请联系交易中心。",
+    "fatal.body.unauthorized": "您的登录链接无效或已过期。请向主持人索取新的登录链接。",
+    "fatal.body.forbidden": "您的身份不能进入本会议。",
+    "fatal.body.room_not_found": "找不到该会议，请检查链接是否完整。",
+    "fatal.body.protocol_violation": "浏览器与服务器通信出错，请刷新页面重试。",
+    "fatal.body.no_token": "请使用主持人或演示程序提供的登录链接打开本页。",
+    "fatal.server": "服务器说明：{message}",
+    "fatal.home": "返回首页",
+    "time.beijing": "北京时间",
+    "index.title": "会议列表",
+    "index.intro": "本平台用于公共资源交易的不见面开标。进入会议需要主持人（交易中心）发送的登录链接；演示环境中，登录链接由 bidroom demo 命令打印。",
+    "index.empty": "暂无会议",
+    "index.loading": "正在加载…",
+    "index.failed": "会议列表加载失败：{message}",
+    "index.created": "创建于 {time}",
+    "index.kind.meeting": "会议",
+    "index.open": "进入（需登录链接）",
+  },
+  en: {
+    "app.name": "Remote Bid Opening",
+    "lang.switch": "中文",
+    "lang.switch.label": "切换到中文",
+    "phase.scheduled": "Scheduled",
+    "phase.open": "In progress",
+    "phase.closed": "Closed",
+    "status.connecting": "Connecting",
+    "status.reconnecting": "Reconnecting",
+    "status.online": "Online",
+    "status.offline": "Offline",
+    "status.retry": "Reconnect",
+    "role.chair": "Chair",
+    "role.bidder": "Bidder",
+    "role.expert": "Expert",
+    "role.supervisor": "Supervisor",
+    "role.custodian": "Key custodian",
+    "role.public": "Public",
+    "role.system": "System",
+    "me.title": "Signed in as",
+    "me.organisation": "Organisation",
+    "me.venue": "Venue",
+    "countdown.label": "Starts in",
+    "countdown.due": "Start time reached; waiting for the chair to open",
+    "countdown.unknown": "Waiting for the chair to open the meeting",
+    "starts.at": "Starts at {time} (Beijing time)",
+    "participants.title": "Participants",
+    "participants.empty": "Nobody yet",
+    "participants.online": "Online",
+    "participants.offline": "Offline",
+    "participants.muted": "Muted",
+    "participants.removed": "Removed",
+    "participants.you": " (you)",
+    "announcements.title": "Announcements",
+    "announcements.empty": "No announcements yet",
+    "announcements.new": "New announcement: {text}",
+    "messages.title": "Messages",
+    "messages.hint.bidder": "Your messages go to the chair only.",
+    "messages.hint.chair": "Pick a participant to answer.",
+    "messages.hint.watch": "You can read every message but not write.",
+    "messages.empty": "No messages yet",
+    "messages.to": "To",
+    "messages.to.chair": "Chair",
+    "messages.pick": "Choose a participant",
+    "messages.reply": "Reply",
+    "messages.placeholder": "Type a message…",
+    "messages.send": "Send",
+    "messages.muted": "The chair has muted you; you cannot send messages now.",
+    "messages.closedPhase": "Messages can be sent while the meeting is in progress.",
+    "messages.arrow": "{from} → {to}",
+    "chair.title": "Chair controls",
+    "chair.open": "Open meeting",
+    "chair.close": "Close meeting",
+    "chair.close.confirm": "Close the meeting? No announcements or messages can follow.",
+    "chair.announce": "Announce",
+    "chair.announce.placeholder": "Announcement text…",
+    "chair.mute": "Mute",
+    "chair.unmute": "Unmute",
+    "chair.remove": "Remove",
+    "chair.remove.title": "Remove {name}",
+    "chair.remove.reason": "Reason for removal (recorded)",
+    "chair.action.label": "{action}: {name}",
+    "dialog.ok": "OK",
+    "dialog.cancel": "Cancel",
+    "toast.sent": "Sent",
+    "toast.opened": "The meeting is open",
+    "toast.closed": "The meeting is closed",
+    "toast.queued": "Offline: the command will be sent when the connection is back",
+    "toast.dismiss": "Dismiss",
+    "fatal.title.removed": "You were removed from this meeting",
+    "fatal.title.unauthorized": "Your sign-in is no longer valid",
+    "fatal.title.forbidden": "You may not join this meeting",
+    "fatal.title.room_not_found": "No such meeting",
+    "fatal.title.protocol_violation": "Connection error",
+    "fatal.title.no_token": "A sign-in link is needed",
+    "fatal.body.removed": "The chair removed you from this meeting; you cannot rejoin. Contact the trading centre if you object.",
+    "fatal.body.unauthorized": "Your sign-in link is invalid or has expired. Ask the chair for a new one.",
+    "fatal.body.forbidden": "Your role may not join this meeting.",
+    "fatal.body.room_not_found": "This meeting cannot be found; check that the link is complete.",
+    "fatal.body.protocol_violation": "The browser and the server could not understand each other. Reload the page.",
+    "fatal.body.no_token": "Open this page with the sign-in link from the chair or the demo.",
+    "fatal.server": "Server says: {message}",
+    "fatal.home": "Back to the start page",
+    "time.beijing": "Beijing time",
+    "index.title": "Meetings",
+    "index.intro": "This platform runs remote bid openings for public procurement. To join a meeting you need the sign-in link the chair (trading centre) sends you; in the demo, the bidroom demo command prints one link per role.",
+    "index.empty": "No meetings yet",
+    "index.loading": "Loading…",
+    "index.failed": "Could not load the meetings: {message}",
+    "index.created": "Created {time}",
+    "index.kind.meeting": "Meeting",
+    "index.open": "Open (sign-in link needed)",
+  },
+};
+
+/** Readable texts for the server's error codes (docs: bidroom/protocol.py, meeting.py, tokens.py). */
+const ERRORS = {
+  "zh-CN": {
+    bad_json: "消息格式错误",
+    bad_message: "消息缺少字段或类型错误",
+    unknown_type: "服务器不认识该消息类型",
+    frame_too_large: "内容过长",
+    not_joined: "尚未进入会议",
+    unknown_command: "本会议不支持该操作",
+    invalid_args: "输入内容不符合要求",
+    wrong_phase: "当前会议阶段不允许该操作",
+    not_allowed: "您的身份无权进行该操作",
+    rate_limited: "操作过于频繁，请稍后再试",
+    unavailable: "服务器暂时无法记录，请稍后重试",
+    muted: "您已被主持人禁言",
+    no_such_participant: "该人员未进入本会议",
+    already_muted: "该人员已被禁言",
+    not_muted: "该人员未被禁言",
+    already_removed: "该人员已被移出",
+    removed: "您已被主持人移出本会议",
+    token_invalid: "登录链接无效",
+    token_expired: "登录已过期，请重新获取登录链接",
+    token_missing: "缺少登录凭证",
+    unauthorized: "未登录或登录无效",
+    room_not_found: "会议不存在",
+    hello_timeout: "连接超时",
+    closed: "连接已关闭",
+  },
+  en: {
+    bad_json: "The message was not valid JSON",
+    bad_message: "A field is missing or has the wrong type",
+    unknown_type: "The server does not know this kind of message",
+    frame_too_large: "The text is too long",
+    not_joined: "Not in the meeting yet",
+    unknown_command: "This meeting has no such action",
+    invalid_args: "The input does not meet the requirements",
+    wrong_phase: "The meeting's current phase does not allow this",
+    not_allowed: "Your role may not do this",
+    rate_limited: "Too many actions; try again in a moment",
+    unavailable: "The server could not record this now; try again",
+    muted: "The chair has muted you",
+    no_such_participant: "That person has not joined this meeting",
+    already_muted: "That person is muted already",
+    not_muted: "That person is not muted",
+    already_removed: "That person was removed already",
+    removed: "The chair removed you from this meeting",
+    token_invalid: "The sign-in link is not valid",
+    token_expired: "Your sign-in has expired; get a new link",
+    token_missing: "No sign-in token",
+    unauthorized: "Not signed in",
+    room_not_found: "No such meeting",
+    hello_timeout: "The connection timed out",
+    closed: "The connection is closed",
+  },
+};
+
+let current = pickLanguage();
+
+function pickLanguage() {
+  try {
+    const saved = localStorage.getItem(STORE_KEY);
+    if (LANGS.includes(saved)) return saved;
+  } catch {
+    // storage may be blocked (private mode); Chinese is the default anyway
+  }
+  return "zh-CN";
+}
+
+export function lang() {
+  return current;
+}
+
+export function setLang(next) {
+  if (!LANGS.includes(next)) return;
+  current = next;
+  try {
+    localStorage.setItem(STORE_KEY, next);
+  } catch {
+    // not persisted; the switch still applies to this page
+  }
+  document.documentElement.lang = next;
+}
+
+/** Translate `key`, filling {name} placeholders; an unknown key shows itself (easy to spot). */
+export function t(key, params = {}) {
+  const text = STRINGS[current][key] ?? STRINGS["zh-CN"][key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ""));
+}
+
+/** A person-readable text for a server error frame; unknown codes show the server's message. */
+export function errorText(error) {
+  const known = ERRORS[current][error?.code];
+  return known || error?.message || error?.code || "?";
+}
+
+/** Fill every [data-i18n] element's text and [data-i18n-*] attributes under `root`. */
+export function translatePage(root = document) {
+  document.documentElement.lang = current;
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const attr of ["placeholder", "aria-label", "title"]) {
+    const data = `data-i18n-${attr}`;
+    for (const el of root.querySelectorAll(`[${data}]`)) el.setAttribute(attr, t(el.getAttribute(data)));
+  }
+}
+
+const formatters = new Map();
+
+function formatter(kind) {
+  const key = `${current}:${kind}`;
+  if (!formatters.has(key)) {
+    const options = kind === "time"
+      ? { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }
+      : { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+    formatters.set(key, new Intl.DateTimeFormat(current, { ...options, timeZone: TIME_ZONE }));
+  }
+  return formatters.get(key);
+}
+
+/** A UTC ISO instant as a Beijing date and time; "" for a missing or invalid value. */
+export function formatDateTime(iso) {
+  const date = new Date(iso);
+  return iso && !Number.isNaN(date.getTime()) ? formatter("datetime").format(date) : "";
+}
+
+/** A UTC ISO instant as a Beijing time of day (messages within one meeting). */
+export function formatTime(iso) {
+  const date = new Date(iso);
+  return iso && !Number.isNaN(date.getTime()) ? formatter("time").format(date) : "";
+}
+
+/** A duration in ms as "1天 02:03:04" / "1d 02:03:04". */
+export function formatCountdown(ms) {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  const days = Math.floor(total / 86400);
+  const clock = [Math.floor(total / 3600) % 24, Math.floor(total / 60) % 60, total % 60]
+    .map((n) => String(n).padStart(2, "0"))
+    .join(":");
+  if (!days) return clock;
+  return current === "en" ? `${days}d ${clock}` : `${days}天 ${clock}`;
+}
