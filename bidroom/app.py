@@ -26,7 +26,7 @@ from bidroom.store import Store, create_engine
 
 log = logging.getLogger(__name__)
 
-ROOM_TYPES: Mapping[str, RoomType[Any]] = {Meeting.kind: Meeting()}  # type: ignore[dict-item]
+ROOM_TYPES: Mapping[str, RoomType[Any]] = {Meeting.kind: Meeting()}
 
 
 async def _maintain(hub: Hub, settings: Settings) -> None:

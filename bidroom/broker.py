@@ -152,7 +152,7 @@ class RedisBroker:
                     await deliver(room, message["data"].decode())
         finally:
             with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 def _safe(url: str) -> str:

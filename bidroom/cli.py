@@ -8,12 +8,14 @@ import logging
 import secrets
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import uvicorn
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bidroom import db, demo, logs, tokens
 from bidroom.app import create_app
@@ -28,17 +30,20 @@ def step(number: int, total: int, text: str) -> None:
     print(f"[{number}/{total}] {text}", file=sys.stderr, flush=True)
 
 
-async def _with_engine(settings: Settings, work: object) -> object:
+T = TypeVar("T")
+
+
+async def _with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     engine = create_engine(settings.database_url)
     try:
-        return await work(engine)  # type: ignore[operator]
+        return await work(engine)
     finally:
         await engine.dispose()
 
 
 def migrate(settings: Settings) -> None:
     _prepare_sqlite(settings.database_url)
-    before, after = asyncio.run(_with_engine(settings, db.migrate))  # type: ignore[misc]
+    before, after = asyncio.run(_with_engine(settings, db.migrate))
     if before == after:
         print(f"database already at migration {after}", file=sys.stderr)
     else:
@@ -116,7 +121,7 @@ def run_demo(args: argparse.Namespace) -> None:
         "\n演示入口 / demo links (one per role; each holds a sign-in valid for 12 hours):",
         file=sys.stderr,
     )
-    for line in links:  # type: ignore[attr-defined]
+    for line in links:
         print(line, file=sys.stderr)
     print(file=sys.stderr, flush=True)
     serve(settings)

@@ -143,7 +143,7 @@ class Hub:
             raise RoomNotFound(f"no room {room_id}", detail={"room": room_id})
         kind = self.room_types[record.kind]
         events = await self.store.events(room_id)
-        state = fold(kind, kind.initial(record.config), events)
+        state = fold(kind, kind.initial({**record.config, "title": record.title}), events)
         recent = deque(events[-self.replay_limit :], maxlen=self.replay_limit)
         seq = events[-1].seq if events else 0
         return LiveRoom(record, kind, state, seq, recent)

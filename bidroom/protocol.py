@@ -9,7 +9,7 @@ whose code is listed in :data:`ERROR_CODES`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -139,7 +139,7 @@ def _command(data: Mapping[str, Any]) -> CommandFrame:
     return CommandFrame(id=_text(data, "id", ID_MAX), name=_text(data, "name", NAME_MAX), args=args)
 
 
-_PARSERS: Mapping[str, Any] = {
+_PARSERS: Mapping[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
     "hello": _hello,
     "command": _command,
     "ping": lambda data: Ping(),

@@ -67,7 +67,7 @@ def verify(token: str, key: str, now: datetime) -> Identity:
     if claims["exp"] <= now.timestamp():
         raise AuthError("the session token has expired; sign in again", code="token_expired")
     roles = claims.get("roles")
-    if not _is_roles(roles):
+    if not isinstance(roles, list) or not _is_roles(roles):
         raise AuthError("the session token holds no roles", code="token_invalid")
     return Identity(
         str(claims["sub"]),

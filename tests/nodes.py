@@ -38,6 +38,7 @@ class Node:
     process: subprocess.Popen[str] | None = None
     port: int = 0
     log: list[str] = field(default_factory=list)
+    pump: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -57,7 +58,8 @@ class Node:
             text=True,
         )
         listening = threading.Event()
-        threading.Thread(target=self._pump, args=(listening,), daemon=True).start()
+        self.pump = threading.Thread(target=self._pump, args=(listening,), daemon=True)
+        self.pump.start()
         if not listening.wait(STARTUP):
             self.kill()
             raise RuntimeError("node did not start:\n" + "\n".join(self.log[-30:]))
@@ -87,6 +89,7 @@ class Node:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(10)
+        self._release()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -95,3 +98,11 @@ class Node:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._release()
+
+    def _release(self) -> None:
+        """Close the log pipe once its reader has seen the end (no ResourceWarning)."""
+        if self.pump is not None:
+            self.pump.join(10)
+        if self.process and self.process.stderr and not self.process.stderr.closed:
+            self.process.stderr.close()

@@ -11,13 +11,13 @@ import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from conftest import ROOM, make_hub
+
 from bidroom.broker import LocalBroker
 from bidroom.hub import Hub
 from bidroom.protocol import Close
 from bidroom.room import Actor, Command
 from bidroom.store import Store
-
-from conftest import ROOM, make_hub
 
 CHAIR = Actor("chair-1", "王敏", "chair")
 BIDDER = Actor("bidder-1", "李海", "bidder")
@@ -134,7 +134,7 @@ async def test_a_node_that_misses_messages_fills_the_gap_from_the_store(store: S
     await broker.flush()
     assert [f["data"].get("text") for f in far.events()][-2:] == ["lost in transit", "arrives"]
     assert far.seqs() == list(range(far.seqs()[0], far.seqs()[-1] + 1))
-    assert two.metrics.gap_fills._value.get() == 1  # noqa: SLF001
+    assert two.metrics.gap_fills._value.get() == 1
 
 
 async def test_resync_catches_up_when_no_later_event_reveals_the_gap(store: Store) -> None:

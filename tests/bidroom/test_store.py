@@ -6,13 +6,12 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from conftest import ROOM
 
-from bidroom.errors import NotMigrated, SeqConflict
 from bidroom.db import ensure_migrated
+from bidroom.errors import NotMigrated, SeqConflict
 from bidroom.room import Actor, Event
 from bidroom.store import CommandKey, DuplicateCommand, Store, create_engine
-
-from conftest import ROOM
 
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 CHAIR = Actor("chair-1", "王敏", "chair")

@@ -17,7 +17,7 @@ export const RULES = {
   closed: {},
 };
 
-/** The state before any event; title and start time come from a snapshot or the room list. */
+/** The state before the first snapshot (a newcomer always gets one, with title and start time). */
 export function initial({ title = "", starts_at = null } = {}) {
   return {
     title,
@@ -32,13 +32,18 @@ export function initial({ title = "", starts_at = null } = {}) {
 }
 
 /**
- * A state from a snapshot frame's `state`. A snapshot says only whether a participant is online,
- * not through which connections, so `onlineHint` carries that until presence events refine it.
+ * A state from a snapshot frame's `state`. Each participant carries its open connections, so the
+ * presence events that follow (joined, left, expired: all by connection id) keep "online" exact.
+ * The participants are those this actor may see: a bidder sees only the chair and themself.
  */
 export function fromSnapshot(snap) {
   const participants = {};
   for (const p of snap.participants || []) {
-    participants[p.subject] = participant(p, { onlineHint: Boolean(p.online), muted: p.muted, removed: p.removed });
+    participants[p.subject] = participant(p, {
+      connections: [...(p.connections || [])],
+      muted: Boolean(p.muted),
+      removed: Boolean(p.removed),
+    });
   }
   return {
     ...initial(snap),
@@ -72,15 +77,15 @@ function participant(actor, extra = {}) {
     venue: actor.venue ?? null,
     organisation: actor.organisation ?? null,
     connections: [],
-    onlineHint: false,
     muted: false,
     removed: false,
     ...extra,
   };
 }
 
+/** Online while the server holds at least one open connection for this participant. */
 export function isOnline(p) {
-  return p.connections.length > 0 || p.onlineHint;
+  return p.connections.length > 0;
 }
 
 function withParticipant(state, subject, changes) {
@@ -89,13 +94,13 @@ function withParticipant(state, subject, changes) {
   return { ...state, participants: { ...state.participants, [subject]: { ...known, ...changes } } };
 }
 
-function withoutConnections(state, gone) {
-  const participants = {};
-  for (const [subject, p] of Object.entries(state.participants)) {
-    const kept = p.connections.filter((c) => !gone.has(c));
-    participants[subject] = kept.length === p.connections.length ? p : { ...p, connections: kept };
-  }
-  return { ...state, participants };
+/** Drop connections from one participant ({subject, connection(s)} as presence events name them). */
+function withoutConnections(state, subject, gone) {
+  const known = state.participants[subject];
+  if (!known) return state; // someone this actor may not see
+  const kept = known.connections.filter((c) => !gone.has(c));
+  if (kept.length === known.connections.length) return state;
+  return { ...state, participants: { ...state.participants, [subject]: { ...known, connections: kept } } };
 }
 
 function foldJoined(state, { data }) {
@@ -104,8 +109,7 @@ function foldJoined(state, { data }) {
   const connections = base.connections.includes(data.connection)
     ? base.connections
     : [...base.connections, data.connection];
-  // A joined event gives us a real connection id, so the snapshot's hint is no longer needed.
-  const updated = { ...base, ...actorFields(data), connections, onlineHint: false };
+  const updated = { ...base, ...actorFields(data), connections };
   return { ...state, participants: { ...state.participants, [data.subject]: updated } };
 }
 
@@ -145,8 +149,8 @@ const FOLDERS = {
   "meeting.unmuted": (s, e) => withParticipant(s, e.data.subject, { muted: false }),
   "meeting.removed": (s, e) => withParticipant(s, e.data.subject, { removed: true }),
   "presence.joined": foldJoined,
-  "presence.left": (s, e) => withoutConnections(s, new Set([e.data.connection])),
-  "presence.expired": (s, e) => withoutConnections(s, new Set(e.data.connections)),
+  "presence.left": (s, e) => withoutConnections(s, e.data.subject, new Set([e.data.connection])),
+  "presence.expired": (s, e) => withoutConnections(s, e.data.subject, new Set(e.data.connections)),
 };
 
 // questions the page asks -------------------------------------------------------------------

@@ -17,8 +17,7 @@ const TOAST_MS = 6000;
 const page = {
   room: "",
   conn: null,
-  state: meeting.initial(),
-  listedTitle: "", // from GET /api/rooms: a replay from seq 0 carries no title
+  state: meeting.initial(), // replaced by the snapshot every newcomer gets first
   me: null,
   replayedUpTo: 0, // events up to this seq are history (not read out as new)
   status: { status: "connecting" },
@@ -36,7 +35,6 @@ function boot() {
   if (!page.room || !token) return showFatal("no_token");
   byId("main").hidden = false;
   wireForms();
-  loadListedTitle();
   connect(token);
   setInterval(renderCountdown, 1000);
   render();
@@ -55,17 +53,6 @@ function takeToken(room) {
     history.replaceState(null, "", location.pathname + location.search);
   }
   return fromUrl || sessionStorage.getItem(key);
-}
-
-async function loadListedTitle() {
-  try {
-    const response = await fetch("/api/rooms");
-    const rooms = response.ok ? await response.json() : [];
-    page.listedTitle = rooms.find((r) => r.id === page.room)?.title || "";
-    renderHead();
-  } catch {
-    // the title is a nicety; the room works without it
-  }
 }
 
 function connect(token) {
@@ -202,7 +189,7 @@ function render() {
 }
 
 function roomTitle() {
-  return page.state.title || page.listedTitle || page.room;
+  return page.state.title || page.room;
 }
 
 function renderHead() {
@@ -264,11 +251,33 @@ function renderChairPanel() {
   byId("announce-form").hidden = !can.has("meeting.announce");
 }
 
+/**
+ * The server shows everyone's presence to watchers (chair, supervisor) only; anyone else sees the
+ * chair and themself. The panel says which view it is, so a bidder does not take it for the room.
+ */
 function renderParticipants() {
-  const people = Object.values(page.state.participants);
-  byId("people-count").textContent = `(${people.filter(meeting.isOnline).length}/${people.length})`;
+  const role = page.me?.role;
+  const everyone = !role || WATCHERS.has(role);
+  const people = Object.values(page.state.participants).sort(byRoleThenName);
+  byId("people-title").textContent = t(everyone ? "participants.title" : "participants.title.self");
+  const count = byId("people-count");
+  count.textContent = everyone ? `(${people.filter((p) => meeting.isOnline(p) && !p.removed).length}/${people.length})` : "";
+  count.title = everyone ? t("participants.count.label") : "";
+  const hint = byId("people-hint");
+  hint.hidden = everyone;
+  hint.textContent = everyone ? "" : t("participants.hint.self");
   const items = people.map(participantItem);
+  if (!everyone && page.me && !people.some((p) => p.role === "chair")) {
+    items.unshift(h("li", { class: "empty" }, t("participants.noChair")));
+  }
   fill(byId("participants"), items.length ? items : h("li", { class: "empty" }, t("participants.empty")));
+}
+
+const ROLE_ORDER = ["chair", "supervisor", "custodian", "expert", "bidder", "public"];
+
+function byRoleThenName(a, b) {
+  const rank = (p) => (ROLE_ORDER.indexOf(p.role) + ROLE_ORDER.length + 1) % (ROLE_ORDER.length + 1);
+  return rank(a) - rank(b) || (a.name || a.subject).localeCompare(b.name || b.subject, "zh-CN");
 }
 
 function participantItem(p) {
