@@ -52,7 +52,9 @@ class RoomClient:
         return client
 
     async def send(self, frame: Frame | str) -> None:
-        await self.socket.send(frame if isinstance(frame, str) else json.dumps(frame, ensure_ascii=False))
+        await self.socket.send(
+            frame if isinstance(frame, str) else json.dumps(frame, ensure_ascii=False)
+        )
 
     async def _read(self) -> None:
         try:

@@ -1,0 +1,120 @@
+"""The app in process (Starlette TestClient, SQLite): HTTP endpoints and the room directory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from bidroom import tokens
+from bidroom.app import create_app
+from bidroom.db import migrate
+from bidroom.errors import NotMigrated
+from bidroom.settings import load_settings
+from bidroom.store import create_engine
+
+KEY = "app-secret-" + "s" * 40
+
+
+def bearer(role: str) -> dict[str, str]:
+    identity = tokens.Identity(f"{role}-1", role, (role,))
+    token = tokens.mint(identity, KEY, datetime.now(UTC), timedelta(hours=1))
+    return {"authorization": f"Bearer {token}"}
+
+
+def migrated(path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{path}"
+
+    async def run() -> None:
+        engine = create_engine(url)
+        await migrate(engine)
+        await engine.dispose()
+
+    asyncio.run(run())
+    return url
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = load_settings(
+        database_url=migrated(tmp_path / "b.db"), secret_key=KEY, node_id="test-node"
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "node": "test-node"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"ready": True, "checks": {"database": "ok", "broker": "ok"}}
+
+
+def test_metrics_speak_prometheus(client: TestClient) -> None:
+    body = client.get("/metrics").text
+    for name in (
+        "bidroom_connections",
+        "bidroom_rooms",
+        "bidroom_events_appended_total",
+        "bidroom_queue_drops_total",
+        "bidroom_commands_total",
+    ):
+        assert name in body
+
+
+def test_staff_create_rooms_and_anyone_lists_them(client: TestClient) -> None:
+    body = {"id": "lot-1", "kind": "meeting", "title": "开标会", "config": {"roles": ["chair"]}}
+    created = client.post("/api/rooms", json=body, headers=bearer("chair"))
+    assert created.status_code == 201
+    assert created.json()["title"] == "开标会"
+    listed = client.get("/api/rooms").json()
+    assert [r["id"] for r in listed] == ["lot-1"]
+    assert "config" not in listed[0], "a room's configuration is not public"
+    again = client.post("/api/rooms", json=body, headers=bearer("chair"))
+    assert (again.status_code, again.json()["code"]) == (409, "room_exists")
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "code"),
+    [
+        ({}, {"id": "x", "kind": "meeting", "title": "t"}, 401, "token_missing"),
+        (
+            {"authorization": "Bearer junk"},
+            {"id": "x", "kind": "meeting", "title": "t"},
+            401,
+            "token_invalid",
+        ),
+        (bearer("bidder"), {"id": "x", "kind": "meeting", "title": "t"}, 403, "not_allowed"),
+        (bearer("chair"), {"id": "../etc", "kind": "meeting", "title": "t"}, 422, "invalid_args"),
+        (
+            bearer("chair"),
+            {"id": "x", "kind": "meeting", "title": "t", "extra": 1},
+            422,
+            "invalid_args",
+        ),
+        (bearer("chair"), {"id": "x", "kind": "auction", "title": "t"}, 422, "unknown_kind"),
+    ],
+)
+def test_bad_room_requests_get_a_code(
+    client: TestClient, headers: dict[str, str], body: dict[str, object], status: int, code: str
+) -> None:
+    answer = client.post("/api/rooms", json=body, headers=headers)
+    assert (answer.status_code, answer.json()["code"]) == (status, code)
+    assert client.get("/api/rooms").json() == []
+
+
+def test_the_app_will_not_start_on_an_unmigrated_database(tmp_path: Path) -> None:
+    settings = load_settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}", secret_key=KEY
+    )
+    with pytest.raises(NotMigrated), TestClient(create_app(settings)):
+        pass
+
+
+def test_the_room_page_is_served(client: TestClient) -> None:
+    page = client.get("/room.html")
+    assert page.status_code == 200 and 'lang="zh-CN"' in page.text

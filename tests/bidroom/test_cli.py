@@ -1,0 +1,112 @@
+"""The `bidroom` command as a newcomer meets it: one-line errors, migrate, serve, demo."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+from nodes import SECRET, bidroom
+
+
+def sqlite(tmp_path: Path) -> dict[str, str]:
+    return {
+        "BIDROOM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'b.db'}",
+        "BIDROOM_SECRET_KEY": SECRET,
+    }
+
+
+def test_serve_refuses_an_unmigrated_database_in_one_line(tmp_path: Path) -> None:
+    done = bidroom("serve", env=sqlite(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "bidroom: the database is at migration none, this bidroom needs 0001: "
+        "run `bidroom migrate` first"
+    ]
+
+
+def test_migrate_is_idempotent(tmp_path: Path) -> None:
+    first = bidroom("migrate", env=sqlite(tmp_path))
+    assert first.returncode == 0 and "migrated from empty to 0001" in first.stderr
+    again = bidroom("migrate", env=sqlite(tmp_path))
+    assert again.returncode == 0 and "already at migration 0001" in again.stderr
+
+
+def test_bad_settings_are_one_line_naming_the_variable(tmp_path: Path) -> None:
+    done = bidroom("serve", env={**sqlite(tmp_path), "BIDROOM_PORT": "seventy"})
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("bidroom: BIDROOM_PORT:")
+    short = bidroom("serve", env={**sqlite(tmp_path), "BIDROOM_SECRET_KEY": "short"})
+    assert short.stderr.strip().startswith("bidroom: BIDROOM_SECRET_KEY:")
+
+
+def test_serve_without_a_secret_says_what_to_set(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "BIDROOM_SECRET_KEY"}
+    env["BIDROOM_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "bidroom", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "BIDROOM_SECRET_KEY is not set" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    env = {
+        **sqlite(tmp_path),
+        "BIDROOM_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:9/nothing",
+    }
+    done = bidroom("migrate", env=env)
+    assert done.returncode == 2
+    assert done.stderr.startswith("bidroom: ") and "Traceback" not in done.stderr
+
+
+def test_the_demo_prints_a_link_per_role_and_serves_them(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIDROOM_")}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "bidroom", "demo", "--port", "0", "--var", str(tmp_path / "var")],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert demo.stderr is not None
+        lines: list[str] = []
+        port = 0
+        deadline = time.monotonic() + 60
+        while not port and time.monotonic() < deadline:
+            lines.append(demo.stderr.readline())
+            if '"listening"' in lines[-1]:
+                port = int(re.search(r'"port": (\d+)', lines[-1]).group(1))  # type: ignore[union-attr]
+        text = "".join(lines)
+        assert "[1/4]" in text and "[4/4]" in text
+        links = re.findall(r"(http://\S+/room\.html\?room=(\S+)#token=\S+)", text)
+        roles = re.findall(r"^  (chair|bidder|supervisor)\s", text, re.MULTILINE)
+        assert roles == ["chair", "bidder", "bidder", "bidder", "supervisor"]
+        assert len(links) == 5
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            if httpx.get(base + "/readyz").status_code == 200:
+                break
+            time.sleep(0.1)
+        assert httpx.get(base + "/readyz").json()["ready"] is True
+        page = httpx.get(base + "/room.html")
+        assert page.status_code == 200 and "<html" in page.text
+        rooms = httpx.get(base + "/api/rooms").json()
+        assert rooms[0]["title"].startswith("六横岛环卫一体化服务项目")
+        assert (tmp_path / "var" / "bidroom.db").exists()
+    finally:
+        demo.send_signal(signal.SIGINT)
+        demo.wait(20)
+        if demo.stderr:
+            demo.stderr.close()
