@@ -20,13 +20,14 @@ from typing import Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from bidroom.errors import BrokerError
+from bidroom.errors import BidroomError, BrokerError
 
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[str, str], Awaitable[None]]
 Resync = Callable[[], Awaitable[None]]
 CHANNEL = "bidroom:room:"
+RETRY_FIRST = 0.05
 
 
 class Broker(Protocol):
@@ -125,13 +126,14 @@ class RedisBroker:
             raise BrokerError(f"Redis unreachable: {type(exc).__name__}") from exc
 
     async def _listen(self, deliver: Deliver, resync: Resync) -> None:
-        delay = 0.05
+        delay = RETRY_FIRST
         while True:
             try:
                 await self._session(deliver, resync)
             except (RedisError, OSError) as exc:
                 if self.connected.is_set():
                     log.warning("redis connection lost", extra={"error": type(exc).__name__})
+                    delay = RETRY_FIRST
                 self.connected.clear()
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._retry_max)
@@ -140,19 +142,26 @@ class RedisBroker:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.psubscribe(CHANNEL + "*")
-            was_down = not self.connected.is_set()
             self.connected.set()
             log.info("redis subscribed", extra={"channel": CHANNEL + "*"})
-            if was_down:
-                await resync()
+            await _guarded(resync())
             while True:
                 message = await pubsub.get_message(timeout=None)
                 if message is not None and message["type"] == "pmessage":
                     room = message["channel"].decode()[len(CHANNEL) :]
-                    await deliver(room, message["data"].decode())
+                    await _guarded(deliver(room, message["data"].decode()))
         finally:
             with contextlib.suppress(RedisError, OSError):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+async def _guarded(work: Awaitable[None]) -> None:
+    """Run a hub callback; a store outage must not kill the listener. The hub's periodic
+    resync reads whatever this missed once the database is back."""
+    try:
+        await work
+    except BidroomError as exc:
+        log.warning("broker callback failed; resync will catch up", extra={"error": exc.message})
 
 
 def _safe(url: str) -> str:

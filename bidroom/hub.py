@@ -161,8 +161,7 @@ class Hub:
                 try:
                     outcome = await self._attempt(live, command, actor, key)
                 except SeqConflict:
-                    await self._catch_up(live)
-                    continue
+                    continue  # another writer won this seq (SQLite across processes): again
                 except DuplicateCommand as seen:
                     outcome = seen.outcome
                 self.metrics.commands.labels("accepted" if outcome["ok"] else "rejected").inc()
@@ -172,17 +171,23 @@ class Hub:
     async def _attempt(
         self, live: LiveRoom, command: Command, actor: Actor, key: CommandKey | None
     ) -> Outcome:
-        now = self.clock()
-        decision = live.kind.decide(live.state, command, actor, now)
-        if isinstance(decision, Rejected):
-            outcome = refused(decision)
-            if key is not None:
-                await self.store.append(live.record.id, [], key, outcome)
-            return outcome
-        events = numbered(decision, live.seq, now, actor)
-        outcome = accepted(events)
-        if events or key is not None:
-            await self.store.append(live.record.id, events, key, outcome)
+        """Decide on the room's latest state and record the outcome, holding the room's write
+        lock: catch up on what other nodes appended, decide, append, commit; then fan out."""
+        async with self.store.writer(live.record.id) as writer:
+            missing = await writer.events(after=live.seq)
+            if missing:
+                self.metrics.gap_fills.inc()
+                self._apply(live, missing)
+            now = self.clock()
+            decision = live.kind.decide(live.state, command, actor, now)
+            if isinstance(decision, Rejected):
+                outcome = refused(decision)
+                events: list[Event] = []
+            else:
+                events = numbered(decision, live.seq, now, actor)
+                outcome = accepted(events)
+            if events or key is not None:
+                await writer.append(events, key, outcome)
         if events:
             self.metrics.events_appended.inc(len(events))
             self._apply(live, events)

@@ -8,7 +8,8 @@ with the outcome first recorded. Driver exceptions never leave this module untra
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -121,6 +122,30 @@ class Store:
 
     # events ----------------------------------------------------------------------------------
 
+    @contextlib.asynccontextmanager
+    async def writer(self, room_id: str) -> AsyncIterator[RoomWriter]:
+        """One write transaction on a room.
+
+        On PostgreSQL it first takes the room's row lock, so writers on every node take turns
+        (first come, first served) instead of racing for the next seq and starving the slower
+        node. SQLite has one writer at a time anyway. The unique (room, seq) key stays the last
+        line of defence: a second writer of a seq gets SeqConflict and nothing is written.
+        """
+        try:
+            async with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    await conn.execute(
+                        select(ROOM.c.id).where(ROOM.c.id == room_id).with_for_update()
+                    )
+                yield RoomWriter(conn, room_id)
+        except _SeenBefore as seen:
+            first = await self.outcome(room_id, seen.key)
+            raise DuplicateCommand(first or {}) from None
+        except IntegrityError as exc:
+            raise SeqConflict(f"room {room_id} moved on", detail={"room": room_id}) from exc
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(f"could not write to room {room_id}: {type(exc).__name__}") from exc
+
     async def append(
         self,
         room_id: str,
@@ -129,55 +154,8 @@ class Store:
         outcome: Mapping[str, Any],
     ) -> None:
         """Append events (already numbered) and the command's outcome in one transaction."""
-        try:
-            async with self.engine.begin() as conn:
-                if key is not None:
-                    await self._remember(conn, room_id, key, outcome, events)
-                if events:
-                    rows = [self._event_row(room_id, e, key) for e in events]
-                    await conn.execute(insert(EVENT), rows)
-        except _SeenBefore as seen:
-            first = await self.outcome(room_id, seen.key)
-            raise DuplicateCommand(first or {}) from None
-        except IntegrityError as exc:
-            raise SeqConflict(
-                f"room {room_id} moved on before seq {events[0].seq}", detail={"room": room_id}
-            ) from exc
-        except SQLAlchemyError as exc:
-            raise StoreError(f"could not append to room {room_id}: {type(exc).__name__}") from exc
-
-    @staticmethod
-    async def _remember(
-        conn: AsyncConnection,
-        room_id: str,
-        key: CommandKey,
-        outcome: Mapping[str, Any],
-        events: Sequence[Event],
-    ) -> None:
-        at = events[0].at if events and events[0].at else datetime.now(UTC)
-        values = {
-            "room_id": room_id,
-            "subject": key.subject,
-            "command_id": key.command_id,
-            "outcome": dict(outcome),
-            "at": at,
-        }
-        try:
-            await conn.execute(insert(COMMAND).values(**values))
-        except IntegrityError as exc:
-            raise _SeenBefore(key) from exc
-
-    @staticmethod
-    def _event_row(room_id: str, event: Event, key: CommandKey | None) -> dict[str, Any]:
-        return {
-            "room_id": room_id,
-            "seq": event.seq,
-            "name": event.name,
-            "data": dict(event.data),
-            "actor": event.actor.to_json() if event.actor else None,
-            "at": event.at,
-            "command_id": key.command_id if key else None,
-        }
+        async with self.writer(room_id) as writer:
+            await writer.append(events, key, outcome)
 
     async def _outcome(
         self, conn: AsyncConnection, room_id: str, key: CommandKey
@@ -236,6 +214,56 @@ class Store:
 
     def _begin(self) -> Any:
         return _Translated(self.engine.begin())
+
+
+class RoomWriter:
+    """Reads and writes of one room inside the transaction Store.writer opened."""
+
+    def __init__(self, conn: AsyncConnection, room_id: str):
+        self.conn = conn
+        self.room_id = room_id
+
+    async def events(self, after: int) -> list[Event]:
+        query = select(EVENT).where(EVENT.c.room_id == self.room_id, EVENT.c.seq > after)
+        rows = (await self.conn.execute(query.order_by(EVENT.c.seq))).all()
+        return [_event_from(row) for row in rows]
+
+    async def append(
+        self, events: Sequence[Event], key: CommandKey | None, outcome: Mapping[str, Any]
+    ) -> None:
+        if key is not None:
+            await self._remember(key, outcome, events)
+        if events:
+            rows = [_event_row(self.room_id, e, key) for e in events]
+            await self.conn.execute(insert(EVENT), rows)
+
+    async def _remember(
+        self, key: CommandKey, outcome: Mapping[str, Any], events: Sequence[Event]
+    ) -> None:
+        at = events[0].at if events and events[0].at else datetime.now(UTC)
+        values = {
+            "room_id": self.room_id,
+            "subject": key.subject,
+            "command_id": key.command_id,
+            "outcome": dict(outcome),
+            "at": at,
+        }
+        try:
+            await self.conn.execute(insert(COMMAND).values(**values))
+        except IntegrityError as exc:
+            raise _SeenBefore(key) from exc
+
+
+def _event_row(room_id: str, event: Event, key: CommandKey | None) -> dict[str, Any]:
+    return {
+        "room_id": room_id,
+        "seq": event.seq,
+        "name": event.name,
+        "data": dict(event.data),
+        "actor": event.actor.to_json() if event.actor else None,
+        "at": event.at,
+        "command_id": key.command_id if key else None,
+    }
 
 
 class _SeenBefore(Exception):

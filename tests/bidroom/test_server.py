@@ -16,7 +16,7 @@ import websockets
 from client import RoomClient
 from nodes import SECRET, Node, bidroom
 
-from bidroom import tokens
+from bidroom import protocol, tokens
 from bidroom.protocol import Close
 
 ROOM = "lot-1"
@@ -264,3 +264,20 @@ async def test_a_client_that_stops_reading_is_cut_off_and_the_others_keep_pace(
         line for line in metrics.splitlines() if line.startswith("bidroom_queue_drops_total")
     )
     assert stalled.close_code != Close.TOO_SLOW or float(drops.split()[1]) >= 1
+
+
+async def test_a_node_shutting_down_tells_its_clients_to_reconnect(tmp_path: Path) -> None:
+    env = {
+        "BIDROOM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'b.db'}",
+        "BIDROOM_SECRET_KEY": SECRET,
+    }
+    assert bidroom("migrate", env=env).returncode == 0
+    node = await asyncio.to_thread(Node(env).start)
+    body = {"id": ROOM, "kind": "meeting", "title": "开标会", "config": {"roles": ["chair"]}}
+    headers = {"authorization": f"Bearer {token('chair-1', 'chair')}"}
+    assert httpx.post(f"{node.url}/api/rooms", json=body, headers=headers).status_code == 201
+    chair = await connect(node, "chair-1", "chair")
+    await asyncio.to_thread(node.stop)
+    code, _ = await chair.wait_closed()
+    assert code in protocol.RECONNECT
+    await chair.close()
