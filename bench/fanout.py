@@ -391,8 +391,10 @@ async def _bare(pipe: Any, compression: str | None) -> None:
         finally:
             clients.discard(ws)
 
+    # The server declines permessage-deflate, as bidroom's does (BIDROOM: ws_per_message_deflate
+    # off): the baseline does the same work per frame, whatever the clients offer.
     async with serve(
-        handler, "127.0.0.1", 0, compression=compression, ping_interval=None, max_size=None
+        handler, "127.0.0.1", 0, compression=None, ping_interval=None, max_size=None
     ) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         pipe.send(port)
