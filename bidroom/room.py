@@ -157,7 +157,8 @@ class RoomType(Protocol[S]):
         """Whether ``actor`` may be in this room now; None if allowed."""
 
     def visible(self, state: S, event: Event, actor: Actor) -> bool:
-        """Whether ``actor`` may see ``event`` (state is the state after the event)."""
+        """Whether ``actor`` may see ``event``; ``state`` is the room's state at or after it
+        (live fan-out passes the state right after, a replay the current one)."""
 
     def snapshot(self, state: S, actor: Actor) -> JSON:
         """The state as ``actor`` may see it, JSON-ready."""
