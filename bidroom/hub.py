@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Outcome = dict[str, Any]
 RETRIES = 20
+BATCH = 256
 
 
 def system_clock() -> datetime:
@@ -62,6 +63,46 @@ class LiveRoom:
     recent: deque[Event]
     subscribers: dict[str, Subscriber] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pending: list[Pending] = field(default_factory=list)
+    drainer: asyncio.Task[None] | None = None
+
+
+@dataclass
+class Pending:
+    """A command waiting in its room's queue for the next group commit."""
+
+    command: Command
+    actor: Actor
+    key: CommandKey | None
+    outcome: asyncio.Future[Outcome]
+
+
+def decide_all(
+    kind: RoomType[Any], state: Any, seq: int, batch: list[Pending], now: datetime
+) -> tuple[list[Outcome], list[Event]]:
+    """Decide a batch in order, each command on the state the ones before it left (pure)."""
+    outcomes: list[Outcome] = []
+    events: list[Event] = []
+    for pending in batch:
+        decision = kind.decide(state, pending.command, pending.actor, now)
+        if isinstance(decision, Rejected):
+            outcomes.append(refused(decision))
+            continue
+        mine = numbered(decision, seq + len(events), now, pending.actor)
+        state = fold(kind, state, mine)
+        events += mine
+        outcomes.append(accepted(mine))
+    return outcomes, events
+
+
+def _settle(future: asyncio.Future[Outcome], outcome: Outcome) -> None:
+    if not future.done():
+        future.set_result(outcome)
+
+
+def _fail(future: asyncio.Future[Outcome], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
 
 
 def accepted(events: list[Event]) -> Outcome:
@@ -153,46 +194,77 @@ class Hub:
     async def execute(
         self, room_id: str, command: Command, actor: Actor, command_id: str | None = None
     ) -> Outcome:
-        """Decide and record a command; the outcome a retry with the same id gets too."""
+        """Decide and record a command; the outcome a retry with the same id gets too.
+
+        Commands wait in the room's queue; one drain task at a time commits whatever has
+        queued up in one transaction (group commit), so a burst — a reconnect storm's joins,
+        say — costs a few transactions instead of one each.
+        """
         live = await self.room(room_id)
         key = CommandKey(actor.subject, command_id) if command_id else None
-        async with live.lock:
-            for _ in range(RETRIES):
-                try:
-                    outcome = await self._attempt(live, command, actor, key)
-                except SeqConflict:
-                    continue  # another writer won this seq (SQLite across processes): again
-                except DuplicateCommand as seen:
-                    outcome = seen.outcome
-                self.metrics.commands.labels("accepted" if outcome["ok"] else "rejected").inc()
-                return outcome
-        raise StoreError(f"room {room_id} is too busy; retry the command", code="unavailable")
+        pending = Pending(command, actor, key, asyncio.get_running_loop().create_future())
+        live.pending.append(pending)
+        if live.drainer is None or live.drainer.done():
+            live.drainer = asyncio.create_task(self._drain(live), name=f"drain {room_id}")
+        outcome = await pending.outcome
+        self.metrics.commands.labels("accepted" if outcome["ok"] else "rejected").inc()
+        return outcome
 
-    async def _attempt(
-        self, live: LiveRoom, command: Command, actor: Actor, key: CommandKey | None
-    ) -> Outcome:
-        """Decide on the room's latest state and record the outcome, holding the room's write
-        lock: catch up on what other nodes appended, decide, append, commit; then fan out."""
+    async def _drain(self, live: LiveRoom) -> None:
+        while live.pending:
+            batch, live.pending = live.pending[:BATCH], live.pending[BATCH:]
+            async with live.lock:
+                await self._commit(live, batch)
+
+    async def _commit(self, live: LiveRoom, batch: list[Pending]) -> None:
+        """Record a batch, retrying on a lost seq race; settle every command's future."""
+        for _ in range(RETRIES):
+            try:
+                outcomes = await self._attempt(live, batch)
+            except SeqConflict:
+                continue  # another writer won this seq (SQLite across processes): again
+            except DuplicateCommand as seen:  # answered before: its first outcome, then the rest
+                done = [p for p in batch if p.key == seen.key]
+                for pending in done:
+                    _settle(pending.outcome, seen.outcome)
+                batch = [p for p in batch if p.key != seen.key]
+                continue
+            except BaseException as exc:
+                for pending in batch:
+                    _fail(pending.outcome, exc)
+                if isinstance(exc, Exception):
+                    return
+                raise
+            for pending, outcome in zip(batch, outcomes, strict=True):
+                _settle(pending.outcome, outcome)
+            return
+        busy = StoreError(f"room {live.record.id} is too busy; retry", code="unavailable")
+        for pending in batch:
+            _fail(pending.outcome, busy)
+
+    async def _attempt(self, live: LiveRoom, batch: list[Pending]) -> list[Outcome]:
+        """Decide a batch on the room's latest state and record it, holding the room's write
+        lock: catch up on what other nodes appended, decide each command in turn, append,
+        commit; then fan out."""
+        if not batch:
+            return []
         async with self.store.writer(live.record.id) as writer:
             missing = await writer.events(after=live.seq)
             if missing:
                 self.metrics.gap_fills.inc()
                 self._apply(live, missing)
-            now = self.clock()
-            decision = live.kind.decide(live.state, command, actor, now)
-            if isinstance(decision, Rejected):
-                outcome = refused(decision)
-                events: list[Event] = []
-            else:
-                events = numbered(decision, live.seq, now, actor)
-                outcome = accepted(events)
-            if events or key is not None:
-                await writer.append(events, key, outcome)
+            outcomes, events = decide_all(live.kind, live.state, live.seq, batch, self.clock())
+            causes: dict[int, str] = {}
+            for pending, outcome in zip(batch, outcomes, strict=True):
+                if pending.key is not None:
+                    await writer.remember(pending.key, outcome)
+                    causes.update(dict.fromkeys(outcome.get("seqs", ()), pending.key.command_id))
+            await writer.insert(events, causes)
         if events:
             self.metrics.events_appended.inc(len(events))
             self._apply(live, events)
             await self._publish(live.record.id, events)
-        return outcome
+        return outcomes
 
     async def _publish(self, room_id: str, events: list[Event]) -> None:
         body = protocol.dump({"events": [protocol.event_json(e) for e in events]})

@@ -30,13 +30,20 @@ COMMAND = CommandRow.__table__  # type: ignore[attr-defined]
 NODE = NodeRow.__table__  # type: ignore[attr-defined]
 
 
+@dataclass(frozen=True, slots=True)
+class CommandKey:
+    subject: str
+    command_id: str
+
+
 class DuplicateCommand(StoreError):
     """This (room, subject, command id) was recorded before; ``outcome`` is what it got then."""
 
     code = "duplicate_command"
 
-    def __init__(self, outcome: Mapping[str, Any]):
+    def __init__(self, key: CommandKey, outcome: Mapping[str, Any]):
         super().__init__("command seen before", detail={"outcome": dict(outcome)})
+        self.key = key
         self.outcome = dict(outcome)
 
 
@@ -47,12 +54,6 @@ class RoomRecord:
     title: str
     config: Mapping[str, Any]
     created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class CommandKey:
-    subject: str
-    command_id: str
 
 
 def utc(value: datetime) -> datetime:
@@ -140,7 +141,7 @@ class Store:
                 yield RoomWriter(conn, room_id)
         except _SeenBefore as seen:
             first = await self.outcome(room_id, seen.key)
-            raise DuplicateCommand(first or {}) from None
+            raise DuplicateCommand(seen.key, first or {}) from None
         except IntegrityError as exc:
             raise SeqConflict(f"room {room_id} moved on", detail={"room": room_id}) from exc
         except (SQLAlchemyError, OSError) as exc:
@@ -228,33 +229,38 @@ class RoomWriter:
         rows = (await self.conn.execute(query.order_by(EVENT.c.seq))).all()
         return [_event_from(row) for row in rows]
 
-    async def append(
-        self, events: Sequence[Event], key: CommandKey | None, outcome: Mapping[str, Any]
-    ) -> None:
-        if key is not None:
-            await self._remember(key, outcome, events)
-        if events:
-            rows = [_event_row(self.room_id, e, key) for e in events]
-            await self.conn.execute(insert(EVENT), rows)
-
-    async def _remember(
-        self, key: CommandKey, outcome: Mapping[str, Any], events: Sequence[Event]
-    ) -> None:
-        at = events[0].at if events and events[0].at else datetime.now(UTC)
+    async def remember(self, key: CommandKey, outcome: Mapping[str, Any]) -> None:
+        """Record a command's outcome; a command id seen before raises DuplicateCommand."""
         values = {
             "room_id": self.room_id,
             "subject": key.subject,
             "command_id": key.command_id,
             "outcome": dict(outcome),
-            "at": at,
+            "at": datetime.now(UTC),
         }
         try:
             await self.conn.execute(insert(COMMAND).values(**values))
         except IntegrityError as exc:
             raise _SeenBefore(key) from exc
 
+    async def insert(
+        self, events: Sequence[Event], causes: Mapping[int, str] | None = None
+    ) -> None:
+        """Append numbered events; ``causes`` maps a seq to the client command id behind it."""
+        if events:
+            causes = causes or {}
+            rows = [_event_row(self.room_id, e, causes.get(e.seq)) for e in events]
+            await self.conn.execute(insert(EVENT), rows)
 
-def _event_row(room_id: str, event: Event, key: CommandKey | None) -> dict[str, Any]:
+    async def append(
+        self, events: Sequence[Event], key: CommandKey | None, outcome: Mapping[str, Any]
+    ) -> None:
+        if key is not None:
+            await self.remember(key, outcome)
+        await self.insert(events, {e.seq: key.command_id for e in events} if key else None)
+
+
+def _event_row(room_id: str, event: Event, command_id: str | None) -> dict[str, Any]:
     return {
         "room_id": room_id,
         "seq": event.seq,
@@ -262,7 +268,7 @@ def _event_row(room_id: str, event: Event, key: CommandKey | None) -> dict[str, 
         "data": dict(event.data),
         "actor": event.actor.to_json() if event.actor else None,
         "at": event.at,
-        "command_id": key.command_id if key else None,
+        "command_id": command_id,
     }
 
 

@@ -197,3 +197,28 @@ async def test_presence_of_a_dead_node_expires(store: Store) -> None:
     await one.heartbeat(timedelta(seconds=30))  # n2 has been silent for 60 s
     [expired] = chair.events("presence.expired")
     assert expired["data"] == {"subject": "bidder-1", "connections": ["n2/bidder-1"]}
+
+
+async def test_a_burst_of_commands_is_recorded_in_order_each_with_its_own_answer(
+    store: Store, hub: Hub
+) -> None:
+    await open_room(hub)
+    bidders = [Actor(f"bidder-{n}", f"投标人{n}", "bidder") for n in range(120)]
+    inboxes = [Inbox(f"n1/b{n}", a) for n, a in enumerate(bidders)]
+    await asyncio.gather(*(hub.attach(ROOM, inbox, 0) for inbox in inboxes))
+    says = [Command("meeting.message", {"text": f"第{n}号", "to": None}) for n in range(120)]
+    outcomes = await asyncio.gather(
+        *(
+            hub.execute(ROOM, say, a, f"m{n}")
+            for n, (say, a) in enumerate(zip(says, bidders, strict=True))
+        )
+    )
+    logged = {e.seq: e for e in await store.events(ROOM)}
+    assert sorted(logged) == list(range(1, len(logged) + 1))
+    for n, outcome in enumerate(outcomes):
+        [seq] = outcome["seqs"]
+        assert logged[seq].actor == bidders[n] and logged[seq].data["text"] == f"第{n}号"
+    muted = await hub.execute(ROOM, Command("meeting.mute", {"subject": "bidder-7"}), CHAIR)
+    late = [hub.execute(ROOM, says[7], bidders[7], "late"), announce(hub, "之后")]
+    refused_late, after = await asyncio.gather(*late)
+    assert muted["ok"] and refused_late["code"] == "muted" and after["ok"]
