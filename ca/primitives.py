@@ -1,0 +1,278 @@
+"""The fence around ``cryptography.hazmat``: the only module of bidroom that imports it.
+
+Everything here is a thin, typed recipe over a primitive the library implements; nothing is
+homemade. Callers get bytes and our own key types, and every failure comes out as a ca.errors
+error (a verify never returns False). Choices fixed here, used by every protocol of bidroom:
+
+- keys: ECDSA/ECDH on P-256, or RSA (2048 bits and up);
+- signatures: ECDSA P-256 with SHA-256 as raw r||s (64 bytes, as WebCrypto produces), or
+  RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt;
+- key wrapping to RSA: RSA-OAEP with SHA-256 (and MGF1-SHA-256), empty label;
+- symmetric: AES-256-GCM with 12-byte nonces and 16-byte tags.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import TypeAlias
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from ca.errors import CryptoError, KeyFileError, SignatureInvalid
+
+EcPrivateKey: TypeAlias = ec.EllipticCurvePrivateKey
+EcPublicKey: TypeAlias = ec.EllipticCurvePublicKey
+RsaPrivateKey: TypeAlias = rsa.RSAPrivateKey
+RsaPublicKey: TypeAlias = rsa.RSAPublicKey
+PrivateKey: TypeAlias = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+PublicKey: TypeAlias = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+
+CURVE = ec.SECP256R1()
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+RSA_MIN_BITS = 2048
+GCM_NONCE = 12
+GCM_TAG = 16
+
+# keys --------------------------------------------------------------------------------------
+
+
+def generate_ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(CURVE)
+
+
+def generate_rsa_key(bits: int = RSA_MIN_BITS) -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+
+
+def ec_key_from_scalar(scalar: int) -> ec.EllipticCurvePrivateKey:
+    """A P-256 private key from its scalar (HPKE's DeriveKeyPair, test vectors)."""
+    if not 0 < scalar < P256_ORDER:
+        raise CryptoError("scalar out of range for P-256", code="bad_scalar")
+    return ec.derive_private_key(scalar, CURVE)
+
+
+def ec_scalar(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_numbers().private_value.to_bytes(32, "big")
+
+
+def _accept(key: object) -> PrivateKey:
+    if isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1):
+        return key
+    if isinstance(key, rsa.RSAPrivateKey) and key.key_size >= RSA_MIN_BITS:
+        return key
+    raise KeyFileError("bidroom uses P-256 or RSA (2048 bits and up) keys", code="key_kind")
+
+
+def _accept_public(key: object) -> PublicKey:
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return key
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size >= RSA_MIN_BITS:
+        return key
+    raise KeyFileError("bidroom uses P-256 or RSA (2048 bits and up) keys", code="key_kind")
+
+
+def load_private_key(data: bytes, password: bytes | None = None) -> PrivateKey:
+    """A private key from PEM (PKCS#8 or traditional) or DER PKCS#8."""
+    loader = (
+        serialization.load_pem_private_key
+        if data.lstrip().startswith(b"-----")
+        else serialization.load_der_private_key
+    )
+    try:
+        return _accept(loader(data, password=password))
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise KeyFileError(f"cannot read the private key: {exc}", code="key_unreadable") from exc
+
+
+def load_pkcs12(
+    data: bytes, password: bytes | None
+) -> tuple[PrivateKey, x509.Certificate, list[x509.Certificate]]:
+    """Key, certificate and chain from a PKCS#12 file."""
+    try:
+        key, cert, chain = pkcs12.load_key_and_certificates(data, password)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise KeyFileError(f"cannot read the PKCS#12 file: {exc}", code="key_unreadable") from exc
+    if key is None or cert is None:
+        raise KeyFileError("the PKCS#12 file holds no key and certificate", code="key_unreadable")
+    return _accept(key), cert, list(chain)
+
+
+def dump_private_key(key: PrivateKey, password: bytes | None = None) -> bytes:
+    """PKCS#8 PEM, encrypted with the password when one is given."""
+    protection = (
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, protection
+    )
+
+
+def dump_pkcs12(
+    name: str,
+    key: PrivateKey,
+    cert: x509.Certificate,
+    chain: list[x509.Certificate],
+    password: bytes,
+) -> bytes:
+    """A PKCS#12 file protected by the password (AES-256, PBKDF2: what browsers import)."""
+    encryption = (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(100_000)
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(password)
+    )
+    return pkcs12.serialize_key_and_certificates(name.encode(), key, cert, chain, encryption)
+
+
+def public_der(key: PublicKey) -> bytes:
+    """SubjectPublicKeyInfo, DER."""
+    return key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def load_public_der(data: bytes) -> PublicKey:
+    try:
+        return _accept_public(serialization.load_der_public_key(data))
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise KeyFileError("not a public key", code="key_unreadable") from exc
+
+
+def ec_point(key: ec.EllipticCurvePublicKey) -> bytes:
+    """The uncompressed SEC1 point (65 bytes), as HPKE's SerializePublicKey."""
+    return key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+
+
+def ec_from_point(data: bytes) -> ec.EllipticCurvePublicKey:
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(CURVE, data)
+    except ValueError as exc:
+        raise CryptoError("not a P-256 point", code="bad_point") from exc
+
+
+# signatures --------------------------------------------------------------------------------
+
+_PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+
+
+def sign(key: PrivateKey, data: bytes) -> bytes:
+    """ECDSA P-256/SHA-256 as raw r||s, or RSA-PSS/SHA-256."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return key.sign(data, _PSS, hashes.SHA256())
+
+
+def verify_signature(key: PublicKey, signature: bytes, data: bytes) -> None:
+    """Return nothing if ``signature`` is the key's over ``data``; raise SignatureInvalid."""
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            if len(signature) != 64:
+                raise InvalidSignature
+            r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+            key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+        else:
+            key.verify(signature, data, _PSS, hashes.SHA256())
+    except InvalidSignature:
+        raise SignatureInvalid("the signature does not verify") from None
+
+
+# key agreement, key derivation, wrapping ---------------------------------------------------
+
+
+def ecdh(key: ec.EllipticCurvePrivateKey, peer: ec.EllipticCurvePublicKey) -> bytes:
+    return key.exchange(ec.ECDH(), peer)
+
+
+def hkdf_extract(salt: bytes, ikm: bytes) -> bytes:
+    """RFC 5869 HKDF-Extract with SHA-256 (HMAC, as the RFC defines it)."""
+    return hmac.new(salt or b"\0" * 32, ikm, hashlib.sha256).digest()
+
+
+def hkdf_expand(prk: bytes, info: bytes, length: int) -> bytes:
+    return HKDFExpand(hashes.SHA256(), length, info).derive(prk)
+
+
+_OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+
+
+def rsa_wrap(key: rsa.RSAPublicKey, secret: bytes) -> bytes:
+    return key.encrypt(secret, _OAEP)
+
+
+def rsa_unwrap(key: rsa.RSAPrivateKey, wrapped: bytes) -> bytes:
+    try:
+        return key.decrypt(wrapped, _OAEP)
+    except ValueError as exc:
+        raise CryptoError("the key was not wrapped to this RSA key", code="unwrap_failed") from exc
+
+
+# AES-256-GCM -------------------------------------------------------------------------------
+
+
+def seal(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """AES-GCM encryption; the 16-byte tag is appended."""
+    return AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def open_sealed(key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytes:
+    try:
+        return AESGCM(key).decrypt(nonce, ciphertext, aad)
+    except InvalidTag:
+        raise CryptoError("authentication failed", code="aead_failed") from None
+
+
+class Gcm:
+    """One AES-256-GCM key, reused for many chunks without re-creating the cipher."""
+
+    def __init__(self, key: bytes):
+        self._aead = AESGCM(key)
+
+    def seal(self, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+        return self._aead.encrypt(nonce, plaintext, aad)
+
+    def open(self, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytes:
+        try:
+            return self._aead.decrypt(nonce, ciphertext, aad)
+        except InvalidTag:
+            raise CryptoError("authentication failed", code="aead_failed") from None
+
+
+# X.509 signing (building is cryptography.x509's; only the signature needs hazmat) -----------
+
+
+def sign_certificate(builder: x509.CertificateBuilder, issuer_key: PrivateKey) -> x509.Certificate:
+    return builder.sign(issuer_key, hashes.SHA256(), rsa_padding=None)
+
+
+def sign_crl(
+    builder: x509.CertificateRevocationListBuilder, issuer_key: PrivateKey
+) -> x509.CertificateRevocationList:
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def sign_csr(
+    builder: x509.CertificateSigningRequestBuilder, key: PrivateKey
+) -> x509.CertificateSigningRequest:
+    return builder.sign(key, hashes.SHA256())
+
+
+def fingerprint(cert: x509.Certificate) -> bytes:
+    """SHA-256 over the certificate's DER."""
+    return cert.fingerprint(hashes.SHA256())
