@@ -6,7 +6,19 @@
     ├── HpkeError              HPKE could not open (wrong recipient, altered ciphertext)
     ├── EnvelopeError          a sealed bid is malformed or was tampered with
     │   └── (codes: envelope_header, envelope_truncated, envelope_chunk, envelope_signature ...)
-    └── ShareError             a key share is wrong, missing, or there are too few
+    ├── ShareError             a key share is wrong, missing, or there are too few
+    │   └── (codes: share_commitment_mismatch, share_too_few, share_duplicate, share_other_lot,
+    │        share_other_key, share_uncommitted, share_malformed, share_key_mismatch,
+    │        share_commitments, share_split, share_file, share_file_recipient, share_file_open)
+    └── CertificateError       a certificate, its chain or a CA input is not accepted
+        │   (base codes: chain_invalid, csr_invalid, bad_uscc, bad_identity, not_a_ca)
+        ├── UnknownIssuer          unknown_issuer: no path to a recognised root
+        ├── CertificateExpired     cert_expired: a certificate of the path ended before `at`
+        ├── CertificateNotYetValid cert_not_yet_valid: a certificate starts after `at`
+        ├── CertificateRevoked     cert_revoked: on its issuer's CRL, revoked at or before `at`
+        ├── RevocationUnknown      revocation_unknown: no usable CRL (none, stale, badly signed)
+        ├── WrongKeyUsage          wrong_key_usage: the key may not be used for this purpose
+        └── BadChainSignature      bad_chain_signature: an issuer's key did not sign the child
 
 ``verify_*`` functions never return False: they return nothing or raise one of these.
 """
@@ -51,3 +63,35 @@ class EnvelopeError(CryptoError):
 
 class ShareError(CryptoError):
     code = "share_invalid"
+
+
+class CertificateError(CryptoError):
+    code = "chain_invalid"
+
+
+class UnknownIssuer(CertificateError):
+    code = "unknown_issuer"
+
+
+class CertificateExpired(CertificateError):
+    code = "cert_expired"
+
+
+class CertificateNotYetValid(CertificateError):
+    code = "cert_not_yet_valid"
+
+
+class CertificateRevoked(CertificateError):
+    code = "cert_revoked"
+
+
+class RevocationUnknown(CertificateError):
+    code = "revocation_unknown"
+
+
+class WrongKeyUsage(CertificateError):
+    code = "wrong_key_usage"
+
+
+class BadChainSignature(CertificateError):
+    code = "bad_chain_signature"

@@ -253,6 +253,16 @@ class Gcm:
         except InvalidTag:
             raise CryptoError("authentication failed", code="aead_failed") from None
 
+    def seal_into(self, nonce: bytes, plaintext: memoryview, aad: bytes, out: memoryview) -> None:
+        """Encrypt into ``out`` (len(plaintext) + 16 bytes): no copy of a large chunk."""
+        self._aead.encrypt_into(nonce, plaintext, aad, out)
+
+    def open_into(self, nonce: bytes, ciphertext: memoryview, aad: bytes, out: memoryview) -> None:
+        try:
+            self._aead.decrypt_into(nonce, ciphertext, aad, out)
+        except InvalidTag:
+            raise CryptoError("authentication failed", code="aead_failed") from None
+
 
 # X.509 signing (building is cryptography.x509's; only the signature needs hazmat) -----------
 
@@ -273,6 +283,26 @@ def sign_csr(
     return builder.sign(key, hashes.SHA256())
 
 
+def serialization_der() -> serialization.Encoding:
+    return serialization.Encoding.DER
+
+
 def fingerprint(cert: x509.Certificate) -> bytes:
     """SHA-256 over the certificate's DER."""
     return cert.fingerprint(hashes.SHA256())
+
+
+# pki ---------------------------------------------------------------------------------------
+
+
+def accept_public_key(key: object) -> PublicKey:
+    """``key`` as one of bidroom's key kinds (P-256, RSA 2048+), or KeyFileError."""
+    return _accept_public(key)
+
+
+def certificate_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def crl_der(crl: x509.CertificateRevocationList) -> bytes:
+    return crl.public_bytes(serialization.Encoding.DER)

@@ -1,0 +1,576 @@
+"""The sealed-bid envelope, version 1: docs/envelope.md is its specification.
+
+    magic "BIDROOM\\0"  version u16 = 1
+    preamble   u32 length + canonical JSON   (lot, bidder certificate, chunk size, nonce prefix,
+                                              the data key wrapped to the bidder AND the lot)
+    chunks     u8 kind (1 = chunk, 2 = final chunk) + u32 length + AES-256-GCM ciphertext
+    trailer    u32 length + canonical JSON   (sizes, body digest, the bidder's signature)
+
+Every chunk is AES-256-GCM under one random data key; its nonce is prefix(7) || counter(4) ||
+final(1) and its associated data is SHA-256(preamble), so a dropped, repeated, reordered or
+spliced chunk, a truncated body and a swapped preamble all fail. The trailer's signature (by the
+bidder's certificate key) covers SHA-256(preamble) and the trailer's own fields, including the
+SHA-256 of the exact chunk records: anyone can check an envelope's integrity and signer without
+being able to read it (that is what the platform does at receipt).
+
+Sealing and opening stream in 1 MiB chunks: memory stays bounded whatever the bid's size. Opening
+writes to ``<target>.partial`` and renames only when everything, signature included, verified;
+on any failure the partial file is removed: no plaintext is ever handed over as if it were good.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from cryptography import x509
+
+from ca import hpke
+from ca import primitives as p
+from ca.errors import CryptoError, EnvelopeError, HpkeError, SignatureInvalid
+
+MAGIC = b"BIDROOM\0"
+VERSION = 1
+CHUNK = 1 << 20
+SUITE = "AES-256-GCM/STREAM-1MiB"
+KEY_INFO = b"bidroom envelope v1"
+SIGNED_PREFIX = b"bidroom envelope v1 signature\n"
+PREFIX_LEN = 7
+KIND_CHUNK, KIND_FINAL = 1, 2
+MAX_PREAMBLE = 1 << 20
+MAX_CHUNKS = (1 << 32) - 1
+SEARCH = 8  # how far a failed chunk's true position is looked for, to name the fault
+Progress = Callable[[int], None]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
+
+
+def canonical(value: Mapping[str, Any]) -> bytes:
+    """UTF-8 JSON, keys sorted, no whitespace: one byte string per value."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def key_id(key: p.PublicKey) -> str:
+    """A recipient's id: hex SHA-256 of its SubjectPublicKeyInfo."""
+    return hashlib.sha256(p.public_der(key)).hexdigest()
+
+
+def nonce(prefix: bytes, counter: int, final: bool) -> bytes:
+    return prefix + counter.to_bytes(4, "big") + (b"\x01" if final else b"\x00")
+
+
+# the body digest, on a second core ---------------------------------------------------------
+
+
+class _Digest:
+    """SHA-256 over the body's records, computed by one worker thread in submission order.
+
+    hashlib releases the GIL on large buffers, so hashing a chunk runs on the other core while
+    this thread reads, encrypts or decrypts, and writes; SHA-256 is the slowest step of all.
+    A buffer handed to ``update`` must not change until the returned future is done.
+    """
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="envelope-digest")
+        self._last: Future[None] | None = None
+
+    def update(self, *parts: bytes | memoryview) -> Future[None]:
+        self._last = self._pool.submit(self._feed, parts)
+        return self._last
+
+    def _feed(self, parts: tuple[bytes | memoryview, ...]) -> None:
+        for part in parts:
+            self._sha.update(part)
+
+    def hexdigest(self) -> str:
+        if self._last is not None:
+            self._last.result()
+        self._pool.shutdown()
+        return self._sha.hexdigest()
+
+    def close(self) -> None:
+        self._pool.shutdown(cancel_futures=True)
+
+
+class _Ring:
+    """Two reusable buffers; taking one waits until its previous contents are hashed."""
+
+    def __init__(self, size: int):
+        self._buffers = [bytearray(size), bytearray(size)]
+        self._pending: list[Future[None] | None] = [None, None]
+        self._turn = 0
+
+    def take(self) -> bytearray:
+        self._turn ^= 1
+        pending = self._pending[self._turn]
+        if pending is not None:
+            pending.result()
+        return self._buffers[self._turn]
+
+    def hold(self, pending: Future[None]) -> None:
+        """The buffer last taken is in use until ``pending`` is done."""
+        self._pending[self._turn] = pending
+
+
+# recipients --------------------------------------------------------------------------------
+
+
+def _binding(lot: str, bidder_cert: bytes, prefix: bytes) -> bytes:
+    """What a wrapped key is bound to: moving it into another envelope fails to unwrap."""
+    return canonical(
+        {"lot": lot, "bidder": hashlib.sha256(bidder_cert).hexdigest(), "prefix": _b64(prefix)}
+    )
+
+
+def wrap(data_key: bytes, to: str, recipient: p.PublicKey, binding: bytes) -> dict[str, str]:
+    if isinstance(recipient, p.EcPublicKey):
+        enc, wrapped = hpke.seal(recipient, KEY_INFO, binding, data_key)
+        return {
+            "to": to,
+            "alg": "hpke-p256-sha256-aes256gcm",
+            "key": key_id(recipient),
+            "enc": _b64(enc),
+            "wrapped": _b64(wrapped),
+        }
+    wrapped = p.rsa_wrap(recipient, data_key + hashlib.sha256(binding).digest())
+    return {
+        "to": to,
+        "alg": "rsa-oaep-sha256",
+        "key": key_id(recipient),
+        "enc": "",
+        "wrapped": _b64(wrapped),
+    }
+
+
+def unwrap(entry: Mapping[str, str], key: p.PrivateKey, binding: bytes) -> bytes:
+    try:
+        if entry["alg"] == "hpke-p256-sha256-aes256gcm" and isinstance(key, p.EcPrivateKey):
+            return hpke.open_(
+                _unb64(entry["enc"]), key, KEY_INFO, binding, _unb64(entry["wrapped"])
+            )
+        if entry["alg"] == "rsa-oaep-sha256" and isinstance(key, p.RsaPrivateKey):
+            opened = p.rsa_unwrap(key, _unb64(entry["wrapped"]))
+            if len(opened) == 64 and opened[32:] == hashlib.sha256(binding).digest():
+                return opened[:32]
+    except (CryptoError, ValueError) as exc:
+        raise EnvelopeError(
+            "the data key does not open with this key", code="envelope_wrong_recipient"
+        ) from exc
+    raise EnvelopeError("the data key does not open with this key", code="envelope_wrong_recipient")
+
+
+# sealing -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Sealer:
+    """Who seals: the bidder's certificate (DER) and its private key (which never leaves)."""
+
+    certificate: bytes
+    key: p.PrivateKey
+
+
+def seal(
+    source: BinaryIO,
+    target: BinaryIO,
+    *,
+    lot: str,
+    sealer: Sealer,
+    opening_key: p.EcPublicKey,
+    client: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Seal ``source`` into ``target``; returns the trailer (sizes, digest, signature)."""
+    data_key, prefix = os.urandom(32), os.urandom(PREFIX_LEN)
+    binding = _binding(lot, sealer.certificate, prefix)
+    bidder_public = p.load_public_der(_spki(sealer.certificate))
+    preamble = canonical(
+        {
+            "v": VERSION,
+            "suite": SUITE,
+            "lot": lot,
+            "chunk_size": CHUNK,
+            "bidder_cert": _b64(sealer.certificate),
+            "nonce_prefix": _b64(prefix),
+            "recipients": [
+                wrap(data_key, "bidder", bidder_public, binding),
+                wrap(data_key, "opening", opening_key, binding),
+            ],
+            "client": dict(client or {}),
+        }
+    )
+    target.write(MAGIC + struct.pack(">HI", VERSION, len(preamble)) + preamble)
+    aad = hashlib.sha256(preamble).digest()
+    body = _Digest()
+    try:
+        size, count = _seal_body(source, target, p.Gcm(data_key), prefix, aad, body, progress)
+        digest = body.hexdigest()
+    finally:
+        body.close()
+    core = {"plaintext_size": size, "chunk_count": count, "body_digest": digest}
+    trailer = {**core, "signature": _b64(p.sign(sealer.key, _signed(aad, core)))}
+    encoded = canonical(trailer)
+    target.write(struct.pack(">I", len(encoded)) + encoded)
+    return trailer
+
+
+def _seal_body(
+    source: BinaryIO,
+    target: BinaryIO,
+    gcm: p.Gcm,
+    prefix: bytes,
+    aad: bytes,
+    body: _Digest,
+    progress: Progress | None,
+) -> tuple[int, int]:
+    """Encrypt chunk by chunk into reused buffers: memory stays at a few MiB."""
+    current, following = bytearray(CHUNK), bytearray(CHUNK)
+    ring = _Ring(CHUNK + p.GCM_TAG)
+    size = count = 0
+    length = _fill(source, current)
+    while True:
+        ahead = _fill(source, following) if length == CHUNK else 0
+        final = ahead == 0
+        out = memoryview(ring.take())[: length + p.GCM_TAG]
+        gcm.seal_into(nonce(prefix, count, final), memoryview(current)[:length], aad, out)
+        head = struct.pack(">BI", KIND_FINAL if final else KIND_CHUNK, len(out))
+        ring.hold(body.update(head, out))
+        target.write(head)
+        target.write(out)
+        size, count = size + length, count + 1
+        if progress:
+            progress(length)
+        if final:
+            return size, count
+        current, following, length = following, current, ahead
+
+
+def _fill(source: BinaryIO, buffer: bytearray) -> int:
+    """Read until ``buffer`` is full or the source ends; the number of bytes read."""
+    view, filled = memoryview(buffer), 0
+    while filled < len(buffer):
+        got = source.readinto(view[filled:])  # type: ignore[attr-defined]
+        if not got:
+            break
+        filled += got
+    return filled
+
+
+def _signed(preamble_digest: bytes, core: Mapping[str, Any]) -> bytes:
+    return SIGNED_PREFIX + preamble_digest + canonical(core)
+
+
+def _spki(certificate: bytes) -> bytes:
+    try:
+        key = x509.load_der_x509_certificate(certificate).public_key()
+        return p.public_der(key)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise EnvelopeError(
+            "the bidder certificate cannot be read", code="envelope_header"
+        ) from exc
+
+
+# reading -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The preamble of an envelope, parsed; ``raw`` is its exact bytes."""
+
+    raw: bytes
+    lot: str
+    bidder_cert: bytes
+    prefix: bytes
+    recipients: list[dict[str, str]]
+    client: dict[str, str]
+
+    @property
+    def digest(self) -> bytes:
+        return hashlib.sha256(self.raw).digest()
+
+    def binding(self) -> bytes:
+        return _binding(self.lot, self.bidder_cert, self.prefix)
+
+
+def _exactly(source: BinaryIO, count: int, what: str) -> bytes:
+    data = source.read(count)
+    if len(data) != count:
+        raise EnvelopeError(f"the envelope ends inside its {what}", code="envelope_truncated")
+    return data
+
+
+def read_header(source: BinaryIO) -> Header:
+    start = _exactly(source, len(MAGIC) + 6, "header")
+    if start[: len(MAGIC)] != MAGIC:
+        raise EnvelopeError("not a bidroom envelope", code="envelope_header")
+    version, length = struct.unpack(">HI", start[len(MAGIC) :])
+    if version != VERSION:
+        raise EnvelopeError(f"envelope version {version} is not supported", code="envelope_version")
+    if length > MAX_PREAMBLE:
+        raise EnvelopeError("the envelope header is too large", code="envelope_header")
+    raw = _exactly(source, length, "header")
+    try:
+        fields = json.loads(raw)
+        if raw != canonical(fields) or fields["v"] != VERSION or fields["suite"] != SUITE:
+            raise ValueError("not canonical")
+        if fields["chunk_size"] != CHUNK:
+            raise ValueError("chunk size")
+        return Header(
+            raw,
+            str(fields["lot"]),
+            _unb64(fields["bidder_cert"]),
+            _unb64(fields["nonce_prefix"]),
+            _recipients(fields["recipients"]),
+            dict(fields.get("client", {})),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EnvelopeError("the envelope header is malformed", code="envelope_header") from exc
+
+
+RECIPIENT_FIELDS = frozenset({"to", "alg", "key", "enc", "wrapped"})
+
+
+def _recipients(entries: Any) -> list[dict[str, str]]:
+    ok = isinstance(entries, list) and all(
+        isinstance(e, dict)
+        and set(e) == RECIPIENT_FIELDS
+        and all(isinstance(v, str) for v in e.values())
+        for e in entries
+    )
+    if not ok:
+        raise ValueError("recipients")
+    return [dict(e) for e in entries]
+
+
+Record = tuple[bytes, memoryview, bool]
+
+
+def _records(source: BinaryIO, ring: _Ring) -> Iterator[Record]:
+    """(head, ciphertext, final) per chunk record, in order, stopping after the final one.
+
+    The ciphertext is a view into a buffer of ``ring``: valid until that buffer is taken again.
+    """
+    for _ in range(MAX_CHUNKS):
+        buffer = ring.take()
+        head = _exactly(source, 5, "body")
+        kind, length = struct.unpack(">BI", head)
+        if kind not in (KIND_CHUNK, KIND_FINAL) or not p.GCM_TAG <= length <= CHUNK + p.GCM_TAG:
+            raise EnvelopeError("the body ends without its final chunk", code="envelope_truncated")
+        yield head, _read_into(source, buffer, length), kind == KIND_FINAL
+        if kind == KIND_FINAL:
+            return
+
+
+def _read_into(source: BinaryIO, buffer: bytearray, length: int) -> memoryview:
+    view, filled = memoryview(buffer)[:length], 0
+    while filled < length:
+        got = source.readinto(view[filled:])  # type: ignore[attr-defined]
+        if not got:
+            raise EnvelopeError("the envelope ends inside its body", code="envelope_truncated")
+        filled += got
+    return view
+
+
+def _trailer(source: BinaryIO) -> dict[str, Any]:
+    (length,) = struct.unpack(">I", _exactly(source, 4, "trailer"))
+    if length > 4096:
+        raise EnvelopeError("the trailer is malformed", code="envelope_trailer")
+    raw = _exactly(source, length, "trailer")
+    if source.read(1):
+        raise EnvelopeError("data follows the trailer", code="envelope_trailer")
+    try:
+        trailer: dict[str, Any] = json.loads(raw)
+        if raw != canonical(trailer):
+            raise ValueError("not canonical")
+        return trailer
+    except ValueError as exc:
+        raise EnvelopeError("the trailer is malformed", code="envelope_trailer") from exc
+
+
+def _check_trailer(
+    header: Header, trailer: Mapping[str, Any], digest: str, size: int, count: int
+) -> None:
+    core = {k: trailer.get(k) for k in ("plaintext_size", "chunk_count", "body_digest")}
+    if core != {"plaintext_size": size, "chunk_count": count, "body_digest": digest}:
+        raise EnvelopeError(
+            "the body does not match the sealed sizes and digest", code="envelope_body_digest"
+        )
+    signer = p.load_public_der(_spki(header.bidder_cert))
+    try:
+        p.verify_signature(signer, _unb64(str(trailer["signature"])), _signed(header.digest, core))
+    except (SignatureInvalid, ValueError) as exc:
+        raise EnvelopeError(
+            "the bidder's signature does not verify", code="envelope_signature"
+        ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """What an envelope proves without being opened."""
+
+    header: Header
+    plaintext_size: int
+    chunk_count: int
+    body_digest: str
+
+
+def verify(source: BinaryIO) -> Verified:
+    """Check structure, body digest and the bidder's signature, without any key.
+
+    The certificate's path and revocation are the trust store's to check (ca.trust).
+    """
+    header = read_header(source)
+    body, ring = _Digest(), _Ring(CHUNK + p.GCM_TAG)
+    size = count = 0
+    try:
+        for head, ciphertext, _final in _records(source, ring):
+            ring.hold(body.update(head, ciphertext))
+            size += len(ciphertext) - p.GCM_TAG
+            count += 1
+        digest = body.hexdigest()
+    finally:
+        body.close()
+    _check_trailer(header, _trailer(source), digest, size, count)
+    return Verified(header, size, count, digest)
+
+
+def open_to(
+    source: BinaryIO, target: Path, key: p.PrivateKey, progress: Progress | None = None
+) -> Verified:
+    """Decrypt into ``target``: written as ``target.partial`` and renamed only if all verified."""
+    header = read_header(source)
+    entry = _recipient(header, key)
+    gcm = p.Gcm(unwrap(entry, key, header.binding()))
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with partial.open("wb") as out:
+            size, count, digest = _open_body(source, out, gcm, header, progress)
+        _check_trailer(header, _trailer(source), digest, size, count)
+        partial.replace(target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        raise
+    return Verified(header, size, count, digest)
+
+
+def _recipient(header: Header, key: p.PrivateKey) -> dict[str, str]:
+    wanted = key_id(key.public_key())
+    for entry in header.recipients:
+        if entry.get("key") == wanted:
+            return entry
+    raise EnvelopeError(
+        "this key is not a recipient of the envelope", code="envelope_wrong_recipient"
+    )
+
+
+def _open_body(
+    source: BinaryIO, out: BinaryIO, gcm: p.Gcm, header: Header, progress: Progress | None
+) -> tuple[int, int, str]:
+    body, ring = _Digest(), _Ring(CHUNK + p.GCM_TAG)
+    try:
+        return _decrypt_records(source, out, gcm, header, progress, body, ring)
+    finally:
+        body.close()
+
+
+def _decrypt_records(
+    source: BinaryIO,
+    out: BinaryIO,
+    gcm: p.Gcm,
+    header: Header,
+    progress: Progress | None,
+    body: _Digest,
+    ring: _Ring,
+) -> tuple[int, int, str]:
+    plain = memoryview(bytearray(CHUNK))
+    size = count = 0
+    records = _records(source, ring)
+    for head, ciphertext, final in records:
+        ring.hold(body.update(head, ciphertext))
+        opened = plain[: len(ciphertext) - p.GCM_TAG]
+        try:
+            gcm.open_into(nonce(header.prefix, count, final), ciphertext, header.digest, opened)
+        except CryptoError:
+            raise _fault(gcm, header, count, ciphertext, records) from None
+        out.write(opened)
+        size, count = size + len(opened), count + 1
+        if progress:
+            progress(len(opened))
+    return size, count, body.hexdigest()
+
+
+def _position(gcm: p.Gcm, header: Header, ciphertext: memoryview, near: int) -> int | None:
+    """Where a chunk really belongs (it authenticates there), looking around ``near``."""
+    for at in range(max(0, near - SEARCH), near + SEARCH + 1):
+        for final in (False, True):
+            with contextlib.suppress(CryptoError):
+                gcm.open(nonce(header.prefix, at, final), bytes(ciphertext), header.digest)
+                return at
+    return None
+
+
+def _fault(
+    gcm: p.Gcm,
+    header: Header,
+    expected: int,
+    ciphertext: memoryview,
+    following: Iterator[Record],
+) -> EnvelopeError:
+    """Name what happened to the chunk that failed at position ``expected``."""
+    found = _position(gcm, header, ciphertext, expected)
+    detail = {"chunk": expected, "found": found}
+    if found is None:
+        nxt = next(following, None) if expected == 0 else None
+        if nxt is not None and _position(gcm, header, nxt[1], 1) is None:
+            return EnvelopeError(
+                "the body was not sealed under this header (swapped header)",
+                code="envelope_header_mismatch",
+                detail=detail,
+            )
+        return EnvelopeError(
+            f"chunk {expected} was altered or comes from another bid",
+            code="envelope_chunk_altered",
+            detail=detail,
+        )
+    if found < expected:
+        return EnvelopeError(
+            f"chunk {found} appears again at {expected}",
+            code="envelope_chunk_repeated",
+            detail=detail,
+        )
+    if found == expected:
+        return EnvelopeError(
+            f"chunk {expected} claims the wrong end of the body",
+            code="envelope_chunk_final",
+            detail=detail,
+        )
+    nxt = next(following, None)
+    if nxt is not None and _position(gcm, header, nxt[1], expected) == expected:
+        return EnvelopeError(
+            f"chunks {expected} and {found} are out of order",
+            code="envelope_chunk_reordered",
+            detail=detail,
+        )
+    return EnvelopeError(
+        f"chunk {expected} is missing", code="envelope_chunk_dropped", detail=detail
+    )
+
+
+__all__ = ["HpkeError", "Sealer", "Verified", "open_to", "read_header", "seal", "verify"]
