@@ -13,6 +13,7 @@ footprint excluded), and the process's peak RSS.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import io
 import os
@@ -67,6 +68,16 @@ def peak_memory(work: object) -> int:
     return peak
 
 
+def seal_file(plain: Path, sealed: Path, sealer: envelope.Sealer, opening: p.EcPrivateKey) -> None:
+    with plain.open("rb") as src, sealed.open("wb") as dst:
+        envelope.seal(src, dst, lot="bench", sealer=sealer, opening_key=opening.public_key())
+
+
+def open_file(sealed: Path, back: Path, opening: p.EcPrivateKey) -> None:
+    with sealed.open("rb") as src:
+        envelope.open_to(src, back, opening)
+
+
 def run(sizes: list[int], folder: Path, sealer: envelope.Sealer, opening: p.EcPrivateKey) -> dict:
     seal_s = open_s = 0.0
     seal_peak = open_peak = 0
@@ -74,15 +85,8 @@ def run(sizes: list[int], folder: Path, sealer: envelope.Sealer, opening: p.EcPr
         plain, sealed, back = folder / f"bid{n}", folder / f"bid{n}.env", folder / f"bid{n}.out"
         make_bid(plain, size)
 
-        def do_seal() -> None:
-            with plain.open("rb") as src, sealed.open("wb") as dst:
-                envelope.seal(src, dst, lot="bench", sealer=sealer,
-                              opening_key=opening.public_key())
-
-        def do_open() -> None:
-            with sealed.open("rb") as src:
-                envelope.open_to(src, back, opening)
-
+        do_seal = functools.partial(seal_file, plain, sealed, sealer, opening)
+        do_open = functools.partial(open_file, sealed, back, opening)
         seal_s += timed(do_seal)
         open_s += timed(do_open)
         if n == 0:
@@ -103,8 +107,10 @@ def report(title: str, sizes: list[int], result: dict, base_s: float) -> None:
     for what in ("seal", "open"):
         speed = total / result[f"{what}_s"]
         print(f"  {'bidroom ' + what + ' (file to file)':34}{speed:>10.0f}{speed / base:>13.2f}x")
-    print(f"  peak Python memory: seal {result['seal_peak'] / MiB:.1f} MiB, "
-          f"open {result['open_peak'] / MiB:.1f} MiB (aim: < 64 MiB, independent of size)")
+    print(
+        f"  peak Python memory: seal {result['seal_peak'] / MiB:.1f} MiB, "
+        f"open {result['open_peak'] / MiB:.1f} MiB (aim: < 64 MiB, independent of size)"
+    )
 
 
 def main() -> None:

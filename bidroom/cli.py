@@ -22,6 +22,8 @@ from bidroom.app import create_app
 from bidroom.errors import BidroomError, ConfigError
 from bidroom.settings import Settings, load_settings
 from bidroom.store import create_engine
+from ca import commands
+from ca.errors import CryptoError
 
 log = logging.getLogger("bidroom")
 
@@ -153,6 +155,7 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--venue")
     token.add_argument("--organisation")
     token.add_argument("--ttl", type=int, help="seconds")
+    commands.register(sub)
     return top
 
 
@@ -169,8 +172,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_demo(args)
         elif args.command == "token":
             mint_token(args, settings)
-    except BidroomError as exc:
-        print(f"bidroom: {exc.message}", file=sys.stderr)
+        else:
+            args.run(args)
+    except (BidroomError, CryptoError) as exc:
+        print(f"bidroom: {exc.message} ({exc.code})", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

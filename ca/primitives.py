@@ -152,6 +152,19 @@ def load_public_der(data: bytes) -> PublicKey:
         raise KeyFileError("not a public key", code="key_unreadable") from exc
 
 
+def load_public_pem(data: bytes) -> PublicKey:
+    try:
+        return _accept_public(serialization.load_pem_public_key(data))
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise KeyFileError("not a public key", code="key_unreadable") from exc
+
+
+def dump_public_pem(key: PublicKey) -> bytes:
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
 def ec_point(key: ec.EllipticCurvePublicKey) -> bytes:
     """The uncompressed SEC1 point (65 bytes), as HPKE's SerializePublicKey."""
     return key.public_bytes(
@@ -285,6 +298,10 @@ def sign_csr(
 
 def serialization_der() -> serialization.Encoding:
     return serialization.Encoding.DER
+
+
+def serialization_pem() -> serialization.Encoding:
+    return serialization.Encoding.PEM
 
 
 def fingerprint(cert: x509.Certificate) -> bytes:

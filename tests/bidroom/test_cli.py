@@ -26,7 +26,7 @@ def test_serve_refuses_an_unmigrated_database_in_one_line(tmp_path: Path) -> Non
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "bidroom: the database is at migration none, this bidroom needs 0001: "
-        "run `bidroom migrate` first"
+        "run `bidroom migrate` first (not_migrated)"
     ]
 
 
