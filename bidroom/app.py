@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from bidroom import api, ws
+from bidroom import api, login, ws
 from bidroom.broker import broker_for
 from bidroom.db import ensure_migrated
 from bidroom.errors import BidroomError, ConfigError
@@ -95,6 +95,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/metrics", api.metrics),
         Route("/api/rooms", api.list_rooms, methods=["GET"]),
         Route("/api/rooms", api.create_room, methods=["POST"]),
+        Route("/api/login/challenge", login.challenge, methods=["POST"]),
+        Route("/api/login", login.answer, methods=["POST"]),
         WebSocketRoute("/ws", ws.endpoint),
     ]
     if settings.web_root.is_dir():

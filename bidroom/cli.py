@@ -21,7 +21,7 @@ from bidroom import db, demo, logs, tokens
 from bidroom.app import create_app
 from bidroom.errors import BidroomError, ConfigError
 from bidroom.settings import Settings, load_settings
-from bidroom.store import create_engine
+from bidroom.store import Store, create_engine
 from ca import commands
 from ca.errors import CryptoError
 
@@ -139,6 +139,20 @@ def mint_token(args: argparse.Namespace, settings: Settings) -> None:
     print(tokens.mint(identity, settings.secret_key.get_secret_value(), datetime.now(UTC), ttl))
 
 
+async def registry(args: argparse.Namespace, engine: AsyncEngine) -> None:
+    """The platform's registry: the certificate says who; the registry says which roles."""
+    await db.ensure_migrated(engine)
+    store = Store(engine)
+    if args.action == "grant":
+        if not args.holder.startswith(("uscc:", "cert:")):
+            raise ConfigError("a holder is uscc:<code> or cert:<fingerprint>")
+        await store.grant(args.holder, args.name, args.role, datetime.now(UTC))
+        print(f"{args.holder} ({args.name}): {', '.join(sorted(set(args.role)))}")
+        return
+    for holder, name, roles in await store.holders():
+        print(f"{holder}\t{name}\t{','.join(roles)}")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="bidroom", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -155,6 +169,13 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--venue")
     token.add_argument("--organisation")
     token.add_argument("--ttl", type=int, help="seconds")
+    registry = sub.add_parser("registry", help="which roles certificate holders have")
+    actions = registry.add_subparsers(dest="action", required=True)
+    grant = actions.add_parser("grant", help="give a holder roles (replaces earlier ones)")
+    grant.add_argument("holder", help="uscc:<统一社会信用代码> or cert:<sha256 fingerprint>")
+    grant.add_argument("--role", action="append", required=True, choices=sorted(tokens.ROLES))
+    grant.add_argument("--name", required=True)
+    actions.add_parser("list", help="list holders and their roles")
     commands.register(sub)
     return top
 
@@ -172,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_demo(args)
         elif args.command == "token":
             mint_token(args, settings)
+        elif args.command == "registry":
+            asyncio.run(_with_engine(settings, lambda engine: registry(args, engine)))
         else:
             args.run(args)
     except (BidroomError, CryptoError) as exc:

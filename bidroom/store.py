@@ -22,12 +22,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from bidroom.errors import SeqConflict, StoreError
 from bidroom.room import Actor, Event
-from bidroom.tables import CommandRow, EventRow, NodeRow, RoomRow
+from bidroom.tables import (
+    CommandRow,
+    EventRow,
+    HolderRoleRow,
+    LoginNonceRow,
+    NodeRow,
+    RoomRow,
+)
 
 ROOM = RoomRow.__table__  # type: ignore[attr-defined]
 EVENT = EventRow.__table__  # type: ignore[attr-defined]
 COMMAND = CommandRow.__table__  # type: ignore[attr-defined]
 NODE = NodeRow.__table__  # type: ignore[attr-defined]
+HOLDER = HolderRoleRow.__table__  # type: ignore[attr-defined]
+NONCE = LoginNonceRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +216,42 @@ class Store:
         async with self._connect() as conn:
             rows = (await conn.execute(select(NODE.c.id).where(NODE.c.seen_at >= since))).all()
         return [row.id for row in rows]
+
+    # the holder registry and login nonces ------------------------------------------------
+
+    async def grant(self, holder: str, name: str, roles: Sequence[str], at: datetime) -> None:
+        """Set a holder's roles (the platform's registry, not the certificate, says them)."""
+        async with self._begin() as conn:
+            await conn.execute(HOLDER.delete().where(HOLDER.c.holder == holder))
+            await conn.execute(
+                insert(HOLDER).values(
+                    holder=holder, name=name, roles=sorted(set(roles)), granted_at=at
+                )
+            )
+
+    async def roles_of(self, holders: Sequence[str]) -> tuple[str, list[str]] | None:
+        """The first of ``holders`` that the registry knows, with its roles."""
+        async with self._connect() as conn:
+            rows = (await conn.execute(select(HOLDER).where(HOLDER.c.holder.in_(holders)))).all()
+        known = {row.holder: list(row.roles) for row in rows}
+        return next(((h, known[h]) for h in holders if h in known), None)
+
+    async def holders(self) -> list[tuple[str, str, list[str]]]:
+        async with self._connect() as conn:
+            rows = (await conn.execute(select(HOLDER).order_by(HOLDER.c.holder))).all()
+        return [(row.holder, row.name, list(row.roles)) for row in rows]
+
+    async def use_nonce(self, nonce: str, expires_at: datetime, now: datetime) -> bool:
+        """Record a login challenge as answered; False if it was answered before (a replay)."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(NONCE.delete().where(NONCE.c.expires_at < now))
+                await conn.execute(insert(NONCE).values(nonce=nonce, expires_at=expires_at))
+        except IntegrityError:
+            return False
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {type(exc).__name__}") from exc
+        return True
 
     # plumbing --------------------------------------------------------------------------------
 

@@ -57,3 +57,25 @@ class NodeRow(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     started_at: datetime = _when()
     seen_at: datetime = _when()
+
+
+class HolderRoleRow(SQLModel, table=True):
+    """The platform's registry: which roles a certificate holder has (never the certificate's
+    say). ``holder`` is ``uscc:<code>`` for an organisation or ``cert:<sha256>`` for one
+    certificate."""
+
+    __tablename__ = "holder_role"
+
+    holder: str = Field(primary_key=True, max_length=100)
+    name: str = Field(max_length=300)
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    granted_at: datetime = _when()
+
+
+class LoginNonceRow(SQLModel, table=True):
+    """Login challenges already answered: a second answer to one challenge is a replay."""
+
+    __tablename__ = "login_nonce"
+
+    nonce: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime = _when()

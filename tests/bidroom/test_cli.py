@@ -25,16 +25,16 @@ def test_serve_refuses_an_unmigrated_database_in_one_line(tmp_path: Path) -> Non
     done = bidroom("serve", env=sqlite(tmp_path))
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "bidroom: the database is at migration none, this bidroom needs 0001: "
+        "bidroom: the database is at migration none, this bidroom needs 0002: "
         "run `bidroom migrate` first (not_migrated)"
     ]
 
 
 def test_migrate_is_idempotent(tmp_path: Path) -> None:
     first = bidroom("migrate", env=sqlite(tmp_path))
-    assert first.returncode == 0 and "migrated from empty to 0001" in first.stderr
+    assert first.returncode == 0 and "migrated from empty to 0002" in first.stderr
     again = bidroom("migrate", env=sqlite(tmp_path))
-    assert again.returncode == 0 and "already at migration 0001" in again.stderr
+    assert again.returncode == 0 and "already at migration 0002" in again.stderr
 
 
 def test_bad_settings_are_one_line_naming_the_variable(tmp_path: Path) -> None:
@@ -110,3 +110,24 @@ def test_the_demo_prints_a_link_per_role_and_serves_them(tmp_path: Path) -> None
         demo.wait(20)
         if demo.stderr:
             demo.stderr.close()
+
+
+def test_the_registry_says_which_roles_a_holder_has(tmp_path: Path) -> None:
+    env = sqlite(tmp_path)
+    assert bidroom("migrate", env=env).returncode == 0
+    grant = (
+        "registry",
+        "grant",
+        "uscc:91330900MA2A0X1P2W",
+        "--role",
+        "bidder",
+        "--name",
+        "六横海洁",
+    )
+    assert bidroom(*grant, env=env).returncode == 0
+    listed = bidroom("registry", "list", env=env)
+    assert listed.stdout.splitlines() == ["uscc:91330900MA2A0X1P2W\t六横海洁\tbidder"]
+    wrong = bidroom(
+        "registry", "grant", "91330900MA2A0X1P2W", "--role", "bidder", "--name", "x", env=env
+    )
+    assert wrong.returncode == 2 and wrong.stderr.startswith("bidroom: a holder is uscc:")

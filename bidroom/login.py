@@ -1,0 +1,138 @@
+"""Certificate login over HTTP: a challenge, then a signed answer, then a session token.
+
+    POST /api/login/challenge              -> {"challenge", "origin", "expires_at"}
+    POST /api/login {"challenge", "certificate", "chain", "signature"}   (base64 DER / bytes)
+                                           -> {"token", "expires_at", "holder", "roles"}
+
+The rules live in ca.login (challenge, path, signature) and in the platform's registry (roles);
+this module only decodes, calls and answers. Every refusal has a stable code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from bidroom import tokens
+from bidroom.api import error
+from bidroom.settings import Settings
+from ca import login
+from ca.errors import CertificateError, CryptoError
+from ca.trust import TrustStore
+
+MAX_CHAIN = 5
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    challenge: str = Field(min_length=10, max_length=512)
+    certificate: str = Field(min_length=10, max_length=16384)
+    chain: list[str] = Field(default_factory=list, max_length=MAX_CHAIN)
+    signature: str = Field(min_length=10, max_length=2048)
+
+
+def _secret(settings: Settings) -> bytes:
+    assert settings.secret_key is not None, "the app refuses to start without a secret key"
+    return settings.secret_key.get_secret_value().encode()
+
+
+def _origin(request: Request) -> str | None:
+    """The origin a challenge is for: the platform's own; a browser's Origin must match it."""
+    settings: Settings = request.app.state.settings
+    mine = settings.base_url
+    sent = request.headers.get("origin")
+    return mine if sent in (None, mine) else None
+
+
+async def challenge(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    origin = _origin(request)
+    if origin is None:
+        return error(403, "challenge_origin", "this site does not issue challenges for that origin")
+    now = request.app.state.hub.clock()
+    ttl = timedelta(seconds=settings.login_challenge_seconds)
+    token = login.issue_challenge(_secret(settings), origin, now, ttl)
+    return JSONResponse(
+        {"challenge": token, "origin": origin, "expires_at": (now + ttl).isoformat()}
+    )
+
+
+def _b64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise CryptoError("a field is not base64", code="invalid_args") from exc
+
+
+async def answer(request: Request) -> Response:
+    try:
+        body = Answer.model_validate_json(await request.body())
+    except ValidationError as exc:
+        return error(
+            422, "invalid_args", "invalid login", {"errors": exc.errors(include_url=False)}
+        )
+    origin = _origin(request)
+    if origin is None:
+        return error(403, "challenge_origin", "the login comes from another site")
+    try:
+        return await _login(request, body, origin)
+    except CertificateError as exc:
+        return error(401, exc.code, exc.message, _public(exc.detail))
+    except CryptoError as exc:
+        return error(401, exc.code, exc.message)
+
+
+async def _login(request: Request, body: Answer, origin: str) -> Response:
+    state = request.app.state
+    settings: Settings = state.settings
+    now: datetime = state.hub.clock()
+    issued = login.read_challenge(body.challenge, _secret(settings), origin, now)
+    holder = login.verify_signed(
+        TrustStore(settings.trust_root),
+        _b64(body.certificate),
+        [_b64(c) for c in body.chain],
+        login.signed_message(origin, body.challenge),
+        _b64(body.signature),
+        now,
+    )
+    expires = datetime.fromtimestamp(issued.expires, UTC)
+    if not await state.store.use_nonce(issued.nonce, expires, now):
+        return error(401, "challenge_replayed", "this challenge was answered before")
+    known = await state.store.roles_of(login.holder_keys(holder))
+    if known is None or not known[1]:
+        return error(
+            403,
+            "holder_unknown",
+            "the platform has given this holder no role",
+            {"holder": login.holder_keys(holder)},
+        )
+    subject, roles = known
+    ttl = timedelta(seconds=settings.token_ttl_seconds)
+    identity = tokens.Identity(subject, holder.name, tuple(roles), None, holder.organisation)
+    token = tokens.mint(identity, settings.secret_key.get_secret_value(), now, ttl)  # type: ignore[union-attr]
+    return JSONResponse(
+        {
+            "token": token,
+            "expires_at": (now + ttl).isoformat(),
+            "roles": roles,
+            "holder": {
+                "subject": subject,
+                "name": holder.name,
+                "organisation": holder.organisation,
+                "uscc": holder.uscc,
+                "fingerprint": holder.fingerprint,
+            },
+        }
+    )
+
+
+def _public(detail: Any) -> dict[str, Any]:
+    """Evidence a refused holder may see: plain values only."""
+    return {k: v for k, v in dict(detail).items() if isinstance(v, str | int | None)}
