@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     resync_seconds: float = Field(default=5.0, gt=0)
     node_ttl_seconds: float = Field(default=45.0, gt=0)
     commands_per_second: float = Field(default=20.0, gt=0)
+    trust_dir: Path | None = None
+    login_challenge_seconds: int = Field(default=120, gt=0)
 
     @model_validator(mode="after")
     def _replay_fits_the_queue(self) -> Settings:
@@ -54,6 +56,11 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def trust_root(self) -> Path:
+        """The trust store: the CAs whose certificates this platform recognises."""
+        return self.trust_dir or self.var_dir / "trust"
 
     @property
     def web_root(self) -> Path:
