@@ -7,13 +7,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from bidroom import api, login, ws
+from bidroom import api, demo, login, ws
 from bidroom.broker import broker_for
 from bidroom.db import ensure_migrated
 from bidroom.errors import BidroomError, ConfigError
@@ -88,19 +89,27 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await engine.dispose()
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, demo_dir: Path | None = None) -> Starlette:
+    """The app; ``demo_dir`` (the demo command only) also serves the demo people's keys."""
     routes = [
         Route("/healthz", api.healthz),
         Route("/readyz", api.readyz),
         Route("/metrics", api.metrics),
         Route("/api/rooms", api.list_rooms, methods=["GET"]),
         Route("/api/rooms", api.create_room, methods=["POST"]),
+        Route("/ca/{name}.crl", api.ca_crl, methods=["GET"]),
         Route("/api/login/challenge", login.challenge, methods=["POST"]),
         Route("/api/login", login.answer, methods=["POST"]),
         WebSocketRoute("/ws", ws.endpoint),
     ]
+    if demo_dir is not None:
+        routes += [
+            Route("/api/demo/people", demo.people),
+            Route("/api/demo/people/{id}", demo.person),
+        ]
     if settings.web_root.is_dir():
         routes.append(Mount("/", StaticFiles(directory=settings.web_root, html=True), name="web"))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.settings = settings
+    app.state.demo_dir = demo_dir
     return app

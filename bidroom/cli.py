@@ -71,16 +71,18 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(settings: Settings) -> None:
+def serve(
+    settings: Settings, sock: socket.socket | None = None, demo_dir: Path | None = None
+) -> None:
     """Run one node until interrupted. Refuses to start on an unmigrated database."""
     if settings.secret_key is None:
         raise ConfigError("BIDROOM_SECRET_KEY is not set (32 or more random characters)")
     asyncio.run(_with_engine(settings, db.ensure_migrated))
-    sock = _bind(settings.host, settings.port)
+    sock = sock or _bind(settings.host, settings.port)
     port = sock.getsockname()[1]
     settings = settings.model_copy(update={"port": port})
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, demo_dir),
         log_config=None,
         lifespan="on",
         ws="websockets-sansio",
@@ -114,19 +116,21 @@ def _demo_settings(args: argparse.Namespace) -> Settings:
 def run_demo(args: argparse.Namespace) -> None:
     step(1, 4, f"preparing {args.var}")
     settings = _demo_settings(args)
+    sock = _bind(settings.host, settings.port)
+    settings = settings.model_copy(update={"port": sock.getsockname()[1]})
     step(2, 4, "migrating the embedded database (SQLite)")
     migrate(settings)
-    step(3, 4, "seeding the demo tender")
+    step(3, 4, "seeding the demo tender, the demo CA and its people")
     links = asyncio.run(_with_engine(settings, lambda e: demo.seed(e, settings)))
     step(4, 4, f"starting bidroom on {settings.base_url}")
     print(
-        "\n演示入口 / demo links (one per role; each holds a sign-in valid for 12 hours):",
+        "\n演示入口 / demo sign-in (one per person; one click signs in with the demo key):",
         file=sys.stderr,
     )
     for line in links:
         print(line, file=sys.stderr)
     print(file=sys.stderr, flush=True)
-    serve(settings)
+    serve(settings, sock, demo.pki_folder(settings))
 
 
 def mint_token(args: argparse.Namespace, settings: Settings) -> None:

@@ -1,16 +1,19 @@
-"""The demo tender (the island sanitation project) and one sign-in link per role.
+"""The demo tender (the island sanitation project) and one sign-in link per demo person.
 
-Until certificate login lands, the links carry session tokens minted by bidroom.tokens.mint,
-in the URL fragment (never sent to the server, never in its access log).
+The people sign in with certificates of a demo CA (bidroom.demo_pki); the demo, and only the
+demo, serves their keys to the login page so that a newcomer can sign in with one click.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
-from bidroom import tokens
+from bidroom import demo_pki
 from bidroom.settings import Settings
 from bidroom.store import RoomRecord, Store
 
@@ -23,34 +26,38 @@ CONFIG = {
     "lot": "1",
 }
 
-PEOPLE = (
-    tokens.Identity("demo-chair", "王敏（主持人）", ("chair",), "主场", "舟山市公共资源交易中心"),
-    tokens.Identity(
-        "demo-bidder-1", "李海（投标人）", ("bidder",), None, "六横海洁环境服务有限公司"
-    ),
-    tokens.Identity(
-        "demo-bidder-2", "陈静（投标人）", ("bidder",), None, "东港城市服务集团有限公司"
-    ),
-    tokens.Identity(
-        "demo-bidder-3", "周涛（投标人）", ("bidder",), None, "普陀绿源环卫工程有限公司"
-    ),
-    tokens.Identity("demo-supervisor", "赵磊（监督人）", ("supervisor",), None, "舟山市财政局"),
-)
-
 
 async def seed(engine: AsyncEngine, settings: Settings, now: datetime | None = None) -> list[str]:
-    """Create the demo room if it is missing; return one 'role  name  link' line per person."""
+    """Create the demo room, the demo CA and people if missing; one 'role name link' per person.
+
+    Each link opens the login page, which signs in with that person's demo key in one click.
+    """
     now = now or datetime.now(UTC)
     store = Store(engine)
     if await store.room(ROOM_ID) is None:
         starts = (now + timedelta(minutes=5)).isoformat()
         config = {**CONFIG, "starts_at": starts}
         await store.create_room(RoomRecord(ROOM_ID, "meeting", TITLE, config, now))
-    assert settings.secret_key is not None
-    key = settings.secret_key.get_secret_value()
-    lines = []
-    for person in PEOPLE:
-        token = tokens.mint(person, key, now, timedelta(hours=12))
-        link = f"{settings.base_url}/room.html?room={ROOM_ID}#token={token}"
-        lines.append(f"  {person.roles[0]:<10} {person.name}\n    {link}")
-    return lines
+    folder = pki_folder(settings)
+    demo_pki.create(folder, settings.trust_root, now)
+    await demo_pki.register(folder, settings.trust_root, store, now)
+    return [
+        f"  {person.role:<10} {person.name}（{person.organisation}）\n"
+        f"    {settings.base_url}/login.html?demo={person.id}&room={ROOM_ID}"
+        for person in demo_pki.PEOPLE
+    ]
+
+
+def pki_folder(settings: Settings) -> Path:
+    return settings.var_dir / "demo-pki"
+
+
+async def people(request: Request) -> Response:
+    return JSONResponse(demo_pki.people(request.app.state.demo_dir))
+
+
+async def person(request: Request) -> Response:
+    files = demo_pki.identity_files(request.app.state.demo_dir, request.path_params["id"])
+    if files is None:
+        return JSONResponse({"code": "not_found", "message": "no such demo person"}, 404)
+    return JSONResponse(files)

@@ -115,6 +115,11 @@ def test_the_app_will_not_start_on_an_unmigrated_database(tmp_path: Path) -> Non
         pass
 
 
+def test_serve_never_hands_out_demo_keys(client: TestClient) -> None:
+    assert client.get("/api/demo/people").status_code == 404
+    assert client.get("/api/demo/people/bidder-1").status_code == 404
+
+
 def test_the_room_page_is_served(client: TestClient) -> None:
     page = client.get("/room.html")
     assert page.status_code == 200 and 'lang="zh-CN"' in page.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import signal
@@ -9,9 +10,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
+from cryptography import x509
 from nodes import SECRET, bidroom
+
+from ca import login
+from ca import primitives as p
 
 
 def sqlite(tmp_path: Path) -> dict[str, str]:
@@ -71,6 +77,26 @@ def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
     assert done.stderr.startswith("bidroom: ") and "Traceback" not in done.stderr
 
 
+def sign_in(base: str, keys: dict[str, Any]) -> dict[str, Any]:
+    """Certificate login as the login page does it, with a demo person's key."""
+    key = p.load_private_key(keys["key_pkcs8_pem"].encode())
+    der = [
+        x509.load_pem_x509_certificate(pem.encode()).public_bytes(p.serialization_der())
+        for pem in (keys["certificate_pem"], *keys["chain_pem"])
+    ]
+    challenge = httpx.post(base + "/api/login/challenge").json()
+    signature = p.sign(key, login.signed_message(challenge["origin"], challenge["challenge"]))
+    body = {
+        "challenge": challenge["challenge"],
+        "certificate": base64.b64encode(der[0]).decode(),
+        "chain": [base64.b64encode(c).decode() for c in der[1:]],
+        "signature": base64.b64encode(signature).decode(),
+    }
+    answer = httpx.post(base + "/api/login", json=body)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
 def test_the_demo_prints_a_link_per_role_and_serves_them(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIDROOM_")}
     demo = subprocess.Popen(
@@ -90,10 +116,17 @@ def test_the_demo_prints_a_link_per_role_and_serves_them(tmp_path: Path) -> None
                 port = int(re.search(r'"port": (\d+)', lines[-1]).group(1))  # type: ignore[union-attr]
         text = "".join(lines)
         assert "[1/4]" in text and "[4/4]" in text
-        links = re.findall(r"(http://\S+/room\.html\?room=(\S+)#token=\S+)", text)
+        links = re.findall(r"(http://\S+/login\.html\?demo=(\S+)&room=(\S+))", text)
         roles = re.findall(r"^  (chair|bidder|supervisor)\s", text, re.MULTILINE)
         assert roles == ["chair", "bidder", "bidder", "bidder", "supervisor"]
-        assert len(links) == 5
+        assert [who for _, who, _ in links] == [
+            "chair",
+            "bidder-1",
+            "bidder-2",
+            "bidder-3",
+            "supervisor",
+        ]
+        assert all(link.startswith(f"http://127.0.0.1:{port}/") for link, _, _ in links)
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
             if httpx.get(base + "/readyz").status_code == 200:
@@ -105,6 +138,18 @@ def test_the_demo_prints_a_link_per_role_and_serves_them(tmp_path: Path) -> None
         rooms = httpx.get(base + "/api/rooms").json()
         assert rooms[0]["title"].startswith("六横岛环卫一体化服务项目")
         assert (tmp_path / "var" / "bidroom.db").exists()
+        people = httpx.get(base + "/api/demo/people").json()
+        assert [p["id"] for p in people] == [
+            "chair",
+            "bidder-1",
+            "bidder-2",
+            "bidder-3",
+            "supervisor",
+        ]
+        keys = httpx.get(base + "/api/demo/people/bidder-1").json()
+        signed_in = sign_in(base, keys)
+        assert signed_in["roles"] == ["bidder"]
+        assert signed_in["holder"]["organisation"] == "六横海洁环境服务有限公司"
     finally:
         demo.send_signal(signal.SIGINT)
         demo.wait(20)

@@ -1,0 +1,126 @@
+"""The demo's certificates: a demo CA, one key and certificate per demo person, a trust store
+that recognises the demo CA, and the registry entries that give each person a role.
+
+Demo only: the keys are written unprotected under ./var/demo-pki and the demo serves them to the
+login page (one click per role). A real platform never holds a holder's private key; `bidroom
+serve` has no such route.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from bidroom.store import Store
+from ca import login, pki
+from ca import primitives as p
+from ca.trust import TrustStore
+
+CRL_LIFETIME = timedelta(days=365)
+
+
+@dataclass(frozen=True, slots=True)
+class DemoPerson:
+    id: str
+    role: str
+    name: str
+    organisation: str
+    uscc_body: str | None  # 17 characters; the check character is computed
+
+
+PEOPLE = (
+    DemoPerson("chair", "chair", "王敏", "舟山市公共资源交易中心", None),
+    DemoPerson("bidder-1", "bidder", "李海", "六横海洁环境服务有限公司", "91330903MA2B7H1X6"),
+    DemoPerson("bidder-2", "bidder", "陈静", "东港城市服务集团有限公司", "91330901MA28Q3L50"),
+    DemoPerson("bidder-3", "bidder", "周涛", "普陀绿源环卫工程有限公司", "91330903MA2A9C2K7"),
+    DemoPerson("supervisor", "supervisor", "赵磊", "舟山市财政局", None),
+)
+
+
+def _identity(person: DemoPerson) -> pki.Identity:
+    uscc = person.uscc_body + pki.uscc_check_char(person.uscc_body) if person.uscc_body else None
+    name = person.organisation if uscc else person.name
+    return pki.Identity(name, person.organisation, uscc)
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(p.serialization_pem())
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+    path.chmod(0o600)
+
+
+def create(folder: Path, trust: Path, now: datetime) -> None:
+    """Make the demo CA and people (once), and (re)publish the CRLs into the trust store."""
+    if not (folder / "people.json").exists():
+        _create_people(folder, now)
+    root = x509.load_pem_x509_certificate((folder / "root.crt.pem").read_bytes())
+    sub = x509.load_pem_x509_certificate((folder / "sub.crt.pem").read_bytes())
+    store = TrustStore(trust)
+    store.add_root(root, now)
+    store.add_intermediate(sub, now)
+    for name, cert in (("root", root), ("sub", sub)):
+        ca = pki.CertificateAuthority(
+            cert, p.load_private_key((folder / f"{name}.key.pem").read_bytes())
+        )
+        _, crl = pki.publish_crl(ca, now - timedelta(minutes=1), CRL_LIFETIME)
+        store.add_crl(crl, now)
+
+
+def _create_people(folder: Path, now: datetime) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    root = pki.create_root("bidroom 演示根CA", now - timedelta(days=1))
+    sub = pki.create_intermediate(root, "bidroom 演示二级CA", now - timedelta(days=1))
+    for name, ca in (("root", root), ("sub", sub)):
+        (folder / f"{name}.crt.pem").write_bytes(_pem(ca.cert))
+        _write_secret(folder / f"{name}.key.pem", p.dump_private_key(ca.key))
+    index = []
+    for person in PEOPLE:
+        key, cert = pki.issue_with_key(sub, _identity(person), now - timedelta(days=1))
+        _write_secret(folder / f"{person.id}.key.pem", p.dump_private_key(key))
+        (folder / f"{person.id}.crt.pem").write_bytes(_pem(cert))
+        index.append(
+            {
+                "id": person.id,
+                "role": person.role,
+                "name": person.name,
+                "organisation": person.organisation,
+            }
+        )
+    (folder / "people.json").write_text(json.dumps(index, ensure_ascii=False, indent=2))
+
+
+async def register(folder: Path, trust: Path, store: Store, now: datetime) -> None:
+    """Give each demo person their role in the platform's registry."""
+    trusted = TrustStore(trust)
+    for person in PEOPLE:
+        cert = x509.load_pem_x509_certificate((folder / f"{person.id}.crt.pem").read_bytes())
+        holder = trusted.verify_certificate(cert, [], now).holder
+        await store.grant(
+            login.holder_keys(holder)[0],
+            f"{person.name}（{person.organisation}）",
+            [person.role],
+            now,
+        )
+
+
+def people(folder: Path) -> list[dict[str, Any]]:
+    return list(json.loads((folder / "people.json").read_text()))
+
+
+def identity_files(folder: Path, person_id: str) -> dict[str, Any] | None:
+    """A demo person's key and certificates, for the login page's one-click demo sign-in."""
+    if person_id not in {p["id"] for p in people(folder)}:
+        return None
+    return {
+        "key_pkcs8_pem": (folder / f"{person_id}.key.pem").read_text(),
+        "certificate_pem": (folder / f"{person_id}.crt.pem").read_text(),
+        "chain_pem": [(folder / "sub.crt.pem").read_text()],
+    }
