@@ -45,7 +45,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -57,6 +56,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+
+import nodes  # noqa: E402  (tests/nodes.py: the same node launcher the tests use)
 
 SECRET = "bench-secret-" + "k" * 40
 WATCHER = "supervisor"  # sees every event of the room, so its seqs must be gap-free
@@ -413,58 +414,8 @@ async def _bare(pipe: Any, compression: str | None) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-class Node:
-    """One `python -m bidroom serve` process on port 0; the port comes from its log."""
-
-    def __init__(self, env: dict[str, str], name: str):
-        self.env, self.name = env, name
-        self.port = 0
-        self.log: list[str] = []
-        self.process: subprocess.Popen[str] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    def start(self) -> Node:
-        env = {**os.environ, "BIDROOM_HOST": "127.0.0.1", "BIDROOM_PORT": "0", **self.env}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bidroom", "serve"],
-            env=env,
-            cwd=ROOT,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            preexec_fn=die_with_parent,
-        )
-        listening = threading.Event()
-        threading.Thread(target=self._pump, args=(listening,), daemon=True).start()
-        if not listening.wait(30):
-            self.stop()
-            raise RuntimeError(f"{self.name} did not start:\n" + "\n".join(self.log[-20:]))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with (
-                contextlib.suppress(OSError, urllib.error.URLError),
-                urllib.request.urlopen(self.url + "/readyz", timeout=2) as answer,
-            ):
-                if answer.status == 200:
-                    return self
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} never became ready:\n" + "\n".join(self.log[-20:]))
-
-    def _pump(self, listening: threading.Event) -> None:
-        assert self.process is not None and self.process.stderr is not None
-        for line in self.process.stderr:
-            self.log.append(line.rstrip())
-            if not listening.is_set() and '"listening"' in line:
-                self.port = int(json.loads(line)["port"])
-                listening.set()
+class Node(nodes.Node):
+    """tests/nodes.Node (`python -m bidroom serve` on port 0), plus what the bench reports."""
 
     def metrics(self) -> dict[str, float]:
         values: dict[str, float] = {}
@@ -486,15 +437,6 @@ class Node:
                 if isinstance(entry, dict) and entry.get("level") in ("WARNING", "ERROR"):
                     found[str(entry.get("message"))[:80]] += 1
         return found
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
 
 
 def mint(subject: str, role: str) -> str:
@@ -905,7 +847,7 @@ def start_nodes(args: argparse.Namespace, tmp: Path, services: list[Any]) -> lis
         raise RuntimeError(f"migrate failed: {migrated.stderr}")
     nodes = []
     for i in range(args.nodes):
-        node = Node({**base, "BIDROOM_NODE_ID": f"bench-{i + 1}"}, f"node {i + 1}")
+        node = Node({**base, "BIDROOM_NODE_ID": f"bench-{i + 1}"}, f"node {i + 1}", die_with_parent)
         nodes.append(node)
         node.start()
     return nodes

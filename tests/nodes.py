@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import httpx2 as httpx
@@ -35,6 +35,8 @@ class Node:
     """One `bidroom serve` process; `.url` once it listens, `.kill()` to crash it."""
 
     env: dict[str, str]
+    name: str = "node"
+    preexec: Callable[[], None] | None = None  # e.g. die with the parent (the benchmark)
     process: subprocess.Popen[str] | None = None
     port: int = 0
     log: list[str] = field(default_factory=list)
@@ -55,14 +57,16 @@ class Node:
             env=env,
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
             text=True,
+            preexec_fn=self.preexec,
         )
         listening = threading.Event()
         self.pump = threading.Thread(target=self._pump, args=(listening,), daemon=True)
         self.pump.start()
         if not listening.wait(STARTUP):
             self.kill()
-            raise RuntimeError("node did not start:\n" + "\n".join(self.log[-30:]))
+            raise RuntimeError(f"{self.name} did not start:\n" + "\n".join(self.log[-30:]))
         self._wait_ready()
         return self
 
@@ -83,7 +87,7 @@ class Node:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
-        raise RuntimeError("node never became ready:\n" + "\n".join(self.log[-30:]))
+        raise RuntimeError(f"{self.name} never became ready:\n" + "\n".join(self.log[-30:]))
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
