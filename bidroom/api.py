@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import anyio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -92,3 +93,24 @@ def _identity(request: Request) -> tokens.Identity:
         raise AuthError("send Authorization: Bearer <session token>", code="token_missing")
     key = request.app.state.settings.secret_key.get_secret_value()
     return tokens.verify(token, key, request.app.state.hub.clock())
+
+
+async def ca_crl(request: Request) -> Response:
+    """``GET /ca/<name>.crl``: the latest CRL (DER) of a platform CA, ``<ca_dir>/<name>/crl.der``.
+
+    Anything else under /ca/ is a JSON 404; ``name`` is [A-Za-z0-9_-]{1,64}, never a path.
+    """
+    file = request.path_params["file"]
+    match = re.fullmatch(r"([A-Za-z0-9_-]{1,64})\.crl", file)
+    # the route's pattern ends in `$`, which lets a trailing newline through: check the path too
+    if match is None or not request.scope["path"].endswith("/" + file):
+        return error(404, "crl_not_found", "no such CRL (GET /ca/<name>.crl)")
+    name = match.group(1)
+    settings = request.app.state.settings
+    path = (settings.ca_dir or settings.var_dir / "ca") / name / "crl.der"
+    try:
+        body = await anyio.Path(path).read_bytes()  # crl.der is replaced atomically
+    except OSError:
+        return error(404, "crl_not_found", f"no CRL is published for {name}")
+    headers = {"cache-control": "public, max-age=300"}
+    return Response(body, media_type="application/pkix-crl", headers=headers)

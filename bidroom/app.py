@@ -97,7 +97,7 @@ def create_app(settings: Settings, demo_dir: Path | None = None) -> Starlette:
         Route("/metrics", api.metrics),
         Route("/api/rooms", api.list_rooms, methods=["GET"]),
         Route("/api/rooms", api.create_room, methods=["POST"]),
-        Route("/ca/{name}.crl", api.ca_crl, methods=["GET"]),
+        Route("/ca/{file:path}", api.ca_crl, methods=["GET"]),  # <name>.crl
         Route("/api/login/challenge", login.challenge, methods=["POST"]),
         Route("/api/login", login.answer, methods=["POST"]),
         WebSocketRoute("/ws", ws.endpoint),

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     node_ttl_seconds: float = Field(default=45.0, gt=0)
     commands_per_second: float = Field(default=20.0, gt=0)
     trust_dir: Path | None = None
+    ca_dir: Path | None = None  # the CAs this platform operates; None: var_dir / "ca"
     login_challenge_seconds: int = Field(default=120, gt=0)
 
     @model_validator(mode="after")

@@ -51,11 +51,15 @@ class Challenge:
     expires: int
 
 
-def issue_challenge(key: bytes, origin: str, now: datetime, ttl: timedelta,
-                    nonce: bytes | None = None) -> str:
+def issue_challenge(
+    key: bytes, origin: str, now: datetime, ttl: timedelta, nonce: bytes | None = None
+) -> str:
     """A challenge token: base64url(JSON {n, o, e}) "." base64url(HMAC-SHA256)."""
-    claims = {"n": _b64u(nonce or os.urandom(NONCE_BYTES)), "o": origin,
-              "e": int((now + ttl).timestamp())}
+    claims = {
+        "n": _b64u(nonce or os.urandom(NONCE_BYTES)),
+        "o": origin,
+        "e": int((now + ttl).timestamp()),
+    }
     payload = _b64u(json.dumps(claims, sort_keys=True, separators=(",", ":")).encode())
     return f"{payload}.{_b64u(_mac(key, payload))}"
 
@@ -74,11 +78,15 @@ def read_challenge(token: str, key: bytes, origin: str, now: datetime) -> Challe
     except (ValueError, KeyError, TypeError) as exc:
         raise LoginError("the login challenge is not ours", code="challenge_invalid") from exc
     if now.timestamp() >= challenge.expires:
-        raise LoginError("the login challenge has expired; ask for a new one",
-                         code="challenge_expired")
+        raise LoginError(
+            "the login challenge has expired; ask for a new one", code="challenge_expired"
+        )
     if challenge.origin != origin:
-        raise LoginError("the login challenge was issued for another site",
-                         code="challenge_origin", detail={"origin": challenge.origin})
+        raise LoginError(
+            "the login challenge was issued for another site",
+            code="challenge_origin",
+            detail={"origin": challenge.origin},
+        )
     return challenge
 
 
@@ -87,17 +95,26 @@ def signed_message(origin: str, challenge: str) -> bytes:
     return LOGIN_PREFIX + origin.encode() + b"\n" + challenge.encode()
 
 
-def load_chain(certificate: bytes, chain: Sequence[bytes]) -> tuple[x509.Certificate,
-                                                                    list[x509.Certificate]]:
+def load_chain(
+    certificate: bytes, chain: Sequence[bytes]
+) -> tuple[x509.Certificate, list[x509.Certificate]]:
     try:
-        return (x509.load_der_x509_certificate(certificate),
-                [x509.load_der_x509_certificate(c) for c in chain])
+        return (
+            x509.load_der_x509_certificate(certificate),
+            [x509.load_der_x509_certificate(c) for c in chain],
+        )
     except ValueError as exc:
         raise LoginError("a certificate cannot be read", code="cert_unreadable") from exc
 
 
-def verify_signed(store: TrustStore, certificate: bytes, chain: Sequence[bytes], message: bytes,
-                  signature: bytes, at: datetime) -> Holder:
+def verify_signed(
+    store: TrustStore,
+    certificate: bytes,
+    chain: Sequence[bytes],
+    message: bytes,
+    signature: bytes,
+    at: datetime,
+) -> Holder:
     """The holder who signed ``message``: a valid path at ``at`` and a signature by its key.
 
     Used for login and for every consequential command (decrypt, confirm, score, sign).
@@ -107,8 +124,9 @@ def verify_signed(store: TrustStore, certificate: bytes, chain: Sequence[bytes],
     try:
         p.verify_signature(p.accept_public_key(cert.public_key()), signature, message)
     except SignatureInvalid as exc:
-        raise LoginError("the signature is not by this certificate's key",
-                         code="signature_invalid") from exc
+        raise LoginError(
+            "the signature is not by this certificate's key", code="signature_invalid"
+        ) from exc
     return verified.holder
 
 
