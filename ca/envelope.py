@@ -45,6 +45,7 @@ SUITE = "AES-256-GCM/STREAM-1MiB"
 KEY_INFO = b"bidroom envelope v1"
 SIGNED_PREFIX = b"bidroom envelope v1 signature\n"
 PREFIX_LEN = 7
+DATA_KEY = 32
 KIND_CHUNK, KIND_FINAL = 1, 2
 MAX_PREAMBLE = 1 << 20
 MAX_CHUNKS = (1 << 32) - 1
@@ -161,13 +162,15 @@ def wrap(data_key: bytes, to: str, recipient: p.PublicKey, binding: bytes) -> di
 def unwrap(entry: Mapping[str, str], key: p.PrivateKey, binding: bytes) -> bytes:
     try:
         if entry["alg"] == "hpke-p256-sha256-aes256gcm" and isinstance(key, p.EcPrivateKey):
-            return hpke.open_(
+            data_key = hpke.open_(
                 _unb64(entry["enc"]), key, KEY_INFO, binding, _unb64(entry["wrapped"])
             )
+            if len(data_key) == DATA_KEY:  # AES-256 only: a shorter key is not this format
+                return data_key
         if entry["alg"] == "rsa-oaep-sha256" and isinstance(key, p.RsaPrivateKey):
             opened = p.rsa_unwrap(key, _unb64(entry["wrapped"]))
-            if len(opened) == 64 and opened[32:] == hashlib.sha256(binding).digest():
-                return opened[:32]
+            if len(opened) == 2 * DATA_KEY and opened[32:] == hashlib.sha256(binding).digest():
+                return opened[:DATA_KEY]
     except (CryptoError, ValueError) as exc:
         raise EnvelopeError(
             "the data key does not open with this key", code="envelope_wrong_recipient"
@@ -327,18 +330,15 @@ def read_header(source: BinaryIO) -> Header:
     raw = _exactly(source, length, "header")
     try:
         fields = json.loads(raw)
-        if raw != canonical(fields) or fields["v"] != VERSION or fields["suite"] != SUITE:
+        if raw != canonical(fields) or fields["suite"] != SUITE:
             raise ValueError("not canonical")
-        if fields["chunk_size"] != CHUNK:
-            raise ValueError("chunk size")
-        return Header(
-            raw,
-            str(fields["lot"]),
-            _unb64(fields["bidder_cert"]),
-            _unb64(fields["nonce_prefix"]),
-            _recipients(fields["recipients"]),
-            dict(fields.get("client", {})),
-        )
+        if not (_is_int(fields["v"], VERSION) and _is_int(fields["chunk_size"], CHUNK)):
+            raise ValueError("version or chunk size")
+        prefix, lot, client = _unb64(fields["nonce_prefix"]), fields["lot"], fields["client"]
+        if len(prefix) != PREFIX_LEN or not isinstance(lot, str) or not _strings(client):
+            raise ValueError("nonce prefix, lot or client")
+        recipients = _recipients(fields["recipients"])
+        return Header(raw, lot, _unb64(fields["bidder_cert"]), prefix, recipients, client)
     except (ValueError, KeyError, TypeError) as exc:
         raise EnvelopeError("the envelope header is malformed", code="envelope_header") from exc
 
@@ -346,12 +346,25 @@ def read_header(source: BinaryIO) -> Header:
 RECIPIENT_FIELDS = frozenset({"to", "alg", "key", "enc", "wrapped"})
 
 
+def _is_int(value: Any, expected: int) -> bool:
+    """An integer equal to ``expected``; JSON's true and 1.0 are not (Python says True == 1)."""
+    return type(value) is int and value == expected
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
 def _recipients(entries: Any) -> list[dict[str, str]]:
-    ok = isinstance(entries, list) and all(
-        isinstance(e, dict)
-        and set(e) == RECIPIENT_FIELDS
-        and all(isinstance(v, str) for v in e.values())
-        for e in entries
+    ok = (
+        isinstance(entries, list)
+        and len(entries) >= 2
+        and all(
+            isinstance(e, dict)
+            and set(e) == RECIPIENT_FIELDS
+            and all(isinstance(v, str) for v in e.values())
+            for e in entries
+        )
     )
     if not ok:
         raise ValueError("recipients")
@@ -407,7 +420,8 @@ def _check_trailer(
     header: Header, trailer: Mapping[str, Any], digest: str, size: int, count: int
 ) -> None:
     core = {k: trailer.get(k) for k in ("plaintext_size", "chunk_count", "body_digest")}
-    if core != {"plaintext_size": size, "chunk_count": count, "body_digest": digest}:
+    sizes = _is_int(core["plaintext_size"], size) and _is_int(core["chunk_count"], count)
+    if not sizes or core["body_digest"] != digest:
         raise EnvelopeError(
             "the body does not match the sealed sizes and digest", code="envelope_body_digest"
         )

@@ -241,3 +241,23 @@ def test_sealing_and_opening_use_bounded_memory(
     tracemalloc.stop()
     assert peak < 8 * MiB, f"peak {peak / MiB:.1f} MiB for a 24 MiB bid"
     assert (tmp_path / "back.bin").read_bytes() == source.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "bend",
+    [
+        {"v": True},
+        {"chunk_size": 1048576.0},
+        {"lot": 7},
+        {"nonce_prefix": envelope._b64(b"12345678")},
+        {"client": {"device": 1}},
+    ],
+)
+def test_a_header_that_bends_the_types_is_refused(
+    bend: dict, bidder: envelope.Sealer, opening: p.EcPrivateKey, tmp_path: Path
+) -> None:
+    head, records, trailer = split(sealed(b"bid", bidder, opening))
+    fields = {**json.loads(head[14:]), **bend}
+    preamble = envelope.canonical(fields)
+    bent = head[:10] + struct.pack(">I", len(preamble)) + preamble + b"".join(records) + trailer
+    assert refused(bent, bidder.key, tmp_path) == "envelope_header"

@@ -1,0 +1,614 @@
+"""The browser's sealed-bid envelope (web/js/envelope.js, hpke.js) against the Python reference.
+
+Debian's chromium (/usr/bin/chromium) loads the modules from a real node (`python -m bidroom
+serve`, tests/nodes.py) through Playwright's sync API. Keys and certificates are made in Python
+and handed to the page as PKCS#8 DER, imported there non-extractable. An envelope sealed on one
+side is opened and verified on the other, HPKE meets RFC 9180's vectors, and a tampered envelope
+fails in the browser with the code ca/envelope.py gives. Missing chromium fails: a browser test
+that skips proves nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import struct
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
+from nodes import SECRET, Node, bidroom
+from playwright.sync_api import Page, sync_playwright
+
+from ca import envelope
+from ca import primitives as p
+from ca.errors import EnvelopeError
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+TIMEOUT_MS = 30_000
+MiB = 1 << 20
+SIZE = 5 * MiB // 2 + 12345  # three chunks, the last one short
+LOT = "浙舟-ZS-2026-0417/1"
+CLIENT = {"device": "测试终端", "name": "bidroom web", "version": "1"}
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
+
+# RFC 9180 Appendix A.3.1: DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-128-GCM, base mode
+# (the same values as tests/ca/test_hpke.py).
+A31 = {
+    "info": "4f6465206f6e2061204772656369616e2055726e",
+    "ikmE": "4270e54ffd08d79d5928020af4686d8f6b7d35dbe470265f1f5aa22816ce860e",
+    "pkEm": "04a92719c6195d5085104f469a8b9814d5838ff72b60501e2c4466e5e67b325ac98536d7b61a1af4"
+    "b78e5b7f951c0900be863c403ce65c9bfcb9382657222d18c4",
+    "skEm": "4995788ef4b9d6132b249ce59a77281493eb39af373d236a1fe415cb0c2d7beb",
+    "ikmR": "668b37171f1072f3cf12ea8a236a45df23fc13b82af3609ad1e354f6ef817550",
+    "pkRm": "04fe8c19ce0905191ebc298a9245792531f26f0cece2460639e8bc39cb7f706a826a779b4cf969b8"
+    "a0e539c7f62fb3d30ad6aa8f80e30f1d128aafd68a2ce72ea0",
+    "skRm": "f3ce7fdae57e1a310d87f1ebbde6f328be0a99cdbcadf4d6589cf29de4b8ffd2",
+    "pt": "4265617574792069732074727574682c20747275746820626561757479",
+    "aad": "436f756e742d30",
+    "ct": "5ad590bb8baa577f8619db35a36311226a896e7342a6d836d8b7bcd2f20b6c7f9076ac232e3ab252"
+    "3f39513434",
+}
+
+
+def require_chromium() -> None:
+    """Fail (never skip) when the machine cannot run this test, naming what to install."""
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium", pytrace=False)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
+
+
+def certificate(key: p.PrivateKey, name: str) -> bytes:
+    """A self-signed certificate: the envelope binds it; its path is ca.trust's business."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=3650))
+    )
+    return p.sign_certificate(builder, key).public_bytes(p.serialization_der())
+
+
+def pkcs8(key: p.PrivateKey) -> str:
+    return b64(
+        key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Party:
+    """A key as both sides need it: the Python key, its certificate, its PKCS#8 for the page."""
+
+    key: p.PrivateKey
+    cert: bytes
+
+    @property
+    def sealer(self) -> envelope.Sealer:
+        return envelope.Sealer(self.cert, self.key)
+
+    def page_key(self) -> dict[str, str]:
+        return {"pkcs8": pkcs8(self.key), "cert": b64(self.cert)}
+
+
+@pytest.fixture(scope="module")
+def parties() -> dict[str, Party]:
+    ec_key, rsa_key = p.generate_ec_key(), p.generate_rsa_key()
+    return {
+        "ec": Party(ec_key, certificate(ec_key, "六横海洁环境服务有限公司")),
+        "rsa": Party(rsa_key, certificate(rsa_key, "东港城市服务集团有限公司")),
+    }
+
+
+@pytest.fixture(scope="module")
+def opening() -> p.EcPrivateKey:
+    return p.generate_ec_key()
+
+
+def opening_key(key: p.EcPrivateKey) -> dict[str, str]:
+    """The opening key for the page: no certificate, its SubjectPublicKeyInfo instead."""
+    return {"pkcs8": pkcs8(key), "spki": b64(p.public_der(key.public_key()))}
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node | None]:
+    """A real node serving web/; none when chromium is missing (each test then fails)."""
+    if not CHROMIUM.is_file():
+        yield None
+        return
+    env = {
+        "BIDROOM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'b.db'}",
+        "BIDROOM_SECRET_KEY": SECRET,
+    }
+    migrated = bidroom("migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    started = Node(env)
+    try:
+        yield started.start()
+    finally:
+        started.kill()
+        # Node's log pump reads stderr to EOF on a thread and never closes the pipe: let it
+        # finish, then close it here (an unclosed pipe is a ResourceWarning, an error).
+        for thread in threading.enumerate():
+            if thread.name.endswith("(_pump)"):
+                thread.join(10)
+        if started.process is not None and started.process.stderr is not None:
+            started.process.stderr.close()
+
+
+SETUP = """async () => {
+  const [E, H, B] = await Promise.all(
+    [import("/js/envelope.js"), import("/js/hpke.js"), import("/js/bytes.js")]);
+  const blobB64 = async (blob) => B.toBase64(new Uint8Array(await blob.arrayBuffer()));
+  window.T = {E, H, B, blobB64};
+  return typeof E.seal === "function" && typeof H.seal === "function";
+}"""
+
+
+@pytest.fixture(scope="module")
+def session(node: Node | None) -> Iterator[tuple[Page, list[str]] | None]:
+    """One page on the node's origin with the modules loaded, and the page's errors."""
+    if node is None:
+        yield None
+        return
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on(
+                "console",
+                lambda message: errors.append(message.text) if message.type == "error" else None,
+            )
+            # Any same-origin page will do (127.0.0.1 is a secure context: WebCrypto is there).
+            page.goto(node.url + "/css/app.css")
+            assert page.evaluate(SETUP) is True
+            yield page, errors
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def browser_page(session: tuple[Page, list[str]] | None) -> Iterator[Page | None]:
+    """The page, or None without chromium: the test then fails in ``ready`` (not in setup)."""
+    if session is None:
+        yield None
+        return
+    page, errors = session
+    errors.clear()
+    yield page
+    assert not errors, "browser errors:\n" + "\n".join(errors)
+
+
+def ready(browser_page: Page | None) -> Page:
+    """The test's page; fails (never skips) when chromium is missing."""
+    require_chromium()
+    assert browser_page is not None
+    return browser_page
+
+
+# (a) HPKE and the building blocks -----------------------------------------------------------
+
+HPKE_CHECK = """async ({a31, vector}) => {
+  const {H, B} = window.T;
+  const x = (v) => B.fromHex(v);
+  const hex = (v) => B.toHex(v);
+  const out = {derived: {}, a31: {}, vector: []};
+  for (const [ikm, name] of [["ikmE", "e"], ["ikmR", "r"]]) {
+    const pair = await H.deriveKeyPair(x(a31[ikm]));
+    out.derived[name] = {sk: hex(pair.scalar), pk: hex(pair.publicKey),
+                         extractable: pair.privateKey.extractable};
+  }
+  const recipient = await H.deriveKeyPair(x(a31.ikmR));
+  const sealed = await H.seal(x(a31.pkRm), x(a31.info), x(a31.aad), x(a31.pt),
+                              {aeadId: H.AEAD_AES_128_GCM, ikmE: x(a31.ikmE)});
+  out.a31 = {enc: hex(sealed.enc), ct: hex(sealed.ciphertext),
+             pt: hex(await H.open(sealed.enc, recipient.privateKey, recipient.publicKey,
+                                  x(a31.info), x(a31.aad), sealed.ciphertext,
+                                  {aeadId: H.AEAD_AES_128_GCM}))};
+  const r = await H.deriveKeyPair(x(vector.ikmR));
+  const {sharedSecret} = await H.encap(r.publicKey, x(vector.ikmE));
+  const ctx = await H.keySchedule(sharedSecret, x(vector.info), H.AEAD_AES_256_GCM);
+  out.schedule = {pkRm: hex(r.publicKey), shared_secret: hex(sharedSecret), key: hex(ctx.key),
+                  base_nonce: hex(ctx.baseNonce)};
+  for (const e of vector.encryptions) {
+    const s = await H.seal(r.publicKey, x(vector.info), x(e.aad), x(vector.pt),
+                           {ikmE: x(vector.ikmE)});
+    const opened = await H.open(x(vector.enc), r.privateKey, r.publicKey, x(vector.info),
+                                x(e.aad), x(e.ct));
+    out.vector.push({enc: hex(s.enc), ct: hex(s.ciphertext), pt: hex(opened)});
+  }
+  // fresh ephemeral keys: two seals differ and both open; an altered one does not
+  const one = await H.seal(r.publicKey, x("01"), x("02"), x("0303"));
+  const two = await H.seal(r.publicKey, x("01"), x("02"), x("0303"));
+  out.fresh = hex(one.enc) !== hex(two.enc)
+    && hex(await H.open(two.enc, r.privateKey, r.publicKey, x("01"), x("02"), two.ciphertext))
+       === "0303";
+  const bent = two.ciphertext.slice();
+  bent[0] ^= 1;
+  const codes = [];
+  for (const args of [[two.enc, bent], [one.enc, two.ciphertext],
+                      [new Uint8Array(65).fill(0, 1).fill(4, 0, 1), two.ciphertext]]) {
+    try {
+      await H.open(args[0], r.privateKey, r.publicKey, x("01"), x("02"), args[1]);
+      codes.push("opened");
+    } catch (e) { codes.push(e.code); }
+  }
+  out.refused = codes;
+  return out;
+}"""
+
+
+def test_browser_hpke_meets_rfc_9180_and_our_vector(browser_page: Page | None) -> None:
+    page = ready(browser_page)
+    vector = json.loads((VECTORS / "hpke-p256-sha256-aes256gcm.json").read_text())
+    got = page.evaluate(HPKE_CHECK, {"a31": A31, "vector": vector})
+    assert got["derived"]["e"] == {"sk": A31["skEm"], "pk": A31["pkEm"], "extractable": False}
+    assert got["derived"]["r"] == {"sk": A31["skRm"], "pk": A31["pkRm"], "extractable": False}
+    assert got["a31"] == {"enc": A31["pkEm"], "ct": A31["ct"], "pt": A31["pt"]}
+    assert got["schedule"] == {k: vector[k] for k in ("pkRm", "shared_secret", "key", "base_nonce")}
+    assert got["vector"] == [
+        {"enc": vector["enc"], "ct": e["ct"], "pt": vector["pt"]} for e in vector["encryptions"]
+    ]
+    assert got["fresh"] is True
+    assert got["refused"] == ["hpke_open", "hpke_open", "hpke_bad_enc"]
+
+
+BYTES_CHECK = """async ({values, sizes}) => {
+  const {B} = window.T;
+  const canon = values.map((v) => B.toBase64(B.canonical(v)));
+  const sha = [];
+  for (const size of sizes) {
+    const data = new Uint8Array(size);
+    for (let i = 0; i < size; i++) data[i] = (i * 7 + (i >> 8)) & 0xff;
+    const h = new B.Sha256();
+    for (let at = 0, step = 1; at < size; at += step, step = (step * 3 + 1) % 997 + 1) {
+      h.update(data.subarray(at, at + step));
+    }
+    const whole = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+    sha.push(B.toHex(h.digest()) === B.toHex(whole));
+  }
+  const refused = [];
+  for (const text of ['{"b":1,"a":2}', '{"a": 1}', '{"a":1.0}', '{"a":"\\\\u00e9"}', '[1,]']) {
+    try { B.parseCanonical(B.utf8(text)); refused.push(false); } catch { refused.push(true); }
+  }
+  return {canon, sha, refused};
+}"""
+
+
+def test_canonical_json_and_sha256_match_python(browser_page: Page | None) -> None:
+    page = ready(browser_page)
+    """Key order by code point, escapes, non-ASCII; the incremental SHA-256 at block edges."""
+    values: list[dict[str, Any]] = [
+        {"b": 1, "a": [True, False, None, -7, 0], "": {}},
+        {"\U0001f600": 1, "\uffff": 2, "é": 3, "z": 4, "Z": 5, "\u2028": "\u2029"},
+        {"s": 'quote " backslash \\ \n\r\t\b\f \x00\x1f\x7f 六横 \U0001f600 </script>'},
+        {"lot": LOT, "nested": [{"y": 1, "x": [2, {"k": "v"}]}], "big": 2**53 - 1},
+    ]
+    sizes = [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 250_001]
+    got = page.evaluate(BYTES_CHECK, {"values": values, "sizes": sizes})
+    assert [unb64(c) for c in got["canon"]] == [envelope.canonical(v) for v in values]
+    assert got["sha"] == [True] * len(sizes)
+    assert got["refused"] == [True] * 5
+
+
+# (b) sealed in the browser, opened in Python ------------------------------------------------
+
+SEAL = """async ({plain, bidder, opening, lot, client}) => {
+  const {E, B, blobB64} = window.T;
+  const keys = await E.importPrivateKey(B.fromBase64(bidder.pkcs8));
+  const progress = [];
+  const blob = await E.seal(new Blob([B.fromBase64(plain)]), {
+    lot, client, certificateDer: B.fromBase64(bidder.cert), signingKey: keys.sign,
+    openingKey: B.fromBase64(opening.spki),
+  }, (done, total) => progress.push([done, total]));
+  const proof = await E.verify(blob);
+  return {
+    envelope: await blobB64(blob), progress, kind: keys.kind,
+    extractable: [keys.sign.extractable, keys.unwrap.extractable],
+    verified: {lot: proof.header.lot, size: proof.plaintextSize, count: proof.chunkCount},
+  };
+}"""
+
+
+def open_in_python(data: bytes, key: p.PrivateKey, tmp_path: Path) -> bytes:
+    target = tmp_path / "bid.bin"
+    envelope.open_to(io.BytesIO(data), target, key)
+    opened = target.read_bytes()
+    target.unlink()
+    return opened
+
+
+@pytest.mark.parametrize("kind", ["ec", "rsa"])
+def test_sealed_in_the_browser_opens_in_python(
+    kind: str,
+    browser_page: Page | None,
+    parties: dict[str, Party],
+    opening: p.EcPrivateKey,
+    tmp_path: Path,
+) -> None:
+    page = ready(browser_page)
+    bidder = parties[kind]
+    plain = os.urandom(SIZE)
+    got = page.evaluate(
+        SEAL,
+        {
+            "plain": b64(plain),
+            "bidder": bidder.page_key(),
+            "opening": opening_key(opening),
+            "lot": LOT,
+            "client": CLIENT,
+        },
+    )
+    assert got["kind"] == {"ec": "P-256", "rsa": "RSA"}[kind]
+    assert got["extractable"] == [False, False]
+    assert got["progress"] == [[MiB, SIZE], [2 * MiB, SIZE], [SIZE, SIZE]]
+    assert got["verified"] == {"lot": LOT, "size": SIZE, "count": 3}
+    data = unb64(got["envelope"])
+
+    proof = envelope.verify(io.BytesIO(data))
+    assert (proof.plaintext_size, proof.chunk_count) == (SIZE, 3)
+    assert proof.header.lot == LOT and proof.header.client == CLIENT
+    assert proof.header.bidder_cert == bidder.cert
+    assert [e["to"] for e in proof.header.recipients] == ["bidder", "opening"]
+    alg = {"ec": "hpke-p256-sha256-aes256gcm", "rsa": "rsa-oaep-sha256"}[kind]
+    assert proof.header.recipients[0]["alg"] == alg
+    assert open_in_python(data, bidder.key, tmp_path) == plain
+    assert open_in_python(data, opening, tmp_path) == plain
+    assert plain[:4096] not in data
+
+
+# (c) sealed in Python, opened in the browser ------------------------------------------------
+
+OPEN = """async ({data, key}) => {
+  const {E, B, blobB64} = window.T;
+  const keys = await E.importPrivateKey(B.fromBase64(key.pkcs8));
+  const owner = key.cert ? {certificateDer: B.fromBase64(key.cert)}
+                         : {publicKey: B.fromBase64(key.spki)};
+  const progress = [];
+  let plain = null;
+  try {
+    const blob = await E.open(new Blob([B.fromBase64(data)]),
+                              {privateKey: keys.unwrap, ...owner},
+                              (done) => progress.push(done));
+    plain = await blobB64(blob);
+  } catch (error) {
+    return {plain, progress, code: error.code ?? null, message: String(error)};
+  }
+  return {plain, progress, code: null};
+}"""
+
+VERIFY = """async ({data}) => {
+  const {E, B} = window.T;
+  try {
+    const proof = await E.verify(new Blob([B.fromBase64(data)]));
+    return {size: proof.plaintextSize, count: proof.chunkCount, digest: proof.bodyDigest,
+            client: proof.header.client, code: null};
+  } catch (error) {
+    return {code: error.code ?? null, message: String(error)};
+  }
+}"""
+
+
+def sealed_in_python(plain: bytes, bidder: Party, opening: p.EcPrivateKey) -> bytes:
+    out = io.BytesIO()
+    envelope.seal(
+        io.BytesIO(plain),
+        out,
+        lot=LOT,
+        sealer=bidder.sealer,
+        opening_key=opening.public_key(),
+        client=CLIENT,
+    )
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["ec", "rsa"])
+def test_sealed_in_python_opens_in_the_browser(
+    kind: str, browser_page: Page | None, parties: dict[str, Party], opening: p.EcPrivateKey
+) -> None:
+    page = ready(browser_page)
+    plain = os.urandom(SIZE)
+    data = sealed_in_python(plain, parties[kind], opening)
+    for key in (parties[kind].page_key(), opening_key(opening)):
+        got = page.evaluate(OPEN, {"data": b64(data), "key": key})
+        assert got["code"] is None, got
+        assert unb64(got["plain"]) == plain
+        assert got["progress"] == [MiB, 2 * MiB, SIZE]
+    proof = envelope.verify(io.BytesIO(data))
+    got = page.evaluate(VERIFY, {"data": b64(data)})
+    assert got == {
+        "size": SIZE,
+        "count": 3,
+        "digest": proof.body_digest,
+        "client": CLIENT,
+        "code": None,
+    }
+
+
+def test_an_empty_bid_round_trips(
+    browser_page: Page | None, parties: dict[str, Party], opening: p.EcPrivateKey, tmp_path: Path
+) -> None:
+    page = ready(browser_page)
+    """One final, empty chunk, both ways."""
+    bidder = parties["ec"]
+    got = page.evaluate(
+        SEAL,
+        {
+            "plain": "",
+            "bidder": bidder.page_key(),
+            "opening": opening_key(opening),
+            "lot": LOT,
+            "client": {},
+        },
+    )
+    assert open_in_python(unb64(got["envelope"]), opening, tmp_path) == b""
+    data = sealed_in_python(b"", bidder, opening)
+    opened = page.evaluate(OPEN, {"data": b64(data), "key": bidder.page_key()})
+    assert (opened["code"], opened["plain"]) == (None, "")
+
+
+# (d) tampering: refused in the browser, with the code Python gives ---------------------------
+
+
+def split(data: bytes) -> tuple[bytes, list[bytes], bytes]:
+    """(magic + preamble, chunk records, trailer) of an envelope."""
+    (length,) = struct.unpack(">I", data[10:14])
+    head_end = 14 + length
+    records, at = [], head_end
+    while True:
+        kind, size = struct.unpack(">BI", data[at : at + 5])
+        records.append(data[at : at + 5 + size])
+        at += 5 + size
+        if kind == envelope.KIND_FINAL:
+            return data[:head_end], records, data[at:]
+
+
+def flip(data: bytes, at: int) -> bytes:
+    bent = bytearray(data)
+    bent[at] ^= 0x10
+    return bytes(bent)
+
+
+def _chunk(index: int) -> Callable[[bytes], bytes]:
+    def tamper(data: bytes) -> bytes:
+        head, records, _ = split(data)
+        return flip(data, len(head) + sum(map(len, records[:index])) + 5 + 1000)
+
+    return tamper
+
+
+def _records(order: Callable[[list[bytes]], list[bytes]]) -> Callable[[bytes], bytes]:
+    def tamper(data: bytes) -> bytes:
+        head, records, trailer = split(data)
+        return head + b"".join(order(records)) + trailer
+
+    return tamper
+
+
+TAMPERINGS: dict[str, Callable[[bytes], bytes]] = {
+    "chunk 0 flipped": _chunk(0),
+    "chunk 1 flipped": _chunk(1),
+    "final chunk flipped": _chunk(2),
+    "chunk dropped": _records(lambda r: [r[0], r[2]]),
+    "chunks swapped": _records(lambda r: [r[1], r[0], r[2]]),
+    "chunk repeated": _records(lambda r: [r[0], r[0], r[1], r[2]]),
+    "body truncated": _records(lambda r: r[:2]),
+    "chunk marked final": _records(lambda r: [r[0], b"\x02" + r[1][1:]]),
+    "not an envelope": lambda data: b"X" + data[1:],
+    "unknown version": lambda data: data[:9] + b"\x02" + data[10:],
+    "header flipped": lambda data: flip(data, len(split(data)[0]) // 2),
+    "trailer flipped": lambda data: flip(data, len(data) - 20),
+    "data after trailer": lambda data: data + b"\0",
+}
+
+
+def python_code(data: bytes, key: p.PrivateKey, tmp_path: Path) -> str:
+    with pytest.raises(EnvelopeError) as caught:
+        envelope.open_to(io.BytesIO(data), tmp_path / "bid.bin", key)
+    return caught.value.code
+
+
+@pytest.fixture(scope="module")
+def sealed_ec(parties: dict[str, Party], opening: p.EcPrivateKey) -> bytes:
+    return sealed_in_python(os.urandom(SIZE), parties["ec"], opening)
+
+
+def test_a_flipped_bit_in_a_chunk_is_refused_without_plaintext(
+    browser_page: Page | None, parties: dict[str, Party], sealed_ec: bytes, tmp_path: Path
+) -> None:
+    page = ready(browser_page)
+    bent = _chunk(1)(sealed_ec)
+    assert python_code(bent, parties["ec"].key, tmp_path) == "envelope_chunk_altered"
+    got = page.evaluate(OPEN, {"data": b64(bent), "key": parties["ec"].page_key()})
+    assert got["code"] == "envelope_chunk_altered", got
+    assert got["plain"] is None, "no plaintext is handed over when a chunk fails"
+    assert got["progress"] == [MiB], "chunk 0 decrypted, then the altered chunk 1 stopped all"
+    verified = page.evaluate(VERIFY, {"data": b64(bent)})
+    assert verified["code"] == "envelope_body_digest", verified
+
+
+@pytest.mark.parametrize("name", list(TAMPERINGS))
+def test_tampering_is_named_as_python_names_it(
+    name: str,
+    browser_page: Page | None,
+    parties: dict[str, Party],
+    opening: p.EcPrivateKey,
+    sealed_ec: bytes,
+    tmp_path: Path,
+) -> None:
+    page = ready(browser_page)
+    bent = TAMPERINGS[name](sealed_ec)
+    expected = python_code(bent, opening, tmp_path)
+    got = page.evaluate(OPEN, {"data": b64(bent), "key": opening_key(opening)})
+    assert (got["code"], got["plain"]) == (expected, None), got
+
+
+def test_a_key_that_is_not_a_recipient_is_refused(
+    browser_page: Page | None, parties: dict[str, Party], sealed_ec: bytes
+) -> None:
+    page = ready(browser_page)
+    got = page.evaluate(OPEN, {"data": b64(sealed_ec), "key": parties["rsa"].page_key()})
+    assert (got["code"], got["plain"]) == ("envelope_wrong_recipient", None)
+
+
+SEAL_REFUSED = """async ({bidder, other, opening}) => {
+  const {E, B} = window.T;
+  const keys = await E.importPrivateKey(B.fromBase64(other.pkcs8));
+  try {
+    await E.seal(new Blob([B.utf8("bid")]), {
+      lot: "L", certificateDer: B.fromBase64(bidder.cert), signingKey: keys.sign,
+      openingKey: B.fromBase64(opening.spki),
+    });
+    return "sealed";
+  } catch (error) {
+    return error.code ?? String(error);
+  }
+}"""
+
+
+def test_sealing_with_a_key_not_the_certificates_is_refused(
+    browser_page: Page | None, parties: dict[str, Party], opening: p.EcPrivateKey
+) -> None:
+    page = ready(browser_page)
+    other = p.generate_ec_key()
+    args = {
+        "bidder": parties["ec"].page_key(),
+        "other": {"pkcs8": pkcs8(other)},
+        "opening": opening_key(opening),
+    }
+    assert page.evaluate(SEAL_REFUSED, args) == "envelope_signature"
