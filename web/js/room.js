@@ -13,6 +13,7 @@ const { t } = i18n;
 const SPEAKERS = new Set(["chair", "bidder", "expert"]);
 const WATCHERS = new Set(["chair", "supervisor"]);
 const TOAST_MS = 6000;
+const LOGIN_SESSION = "bidroom.session"; // written by login.js
 
 const page = {
   room: "",
@@ -52,7 +53,18 @@ function takeToken(room) {
     sessionStorage.setItem(key, fromUrl);
     history.replaceState(null, "", location.pathname + location.search);
   }
-  return fromUrl || sessionStorage.getItem(key);
+  return fromUrl || sessionStorage.getItem(key) || loginToken();
+}
+
+/** The token the certificate login page (login.js) left in this tab, unless it has expired. */
+function loginToken() {
+  try {
+    const session = JSON.parse(sessionStorage.getItem(LOGIN_SESSION) || "null");
+    if (session?.token && !(Date.parse(session.expires_at) <= Date.now())) return session.token;
+  } catch {
+    // not ours, or damaged: sign in again
+  }
+  return null;
 }
 
 function connect(token) {
@@ -98,7 +110,10 @@ function onStatus(detail) {
 }
 
 function onFatal(detail) {
-  if (detail.kind === "unauthorized") sessionStorage.removeItem(`bidroom.token.${page.room}`);
+  if (detail.kind === "unauthorized") {
+    sessionStorage.removeItem(`bidroom.token.${page.room}`);
+    sessionStorage.removeItem(LOGIN_SESSION);
+  }
   showFatal(detail.kind, detail.message);
 }
 
@@ -408,7 +423,20 @@ function renderFatal() {
   byId("fatal-title").textContent = t(`fatal.title.${kind}`);
   byId("fatal-body").textContent = t(`fatal.body.${kind}`);
   byId("fatal-server").textContent = serverMessage ? t("fatal.server", { message: serverMessage }) : "";
+  renderLoginLink(kind === "no_token" || kind === "unauthorized");
   document.title = `${t(`fatal.title.${kind}`)} · ${t("app.name")}`;
+}
+
+/** Without a (valid) token: a link to the certificate login page, which comes back here. */
+function renderLoginLink(shown) {
+  let link = byId("fatal-login");
+  if (!shown) return link?.parentElement.remove();
+  if (!link) {
+    link = h("a", { id: "fatal-login", class: "button primary" });
+    byId("fatal-server").after(h("p", {}, link));
+  }
+  link.href = `/login.html${page.room ? `?room=${encodeURIComponent(page.room)}` : ""}`;
+  link.textContent = t("fatal.login");
 }
 
 function toast(text, kind = "info") {
