@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -20,6 +21,7 @@ from ca import primitives as p
 from ca.errors import EnvelopeError
 
 MiB = 1 << 20
+VECTORS = Path(__file__).parent.parent / "vectors"
 LOT = "ZJ-ZS-2026-0417/1"
 
 
@@ -261,3 +263,14 @@ def test_a_header_that_bends_the_types_is_refused(
     preamble = envelope.canonical(fields)
     bent = head[:10] + struct.pack(">I", len(preamble)) + preamble + b"".join(records) + trailer
     assert refused(bent, bidder.key, tmp_path) == "envelope_header"
+
+
+def test_the_published_envelope_vector_opens(tmp_path: Path) -> None:
+    vector = json.loads((VECTORS / "envelope-v1-p256.json").read_text())
+    data = base64.b64decode(vector["envelope"])
+    plain = bytes((7 * i + 3) % 251 for i in range(vector["plaintext_size"]))
+    proof = envelope.verify(io.BytesIO(data))
+    assert (proof.header.lot, proof.body_digest) == (vector["lot"], vector["body_digest"])
+    for name in ("bidder_key_pkcs8", "opening_key_pkcs8"):
+        key = p.load_private_key(base64.b64decode(vector[name]))
+        assert open_bytes(data, key, tmp_path) == plain

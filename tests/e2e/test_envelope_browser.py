@@ -612,3 +612,20 @@ def test_sealing_with_a_key_not_the_certificates_is_refused(
         "opening": opening_key(opening),
     }
     assert page.evaluate(SEAL_REFUSED, args) == "envelope_signature"
+
+
+def test_the_published_envelope_vector_opens_in_the_browser(browser_page: Page | None) -> None:
+    page = ready(browser_page)
+    vector = json.loads((VECTORS / "envelope-v1-p256.json").read_text())
+    plain = bytes((7 * i + 3) % 251 for i in range(vector["plaintext_size"]))
+    opening = p.load_private_key(unb64(vector["opening_key_pkcs8"]))
+    keys = [
+        {"pkcs8": vector["bidder_key_pkcs8"], "cert": vector["bidder_cert"]},
+        {"pkcs8": vector["opening_key_pkcs8"], "spki": b64(p.public_der(opening.public_key()))},
+    ]
+    for key in keys:
+        got = page.evaluate(OPEN, {"data": vector["envelope"], "key": key})
+        assert got["code"] is None, got
+        assert unb64(got["plain"]) == plain
+    verified = page.evaluate(VERIFY, {"data": vector["envelope"]})
+    assert verified["digest"] == vector["body_digest"]
