@@ -23,7 +23,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography import x509
 from tqdm import tqdm
@@ -33,6 +33,7 @@ from ca import primitives as p
 from ca.errors import CertificateError, CryptoError, KeyFileError
 
 PASSWORD_ENV = "BIDROOM_KEY_PASSWORD"
+T = TypeVar("T")
 
 
 def _password(path: Path) -> bytes | None:
@@ -55,12 +56,15 @@ def load_key(path: Path) -> tuple[p.PrivateKey, x509.Certificate | None]:
         return p.load_private_key(data, _password(path)), None
 
 
-def load_certificate(path: Path) -> x509.Certificate:
+def _pem_or_der(path: Path, pem: Callable[[bytes], T], der: Callable[[bytes], T]) -> T:
+    """Read a file in PEM or DER; ValueError if it is neither."""
     data = _read(path)
+    return pem(data) if data.lstrip().startswith(b"-----") else der(data)
+
+
+def load_certificate(path: Path) -> x509.Certificate:
     try:
-        if data.lstrip().startswith(b"-----"):
-            return x509.load_pem_x509_certificate(data)
-        return x509.load_der_x509_certificate(data)
+        return _pem_or_der(path, x509.load_pem_x509_certificate, x509.load_der_x509_certificate)
     except ValueError as exc:
         raise KeyFileError(f"{path} is not a certificate", code="cert_unreadable") from exc
 
@@ -194,15 +198,7 @@ def _safe(name: str) -> str:
 def key_open(args: argparse.Namespace) -> None:
     key, _ = load_key(args.key)
     share = shares.Share.from_file(_read(args.share_file), key)
-    plain = {
-        "lot_id": share.lot_id,
-        "key_fingerprint": share.key_fingerprint.hex(),
-        "custodian": share.custodian,
-        "index": share.index,
-        "k": share.k,
-        "n": share.n,
-        "mnemonic": share.mnemonic,
-    }
+    plain = share.to_plain()
     fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         json.dump(plain, out, ensure_ascii=False)
@@ -227,17 +223,8 @@ def key_combine(args: argparse.Namespace) -> None:
 
 def _plain_share(path: Path) -> shares.Share:
     try:
-        doc = json.loads(_read(path))
-        return shares.Share(
-            doc["lot_id"],
-            bytes.fromhex(doc["key_fingerprint"]),
-            doc["custodian"],
-            int(doc["index"]),
-            int(doc["k"]),
-            int(doc["n"]),
-            doc["mnemonic"],
-        )
-    except (ValueError, KeyError, TypeError) as exc:
+        return shares.Share.from_plain(json.loads(_read(path)))
+    except ValueError as exc:
         raise CryptoError(f"{path} is not an opened share", code="share_file") from exc
 
 
@@ -392,11 +379,8 @@ def ca_init_intermediate(args: argparse.Namespace) -> None:
 
 
 def _load_csr(path: Path) -> x509.CertificateSigningRequest:
-    data = _read(path)
     try:
-        if data.lstrip().startswith(b"-----"):
-            return x509.load_pem_x509_csr(data)
-        return x509.load_der_x509_csr(data)
+        return _pem_or_der(path, x509.load_pem_x509_csr, x509.load_der_x509_csr)
     except ValueError as exc:
         raise CertificateError(f"{path} is not a CSR", code="csr_invalid") from exc
 

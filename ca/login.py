@@ -72,9 +72,10 @@ def read_challenge(token: str, key: bytes, origin: str, now: datetime) -> Challe
     """The challenge in ``token`` if it is ours, unexpired and for ``origin``; else LoginError."""
     payload, _, mac = token.partition(".")
     try:
-        genuine = hmac.compare_digest(_unb64u(mac), _mac(key, payload))
-        claims = json.loads(_unb64u(payload)) if genuine else None
-        challenge = Challenge(str(claims["n"]), str(claims["o"]), int(claims["e"]))  # type: ignore[index]
+        if not hmac.compare_digest(_unb64u(mac), _mac(key, payload)):
+            raise ValueError("not our MAC")
+        claims = json.loads(_unb64u(payload))
+        challenge = Challenge(str(claims["n"]), str(claims["o"]), int(claims["e"]))
     except (ValueError, KeyError, TypeError) as exc:
         raise LoginError("the login challenge is not ours", code="challenge_invalid") from exc
     if now.timestamp() >= challenge.expires:

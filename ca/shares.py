@@ -107,6 +107,33 @@ class Share:
         """The share in a file written by ``to_file``, opened with the custodian's key."""
         return import_share(data, key)
 
+    def to_plain(self) -> dict[str, Any]:
+        """The opened share as JSON-ready fields (the custodian keeps it offline)."""
+        return {
+            "lot_id": self.lot_id,
+            "key_fingerprint": self.key_fingerprint.hex(),
+            "custodian": self.custodian,
+            "index": self.index,
+            "k": self.k,
+            "n": self.n,
+            "mnemonic": self.mnemonic,
+        }
+
+    @staticmethod
+    def from_plain(doc: Mapping[str, Any]) -> Share:
+        try:
+            return Share(
+                str(doc["lot_id"]),
+                bytes.fromhex(doc["key_fingerprint"]),
+                str(doc["custodian"]),
+                int(doc["index"]),
+                int(doc["k"]),
+                int(doc["n"]),
+                str(doc["mnemonic"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ShareError("not an opened share", code="share_file") from exc
+
 
 @dataclass(frozen=True, slots=True)
 class Commitment:
