@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from bidroom import protocol
+from bidroom import audit, protocol
 from bidroom.broker import Broker
 from bidroom.errors import BrokerError, Refused, RoomNotFound, SeqConflict, StoreError
 from bidroom.metrics import Metrics
@@ -260,6 +260,7 @@ class Hub:
                     await writer.remember(pending.key, outcome)
                     causes.update(dict.fromkeys(outcome.get("seqs", ()), pending.key.command_id))
             await writer.insert(events, causes)
+            await writer.audit([audit.room_event(live.record.id, e) for e in events])
         if events:
             self.metrics.events_appended.inc(len(events))
             self._apply(live, events)

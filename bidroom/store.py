@@ -20,9 +20,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from bidroom.audit import Entry
 from bidroom.errors import SeqConflict, StoreError
 from bidroom.room import Actor, Event
 from bidroom.tables import (
+    AuditEntryRow,
     CommandRow,
     EventRow,
     HolderRoleRow,
@@ -36,6 +38,7 @@ EVENT = EventRow.__table__  # type: ignore[attr-defined]
 COMMAND = CommandRow.__table__  # type: ignore[attr-defined]
 NODE = NodeRow.__table__  # type: ignore[attr-defined]
 HOLDER = HolderRoleRow.__table__  # type: ignore[attr-defined]
+AUDIT = AuditEntryRow.__table__  # type: ignore[attr-defined]
 NONCE = LoginNonceRow.__table__  # type: ignore[attr-defined]
 
 
@@ -297,12 +300,32 @@ class RoomWriter:
             rows = [_event_row(self.room_id, e, causes.get(e.seq)) for e in events]
             await self.conn.execute(insert(EVENT), rows)
 
+    async def audit(self, entries: Sequence[Entry]) -> None:
+        """Record entries in the audit log, in this transaction (the integrator numbers them)."""
+        await record_audit(self.conn, entries)
+
     async def append(
         self, events: Sequence[Event], key: CommandKey | None, outcome: Mapping[str, Any]
     ) -> None:
         if key is not None:
             await self.remember(key, outcome)
         await self.insert(events, {e.seq: key.command_id for e in events} if key else None)
+
+
+async def record_audit(conn: AsyncConnection, entries: Sequence[Entry]) -> None:
+    if entries:
+        rows = [
+            {
+                "at": e.at,
+                "actor": e.actor,
+                "action": e.action,
+                "room_id": e.room,
+                "seq": e.seq,
+                "objects": dict(e.objects),
+            }
+            for e in entries
+        ]
+        await conn.execute(insert(AUDIT), rows)
 
 
 def _event_row(room_id: str, event: Event, command_id: str | None) -> dict[str, Any]:

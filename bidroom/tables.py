@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Integer, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -79,3 +79,37 @@ class LoginNonceRow(SQLModel, table=True):
 
     nonce: str = Field(primary_key=True, max_length=64)
     expires_at: datetime = _when()
+
+
+class AuditEntryRow(SQLModel, table=True):
+    """The audit log. A row is appended, pending, in the transaction of what it records;
+    the integrator later gives it its ``idx`` (its place in the Merkle tree) and its leaf hash."""
+
+    __tablename__ = "audit_entry"
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    idx: int | None = Field(default=None, sa_column=Column(BigInteger, unique=True, nullable=True))
+    at: datetime = _when()
+    actor: str = Field(max_length=200)
+    action: str = Field(max_length=100)
+    room_id: str | None = Field(default=None, max_length=100)
+    seq: int | None = Field(default=None)
+    objects: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    leaf: bytes | None = Field(default=None, sa_column=Column(LargeBinary(32), nullable=True))
+
+
+class CheckpointRow(SQLModel, table=True):
+    """A signed checkpoint (C2SP tlog-checkpoint) of the log, with its RFC 3161 timestamp."""
+
+    __tablename__ = "audit_checkpoint"
+
+    size: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    root: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    note: str = Field(sa_column=Column(Text, nullable=False))
+    timestamp: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    at: datetime = _when()

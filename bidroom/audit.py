@@ -1,0 +1,105 @@
+"""What the audit log records, as pure functions: entries and their canonical encoding.
+
+An entry says when, who, what, where, and the hashes of the objects concerned — never their
+content (a bid, a message's text or a key share stays out of the log; its SHA-256 goes in).
+Its canonical encoding is what the Merkle tree's leaf hashes (RFC 6962 leaf: SHA-256(0x00 ||
+encoding)), so anyone holding an entry can recompute its leaf and check its inclusion.
+
+    encoding = canonical JSON of {"v": 1, "index", "time", "actor", "action", "room", "seq",
+                                  "objects": {name: hex SHA-256}}
+
+with "time" in UTC as ISO 8601 with microseconds and "Z" (2026-11-28T02:00:00.000000Z),
+"room" and "seq" null where there is none. docs/audit.md is the specification.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bidroom.room import Actor, Event
+
+VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One fact of the record. ``index`` is assigned when the log integrates it."""
+
+    at: datetime
+    actor: str
+    action: str
+    room: str | None = None
+    seq: int | None = None
+    objects: Mapping[str, str] = field(default_factory=dict)
+    index: int | None = None
+
+
+def canonical(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def digest(value: Mapping[str, Any] | bytes) -> str:
+    """Hex SHA-256 of bytes, or of a JSON value's canonical encoding."""
+    data = value if isinstance(value, bytes) else canonical(value)
+    return hashlib.sha256(data).hexdigest()
+
+
+def utc_text(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def encode(entry: Entry) -> bytes:
+    """The entry's canonical bytes; it must have its index."""
+    if entry.index is None:
+        raise ValueError("an entry is encoded once the log has given it an index")
+    return canonical(
+        {
+            "v": VERSION,
+            "index": entry.index,
+            "time": utc_text(entry.at),
+            "actor": entry.actor,
+            "action": entry.action,
+            "room": entry.room,
+            "seq": entry.seq,
+            "objects": dict(entry.objects),
+        }
+    )
+
+
+def decode(data: bytes) -> Entry:
+    fields = json.loads(data)
+    if canonical(fields) != data or fields.get("v") != VERSION:
+        raise ValueError("not a canonical version-1 entry")
+    at = datetime.strptime(fields["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return Entry(
+        at,
+        fields["actor"],
+        fields["action"],
+        fields["room"],
+        fields["seq"],
+        dict(fields["objects"]),
+        int(fields["index"]),
+    )
+
+
+def actor_id(actor: Actor | None) -> str:
+    """Who, as the log names them: the registry key (uscc:… or cert:<fingerprint>) or system."""
+    return actor.subject if actor is not None else "system"
+
+
+def room_event(room: str, event: Event) -> Entry:
+    """The entry recording a room event: its data is hashed, never copied."""
+    assert event.at is not None, "events are stamped before they are recorded"
+    return Entry(
+        event.at,
+        actor_id(event.actor),
+        f"room.{event.name}",
+        room,
+        event.seq,
+        {"event": digest(dict(event.data))},
+    )
