@@ -1,0 +1,74 @@
+"""Audit entries: canonical, content-free, and written with the events they record."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from conftest import ROOM
+from sqlalchemy import func, select
+
+from bidroom import audit
+from bidroom.hub import Hub
+from bidroom.room import Actor, Command, Event
+from bidroom.store import AUDIT, Store
+
+AT = datetime(2026, 11, 28, 2, 0, 0, 123456, tzinfo=UTC)
+CHAIR = Actor("cert:ab12", "王敏", "chair")
+
+
+def test_an_entry_has_one_canonical_encoding() -> None:
+    entry = audit.Entry(
+        AT,
+        "uscc:91330903MA2B7H1X6Q",
+        "bid.received",
+        "lot-1",
+        None,
+        {"envelope": "00" * 32},
+        index=41,
+    )
+    data = audit.encode(entry)
+    assert data == (
+        b'{"action":"bid.received","actor":"uscc:91330903MA2B7H1X6Q","index":41,'
+        b'"objects":{"envelope":"' + b"0" * 64 + b'"},"room":"lot-1","seq":null,'
+        b'"time":"2026-11-28T02:00:00.123456Z","v":1}'
+    )
+    assert audit.decode(data) == entry
+    with pytest.raises(ValueError):
+        audit.decode(data.replace(b'"v":1', b'"v": 1'))
+
+
+def test_a_room_event_is_recorded_by_its_hash_never_its_text() -> None:
+    event = Event(
+        "meeting.message_sent",
+        {"from": "b", "to": None, "text": "对报价有异议"},
+        seq=7,
+        at=AT,
+        actor=CHAIR,
+    )
+    entry = audit.room_event("lot-1", event)
+    assert (entry.action, entry.room, entry.seq, entry.actor) == (
+        "room.meeting.message_sent",
+        "lot-1",
+        7,
+        "cert:ab12",
+    )
+    assert "对报价有异议" not in audit.encode(_indexed(entry)).decode()
+    assert entry.objects == {"event": audit.digest(dict(event.data))}
+
+
+def _indexed(entry: audit.Entry) -> audit.Entry:
+    return audit.Entry(entry.at, entry.actor, entry.action, entry.room, entry.seq, entry.objects, 0)
+
+
+async def test_every_appended_event_has_its_pending_entry(store: Store, hub: Hub) -> None:
+    assert (await hub.execute(ROOM, Command("meeting.open"), CHAIR))["ok"]
+    await hub.execute(ROOM, Command("meeting.announce", {"text": "开始"}), CHAIR)
+    async with store.engine.connect() as conn:
+        rows = (await conn.execute(select(AUDIT).order_by(AUDIT.c.id))).all()
+        pending = (await conn.execute(select(func.count()).where(AUDIT.c.idx.is_(None)))).scalar()
+    assert [(r.action, r.seq) for r in rows] == [
+        ("room.meeting.opened", 1),
+        ("room.meeting.announced", 2),
+    ]
+    assert pending == 2, "numbered later, by the integrator"
