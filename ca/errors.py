@@ -10,6 +10,14 @@
     │   └── (codes: share_commitment_mismatch, share_too_few, share_duplicate, share_other_lot,
     │        share_other_key, share_uncommitted, share_malformed, share_key_mismatch,
     │        share_commitments, share_split, share_file, share_file_recipient, share_file_open)
+    ├── TimestampError         an RFC 3161 time-stamp is refused, or no TSA could give one
+    │   └── (codes: tsa_malformed, tsa_bad_signature, tsa_untrusted, tsa_imprint_mismatch,
+    │        tsa_nonce_mismatch, tsa_policy_mismatch, tsa_rejected, tsa_unavailable)
+    ├── AuditError             the audit log's proofs or checkpoints do not hold
+    │   └── (codes: audit_index_out_of_range, audit_hash_malformed, audit_inclusion_invalid,
+    │        audit_consistency_invalid, audit_note_malformed, audit_note_unknown_key,
+    │        audit_note_signature, audit_key_malformed, audit_checkpoint_malformed,
+    │        audit_checkpoint_origin, audit_checkpoint_rollback, audit_fork)
     └── CertificateError       a certificate, its chain or a CA input is not accepted
         │   (base codes: chain_invalid, csr_invalid, bad_uscc, bad_identity, not_a_ca)
         ├── UnknownIssuer          unknown_issuer: no path to a recognised root
@@ -65,6 +73,12 @@ class ShareError(CryptoError):
     code = "share_invalid"
 
 
+class TimestampError(CryptoError):
+    """A time-stamp token or a TSA's answer that is not accepted; ``code`` says which check."""
+
+    code = "tsa_malformed"
+
+
 class CertificateError(CryptoError):
     code = "chain_invalid"
 
@@ -95,3 +109,12 @@ class WrongKeyUsage(CertificateError):
 
 class BadChainSignature(CertificateError):
     code = "bad_chain_signature"
+
+
+class AuditError(CryptoError):
+    """The audit log (Merkle tree, signed checkpoints) does not prove what it claims.
+
+    ``code`` says which check failed; ``detail`` holds the sizes, indices or key names involved.
+    """
+
+    code = "audit_invalid"

@@ -8,7 +8,8 @@ error (a verify never returns False). Choices fixed here, used by every protocol
 - signatures: ECDSA P-256 with SHA-256 as raw r||s (64 bytes, as WebCrypto produces), or
   RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt;
 - key wrapping to RSA: RSA-OAEP with SHA-256 (and MGF1-SHA-256), empty label;
-- symmetric: AES-256-GCM with 12-byte nonces and 16-byte tags.
+- symmetric: AES-256-GCM with 12-byte nonces and 16-byte tags;
+- audit-log checkpoints: Ed25519 (the signed-note signature type 0x01).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TypeAlias
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
@@ -323,3 +324,110 @@ def certificate_pem(cert: x509.Certificate) -> bytes:
 
 def crl_der(crl: x509.CertificateRevocationList) -> bytes:
     return crl.public_bytes(serialization.Encoding.DER)
+
+
+# checkpoints -------------------------------------------------------------------------------
+# Ed25519 (RFC 8032), used only to sign the audit log's checkpoints (C2SP signed-note, type 0x01).
+
+Ed25519PrivateKey: TypeAlias = ed25519.Ed25519PrivateKey
+Ed25519PublicKey: TypeAlias = ed25519.Ed25519PublicKey
+
+
+def generate_ed25519_key() -> ed25519.Ed25519PrivateKey:
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+def ed25519_from_seed(seed: bytes) -> ed25519.Ed25519PrivateKey:
+    """The private key of a 32-byte RFC 8032 seed (what signed-note private keys hold)."""
+    if len(seed) != 32:
+        raise KeyFileError("an Ed25519 seed is 32 bytes", code="key_unreadable")
+    return ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def ed25519_public_raw(key: ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey) -> bytes:
+    """The 32-byte RFC 8032 encoding of the public key."""
+    public = key.public_key() if isinstance(key, ed25519.Ed25519PrivateKey) else key
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def ed25519_public_from_raw(data: bytes) -> ed25519.Ed25519PublicKey:
+    try:
+        return ed25519.Ed25519PublicKey.from_public_bytes(data)
+    except ValueError as exc:
+        raise KeyFileError("not an Ed25519 public key", code="key_unreadable") from exc
+
+
+def load_ed25519_private_key(data: bytes, password: bytes | None = None) -> Ed25519PrivateKey:
+    """An Ed25519 private key from PKCS#8 PEM."""
+    try:
+        key = serialization.load_pem_private_key(data, password=password)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise KeyFileError(f"cannot read the private key: {exc}", code="key_unreadable") from exc
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise KeyFileError("a checkpoint key must be Ed25519", code="key_kind")
+    return key
+
+
+def dump_ed25519_private_key(key: Ed25519PrivateKey, password: bytes | None = None) -> bytes:
+    """PKCS#8 PEM, encrypted with the password when one is given."""
+    protection = (
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, protection
+    )
+
+
+def ed25519_sign(key: Ed25519PrivateKey, data: bytes) -> bytes:
+    return key.sign(data)
+
+
+def ed25519_verify(key: Ed25519PublicKey, signature: bytes, data: bytes) -> None:
+    """Return nothing if ``signature`` is the key's over ``data``; raise SignatureInvalid."""
+    try:
+        key.verify(signature, data)
+    except InvalidSignature:
+        raise SignatureInvalid("the Ed25519 signature does not verify") from None
+
+
+# tsa ---------------------------------------------------------------------------------------
+# CMS (RFC 5652) signatures as RFC 3161 tokens carry them: DER-encoded ECDSA, or RSA PKCS#1
+# v1.5 (what every time-stamp verifier accepts). Verifying takes any EC or RSA key, because an
+# external TSA's key is not ours to choose.
+
+_CMS_HASHES: dict[str, hashes.HashAlgorithm] = {
+    "sha256": hashes.SHA256(),
+    "sha384": hashes.SHA384(),
+    "sha512": hashes.SHA512(),
+}
+
+
+def cms_signature_algorithm(key: PrivateKey) -> str:
+    """The asn1crypto name of the algorithm ``cms_sign`` uses with this key."""
+    return "sha256_ecdsa" if isinstance(key, ec.EllipticCurvePrivateKey) else "sha256_rsa"
+
+
+def cms_sign(key: PrivateKey, data: bytes) -> bytes:
+    """ECDSA with SHA-256 (DER ``Ecdsa-Sig-Value``) or RSA PKCS#1 v1.5 with SHA-256."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return key.sign(data, ec.ECDSA(hashes.SHA256()))
+    return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+
+def cms_verify(cert: x509.Certificate, signature: bytes, data: bytes, hash_name: str) -> None:
+    """Return nothing if the certificate's key signed ``data``; raise SignatureInvalid."""
+    algorithm = _CMS_HASHES.get(hash_name)
+    if algorithm is None:
+        raise SignatureInvalid(f"unsupported digest {hash_name}", code="signature_algorithm")
+    key = cert.public_key()
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, data, ec.ECDSA(algorithm))
+        elif isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, data, padding.PKCS1v15(), algorithm)
+        else:
+            raise SignatureInvalid("the signer's key is neither EC nor RSA", code="key_kind")
+    except InvalidSignature:
+        raise SignatureInvalid("the signature does not verify") from None

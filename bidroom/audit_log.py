@@ -1,0 +1,192 @@
+"""The audit log's integrator and reader: numbering pending entries, the Merkle tree, checkpoints.
+
+Sequencing is the transaction that records an event (bidroom.store.record_audit); integration is
+this batched step: one integrator at a time across nodes (a PostgreSQL advisory lock; SQLite has
+one writer anyway) takes the pending entries in order, gives each the next index and its leaf
+hash, extends the tree, and signs a C2SP checkpoint — never one inconsistent with the last one
+signed — then has it timestamped (RFC 3161). docs/audit.md is the specification.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bidroom import audit
+from bidroom.store import AUDIT, utc
+from bidroom.tables import CheckpointRow
+from ca import checkpoint, merkle
+from ca import primitives as p
+from ca.errors import AuditError
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = CheckpointRow.__table__  # type: ignore[attr-defined]
+LOCK_KEY = 0x6269_6472_6F6F_6D31  # "bidroom1": the integrator's advisory lock
+Timestamper = Callable[[bytes], Awaitable[bytes | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    size: int
+    root: bytes
+    note: str
+    timestamp: bytes | None
+    at: datetime
+
+
+def _entry(row: Any) -> audit.Entry:
+    """An entry from its row in ``audit_entry``."""
+    return audit.Entry(
+        utc(row.at), row.actor, row.action, row.room_id, row.seq, dict(row.objects), row.idx
+    )
+
+
+class AuditLog:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        origin: str,
+        key: p.Ed25519PrivateKey,
+        clock: Callable[[], datetime],
+        timestamper: Timestamper | None = None,
+    ):
+        self.engine = engine
+        self.origin = origin
+        self.key = key
+        self.clock = clock
+        self.timestamper = timestamper
+        self.verifier = checkpoint.verifier_key(origin, key)
+        self.tree = merkle.Tree()
+
+    # integration -------------------------------------------------------------------------
+
+    async def integrate(self, limit: int = 10_000) -> Signed | None:
+        """Number what is pending and sign a checkpoint of the new tree; None if nothing new."""
+        async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+            size = await self._size(conn)
+            pending = (
+                await conn.execute(
+                    select(AUDIT).where(AUDIT.c.idx.is_(None)).order_by(AUDIT.c.id).limit(limit)
+                )
+            ).all()
+            for offset, row in enumerate(pending):
+                entry = _entry(row)
+                numbered = audit.Entry(
+                    entry.at,
+                    entry.actor,
+                    entry.action,
+                    entry.room,
+                    entry.seq,
+                    entry.objects,
+                    size + offset,
+                )
+                leaf = merkle.leaf_hash(audit.encode(numbered))
+                await conn.execute(
+                    update(AUDIT).where(AUDIT.c.id == row.id).values(idx=size + offset, leaf=leaf)
+                )
+        await self._catch_up()
+        latest = await self.latest()
+        if latest is not None and latest.size == self.tree.size:
+            return None
+        return await self._sign(latest)
+
+    async def _size(self, conn: AsyncConnection) -> int:
+        found = (await conn.execute(select(func.max(AUDIT.c.idx)))).scalar()
+        return 0 if found is None else int(found) + 1
+
+    async def _catch_up(self) -> None:
+        """Extend the in-memory tree with the leaves integrated since it was last read."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(AUDIT.c.idx, AUDIT.c.leaf)
+                .where(AUDIT.c.idx >= self.tree.size)
+                .order_by(AUDIT.c.idx)
+            )
+            for idx, leaf in rows:
+                if idx != self.tree.size:
+                    raise AuditError(
+                        f"the log has a hole at index {self.tree.size}",
+                        code="audit_hole",
+                        detail={"index": self.tree.size},
+                    )
+                self.tree.append(bytes(leaf))
+
+    async def _sign(self, latest: Signed | None) -> Signed | None:
+        size, root = self.tree.size, self.tree.root()
+        if latest is not None:
+            old = checkpoint.Checkpoint(self.origin, latest.size, latest.root, ())
+            new = checkpoint.Checkpoint(self.origin, size, root, ())
+            checkpoint.check_consistent(old, new, self.tree.consistency_proof(latest.size, size))
+        note = checkpoint.sign_note(
+            checkpoint.format_checkpoint(self.origin, size, root), self.origin, self.key
+        )
+        stamp = await self.timestamper(note.encode()) if self.timestamper else None
+        signed = Signed(size, root, note, stamp, self.clock())
+        async with self.engine.begin() as conn:
+            exists = (
+                await conn.execute(select(CHECKPOINT.c.size).where(CHECKPOINT.c.size == size))
+            ).first()
+            if exists is not None:
+                return None  # another node signed this size first
+            await conn.execute(
+                CHECKPOINT.insert().values(
+                    size=size, root=root, note=note, timestamp=stamp, at=signed.at
+                )
+            )
+        return signed
+
+    # reading -----------------------------------------------------------------------------
+
+    async def latest(self) -> Signed | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(CHECKPOINT).order_by(CHECKPOINT.c.size.desc()).limit(1))
+            ).first()
+        return (
+            None
+            if row is None
+            else Signed(
+                row.size,
+                bytes(row.root),
+                row.note,
+                row.timestamp and bytes(row.timestamp),
+                utc(row.at),
+            )
+        )
+
+    async def checkpoints(self) -> list[Signed]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(CHECKPOINT).order_by(CHECKPOINT.c.size))).all()
+        return [
+            Signed(r.size, bytes(r.root), r.note, r.timestamp and bytes(r.timestamp), utc(r.at))
+            for r in rows
+        ]
+
+    async def entries(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
+        """(index, canonical encoding, leaf hash) of integrated entries start..end-1."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(AUDIT)
+                    .where(AUDIT.c.idx >= start, AUDIT.c.idx < end)
+                    .order_by(AUDIT.c.idx)
+                )
+            ).all()
+        return [(r.idx, audit.encode(_entry(r)), bytes(r.leaf)) for r in rows]
+
+    async def inclusion(self, index: int, size: int) -> list[bytes]:
+        await self._catch_up()
+        return self.tree.inclusion_proof(index, size)
+
+    async def consistency(self, m: int, n: int) -> list[bytes]:
+        await self._catch_up()
+        return self.tree.consistency_proof(m, n)
