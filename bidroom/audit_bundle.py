@@ -1,0 +1,201 @@
+"""Audit bundles: everything needed to check the log offline, written and checked.
+
+    <bundle>/manifest.json     {"format": "bidroom-audit-bundle", "version": 1, "origin",
+                                "verifier_key", "size", "exported_at"}
+    <bundle>/entries.jsonl     one line per entry, in index order:
+                               {"index": i, "entry": "<canonical encoding>", "leaf": "<hex>"}
+    <bundle>/checkpoints.jsonl one line per checkpoint, by size:
+                               {"size", "note", "timestamp": base64 DER or null}
+    <bundle>/tsa-roots.pem     the roots the timestamps must chain to (and tsa-chain.pem)
+
+``verify`` reads it all once, with bounded memory (a Merkle frontier, not the tree), and raises
+an AuditError naming the first entry or checkpoint where anything is wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bidroom import audit
+from ca import checkpoint, merkle
+from ca.errors import AuditError, CryptoError
+
+FORMAT = "bidroom-audit-bundle"
+VERSION = 1
+Progress = Callable[[int], None]
+TokenCheck = Callable[[bytes, bytes], None]  # (token, note bytes) -> raises if not good
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    entries: int
+    checkpoints: int
+    timestamps: int
+
+
+def manifest(folder: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise AuditError("the bundle has no readable manifest", code="audit_bundle") from exc
+    if data.get("format") != FORMAT or data.get("version") != VERSION:
+        raise AuditError("not a version-1 bidroom audit bundle", code="audit_bundle")
+    return data
+
+
+def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as source:
+        for number, line in enumerate(source):
+            try:
+                yield number, json.loads(line)
+            except ValueError as exc:
+                raise AuditError(
+                    f"{path.name} line {number + 1} is not JSON",
+                    code="audit_bundle",
+                    detail={"line": number + 1},
+                ) from exc
+
+
+def _checked_entry(position: int, line: dict[str, Any]) -> bytes:
+    """The leaf of the entry on this line, after checking it is entry ``position``, unaltered."""
+    where = {"index": position}
+    if line.get("index") != position:
+        raise AuditError(
+            f"entry {position} is missing, repeated or out of order",
+            code="audit_entry_order",
+            detail={**where, "found": line.get("index")},
+        )
+    encoding = str(line.get("entry", "")).encode()
+    try:
+        entry = audit.decode(encoding)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AuditError(
+            f"entry {position} is malformed", code="audit_entry_malformed", detail=where
+        ) from exc
+    leaf = merkle.leaf_hash(encoding)
+    if entry.index != position or leaf.hex() != line.get("leaf"):
+        raise AuditError(f"entry {position} was altered", code="audit_entry_altered", detail=where)
+    return leaf
+
+
+def _checkpoints(folder: Path, verifier: str, origin: str) -> list[tuple[int, bytes, str, Any]]:
+    found: dict[int, tuple[int, bytes, str, Any]] = {}
+    for number, line in _lines(folder / "checkpoints.jsonl"):
+        note = str(line.get("note", ""))
+        try:
+            cp = checkpoint.parse_and_verify(note, verifier, origin=origin)
+        except AuditError as exc:
+            raise AuditError(
+                f"checkpoint on line {number + 1}: {exc.message}",
+                code=exc.code,
+                detail={"line": number + 1},
+            ) from exc
+        earlier = found.get(cp.size)
+        if earlier is not None and earlier[1] != cp.root:
+            raise AuditError(
+                f"two checkpoints of size {cp.size} with different roots",
+                code="audit_fork",
+                detail={"size": cp.size},
+            )
+        found[cp.size] = (cp.size, cp.root, note, line.get("timestamp"))
+    return [found[size] for size in sorted(found)]
+
+
+def verify(
+    folder: Path, check_token: TokenCheck | None = None, progress: Progress | None = None
+) -> Report:
+    """Check a bundle offline; AuditError names the first entry or checkpoint that is wrong."""
+    head = manifest(folder)
+    marks = _checkpoints(folder, head["verifier_key"], head["origin"])
+    frontier, verified_to, stamps, pending = merkle.Frontier(), 0, 0, list(marks)
+    for position, line in _lines(folder / "entries.jsonl"):
+        frontier = frontier.append(_checked_entry(position, line))
+        if progress:
+            progress(1)
+        while pending and pending[0][0] == position + 1:
+            stamps += _check_mark(pending.pop(0), frontier.root(), verified_to, check_token)
+            verified_to = position + 1
+    if pending:
+        size = pending[0][0]
+        raise AuditError(
+            f"checkpoint {size} covers entries the bundle does not have",
+            code="audit_entry_order",
+            detail={"index": verified_to, "size": size},
+        )
+    return Report(verified_to if not marks else marks[-1][0], len(marks), stamps)
+
+
+def _check_mark(
+    mark: tuple[int, bytes, str, Any], root: bytes, since: int, check_token: TokenCheck | None
+) -> int:
+    size, expected, note, token = mark
+    if root != expected:
+        raise AuditError(
+            f"entries {since}..{size - 1} do not match checkpoint {size}",
+            code="audit_checkpoint_root",
+            detail={"index": since, "size": size},
+        )
+    if token is None or check_token is None:
+        return 0
+    try:
+        check_token(base64.b64decode(token), note.encode())
+    except (CryptoError, ValueError) as exc:
+        code = getattr(exc, "code", "audit_timestamp")
+        raise AuditError(
+            f"the timestamp of checkpoint {size} does not hold: {exc}",
+            code=code,
+            detail={"size": size},
+        ) from exc
+    return 1
+
+
+async def export(
+    log: Any,
+    folder: Path,
+    now: str,
+    progress: Progress | None = None,
+    tsa_pems: dict[str, bytes] | None = None,
+    page: int = 10_000,
+) -> int:
+    """Write the integrated log and its checkpoints into ``folder``; the number of entries."""
+    folder.mkdir(parents=True, exist_ok=True)
+    marks = await log.checkpoints()
+    size = marks[-1].size if marks else 0
+    with (folder / "entries.jsonl").open("w", encoding="utf-8") as out:
+        for start in range(0, size, page):
+            for index, encoding, leaf in await log.entries(start, min(size, start + page)):
+                out.write(
+                    json.dumps(
+                        {"index": index, "entry": encoding.decode(), "leaf": leaf.hex()},
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
+                if progress:
+                    progress(1)
+    with (folder / "checkpoints.jsonl").open("w", encoding="utf-8") as out:
+        for mark in marks:
+            stamp = base64.b64encode(mark.timestamp).decode() if mark.timestamp else None
+            out.write(
+                json.dumps(
+                    {"size": mark.size, "note": mark.note, "timestamp": stamp}, ensure_ascii=False
+                )
+                + "\n"
+            )
+    for name, data in (tsa_pems or {}).items():
+        (folder / name).write_bytes(data)
+    head = {
+        "format": FORMAT,
+        "version": VERSION,
+        "origin": log.origin,
+        "verifier_key": str(log.verifier),
+        "size": size,
+        "exported_at": now,
+    }
+    (folder / "manifest.json").write_text(json.dumps(head, ensure_ascii=False, indent=2))
+    return size

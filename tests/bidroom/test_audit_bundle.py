@@ -1,0 +1,124 @@
+"""Export the log and check it offline; every kind of tampering is named where it happens."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from conftest import ROOM
+
+from bidroom import audit, audit_bundle
+from bidroom.audit_log import AuditLog
+from bidroom.hub import Hub
+from bidroom.room import Actor, Command
+from bidroom.store import Store
+from ca import checkpoint, merkle
+from ca import primitives as p
+from ca.errors import AuditError
+
+CHAIR = Actor("cert:ab12", "王敏", "chair")
+ORIGIN = "bidroom.test/audit"
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:  # SQLite is enough here: the store is tested elsewhere
+    return f"sqlite+aiosqlite:///{tmp_path / 'bidroom.db'}"
+
+
+@pytest.fixture
+async def bundle(store: Store, hub: Hub, tmp_path: Path) -> Path:
+    log = AuditLog(
+        store.engine, ORIGIN, p.ed25519_from_seed(b"\x01" * 32), lambda: datetime.now(UTC)
+    )
+    await hub.execute(ROOM, Command("meeting.open"), CHAIR)
+    for round_ in range(3):
+        for n in range(4):
+            await hub.execute(ROOM, Command("meeting.announce", {"text": f"{round_}.{n}"}), CHAIR)
+        await log.integrate()
+    folder = tmp_path / "bundle"
+    assert await audit_bundle.export(log, folder, "2026-11-28T03:00:00Z") == 13
+    return folder
+
+
+def rewrite(path: Path, change: Callable[[list[str]], list[str]]) -> None:
+    path.write_text("".join(change(path.read_text().splitlines(keepends=True))))
+
+
+def code(folder: Path) -> tuple[str, dict]:
+    with pytest.raises(AuditError) as caught:
+        audit_bundle.verify(folder)
+    return caught.value.code, dict(caught.value.detail)
+
+
+def test_an_intact_bundle_verifies(bundle: Path) -> None:
+    report = audit_bundle.verify(bundle)
+    assert (report.entries, report.checkpoints) == (13, 3)
+
+
+def test_a_changed_byte_in_an_entry_is_named(bundle: Path) -> None:
+    rewrite(
+        bundle / "entries.jsonl",
+        lambda ls: [
+            ls[i].replace("room.meeting.announced", "room.meeting.announceD") if i == 5 else ls[i]
+            for i in range(len(ls))
+        ],
+    )
+    assert code(bundle) == ("audit_entry_altered", {"index": 5})
+
+
+def test_an_entry_rewritten_with_its_leaf_is_caught_by_the_checkpoint(bundle: Path) -> None:
+    def forge(lines: list[str]) -> list[str]:
+        line = json.loads(lines[6])
+        entry = audit.decode(line["entry"].encode())
+        forged = audit.Entry(
+            entry.at, "cert:forger", entry.action, entry.room, entry.seq, entry.objects, entry.index
+        )
+        encoding = audit.encode(forged)
+        line.update(entry=encoding.decode(), leaf=merkle.leaf_hash(encoding).hex())
+        return [*lines[:6], json.dumps(line, ensure_ascii=False) + "\n", *lines[7:]]
+
+    rewrite(bundle / "entries.jsonl", forge)
+    assert code(bundle) == ("audit_checkpoint_root", {"index": 5, "size": 9})
+
+
+@pytest.mark.parametrize(
+    ("change", "index"),
+    [
+        (lambda ls: ls[:3] + ls[4:], 3),  # dropped
+        (lambda ls: [*ls[:3], ls[4], ls[3], *ls[5:]], 3),  # swapped
+        (lambda ls: [*ls[:3], ls[3], *ls[3:]], 4),  # repeated
+    ],
+)
+def test_dropped_swapped_and_repeated_entries_are_named(
+    bundle: Path, change: Callable[[list[str]], list[str]], index: int
+) -> None:
+    rewrite(bundle / "entries.jsonl", change)
+    found, detail = code(bundle)
+    assert (found, detail["index"]) == ("audit_entry_order", index)
+
+
+def test_a_forged_checkpoint_is_caught(bundle: Path) -> None:
+    forger = p.ed25519_from_seed(b"\x02" * 32)
+    note = checkpoint.sign_note(
+        checkpoint.format_checkpoint(ORIGIN, 13, b"\x00" * 32), ORIGIN, forger
+    )
+    rewrite(
+        bundle / "checkpoints.jsonl",
+        lambda ls: [*ls[:-1], json.dumps({"size": 13, "note": note, "timestamp": None}) + "\n"],
+    )
+    assert code(bundle)[0] in ("audit_note_signature", "audit_note_unknown_key")
+
+
+def test_two_checkpoints_of_one_size_with_different_roots_are_a_fork(bundle: Path) -> None:
+    key = p.ed25519_from_seed(b"\x01" * 32)
+    other = checkpoint.sign_note(
+        checkpoint.format_checkpoint(ORIGIN, 13, b"\x11" * 32), ORIGIN, key
+    )
+    rewrite(
+        bundle / "checkpoints.jsonl",
+        lambda ls: [*ls, json.dumps({"size": 13, "note": other, "timestamp": None}) + "\n"],
+    )
+    assert code(bundle)[0] == "audit_fork"
