@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bidroom import audit
@@ -48,6 +48,17 @@ def _entry(row: Any) -> audit.Entry:
     )
 
 
+def _numbered(row: Any, index: int) -> dict[str, Any]:
+    """The index and leaf hash the integrator gives a pending row."""
+    entry = _entry(row)
+    encoding = audit.encode(
+        audit.Entry(
+            entry.at, entry.actor, entry.action, entry.room, entry.seq, entry.objects, index
+        )
+    )
+    return {"row_id": row.id, "row_idx": index, "row_leaf": merkle.leaf_hash(encoding)}
+
+
 class AuditLog:
     def __init__(
         self,
@@ -78,20 +89,13 @@ class AuditLog:
                     select(AUDIT).where(AUDIT.c.idx.is_(None)).order_by(AUDIT.c.id).limit(limit)
                 )
             ).all()
-            for offset, row in enumerate(pending):
-                entry = _entry(row)
-                numbered = audit.Entry(
-                    entry.at,
-                    entry.actor,
-                    entry.action,
-                    entry.room,
-                    entry.seq,
-                    entry.objects,
-                    size + offset,
-                )
-                leaf = merkle.leaf_hash(audit.encode(numbered))
+            numbered = [_numbered(row, size + offset) for offset, row in enumerate(pending)]
+            if numbered:
                 await conn.execute(
-                    update(AUDIT).where(AUDIT.c.id == row.id).values(idx=size + offset, leaf=leaf)
+                    update(AUDIT)
+                    .where(AUDIT.c.id == bindparam("row_id"))
+                    .values(idx=bindparam("row_idx"), leaf=bindparam("row_leaf")),
+                    numbered,
                 )
         await self._catch_up()
         latest = await self.latest()
