@@ -10,11 +10,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from bidroom import api, demo, login, ws
+from bidroom import api, audit_api, demo, login, timestamps, ws
+from bidroom.audit_log import AuditLog
 from bidroom.broker import broker_for
 from bidroom.db import ensure_migrated
 from bidroom.errors import BidroomError, ConfigError
@@ -24,6 +26,7 @@ from bidroom.metrics import Metrics
 from bidroom.room import RoomType
 from bidroom.settings import Settings
 from bidroom.store import Store, create_engine
+from ca.errors import CryptoError
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +46,27 @@ async def _maintain(hub: Hub, settings: Settings) -> None:
             log.warning("maintenance skipped", extra={"error": exc.message})
 
 
+async def _token(stamper: Any, note: bytes) -> bytes:
+    return bytes((await stamper.stamp(note)).token)
+
+
+async def _integrate(audit_log: AuditLog, settings: Settings) -> None:
+    """Number pending audit entries and sign a checkpoint, every few seconds, until cancelled."""
+    while True:
+        await asyncio.sleep(settings.audit_seconds)
+        try:
+            await audit_log.integrate()
+        except (BidroomError, CryptoError, SQLAlchemyError) as exc:
+            reason = getattr(exc, "message", type(exc).__name__)
+            log.warning("audit integration skipped", extra={"error": reason})
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     if settings.secret_key is None:
         raise ConfigError("BIDROOM_SECRET_KEY is not set (32 or more random characters)")
+    app.state.tsa, app.state.timestamper = timestamps.open_timestamping(settings)
     engine = create_engine(settings.database_url)
     metrics = Metrics()
     broker = broker_for(settings.redis_url)
@@ -73,7 +92,16 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         hub,
         metrics,
     )
+    stamper = app.state.timestamper
+    app.state.audit = AuditLog(
+        engine,
+        audit_api.log_origin(settings),
+        audit_api.log_key(settings),
+        hub.clock,
+        timestamper=lambda note: _token(stamper, note),
+    )
     maintenance = asyncio.create_task(_maintain(hub, settings), name="maintenance")
+    integration = asyncio.create_task(_integrate(app.state.audit, settings), name="audit")
     log.info(
         "node ready",
         extra={"database": engine.url.get_backend_name(), "broker": type(broker).__name__},
@@ -81,9 +109,10 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        maintenance.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await maintenance
+        for task in (maintenance, integration):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await hub.shutdown()
         await broker.stop()
         await engine.dispose()
@@ -98,6 +127,11 @@ def create_app(settings: Settings, demo_dir: Path | None = None) -> Starlette:
         Route("/api/rooms", api.list_rooms, methods=["GET"]),
         Route("/api/rooms", api.create_room, methods=["POST"]),
         Route("/ca/{file:path}", api.ca_crl, methods=["GET"]),  # <name>.crl
+        Route("/tsa", timestamps.endpoint, methods=["POST"]),  # RFC 3161 over HTTP
+        Route("/api/audit/checkpoint", audit_api.latest),
+        Route("/api/audit/entries", audit_api.entries),
+        Route("/api/audit/proof/inclusion", audit_api.inclusion),
+        Route("/api/audit/proof/consistency", audit_api.consistency),
         Route("/api/login/challenge", login.challenge, methods=["POST"]),
         Route("/api/login", login.answer, methods=["POST"]),
         WebSocketRoute("/ws", ws.endpoint),

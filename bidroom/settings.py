@@ -43,6 +43,16 @@ class Settings(BaseSettings):
     trust_dir: Path | None = None
     ca_dir: Path | None = None  # the CAs this platform operates; None: var_dir / "ca"
     login_challenge_seconds: int = Field(default=120, gt=0)
+    audit_key: SecretStr | None = None  # base64 Ed25519 seed; None: derived from secret_key
+    audit_origin: str | None = None  # the checkpoints' origin line; None: <host>/audit
+    audit_seconds: float = Field(default=2.0, gt=0)  # how often pending entries are integrated
+    # Trusted time (RFC 3161): an external TSA and a second one as fallback; with no URL, the
+    # built-in TSA (key and certificates in tsa_dir, made at first start) serves POST /tsa.
+    tsa_url: str | None = None
+    tsa_fallback_url: str | None = None
+    tsa_timeout_seconds: float = Field(default=10.0, gt=0)
+    tsa_roots: Path | None = None  # PEM: roots of the external TSAs; None: the trust store
+    tsa_dir: Path | None = None  # the built-in TSA's folder; None: var_dir / "tsa"
 
     @model_validator(mode="after")
     def _replay_fits_the_queue(self) -> Settings:
@@ -62,6 +72,11 @@ class Settings(BaseSettings):
     def trust_root(self) -> Path:
         """The trust store: the CAs whose certificates this platform recognises."""
         return self.trust_dir or self.var_dir / "trust"
+
+    @property
+    def tsa_folder(self) -> Path:
+        """The built-in TSA's key and certificates (used when no tsa_url is set)."""
+        return self.tsa_dir or self.var_dir / "tsa"
 
     @property
     def web_root(self) -> Path:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -52,6 +53,8 @@ class Node:
 
     def start(self) -> Node:
         env = {**os.environ, "BIDROOM_HOST": "127.0.0.1", "BIDROOM_PORT": "0", **self.env}
+        # Each node keeps its files (the built-in TSA's key, trust store) out of the checkout.
+        env.setdefault("BIDROOM_VAR_DIR", tempfile.mkdtemp(prefix="bidroom-node-"))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bidroom", "serve"],
             env=env,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,12 +11,13 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from bidroom import tokens
+from bidroom import audit, tokens
 from bidroom.app import create_app
 from bidroom.db import migrate
 from bidroom.errors import NotMigrated
 from bidroom.settings import load_settings
 from bidroom.store import create_engine
+from ca import checkpoint, merkle
 
 KEY = "app-secret-" + "s" * 40
 
@@ -41,7 +43,10 @@ def migrated(path: Path) -> str:
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = load_settings(
-        database_url=migrated(tmp_path / "b.db"), secret_key=KEY, node_id="test-node"
+        database_url=migrated(tmp_path / "b.db"),
+        secret_key=KEY,
+        node_id="test-node",
+        var_dir=tmp_path,
     )
     with TestClient(create_app(settings)) as client:
         yield client
@@ -109,7 +114,9 @@ def test_bad_room_requests_get_a_code(
 
 def test_the_app_will_not_start_on_an_unmigrated_database(tmp_path: Path) -> None:
     settings = load_settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}", secret_key=KEY
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}",
+        secret_key=KEY,
+        var_dir=tmp_path,
     )
     with pytest.raises(NotMigrated), TestClient(create_app(settings)):
         pass
@@ -123,3 +130,32 @@ def test_serve_never_hands_out_demo_keys(client: TestClient) -> None:
 def test_the_room_page_is_served(client: TestClient) -> None:
     page = client.get("/room.html")
     assert page.status_code == 200 and 'lang="zh-CN"' in page.text
+
+
+def test_the_audit_log_is_served_with_proofs_that_verify(client: TestClient) -> None:
+    body = {"id": "lot-1", "kind": "meeting", "title": "开标会", "config": {"roles": ["chair"]}}
+    assert client.post("/api/rooms", json=body, headers=bearer("chair")).status_code == 201
+    token = bearer("chair")["authorization"].split()[1]
+    with client.websocket_connect("/ws") as socket:
+        socket.send_json({"type": "hello", "token": token, "room": "lot-1"})
+        socket.send_json({"type": "command", "id": "c1", "name": "meeting.open"})
+        while socket.receive_json().get("id") != "c1":
+            pass
+    assert client.get("/api/audit/checkpoint").status_code == 404, "nothing signed yet"
+    client.portal.call(client.app.state.audit.integrate)  # type: ignore[attr-defined,union-attr]
+    latest = client.get("/api/audit/checkpoint").json()
+    cp = checkpoint.parse_and_verify(
+        latest["note"], latest["verifier_key"], origin=latest["origin"]
+    )
+    assert latest["timestamp"], "every checkpoint is timestamped"
+    entries = client.get(f"/api/audit/entries?start=0&end={cp.size}").json()
+    assert [audit.decode(e["entry"].encode()).action for e in entries][:2] == [
+        "room.presence.joined",
+        "room.meeting.opened",
+    ]
+    for e in entries:
+        proof = client.get(f"/api/audit/proof/inclusion?index={e['index']}&size={cp.size}")
+        path = [base64.b64decode(h) for h in proof.json()["proof"]]
+        merkle.verify_inclusion(bytes.fromhex(e["leaf"]), e["index"], cp.size, path, cp.root)
+    bad = client.get("/api/audit/proof/inclusion?index=99&size=1")
+    assert (bad.status_code, bad.json()["code"]) == (422, "audit_index_out_of_range")

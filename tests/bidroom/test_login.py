@@ -98,7 +98,9 @@ def client(tmp_path: Path, world: tuple[World, Path]) -> Iterator[TestClient]:
         await engine.dispose()
 
     asyncio.run(prepare())
-    settings = load_settings(database_url=url, secret_key=KEY, trust_dir=trust, public_url=ORIGIN)
+    settings = load_settings(
+        database_url=url, secret_key=KEY, trust_dir=trust, public_url=ORIGIN, var_dir=tmp_path
+    )
     with TestClient(create_app(settings)) as client:
         yield client
 

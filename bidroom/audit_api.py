@@ -1,0 +1,103 @@
+"""The audit log over HTTP, and the log's key and name from the settings. Thin: read, answer.
+
+GET /api/audit/checkpoint                        the latest signed checkpoint
+GET /api/audit/entries?start=S&end=E             entries S..E-1 (at most PAGE)
+GET /api/audit/proof/inclusion?index=I&size=N    an audit path
+GET /api/audit/proof/consistency?from=M&to=N     a consistency proof
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from bidroom.api import error
+from bidroom.audit_log import AuditLog, Signed
+from bidroom.settings import Settings
+from ca import primitives as p
+from ca.errors import AuditError
+
+PAGE = 1000
+KEY_INFO = b"bidroom audit log key v1"
+
+
+def log_key(settings: Settings) -> p.Ed25519PrivateKey:
+    """The log's Ed25519 key: BIDROOM_AUDIT_KEY (base64 seed), else derived from the secret
+    key with HKDF, so that every node of one platform signs with the same key."""
+    if settings.audit_key is not None:
+        return p.ed25519_from_seed(base64.b64decode(settings.audit_key.get_secret_value()))
+    assert settings.secret_key is not None, "the app refuses to start without a secret key"
+    secret = settings.secret_key.get_secret_value().encode()
+    return p.ed25519_from_seed(p.hkdf_expand(p.hkdf_extract(b"", secret), KEY_INFO, 32))
+
+
+def log_origin(settings: Settings) -> str:
+    """The checkpoint origin: BIDROOM_AUDIT_ORIGIN, else the platform's host and /audit."""
+    return settings.audit_origin or settings.base_url.split("://", 1)[-1] + "/audit"
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode()
+
+
+def checkpoint_json(signed: Signed, log: AuditLog) -> dict[str, Any]:
+    return {
+        "origin": log.origin,
+        "size": signed.size,
+        "root": _b64(signed.root),
+        "note": signed.note,
+        "timestamp": _b64(signed.timestamp),
+        "at": signed.at.isoformat(),
+        "verifier_key": str(log.verifier),
+    }
+
+
+def _ints(request: Request, *names: str) -> list[int] | None:
+    try:
+        values = [int(request.query_params[name]) for name in names]
+    except (KeyError, ValueError):
+        return None
+    return values if all(v >= 0 for v in values) else None
+
+
+async def latest(request: Request) -> Response:
+    log: AuditLog = request.app.state.audit
+    signed = await log.latest()
+    if signed is None:
+        return error(404, "audit_empty", "no checkpoint has been signed yet")
+    return JSONResponse(checkpoint_json(signed, log))
+
+
+async def entries(request: Request) -> Response:
+    bounds = _ints(request, "start", "end")
+    if bounds is None or not bounds[0] < bounds[1] <= bounds[0] + PAGE:
+        return error(422, "invalid_args", f"give start < end, at most {PAGE} apart")
+    found = await request.app.state.audit.entries(*bounds)
+    return JSONResponse(
+        [{"index": i, "entry": e.decode(), "leaf": leaf.hex()} for i, e, leaf in found]
+    )
+
+
+async def inclusion(request: Request) -> Response:
+    values = _ints(request, "index", "size")
+    if values is None:
+        return error(422, "invalid_args", "give index and size")
+    return await _proof(request.app.state.audit.inclusion(*values))
+
+
+async def consistency(request: Request) -> Response:
+    values = _ints(request, "from", "to")
+    if values is None:
+        return error(422, "invalid_args", "give from and to")
+    return await _proof(request.app.state.audit.consistency(*values))
+
+
+async def _proof(work: Any) -> Response:
+    try:
+        proof = await work
+    except AuditError as exc:
+        return error(422, exc.code, exc.message, dict(exc.detail))
+    return JSONResponse({"proof": [_b64(h) for h in proof]})
