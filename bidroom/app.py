@@ -132,6 +132,7 @@ def create_app(settings: Settings, demo_dir: Path | None = None) -> Starlette:
         Route("/api/audit/entries", audit_api.entries),
         Route("/api/audit/proof/inclusion", audit_api.inclusion),
         Route("/api/audit/proof/consistency", audit_api.consistency),
+        Route("/api/audit/receipt", audit_api.receipt),
         Route("/api/login/challenge", login.challenge, methods=["POST"]),
         Route("/api/login", login.answer, methods=["POST"]),
         WebSocketRoute("/ws", ws.endpoint),

@@ -14,6 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from bidroom import receipts
 from bidroom.api import error
 from bidroom.audit_log import AuditLog, Signed
 from bidroom.settings import Settings
@@ -101,3 +102,17 @@ async def _proof(work: Any) -> Response:
     except AuditError as exc:
         return error(422, exc.code, exc.message, dict(exc.detail))
     return JSONResponse({"proof": [_b64(h) for h in proof]})
+
+
+async def receipt(request: Request) -> Response:
+    """The receipt of one entry: the entry, its inclusion proof, the checkpoint, its token."""
+    values = _ints(request, "index")
+    if values is None:
+        return error(422, "invalid_args", "give index")
+    try:
+        made = await receipts.make(request.app.state.audit, values[0])
+    except AuditError as exc:
+        return error(
+            404 if exc.code == "audit_not_yet" else 422, exc.code, exc.message, dict(exc.detail)
+        )
+    return JSONResponse(made)

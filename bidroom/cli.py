@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import secrets
 import socket
@@ -14,15 +15,18 @@ from pathlib import Path
 from typing import TypeVar
 
 import uvicorn
+from cryptography import x509
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tqdm import tqdm
 
-from bidroom import db, demo, logs, tokens
+from bidroom import audit_api, audit_bundle, db, demo, logs, receipts, timestamps, tokens
 from bidroom.app import create_app
+from bidroom.audit_log import AuditLog
 from bidroom.errors import BidroomError, ConfigError
 from bidroom.settings import Settings, load_settings
 from bidroom.store import Store, create_engine
-from ca import commands
+from ca import commands, tsa
 from ca.errors import CryptoError
 
 log = logging.getLogger("bidroom")
@@ -157,6 +161,97 @@ async def registry(args: argparse.Namespace, engine: AsyncEngine) -> None:
         print(f"{holder}\t{name}\t{','.join(roles)}")
 
 
+def audit_command(args: argparse.Namespace, settings: Settings) -> None:
+    """`bidroom audit ...`: the offline ones need no database."""
+    if args.action == "verify":
+        verify_bundle(args.folder)
+    elif args.action == "check-receipt":
+        check_receipt(args)
+    else:
+        asyncio.run(_with_engine(settings, lambda engine: _audit_online(args, settings, engine)))
+
+
+async def _audit_online(args: argparse.Namespace, settings: Settings, engine: AsyncEngine) -> None:
+    await db.ensure_migrated(engine)
+    _, stamper = timestamps.open_timestamping(settings)
+
+    async def stamp(note: bytes) -> bytes:
+        return bytes((await stamper.stamp(note)).token)
+
+    log = AuditLog(
+        engine,
+        audit_api.log_origin(settings),
+        audit_api.log_key(settings),
+        lambda: datetime.now(UTC),
+        timestamper=stamp,
+    )
+    if args.action == "integrate":
+        signed = await log.integrate()
+        print(f"checkpoint {signed.size} signed" if signed else "nothing new to integrate")
+    elif args.action == "export":
+        await _export(log, settings, args.folder)
+    elif args.action == "receipt":
+        made = await receipts.make(log, args.index)
+        args.output.write_text(json.dumps(made, ensure_ascii=False, indent=2))
+        print(f"receipt of entry {args.index} written to {args.output}")
+
+
+async def _export(log: AuditLog, settings: Settings, folder: Path) -> None:
+    latest = await log.latest()
+    pems = {
+        name: (settings.tsa_folder / source).read_bytes()
+        for name, source in (("tsa-roots.pem", "root.pem"), ("tsa-chain.pem", "chain.pem"))
+        if (settings.tsa_folder / source).exists()
+    }
+    with tqdm(
+        total=latest.size if latest else 0,
+        unit=" entries",
+        desc="exporting",
+        disable=None,
+        file=sys.stderr,
+    ) as bar:
+        size = await audit_bundle.export(
+            log, folder, datetime.now(UTC).isoformat(), bar.update, pems
+        )
+    print(f"{size} entries and their checkpoints exported to {folder}")
+
+
+def _token_check(folder: Path) -> audit_bundle.TokenCheck | None:
+    """How a bundle's timestamps are checked: against the TSA roots it carries, if any."""
+    roots_file, chain_file = folder / "tsa-roots.pem", folder / "tsa-chain.pem"
+    if not roots_file.exists():
+        return None
+    roots = x509.load_pem_x509_certificates(roots_file.read_bytes())
+    chain = x509.load_pem_x509_certificates(chain_file.read_bytes()) if chain_file.exists() else []
+
+    def check(token: bytes, note: bytes) -> None:
+        tsa.verify_token(token, note, roots, intermediates=chain)
+
+    return check
+
+
+def verify_bundle(folder: Path) -> None:
+    head = audit_bundle.manifest(folder)
+    check = _token_check(folder)
+    with tqdm(
+        total=head["size"], unit=" entries", desc="verifying", disable=None, file=sys.stderr
+    ) as bar:
+        report = audit_bundle.verify(folder, check, bar.update)
+    stamped = f", {report.timestamps} timestamps" if check else " (timestamps not checked)"
+    print(f"verified: {report.entries} entries, {report.checkpoints} checkpoints{stamped}")
+
+
+def check_receipt(args: argparse.Namespace) -> None:
+    receipt = json.loads(args.receipt.read_text())
+    roots = x509.load_pem_x509_certificates(args.tsa_roots.read_bytes()) if args.tsa_roots else None
+    proven = receipts.check(receipt, args.verifier_key, roots)
+    when = f", timestamped {proven.time.isoformat()}" if proven.time else ""
+    print(
+        f"entry {proven.entry.index} ({proven.entry.action}) is in the log of size "
+        f"{proven.size}{when}"
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="bidroom", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -180,6 +275,20 @@ def parser() -> argparse.ArgumentParser:
     grant.add_argument("--role", action="append", required=True, choices=sorted(tokens.ROLES))
     grant.add_argument("--name", required=True)
     actions.add_parser("list", help="list holders and their roles")
+    audit_cmd = sub.add_parser("audit", help="the audit log: integrate, export, verify, receipts")
+    audit_actions = audit_cmd.add_subparsers(dest="action", required=True)
+    audit_actions.add_parser("integrate", help="number pending entries and sign a checkpoint")
+    export = audit_actions.add_parser("export", help="write a bundle to check offline")
+    export.add_argument("folder", type=Path)
+    check = audit_actions.add_parser("verify", help="check a bundle offline")
+    check.add_argument("folder", type=Path)
+    receipt = audit_actions.add_parser("receipt", help="the receipt of one entry")
+    receipt.add_argument("index", type=int)
+    receipt.add_argument("-o", "--output", type=Path, required=True)
+    proof = audit_actions.add_parser("check-receipt", help="verify a receipt offline")
+    proof.add_argument("receipt", type=Path)
+    proof.add_argument("--verifier-key", required=True, help="the log's published key")
+    proof.add_argument("--tsa-roots", type=Path, help="PEM roots of the time-stamping authority")
     commands.register(sub)
     return top
 
@@ -197,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_demo(args)
         elif args.command == "token":
             mint_token(args, settings)
+        elif args.command == "audit":
+            audit_command(args, settings)
         elif args.command == "registry":
             asyncio.run(_with_engine(settings, lambda engine: registry(args, engine)))
         else:

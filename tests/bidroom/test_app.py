@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from bidroom import audit, tokens
+from bidroom import audit, receipts, tokens
 from bidroom.app import create_app
 from bidroom.db import migrate
 from bidroom.errors import NotMigrated
@@ -157,5 +157,8 @@ def test_the_audit_log_is_served_with_proofs_that_verify(client: TestClient) -> 
         proof = client.get(f"/api/audit/proof/inclusion?index={e['index']}&size={cp.size}")
         path = [base64.b64decode(h) for h in proof.json()["proof"]]
         merkle.verify_inclusion(bytes.fromhex(e["leaf"]), e["index"], cp.size, path, cp.root)
+    receipt = client.get("/api/audit/receipt?index=1").json()
+    proven = receipts.check(receipt, latest["verifier_key"])
+    assert proven.entry.action == "room.meeting.opened" and proven.size == cp.size
     bad = client.get("/api/audit/proof/inclusion?index=99&size=1")
     assert (bad.status_code, bad.json()["code"]) == (422, "audit_index_out_of_range")

@@ -1,0 +1,77 @@
+"""`bidroom audit` as an auditor uses it: integrate, export, verify offline, receipts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from nodes import SECRET, bidroom
+
+from bidroom.broker import LocalBroker
+from bidroom.hub import Hub
+from bidroom.meeting import Meeting
+from bidroom.metrics import Metrics
+from bidroom.room import Actor, Command
+from bidroom.store import RoomRecord, Store, create_engine
+
+CHAIR = Actor("cert:ab12", "王敏", "chair")
+
+
+def record_some_events(url: str) -> None:
+    async def run() -> None:
+        engine = create_engine(url)
+        store = Store(engine)
+        await store.create_room(RoomRecord("lot-1", "meeting", "开标会", {}, datetime.now(UTC)))
+        hub = Hub(store, LocalBroker(), {"meeting": Meeting()}, node="n1", metrics=Metrics())  # type: ignore[dict-item]
+        await hub.execute("lot-1", Command("meeting.open"), CHAIR)
+        for n in range(5):
+            await hub.execute("lot-1", Command("meeting.announce", {"text": f"#{n}"}), CHAIR)
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def test_an_auditor_exports_verifies_and_checks_a_receipt(tmp_path: Path) -> None:
+    env = {
+        "BIDROOM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'b.db'}",
+        "BIDROOM_SECRET_KEY": SECRET,
+        "BIDROOM_VAR_DIR": str(tmp_path / "var"),
+    }
+    assert bidroom("migrate", env=env).returncode == 0
+    record_some_events(env["BIDROOM_DATABASE_URL"])
+    done = bidroom("audit", "integrate", env=env)
+    assert done.returncode == 0 and "checkpoint 6 signed" in done.stdout, done.stderr
+    bundle = tmp_path / "bundle"
+    assert bidroom("audit", "export", str(bundle), env=env).returncode == 0
+    verified = bidroom("audit", "verify", str(bundle), env=env)
+    assert verified.stdout.strip() == "verified: 6 entries, 1 checkpoints, 1 timestamps"
+
+    receipt = tmp_path / "receipt.json"
+    assert bidroom("audit", "receipt", "3", "-o", str(receipt), env=env).returncode == 0
+    key = json.loads((bundle / "manifest.json").read_text())["verifier_key"]
+    roots = tmp_path / "var" / "tsa" / "root.pem"
+    proven = bidroom(
+        "audit",
+        "check-receipt",
+        str(receipt),
+        "--verifier-key",
+        key,
+        "--tsa-roots",
+        str(roots),
+        env={},
+    )
+    assert proven.returncode == 0, proven.stderr
+    assert "entry 3 (room.meeting.announced) is in the log of size 6, timestamped" in proven.stdout
+
+    forged = json.loads(receipt.read_text())
+    forged["entry"] = forged["entry"].replace("cert:ab12", "cert:cd34")
+    receipt.write_text(json.dumps(forged))
+    refused = bidroom("audit", "check-receipt", str(receipt), "--verifier-key", key, env={})
+    assert refused.returncode == 2 and refused.stderr.strip().endswith("(audit_entry_altered)")
+
+    lines = (bundle / "entries.jsonl").read_text().splitlines(keepends=True)
+    (bundle / "entries.jsonl").write_text("".join(lines[:2] + lines[3:]))
+    broken = bidroom("audit", "verify", str(bundle), env=env)
+    assert broken.returncode == 2 and "(audit_entry_order)" in broken.stderr
