@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -10,12 +11,12 @@ from pathlib import Path
 import pytest
 from conftest import ROOM
 
-from bidroom import audit, audit_bundle
+from bidroom import audit, audit_bundle, timestamps
 from bidroom.audit_log import AuditLog
 from bidroom.hub import Hub
 from bidroom.room import Actor, Command
 from bidroom.store import Store
-from ca import checkpoint, merkle
+from ca import checkpoint, merkle, tsa
 from ca import primitives as p
 from ca.errors import AuditError
 
@@ -122,3 +123,47 @@ def test_two_checkpoints_of_one_size_with_different_roots_are_a_fork(bundle: Pat
         lambda ls: [*ls, json.dumps({"size": 13, "note": other, "timestamp": None}) + "\n"],
     )
     assert code(bundle)[0] == "audit_fork"
+
+
+@pytest.fixture
+def tsa_world(tmp_path: Path) -> dict:
+    """Two built-in TSAs: ours (its root is trusted) and a stranger's."""
+    now = datetime.now(UTC)
+    ours, our_root = timestamps.builtin(tmp_path / "ours", now)
+    theirs, _ = timestamps.builtin(tmp_path / "theirs", now)
+    return {"ours": tsa.LocalStamper(ours, [our_root]), "theirs": theirs, "root": our_root}
+
+
+async def test_checkpoint_timestamps_are_checked_and_named(
+    store: Store, hub: Hub, tmp_path: Path, tsa_world: dict
+) -> None:
+    stamper = tsa_world["ours"]
+
+    async def stamp(note: bytes) -> bytes:
+        return (await stamper.stamp(note)).token
+
+    log = AuditLog(
+        store.engine,
+        ORIGIN,
+        p.ed25519_from_seed(b"\x01" * 32),
+        lambda: datetime.now(UTC),
+        timestamper=stamp,
+    )
+    await hub.execute(ROOM, Command("meeting.open"), CHAIR)
+    await log.integrate()
+    folder = tmp_path / "stamped"
+    await audit_bundle.export(log, folder, "now")
+
+    def check(token: bytes, note: bytes) -> None:
+        tsa.verify_token(token, note, [tsa_world["root"]])
+
+    assert audit_bundle.verify(folder, check).timestamps == 1
+    line = json.loads((folder / "checkpoints.jsonl").read_text())
+    other = tsa.token_of(tsa_world["ours"].tsa.respond(tsa.request(b"other data")))
+    stranger = tsa.token_of(tsa_world["theirs"].respond(tsa.request(line["note"].encode())))
+    for token, expected in ((other, "tsa_imprint_mismatch"), (stranger, "tsa_untrusted")):
+        line["timestamp"] = base64.b64encode(token).decode()
+        (folder / "checkpoints.jsonl").write_text(json.dumps(line) + "\n")
+        with pytest.raises(AuditError) as caught:
+            audit_bundle.verify(folder, check)
+        assert caught.value.code == expected
