@@ -99,8 +99,8 @@ class AuditLog:
                 )
         await self._catch_up()
         latest = await self.latest()
-        if latest is not None and latest.size == self.tree.size:
-            return None
+        if self.tree.size == 0 or (latest is not None and latest.size == self.tree.size):
+            return None  # nothing recorded yet, or nothing new since the last checkpoint
         return await self._sign(latest)
 
     async def _size(self, conn: AsyncConnection) -> int:
