@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "ca"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from ca import envelope  # noqa: E402
 from ca import primitives as p  # noqa: E402
@@ -138,7 +138,7 @@ def main() -> None:
     many = [16 * MiB] * 4 if args.quick else [100 * MiB] * 10
     one = [64 * MiB] if args.quick else [1024 * MiB]
     key = p.generate_ec_key()
-    from test_envelope import certificate  # the same self-signed test certificate
+    from certs import certificate  # the same self-signed test certificate
 
     sealer = envelope.Sealer(certificate(key, "bench bidder"), key)
     opening = p.generate_ec_key()

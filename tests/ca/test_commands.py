@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from certs import certificate
 from cryptography import x509
-from test_envelope import certificate
 
 from ca import primitives as p
 

@@ -9,12 +9,10 @@ import json
 import os
 import struct
 import tracemalloc
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.x509.oid import NameOID
+from certs import certificate
 
 from ca import envelope
 from ca import primitives as p
@@ -23,22 +21,6 @@ from ca.errors import EnvelopeError
 MiB = 1 << 20
 VECTORS = Path(__file__).parent.parent / "vectors"
 LOT = "ZJ-ZS-2026-0417/1"
-
-
-def certificate(key: p.PrivateKey, name: str) -> bytes:
-    """A self-signed certificate: the envelope binds it; its path is ca.trust's business."""
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=3650))
-    )
-    return p.sign_certificate(builder, key).public_bytes(p.serialization_der())
 
 
 @pytest.fixture(scope="module")

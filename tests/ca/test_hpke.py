@@ -14,22 +14,7 @@ from ca.errors import HpkeError
 
 VECTORS = Path(__file__).parent.parent / "vectors"
 
-# RFC 9180 Appendix A.3.1: DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-128-GCM, base mode.
-A31 = {
-    "info": "4f6465206f6e2061204772656369616e2055726e",
-    "ikmE": "4270e54ffd08d79d5928020af4686d8f6b7d35dbe470265f1f5aa22816ce860e",
-    "pkEm": "04a92719c6195d5085104f469a8b9814d5838ff72b60501e2c4466e5e67b325ac98536d7b61a1af4"
-    "b78e5b7f951c0900be863c403ce65c9bfcb9382657222d18c4",
-    "skEm": "4995788ef4b9d6132b249ce59a77281493eb39af373d236a1fe415cb0c2d7beb",
-    "ikmR": "668b37171f1072f3cf12ea8a236a45df23fc13b82af3609ad1e354f6ef817550",
-    "pkRm": "04fe8c19ce0905191ebc298a9245792531f26f0cece2460639e8bc39cb7f706a826a779b4cf969b8"
-    "a0e539c7f62fb3d30ad6aa8f80e30f1d128aafd68a2ce72ea0",
-    "skRm": "f3ce7fdae57e1a310d87f1ebbde6f328be0a99cdbcadf4d6589cf29de4b8ffd2",
-    "pt": "4265617574792069732074727574682c20747275746820626561757479",
-    "aad": "436f756e742d30",
-    "ct": "5ad590bb8baa577f8619db35a36311226a896e7342a6d836d8b7bcd2f20b6c7f9076ac232e3ab252"
-    "3f39513434",
-}
+A31 = json.loads((VECTORS / "hpke-rfc9180-a31.json").read_text())
 
 
 def h(name: str) -> bytes:

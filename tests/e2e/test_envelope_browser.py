@@ -18,14 +18,12 @@ import struct
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
+from certs import certificate
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import NameOID
 from nodes import SECRET, Node, bidroom
 from playwright.sync_api import Page, sync_playwright
 
@@ -49,23 +47,7 @@ LOT = "浙舟-ZS-2026-0417/1"
 CLIENT = {"device": "测试终端", "name": "bidroom web", "version": "1"}
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
-# RFC 9180 Appendix A.3.1: DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-128-GCM, base mode
-# (the same values as tests/ca/test_hpke.py).
-A31 = {
-    "info": "4f6465206f6e2061204772656369616e2055726e",
-    "ikmE": "4270e54ffd08d79d5928020af4686d8f6b7d35dbe470265f1f5aa22816ce860e",
-    "pkEm": "04a92719c6195d5085104f469a8b9814d5838ff72b60501e2c4466e5e67b325ac98536d7b61a1af4"
-    "b78e5b7f951c0900be863c403ce65c9bfcb9382657222d18c4",
-    "skEm": "4995788ef4b9d6132b249ce59a77281493eb39af373d236a1fe415cb0c2d7beb",
-    "ikmR": "668b37171f1072f3cf12ea8a236a45df23fc13b82af3609ad1e354f6ef817550",
-    "pkRm": "04fe8c19ce0905191ebc298a9245792531f26f0cece2460639e8bc39cb7f706a826a779b4cf969b8"
-    "a0e539c7f62fb3d30ad6aa8f80e30f1d128aafd68a2ce72ea0",
-    "skRm": "f3ce7fdae57e1a310d87f1ebbde6f328be0a99cdbcadf4d6589cf29de4b8ffd2",
-    "pt": "4265617574792069732074727574682c20747275746820626561757479",
-    "aad": "436f756e742d30",
-    "ct": "5ad590bb8baa577f8619db35a36311226a896e7342a6d836d8b7bcd2f20b6c7f9076ac232e3ab252"
-    "3f39513434",
-}
+A31 = json.loads((VECTORS / "hpke-rfc9180-a31.json").read_text())
 
 
 def require_chromium() -> None:
@@ -80,22 +62,6 @@ def b64(data: bytes) -> str:
 
 def unb64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
-
-
-def certificate(key: p.PrivateKey, name: str) -> bytes:
-    """A self-signed certificate: the envelope binds it; its path is ca.trust's business."""
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime(2026, 1, 1, tzinfo=UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=3650))
-    )
-    return p.sign_certificate(builder, key).public_bytes(p.serialization_der())
 
 
 def pkcs8(key: p.PrivateKey) -> str:
