@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bidroom import tokens
+from bidroom import audit, tokens
 from bidroom.api import error
 from bidroom.settings import Settings
 from ca import login
@@ -114,6 +114,19 @@ async def _login(request: Request, body: Answer, origin: str) -> Response:
             {"holder": login.holder_keys(holder)},
         )
     subject, roles = known
+    await state.store.record(
+        [
+            audit.Entry(
+                now,
+                subject,
+                "auth.login",
+                objects={
+                    "certificate": holder.fingerprint,
+                    "challenge": audit.digest(body.challenge.encode()),
+                },
+            )
+        ]
+    )
     ttl = timedelta(seconds=settings.token_ttl_seconds)
     identity = tokens.Identity(subject, holder.name, tuple(roles), None, holder.organisation)
     token = tokens.mint(identity, settings.secret_key.get_secret_value(), now, ttl)  # type: ignore[union-attr]

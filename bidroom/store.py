@@ -244,6 +244,12 @@ class Store:
             rows = (await conn.execute(select(HOLDER).order_by(HOLDER.c.holder))).all()
         return [(row.holder, row.name, list(row.roles)) for row in rows]
 
+    async def record(self, entries: Sequence[Entry]) -> None:
+        """Audit entries for what happened outside a room (a login, a receipt), in their own
+        transaction."""
+        async with self._begin() as conn:
+            await record_audit(conn, entries)
+
     async def use_nonce(self, nonce: str, expires_at: datetime, now: datetime) -> bool:
         """Record a login challenge as answered; False if it was answered before (a replay)."""
         try:

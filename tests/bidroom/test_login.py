@@ -13,7 +13,7 @@ import pytest
 from cryptography import x509
 from starlette.testclient import TestClient
 
-from bidroom import tokens
+from bidroom import audit, tokens
 from bidroom.app import create_app
 from bidroom.db import migrate
 from bidroom.settings import load_settings
@@ -135,6 +135,11 @@ def test_a_registered_holder_logs_in_with_the_registry_s_roles(
     assert result["holder"]["uscc"] == "91330900MA2A0X1P2" + pki.uscc_check_char(
         "91330900MA2A0X1P2"
     )
+    client.portal.call(client.app.state.audit.integrate)  # type: ignore[attr-defined,union-attr]
+    logged = client.get("/api/audit/entries?start=0&end=10").json()
+    login_entry = audit.decode(logged[-1]["entry"].encode())
+    assert (login_entry.action, login_entry.actor) == ("auth.login", result["holder"]["subject"])
+    assert login_entry.objects["certificate"] == result["holder"]["fingerprint"]
     identity = tokens.verify(result["token"], KEY, datetime.now(UTC))
     assert identity.subject == result["holder"]["subject"] and identity.roles == ("bidder",)
     assert identity.name == "六横海洁环境服务有限公司"
