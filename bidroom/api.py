@@ -69,10 +69,10 @@ async def list_rooms(request: Request) -> Response:
 
 async def create_room(request: Request) -> Response:
     try:
-        identity = _identity(request)
+        holder = identity(request)
     except AuthError as exc:
         return error(401, exc.code, exc.message)
-    if "chair" not in identity.roles:
+    if "chair" not in holder.roles:
         return error(403, "not_allowed", "only trading-centre staff (chair) create rooms")
     try:
         body = RoomCreate.model_validate_json(await request.body())
@@ -87,7 +87,8 @@ async def create_room(request: Request) -> Response:
     return JSONResponse(room_public(room), 201)
 
 
-def _identity(request: Request) -> tokens.Identity:
+def identity(request: Request) -> tokens.Identity:
+    """Who the request's bearer token speaks for; AuthError otherwise."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise AuthError("send Authorization: Bearer <session token>", code="token_missing")

@@ -14,9 +14,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bidroom import receipts
+from bidroom import api, audit, receipts
 from bidroom.api import error
 from bidroom.audit_log import AuditLog, Signed
+from bidroom.errors import AuthError
 from bidroom.settings import Settings
 from ca import primitives as p
 from ca.errors import AuditError
@@ -72,7 +73,26 @@ async def latest(request: Request) -> Response:
     return JSONResponse(checkpoint_json(signed, log))
 
 
+WATCHERS = frozenset({"chair", "supervisor"})
+
+
+def _watcher(request: Request) -> Response | None:
+    """Entries name who did what: before an opening, who bids is secret (招标投标法实施条例).
+    Checkpoints and proofs, which hold only hashes, are public; entries are for the chair and
+    supervisors, and a receipt for the actor it names."""
+    try:
+        identity = api.identity(request)
+    except AuthError as exc:
+        return error(401, exc.code, exc.message)
+    if WATCHERS.isdisjoint(identity.roles):
+        return error(403, "not_allowed", "audit entries are for the chair and supervisors")
+    return None
+
+
 async def entries(request: Request) -> Response:
+    refused = _watcher(request)
+    if refused is not None:
+        return refused
     bounds = _ints(request, "start", "end")
     if bounds is None or not bounds[0] < bounds[1] <= bounds[0] + PAGE:
         return error(422, "invalid_args", f"give start < end, at most {PAGE} apart")
@@ -105,7 +125,11 @@ async def _proof(work: Any) -> Response:
 
 
 async def receipt(request: Request) -> Response:
-    """The receipt of one entry: the entry, its inclusion proof, the checkpoint, its token."""
+    """The receipt of one entry, for the actor it names (or the chair and supervisors)."""
+    try:
+        identity = api.identity(request)
+    except AuthError as exc:
+        return error(401, exc.code, exc.message)
     values = _ints(request, "index")
     if values is None:
         return error(422, "invalid_args", "give index")
@@ -115,4 +139,7 @@ async def receipt(request: Request) -> Response:
         return error(
             404 if exc.code == "audit_not_yet" else 422, exc.code, exc.message, dict(exc.detail)
         )
+    actor = audit.decode(made["entry"].encode()).actor
+    if actor != identity.subject and WATCHERS.isdisjoint(identity.roles):
+        return error(403, "not_allowed", "a receipt is for the one its entry names")
     return JSONResponse(made)

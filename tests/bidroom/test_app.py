@@ -148,7 +148,12 @@ def test_the_audit_log_is_served_with_proofs_that_verify(client: TestClient) -> 
         latest["note"], latest["verifier_key"], origin=latest["origin"]
     )
     assert latest["timestamp"], "every checkpoint is timestamped"
-    entries = client.get(f"/api/audit/entries?start=0&end={cp.size}").json()
+    assert client.get(f"/api/audit/entries?start=0&end={cp.size}").status_code == 401
+    bidder = client.get(f"/api/audit/entries?start=0&end={cp.size}", headers=bearer("bidder"))
+    assert bidder.status_code == 403, "who did what is for the chair and supervisors"
+    entries = client.get(
+        f"/api/audit/entries?start=0&end={cp.size}", headers=bearer("supervisor")
+    ).json()
     assert [audit.decode(e["entry"].encode()).action for e in entries][:2] == [
         "room.presence.joined",
         "room.meeting.opened",
@@ -157,7 +162,8 @@ def test_the_audit_log_is_served_with_proofs_that_verify(client: TestClient) -> 
         proof = client.get(f"/api/audit/proof/inclusion?index={e['index']}&size={cp.size}")
         path = [base64.b64decode(h) for h in proof.json()["proof"]]
         merkle.verify_inclusion(bytes.fromhex(e["leaf"]), e["index"], cp.size, path, cp.root)
-    receipt = client.get("/api/audit/receipt?index=1").json()
+    assert client.get("/api/audit/receipt?index=1", headers=bearer("bidder")).status_code == 403
+    receipt = client.get("/api/audit/receipt?index=1", headers=bearer("chair")).json()
     proven = receipts.check(receipt, latest["verifier_key"])
     assert proven.entry.action == "room.meeting.opened" and proven.size == cp.size
     bad = client.get("/api/audit/proof/inclusion?index=99&size=1")

@@ -136,7 +136,12 @@ def test_a_registered_holder_logs_in_with_the_registry_s_roles(
         "91330900MA2A0X1P2"
     )
     client.portal.call(client.app.state.audit.integrate)  # type: ignore[attr-defined,union-attr]
-    logged = client.get("/api/audit/entries?start=0&end=10").json()
+    watcher = tokens.mint(
+        tokens.Identity("sup", "监督", ("supervisor",)), KEY, NOW, timedelta(hours=1)
+    )
+    logged = client.get(
+        "/api/audit/entries?start=0&end=10", headers={"authorization": f"Bearer {watcher}"}
+    ).json()
     login_entry = audit.decode(logged[-1]["entry"].encode())
     assert (login_entry.action, login_entry.actor) == ("auth.login", result["holder"]["subject"])
     assert login_entry.objects["certificate"] == result["holder"]["fingerprint"]
