@@ -187,6 +187,16 @@ class AuditLog:
             ).all()
         return [(r.idx, audit.encode(_entry(r)), bytes(r.leaf)) for r in rows]
 
+    async def index_of(self, row_id: int) -> int:
+        """The index the integrator gave the entry recorded as row ``row_id``."""
+        async with self.engine.connect() as conn:
+            index = (await conn.execute(select(AUDIT.c.idx).where(AUDIT.c.id == row_id))).scalar()
+        if index is None:
+            raise AuditError(
+                "the entry is not integrated yet", code="audit_not_yet", detail={"row": row_id}
+            )
+        return int(index)
+
     async def inclusion(self, index: int, size: int) -> list[bytes]:
         await self._catch_up()
         return self.tree.inclusion_proof(index, size)

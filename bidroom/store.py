@@ -244,11 +244,11 @@ class Store:
             rows = (await conn.execute(select(HOLDER).order_by(HOLDER.c.holder))).all()
         return [(row.holder, row.name, list(row.roles)) for row in rows]
 
-    async def record(self, entries: Sequence[Entry]) -> None:
-        """Audit entries for what happened outside a room (a login, a receipt), in their own
-        transaction."""
+    async def record(self, entries: Sequence[Entry]) -> list[int]:
+        """Audit entries for what happened outside a room (a login, a bid received), in their
+        own transaction; their row ids (the integrator gives them their index later)."""
         async with self._begin() as conn:
-            await record_audit(conn, entries)
+            return await record_audit(conn, entries)
 
     async def use_nonce(self, nonce: str, expires_at: datetime, now: datetime) -> bool:
         """Record a login challenge as answered; False if it was answered before (a replay)."""
@@ -318,20 +318,25 @@ class RoomWriter:
         await self.insert(events, {e.seq: key.command_id for e in events} if key else None)
 
 
-async def record_audit(conn: AsyncConnection, entries: Sequence[Entry]) -> None:
-    if entries:
-        rows = [
-            {
-                "at": e.at,
-                "actor": e.actor,
-                "action": e.action,
-                "room_id": e.room,
-                "seq": e.seq,
-                "objects": dict(e.objects),
-            }
-            for e in entries
-        ]
-        await conn.execute(insert(AUDIT), rows)
+async def record_audit(conn: AsyncConnection, entries: Sequence[Entry]) -> list[int]:
+    """Append pending audit entries in ``conn``'s transaction; their row ids."""
+    if not entries:
+        return []
+    rows = [
+        {
+            "at": e.at,
+            "actor": e.actor,
+            "action": e.action,
+            "room_id": e.room,
+            "seq": e.seq,
+            "objects": dict(e.objects),
+        }
+        for e in entries
+    ]
+    result = await conn.execute(
+        insert(AUDIT).returning(AUDIT.c.id, sort_by_parameter_order=True), rows
+    )
+    return [int(row_id) for row_id in result.scalars()]
 
 
 def _event_row(room_id: str, event: Event, command_id: str | None) -> dict[str, Any]:
