@@ -37,8 +37,13 @@ def log_key(settings: Settings) -> p.Ed25519PrivateKey:
 
 
 def log_origin(settings: Settings) -> str:
-    """The checkpoint origin: BIDROOM_AUDIT_ORIGIN, else the platform's host and /audit."""
-    return settings.audit_origin or settings.base_url.split("://", 1)[-1] + "/audit"
+    """The checkpoint origin: BIDROOM_AUDIT_ORIGIN, else the public URL's host and /audit, else
+    "bidroom.local/audit" — never the listening port, which the CLI and a node do not share."""
+    if settings.audit_origin:
+        return settings.audit_origin
+    if settings.public_url:
+        return settings.public_url.split("://", 1)[-1].rstrip("/") + "/audit"
+    return "bidroom.local/audit"
 
 
 def _b64(data: bytes | None) -> str | None:

@@ -67,7 +67,14 @@ def check(
         raise AuditError("the receipt is for another log", code="audit_note_unknown_key")
     cp = checkpoint.parse_and_verify(receipt["checkpoint"], verifier_key)
     encoding = str(receipt["entry"]).encode()
-    entry = audit.decode(encoding)
+    try:
+        entry = audit.decode(encoding)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AuditError(
+            "the receipt's entry was altered",
+            code="audit_entry_altered",
+            detail={"index": receipt.get("index")},
+        ) from exc
     leaf = merkle.leaf_hash(encoding)
     if entry.index != receipt["index"] or leaf.hex() != receipt["leaf"]:
         raise AuditError(
