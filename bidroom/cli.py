@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import secrets
@@ -20,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tqdm import tqdm
 
-from bidroom import audit_api, audit_bundle, db, demo, logs, receipts, timestamps, tokens
+from bidroom import audit, audit_api, audit_bundle, db, demo, logs, receipts, timestamps, tokens
 from bidroom.app import create_app
 from bidroom.audit_log import AuditLog
 from bidroom.errors import BidroomError, ConfigError
@@ -28,6 +29,7 @@ from bidroom.settings import Settings, load_settings
 from bidroom.store import Store, create_engine
 from ca import commands, tsa
 from ca.errors import CryptoError
+from ca.trust import TrustStore
 
 log = logging.getLogger("bidroom")
 
@@ -252,6 +254,40 @@ def check_receipt(args: argparse.Namespace) -> None:
     )
 
 
+def record_trust_change(args: argparse.Namespace, settings: Settings) -> None:
+    """Change the trust store, then record each change in the audit log (a trust-store change
+    is a consequential event); the change stands even if the database cannot be reached."""
+    before = len(TrustStore(args.store).changes())
+    args.run(args)
+    made = TrustStore(args.store).changes()[before:]
+    if not made:
+        return
+    operator = f"operator:{getpass.getuser()}"
+    entries = [
+        audit.Entry(
+            datetime.now(UTC),
+            operator,
+            f"trust.{change['action']}",
+            objects={"certificate": str(change["fingerprint"])},
+        )
+        for change in made
+    ]
+
+    async def record(engine: AsyncEngine) -> None:
+        await db.ensure_migrated(engine)
+        await Store(engine).record(entries)
+
+    try:
+        asyncio.run(_with_engine(settings, record))
+    except BidroomError as exc:
+        print(
+            f"bidroom: the change was made but not recorded in the audit log: {exc.message}",
+            file=sys.stderr,
+        )
+        raise SystemExit(3) from exc
+    print(f"{len(entries)} change(s) recorded in the audit log")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="bidroom", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -310,6 +346,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             audit_command(args, settings)
         elif args.command == "registry":
             asyncio.run(_with_engine(settings, lambda engine: registry(args, engine)))
+        elif (
+            args.command == "ca"
+            and getattr(args, "trust_action", "").startswith("add")
+            and (not args.no_audit)
+        ):
+            record_trust_change(args, settings)
         else:
             args.run(args)
     except (BidroomError, CryptoError) as exc:

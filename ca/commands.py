@@ -593,6 +593,12 @@ def _register_ca(sub: Any) -> None:
         add = actions.add_parser(action, help=help)
         add.add_argument("file", type=Path)
         add.add_argument("--store", type=Path, required=True, help="the trust store's folder")
+        add.add_argument(
+            "--no-audit",
+            action="store_true",
+            help="do not record the change in the platform's audit log "
+            "(a folder prepared away from any platform database)",
+        )
         add.set_defaults(run=ca_trust_add)
     listing = actions.add_parser("list", help="what the trust store holds (JSON)")
     listing.add_argument("--store", type=Path, required=True)

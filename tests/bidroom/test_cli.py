@@ -6,6 +6,7 @@ import base64
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -176,3 +177,37 @@ def test_the_registry_says_which_roles_a_holder_has(tmp_path: Path) -> None:
         "registry", "grant", "91330900MA2A0X1P2W", "--role", "bidder", "--name", "x", env=env
     )
     assert wrong.returncode == 2 and wrong.stderr.startswith("bidroom: a holder is uscc:")
+
+
+def test_a_trust_store_change_is_recorded_in_the_audit_log(tmp_path: Path) -> None:
+    env = sqlite(tmp_path)
+    assert bidroom("migrate", env=env).returncode == 0
+    made = bidroom(
+        "ca", "init-root", "舟山根CA", "--dir", str(tmp_path / "root"), "--unprotected", env=env
+    )
+    assert made.returncode == 0, made.stderr
+    store = str(tmp_path / "trust")
+    added = bidroom(
+        "ca", "trust", "add-root", str(tmp_path / "root" / "ca.pem"), "--store", store, env=env
+    )
+    assert added.returncode == 0 and "1 change(s) recorded in the audit log" in added.stdout
+    again = bidroom(
+        "ca", "trust", "add-root", str(tmp_path / "root" / "ca.pem"), "--store", store, env=env
+    )
+    assert "recorded" not in again.stdout, "adding it again changes nothing and records nothing"
+    elsewhere = {**env, "BIDROOM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'none.db'}"}
+    unrecorded = bidroom(
+        "ca",
+        "trust",
+        "add-intermediate",
+        str(tmp_path / "root" / "ca.pem"),
+        "--store",
+        str(tmp_path / "other"),
+        env=elsewhere,
+    )
+    assert unrecorded.returncode == 3 and "--no-audit" in unrecorded.stderr
+    with sqlite3.connect(tmp_path / "b.db") as db:
+        rows = db.execute("select action, actor, objects from audit_entry").fetchall()
+    assert [(action, actor.startswith("operator:")) for action, actor, _ in rows] == [
+        ("trust.add_root", True)
+    ]

@@ -230,10 +230,14 @@ def test_a_ca_issues_revokes_and_a_trust_store_judges(cas: dict[str, Path]) -> N
 
     # a trust store built with `bidroom ca trust add-*`
     store = tmp / "trust"
-    ok(bidroom("ca", "trust", "add-root", root / "ca.pem", "--store", store))
-    ok(bidroom("ca", "trust", "add-intermediate", issuing / "ca.pem", "--store", store))
-    ok(bidroom("ca", "trust", "add-crl", root / "crl.der", "--store", store))
-    ok(bidroom("ca", "trust", "add-crl", issuing / "crl.der", "--store", store))
+    ok(bidroom("ca", "trust", "add-root", root / "ca.pem", "--store", store, "--no-audit"))
+    ok(
+        bidroom(
+            "ca", "trust", "add-intermediate", issuing / "ca.pem", "--store", store, "--no-audit"
+        )
+    )
+    ok(bidroom("ca", "trust", "add-crl", root / "crl.der", "--store", store, "--no-audit"))
+    ok(bidroom("ca", "trust", "add-crl", issuing / "crl.der", "--store", store, "--no-audit"))
     listed = json.loads(ok(bidroom("ca", "trust", "list", "--store", store)))
     assert listed["version"] == 4 and len(listed["roots"]) == len(listed["intermediates"]) == 1
     assert sorted(c["revoked"] for c in listed["crls"]) == [0, 2]
@@ -285,7 +289,9 @@ def test_ca_errors_are_one_line_with_a_code(cas: dict[str, Path]) -> None:
     assert not (tmp / "new" / "ca.key.pem").exists()
     holder = tmp / "holder.pem"
     ok(bidroom(*base[:-1], holder, "--out-key", tmp / "h.key", ca=ISSUING_PASSWORD, key="k"))
-    refused(bidroom("ca", "trust", "add-root", holder, "--store", tmp / "t"), "not_a_ca")
+    refused(
+        bidroom("ca", "trust", "add-root", holder, "--store", tmp / "t", "--no-audit"), "not_a_ca"
+    )
 
 
 def test_an_unprotected_demo_ca_only_when_asked(tmp_path: Path) -> None:
