@@ -281,7 +281,8 @@ def record_trust_change(args: argparse.Namespace, settings: Settings) -> None:
         asyncio.run(_with_engine(settings, record))
     except BidroomError as exc:
         print(
-            f"bidroom: the change was made but not recorded in the audit log: {exc.message}",
+            f"bidroom: the change was made but not recorded in the audit log: {exc.message} "
+            "(record it, or use --no-audit for a folder no platform database records)",
             file=sys.stderr,
         )
         raise SystemExit(3) from exc
