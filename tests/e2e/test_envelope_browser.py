@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from certs import certificate
 from cryptography.hazmat.primitives import serialization
 from nodes import SECRET, Node, bidroom
@@ -31,15 +32,6 @@ from ca import envelope
 from ca import primitives as p
 from ca.errors import EnvelopeError
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 TIMEOUT_MS = 30_000
 MiB = 1 << 20
 SIZE = 5 * MiB // 2 + 12345  # three chunks, the last one short
@@ -48,12 +40,6 @@ CLIENT = {"device": "测试终端", "name": "bidroom web", "version": "1"}
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
 A31 = json.loads((VECTORS / "hpke-rfc9180-a31.json").read_text())
-
-
-def require_chromium() -> None:
-    """Fail (never skip) when the machine cannot run this test, naming what to install."""
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium", pytrace=False)
 
 
 def b64(data: bytes) -> str:

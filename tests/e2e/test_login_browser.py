@@ -22,9 +22,9 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+from browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 from cryptography import x509
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect, sync_playwright
-from test_room_browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 
 from ca import login, pki
 from ca import primitives as p

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -38,24 +39,9 @@ from ca import checkpoint, tsa
 from ca import primitives as p
 from ca.errors import CryptoError
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 TIMEOUT_MS = 15_000
 CHAIR = Actor("cert:ab12", "王敏", "chair")
 INDEX = 3
-
-
-def require_chromium() -> None:
-    """Fail (never skip) when the machine cannot run this test, naming what to install."""
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium", pytrace=False)
 
 
 def record_some_events(url: str) -> None:

@@ -8,8 +8,6 @@ fail the test with the package to install: a browser test that skips proves noth
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,21 +15,12 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
+from browser import CHROMIUM, CHROMIUM_ARGS, require_browser
 from nodes import SECRET, Node, bidroom
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from bidroom import tokens
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-CJK_FONT = re.compile(r"wqy|cjk|droidsansfallback|uming|ukai|sourcehan", re.IGNORECASE)
 ROOM = "lot-1"
 TITLE = "开标会"
 TIMEOUT_MS = 10_000
@@ -41,32 +30,6 @@ EXPECTED_WHILE_DOWN = re.compile(r"WebSocket connection to .* failed|ERR_CONNECT
 
 CHAIR = tokens.Identity("chair-1", "王敏", ("chair",), organisation="交易中心")
 BIDDER = tokens.Identity("bidder-1", "李海", ("bidder",), organisation="海东建设")
-
-
-def require_browser() -> None:
-    """Fail (never skip) when the machine cannot run this test, naming what to install."""
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium", pytrace=False)
-    if not has_chinese_font():
-        pytest.fail(
-            "no font with Chinese glyphs (fc-list :lang=zh is empty): "
-            "apt-get install fonts-wqy-microhei",
-            pytrace=False,
-        )
-
-
-def has_chinese_font() -> bool:
-    """fc-list's answer; without fc-list (package fontconfig), a known CJK font file on disk."""
-    fc_list = shutil.which("fc-list")
-    if fc_list is not None:
-        done = subprocess.run(
-            [fc_list, ":lang=zh", "family"], capture_output=True, text=True, timeout=30, check=False
-        )
-        return bool(done.stdout.strip())
-    roots = [Path("/usr/share/fonts"), Path("/usr/local/share/fonts")]
-    return any(
-        CJK_FONT.search(font.name) for root in roots if root.is_dir() for font in root.rglob("*")
-    )
 
 
 def token(identity: tokens.Identity) -> str:
