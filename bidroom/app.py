@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from bidroom import api, audit_api, demo, login, timestamps, ws
+from bidroom import api, audit_api, demo, login, opening, timestamps, ws
 from bidroom.audit_log import AuditLog
 from bidroom.broker import broker_for
 from bidroom.db import ensure_migrated
@@ -30,7 +30,10 @@ from ca.errors import CryptoError
 
 log = logging.getLogger(__name__)
 
-ROOM_TYPES: Mapping[str, RoomType[Any]] = {Meeting.kind: Meeting()}
+ROOM_TYPES: Mapping[str, RoomType[Any]] = {
+    Meeting.kind: Meeting(),
+    opening.KIND: opening.room_type(),
+}
 
 
 async def _maintain(hub: Hub, settings: Settings) -> None:

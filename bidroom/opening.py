@@ -22,6 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bidroom import meeting
+from bidroom.compose import Composite, Part
 from bidroom.room import JSON, SYSTEM, Actor, Command, Decision, Event, Rejected, Rules, check
 
 KIND = "opening"
@@ -398,3 +400,34 @@ def snapshot(state: OpeningState, actor: Actor) -> JSON:
         "settled": sum(1 for b in state.bids.values() if b.status in SETTLED),
         "allowed": [c for c in RULES.allowed_in(state.phase, actor.role) if c in ARGUMENTS],
     }
+
+
+class Opening:
+    """The opening part, as bidroom.compose sees it (presence is the meeting part's)."""
+
+    kind = KIND
+    rules = RULES
+    arguments = ARGUMENTS
+    gates: frozenset[str] = frozenset()
+
+    initial = staticmethod(initial)
+    decide = staticmethod(decide)
+    apply = staticmethod(apply)
+    roles = staticmethod(roles)
+    may_join = staticmethod(may_join)
+    visible = staticmethod(visible)
+    snapshot = staticmethod(snapshot)
+    joined = staticmethod(meeting.joined)
+    left = staticmethod(meeting.left)
+    expired = staticmethod(meeting.expired)
+
+
+def room_type() -> Composite:
+    """The opening room: the meeting (presence, announcements, messages) and the opening."""
+    return Composite(
+        KIND,
+        [
+            Part("meeting", ("meeting.", "presence."), meeting.Meeting()),
+            Part("opening", ("opening.",), Opening()),
+        ],
+    )

@@ -1,0 +1,93 @@
+"""One room type made of several: the meeting every session has, plus the opening or evaluation.
+
+A composite routes by name: a command or event whose name starts with a part's prefix goes to
+that part, with that part's slice of the state. The first part answers for presence (joined,
+left, expired) and for who may join. Everything stays pure: a composite is as replayable as its
+parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from bidroom.room import JSON, Actor, Command, Decision, Event, Rejected, RoomType, Rules
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    name: str  # the key of this part's snapshot
+    prefixes: tuple[str, ...]  # command and event names it owns, e.g. ("meeting.", "presence.")
+    kind: RoomType[Any]
+
+
+class Composite:
+    """A room type whose state is a tuple: one slice per part, in order."""
+
+    rules = Rules(phases=(), commands={})  # each part keeps its own phases and permissions
+
+    def __init__(self, kind: str, parts: Sequence[Part]):
+        self.kind = kind
+        self.parts = tuple(parts)
+        self.arguments: Mapping[str, type[BaseModel]] = {
+            name: model for part in self.parts for name, model in part.kind.arguments.items()
+        }
+        self.gates = frozenset().union(*(part.kind.gates for part in self.parts))
+
+    def _index(self, name: str) -> int:
+        for index, part in enumerate(self.parts):
+            if name.startswith(part.prefixes):
+                return index
+        raise KeyError(f"no part of {self.kind} owns {name}")
+
+    def initial(self, config: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(part.kind.initial(config) for part in self.parts)
+
+    def decide(
+        self, state: tuple[Any, ...], command: Command, actor: Actor, now: datetime
+    ) -> Decision:
+        try:
+            index = self._index(command.name)
+        except KeyError:
+            return Rejected("unknown_command", f"no command {command.name} in this room", {})
+        return self.parts[index].kind.decide(state[index], command, actor, now)
+
+    def apply(self, state: tuple[Any, ...], event: Event) -> tuple[Any, ...]:
+        index = self._index(event.name)
+        changed = self.parts[index].kind.apply(state[index], event)
+        return (*state[:index], changed, *state[index + 1 :])
+
+    def roles(self, state: tuple[Any, ...]) -> frozenset[str]:
+        return self.parts[0].kind.roles(state[0])
+
+    def may_join(self, state: tuple[Any, ...], actor: Actor) -> Rejected | None:
+        for part, part_state in zip(self.parts, state, strict=True):
+            refused = part.kind.may_join(part_state, actor)
+            if refused is not None:
+                return refused
+        return None
+
+    def visible(self, state: tuple[Any, ...], event: Event, actor: Actor) -> bool:
+        index = self._index(event.name)
+        return self.parts[index].kind.visible(state[index], event, actor)
+
+    def snapshot(self, state: tuple[Any, ...], actor: Actor) -> JSON:
+        views = {
+            part.name: part.kind.snapshot(s, actor)
+            for part, s in zip(self.parts, state, strict=True)
+        }
+        allowed = sorted({c for view in views.values() for c in view.get("allowed", [])})
+        return {"kind": self.kind, **views, "allowed": allowed}
+
+    def joined(self, actor: Actor, connection: str, node: str) -> Command:
+        return self.parts[0].kind.joined(actor, connection, node)
+
+    def left(self, connection: str) -> Command:
+        return self.parts[0].kind.left(connection)
+
+    def expired(self, alive: frozenset[str]) -> Command:
+        return self.parts[0].kind.expired(alive)
