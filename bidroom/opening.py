@@ -8,16 +8,22 @@ else's = treated as withdrawn 撤回); after the window, custodians may open a b
 opening key (the quorum remedy); only when every bid is settled is the opening sheet (唱标)
 published, to everyone at once. Objections (异议) and the chair's answers are recorded.
 
-Still to come (issue 5): the live draw of K, the opening record with its signatures, and the
-browser pages. Rules of this file: as bidroom.meeting — pure, phases and roles as data, every
-refusal a Rejected with a stable code, ``now`` an argument.
+The coefficient K of benchmark methods is drawn verifiably: a commitment (SHA-256 of a random
+seed, drawn outside the core) is published before the sheet, the seed after it, and anyone
+recomputes K with ``draw_k``. Still to come (issue 5): the opening record with its signatures,
+and the browser pages.
+
+Rules of this file: as bidroom.meeting — pure, phases and roles as data, every refusal a
+Rejected with a stable code, ``now`` an argument.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,6 +49,7 @@ RULES = Rules(
             "opening.failed": BIDDER | CHAIR,
             "opening.object": BIDDER,
             "opening.answer": CHAIR,
+            "opening.commit_draw": CHAIR,
             "opening.close_window": CHAIR | ONLY_SYSTEM,
         },
         "settling": {
@@ -51,8 +58,13 @@ RULES = Rules(
             "opening.publish_sheet": CHAIR,
             "opening.object": BIDDER,
             "opening.answer": CHAIR,
+            "opening.commit_draw": CHAIR,
         },
-        "sheet": {"opening.object": BIDDER, "opening.answer": CHAIR},
+        "sheet": {
+            "opening.object": BIDDER,
+            "opening.answer": CHAIR,
+            "opening.reveal_draw": CHAIR,
+        },
         "terminated": {},
     },
 )
@@ -106,6 +118,14 @@ class AnswerArgs(TextArgs):
     objection: int = Field(ge=1)
 
 
+class CommitArgs(_Args):
+    commitment: str = Field(pattern=DIGEST)  # hex SHA-256 of the seed, before the sheet
+
+
+class RevealArgs(_Args):
+    seed: str = Field(pattern=DIGEST)  # the 32 random bytes, hex, revealed after it
+
+
 ARGUMENTS: Mapping[str, type[BaseModel]] = {
     "opening.sign_in": NoArgs,
     "opening.decide": DecideArgs,
@@ -117,6 +137,8 @@ ARGUMENTS: Mapping[str, type[BaseModel]] = {
     "opening.publish_sheet": NoArgs,
     "opening.object": TextArgs,
     "opening.answer": AnswerArgs,
+    "opening.commit_draw": CommitArgs,
+    "opening.reveal_draw": RevealArgs,
 }
 
 
@@ -139,10 +161,15 @@ class OpeningState:
     window_ends: datetime | None = None
     objections: tuple[tuple[int, str, str], ...] = ()  # (seq, bidder, text)
     answers: Mapping[int, str] = field(default_factory=dict)
+    k_range: tuple[Decimal, Decimal, Decimal] | None = None  # (low, high, step), drawn live
+    commitment: str | None = None
+    k: Decimal | None = None
 
 
 def initial(config: Mapping[str, Any]) -> OpeningState:
+    k = config.get("k_range")  # e.g. ["0.00", "0.05", "0.005"] for benchmark methods
     return OpeningState(
+        k_range=(Decimal(str(k[0])), Decimal(str(k[1])), Decimal(str(k[2]))) if k else None,
         lot=str(config.get("lot", "")),
         window=timedelta(minutes=int(config.get("window_minutes", 30))),
         roles=frozenset(config.get("roles") or ("chair", "bidder", "supervisor", "custodian")),
@@ -296,6 +323,42 @@ def _answer(state: OpeningState, args: Mapping[str, Any], actor: Actor, now: dat
     return [Event("opening.answer", {"objection": args["objection"], "text": args["text"]})]
 
 
+def draw_k(seed: bytes, lot: str, low: Decimal, high: Decimal, step: Decimal) -> Decimal:
+    """K from the revealed seed; anyone recomputes it from the record.
+
+    n = SHA-256("bidroom K v1\\n" || lot || "\\n" || seed) as a big-endian integer;
+    K = low + (n mod steps) * step, with steps = (high - low) / step + 1.
+    """
+    steps = int((high - low) / step) + 1
+    digest = hashlib.sha256(b"bidroom K v1\n" + lot.encode() + b"\n" + seed).digest()
+    return low + (int.from_bytes(digest, "big") % steps) * step
+
+
+def _commit(state: OpeningState, args: Mapping[str, Any], actor: Actor, now: datetime) -> Decision:
+    if state.k_range is None:
+        return Rejected("no_draw", "this lot draws no coefficient K", {})
+    if state.commitment is not None:
+        return Rejected("already_committed", "the draw's commitment is published already", {})
+    return [Event("opening.draw_committed", {"commitment": args["commitment"]})]
+
+
+def _reveal(state: OpeningState, args: Mapping[str, Any], actor: Actor, now: datetime) -> Decision:
+    if state.k_range is None or state.commitment is None:
+        return Rejected("no_commitment", "no commitment was published before the sheet", {})
+    if state.k is not None:
+        return Rejected("already_drawn", f"K was drawn: {state.k}", {})
+    seed = bytes.fromhex(args["seed"])
+    if hashlib.sha256(seed).hexdigest() != state.commitment:
+        return Rejected("seed_mismatch", "the seed does not match the published commitment", {})
+    k = draw_k(seed, state.lot, *state.k_range)
+    return [
+        Event(
+            "opening.draw_revealed",
+            {"seed": args["seed"], "k": str(k), "range": [str(v) for v in state.k_range]},
+        )
+    ]
+
+
 _DECIDERS = {
     "opening.sign_in": _sign_in,
     "opening.fix_bids": _fix_bids,
@@ -308,6 +371,8 @@ _DECIDERS = {
     "opening.publish_sheet": _publish,
     "opening.object": _object,
     "opening.answer": _answer,
+    "opening.commit_draw": _commit,
+    "opening.reveal_draw": _reveal,
 }
 
 
@@ -348,6 +413,8 @@ def apply(state: OpeningState, event: Event) -> OpeningState:
             s, objections=(*s.objections, (event.seq, d["bidder"], d["text"]))
         ),
         "opening.answer": lambda s: replace(s, answers={**s.answers, d["objection"]: d["text"]}),
+        "opening.draw_committed": lambda s: replace(s, commitment=d["commitment"]),
+        "opening.draw_revealed": lambda s: replace(s, k=Decimal(d["k"])),
     }
     folder = folders.get(event.name)
     return state if folder is None else folder(state)
@@ -380,6 +447,16 @@ def visible(state: OpeningState, event: Event, actor: Actor) -> bool:
     return bidder is None or bidder == actor.subject
 
 
+def _draw_view(state: OpeningState) -> JSON | None:
+    if state.k_range is None:
+        return None
+    return {
+        "range": [str(v) for v in state.k_range],
+        "commitment": state.commitment,
+        "k": None if state.k is None else str(state.k),
+    }
+
+
 def snapshot(state: OpeningState, actor: Actor) -> JSON:
     mine = state.bids.get(actor.subject)
     watcher = actor.role in ("chair", "supervisor") or state.phase == "sheet"
@@ -398,6 +475,7 @@ def snapshot(state: OpeningState, actor: Actor) -> JSON:
             else {}
         ),
         "settled": sum(1 for b in state.bids.values() if b.status in SETTLED),
+        "draw": _draw_view(state),
         "allowed": [c for c in RULES.allowed_in(state.phase, actor.role) if c in ARGUMENTS],
     }
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -177,3 +179,48 @@ def test_before_the_sheet_bidders_do_not_see_who_else_bid() -> None:
 @pytest.mark.parametrize("name", sorted(opening.ARGUMENTS))
 def test_every_client_command_is_in_the_rules(name: str) -> None:
     assert name in opening.RULES.all_commands()
+
+
+def drawing() -> Opening:
+    o = Opening()
+    o.state = opening.initial({"lot": "LOT-1", "k_range": ["0.00", "0.05", "0.005"]})
+    for b in BIDDERS:
+        o.ok("opening.sign_in", b)
+    bids = [{"bidder": b.subject, "envelope": "0" * 64} for b in BIDDERS]
+    o.ok("opening.fix_bids", SYSTEM, bids=bids)
+    o.ok("opening.start_window", CHAIR)
+    return o
+
+
+SEED = bytes(range(32))
+
+
+def test_k_is_drawn_verifiably_commit_before_the_sheet_reveal_after() -> None:
+    o = drawing()
+    commitment = hashlib.sha256(SEED).hexdigest()
+    o.ok("opening.commit_draw", CHAIR, commitment=commitment)
+    assert o.refused("opening.commit_draw", CHAIR, commitment="f" * 64) == "already_committed"
+    assert o.refused("opening.reveal_draw", CHAIR, seed=SEED.hex()) == "wrong_phase"
+    for b in BIDDERS:
+        o.ok("opening.decrypted", b, **KEY)
+    o.ok("opening.close_window", CHAIR, T0 + timedelta(minutes=30))
+    o.ok("opening.publish_sheet", CHAIR)
+    assert o.refused("opening.reveal_draw", CHAIR, seed="00" * 32) == "seed_mismatch"
+    [revealed] = o.ok("opening.reveal_draw", CHAIR, seed=SEED.hex())
+    recomputed = opening.draw_k(SEED, "LOT-1", Decimal("0.00"), Decimal("0.05"), Decimal("0.005"))
+    assert Decimal(revealed.data["k"]) == recomputed, "anyone recomputes K from the record"
+    assert Decimal("0.00") <= recomputed <= Decimal("0.05")
+    assert (recomputed / Decimal("0.005")) % 1 == 0
+    assert o.refused("opening.reveal_draw", CHAIR, seed=SEED.hex()) == "already_drawn"
+
+
+def test_draw_k_is_a_fixed_function_of_its_inputs() -> None:
+    low, high, step = Decimal("0.00"), Decimal("0.05"), Decimal("0.005")
+    n = int.from_bytes(hashlib.sha256(b"bidroom K v1\nLOT-1\n" + SEED).digest(), "big")
+    assert opening.draw_k(SEED, "LOT-1", low, high, step) == low + (n % 11) * step
+    ks = {opening.draw_k(bytes([i]) * 32, "LOT-1", low, high, step) for i in range(200)}
+    assert len(ks) == 11, "every step in the range can come up"
+
+
+def test_a_lot_without_a_draw_refuses_one() -> None:
+    assert decrypting().refused("opening.commit_draw", CHAIR, commitment="a" * 64) == "no_draw"
