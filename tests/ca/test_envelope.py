@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from certs import certificate
+from envelopes import split
 
 from ca import envelope
 from ca import primitives as p
@@ -66,19 +67,6 @@ def refused(data: bytes, key: p.PrivateKey, tmp_path: Path) -> str:
     assert not target.exists(), "no plaintext is handed over when anything fails"
     assert not list(tmp_path.glob("*.partial")), "the partial output is removed"
     return caught.value.code
-
-
-def split(data: bytes) -> tuple[bytes, list[bytes], bytes]:
-    """(magic + preamble, chunk records, trailer) of an envelope."""
-    (length,) = struct.unpack(">I", data[10:14])
-    head_end = 14 + length
-    records, at = [], head_end
-    while True:
-        kind, size = struct.unpack(">BI", data[at : at + 5])
-        records.append(data[at : at + 5 + size])
-        at += 5 + size
-        if kind == envelope.KIND_FINAL:
-            return data[:head_end], records, data[at:]
 
 
 @pytest.mark.parametrize("size", [0, 1, MiB - 1, MiB, MiB + 1, 3 * MiB + 12345])

@@ -3,12 +3,15 @@ skip) when the machine cannot run the test."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -51,3 +54,34 @@ def has_chinese_font() -> bool:
     return any(
         CJK_FONT.search(font.name) for root in roots if root.is_dir() for font in root.rglob("*")
     )
+
+
+@contextlib.contextmanager
+def chromium_page(timeout_ms: int) -> Iterator[tuple[Page, list[str]]]:
+    """One headless chromium page, and the errors it reports (page errors, console errors)."""
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(timeout_ms)
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on(
+                "console",
+                lambda message: errors.append(message.text) if message.type == "error" else None,
+            )
+            yield page, errors
+        finally:
+            browser.close()
+
+
+def checked(session: tuple[Page, list[str]] | None) -> Iterator[Page | None]:
+    """A shared session's page for one test, failing the test on any browser error; None
+    without chromium (the test then fails in its own check, not in set-up)."""
+    if session is None:
+        yield None
+        return
+    page, errors = session
+    errors.clear()
+    yield page
+    assert not errors, "browser errors:\n" + "\n".join(errors)

@@ -14,7 +14,6 @@ import base64
 import io
 import json
 import os
-import struct
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from browser import CHROMIUM, checked, chromium_page, require_chromium
 from certs import certificate
 from cryptography.hazmat.primitives import serialization
+from envelopes import split
 from nodes import SECRET, Node, bidroom
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from ca import envelope
 from ca import primitives as p
@@ -135,35 +135,16 @@ def session(node: Node | None) -> Iterator[tuple[Page, list[str]] | None]:
     if node is None:
         yield None
         return
-    errors: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on(
-                "console",
-                lambda message: errors.append(message.text) if message.type == "error" else None,
-            )
-            # Any same-origin page will do (127.0.0.1 is a secure context: WebCrypto is there).
-            page.goto(node.url + "/css/app.css")
-            assert page.evaluate(SETUP) is True
-            yield page, errors
-        finally:
-            browser.close()
+    with chromium_page(TIMEOUT_MS) as (page, errors):
+        # Any same-origin page will do (127.0.0.1 is a secure context: WebCrypto is there).
+        page.goto(node.url + "/css/app.css")
+        assert page.evaluate(SETUP) is True
+        yield page, errors
 
 
 @pytest.fixture
 def browser_page(session: tuple[Page, list[str]] | None) -> Iterator[Page | None]:
-    """The page, or None without chromium: the test then fails in ``ready`` (not in setup)."""
-    if session is None:
-        yield None
-        return
-    page, errors = session
-    errors.clear()
-    yield page
-    assert not errors, "browser errors:\n" + "\n".join(errors)
+    yield from checked(session)
 
 
 def ready(browser_page: Page | None) -> Page:
@@ -435,19 +416,6 @@ def test_an_empty_bid_round_trips(
 
 
 # (d) tampering: refused in the browser, with the code Python gives ---------------------------
-
-
-def split(data: bytes) -> tuple[bytes, list[bytes], bytes]:
-    """(magic + preamble, chunk records, trailer) of an envelope."""
-    (length,) = struct.unpack(">I", data[10:14])
-    head_end = 14 + length
-    records, at = [], head_end
-    while True:
-        kind, size = struct.unpack(">BI", data[at : at + 5])
-        records.append(data[at : at + 5 + size])
-        at += 5 + size
-        if kind == envelope.KIND_FINAL:
-            return data[:head_end], records, data[at:]
 
 
 def flip(data: bytes, at: int) -> bytes:

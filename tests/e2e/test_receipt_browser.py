@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
+from browser import CHROMIUM, checked, chromium_page, require_chromium
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from nodes import SECRET, Node, bidroom
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from bidroom import receipts
 from bidroom.broker import LocalBroker
@@ -112,31 +112,13 @@ def session(made: Made) -> Iterator[tuple[Page, list[str]] | None]:
     if made.node is None:
         yield None
         return
-    errors: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on(
-                "console",
-                lambda message: errors.append(message.text) if message.type == "error" else None,
-            )
-            yield page, errors
-        finally:
-            browser.close()
+    with chromium_page(TIMEOUT_MS) as (page, errors):
+        yield page, errors
 
 
 @pytest.fixture
 def browser_page(session: tuple[Page, list[str]] | None) -> Iterator[Page | None]:
-    if session is None:
-        yield None
-        return
-    page, errors = session
-    errors.clear()
-    yield page
-    assert not errors, "browser errors:\n" + "\n".join(errors)
+    yield from checked(session)
 
 
 def ready(browser_page: Page | None, made: Made) -> Page:
