@@ -421,6 +421,17 @@ export function setLang(next) {
   document.documentElement.lang = next;
 }
 
+/**
+ * Add a page's own strings (and error texts) to the tables: `{ "zh-CN": {...}, en: {...} }`.
+ * Each page family keeps its strings in its own module (i18n-bids.js, i18n-opening.js).
+ */
+export function addStrings(strings, errors = {}) {
+  for (const code of LANGS) {
+    Object.assign(STRINGS[code], strings[code] || {});
+    Object.assign(ERRORS[code], errors[code] || {});
+  }
+}
+
 /** Translate `key`, filling {name} placeholders; an unknown key shows itself (easy to spot). */
 export function t(key, params = {}) {
   const text = STRINGS[current][key] ?? STRINGS["zh-CN"][key] ?? key;
