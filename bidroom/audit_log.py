@@ -197,6 +197,22 @@ class AuditLog:
             )
         return int(index)
 
+    async def index_of_event(self, room: str, seq: int) -> int:
+        """The index of the entry that recorded event ``seq`` of ``room``."""
+        async with self.engine.connect() as conn:
+            index = (
+                await conn.execute(
+                    select(AUDIT.c.idx).where(AUDIT.c.room_id == room, AUDIT.c.seq == seq)
+                )
+            ).scalar()
+        if index is None:
+            raise AuditError(
+                "the event is not integrated yet",
+                code="audit_not_yet",
+                detail={"room": room, "seq": seq},
+            )
+        return int(index)
+
     async def inclusion(self, index: int, size: int) -> list[bytes]:
         await self._catch_up()
         return self.tree.inclusion_proof(index, size)

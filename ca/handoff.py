@@ -1,0 +1,73 @@
+"""The decryption hand-off: a bid's data key, passed from the bidder's browser to the opening room.
+
+At the opening each bidder unwraps their bid's data key with their certificate key, on their own
+device, and hands it over sealed to the room (docs/opening.md):
+
+    ikm        = HKDF-SHA256(secret, salt="bidroom room key v1", info=room id, 32 bytes)
+    room key   = HPKE DeriveKeyPair(ikm)                  (DHKEM-P256; every node derives it)
+    sealed_key = base64(enc || HPKE.seal(room public key, info="bidroom handoff v1",
+                                         aad=canonical {"room", "envelope"}, data key))
+
+The associated data binds the sealed key to one room and one envelope, so it cannot be replayed
+into another opening or attached to another bid. Only the platform holds the room key, and only
+after the bidder chose to hand the data key over, at the opening.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from ca import hpke
+from ca import primitives as p
+from ca.errors import CryptoError
+
+ROOM_KEY_SALT = b"bidroom room key v1"
+INFO = b"bidroom handoff v1"
+ENC = 65  # an uncompressed P-256 point
+DATA_KEY = 32
+
+
+class HandoffError(CryptoError):
+    """A sealed data key that does not open for this room and envelope (code bad_sealed_key)."""
+
+
+def room_key(secret: bytes, room: str) -> p.EcPrivateKey:
+    """The room's HPKE key pair, the same on every node that knows the platform secret."""
+    prk = p.hkdf_extract(ROOM_KEY_SALT, secret)
+    return hpke.derive_key_pair(p.hkdf_expand(prk, room.encode(), 32))
+
+
+def public_point(key: p.EcPrivateKey) -> str:
+    """The room's public key as the browser imports it: the uncompressed point, base64."""
+    return base64.b64encode(p.ec_point(key.public_key())).decode()
+
+
+def _aad(room: str, envelope: str) -> bytes:
+    return json.dumps(
+        {"envelope": envelope, "room": room}, sort_keys=True, separators=(",", ":")
+    ).encode()
+
+
+def seal_key(public: p.EcPublicKey, room: str, envelope: str, data_key: bytes) -> str:
+    """What a client sends: the data key sealed to the room (the browser does the same)."""
+    enc, sealed = hpke.seal(public, INFO, _aad(room, envelope), data_key)
+    return base64.b64encode(enc + sealed).decode()
+
+
+def open_key(key: p.EcPrivateKey, room: str, envelope: str, sealed_key: str) -> bytes:
+    """The data key in ``sealed_key``; HandoffError if it is not for this room and envelope."""
+    try:
+        raw = base64.b64decode(sealed_key, validate=True)
+        if len(raw) <= ENC:
+            raise ValueError("too short")
+        data_key = hpke.open_(raw[:ENC], key, INFO, _aad(room, envelope), raw[ENC:])
+    except (CryptoError, ValueError, binascii.Error) as exc:
+        raise HandoffError(
+            "the sealed data key does not open for this room and envelope",
+            code="bad_sealed_key",
+        ) from exc
+    if len(data_key) != DATA_KEY:
+        raise HandoffError("a data key is 32 bytes", code="bad_sealed_key")
+    return data_key
