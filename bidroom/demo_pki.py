@@ -39,6 +39,10 @@ PEOPLE = (
     DemoPerson("bidder-2", "bidder", "陈静", "东港城市服务集团有限公司", "91330901MA28Q3L50"),
     DemoPerson("bidder-3", "bidder", "周涛", "普陀绿源环卫工程有限公司", "91330903MA2A9C2K7"),
     DemoPerson("supervisor", "supervisor", "赵磊", "舟山市财政局", None),
+    # The lot's opening key is split 2-of-3 among custodians of three organisations.
+    DemoPerson("custodian-1", "custodian", "孙丽", "舟山市公共资源交易中心（招标代理）", None),
+    DemoPerson("custodian-2", "custodian", "吴刚", "舟山市公证处", None),
+    DemoPerson("custodian-3", "custodian", "郑洁", "bidroom 平台运营方", None),
 )
 
 
@@ -58,9 +62,11 @@ def _write_secret(path: Path, data: bytes) -> None:
 
 
 def create(folder: Path, trust: Path, now: datetime) -> None:
-    """Make the demo CA and people (once), and (re)publish the CRLs into the trust store."""
-    if not (folder / "people.json").exists():
-        _create_people(folder, now)
+    """Make the demo CA and people (once; people added later are issued on the next start),
+    and (re)publish the CRLs into the trust store."""
+    if not (folder / "root.crt.pem").exists():
+        _create_authorities(folder, now)
+    _create_people(folder, now)
     root = x509.load_pem_x509_certificate((folder / "root.crt.pem").read_bytes())
     sub = x509.load_pem_x509_certificate((folder / "sub.crt.pem").read_bytes())
     store = TrustStore(trust)
@@ -74,18 +80,26 @@ def create(folder: Path, trust: Path, now: datetime) -> None:
         store.add_crl(crl, now)
 
 
-def _create_people(folder: Path, now: datetime) -> None:
+def _create_authorities(folder: Path, now: datetime) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     root = pki.create_root("bidroom 演示根CA", now - timedelta(days=1))
     sub = pki.create_intermediate(root, "bidroom 演示二级CA", now - timedelta(days=1))
     for name, ca in (("root", root), ("sub", sub)):
         (folder / f"{name}.crt.pem").write_bytes(_pem(ca.cert))
         _write_secret(folder / f"{name}.key.pem", p.dump_private_key(ca.key))
+
+
+def _create_people(folder: Path, now: datetime) -> None:
+    sub = pki.CertificateAuthority(
+        x509.load_pem_x509_certificate((folder / "sub.crt.pem").read_bytes()),
+        p.load_private_key((folder / "sub.key.pem").read_bytes()),
+    )
     index = []
     for person in PEOPLE:
-        key, cert = pki.issue_with_key(sub, _identity(person), now - timedelta(days=1))
-        _write_secret(folder / f"{person.id}.key.pem", p.dump_private_key(key))
-        (folder / f"{person.id}.crt.pem").write_bytes(_pem(cert))
+        if not (folder / f"{person.id}.crt.pem").exists():
+            key, cert = pki.issue_with_key(sub, _identity(person), now - timedelta(days=1))
+            _write_secret(folder / f"{person.id}.key.pem", p.dump_private_key(key))
+            (folder / f"{person.id}.crt.pem").write_bytes(_pem(cert))
         index.append(
             {
                 "id": person.id,

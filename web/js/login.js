@@ -18,9 +18,16 @@ const MAX_CHAIN = 5;
 /** Where room.js finds the session a login made (any room); see takeToken in room.js. */
 export const SESSION_KEY = "bidroom.session";
 
+/** Where to go after signing in: a path on this site only (never another origin). */
+function sameSitePath(value) {
+  if (!value || !value.startsWith("/") || value.startsWith("//") || value.includes("\\")) return "";
+  return value;
+}
+
 const query = new URLSearchParams(location.search);
 const page = {
   room: query.get("room") || "",
+  next: sameSitePath(query.get("next")),
   demo: query.get("demo") || "",
   people: null, // demo people, when this is the demo
   stored: [],
@@ -181,7 +188,13 @@ async function signIn(record) {
   if (page.room) {
     sessionStorage.setItem(`bidroom.token.${page.room}`, answer.token);
     setProgress(t("login.progress.entering"));
-    location.assign(`/room.html?room=${encodeURIComponent(page.room)}`);
+    const where = page.room.startsWith("opening-") ? "/opening.html" : "/room.html";
+    location.assign(`${where}?room=${encodeURIComponent(page.room)}`);
+    return;
+  }
+  if (page.next) {
+    setProgress(t("login.progress.entering"));
+    location.assign(page.next);
     return;
   }
   page.done = answer;
