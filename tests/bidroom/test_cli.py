@@ -118,14 +118,17 @@ def test_the_demo_prints_a_link_per_role_and_serves_them(tmp_path: Path) -> None
         text = "".join(lines)
         assert "[1/4]" in text and "[4/4]" in text
         links = re.findall(r"(http://\S+/login\.html\?demo=(\S+)&room=(\S+))", text)
-        roles = re.findall(r"^  (chair|bidder|supervisor)\s", text, re.MULTILINE)
-        assert roles == ["chair", "bidder", "bidder", "bidder", "supervisor"]
+        roles = re.findall(r"^  (chair|bidder|supervisor|custodian)\s", text, re.MULTILINE)
+        assert roles == ["chair", *["bidder"] * 3, "supervisor", *["custodian"] * 3]
         assert [who for _, who, _ in links] == [
             "chair",
             "bidder-1",
             "bidder-2",
             "bidder-3",
             "supervisor",
+            "custodian-1",
+            "custodian-2",
+            "custodian-3",
         ]
         assert all(link.startswith(f"http://127.0.0.1:{port}/") for link, _, _ in links)
         base = f"http://127.0.0.1:{port}"
@@ -146,6 +149,9 @@ def test_the_demo_prints_a_link_per_role_and_serves_them(tmp_path: Path) -> None
             "bidder-2",
             "bidder-3",
             "supervisor",
+            "custodian-1",
+            "custodian-2",
+            "custodian-3",
         ]
         keys = httpx.get(base + "/api/demo/people/bidder-1").json()
         signed_in = sign_in(base, keys)
