@@ -30,7 +30,7 @@ async def test_an_opening_room_routes_meeting_and_opening_commands(store: Store)
     assert (await hub.execute("open-1", Command("meeting.open"), CHAIR))["ok"]
     for bidder in BIDDERS:
         assert (await hub.execute("open-1", Command("opening.sign_in"), bidder))["ok"]
-    bids = [{"bidder": b.subject, "envelope": "0" * 64} for b in BIDDERS]
+    bids = [{"bidder": b.subject, "name": b.name, "envelope": "0" * 64} for b in BIDDERS]
     assert (await hub.execute("open-1", Command("opening.fix_bids", {"bids": bids}), SYSTEM))["ok"]
     assert (await hub.execute("open-1", Command("opening.start_window"), CHAIR))["ok"]
     refused = await hub.execute("open-1", Command("meeting.close"), BIDDERS[0])
@@ -42,7 +42,9 @@ async def test_an_opening_room_routes_meeting_and_opening_commands(store: Store)
     assert view["kind"] == "opening"
     assert view["meeting"]["phase"] == "open" and view["opening"]["phase"] == "decrypting"
     assert view["opening"]["count"] == 3
-    assert "opening.decrypted" in view["allowed"] and "meeting.message" in view["allowed"]
+    assert "opening.report_failure" in view["allowed"] and "meeting.message" in view["allowed"]
+    assert "opening.decrypted" not in view["allowed"], "decryption goes through the HTTP shell"
+    assert view["opening"]["actions"] == ["opening.decrypted"]
     replayed = Hub(
         store,
         LocalBroker(),

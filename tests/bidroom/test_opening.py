@@ -3,26 +3,82 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
-from bidroom import opening
+from bidroom import bidform, opening
+from bidroom.audit import canonical
 from bidroom.room import SYSTEM, Actor, Command, Event, Rejected
 
 T0 = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
+LATE = T0 + timedelta(minutes=30)  # the window's end
 CHAIR = Actor("chair", "王敏", "chair")
 CUSTODIAN = Actor("notary", "公证处", "custodian")
 SUPERVISOR = Actor("sup", "赵磊", "supervisor")
 BIDDERS = [Actor(f"uscc:b{n}", f"投标人{n}", "bidder") for n in range(1, 4)]
-KEY = {"sealed_key": "k" * 32, "signature": "s" * 64}
+B1, B2, B3 = (b.subject for b in BIDDERS)
+STRANGER = Actor("uscc:nobid", "无投标", "bidder")
+KEY = {"sealed_key": "k" * 32, "signature": "s" * 64, "certificate": "c" * 64}
+SIGNED = {"signature": "s" * 64, "certificate": "c" * 64}
+SEED = bytes(range(32))
+
+
+def share_digest(index: int) -> str:
+    return hashlib.sha256(f"share {index}".encode()).hexdigest()
+
+
+COMMITMENTS = [
+    {
+        "lot_id": "LOT-1",
+        "key_fingerprint": "ab" * 32,
+        "custodian": custodian,
+        "index": index,
+        "k": 2,
+        "n": 3,
+        "digest": share_digest(index),
+    }
+    for index, custodian in enumerate(["notary", "agency", "sup"], 1)
+]
+CONFIG: Mapping[str, Any] = {
+    "lot": "LOT-1",
+    "title": "第1标段",
+    "tender": "ZJ-ZS-2026-0417",
+    "starts_at": T0.isoformat(),
+    "window_minutes": 30,
+    "remedy": "quorum",
+    "commitments": COMMITMENTS,
+    "k": 2,
+    "record": {"confirm_minutes": 30, "silence": "consent"},
+    "ceiling_price": "3800000.00",
+    "guarantee": {"required": True, "amount": "50000.00"},
+    "sheet_fields": ["price", "duration_days", "guarantee"],
+}
+
+
+def share(index: int, custodian: str | None = None) -> dict[str, object]:
+    owner = custodian or COMMITMENTS[index - 1]["custodian"]
+    return {
+        "custodian": owner,
+        "index": index,
+        "commitment": share_digest(index),
+        "sealed_share": f"sealed share {index} to the room key",
+    }
 
 
 class Opening:
-    def __init__(self) -> None:
-        self.state = opening.initial({"lot": "LOT-1", "window_minutes": 30})
+    """An opening room driven through decide/apply, as the hub would, with stamped events."""
+
+    def __init__(self, **config: Any) -> None:
+        self.state = opening.initial({**CONFIG, **config})
         self.seq = 0
+        self.log: list[Event] = []
 
     def run(
         self, name: str, actor: Actor, at: datetime = T0, **args: object
@@ -30,11 +86,13 @@ class Opening:
         decision = opening.decide(self.state, Command(name, args), actor, at)
         if isinstance(decision, Rejected):
             return decision
+        stamped = []
         for event in decision:
             self.seq += 1
-            stamped = Event(event.name, event.data, self.seq, at, actor)
-            self.state = opening.apply(self.state, stamped)
-        return decision
+            stamped.append(Event(event.name, event.data, self.seq, at, actor))
+            self.state = opening.apply(self.state, stamped[-1])
+        self.log.extend(stamped)
+        return stamped
 
     def ok(self, name: str, actor: Actor, at: datetime = T0, **args: object) -> list[Event]:
         result = self.run(name, actor, at, **args)
@@ -46,36 +104,95 @@ class Opening:
         assert isinstance(result, Rejected), result
         return result.code
 
+    def status(self, bidder: str) -> str:
+        return self.state.bids[bidder].status
 
-def fixed(bidders: list[Actor]) -> Opening:
-    o = Opening()
+
+def fixed(bidders: list[Actor] = BIDDERS, **config: Any) -> Opening:
+    o = Opening(**config)
     for b in bidders:
         o.ok("opening.sign_in", b)
-    o.ok(
-        "opening.fix_bids",
-        SYSTEM,
-        bids=[{"bidder": b.subject, "envelope": "0" * 64} for b in bidders],
-    )
+    bids = [{"bidder": b.subject, "name": b.name, "envelope": "0" * 64} for b in bidders]
+    o.ok("opening.fix_bids", SYSTEM, bids=bids)
     return o
 
 
-def decrypting() -> Opening:
-    o = fixed(BIDDERS)
+def decrypting(**config: Any) -> Opening:
+    o = fixed(**config)
     o.ok("opening.start_window", CHAIR)
     return o
 
 
+def settling(**config: Any) -> Opening:
+    """b1 decrypted; b2 lost their key; b3 never came (bidder_absent when the window closed)."""
+    o = decrypting(**config)
+    o.ok("opening.decrypted", BIDDERS[0], **KEY)
+    o.ok("opening.report_failure", BIDDERS[1], cause="bidder_key_lost")
+    o.ok("opening.close_window", SYSTEM, LATE)
+    return o
+
+
+def rows_for(o: Opening) -> list[dict[str, Any]]:
+    forms = {bidder: form(price="3650000.00") for bidder in o.state.bids}
+    return [dict(row) for row in opening.sheet_rows(o.state.bids.values(), forms, CONFIG)]
+
+
+def sheet(**config: Any) -> Opening:
+    o = settling(**config)
+    o.ok("opening.settle_failures", CHAIR)
+    o.ok("opening.publish_sheet", CHAIR, rows=rows_for(o))
+    return o
+
+
+def recording(**config: Any) -> Opening:
+    o = sheet(**config)
+    o.ok("opening.generate_record", CHAIR)
+    return o
+
+
+def form(**fields: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "format": "bidroom-bid-form",
+        "version": 1,
+        "lot": "LOT-1",
+        "price": "3650000.00",
+        "duration_days": 365,
+        "guarantee": {"kind": "bank", "issuer": "某银行", "number": "G-1", "amount": "50000.00"},
+    }
+    doc.update(fields)
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+# sign-in, the bids fixed, the chair's decision ---------------------------------------------
+
+
 def test_the_bids_are_fixed_at_the_deadline_and_their_count_is_public() -> None:
-    o = fixed(BIDDERS)
+    o = fixed()
     assert o.state.phase == "bids_fixed" and len(o.state.bids) == 3
-    assert o.refused("opening.sign_in", BIDDERS[0]) == "wrong_phase"
-    assert o.refused("opening.fix_bids", CHAIR, bids=[]) == "wrong_phase"
-    assert opening.snapshot(o.state, BIDDERS[0])["count"] == 3
-    assert opening.snapshot(o.state, BIDDERS[0])["statuses"] == {"uscc:b1": "sealed"}
+    assert o.state.bids[B1].name == "投标人1"
+    assert o.refused("opening.fix_bids", SYSTEM, bids=[]) == "wrong_phase"
+    view = opening.snapshot(o.state, BIDDERS[0])
+    assert view["count"] == 3
+    assert view["bids"] == [{"bidder": B1, "name": "投标人1", "status": "sealed", "cause": None}]
 
 
-def test_only_the_system_fixes_the_bids() -> None:
+def test_only_the_system_fixes_the_bids_and_each_bidder_once() -> None:
     assert Opening().refused("opening.fix_bids", CHAIR, bids=[]) == "not_allowed"
+    twice = [{"bidder": B1, "name": "x", "envelope": "0" * 64}] * 2
+    assert Opening().refused("opening.fix_bids", SYSTEM, bids=twice) == "duplicate_bid"
+
+
+def test_bidders_sign_in_once_and_still_may_after_the_deadline() -> None:
+    o = fixed()
+    assert o.refused("opening.sign_in", BIDDERS[0]) == "already_signed_in"
+    late = Opening()
+    late.ok("opening.fix_bids", SYSTEM, bids=[{"bidder": B1, "name": "n", "envelope": "0" * 64}])
+    late.ok("opening.sign_in", BIDDERS[0])
+    assert late.refused("opening.sign_in", STRANGER) == "no_bid"
+    assert late.refused("opening.sign_in", CHAIR) == "not_allowed"
+    late.ok("opening.decide", CHAIR, decision="continue", reason="继续")
+    late.ok("opening.start_window", CHAIR)
+    assert late.refused("opening.sign_in", BIDDERS[1]) == "wrong_phase"
 
 
 def test_fewer_than_three_bids_need_the_chair_s_recorded_decision() -> None:
@@ -93,118 +210,344 @@ def test_fewer_than_three_bids_need_the_chair_s_recorded_decision() -> None:
     ended = fixed(BIDDERS[:1])
     ended.ok("opening.decide", CHAIR, decision="terminate", reason="投标人不足三家")
     assert ended.state.phase == "terminated"
-    assert fixed(BIDDERS).refused("opening.decide", CHAIR, decision="continue", reason="x") == (
+    assert ended.refused("opening.start_window", CHAIR) == "wrong_phase"
+    assert fixed().refused("opening.decide", CHAIR, decision="continue", reason="x") == (
         "not_needed"
     )
+    empty = fixed([])
+    empty.ok("opening.decide", CHAIR, decision="continue", reason="x")
+    assert empty.refused("opening.start_window", CHAIR) == "no_bids"
+
+
+# the decryption window ---------------------------------------------------------------------
 
 
 def test_decrypting_before_the_window_is_refused() -> None:
-    assert fixed(BIDDERS).refused("opening.decrypted", BIDDERS[0], **KEY) == "wrong_phase"
+    assert fixed().refused("opening.decrypted", BIDDERS[0], **KEY) == "wrong_phase"
 
 
 def test_each_bidder_decrypts_once_within_the_window() -> None:
     o = decrypting()
-    o.ok("opening.decrypted", BIDDERS[0], **KEY)
+    [done] = o.ok("opening.decrypted", BIDDERS[0], **KEY)
+    assert done.data == {"bidder": B1, **KEY}
     assert o.refused("opening.decrypted", BIDDERS[0], **KEY) == "already_settled"
-    late = T0 + timedelta(minutes=30)
-    assert o.refused("opening.decrypted", BIDDERS[1], late, **KEY) == "window_closed"
-    stranger = Actor("uscc:nobid", "无投标", "bidder")
-    assert o.refused("opening.decrypted", stranger, **KEY) == "no_bid"
+    assert o.refused("opening.decrypted", BIDDERS[1], LATE, **KEY) == "window_closed"
+    assert o.refused("opening.decrypted", STRANGER, **KEY) == "no_bid"
+    assert o.refused("opening.decrypted", CHAIR, **KEY) == "not_allowed"
+    o.ok("opening.close_window", SYSTEM, LATE)
+    assert o.refused("opening.decrypted", BIDDERS[1], LATE, **KEY) == "wrong_phase"
 
 
-def test_a_failure_is_settled_by_its_cause() -> None:
+def test_a_failure_is_reported_with_its_cause_by_the_bidder_or_the_chair() -> None:
     o = decrypting()
-    [mine] = o.ok("opening.failed", BIDDERS[0], cause="bidder_key_lost")
-    assert mine.data["treated_as"] == "revoked"
-    [theirs] = o.ok("opening.failed", CHAIR, bidder="uscc:b2", cause="platform_fault")
-    assert theirs.data["treated_as"] == "withdrawn"
-    assert o.state.bids["uscc:b1"].status == "revoked"
+    [mine] = o.ok("opening.report_failure", BIDDERS[0], cause="bidder_key_lost")
+    assert mine.data == {"bidder": B1, "cause": "bidder_key_lost"}
+    assert o.state.bids[B1].status == "failed" and o.state.bids[B1].cause == "bidder_key_lost"
+    assert o.refused("opening.decrypted", BIDDERS[0], **KEY) == "already_failed"
+    assert o.refused("opening.report_failure", BIDDERS[0], cause="ca_fault") == "already_failed"
+    assert o.refused("opening.report_failure", BIDDERS[1], bidder=B3, cause="ca_fault") == (
+        "not_allowed"
+    )
+    assert o.refused("opening.report_failure", CHAIR, cause="ca_fault") == "bidder_needed"
+    assert o.refused("opening.report_failure", SUPERVISOR, bidder=B2, cause="ca_fault") == (
+        "not_allowed"
+    )
+    assert o.refused("opening.report_failure", BIDDERS[1], LATE, cause="ca_fault") == (
+        "window_closed"
+    )
+    o.ok("opening.report_failure", CHAIR, LATE, bidder=B2, cause="network_fault")
+    assert o.status(B2) == "failed"
+    assert o.refused("opening.report_failure", CHAIR, bidder="uscc:x", cause="ca_fault") == (
+        "no_bid"
+    )
 
 
-def test_the_quorum_opens_a_bid_only_after_the_window() -> None:
+def test_the_window_closes_at_its_end_or_when_no_bid_is_sealed() -> None:
+    o = decrypting()
+    early = T0 + timedelta(minutes=10)
+    assert o.refused("opening.close_window", CHAIR, early) == "window_open"
+    assert o.refused("opening.close_window", SYSTEM, early) == "window_open"
+    assert o.refused("opening.close_window", BIDDERS[0], LATE) == "not_allowed"
+    for b in BIDDERS[:2]:
+        o.ok("opening.decrypted", b, early, **KEY)
+    o.ok("opening.report_failure", BIDDERS[2], early, cause="bidder_cert_revoked")
+    [closed] = o.ok("opening.close_window", CHAIR, early)
+    assert closed.data == {"absent": 0} and o.state.phase == "settling"
+
+
+def test_bids_still_sealed_when_the_window_closes_have_failed_bidder_absent() -> None:
     o = decrypting()
     o.ok("opening.decrypted", BIDDERS[0], **KEY)
-    o.ok("opening.decrypted", BIDDERS[1], **KEY)
-    shares = {"bidder": "uscc:b3", "shares": ["a" * 64, "b" * 64]}
-    assert o.refused("opening.quorum_opened", CUSTODIAN, **shares) == "wrong_phase"
-    assert o.refused("opening.close_window", CHAIR, T0 + timedelta(minutes=10)) == "window_open"
-    o.ok("opening.close_window", SYSTEM, T0 + timedelta(minutes=30))
-    assert o.refused("opening.quorum_opened", BIDDERS[0], **shares) == "not_allowed"
-    [opened] = o.ok("opening.quorum_opened", CUSTODIAN, **shares)
-    assert opened.data["shares"] == ["a" * 64, "b" * 64], "each share's use is recorded"
+    closed, *absent = o.ok("opening.close_window", SYSTEM, LATE + timedelta(seconds=1))
+    assert closed.name == "opening.window_closed" and closed.data == {"absent": 2}
+    assert [e.data for e in absent] == [
+        {"bidder": B2, "cause": "bidder_absent"},
+        {"bidder": B3, "cause": "bidder_absent"},
+    ]
+    assert o.status(B2) == o.status(B3) == "failed"
 
 
-def test_the_sheet_waits_until_every_bid_is_settled() -> None:
+def test_after_the_window_the_chair_corrects_a_cause_and_the_bid_is_settled_by_it() -> None:
     o = decrypting()
     o.ok("opening.decrypted", BIDDERS[0], **KEY)
-    o.ok("opening.close_window", CHAIR, T0 + timedelta(minutes=31))
-    assert o.refused("opening.publish_sheet", CHAIR) == "not_all_settled"
-    o.ok("opening.failed", CHAIR, bidder="uscc:b2", cause="bidder_absent")
-    o.ok("opening.quorum_opened", CUSTODIAN, bidder="uscc:b3", shares=["c" * 64])
-    [sheet] = o.ok("opening.publish_sheet", CHAIR)
-    assert sheet.data["opened"] == ["uscc:b1", "uscc:b3"]
+    o.ok("opening.close_window", SYSTEM, LATE)
+    assert o.refused("opening.report_failure", BIDDERS[1], cause="network_fault") == ("not_allowed")
+    assert o.refused("opening.report_failure", CHAIR, bidder=B2, cause="bidder_absent") == (
+        "same_cause"
+    )
+    assert o.refused("opening.report_failure", CHAIR, bidder=B1, cause="network_fault") == (
+        "already_settled"
+    )
+    [corrected] = o.ok("opening.report_failure", CHAIR, bidder=B2, cause="network_fault")
+    assert corrected.data == {"bidder": B2, "cause": "network_fault"}
+    [settled] = o.ok("opening.settle_failures", CHAIR)
+    assert settled.data == {"settled": {B2: "withdrawn", B3: "revoked"}}
+
+
+# the quorum remedy -------------------------------------------------------------------------
+
+
+def test_the_quorum_is_refused_before_the_window_ends() -> None:
+    o = decrypting()
+    o.ok("opening.report_failure", BIDDERS[1], cause="bidder_key_lost")
+    assert o.refused("opening.request_quorum", CHAIR, bidders=[B2], reason="x") == "wrong_phase"
+    assert o.refused("opening.share_submitted", CUSTODIAN, **share(1)) == "wrong_phase"
+    opened = {"bidder": B2, "sealed_key": "q" * 32, "shares": [1, 2]}
+    assert o.refused("opening.quorum_opened", SYSTEM, **opened) == "wrong_phase"
+
+
+def test_the_quorum_only_where_the_lot_names_it_and_only_for_failed_bids() -> None:
+    assert settling(remedy="none").refused(
+        "opening.request_quorum", CHAIR, bidders=[B2], reason="x"
+    ) == ("no_remedy")
+    o = settling()
+    assert o.refused("opening.request_quorum", CHAIR, bidders=[B1], reason="x") == "not_failed"
+    assert o.refused("opening.request_quorum", CHAIR, bidders=["uscc:x"], reason="x") == "no_bid"
+    assert o.refused("opening.request_quorum", SUPERVISOR, bidders=[B2], reason="x") == (
+        "not_allowed"
+    )
+    assert o.refused("opening.share_submitted", CUSTODIAN, **share(1)) == "no_quorum_request"
+
+
+def test_custodians_submit_committed_shares_and_the_system_opens_the_bid() -> None:
+    o = settling()
+    [asked] = o.ok("opening.request_quorum", CHAIR, bidders=[B2, B3], reason="投标人CA锁丢失")
+    assert asked.data == {"bidders": [B2, B3], "reason": "投标人CA锁丢失"}
+    assert o.refused("opening.request_quorum", CHAIR, bidders=[B3], reason="x") == (
+        "quorum_pending"
+    )
+    wrong = {**share(1), "commitment": "f" * 64}
+    assert o.refused("opening.share_submitted", CUSTODIAN, **wrong) == "commitment_mismatch"
+    assert o.refused("opening.share_submitted", CUSTODIAN, **share(1, "agency")) == (
+        "wrong_custodian"
+    )
+    assert o.refused("opening.share_submitted", CUSTODIAN, **{**share(1), "index": 9}) == (
+        "unknown_share"
+    )
+    assert o.refused("opening.share_submitted", BIDDERS[0], **share(1)) == "not_allowed"
+    [submitted] = o.ok("opening.share_submitted", CUSTODIAN, **share(1))
+    assert submitted.data == share(1)
+    assert o.refused("opening.share_submitted", CHAIR, **share(1)) == "duplicate_share"
+    opened = {"bidder": B2, "sealed_key": "q" * 32, "shares": [1, 2]}
+    assert o.refused("opening.quorum_opened", SYSTEM, **opened) == "share_not_submitted"
+    assert o.refused("opening.quorum_opened", SYSTEM, **{**opened, "shares": [1]}) == (
+        "too_few_shares"
+    )
+    o.ok("opening.share_submitted", CHAIR, **share(2))  # the chair, for a custodian in the hall
+    assert o.refused("opening.quorum_opened", CHAIR, **opened) == "not_allowed"
+    assert o.refused("opening.quorum_opened", SYSTEM, **{**opened, "bidder": B1}) == (
+        "not_requested"
+    )
+    assert o.refused("opening.settle_failures", CHAIR) == "quorum_pending"
+    [done] = o.ok("opening.quorum_opened", SYSTEM, **opened)
+    assert done.data["shares"] == [1, 2], "each share's use is recorded"
+    assert o.status(B2) == "quorum_opened"
+    assert o.state.quorum is not None, "b3 is still waiting"
+    o.ok("opening.quorum_opened", SYSTEM, **{**opened, "bidder": B3})
+    assert o.state.quorum is None
+    assert o.refused("opening.settle_failures", CHAIR) == "nothing_to_settle"
+    assert o.refused("opening.request_quorum", CHAIR, bidders=[B3], reason="x") == "not_failed"
+
+
+def test_a_quorum_request_can_be_cancelled_but_not_made_twice_for_a_bid() -> None:
+    o = settling()
+    assert o.refused("opening.cancel_quorum", CHAIR, reason="x") == "no_quorum_request"
+    o.ok("opening.request_quorum", CHAIR, bidders=[B3], reason="平台故障")
+    o.ok("opening.cancel_quorum", CHAIR, reason="公证员未到场")
+    assert o.state.quorum is None
+    assert o.refused("opening.request_quorum", CHAIR, bidders=[B3], reason="x") == (
+        "already_requested"
+    )
+    assert o.refused("opening.share_submitted", CUSTODIAN, **share(1)) == "no_quorum_request"
+
+
+# settling and the sheet --------------------------------------------------------------------
+
+
+def test_failures_are_settled_by_their_cause() -> None:
+    o = decrypting()
+    o.ok("opening.decrypted", BIDDERS[0], **KEY)
+    o.ok("opening.report_failure", CHAIR, bidder=B2, cause="platform_fault")
+    o.ok("opening.close_window", SYSTEM, LATE)
+    assert o.refused("opening.settle_failures", BIDDERS[0]) == "not_allowed"
+    [settled] = o.ok("opening.settle_failures", CHAIR)
+    assert settled.data == {"settled": {B2: "withdrawn", B3: "revoked"}}
+    assert (o.status(B1), o.status(B2), o.status(B3)) == ("decrypted", "withdrawn", "revoked")
+    assert o.refused("opening.report_failure", CHAIR, bidder=B3, cause="network_fault") == (
+        "already_settled"
+    )
+    assert all(opening.CAUSES[c] == "revoked" for c in opening.CAUSES if c.startswith("bidder_"))
+    assert {opening.CAUSES[c] for c in ("platform_fault", "ca_fault", "network_fault")} == {
+        "withdrawn"
+    }
+
+
+def test_the_sheet_waits_until_every_bid_is_settled_and_matches_the_bids() -> None:
+    o = settling()
+    assert o.refused("opening.publish_sheet", CHAIR, rows=rows_for(o)) == "not_all_settled"
+    o.ok("opening.settle_failures", CHAIR)
+    rows = rows_for(o)
+    assert o.refused("opening.publish_sheet", CHAIR, rows=rows[:2]) == "sheet_mismatch"
+    assert o.refused("opening.publish_sheet", CHAIR, rows=[*rows, rows[0]]) == "sheet_mismatch"
+    lying = [{**rows[0], "status": "withdrawn"}, *rows[1:]]
+    assert o.refused("opening.publish_sheet", CHAIR, rows=lying) == "sheet_mismatch"
+    leaking = [rows[0], {**rows[1], "fields": {"price": "1.00"}}, rows[2]]
+    assert o.refused("opening.publish_sheet", CHAIR, rows=leaking) == "sheet_mismatch"
+    extra = [{**rows[0], "fields": {"secret": 1}}, *rows[1:]]
+    assert o.refused("opening.publish_sheet", CHAIR, rows=extra) == "sheet_mismatch"
+    assert o.refused("opening.publish_sheet", SUPERVISOR, rows=rows) == "not_allowed"
+    [published] = o.ok("opening.publish_sheet", CHAIR, rows=list(reversed(rows)))
+    assert [r["bidder"] for r in published.data["rows"]] == [B1, B2, B3], "in the bids' order"
+    assert published.data["ceiling_price"] == "3800000.00"
+    assert published.data["fields"] == ["price", "duration_days", "guarantee"]
     assert o.state.phase == "sheet"
 
 
-def test_objections_are_answered_once_by_the_chair() -> None:
-    o = decrypting()
-    [raised] = o.ok("opening.object", BIDDERS[0], text="解密时间窗过短")
-    assert o.refused("opening.answer", BIDDERS[1], objection=raised.seq, text="x") == (
-        "not_allowed"
-    )
-    assert o.refused("opening.answer", CHAIR, objection=99, text="x") == "no_such_objection"
-    o.ok("opening.answer", CHAIR, objection=self_seq(o), text="按招标文件规定执行")
-    assert o.refused("opening.answer", CHAIR, objection=self_seq(o), text="y") == (
-        "already_answered"
-    )
+# sheet_rows and the bid form -----------------------------------------------------------------
 
 
-def self_seq(o: Opening) -> int:
-    return o.state.objections[0][0]
+def bid(bidder: str, status: str = "decrypted") -> opening.Bid:
+    return opening.Bid(bidder, f"name of {bidder}", "0" * 64, status)
 
 
-def test_before_the_sheet_bidders_do_not_see_who_else_bid() -> None:
-    o = decrypting()
-    [done] = o.ok("opening.decrypted", BIDDERS[0], **KEY)
-    stamped = Event(done.name, done.data, 9, T0, BIDDERS[0])
-    assert opening.visible(o.state, stamped, BIDDERS[0])
-    assert not opening.visible(o.state, stamped, BIDDERS[1])
-    assert opening.visible(o.state, stamped, SUPERVISOR)
-    fixed_event = Event("opening.bids_fixed", {"bids": []}, 1, T0, SYSTEM)
-    assert not opening.visible(o.state, fixed_event, BIDDERS[1])
-    count = Event("opening.count_published", {"count": 3}, 2, T0, SYSTEM)
-    assert opening.visible(o.state, count, BIDDERS[1])
+def test_sheet_rows_check_the_guarantee_and_the_ceiling() -> None:
+    bids = [bid("a"), bid("b"), bid("c", "quorum_opened"), bid("d"), bid("e")]
+    forms: dict[str, Mapping[str, Any] | str] = {
+        "a": form(),
+        "b": form(guarantee={"kind": "bank", "amount": "49999.99"}),
+        "c": form(guarantee=None, price="3800000.01"),
+        "d": form(price="3800000.00"),
+        "e": "form_other_lot",
+    }
+    rows = opening.sheet_rows(bids, forms, CONFIG)
+    assert [r["guarantee_check"] for r in rows] == ["ok", "insufficient", "missing", "ok", None]
+    assert [r["over_ceiling"] for r in rows] == [False, False, True, False, False]
+    assert rows[0]["fields"] == {
+        "price": "3650000.00",
+        "duration_days": 365,
+        "guarantee": form()["guarantee"],
+    }
+    assert rows[2]["fields"]["guarantee"] is None
+    assert rows[4] == {
+        "bidder": "e",
+        "name": "name of e",
+        "status": "decrypted",
+        "fields": {},
+        "guarantee_check": None,
+        "over_ceiling": False,
+        "form_error": "form_other_lot",
+    }
+    free = {**CONFIG, "guarantee": {"required": False}, "ceiling_price": None}
+    [row] = opening.sheet_rows([bid("a")], {"a": form(price="9999999999.00")}, free)
+    assert row["guarantee_check"] == "not_required" and row["over_ceiling"] is False
 
 
-@pytest.mark.parametrize("name", sorted(opening.ARGUMENTS))
-def test_every_client_command_is_in_the_rules(name: str) -> None:
-    assert name in opening.RULES.all_commands()
+def test_revoked_and_withdrawn_rows_carry_no_fields() -> None:
+    rows = opening.sheet_rows([bid("r", "revoked"), bid("w", "withdrawn"), bid("m")], {}, CONFIG)
+    assert [r["fields"] for r in rows] == [{}, {}, {}]
+    assert [r["form_error"] for r in rows] == [None, None, "form_missing"]
+    assert [r["status"] for r in rows] == ["revoked", "withdrawn", "decrypted"]
 
 
-def drawing() -> Opening:
-    o = Opening()
-    o.state = opening.initial({"lot": "LOT-1", "k_range": ["0.00", "0.05", "0.005"]})
-    for b in BIDDERS:
-        o.ok("opening.sign_in", b)
-    bids = [{"bidder": b.subject, "envelope": "0" * 64} for b in BIDDERS]
-    o.ok("opening.fix_bids", SYSTEM, bids=bids)
-    o.ok("opening.start_window", CHAIR)
-    return o
+def form_bytes(**fields: Any) -> bytes:
+    return json.dumps(form(**fields), ensure_ascii=False).encode()
 
 
-SEED = bytes(range(32))
+def test_read_form_checks_and_normalises_the_bid_form() -> None:
+    checked = bidform.read_form(form_bytes(quality=" 合格 ", extra="ignored"), "LOT-1")
+    assert checked["price"] == "3650000.00" and checked["quality"] == "合格"
+    assert "extra" not in checked and checked["guarantee"]["payer"] is None
+    assert bidform.read_form(form_bytes(discount_rate="2.5"), "LOT-1")["discount_rate"] == "2.5"
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "field"),
+    [
+        (b"\xff\xfe", "form_unreadable", None),
+        (b"[1, 2]", "form_unreadable", None),
+        (form_bytes(format="other"), "form_format", None),
+        (form_bytes(version=2), "form_format", None),
+        (form_bytes(version=True), "form_format", None),
+        (form_bytes(lot="LOT-2"), "form_other_lot", None),
+        (form_bytes(price=3650000.0), "form_bad_field", "price"),
+        (form_bytes(price="3650000.001"), "form_bad_field", "price"),
+        (form_bytes(price="-1.00"), "form_bad_field", "price"),
+        (form_bytes(price=None), "form_bad_field", "price"),
+        (form_bytes(duration_days=True), "form_bad_field", "duration_days"),
+        (form_bytes(duration_days="365"), "form_bad_field", "duration_days"),
+        (form_bytes(project_manager=""), "form_bad_field", "project_manager"),
+        (form_bytes(discount_rate="101"), "form_bad_field", "discount_rate"),
+        (form_bytes(guarantee="bank"), "form_bad_field", "guarantee"),
+        (form_bytes(guarantee={"kind": "cash", "amount": "1.00"}), "form_bad_field", None),
+        (form_bytes(guarantee={"kind": "bank", "amount": 50000}), "form_bad_field", None),
+        (b" " * (bidform.MAX_FORM_BYTES + 1), "form_too_large", None),
+    ],
+)
+def test_read_form_refuses_a_bad_form_with_a_code(
+    data: bytes, code: str, field: str | None
+) -> None:
+    with pytest.raises(bidform.FormError) as caught:
+        bidform.read_form(data, "LOT-1")
+    assert caught.value.code == code
+    if field is not None:
+        assert caught.value.detail["field"] == field
+
+
+def archive(*members: tuple[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zipped:
+        for name, data in members:
+            zipped.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_the_form_is_the_first_member_of_the_bid_archive() -> None:
+    bid_zip = archive(("bid.json", form_bytes()), ("技术标.pdf", b"%PDF"))
+    assert bidform.form_from_archive(bid_zip, "LOT-1")["price"] == "3650000.00"
+    for data, code in [
+        (b"not a zip", "form_not_zip"),
+        (archive(("技术标.pdf", b"%PDF"), ("bid.json", form_bytes())), "form_missing"),
+        (archive(("bid.json", form_bytes(lot="LOT-9"))), "form_other_lot"),
+    ]:
+        with pytest.raises(bidform.FormError) as caught:
+            bidform.form_from_archive(data, "LOT-1")
+        assert caught.value.code == code
+
+
+# K, objections -----------------------------------------------------------------------------
 
 
 def test_k_is_drawn_verifiably_commit_before_the_sheet_reveal_after() -> None:
-    o = drawing()
+    o = decrypting(k_range=["0.00", "0.05", "0.005"])
     commitment = hashlib.sha256(SEED).hexdigest()
     o.ok("opening.commit_draw", CHAIR, commitment=commitment)
     assert o.refused("opening.commit_draw", CHAIR, commitment="f" * 64) == "already_committed"
     assert o.refused("opening.reveal_draw", CHAIR, seed=SEED.hex()) == "wrong_phase"
     for b in BIDDERS:
         o.ok("opening.decrypted", b, **KEY)
-    o.ok("opening.close_window", CHAIR, T0 + timedelta(minutes=30))
-    o.ok("opening.publish_sheet", CHAIR)
+    o.ok("opening.close_window", CHAIR)
+    o.ok("opening.publish_sheet", CHAIR, rows=rows_for(o))
+    assert o.refused("opening.generate_record", CHAIR) == "draw_pending"
     assert o.refused("opening.reveal_draw", CHAIR, seed="00" * 32) == "seed_mismatch"
     [revealed] = o.ok("opening.reveal_draw", CHAIR, seed=SEED.hex())
     recomputed = opening.draw_k(SEED, "LOT-1", Decimal("0.00"), Decimal("0.05"), Decimal("0.005"))
@@ -212,6 +555,8 @@ def test_k_is_drawn_verifiably_commit_before_the_sheet_reveal_after() -> None:
     assert Decimal("0.00") <= recomputed <= Decimal("0.05")
     assert (recomputed / Decimal("0.005")) % 1 == 0
     assert o.refused("opening.reveal_draw", CHAIR, seed=SEED.hex()) == "already_drawn"
+    [record] = o.ok("opening.generate_record", CHAIR)
+    assert record.data["document"]["draw"]["seed"] == SEED.hex()
 
 
 def test_draw_k_is_a_fixed_function_of_its_inputs() -> None:
@@ -224,3 +569,262 @@ def test_draw_k_is_a_fixed_function_of_its_inputs() -> None:
 
 def test_a_lot_without_a_draw_refuses_one() -> None:
     assert decrypting().refused("opening.commit_draw", CHAIR, commitment="a" * 64) == "no_draw"
+    assert sheet().refused("opening.reveal_draw", CHAIR, seed=SEED.hex()) == "no_commitment"
+
+
+def test_objections_are_answered_once_by_the_chair_from_decryption_to_the_record() -> None:
+    assert fixed().refused("opening.object", BIDDERS[0], text="x") == "wrong_phase"
+    o = decrypting()
+    [raised] = o.ok("opening.object", BIDDERS[0], text="解密时间窗过短")
+    assert raised.data == {"bidder": B1, "text": "解密时间窗过短"}
+    assert o.refused("opening.answer", BIDDERS[1], objection=raised.seq, text="x") == (
+        "not_allowed"
+    )
+    assert o.refused("opening.object", CHAIR, text="x") == "not_allowed"
+    assert o.refused("opening.object", STRANGER, text="x") == "no_bid"
+    assert o.refused("opening.answer", CHAIR, objection=99, text="x") == "no_such_objection"
+    o.ok("opening.answer", CHAIR, objection=raised.seq, text="按招标文件规定执行")
+    assert o.refused("opening.answer", CHAIR, objection=raised.seq, text="y") == (
+        "already_answered"
+    )
+    r = recording()
+    [late] = r.ok("opening.object", BIDDERS[2], text="记录有误")
+    r.ok("opening.answer", CHAIR, objection=late.seq, text="已核对")
+    assert r.state.objections[-1].answer == "已核对"
+
+
+# the record --------------------------------------------------------------------------------
+
+
+def test_the_record_waits_for_every_answer() -> None:
+    o = sheet()
+    [raised] = o.ok("opening.object", BIDDERS[0], text="报价读错")
+    assert o.refused("opening.generate_record", CHAIR) == "objections_pending"
+    assert o.refused("opening.generate_record", SUPERVISOR) == "not_allowed"
+    o.ok("opening.answer", CHAIR, objection=raised.seq, text="已更正")
+    o.ok("opening.generate_record", CHAIR)
+    assert o.state.phase == "record"
+
+
+def test_the_record_is_a_pure_document_with_its_canonical_digest() -> None:
+    o = sheet()
+    at = T0 + timedelta(hours=1)
+    [generated] = o.ok("opening.generate_record", CHAIR, at)
+    document = generated.data["document"]
+    assert generated.data["digest"] == hashlib.sha256(canonical(document)).hexdigest()
+    assert generated.data["confirm_until"] == (at + timedelta(minutes=30)).isoformat()
+    assert document == opening.record_document(sheet().state, at), "a function of the state"
+    assert document["lot"] == "LOT-1" and document["tender"] == "ZJ-ZS-2026-0417"
+    assert document["title"] == "第1标段" and document["count"] == 3
+    assert [(b["bidder"], b["status"], b["cause"]) for b in document["bids"]] == [
+        (B1, "decrypted", None),
+        (B2, "revoked", "bidder_key_lost"),
+        (B3, "revoked", "bidder_absent"),
+    ]
+    assert document["sheet"]["rows"] == rows_for(o)
+    assert document["times"]["scheduled"] == T0.isoformat()
+    assert document["times"]["generated"] == at.isoformat()
+    assert document["times"]["window_closed"] == LATE.isoformat()
+    canonical(document)  # JSON-ready all the way down
+    assert o.refused("opening.generate_record", CHAIR) == "wrong_phase"
+
+
+def test_the_record_names_the_quorum_s_use() -> None:
+    o = settling()
+    o.ok("opening.request_quorum", CHAIR, bidders=[B2], reason="CA锁损坏")
+    o.ok("opening.share_submitted", CUSTODIAN, **share(1))
+    o.ok("opening.share_submitted", CUSTODIAN, **share(3))
+    o.ok("opening.quorum_opened", SYSTEM, bidder=B2, sealed_key="q" * 32, shares=[3, 1])
+    o.ok("opening.settle_failures", CHAIR)
+    o.ok("opening.publish_sheet", CHAIR, rows=rows_for(o))
+    [generated] = o.ok("opening.generate_record", CHAIR)
+    assert generated.data["document"]["quorum"] == [
+        {
+            "bidders": [B2],
+            "reason": "CA锁损坏",
+            "shares": [{"index": 1, "custodian": "notary"}, {"index": 3, "custodian": "sup"}],
+            "opened": {B2: [1, 3]},
+            "cancelled": None,
+        }
+    ]
+
+
+def test_each_bidder_confirms_or_dissents_once() -> None:
+    o = recording()
+    assert o.refused("opening.confirm_record", CHAIR, opinion="confirm", **SIGNED) == (
+        "not_allowed"
+    )
+    assert o.refused("opening.confirm_record", STRANGER, opinion="confirm", **SIGNED) == "no_bid"
+    assert o.refused("opening.confirm_record", BIDDERS[1], opinion="dissent", **SIGNED) == (
+        "text_needed"
+    )
+    [confirmed] = o.ok("opening.confirm_record", BIDDERS[0], opinion="confirm", **SIGNED)
+    assert confirmed.data == {"bidder": B1, "opinion": "confirm", "text": "", **SIGNED}
+    assert o.refused("opening.confirm_record", BIDDERS[0], opinion="confirm", **SIGNED) == (
+        "already_confirmed"
+    )
+    o.ok("opening.confirm_record", BIDDERS[1], opinion="dissent", text="未读出工期", **SIGNED)
+    late = T0 + timedelta(minutes=31)
+    assert o.refused("opening.confirm_record", BIDDERS[2], late, opinion="confirm", **SIGNED) == (
+        "deadline_passed"
+    )
+
+
+def test_confirmations_close_when_all_answered_or_at_the_deadline() -> None:
+    o = recording()
+    assert o.refused("opening.close_confirmations", SYSTEM) == "confirmations_open"
+    assert o.refused("opening.close_confirmations", CHAIR) == "not_allowed"
+    for b in BIDDERS:
+        o.ok("opening.confirm_record", b, opinion="confirm", **SIGNED)
+    [closed] = o.ok("opening.close_confirmations", SYSTEM)
+    assert closed.data == {"deemed": {}}
+    assert o.refused("opening.close_confirmations", SYSTEM) == "confirmations_closed"
+    assert o.refused("opening.confirm_record", BIDDERS[0], opinion="confirm", **SIGNED) == (
+        "confirmations_closed"
+    )
+
+
+@pytest.mark.parametrize(
+    ("silence", "deemed"), [("consent", "confirmed"), ("refusal", "not_signed")]
+)
+def test_silence_counts_as_the_lot_says(silence: str, deemed: str) -> None:
+    o = recording(record={"confirm_minutes": 10, "silence": silence})
+    o.ok("opening.confirm_record", BIDDERS[0], opinion="confirm", **SIGNED)
+    assert o.refused("opening.close_confirmations", SYSTEM, T0 + timedelta(minutes=9)) == (
+        "confirmations_open"
+    )
+    [closed] = o.ok("opening.close_confirmations", SYSTEM, T0 + timedelta(minutes=10))
+    assert closed.data == {"deemed": {B2: deemed, B3: deemed}}
+
+
+def test_the_chair_countersigns_after_the_confirmations_then_publishes() -> None:
+    o = recording()
+    assert o.refused("opening.countersign", CHAIR, **SIGNED) == "confirmations_open"
+    assert o.refused("opening.publish_record", CHAIR, checkpoint={}, proofs=[]) == "wrong_phase"
+    o.ok("opening.close_confirmations", SYSTEM, T0 + timedelta(minutes=30))
+    assert o.refused("opening.countersign", BIDDERS[0], **SIGNED) == "not_allowed"
+    [raised] = o.ok("opening.object", BIDDERS[0], text="签章有误")
+    assert o.refused("opening.countersign", CHAIR, **SIGNED) == "objections_pending"
+    o.ok("opening.answer", CHAIR, objection=raised.seq, text="已核对")
+    [signed] = o.ok("opening.countersign", CHAIR, **SIGNED)
+    assert signed.data == {"chair": "chair", **SIGNED} and o.state.phase == "countersigned"
+    assert o.refused("opening.object", BIDDERS[0], text="x") == "wrong_phase"
+    assert o.refused("opening.publish_record", SUPERVISOR, checkpoint={}, proofs=[]) == (
+        "not_allowed"
+    )
+    checkpoint, proofs = {"size": 12, "root": "cm9vdA=="}, [{"index": 3, "proof": []}]
+    [published] = o.ok("opening.publish_record", CHAIR, checkpoint=checkpoint, proofs=proofs)
+    assert published.data == {
+        "digest": o.state.record.digest if o.state.record else None,
+        "checkpoint": checkpoint,
+        "proofs": proofs,
+    }
+    assert o.state.phase == "published"
+    assert o.refused("opening.publish_record", CHAIR, checkpoint={}, proofs=[]) == "wrong_phase"
+
+
+# who sees what -----------------------------------------------------------------------------
+
+
+def stamped(name: str, data: dict[str, Any]) -> Event:
+    return Event(name, data, 9, T0, SYSTEM)
+
+
+def test_before_the_sheet_bidders_do_not_see_who_else_bid() -> None:
+    o = settling()
+    mine = stamped("opening.bid_decrypted", {"bidder": B1, **KEY})
+    assert opening.visible(o.state, mine, BIDDERS[0])
+    assert not opening.visible(o.state, mine, BIDDERS[1])
+    assert opening.visible(o.state, mine, SUPERVISOR)
+    fixed_event = stamped("opening.bids_fixed", {"bids": [{"bidder": B1}, {"bidder": B2}]})
+    assert not opening.visible(o.state, fixed_event, BIDDERS[1])
+    for public in [
+        stamped("opening.count_published", {"count": 3}),
+        stamped("opening.window_closed", {"absent": 1}),
+        stamped("opening.objection", {"bidder": B1, "text": "x"}),
+        stamped("opening.share_submitted", share(1)),
+    ]:
+        assert opening.visible(o.state, public, BIDDERS[1]), public.name
+    asked = stamped("opening.quorum_requested", {"bidders": [B2, B3], "reason": "x"})
+    assert not opening.visible(o.state, asked, BIDDERS[1])
+    assert opening.visible(o.state, asked, CUSTODIAN), "custodians see all after the window"
+    assert not opening.visible(decrypting().state, asked, CUSTODIAN)
+    settled = stamped("opening.failures_settled", {"settled": {B2: "revoked"}})
+    assert opening.visible(o.state, settled, BIDDERS[1])
+    assert not opening.visible(o.state, settled, BIDDERS[2])
+    assert opening.visible(sheet().state, settled, BIDDERS[2]), "from the sheet on, everything"
+
+
+def test_the_client_and_shell_commands_are_split() -> None:
+    client, shell = set(opening.ARGUMENTS), set(opening.SHELL_ARGUMENTS)
+    assert not client & shell
+    assert client | shell == set(opening.RULES.all_commands())
+    room = opening.room_type()
+    assert not shell & set(room.arguments), "the WebSocket edge never takes a shell command"
+    assert client <= set(room.arguments)
+
+
+def roundtrip(events: list[Event]) -> list[Event]:
+    """The events as the store gives them back: data through JSON."""
+    return [Event(e.name, json.loads(json.dumps(e.data)), e.seq, e.at, e.actor) for e in events]
+
+
+def test_a_whole_opening_replays_from_its_log_and_shows_each_actor_its_share() -> None:
+    o = decrypting(k_range=["0.00", "0.05", "0.01"])
+    o.ok("opening.commit_draw", CHAIR, commitment=hashlib.sha256(SEED).hexdigest())
+    o.ok("opening.decrypted", BIDDERS[0], **KEY)
+    o.ok("opening.report_failure", BIDDERS[1], cause="bidder_key_lost")
+    o.ok("opening.object", BIDDERS[2], text="无法解密")
+    o.ok("opening.close_window", SYSTEM, LATE)
+    before = opening.snapshot(o.state, BIDDERS[0])
+    assert before["phase"] == "settling" and before["count"] == 3
+    assert [b["bidder"] for b in before["bids"]] == [B1]
+    assert before["signed_in"] is None and before["me_signed_in"] is True
+    assert before["sheet"] is None and before["quorum"]["requested"] == []
+    assert before["objections"][0]["bidder"] == B3, "objections are public"
+    assert before["allowed"] == ["opening.object"] and before["actions"] == []
+    o.ok("opening.request_quorum", CHAIR, bidders=[B3], reason="投标人网络故障")
+    assert opening.snapshot(o.state, BIDDERS[0])["quorum"]["requested"] == []
+    watcher = opening.snapshot(o.state, SUPERVISOR)
+    assert watcher["quorum"]["requested"] == [B3] and watcher["quorum"]["pending"]
+    assert watcher["signed_in"] == [B1, B2, B3]
+    custodian = opening.snapshot(o.state, CUSTODIAN)
+    assert custodian["actions"] == ["opening.share_submitted"] and len(custodian["bids"]) == 3
+    o.ok("opening.share_submitted", CUSTODIAN, **share(1))
+    o.ok("opening.share_submitted", CHAIR, **share(2))
+    assert opening.snapshot(o.state, CHAIR)["quorum"]["submitted"] == [1, 2]
+    o.ok("opening.quorum_opened", SYSTEM, bidder=B3, sealed_key="q" * 32, shares=[1, 2])
+    o.ok("opening.settle_failures", CHAIR)
+    o.ok("opening.answer", CHAIR, objection=o.state.objections[0].seq, text="已由密钥保管人开启")
+    o.ok("opening.publish_sheet", CHAIR, rows=rows_for(o))
+    after = opening.snapshot(o.state, BIDDERS[0])
+    assert [(b["bidder"], b["status"]) for b in after["bids"]] == [
+        (B1, "decrypted"),
+        (B2, "revoked"),
+        (B3, "quorum_opened"),
+    ]
+    assert after["sheet"]["rows"][2]["fields"]["price"] == "3650000.00"
+    assert after["sheet"]["rows"][1]["fields"] == {}
+    assert after["quorum"]["requested"] == [B3]
+    o.ok("opening.reveal_draw", CHAIR, seed=SEED.hex())
+    o.ok("opening.generate_record", CHAIR, T0 + timedelta(hours=1))
+    for b in BIDDERS[:2]:
+        o.ok("opening.confirm_record", b, T0 + timedelta(hours=1), opinion="confirm", **SIGNED)
+    assert opening.snapshot(o.state, BIDDERS[2])["actions"] == ["opening.confirm_record"]
+    o.ok("opening.close_confirmations", SYSTEM, T0 + timedelta(hours=2))
+    o.ok("opening.countersign", CHAIR, **SIGNED)
+    o.ok("opening.publish_record", CHAIR, checkpoint={"size": 1}, proofs=[])
+    view = opening.snapshot(o.state, BIDDERS[2])
+    record = view["record"]
+    assert view["phase"] == "published" and view["draw"]["seed"] == SEED.hex()
+    assert record["confirmations"][B1] == {"opinion": "confirm", "text": ""}
+    assert record["deemed"] == {B3: "confirmed"}
+    assert record["countersigned"]["chair"] == "chair"
+    assert record["published"] == {"checkpoint": {"size": 1}, "proofs": []}
+    assert record["digest"] == opening.record_digest(record["document"])
+    assert view["allowed"] == [] and view["actions"] == []
+    json.dumps(view)  # a page renders it as it is
+    replayed = opening.initial({**CONFIG, "k_range": ["0.00", "0.05", "0.01"]})
+    for event in roundtrip(o.log):
+        replayed = opening.apply(replayed, event)
+    assert replayed == o.state, "the log alone rebuilds the room"
