@@ -567,9 +567,9 @@ def _report_failure(state: OpeningState, args: Args, actor: Actor, now: datetime
 
 
 def _close_window(state: OpeningState, args: Args, actor: Actor, now: datetime) -> Decision:
-    """Time is up (system or chair), or every bid is decrypted or failed (chair)."""
+    """Time is up, or every bid is decrypted or failed already (the clock closes it then)."""
     sealed = [b.bidder for b in state.bids.values() if b.status == "sealed"]
-    if not _window_over(state, now) and (actor.role != "chair" or sealed):
+    if not _window_over(state, now) and sealed:
         ends = state.window_ends.isoformat() if state.window_ends else None
         return Rejected(
             "window_open",
