@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from bidroom import api, audit_api, demo, login, opening, timestamps, ws
+from bidroom import api, audit_api, demo, login, opening, openings, tender_api, timestamps, ws
 from bidroom.audit_log import AuditLog
 from bidroom.broker import broker_for
 from bidroom.db import ensure_migrated
@@ -95,6 +95,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         hub,
         metrics,
     )
+    tender_api.attach(app.state, engine, settings)
     stamper = app.state.timestamper
     app.state.audit = AuditLog(
         engine,
@@ -105,6 +106,9 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     )
     maintenance = asyncio.create_task(_maintain(hub, settings), name="maintenance")
     integration = asyncio.create_task(_integrate(app.state.audit, settings), name="audit")
+    clock = asyncio.create_task(
+        openings.run_clock(hub, app.state.tenders, settings.clock_seconds), name="opening clock"
+    )
     log.info(
         "node ready",
         extra={"database": engine.url.get_backend_name(), "broker": type(broker).__name__},
@@ -112,7 +116,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        for task in (maintenance, integration):
+        for task in (maintenance, integration, clock):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -139,6 +143,8 @@ def create_app(settings: Settings, demo_dir: Path | None = None) -> Starlette:
         Route("/api/login/challenge", login.challenge, methods=["POST"]),
         Route("/api/login", login.answer, methods=["POST"]),
         WebSocketRoute("/ws", ws.endpoint),
+        *tender_api.ROUTES,
+        *openings.ROUTES,
     ]
     if demo_dir is not None:
         routes += [

@@ -6,12 +6,15 @@
     3. Otherwise the envelope is checked without opening it (ca.receipt.check_bid: intact, for
        this lot, signed by a certificate valid and unrevoked at the receipt time); a refusal is
        recorded too.
-    4. Accepted: a ``bid.received`` entry, integrated at once, and a receipt the bidder keeps:
+    4. The bidder is the registry subject of the sealing certificate's holder (uscc:… or
+       cert:…); when the upload names who must have sealed it (the uploader's session subject),
+       any other signer is refused (``signer_mismatch``).
+    5. Accepted: a ``bid.received`` entry, integrated at once, and a receipt the bidder keeps:
        the audit receipt (entry, inclusion proof, signed timestamped checkpoint) and the token
        over the envelope itself.
 
-The upload protocol (tus) and the lot's records are the opening's (issue 5); this is the step
-every upload ends with.
+The upload protocol (tus) and the bid records are bidroom.uploads and bidroom.tender_store;
+this is the step every upload ends with.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from bidroom import audit, receipts
 from bidroom.audit_log import AuditLog
 from bidroom.errors import BidroomError
 from bidroom.store import Store
-from ca import receipt, tsa
+from ca import login, receipt, tsa
 from ca.errors import CryptoError
 from ca.trust import TrustStore
 
@@ -60,8 +63,12 @@ async def receive(
     lot: Lot,
     source: BinaryIO,
     uploader: str,
+    *,
+    signer: str | None = None,
 ) -> dict[str, Any]:
-    """Accept a sealed bid for ``lot`` or raise BidRefused; either way the log records it."""
+    """Accept a sealed bid for ``lot`` or raise BidRefused; either way the log records it.
+
+    ``signer``: the registry subject who must have sealed it (None: whoever did)."""
     digest = _digest(source)
     stamp = await stamper.stamp(tsa.Digest("sha256", digest))
     at = stamp.info.gen_time
@@ -80,7 +87,19 @@ async def receive(
         accepted = receipt.check_bid(source, lot.id, trust, at)
     except CryptoError as exc:
         await _refuse(store, at, uploader, lot, objects, exc.code, exc.message)
-    bidder = f"cert:{accepted.holder.fingerprint}"
+    holder = accepted.holder
+    known = await store.roles_of(login.holder_keys(holder))
+    bidder = known[0] if known else f"cert:{holder.fingerprint}"
+    if signer is not None and bidder != signer:
+        await _refuse(
+            store,
+            at,
+            uploader,
+            lot,
+            objects,
+            "signer_mismatch",
+            "the bid is sealed by another holder than the one uploading it",
+        )
     [row] = await store.record([audit.Entry(at, bidder, "bid.received", lot.id, None, objects)])
     await log.integrate()
     index = await log.index_of(row)
@@ -89,6 +108,9 @@ async def receive(
         "envelope_sha256": digest.hex(),
         "timestamp": base64.b64encode(stamp.token).decode(),
         "audit": await receipts.make(log, index),
+        "bidder": bidder,
+        "name": holder.organisation or holder.name,
+        "organisation": holder.organisation,
     }
 
 

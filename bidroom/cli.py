@@ -10,6 +10,7 @@ import logging
 import secrets
 import socket
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,14 +20,28 @@ import uvicorn
 from cryptography import x509
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.datastructures import State
 from tqdm import tqdm
 
-from bidroom import audit, audit_api, audit_bundle, db, demo, logs, receipts, timestamps, tokens
+from bidroom import (
+    audit,
+    audit_api,
+    audit_bundle,
+    db,
+    demo,
+    logs,
+    receipts,
+    tender_api,
+    tenders,
+    timestamps,
+    tokens,
+)
 from bidroom.app import create_app
 from bidroom.audit_log import AuditLog
-from bidroom.errors import BidroomError, ConfigError
+from bidroom.errors import BidroomError, ConfigError, NotFound
 from bidroom.settings import Settings, load_settings
 from bidroom.store import Store, create_engine
+from bidroom.tender_store import TenderRecord, TenderStore
 from ca import commands, tsa
 from ca.errors import CryptoError
 from ca.trust import TrustStore
@@ -161,6 +176,30 @@ async def registry(args: argparse.Namespace, engine: AsyncEngine) -> None:
         return
     for holder, name, roles in await store.holders():
         print(f"{holder}\t{name}\t{','.join(roles)}")
+
+
+async def tender_command(args: argparse.Namespace, settings: Settings, engine: AsyncEngine) -> None:
+    """Tenders on the database directly, as the operator: create (draft), publish, list."""
+    await db.ensure_migrated(engine)
+    state = State({"settings": settings, "store": Store(engine), "tenders": TenderStore(engine)})
+    now, operator = datetime.now(UTC), f"operator:{getpass.getuser()}"
+    if args.action == "create":
+        spec = tenders.parse_tender(args.file.read_bytes(), settings.max_bid_bytes)
+        record = TenderRecord(
+            uuid.uuid4().hex, spec.number, spec.title, "draft", spec.frozen(), operator, now, None
+        )
+        await state.tenders.create_tender(record, now)
+        print(record.id)
+    elif args.action == "publish":
+        tender = await state.tenders.tender(args.id)
+        if tender is None:
+            raise NotFound(f"no tender {args.id}", code="tender_not_found")
+        await tender_api.publish(state, tender, operator, now)
+        for lot in await state.tenders.lots_of(tender.id):
+            print(f"{lot.id}\t{lot.room}\t{lot.deadline.isoformat()}\t{lot.key_fingerprint}")
+    else:
+        for tender in await state.tenders.tenders(published_only=False):
+            print(f"{tender.id}\t{tender.status}\t{tender.number}\t{tender.title}")
 
 
 def audit_command(args: argparse.Namespace, settings: Settings) -> None:
@@ -312,6 +351,13 @@ def parser() -> argparse.ArgumentParser:
     grant.add_argument("--role", action="append", required=True, choices=sorted(tokens.ROLES))
     grant.add_argument("--name", required=True)
     actions.add_parser("list", help="list holders and their roles")
+    tender_cmd = sub.add_parser("tender", help="tenders: create a draft, publish it, list them")
+    tender_actions = tender_cmd.add_subparsers(dest="action", required=True)
+    create = tender_actions.add_parser("create", help="a draft from a JSON file (docs/opening.md)")
+    create.add_argument("file", type=Path)
+    publish = tender_actions.add_parser("publish", help="freeze a draft and open its lots")
+    publish.add_argument("id")
+    tender_actions.add_parser("list", help="every tender, drafts included")
     audit_cmd = sub.add_parser("audit", help="the audit log: integrate, export, verify, receipts")
     audit_actions = audit_cmd.add_subparsers(dest="action", required=True)
     audit_actions.add_parser("integrate", help="number pending entries and sign a checkpoint")
@@ -345,6 +391,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             mint_token(args, settings)
         elif args.command == "audit":
             audit_command(args, settings)
+        elif args.command == "tender":
+            asyncio.run(
+                _with_engine(settings, lambda engine: tender_command(args, settings, engine))
+            )
         elif args.command == "registry":
             asyncio.run(_with_engine(settings, lambda engine: registry(args, engine)))
         elif (

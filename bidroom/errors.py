@@ -10,7 +10,14 @@
     ├── ProtocolError          a frame the protocol does not allow        -> error frame
     │   └── FrameTooLarge      a frame over the size limit
     ├── RoomNotFound           no such room                               -> close 4004
-    └── Refused                a command the room refused (wraps room.Rejected)
+    ├── Refused                a command the room refused (wraps room.Rejected)
+    └── (HTTP refusals of tenders, lots, bids and uploads; ``status`` is the HTTP status)
+        ├── TenderError        a tender or lot spec that cannot be accepted      -> 422
+        ├── NotFound           no such tender, lot, bid or upload (or not yours) -> 404
+        ├── NotAllowed         the role or the holder may not do this            -> 403
+        ├── Conflict           the state forbids it (frozen, deadline, offset)   -> 409
+        ├── TooLarge           over a size limit                                 -> 413
+        └── UploadRefused      a tus request the server does not take (412, 415, 400)
 
 The codes are the ones in docs/protocol.md; third-party exceptions are translated where they are
 caught (``raise StoreError(...) from exc``) so callers never depend on a driver's exceptions.
@@ -76,3 +83,49 @@ class RoomNotFound(BidroomError):
 
 class Refused(BidroomError):
     code = "refused"
+
+
+class HttpRefusal(BidroomError):
+    """A refusal the HTTP edge answers with ``status`` and the JSON error body."""
+
+    status = 400
+
+
+class TenderError(HttpRefusal):
+    code = "invalid_tender"
+    status = 422
+
+
+class NotFound(HttpRefusal):
+    code = "not_found"
+    status = 404
+
+
+class NotAllowed(HttpRefusal):
+    code = "not_allowed"
+    status = 403
+
+
+class Conflict(HttpRefusal):
+    code = "conflict"
+    status = 409
+
+
+class TooLarge(HttpRefusal):
+    code = "upload_too_large"
+    status = 413
+
+
+class UploadRefused(HttpRefusal):
+    code = "upload_refused"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int = 400,
+        detail: Mapping[str, Any] | None = None,
+    ):
+        super().__init__(message, code=code, detail=detail)
+        self.status = status

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     tsa_timeout_seconds: float = Field(default=10.0, gt=0)
     tsa_roots: Path | None = None  # PEM: roots of the external TSAs; None: the trust store
     tsa_dir: Path | None = None  # the built-in TSA's folder; None: var_dir / "tsa"
+    # Tenders and bids (docs/opening.md): a lot's deadline is at least min_bid_days after its
+    # publication; no lot may accept bids larger than max_bid_bytes.
+    min_bid_days: int = Field(default=20, ge=0)
+    max_bid_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    # How often the opening clock looks for due steps (bids fixed at the deadline, the window
+    # closed at its end, confirmations closed at theirs).
+    clock_seconds: float = Field(default=1.0, gt=0)
 
     @model_validator(mode="after")
     def _replay_fits_the_queue(self) -> Settings:

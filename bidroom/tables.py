@@ -113,3 +113,108 @@ class CheckpointRow(SQLModel, table=True):
     note: str = Field(sa_column=Column(Text, nullable=False))
     timestamp: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     at: datetime = _when()
+
+
+# tenders, lots and bids (docs/opening.md) --------------------------------------------------
+
+
+class TenderRow(SQLModel, table=True):
+    """A tender as staff wrote it (``spec``: the TenderSpec's JSON); frozen once published."""
+
+    __tablename__ = "tender"
+
+    id: str = Field(primary_key=True, max_length=40)
+    number: str = Field(max_length=100)
+    title: str = Field(max_length=300)
+    status: str = Field(max_length=20)  # draft | published
+    spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_by: str = Field(max_length=200)
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+    published_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class LotRow(SQLModel, table=True):
+    """A published lot: its frozen spec, its opening room, the public half of its opening key
+    and the commitments to the custodians' shares (never a share, never the private key)."""
+
+    __tablename__ = "lot"
+
+    id: str = Field(primary_key=True, max_length=100)
+    tender_id: str = Field(foreign_key="tender.id", max_length=40, index=True)
+    number: str = Field(max_length=20)
+    title: str = Field(max_length=300)
+    room_id: str = Field(max_length=100)
+    deadline: datetime = _when()
+    spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    opening_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    key_fingerprint: str = Field(max_length=64)
+    commitments: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    custodians: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(max_length=20)  # published
+    created_at: datetime = _when()
+
+
+class LotShareRow(SQLModel, table=True):
+    """One custodian's share file (ca.shares format v1), encrypted to their certificate."""
+
+    __tablename__ = "lot_share"
+
+    lot_id: str = Field(primary_key=True, foreign_key="lot.id", max_length=100)
+    subject: str = Field(primary_key=True, max_length=200)
+    idx: int
+    file: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class RegistrationRow(SQLModel, table=True):
+    """A bidder registered for a lot (报名): only they may upload."""
+
+    __tablename__ = "registration"
+
+    lot_id: str = Field(primary_key=True, foreign_key="lot.id", max_length=100)
+    subject: str = Field(primary_key=True, max_length=200)
+    name: str = Field(max_length=300)
+    organisation: str | None = Field(default=None, max_length=300)
+    at: datetime = _when()
+
+
+class BidRow(SQLModel, table=True):
+    """One accepted version of a bidder's sealed bid; at most one per (lot, bidder) is current."""
+
+    __tablename__ = "bid"
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    lot_id: str = Field(foreign_key="lot.id", max_length=100)
+    bidder: str = Field(max_length=200)
+    name: str = Field(max_length=300)
+    organisation: str | None = Field(default=None, max_length=300)
+    version: int
+    envelope_sha256: str = Field(max_length=64)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    received_at: datetime = _when()
+    tsa_token: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    uploader_address: str | None = Field(default=None, max_length=100)
+    status: str = Field(max_length=20)  # current | replaced | withdrawn
+    receipt: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class UploadRow(SQLModel, table=True):
+    """A tus upload in progress or finished; its bytes are in var/uploads/<id> until checked."""
+
+    __tablename__ = "upload"
+
+    id: str = Field(primary_key=True, max_length=40)
+    lot_id: str = Field(foreign_key="lot.id", max_length=100)
+    owner: str = Field(max_length=200, index=True)
+    length: int = Field(sa_column=Column(BigInteger, nullable=False))
+    offset: int = Field(sa_column=Column(BigInteger, nullable=False))
+    status: str = Field(max_length=20)  # uploading | accepted | refused
+    outcome: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = _when()

@@ -1,0 +1,670 @@
+"""The opening's shell: what the pure core (bidroom.opening) cannot do by itself.
+
+The core decides; this module does the I/O around the consequential steps, each checked before
+the core sees it (docs/opening.md):
+
+- ``POST /api/openings/{room}/decrypt``: a bidder hands over their bid's data key, sealed to the
+  room and signed. The signature, the signer, the sealed key and the key itself (it must open
+  the envelope's first chunk) are checked here; only then is ``opening.decrypted`` sent.
+- ``POST /api/openings/{room}/share``: a custodian submits their share of the lot's opening key,
+  signed. It is checked against its published commitment and kept in the room's log sealed to
+  the room key; once k are in, the key is combined in memory and the requested bids are opened
+  (``opening.quorum_opened``, one per bid, each naming the shares used).
+- ``POST /api/openings/{room}/sheet``: the chair asks for the sheet; every opened bid is
+  decrypted (in threads, streamed to a temporary file), its bid form read, and the rows sent
+  with ``opening.publish_sheet``. Nobody, chair included, sees a price before this.
+- ``POST /api/openings/{room}/confirm`` and ``/countersign``: the record's signatures.
+- ``POST /api/openings/{room}/publish``: the record goes out with the audit receipts of its
+  signatures (inclusion proofs against a signed, timestamped checkpoint).
+- ``GET /api/openings/{room}/key`` (the room's public key) and ``/record`` (public once published).
+
+The clock (:func:`tick`) sends the system's commands when their time comes: the bids are fixed at
+the deadline, the window closes when it ends (or when every bid is decrypted), confirmations close
+at their deadline. Every node runs it; the commands carry fixed ids, so each is applied once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bidroom import bidform, blobs, opening, receipts, signed
+from bidroom.api import error, identity
+from bidroom.errors import AuthError, BidroomError, RoomNotFound
+from bidroom.hub import Hub, LiveRoom
+from bidroom.room import SYSTEM, Actor, Command
+from bidroom.settings import Settings
+from bidroom.tender_store import TenderStore
+from bidroom.tokens import Identity
+from ca import envelope, handoff, hpke, shares
+from ca import primitives as p
+from ca.errors import CryptoError
+
+log = logging.getLogger(__name__)
+
+OPENED = ("decrypted", "quorum_opened")
+FORM = "bid.json"
+MAX_FORM = 1 << 20
+
+
+class OpeningError(BidroomError):
+    """A step the shell refuses before the core sees it; ``status`` is the HTTP status."""
+
+    code = "opening_refused"
+
+    def __init__(
+        self, status: int, code: str, message: str, detail: Mapping[str, Any] | None = None
+    ):
+        super().__init__(message, code=code, detail=dict(detail or {}))
+        self.status = status
+
+
+# bodies ------------------------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class SignedBody(_Body):
+    certificate: str = Field(min_length=16, max_length=16384)
+    chain: list[str] = Field(default_factory=list, max_length=8)
+    signature: str = Field(min_length=16, max_length=2048)
+
+
+class DecryptBody(SignedBody):
+    envelope: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sealed_key: str = Field(min_length=16, max_length=1024)
+
+
+class ShareBody(SignedBody):
+    index: int = Field(ge=1, le=16)
+    commitment: str = Field(pattern=r"^[0-9a-f]{64}$")
+    mnemonic: str = Field(min_length=20, max_length=2000)
+
+
+class ConfirmBody(SignedBody):
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    opinion: str = Field(pattern="^(confirm|dissent)$")
+    text: str = Field(default="", max_length=2000)
+
+
+class CountersignBody(SignedBody):
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+# helpers -----------------------------------------------------------------------------------
+
+
+def room_key(settings: Settings, room: str) -> p.EcPrivateKey:
+    assert settings.secret_key is not None, "the app refuses to start without a secret"
+    return handoff.room_key(settings.secret_key.get_secret_value().encode(), room)
+
+
+def part(live: LiveRoom) -> opening.OpeningState:
+    """The opening slice of a composite opening room's state."""
+    if live.record.kind != opening.KIND:
+        raise OpeningError(404, "not_an_opening", f"room {live.record.id} is not an opening")
+    state: opening.OpeningState = live.state[1]
+    return state
+
+
+def actor_for(who: Identity, role: str) -> Actor:
+    if role not in who.roles:
+        raise OpeningError(403, "not_allowed", f"this step is for the {role}", {"role": role})
+    return Actor(who.subject, who.name, role, who.venue, who.organisation)
+
+
+async def _live(request: Request) -> LiveRoom:
+    hub: Hub = request.app.state.hub
+    try:
+        return await hub.room(request.path_params["room"])
+    except RoomNotFound as exc:
+        raise OpeningError(404, "room_not_found", exc.message) from exc
+
+
+async def _body(request: Request, model: type[BaseModel]) -> Any:
+    raw = await request.body()
+    if len(raw) > 64 * 1024:
+        raise OpeningError(413, "body_too_large", "the request body is too large")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise OpeningError(
+            422, "invalid_args", "invalid request", {"errors": exc.errors(include_url=False)}
+        ) from exc
+
+
+async def _verify(
+    request: Request, who: Identity, body: SignedBody, action: str, fields: dict[str, Any]
+) -> None:
+    """The signature over the action, by a certificate whose holder is the session's subject."""
+    state = request.app.state
+    await signed.verify_action(
+        state.settings, state.store, who, body.model_dump(), action, fields, state.hub.clock()
+    )
+
+
+async def _execute(
+    hub: Hub, room: str, name: str, args: Mapping[str, Any], actor: Actor, command_id: str
+) -> dict[str, Any]:
+    model = opening.SHELL_ARGUMENTS[name]
+    checked = model.model_validate(dict(args)).model_dump(mode="json")
+    outcome = await hub.execute(room, Command(name, checked), actor, command_id)
+    if not outcome["ok"]:
+        raise OpeningError(409, outcome["code"], outcome["message"], outcome.get("detail"))
+    return outcome
+
+
+def _events(live: LiveRoom, name: str) -> list[Mapping[str, Any]]:
+    """The data of this room's recent events called ``name`` (the live room keeps them all
+    for an opening's size: a few hundred events)."""
+    return [e.data for e in live.recent if e.name == name]
+
+
+async def _all_events(hub: Hub, room: str, name: str) -> list[Mapping[str, Any]]:
+    return [e.data for e in await hub.store.events(room) if e.name == name]
+
+
+def _answer(outcome: dict[str, Any], **extra: Any) -> Response:
+    return JSONResponse({"ok": True, "seqs": outcome.get("seqs", []), **extra})
+
+
+def handled(handler: Any) -> Any:
+    """Every refusal becomes JSON ``{code, message, detail}`` with its status."""
+
+    async def wrapper(request: Request) -> Response:
+        try:
+            response: Response = await handler(request)
+            return response
+        except OpeningError as exc:
+            return error(exc.status, exc.code, exc.message, dict(exc.detail))
+        except AuthError as exc:
+            status = 403 if exc.code in ("signer_mismatch", "not_allowed") else 401
+            return error(status, exc.code, exc.message, dict(exc.detail))
+        except CryptoError as exc:
+            return error(422, exc.code, exc.message, _plain(exc.detail))
+        except BidroomError as exc:
+            return error(422, exc.code, exc.message, _plain(exc.detail))
+
+    wrapper.__name__ = handler.__name__
+    wrapper.__doc__ = handler.__doc__
+    return wrapper
+
+
+def _plain(detail: Any) -> dict[str, Any]:
+    return {k: v for k, v in dict(detail or {}).items() if isinstance(v, str | int | None)}
+
+
+# the room key ------------------------------------------------------------------------------
+
+
+@handled
+async def public_key(request: Request) -> Response:
+    live = await _live(request)
+    part(live)
+    key = room_key(request.app.state.settings, live.record.id)
+    return JSONResponse({"room": live.record.id, "public_key": handoff.public_point(key)})
+
+
+# decryption hand-off -----------------------------------------------------------------------
+
+
+def _envelope_path(store: blobs.BlobStore, digest: str) -> Path:
+    path = store.path(digest)
+    if not path.is_file():
+        raise OpeningError(500, "blob_missing", "the sealed bid is missing from the blob store")
+    return path
+
+
+def _check_key(path: Path, data_key: bytes) -> None:
+    with path.open("rb") as source:
+        envelope.check_data_key(source, data_key)
+
+
+@handled
+async def decrypt(request: Request) -> Response:
+    """A bidder hands over the data key of their own bid, sealed to the room, signed."""
+    who = identity(request)
+    actor = actor_for(who, "bidder")
+    live = await _live(request)
+    state = part(live)
+    body: DecryptBody = await _body(request, DecryptBody)
+    bid = state.bids.get(who.subject)
+    if bid is None or bid.envelope != body.envelope:
+        raise OpeningError(404, "no_bid", "you have no such bid in this opening")
+    room = live.record.id
+    fields = {"room": room, "envelope": body.envelope, "sealed_key": body.sealed_key}
+    await _verify(request, who, body, "opening.decrypt", fields)
+    settings: Settings = request.app.state.settings
+    data_key = handoff.open_key(room_key(settings, room), room, body.envelope, body.sealed_key)
+    try:
+        await asyncio.to_thread(
+            _check_key, _envelope_path(request.app.state.blobs, body.envelope), data_key
+        )
+    except CryptoError as exc:
+        raise OpeningError(422, "bad_data_key", "this key does not open your bid") from exc
+    args = {
+        "sealed_key": body.sealed_key,
+        "signature": body.signature,
+        "certificate": body.certificate,
+    }
+    outcome = await _execute(
+        request.app.state.hub, room, "opening.decrypted", args, actor, f"decrypt:{body.envelope}"
+    )
+    return _answer(outcome)
+
+
+# the custodians' quorum --------------------------------------------------------------------
+
+
+def _commitments(live: LiveRoom) -> dict[int, shares.Commitment]:
+    """The lot's share commitments, as publication put them in the room's config."""
+    found = (shares.Commitment.from_dict(d) for d in live.record.config.get("commitments") or ())
+    return {c.index: c for c in found}
+
+
+@handled
+async def share(request: Request) -> Response:
+    """A custodian's share, checked against its commitment, kept sealed until k are in."""
+    who = identity(request)
+    role = "custodian" if "custodian" in who.roles else "chair"
+    actor = actor_for(who, role)
+    live = await _live(request)
+    part(live)
+    body: ShareBody = await _body(request, ShareBody)
+    commitment = _commitments(live).get(body.index)
+    if commitment is None or commitment.digest.hex() != body.commitment:
+        raise OpeningError(422, "share_uncommitted", "no such share was committed for this lot")
+    if commitment.custodian != who.subject:
+        raise OpeningError(403, "not_your_share", "this share was given to another custodian")
+    room = live.record.id
+    fields = {"room": room, "index": body.index, "commitment": body.commitment}
+    await _verify(request, who, body, "opening.share", fields)
+    given = shares.Share(
+        commitment.lot_id,
+        commitment.key_fingerprint,
+        commitment.custodian,
+        commitment.index,
+        commitment.k,
+        commitment.n,
+        body.mnemonic,
+    )
+    if shares.commitment_digest(given) != commitment.digest:
+        raise OpeningError(
+            422, "share_commitment_mismatch", "the share does not match its commitment"
+        )
+    settings: Settings = request.app.state.settings
+    sealed = _seal_share(settings, room, body.commitment, body.mnemonic)
+    args = {
+        "custodian": who.subject,
+        "index": body.index,
+        "commitment": body.commitment,
+        "sealed_share": sealed,
+    }
+    hub: Hub = request.app.state.hub
+    outcome = await _execute(
+        hub, room, "opening.share_submitted", args, actor, f"share:{body.index}"
+    )
+    opened = await open_by_quorum(hub, settings, request.app.state.blobs, room)
+    return _answer(outcome, opened=opened)
+
+
+def _seal_share(settings: Settings, room: str, commitment: str, mnemonic: str) -> str:
+    """A share kept in the room's log, sealed to the room key (bound to its commitment)."""
+    key = room_key(settings, room).public_key()
+    aad = f"share {room} {commitment}".encode()
+    enc, sealed = hpke.seal(key, b"bidroom share in room v1", aad, mnemonic.encode())
+    return base64.b64encode(enc + sealed).decode()
+
+
+def _open_share(settings: Settings, room: str, commitment: str, sealed: str) -> str:
+    raw = base64.b64decode(sealed)
+    aad = f"share {room} {commitment}".encode()
+    mnemonic = hpke.open_(
+        raw[:65], room_key(settings, room), b"bidroom share in room v1", aad, raw[65:]
+    )
+    return mnemonic.decode()
+
+
+async def open_by_quorum(
+    hub: Hub, settings: Settings, store: blobs.BlobStore, room: str
+) -> list[str]:
+    """Once k shares are in, open every requested, still-failed bid; the bidders opened."""
+    live = await hub.room(room)
+    state = part(live)
+    by_index = _commitments(live)
+    quorum = state.quorum
+    if not by_index or quorum is None:
+        return []
+    k = next(iter(by_index.values())).k
+    waiting = [b for b in quorum.bidders if state.bids[b].status == "failed"]
+    if len(quorum.shares) < k or not waiting:
+        return []
+    in_log = await _all_events(hub, room, "opening.share_submitted")
+    submitted = list(
+        {int(d["index"]): d for d in in_log if int(d["index"]) in quorum.shares}.values()
+    )
+    given = [
+        shares.Share(
+            c.lot_id,
+            c.key_fingerprint,
+            c.custodian,
+            c.index,
+            c.k,
+            c.n,
+            _open_share(settings, room, d["commitment"], d["sealed_share"]),
+        )
+        for d in submitted
+        for c in [by_index[int(d["index"])]]
+    ]
+    expected = p.load_public_der(base64.b64decode(live.record.config["opening_key"]))
+    assert isinstance(expected, p.EcPublicKey)
+    key = shares.combine(given, list(by_index.values()), expected)
+    used = sorted(int(d["index"]) for d in submitted)
+    opened = []
+    for bidder in waiting:
+        digest = state.bids[bidder].envelope
+        data_key = await asyncio.to_thread(_unwrap, _envelope_path(store, digest), key)
+        sealed = handoff.seal_key(room_key(settings, room).public_key(), room, digest, data_key)
+        args = {"bidder": bidder, "sealed_key": sealed, "shares": used}
+        await _execute(hub, room, "opening.quorum_opened", args, SYSTEM, f"quorum:{bidder}")
+        opened.append(bidder)
+    return opened
+
+
+def _unwrap(path: Path, key: p.EcPrivateKey) -> bytes:
+    with path.open("rb") as source:
+        header = envelope.read_header(source)
+    return envelope.unwrap_with(header, key)
+
+
+# the sheet ---------------------------------------------------------------------------------
+
+
+def read_bid_form(path: Path, data_key: bytes, scratch: Path, lot: str) -> dict[str, Any]:
+    """Decrypt one bid (streamed, verified) and read its form; the plaintext is then deleted."""
+    target = scratch / f"{path.name}.zip"
+    try:
+        with path.open("rb") as source:
+            envelope.open_with_data_key(source, target, data_key)
+        try:
+            with zipfile.ZipFile(target) as archive:
+                info = archive.getinfo(FORM)
+                if info.file_size > MAX_FORM:
+                    raise bidform.FormError("the bid form is too large", code="form_too_large")
+                data = archive.read(info)
+        except (zipfile.BadZipFile, KeyError) as exc:
+            raise bidform.FormError("the bid has no bid.json form", code="form_missing") from exc
+        return {"form": bidform.read_form(data, lot)}
+    except bidform.FormError as exc:
+        return {"error": exc.code}
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            target.unlink()
+
+
+async def read_forms(
+    settings: Settings,
+    store: blobs.BlobStore,
+    room: str,
+    state: opening.OpeningState,
+    sealed: Mapping[str, str],
+) -> dict[str, Any]:
+    """Every opened bid's form (or its error code), decrypted two at a time."""
+    key = room_key(settings, room)
+    limit = asyncio.Semaphore(2)
+    with tempfile.TemporaryDirectory(dir=settings.var_dir, prefix="sheet-") as scratch:
+
+        async def one(bidder: str) -> tuple[str, Any]:
+            digest = state.bids[bidder].envelope
+            data_key = handoff.open_key(key, room, digest, sealed[bidder])
+            async with limit:
+                outcome = await asyncio.to_thread(
+                    read_bid_form,
+                    _envelope_path(store, digest),
+                    data_key,
+                    Path(scratch),
+                    state.lot,
+                )
+            return bidder, outcome.get("form") or outcome["error"]
+
+        opened = [b.bidder for b in state.bids.values() if b.status in OPENED]
+        return dict(await asyncio.gather(*(one(b) for b in opened)))
+
+
+def sealed_keys(events: list[Any]) -> dict[str, str]:
+    """Each opened bid's data key, sealed to the room, from the room's log."""
+    handed = ("opening.bid_decrypted", "opening.quorum_opened")
+    return {e.data["bidder"]: e.data["sealed_key"] for e in events if e.name in handed}
+
+
+@handled
+async def sheet(request: Request) -> Response:
+    """The chair asks for the sheet: every opened bid is read, and the rows go out at once."""
+    who = identity(request)
+    actor = actor_for(who, "chair")
+    live = await _live(request)
+    state = part(live)
+    if state.phase != "settling":
+        raise OpeningError(
+            409, "wrong_phase", "the sheet comes once the window is closed", {"phase": state.phase}
+        )
+    unsettled = [b.bidder for b in state.bids.values() if b.status not in opening.SETTLED]
+    if unsettled:
+        raise OpeningError(
+            409,
+            "not_all_settled",
+            "the sheet waits until every bid is settled",
+            {"unsettled": len(unsettled)},
+        )
+    hub: Hub = request.app.state.hub
+    room = live.record.id
+    events = await hub.store.events(room)
+    state_ = request.app.state
+    forms = await read_forms(state_.settings, state_.blobs, room, state, sealed_keys(events))
+    rows = opening.sheet_rows(state.bids.values(), forms, live.record.config)
+    outcome = await _execute(hub, room, "opening.publish_sheet", {"rows": rows}, actor, "sheet")
+    return _answer(outcome)
+
+
+# the record --------------------------------------------------------------------------------
+
+
+@handled
+async def confirm(request: Request) -> Response:
+    """A bidder confirms the record, or records dissent, with a signature."""
+    who = identity(request)
+    actor = actor_for(who, "bidder")
+    live = await _live(request)
+    state = part(live)
+    body: ConfirmBody = await _body(request, ConfirmBody)
+    room = live.record.id
+    if state.record is None or state.record.digest != body.digest:
+        raise OpeningError(409, "record_changed", "this is not the record being confirmed")
+    fields = {"room": room, "digest": body.digest, "opinion": body.opinion, "text": body.text}
+    await _verify(request, who, body, "opening.confirm", fields)
+    args = {
+        "opinion": body.opinion,
+        "text": body.text,
+        "signature": body.signature,
+        "certificate": body.certificate,
+    }
+    outcome = await _execute(
+        request.app.state.hub, room, "opening.confirm_record", args, actor, f"confirm:{body.digest}"
+    )
+    return _answer(outcome)
+
+
+@handled
+async def countersign(request: Request) -> Response:
+    """The chair countersigns the record once confirmations are closed."""
+    who = identity(request)
+    actor = actor_for(who, "chair")
+    live = await _live(request)
+    state = part(live)
+    body: CountersignBody = await _body(request, CountersignBody)
+    room = live.record.id
+    if state.record is None or state.record.digest != body.digest:
+        raise OpeningError(409, "record_changed", "this is not the record being countersigned")
+    await _verify(request, who, body, "opening.countersign", {"room": room, "digest": body.digest})
+    args = {"signature": body.signature, "certificate": body.certificate}
+    outcome = await _execute(
+        request.app.state.hub,
+        room,
+        "opening.countersign",
+        args,
+        actor,
+        f"countersign:{body.digest}",
+    )
+    return _answer(outcome)
+
+
+RECORD_EVENTS = (
+    "opening.sheet_published",
+    "opening.draw_revealed",
+    "opening.record_generated",
+    "opening.record_confirmed",
+    "opening.confirmations_closed",
+    "opening.countersigned",
+)
+
+
+@handled
+async def publish(request: Request) -> Response:
+    """The record goes out with an audit receipt for each of its steps."""
+    who = identity(request)
+    actor = actor_for(who, "chair")
+    live = await _live(request)
+    state = part(live)
+    if state.phase != "countersigned":
+        raise OpeningError(
+            409, "wrong_phase", "the record is published once countersigned", {"phase": state.phase}
+        )
+    room = live.record.id
+    hub: Hub = request.app.state.hub
+    log_ = request.app.state.audit
+    await log_.integrate()
+    proofs = []
+    for event in await hub.store.events(room):
+        if event.name in RECORD_EVENTS:
+            index = await log_.index_of_event(room, event.seq)
+            proofs.append(
+                {"seq": event.seq, "name": event.name, "receipt": await receipts.make(log_, index)}
+            )
+    latest = await log_.latest()
+    args = {"checkpoint": latest.note if latest else "", "proofs": proofs}
+    outcome = await _execute(hub, room, "opening.publish_record", args, actor, "publish")
+    return _answer(outcome)
+
+
+@handled
+async def record(request: Request) -> Response:
+    """The published record: public. Before publication, 404 record_not_published."""
+    live = await _live(request)
+    state = part(live)
+    if state.phase != "published" or state.record is None:
+        raise OpeningError(404, "record_not_published", "the opening record is not published yet")
+    return JSONResponse(published_record(live.record.id, state))
+
+
+def published_record(room: str, state: opening.OpeningState) -> dict[str, Any]:
+    """What the public sees of a published record: the document, who confirmed it and how,
+    the chair's countersignature and the audit receipts that prove each step."""
+    record = state.record
+    assert record is not None
+    return {
+        "room": room,
+        "lot": state.lot,
+        "document": dict(record.document),
+        "digest": record.digest,
+        "confirmations": {
+            bidder: {"opinion": opinion, "text": text}
+            for bidder, (opinion, text) in record.confirmations.items()
+        },
+        "deemed": dict(record.deemed or {}),
+        "countersigned": dict(record.countersigned or {}),
+        "published": dict(record.published or {}),
+    }
+
+
+ROUTES = [
+    Route("/api/openings/{room}/key", public_key, methods=["GET"]),
+    Route("/api/openings/{room}/record", record, methods=["GET"]),
+    Route("/api/openings/{room}/decrypt", decrypt, methods=["POST"]),
+    Route("/api/openings/{room}/share", share, methods=["POST"]),
+    Route("/api/openings/{room}/sheet", sheet, methods=["POST"]),
+    Route("/api/openings/{room}/confirm", confirm, methods=["POST"]),
+    Route("/api/openings/{room}/countersign", countersign, methods=["POST"]),
+    Route("/api/openings/{room}/publish", publish, methods=["POST"]),
+]
+
+
+# the clock ---------------------------------------------------------------------------------
+
+
+def due(state: opening.OpeningState, deadline: datetime, now: datetime) -> str | None:
+    """The system command this opening is due, if any (pure)."""
+    if state.phase == "signing_in" and now >= deadline:
+        return "opening.fix_bids"
+    if state.phase == "decrypting" and state.window_ends is not None:
+        sealed = any(b.status == "sealed" for b in state.bids.values())
+        return "opening.close_window" if now >= state.window_ends or not sealed else None
+    record = state.record
+    if state.phase == "record" and record is not None and record.deemed is None:
+        answered = all(b in record.confirmations for b in state.bids)
+        ended = now >= datetime.fromisoformat(record.confirm_until)
+        return "opening.close_confirmations" if answered or ended else None
+    return None
+
+
+async def tick(hub: Hub, tenders: TenderStore, now: datetime) -> None:
+    """Send every due system command of every published lot's opening."""
+    for lot in await tenders.published_lots():
+        try:
+            live = await hub.room(lot.room)
+        except RoomNotFound:
+            continue
+        state = part(live)
+        name = due(state, lot.deadline, now)
+        if name is None:
+            continue
+        args: dict[str, Any] = {}
+        if name == "opening.fix_bids":
+            bids = await tenders.current_bids(lot.id)
+            args = {
+                "bids": [
+                    {
+                        "bidder": b.bidder,
+                        "name": b.organisation or b.name,
+                        "envelope": b.envelope_sha256,
+                    }
+                    for b in bids
+                ]
+            }
+        outcome = await hub.execute(lot.room, Command(name, args), SYSTEM, f"clock:{name}")
+        if not outcome["ok"] and outcome.get("code") != "duplicate_command":
+            log.warning("clock command refused", extra={"room": lot.room, "code": outcome["code"]})
+
+
+async def run_clock(hub: Hub, tenders: TenderStore, every: float = 1.0) -> None:
+    """The clock's loop, until cancelled."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await tick(hub, tenders, hub.clock())
+        except (BidroomError, CryptoError) as exc:
+            log.warning("opening clock skipped", extra={"error": exc.message})

@@ -1,0 +1,84 @@
+"""Signed actions over HTTP (docs/opening.md "Signed actions"): a consequential action carries
+a signature by the holder's certificate key, checked at the server's time.
+
+    message = "bidroom action v1\\n" + canonical_json({"action": ..., "room" or "lot": ..., ...})
+    body    = {...fields, "certificate": <DER b64>, "chain": [<DER b64>...], "signature": <b64>}
+
+The signer's registry subject must be the session's subject (403 ``signer_mismatch``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from bidroom.errors import NotAllowed, TenderError
+from bidroom.settings import Settings
+from bidroom.store import Store
+from bidroom.tokens import Identity
+from ca import envelope, login
+from ca.errors import CryptoError
+from ca.trust import Holder, TrustStore
+
+PREFIX = b"bidroom action v1\n"
+MAX_CHAIN = 5
+
+
+def action_message(action: str, fields: Mapping[str, Any]) -> bytes:
+    """The bytes a holder signs for ``action`` with ``fields`` (``action`` itself is a field)."""
+    return PREFIX + envelope.canonical({**fields, "action": action})
+
+
+def _b64(value: Any, name: str) -> bytes:
+    if not isinstance(value, str):
+        raise TenderError(f"{name} is base64 text", code="invalid_args", detail={"field": name})
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise TenderError(
+            f"{name} is not base64", code="invalid_args", detail={"field": name}
+        ) from exc
+
+
+async def verify_action(
+    settings: Settings,
+    store: Store,
+    identity: Identity,
+    body: Mapping[str, Any],
+    action: str,
+    fields: Mapping[str, Any],
+    now: datetime,
+) -> Holder:
+    """The holder who signed ``action`` over ``fields``; they must be the session's subject.
+
+    A refused certificate or signature raises NotAllowed with ca's code (cert_revoked,
+    signature_invalid, ...); another holder than the session's raises ``signer_mismatch``.
+    """
+    chain = body.get("chain") or []
+    if not isinstance(chain, list) or len(chain) > MAX_CHAIN:
+        raise TenderError(f"chain is a list of at most {MAX_CHAIN}", code="invalid_args")
+    certificate = _b64(body.get("certificate"), "certificate")
+    intermediates = [_b64(c, "chain") for c in chain]
+    signature = _b64(body.get("signature"), "signature")
+    try:
+        holder = login.verify_signed(
+            TrustStore(settings.trust_root),
+            certificate,
+            intermediates,
+            action_message(action, fields),
+            signature,
+            now,
+        )
+    except CryptoError as exc:
+        raise NotAllowed(exc.message, code=exc.code) from exc
+    known = await store.roles_of(login.holder_keys(holder))
+    if known is None or known[0] != identity.subject:
+        raise NotAllowed(
+            "the signature is by another holder than the one signed in",
+            code="signer_mismatch",
+            detail={"signer": known[0] if known else None},
+        )
+    return holder

@@ -1,0 +1,443 @@
+"""HTTP routes of tenders, lots and bids (docs/opening.md "Tenders and lots", "Bids").
+
+Thin: who is asking (the session token), validate, call the store or the pure core, answer.
+Every refusal is a BidroomError (or ca's CryptoError) turned into ``{code, message, detail}``
+with its HTTP status by :func:`guarded`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from starlette.datastructures import State
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from bidroom import audit, blobs, signed, tenders, uploads
+from bidroom.api import error, identity
+from bidroom.bids import BidRefused
+from bidroom.blobs import BlobStore
+from bidroom.errors import (
+    AuthError,
+    BidroomError,
+    Conflict,
+    HttpRefusal,
+    NotAllowed,
+    NotFound,
+    StoreError,
+    TenderError,
+)
+from bidroom.settings import Settings
+from bidroom.store import RoomRecord
+from bidroom.tender_store import LotRecord, Publication, TenderRecord, TenderStore
+from bidroom.tokens import Identity
+from ca import login, tsa
+from ca.errors import CryptoError
+from ca.trust import TrustStore, Usage, holder_of
+
+MAX_BODY = 1 << 20  # a tender with its custodian certificates; a withdrawal
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def attach(state: State, engine: Any, settings: Settings) -> None:
+    """The resources of tenders and bids, made in the app's lifespan."""
+    state.tenders = TenderStore(engine)
+    state.blobs = BlobStore(blobs.root(settings))
+    state.uploads_busy = set()
+
+
+def render(exc: BidroomError | CryptoError) -> Response:
+    if isinstance(exc, HttpRefusal):
+        status = exc.status
+    elif isinstance(exc, AuthError):
+        status = 401
+    elif isinstance(exc, BidRefused):
+        status = 422
+    elif isinstance(exc, StoreError):
+        status = 503
+    else:
+        status = 422 if isinstance(exc, CryptoError) else 500
+    return error(status, exc.code, exc.message, _plain(exc.detail))
+
+
+def _plain(detail: Mapping[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(dict(detail), default=str))  # type: ignore[no-any-return]
+
+
+def guarded(handler: Handler, headers: Mapping[str, str] | None = None) -> Handler:
+    async def run(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except (BidroomError, CryptoError) as exc:
+            response = render(exc)
+            response.headers.update(headers or {})
+            return response
+
+    run.__name__ = handler.__name__
+    return run
+
+
+# who, and what ---------------------------------------------------------------------------
+
+
+def _now(request: Request) -> datetime:
+    return request.app.state.hub.clock()  # type: ignore[no-any-return]
+
+
+def _as(request: Request, role: str) -> Identity:
+    who = identity(request)
+    if role not in who.roles:
+        raise NotAllowed(f"only a {role} may do this", code="not_allowed", detail={"role": role})
+    return who
+
+
+def _maybe(request: Request) -> Identity | None:
+    if not request.headers.get("authorization"):
+        return None
+    return identity(request)
+
+
+async def _lot(request: Request) -> LotRecord:
+    lot: LotRecord | None = await request.app.state.tenders.lot(request.path_params["lot"])
+    if lot is None:
+        raise NotFound("no such lot", code="lot_not_found")
+    return lot
+
+
+async def _body(request: Request) -> bytes:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise TenderError("the body is too large", code="invalid_args")
+    return body
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(body)
+    except ValueError as exc:
+        raise TenderError("the body is not JSON", code="invalid_args") from exc
+    if not isinstance(value, dict):
+        raise TenderError("the body is a JSON object", code="invalid_args")
+    return value
+
+
+# shapes ------------------------------------------------------------------------------------
+
+
+def _custodian_view(pem: str) -> dict[str, Any]:
+    holder = holder_of(tenders.custodian_certificate(pem))
+    return {"name": holder.name, "fingerprint": holder.fingerprint}
+
+
+def lot_public(tender_id: str, spec: Mapping[str, Any], lot: LotRecord | None) -> dict[str, Any]:
+    """``Lot`` of docs/opening.md: the spec, its id and room, the opening key's public parts,
+    the custodians by name (never a certificate, never a share)."""
+    lot_id = tenders.lot_id(tender_id, str(spec["number"]))
+    shown = {k: v for k, v in spec.items() if k != "custodians"}
+    if lot is None:
+        custodians = [_custodian_view(pem) for pem in spec["custodians"]]
+        return {**shown, "id": lot_id, "room": tenders.room_id(lot_id), "custodians": custodians}
+    return {
+        **shown,
+        "id": lot.id,
+        "room": lot.room,
+        "opening_key": _b64(lot.opening_key),
+        "key_fingerprint": lot.key_fingerprint,
+        "custodians": lot.custodians,
+    }
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+async def tender_public(state: State, tender: TenderRecord) -> dict[str, Any]:
+    published = {lot.number: lot for lot in await state.tenders.lots_of(tender.id)}
+    return {
+        "id": tender.id,
+        "number": tender.number,
+        "title": tender.title,
+        "status": tender.status,
+        "published_at": tender.published_at.isoformat() if tender.published_at else None,
+        "lots": [
+            lot_public(tender.id, spec, published.get(spec["number"]))
+            for spec in tender.spec["lots"]
+        ],
+    }
+
+
+# tenders ----------------------------------------------------------------------------------
+
+
+def _spec(request: Request, body: bytes) -> tenders.TenderSpec:
+    settings: Settings = request.app.state.settings
+    return tenders.parse_tender(body, settings.max_bid_bytes)
+
+
+async def create_tender(request: Request) -> Response:
+    who = _as(request, "chair")
+    spec = _spec(request, await _body(request))
+    now = _now(request)
+    record = TenderRecord(
+        uuid.uuid4().hex, spec.number, spec.title, "draft", spec.frozen(), who.subject, now, None
+    )
+    await request.app.state.tenders.create_tender(record, now)
+    return JSONResponse({"tender": await tender_public(request.app.state, record)}, 201)
+
+
+async def list_tenders(request: Request) -> Response:
+    who = _maybe(request)
+    chair = who is not None and "chair" in who.roles
+    found = await request.app.state.tenders.tenders(published_only=not chair)
+    return JSONResponse([await tender_public(request.app.state, t) for t in found])
+
+
+async def _tender(request: Request, who: Identity | None) -> TenderRecord:
+    tender: TenderRecord | None = await request.app.state.tenders.tender(
+        request.path_params["tender"]
+    )
+    chair = who is not None and "chair" in who.roles
+    if tender is None or (tender.status != "published" and not chair):
+        raise NotFound("no such tender", code="tender_not_found")
+    return tender
+
+
+async def get_tender(request: Request) -> Response:
+    tender = await _tender(request, _maybe(request))
+    return JSONResponse({"tender": await tender_public(request.app.state, tender)})
+
+
+async def update_tender(request: Request) -> Response:
+    who = _as(request, "chair")
+    tender = await _tender(request, who)
+    spec = _spec(request, await _body(request))
+    state = request.app.state
+    await state.tenders.update_tender(
+        tender.id, spec.number, spec.title, spec.frozen(), _now(request)
+    )
+    return JSONResponse({"tender": await tender_public(state, await _tender(request, who))})
+
+
+async def publish_tender(request: Request) -> Response:
+    who = _as(request, "chair")
+    tender = await _tender(request, who)
+    if tender.status != "draft":
+        raise Conflict("the tender is published already", code="tender_frozen")
+    await publish(request.app.state, tender, who.subject, _now(request))
+    return JSONResponse(
+        {"tender": await tender_public(request.app.state, await _tender(request, who))}
+    )
+
+
+async def publish(state: State, tender: TenderRecord, actor: str, now: datetime) -> None:
+    """Freeze the tender: per lot, check the custodians, make and split the opening key, log
+    the commitments and create the opening room; all written in one transaction."""
+    settings: Settings = state.settings
+    spec = tenders.parse_tender(dict(tender.spec), settings.max_bid_bytes)
+    tenders.check_publishable(spec, now, settings.min_bid_days)
+    trust = TrustStore(settings.trust_root)
+    made, entries = [], []
+    for lot in spec.lots:
+        lot_id = tenders.lot_id(tender.id, lot.number)
+        custodians = [await _custodian(state, trust, lot, pem, now) for pem in lot.custodians]
+        if len({c.subject for c in custodians}) != len(custodians):
+            raise TenderError(
+                f"lot {lot.number}: two custodians are one registry holder",
+                code="custodian_duplicate",
+            )
+        split = tenders.split_key(lot_id, lot.k, custodians)
+        config = tenders.opening_config(spec, lot_id, lot, split)
+        room = RoomRecord(
+            tenders.room_id(lot_id), "opening", f"{spec.title} {lot.title}", config, now
+        )
+        record = LotRecord(
+            lot_id,
+            tender.id,
+            lot.number,
+            lot.title,
+            room.id,
+            lot.deadline,
+            lot.frozen(),
+            split.opening_key,
+            split.fingerprint,
+            split.commitments,
+            split.custodians,
+        )
+        made.append(Publication(record, split.files, room))
+        entries.append(_key_split_entry(actor, room.id, split, now))
+    await state.tenders.publish(tender.id, made, entries, now)
+
+
+def _key_split_entry(actor: str, room: str, split: tenders.KeySplit, now: datetime) -> audit.Entry:
+    objects = {"opening_key": split.fingerprint}
+    objects.update({f"share-{c['index']}": c["digest"] for c in split.commitments})
+    return audit.Entry(now, actor, "lot.key_split", room, None, objects)
+
+
+async def _custodian(
+    state: State, trust: TrustStore, lot: tenders.LotSpec, pem: str, now: datetime
+) -> tenders.Custodian:
+    cert = tenders.custodian_certificate(pem)
+    try:
+        holder = trust.verify_certificate(cert, [], now, Usage.WRAP).holder
+    except CryptoError as exc:
+        raise TenderError(
+            f"lot {lot.number}: a custodian certificate is not accepted: {exc.message}",
+            code=exc.code,
+            detail={"lot": lot.number, "certificate": holder_of(cert).fingerprint},
+        ) from exc
+    known = await state.store.roles_of(login.holder_keys(holder))
+    if known is None:
+        raise TenderError(
+            f"lot {lot.number}: custodian {holder.name} is not in the platform's registry",
+            code="custodian_unregistered",
+            detail={"lot": lot.number, "holder": login.holder_keys(holder)},
+        )
+    return tenders.Custodian(known[0], holder.name, cert)
+
+
+# lots -------------------------------------------------------------------------------------
+
+
+async def get_lot(request: Request) -> Response:
+    lot = await _lot(request)
+    return JSONResponse({"lot": lot_public(lot.tender_id, lot.spec, lot)})
+
+
+async def share(request: Request) -> Response:
+    """The caller's share file of this lot's opening key (custodian, or chair holding one)."""
+    who = identity(request)
+    lot = await _lot(request)
+    data: bytes | None = await request.app.state.tenders.share_file(lot.id, who.subject)
+    if data is None:
+        raise NotFound("you hold no share of this lot's opening key", code="share_not_found")
+    entry = audit.Entry(
+        _now(request),
+        who.subject,
+        "lot.share_fetched",
+        lot.room,
+        None,
+        {"share": hashlib.sha256(data).hexdigest()},
+    )
+    await request.app.state.store.record([entry])
+    return Response(data, media_type="application/json", headers={"cache-control": "no-store"})
+
+
+async def register(request: Request) -> Response:
+    who = _as(request, "bidder")
+    lot = await _lot(request)
+    if _now(request) > lot.deadline:
+        raise Conflict("the deadline has passed", code="deadline_passed")
+    new = await request.app.state.tenders.register(
+        lot.id, who.subject, who.name, who.organisation, _now(request)
+    )
+    return JSONResponse(
+        {"lot": lot.id, "subject": who.subject, "registered": True}, 201 if new else 200
+    )
+
+
+# bids -------------------------------------------------------------------------------------
+
+
+async def my_bids(request: Request) -> Response:
+    who = _as(request, "bidder")
+    lot = await _lot(request)
+    found = await request.app.state.tenders.bids_of(lot.id, who.subject)
+    return JSONResponse(
+        {"bids": [b.public() for b in found]}, headers={"cache-control": "no-store"}
+    )
+
+
+async def my_envelope(request: Request) -> Response:
+    who = _as(request, "bidder")
+    lot = await _lot(request)
+    bid = await request.app.state.tenders.current_bid(lot.id, who.subject)
+    if bid is None:
+        raise NotFound("you have no current bid on this lot", code="bid_not_found")
+    path = request.app.state.blobs.path(bid.envelope_sha256)
+    return FileResponse(
+        path,
+        media_type="application/octet-stream",
+        headers={"cache-control": "no-store", "x-envelope-sha256": bid.envelope_sha256},
+    )
+
+
+async def withdraw(request: Request) -> Response:
+    """Withdraw my current bid (撤回), signed, before the deadline by trusted time."""
+    who = _as(request, "bidder")
+    lot = await _lot(request)
+    body = _json(await _body(request))
+    envelope = body.get("envelope")
+    if not isinstance(envelope, str):
+        raise TenderError("name the envelope (its SHA-256)", code="invalid_args")
+    state = request.app.state
+    fields = {"lot": lot.id, "envelope": envelope}
+    await signed.verify_action(
+        state.settings, state.store, who, body, "bid.withdraw", fields, _now(request)
+    )
+    message = signed.action_message("bid.withdraw", fields)
+    stamp = await state.timestamper.stamp(tsa.Digest("sha256", hashlib.sha256(message).digest()))
+    at = stamp.info.gen_time
+    if at > lot.deadline:
+        raise Conflict(
+            "the deadline has passed: the bid stands",
+            code="deadline_passed",
+            detail={"at": at.isoformat(), "deadline": lot.deadline.isoformat()},
+        )
+    objects = {"envelope": envelope, "timestamp": hashlib.sha256(stamp.token).hexdigest()}
+    entry = audit.Entry(at, who.subject, "bid.withdrawn", lot.id, None, objects)
+    bid = await state.tenders.withdraw(lot.id, who.subject, envelope, entry)
+    return JSONResponse({"bid": bid.public()})
+
+
+# uploads ----------------------------------------------------------------------------------
+
+
+def _tus(handler: Callable[[Request, Identity], Awaitable[Response]]) -> Handler:
+    async def run(request: Request) -> Response:
+        uploads.check_version(request)
+        return await handler(request, _as(request, "bidder"))
+
+    run.__name__ = handler.__name__
+    return guarded(run, uploads.HEADERS)
+
+
+async def _upload_options(request: Request) -> Response:
+    return await uploads.options(request, await _lot(request))
+
+
+async def _upload_create(request: Request, who: Identity) -> Response:
+    return await uploads.create(request, who, await _lot(request))
+
+
+ROUTES = [
+    Route("/api/tenders", guarded(create_tender), methods=["POST"]),
+    Route("/api/tenders", guarded(list_tenders), methods=["GET"]),
+    Route("/api/tenders/{tender}", guarded(get_tender), methods=["GET"]),
+    Route("/api/tenders/{tender}", guarded(update_tender), methods=["PUT"]),
+    Route("/api/tenders/{tender}/publish", guarded(publish_tender), methods=["POST"]),
+    Route("/api/lots/{lot}", guarded(get_lot), methods=["GET"]),
+    Route("/api/lots/{lot}/share", guarded(share), methods=["GET"]),
+    Route("/api/lots/{lot}/registrations", guarded(register), methods=["POST"]),
+    Route("/api/lots/{lot}/bids/mine", guarded(my_bids), methods=["GET"]),
+    Route("/api/lots/{lot}/bids/mine/envelope", guarded(my_envelope), methods=["GET"]),
+    Route("/api/lots/{lot}/bids/mine/withdraw", guarded(withdraw), methods=["POST"]),
+    Route(
+        "/api/lots/{lot}/uploads",
+        guarded(_upload_options, uploads.HEADERS),
+        methods=["OPTIONS"],
+    ),
+    Route("/api/lots/{lot}/uploads", _tus(_upload_create), methods=["POST"]),
+    Route("/api/uploads/{upload}", _tus(uploads.head), methods=["HEAD"]),
+    Route("/api/uploads/{upload}", _tus(uploads.patch), methods=["PATCH"]),
+    Route("/api/uploads/{upload}", _tus(uploads.status), methods=["GET"]),
+    Route("/api/uploads/{upload}", _tus(uploads.delete), methods=["DELETE"]),
+]

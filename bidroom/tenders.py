@@ -1,0 +1,401 @@
+"""Tenders and lots (项目与标段), pure: the spec staff publish, its checks, and what publication
+derives from it (lot ids, the opening key split among custodians, the opening room's config).
+
+No I/O here: the store, the trust store and the clock are the caller's (tender_api). Every
+refusal is a TenderError whose ``code`` names the rule (docs/opening.md "Tenders and lots"):
+
+    invalid_tender         the body is not a tender at all (missing field, wrong type)
+    money_invalid          a money value is not a positive decimal with at most 2 places
+    deadline_naive         a deadline without a UTC offset
+    deadline_too_soon      at publication, a deadline less than BIDROOM_MIN_BID_DAYS away
+    window_out_of_range    window_minutes not in 5 .. 240
+    method_unknown         method not low_price | benchmark | lowest_evaluated
+    k_range_required       a benchmark lot without k_range
+    k_range_unexpected     a k_range on a lot that is not benchmark
+    k_range_invalid        k_range is not [low, high, step] with 0 <= low < high, 0 < step
+    remedy_unknown         remedy not quorum | none
+    custodians_too_few     fewer than 2 custodians
+    custodian_unreadable   a custodian certificate is not PEM
+    custodian_duplicate    the same certificate twice
+    k_out_of_range         k not in 2 .. n (n = number of custodians)
+    sheet_field_unknown    a sheet field outside the catalogue
+    guarantee_amount       a required guarantee without its amount
+    confirm_minutes_out_of_range, silence_unknown       the record's confirmation rule
+    bid_size_over_limit    max_bid_bytes over the platform's limit (BIDROOM_MAX_BID_BYTES)
+    lot_number_duplicate   two lots with one number
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from cryptography import x509
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from bidroom.errors import TenderError
+from ca import primitives as p
+from ca import shares
+
+SHEET_FIELDS = (
+    "price",
+    "duration_days",
+    "quality",
+    "project_manager",
+    "guarantee",
+    "warranty_months",
+    "discount_rate",
+)
+METHODS = ("low_price", "benchmark", "lowest_evaluated")
+REMEDIES = ("quorum", "none")
+SILENCES = ("consent", "refusal")
+WINDOW = (5, 240)
+CONFIRM = (1, 1440)
+MAX_LOTS = 50
+
+
+def _refuse(code: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(code, message)
+
+
+def _money(value: Any) -> Decimal:
+    """A money value: a decimal string (or number) in yuan, positive, at most 2 places."""
+    try:
+        amount = Decimal(str(value)) if isinstance(value, str | int | Decimal) else None
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite() or amount <= 0:
+        raise _refuse("money_invalid", 'money is a positive decimal string like "1234.50"')
+    if -amount.as_tuple().exponent > 2:  # type: ignore[operator]
+        raise _refuse("money_invalid", "money has at most 2 decimal places")
+    return amount
+
+
+Money = Annotated[
+    Decimal, BeforeValidator(_money), PlainSerializer(lambda d: f"{d:.2f}", return_type=str)
+]
+
+
+def _decimal(value: Any) -> Decimal:
+    try:
+        number = Decimal(str(value)) if isinstance(value, str | int | Decimal) else None
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite():
+        raise _refuse("k_range_invalid", "k_range is three decimal strings [low, high, step]")
+    return number
+
+
+Coefficient = Annotated[
+    Decimal, BeforeValidator(_decimal), PlainSerializer(lambda d: str(d), return_type=str)
+]
+
+
+class Guarantee(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    required: bool
+    amount: Money | None = None
+
+    @model_validator(mode="after")
+    def _amount_if_required(self) -> Guarantee:
+        if self.required and self.amount is None:
+            raise _refuse("guarantee_amount", "a required guarantee needs its amount")
+        return self
+
+
+class Record(BaseModel):
+    """How the opening record is confirmed: the time allowed and what silence counts as."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    confirm_minutes: int
+    silence: str
+
+    @field_validator("confirm_minutes")
+    @classmethod
+    def _minutes(cls, value: int) -> int:
+        if not CONFIRM[0] <= value <= CONFIRM[1]:
+            raise _refuse("confirm_minutes_out_of_range", "confirm_minutes is 1 .. 1440")
+        return value
+
+    @field_validator("silence")
+    @classmethod
+    def _silence(cls, value: str) -> str:
+        if value not in SILENCES:
+            raise _refuse("silence_unknown", "silence is consent or refusal")
+        return value
+
+
+class LotSpec(BaseModel):
+    """One lot (标段) as staff write it; frozen at publication."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    number: str = Field(pattern=r"^[A-Za-z0-9]{1,16}$")
+    title: str = Field(min_length=1, max_length=300)
+    ceiling_price: Money
+    deadline: datetime
+    sheet_fields: list[str] = Field(default_factory=lambda: ["price"])
+    guarantee: Guarantee = Guarantee(required=False)
+    window_minutes: int = 30
+    method: str = "low_price"
+    k_range: list[Coefficient] | None = None
+    remedy: str = "quorum"
+    custodians: list[str]
+    k: int
+    record: Record = Record(confirm_minutes=30, silence="consent")
+    max_bid_bytes: int = Field(gt=0)
+
+    @field_validator("deadline")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise _refuse("deadline_naive", "the deadline needs its UTC offset (+08:00, Z)")
+        return value.astimezone(UTC)
+
+    @field_validator("window_minutes")
+    @classmethod
+    def _window(cls, value: int) -> int:
+        if not WINDOW[0] <= value <= WINDOW[1]:
+            raise _refuse("window_out_of_range", "window_minutes is 5 .. 240")
+        return value
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, value: str) -> str:
+        if value not in METHODS:
+            raise _refuse("method_unknown", f"method is one of {', '.join(METHODS)}")
+        return value
+
+    @field_validator("remedy")
+    @classmethod
+    def _remedy(cls, value: str) -> str:
+        if value not in REMEDIES:
+            raise _refuse("remedy_unknown", "remedy is quorum or none")
+        return value
+
+    @field_validator("sheet_fields")
+    @classmethod
+    def _fields(cls, value: list[str]) -> list[str]:
+        unknown = [f for f in value if f not in SHEET_FIELDS]
+        if unknown:
+            catalogue = ", ".join(SHEET_FIELDS)
+            raise _refuse("sheet_field_unknown", f"sheet fields come from {catalogue}")
+        chosen = set(value) | {"price"}  # the price is always read out
+        return [f for f in SHEET_FIELDS if f in chosen]
+
+    @field_validator("custodians")
+    @classmethod
+    def _custodians(cls, value: list[str]) -> list[str]:
+        if len(value) < 2:
+            raise _refuse("custodians_too_few", "name at least 2 custodians")
+        if len(value) > shares.MAX_SHARES:
+            raise _refuse("k_out_of_range", f"at most {shares.MAX_SHARES} custodians")
+        fingerprints = [p.fingerprint(custodian_certificate(pem)) for pem in value]
+        if len(set(fingerprints)) != len(fingerprints):
+            raise _refuse("custodian_duplicate", "each custodian certificate once")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> LotSpec:
+        if self.method == "benchmark" and self.k_range is None:
+            raise _refuse("k_range_required", "a benchmark lot needs k_range [low, high, step]")
+        if self.method != "benchmark" and self.k_range is not None:
+            raise _refuse("k_range_unexpected", "k_range is for benchmark lots only")
+        if self.k_range is not None:
+            _check_k_range(self.k_range)
+        if not 2 <= self.k <= len(self.custodians):
+            raise _refuse("k_out_of_range", f"k is 2 .. {len(self.custodians)} (the custodians)")
+        cap = (info.context or {}).get("max_bid_bytes")
+        if cap is not None and self.max_bid_bytes > cap:
+            raise _refuse("bid_size_over_limit", f"max_bid_bytes is at most {cap}")
+        return self
+
+    def frozen(self) -> dict[str, Any]:
+        """The spec as JSON values (money as strings, times in UTC ISO 8601)."""
+        return self.model_dump(mode="json")
+
+
+def _check_k_range(k_range: Sequence[Decimal]) -> None:
+    if len(k_range) != 3:
+        raise _refuse("k_range_invalid", "k_range is [low, high, step]")
+    low, high, step = k_range
+    if not (0 <= low < high and 0 < step <= high - low):
+        raise _refuse("k_range_invalid", "k_range needs 0 <= low < high and 0 < step <= high - low")
+
+
+class TenderSpec(BaseModel):
+    """A tender (项目) with its lots, as ``POST /api/tenders`` takes it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    number: str = Field(min_length=1, max_length=100)
+    title: str = Field(min_length=1, max_length=300)
+    lots: list[LotSpec] = Field(min_length=1, max_length=MAX_LOTS)
+
+    @field_validator("lots")
+    @classmethod
+    def _distinct(cls, value: list[LotSpec]) -> list[LotSpec]:
+        numbers = [lot.number for lot in value]
+        if len(set(numbers)) != len(numbers):
+            raise _refuse("lot_number_duplicate", "each lot has its own number")
+        return value
+
+    def frozen(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def custodian_certificate(pem: str) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(pem.encode())
+    except ValueError as exc:
+        raise _refuse("custodian_unreadable", "a custodian certificate is not PEM") from exc
+
+
+def parse_tender(data: bytes | str | Mapping[str, Any], max_bid_bytes: int) -> TenderSpec:
+    """The tender in ``data``, or TenderError with the code of the first rule it breaks."""
+    context = {"max_bid_bytes": max_bid_bytes}
+    try:
+        if isinstance(data, bytes | str):
+            return TenderSpec.model_validate_json(data, context=context)
+        return TenderSpec.model_validate(data, context=context)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False, include_context=False)
+        first = errors[0]
+        custom = first["type"] if first["type"] in _CODES else "invalid_tender"
+        where = ".".join(str(part) for part in first["loc"])
+        message = first["msg"] if custom != "invalid_tender" else f"{where}: {first['msg']}"
+        raise TenderError(message, code=custom, detail={"at": where, "errors": errors}) from exc
+
+
+_CODES = frozenset(
+    {
+        "money_invalid",
+        "deadline_naive",
+        "window_out_of_range",
+        "method_unknown",
+        "k_range_required",
+        "k_range_unexpected",
+        "k_range_invalid",
+        "remedy_unknown",
+        "custodians_too_few",
+        "custodian_unreadable",
+        "custodian_duplicate",
+        "k_out_of_range",
+        "sheet_field_unknown",
+        "guarantee_amount",
+        "confirm_minutes_out_of_range",
+        "silence_unknown",
+        "bid_size_over_limit",
+        "lot_number_duplicate",
+    }
+)
+
+
+def check_publishable(spec: TenderSpec, now: datetime, min_days: int) -> None:
+    """Raise TenderError(deadline_too_soon) unless every deadline is ``min_days`` days away."""
+    earliest = now + timedelta(days=min_days)
+    for lot in spec.lots:
+        if lot.deadline < earliest:
+            raise TenderError(
+                f"lot {lot.number}: the deadline must be at least {min_days} days after "
+                "publication",
+                code="deadline_too_soon",
+                detail={"lot": lot.number, "earliest": earliest.isoformat()},
+            )
+
+
+# ids ---------------------------------------------------------------------------------------
+
+
+def lot_id(tender_id: str, number: str) -> str:
+    """URL-safe: the tender id is hex, the lot number [A-Za-z0-9]."""
+    return f"{tender_id}-{number}"
+
+
+def room_id(lot: str) -> str:
+    return f"opening-{lot}"
+
+
+# publication -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Custodian:
+    """A custodian as publication found them: registry subject, name, certificate."""
+
+    subject: str
+    name: str
+    certificate: x509.Certificate
+
+
+@dataclass(frozen=True, slots=True)
+class KeySplit:
+    """What a lot keeps of its opening key: the public key, commitments, one file per share."""
+
+    opening_key: bytes  # SubjectPublicKeyInfo, DER
+    fingerprint: str  # hex, ca.shares.key_fingerprint
+    commitments: list[dict[str, Any]]
+    files: list[tuple[str, int, bytes]]  # (custodian subject, index, share file)
+    custodians: list[dict[str, Any]]  # [{"subject", "name", "index"}]
+
+
+def split_key(
+    lot: str, k: int, custodians: Sequence[Custodian], key: p.EcPrivateKey | None = None
+) -> KeySplit:
+    """Make the lot's opening key (P-256) and split it k-of-n; the private key is dropped here."""
+    key = key or p.generate_ec_key()
+    subjects = [c.subject for c in custodians]
+    made, commitments = shares.split(key, k, len(custodians), subjects, lot)
+    files = [
+        (c.subject, share.index, share.to_file(c.certificate))
+        for c, share in zip(custodians, made, strict=True)
+    ]
+    return KeySplit(
+        opening_key=p.public_der(key.public_key()),
+        fingerprint=shares.key_fingerprint(key.public_key()).hex(),
+        commitments=[c.to_dict() for c in commitments],
+        files=files,
+        custodians=[
+            {"subject": c.subject, "name": c.name, "index": i} for i, c in enumerate(custodians, 1)
+        ],
+    )
+
+
+def opening_config(
+    tender: TenderSpec,
+    lot: str,
+    spec: LotSpec,
+    split: KeySplit,
+) -> dict[str, Any]:
+    """The opening room's config: the frozen lot spec (custodians as subject/name/index, not
+    certificates) plus the lot, its tender, the start time and the opening key's public parts."""
+    frozen = spec.frozen()
+    frozen["custodians"] = split.custodians
+    return {
+        **frozen,
+        "lot": lot,
+        "title": spec.title,
+        "starts_at": spec.deadline.isoformat(),
+        "tender": tender.number,
+        "tender_title": tender.title,
+        "opening_key": base64.b64encode(split.opening_key).decode(),
+        "key_fingerprint": split.fingerprint,
+        "commitments": split.commitments,
+    }
