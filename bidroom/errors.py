@@ -129,3 +129,15 @@ class UploadRefused(HttpRefusal):
     ):
         super().__init__(message, code=code, detail=detail)
         self.status = status
+
+
+class OpeningRefused(HttpRefusal):
+    """A step of the opening the shell refuses before the core sees it, with its status."""
+
+    code = "opening_refused"
+
+    def __init__(
+        self, status: int, code: str, message: str, detail: Mapping[str, Any] | None = None
+    ):
+        super().__init__(message, code=code, detail=dict(detail or {}))
+        self.status = status

@@ -30,8 +30,8 @@ no_remedy, not_failed, already_requested, quorum_pending, no_quorum_request, unk
 wrong_custodian, commitment_mismatch, duplicate_share, not_requested, share_not_submitted,
 too_few_shares, nothing_to_settle, not_all_settled, sheet_mismatch, no_draw,
 already_committed, no_commitment, already_drawn, seed_mismatch, no_such_objection,
-already_answered, draw_pending, objections_pending, deadline_passed, already_confirmed,
-text_needed, confirmations_open, confirmations_closed.
+already_answered, draw_not_committed, draw_pending, objections_pending, deadline_passed,
+already_confirmed, text_needed, confirmations_open, confirmations_closed, same_cause.
 """
 
 from __future__ import annotations
@@ -681,6 +681,9 @@ def _publish_sheet(state: OpeningState, args: Args, actor: Actor, now: datetime)
             "the sheet waits until every bid is settled",
             {"unsettled": len(unsettled)},
         )
+    if state.spec.k_range is not None and state.commitment is None:
+        # K's commitment must be public before anyone sees a price, or the draw proves nothing.
+        return Rejected("draw_not_committed", "commit the draw of K before the sheet", {})
     rows = {str(r["bidder"]): r for r in args["rows"]}
     if len(rows) != len(args["rows"]) or set(rows) != set(state.bids):
         return Rejected("sheet_mismatch", "the sheet has one row per bid", {})

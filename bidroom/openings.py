@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import logging
 import tempfile
 import zipfile
@@ -42,11 +43,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bidroom import bidform, blobs, opening, receipts, signed
-from bidroom.api import error, identity
-from bidroom.errors import AuthError, BidroomError, RoomNotFound
+from bidroom.api import identity
+from bidroom.errors import BidroomError, OpeningRefused, RoomNotFound
 from bidroom.hub import Hub, LiveRoom
 from bidroom.room import SYSTEM, Actor, Command
 from bidroom.settings import Settings
+from bidroom.tender_api import render
 from bidroom.tender_store import TenderStore
 from bidroom.tokens import Identity
 from ca import envelope, handoff, hpke, shares
@@ -58,18 +60,6 @@ log = logging.getLogger(__name__)
 OPENED = ("decrypted", "quorum_opened")
 FORM = "bid.json"
 MAX_FORM = 1 << 20
-
-
-class OpeningError(BidroomError):
-    """A step the shell refuses before the core sees it; ``status`` is the HTTP status."""
-
-    code = "opening_refused"
-
-    def __init__(
-        self, status: int, code: str, message: str, detail: Mapping[str, Any] | None = None
-    ):
-        super().__init__(message, code=code, detail=dict(detail or {}))
-        self.status = status
 
 
 # bodies ------------------------------------------------------------------------------------
@@ -117,14 +107,14 @@ def room_key(settings: Settings, room: str) -> p.EcPrivateKey:
 def part(live: LiveRoom) -> opening.OpeningState:
     """The opening slice of a composite opening room's state."""
     if live.record.kind != opening.KIND:
-        raise OpeningError(404, "not_an_opening", f"room {live.record.id} is not an opening")
+        raise OpeningRefused(404, "not_an_opening", f"room {live.record.id} is not an opening")
     state: opening.OpeningState = live.state[1]
     return state
 
 
 def actor_for(who: Identity, role: str) -> Actor:
     if role not in who.roles:
-        raise OpeningError(403, "not_allowed", f"this step is for the {role}", {"role": role})
+        raise OpeningRefused(403, "not_allowed", f"this step is for the {role}", {"role": role})
     return Actor(who.subject, who.name, role, who.venue, who.organisation)
 
 
@@ -133,17 +123,17 @@ async def _live(request: Request) -> LiveRoom:
     try:
         return await hub.room(request.path_params["room"])
     except RoomNotFound as exc:
-        raise OpeningError(404, "room_not_found", exc.message) from exc
+        raise OpeningRefused(404, "room_not_found", exc.message) from exc
 
 
 async def _body(request: Request, model: type[BaseModel]) -> Any:
     raw = await request.body()
     if len(raw) > 64 * 1024:
-        raise OpeningError(413, "body_too_large", "the request body is too large")
+        raise OpeningRefused(413, "body_too_large", "the request body is too large")
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
-        raise OpeningError(
+        raise OpeningRefused(
             422, "invalid_args", "invalid request", {"errors": exc.errors(include_url=False)}
         ) from exc
 
@@ -158,14 +148,25 @@ async def _verify(
     )
 
 
+def attempt(step: str, body: SignedBody) -> str:
+    """The command id of one signed attempt: a retry of the same request (same signature) is
+    applied once; a new attempt (signatures are randomised) is decided afresh."""
+    return f"{step}:{hashlib.sha256(body.signature.encode()).hexdigest()[:40]}"
+
+
 async def _execute(
-    hub: Hub, room: str, name: str, args: Mapping[str, Any], actor: Actor, command_id: str
+    hub: Hub,
+    room: str,
+    name: str,
+    args: Mapping[str, Any],
+    actor: Actor,
+    command_id: str | None,
 ) -> dict[str, Any]:
     model = opening.SHELL_ARGUMENTS[name]
     checked = model.model_validate(dict(args)).model_dump(mode="json")
     outcome = await hub.execute(room, Command(name, checked), actor, command_id)
     if not outcome["ok"]:
-        raise OpeningError(409, outcome["code"], outcome["message"], outcome.get("detail"))
+        raise OpeningRefused(409, outcome["code"], outcome["message"], outcome.get("detail"))
     return outcome
 
 
@@ -190,23 +191,12 @@ def handled(handler: Any) -> Any:
         try:
             response: Response = await handler(request)
             return response
-        except OpeningError as exc:
-            return error(exc.status, exc.code, exc.message, dict(exc.detail))
-        except AuthError as exc:
-            status = 403 if exc.code in ("signer_mismatch", "not_allowed") else 401
-            return error(status, exc.code, exc.message, dict(exc.detail))
-        except CryptoError as exc:
-            return error(422, exc.code, exc.message, _plain(exc.detail))
-        except BidroomError as exc:
-            return error(422, exc.code, exc.message, _plain(exc.detail))
+        except (BidroomError, CryptoError) as exc:
+            return render(exc)
 
     wrapper.__name__ = handler.__name__
     wrapper.__doc__ = handler.__doc__
     return wrapper
-
-
-def _plain(detail: Any) -> dict[str, Any]:
-    return {k: v for k, v in dict(detail or {}).items() if isinstance(v, str | int | None)}
 
 
 # the room key ------------------------------------------------------------------------------
@@ -226,7 +216,7 @@ async def public_key(request: Request) -> Response:
 def _envelope_path(store: blobs.BlobStore, digest: str) -> Path:
     path = store.path(digest)
     if not path.is_file():
-        raise OpeningError(500, "blob_missing", "the sealed bid is missing from the blob store")
+        raise OpeningRefused(500, "blob_missing", "the sealed bid is missing from the blob store")
     return path
 
 
@@ -245,7 +235,7 @@ async def decrypt(request: Request) -> Response:
     body: DecryptBody = await _body(request, DecryptBody)
     bid = state.bids.get(who.subject)
     if bid is None or bid.envelope != body.envelope:
-        raise OpeningError(404, "no_bid", "you have no such bid in this opening")
+        raise OpeningRefused(404, "no_bid", "you have no such bid in this opening")
     room = live.record.id
     fields = {"room": room, "envelope": body.envelope, "sealed_key": body.sealed_key}
     await _verify(request, who, body, "opening.decrypt", fields)
@@ -256,14 +246,14 @@ async def decrypt(request: Request) -> Response:
             _check_key, _envelope_path(request.app.state.blobs, body.envelope), data_key
         )
     except CryptoError as exc:
-        raise OpeningError(422, "bad_data_key", "this key does not open your bid") from exc
+        raise OpeningRefused(422, "bad_data_key", "this key does not open your bid") from exc
     args = {
         "sealed_key": body.sealed_key,
         "signature": body.signature,
         "certificate": body.certificate,
     }
     outcome = await _execute(
-        request.app.state.hub, room, "opening.decrypted", args, actor, f"decrypt:{body.envelope}"
+        request.app.state.hub, room, "opening.decrypted", args, actor, attempt("decrypt", body)
     )
     return _answer(outcome)
 
@@ -288,9 +278,9 @@ async def share(request: Request) -> Response:
     body: ShareBody = await _body(request, ShareBody)
     commitment = _commitments(live).get(body.index)
     if commitment is None or commitment.digest.hex() != body.commitment:
-        raise OpeningError(422, "share_uncommitted", "no such share was committed for this lot")
+        raise OpeningRefused(422, "share_uncommitted", "no such share was committed for this lot")
     if commitment.custodian != who.subject:
-        raise OpeningError(403, "not_your_share", "this share was given to another custodian")
+        raise OpeningRefused(403, "not_your_share", "this share was given to another custodian")
     room = live.record.id
     fields = {"room": room, "index": body.index, "commitment": body.commitment}
     await _verify(request, who, body, "opening.share", fields)
@@ -304,7 +294,7 @@ async def share(request: Request) -> Response:
         body.mnemonic,
     )
     if shares.commitment_digest(given) != commitment.digest:
-        raise OpeningError(
+        raise OpeningRefused(
             422, "share_commitment_mismatch", "the share does not match its commitment"
         )
     settings: Settings = request.app.state.settings
@@ -317,7 +307,7 @@ async def share(request: Request) -> Response:
     }
     hub: Hub = request.app.state.hub
     outcome = await _execute(
-        hub, room, "opening.share_submitted", args, actor, f"share:{body.index}"
+        hub, room, "opening.share_submitted", args, actor, attempt("share", body)
     )
     opened = await open_by_quorum(hub, settings, request.app.state.blobs, room)
     return _answer(outcome, opened=opened)
@@ -460,12 +450,12 @@ async def sheet(request: Request) -> Response:
     live = await _live(request)
     state = part(live)
     if state.phase != "settling":
-        raise OpeningError(
+        raise OpeningRefused(
             409, "wrong_phase", "the sheet comes once the window is closed", {"phase": state.phase}
         )
     unsettled = [b.bidder for b in state.bids.values() if b.status not in opening.SETTLED]
     if unsettled:
-        raise OpeningError(
+        raise OpeningRefused(
             409,
             "not_all_settled",
             "the sheet waits until every bid is settled",
@@ -477,7 +467,7 @@ async def sheet(request: Request) -> Response:
     state_ = request.app.state
     forms = await read_forms(state_.settings, state_.blobs, room, state, sealed_keys(events))
     rows = opening.sheet_rows(state.bids.values(), forms, live.record.config)
-    outcome = await _execute(hub, room, "opening.publish_sheet", {"rows": rows}, actor, "sheet")
+    outcome = await _execute(hub, room, "opening.publish_sheet", {"rows": rows}, actor, None)
     return _answer(outcome)
 
 
@@ -494,7 +484,7 @@ async def confirm(request: Request) -> Response:
     body: ConfirmBody = await _body(request, ConfirmBody)
     room = live.record.id
     if state.record is None or state.record.digest != body.digest:
-        raise OpeningError(409, "record_changed", "this is not the record being confirmed")
+        raise OpeningRefused(409, "record_changed", "this is not the record being confirmed")
     fields = {"room": room, "digest": body.digest, "opinion": body.opinion, "text": body.text}
     await _verify(request, who, body, "opening.confirm", fields)
     args = {
@@ -504,7 +494,7 @@ async def confirm(request: Request) -> Response:
         "certificate": body.certificate,
     }
     outcome = await _execute(
-        request.app.state.hub, room, "opening.confirm_record", args, actor, f"confirm:{body.digest}"
+        request.app.state.hub, room, "opening.confirm_record", args, actor, attempt("confirm", body)
     )
     return _answer(outcome)
 
@@ -519,7 +509,7 @@ async def countersign(request: Request) -> Response:
     body: CountersignBody = await _body(request, CountersignBody)
     room = live.record.id
     if state.record is None or state.record.digest != body.digest:
-        raise OpeningError(409, "record_changed", "this is not the record being countersigned")
+        raise OpeningRefused(409, "record_changed", "this is not the record being countersigned")
     await _verify(request, who, body, "opening.countersign", {"room": room, "digest": body.digest})
     args = {"signature": body.signature, "certificate": body.certificate}
     outcome = await _execute(
@@ -528,7 +518,7 @@ async def countersign(request: Request) -> Response:
         "opening.countersign",
         args,
         actor,
-        f"countersign:{body.digest}",
+        attempt("countersign", body),
     )
     return _answer(outcome)
 
@@ -551,7 +541,7 @@ async def publish(request: Request) -> Response:
     live = await _live(request)
     state = part(live)
     if state.phase != "countersigned":
-        raise OpeningError(
+        raise OpeningRefused(
             409, "wrong_phase", "the record is published once countersigned", {"phase": state.phase}
         )
     room = live.record.id
@@ -567,7 +557,7 @@ async def publish(request: Request) -> Response:
             )
     latest = await log_.latest()
     args = {"checkpoint": latest.note if latest else "", "proofs": proofs}
-    outcome = await _execute(hub, room, "opening.publish_record", args, actor, "publish")
+    outcome = await _execute(hub, room, "opening.publish_record", args, actor, None)
     return _answer(outcome)
 
 
@@ -577,7 +567,7 @@ async def record(request: Request) -> Response:
     live = await _live(request)
     state = part(live)
     if state.phase != "published" or state.record is None:
-        raise OpeningError(404, "record_not_published", "the opening record is not published yet")
+        raise OpeningRefused(404, "record_not_published", "the opening record is not published yet")
     return JSONResponse(published_record(live.record.id, state))
 
 
@@ -655,7 +645,10 @@ async def tick(hub: Hub, tenders: TenderStore, now: datetime) -> None:
                     for b in bids
                 ]
             }
-        outcome = await hub.execute(lot.room, Command(name, args), SYSTEM, f"clock:{name}")
+        # The id names the room's position: every node that sees the same step due at the same
+        # point sends the same command, applied once; a refusal is not remembered past it.
+        command_id = f"clock:{name}:{live.seq}"
+        outcome = await hub.execute(lot.room, Command(name, args), SYSTEM, command_id)
         if not outcome["ok"] and outcome.get("code") != "duplicate_command":
             log.warning("clock command refused", extra={"room": lot.room, "code": outcome["code"]})
 

@@ -539,13 +539,14 @@ def test_the_form_is_the_first_member_of_the_bid_archive() -> None:
 
 def test_k_is_drawn_verifiably_commit_before_the_sheet_reveal_after() -> None:
     o = decrypting(k_range=["0.00", "0.05", "0.005"])
+    for b in BIDDERS:
+        o.ok("opening.decrypted", b, **KEY)
+    o.ok("opening.close_window", CHAIR)
+    assert o.refused("opening.publish_sheet", CHAIR, rows=rows_for(o)) == "draw_not_committed"
     commitment = hashlib.sha256(SEED).hexdigest()
     o.ok("opening.commit_draw", CHAIR, commitment=commitment)
     assert o.refused("opening.commit_draw", CHAIR, commitment="f" * 64) == "already_committed"
     assert o.refused("opening.reveal_draw", CHAIR, seed=SEED.hex()) == "wrong_phase"
-    for b in BIDDERS:
-        o.ok("opening.decrypted", b, **KEY)
-    o.ok("opening.close_window", CHAIR)
     o.ok("opening.publish_sheet", CHAIR, rows=rows_for(o))
     assert o.refused("opening.generate_record", CHAIR) == "draw_pending"
     assert o.refused("opening.reveal_draw", CHAIR, seed="00" * 32) == "seed_mismatch"

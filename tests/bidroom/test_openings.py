@@ -1,0 +1,281 @@
+"""The opening's shell, in process: a whole opening over HTTP on a pinned clock, and every
+refusal the shell makes before the core sees a step (a wrong data key, another signer, a share
+that is not the committed one, a sheet before all are settled, a record that changed)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+from tendering import (
+    DEADLINE,
+    T0,
+    Clock,
+    Person,
+    World,
+    bid_archive,
+    make_world,
+    publish,
+    running_app,
+    seal,
+    upload,
+)
+
+from bidroom import openings, receipts
+from bidroom.room import Actor, Command
+from ca import envelope, handoff, shares
+from ca import primitives as p
+
+PRICES = {"海洁": "3650000.00", "蓝天": "3720000.50", "绿源": "3900000.00"}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return make_world(tmp_path_factory.mktemp("trust"))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(T0)
+
+
+@pytest.fixture
+def client(tmp_path: Path, world: World, database_url: str, clock: Clock) -> Iterator[TestClient]:
+    # The background clock is slowed right down: the test ticks it itself, at chosen times.
+    yield from running_app(world, database_url, tmp_path, clock, clock_seconds=3600)
+
+
+class Opening:
+    """One lot's opening, driven as the pages would drive it."""
+
+    def __init__(self, client: TestClient, world: World, clock: Clock, lot: dict[str, Any]):
+        self.client, self.world, self.clock, self.lot = client, world, clock, lot
+        self.room = lot["room"]
+        self.sealed: dict[str, bytes] = {}
+        self.last_body: dict[str, Any] = {}
+
+    def person(self, name: str) -> Person:
+        return self.world.people[name]
+
+    def tick(self) -> None:
+        state = self.client.app.state  # type: ignore[attr-defined]
+        self.client.portal.call(openings.tick, state.hub, state.tenders, self.clock.at)  # type: ignore[union-attr]
+
+    def command(self, name: str, who: str, **args: Any) -> dict[str, Any]:
+        """A WebSocket command, as the edge passes it to the hub."""
+        person = self.person(who)
+        actor = Actor(person.subject, person.name, person.role, None, person.name)
+        hub = self.client.app.state.hub  # type: ignore[attr-defined]
+        outcome: dict[str, Any] = self.client.portal.call(  # type: ignore[union-attr]
+            hub.execute, self.room, Command(name, args), actor, None
+        )
+        return outcome
+
+    def state(self) -> Any:
+        hub = self.client.app.state.hub  # type: ignore[attr-defined]
+        live = self.client.portal.call(hub.room, self.room)  # type: ignore[union-attr]
+        return openings.part(live)
+
+    def post(self, path: str, who: str, body: dict[str, Any]) -> Any:
+        person = self.person(who)
+        return self.client.post(
+            f"/api/openings/{self.room}/{path}", json=body, headers=person.headers()
+        )
+
+    def hand_over(self, who: str, data_key: bytes | None = None, signer: str | None = None) -> Any:
+        """The bidder's browser: unwrap the data key, seal it to the room, sign, post."""
+        person = self.person(who)
+        sealed = self.sealed[who]
+        digest = hashlib.sha256(sealed).hexdigest()
+        header = envelope.read_header(__import__("io").BytesIO(sealed))
+        key = data_key or envelope.unwrap_with(header, person.key)
+        point = self.client.get(f"/api/openings/{self.room}/key").json()["public_key"]
+        room_public = p.ec_from_point(base64.b64decode(point))
+        sealed_key = handoff.seal_key(room_public, self.room, digest, key)
+        fields = {"room": self.room, "envelope": digest, "sealed_key": sealed_key}
+        signature = self.person(signer or who).signed("opening.decrypt", fields)
+        self.last_body = {"envelope": digest, "sealed_key": sealed_key, **signature}
+        return self.post("decrypt", who, self.last_body)
+
+    def submit_share(self, who: str, mnemonic: str | None = None) -> Any:
+        person = self.person(who)
+        got = self.client.get(f"/api/lots/{self.lot['id']}/share", headers=person.headers())
+        assert got.status_code == 200, got.json()
+        share = shares.import_share(got.content, person.key)
+        commitment = shares.commitment_digest(share).hex()
+        fields = {"room": self.room, "index": share.index, "commitment": commitment}
+        body = {
+            "index": share.index,
+            "commitment": commitment,
+            "mnemonic": mnemonic or share.mnemonic,
+            **person.signed("opening.share", fields),
+        }
+        return self.post("share", who, body)
+
+    def confirm(self, who: str, opinion: str, text: str = "", digest: str | None = None) -> Any:
+        digest = digest or self.state().record.digest
+        fields = {"room": self.room, "digest": digest, "opinion": opinion, "text": text}
+        body = {"digest": digest, "opinion": opinion, "text": text}
+        return self.post(
+            "confirm", who, {**body, **self.person(who).signed("opening.confirm", fields)}
+        )
+
+
+def ok(outcome: dict[str, Any]) -> dict[str, Any]:
+    assert outcome["ok"], outcome
+    return outcome
+
+
+def bids_in(client: TestClient, world: World, clock: Clock) -> Opening:
+    chair = world.people["王敏"]
+    lot = publish(client, world, chair)
+    opening = Opening(client, world, clock, lot)
+    clock.at = T0 + timedelta(days=1)
+    for name, price in PRICES.items():
+        data = seal(world.people[name], lot, bid_archive(lot["id"], price))
+        assert upload(client, lot, world.people[name], data)["status"] == "accepted"
+        opening.sealed[name] = data
+    return opening
+
+
+def at_the_window(client: TestClient, world: World, clock: Clock) -> Opening:
+    opening = bids_in(client, world, clock)
+    for name in PRICES:
+        ok(opening.command("opening.sign_in", name))
+    clock.at = DEADLINE + timedelta(seconds=1)
+    opening.tick()
+    assert opening.state().phase == "bids_fixed" and len(opening.state().bids) == 3
+    ok(opening.command("opening.start_window", "王敏"))
+    return opening
+
+
+def test_a_whole_opening_one_bid_opened_by_the_custodians_quorum(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    o = at_the_window(client, world, clock)
+    assert o.hand_over("海洁").status_code == 200
+    assert o.hand_over("蓝天").status_code == 200
+    ok(o.command("opening.report_failure", "绿源", cause="network_fault"))
+    o.tick()  # no bid is still sealed: the clock closes the window at once
+    assert o.state().phase == "settling"
+
+    ok(
+        o.command(
+            "opening.request_quorum", "王敏", bidders=[o.person("绿源").subject], reason="网络故障"
+        )
+    )
+    first = o.submit_share("代理机构")
+    assert first.status_code == 200 and first.json()["opened"] == []
+    second = o.submit_share("公证处")
+    assert second.status_code == 200, second.json()
+    assert second.json()["opened"] == [o.person("绿源").subject]
+    assert o.state().bids[o.person("绿源").subject].status == "quorum_opened"
+
+    sheet = o.post("sheet", "王敏", {})
+    assert sheet.status_code == 200, sheet.json()
+    rows = {r["name"]: r for r in o.state().sheet["rows"]}
+    assert {n: rows[n]["fields"]["price"] for n in PRICES} == PRICES
+    assert rows["绿源"]["over_ceiling"] is True and rows["海洁"]["over_ceiling"] is False
+    assert {r["guarantee_check"] for r in rows.values()} == {"ok"}
+    assert rows["绿源"]["status"] == "quorum_opened"
+
+    ok(o.command("opening.object", "蓝天", text="绿源报价超过最高投标限价，请记录。"))
+    [objection] = o.state().objections
+    ok(
+        o.command(
+            "opening.answer", "王敏", objection=objection.seq, text="已记录，由评标委员会评审。"
+        )
+    )
+    ok(o.command("opening.generate_record", "王敏"))
+    assert o.confirm("海洁", "confirm").status_code == 200
+    assert o.confirm("蓝天", "dissent", "对唱标无异议，但保留对绿源报价的意见。").status_code == 200
+    o.tick()
+    assert o.state().phase == "record", "绿源 may still confirm"
+    clock.at += timedelta(minutes=31)
+    o.tick()  # 绿源 stayed silent: by the lot's rule, silence is consent
+    assert o.state().record.deemed == {o.person("绿源").subject: "confirmed"}
+
+    chair = o.person("王敏")
+    digest = o.state().record.digest
+    fields = {"room": o.room, "digest": digest}
+    signed = o.post(
+        "countersign", "王敏", {"digest": digest, **chair.signed("opening.countersign", fields)}
+    )
+    assert signed.status_code == 200, signed.json()
+    assert o.client.get(f"/api/openings/{o.room}/record").json()["code"] == "record_not_published"
+    published = o.post("publish", "王敏", {})
+    assert published.status_code == 200, published.json()
+
+    record = o.client.get(f"/api/openings/{o.room}/record").json()
+    assert record["digest"] == digest
+    assert record["confirmations"][o.person("蓝天").subject]["opinion"] == "dissent"
+    proofs = record["published"]["proofs"]
+    assert [x["name"] for x in proofs][:2] == [
+        "opening.sheet_published",
+        "opening.record_generated",
+    ]
+    verifier = o.client.app.state.audit.verifier  # type: ignore[attr-defined]
+    for proof in proofs:
+        proven = receipts.check(proof["receipt"], str(verifier), None)
+        assert proven.entry.room == o.room and proven.entry.seq == proof["seq"]
+
+
+def test_the_shell_refuses_a_wrong_key_another_signer_and_a_step_out_of_turn(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    o = bids_in(client, world, clock)
+    early = o.hand_over("海洁")
+    assert (early.status_code, early.json()["code"]) == (404, "no_bid"), "bids not fixed yet"
+    for name in PRICES:
+        ok(o.command("opening.sign_in", name))
+    clock.at = DEADLINE + timedelta(seconds=1)
+    o.tick()
+    before = o.hand_over("海洁")
+    assert (before.status_code, before.json()["code"]) == (409, "wrong_phase")
+    ok(o.command("opening.start_window", "王敏"))
+
+    wrong = o.hand_over("海洁", data_key=bytes(32))
+    assert (wrong.status_code, wrong.json()["code"]) == (422, "bad_data_key")
+    other = o.hand_over("海洁", signer="蓝天")
+    assert (other.status_code, other.json()["code"]) == (403, "signer_mismatch")
+    handed = o.hand_over("海洁")
+    assert handed.status_code == 200, handed.json()
+    retried = o.post("decrypt", "海洁", o.last_body)
+    assert retried.json() == handed.json(), "a retry of the same request is applied once"
+    again = o.hand_over("海洁")
+    assert (again.status_code, again.json()["code"]) == (409, "already_settled")
+    assert o.state().bids[o.person("海洁").subject].status == "decrypted"
+
+    sheet = o.post("sheet", "王敏", {})
+    assert (sheet.status_code, sheet.json()["code"]) == (409, "wrong_phase")
+    clock.at += timedelta(minutes=31)
+    o.tick()
+    assert o.state().phase == "settling"
+    late = o.hand_over("蓝天")
+    assert (late.status_code, late.json()["code"]) == (409, "wrong_phase")
+    sheet = o.post("sheet", "王敏", {})
+    assert (sheet.status_code, sheet.json()["code"]) == (409, "not_all_settled")
+    by_bidder = o.post("sheet", "海洁", {})
+    assert (by_bidder.status_code, by_bidder.json()["code"]) == (403, "not_allowed")
+
+    ok(o.command("opening.request_quorum", "王敏", bidders=[o.person("蓝天").subject], reason="x"))
+    bad = o.submit_share("代理机构", mnemonic="academic acid acrobat romp " * 5)
+    assert (bad.status_code, bad.json()["code"]) == (422, "share_commitment_mismatch")
+    not_theirs = o.post(
+        "share",
+        "海洁",
+        {
+            "index": 1,
+            "commitment": "0" * 64,
+            "mnemonic": "x" * 30,
+            **o.person("海洁").signed("opening.share", {}),
+        },
+    )
+    assert not_theirs.status_code == 403
+    assert o.state().quorum.shares == {}, "nothing refused was recorded"
