@@ -60,8 +60,7 @@ class Person:
         return {
             "certificate": base64.b64encode(self.der()).decode(),
             "chain": [
-                base64.b64encode(c.public_bytes(p.serialization_der())).decode()
-                for c in self.chain
+                base64.b64encode(c.public_bytes(p.serialization_der())).decode() for c in self.chain
             ],
             "signature": base64.b64encode(signature).decode(),
         }
