@@ -9,6 +9,7 @@ signed — then has it timestamped (RFC 3161). docs/audit.md is the specificatio
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bidroom import audit
@@ -75,11 +77,28 @@ class AuditLog:
         self.timestamper = timestamper
         self.verifier = checkpoint.verifier_key(origin, key)
         self.tree = merkle.Tree()
+        # One integration at a time in this process (bids completing together each integrate),
+        # and one extension of the in-memory tree at a time; other processes are kept apart by
+        # the advisory lock (PostgreSQL) and the unique indexes (a loser retries next round).
+        self._integrating = asyncio.Lock()
+        self._extending = asyncio.Lock()
 
     # integration -------------------------------------------------------------------------
 
     async def integrate(self, limit: int = 10_000) -> Signed | None:
         """Number what is pending and sign a checkpoint of the new tree; None if nothing new."""
+        async with self._integrating:
+            try:
+                await self._number(limit)
+            except IntegrityError:
+                log.info("audit numbering raced another process; it is retried next round")
+            await self._catch_up()
+            latest = await self.latest()
+            if self.tree.size == 0 or (latest is not None and latest.size == self.tree.size):
+                return None  # nothing recorded yet, or nothing new since the last checkpoint
+            return await self._sign(latest)
+
+    async def _number(self, limit: int) -> None:
         async with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
@@ -97,11 +116,6 @@ class AuditLog:
                     .values(idx=bindparam("row_idx"), leaf=bindparam("row_leaf")),
                     numbered,
                 )
-        await self._catch_up()
-        latest = await self.latest()
-        if self.tree.size == 0 or (latest is not None and latest.size == self.tree.size):
-            return None  # nothing recorded yet, or nothing new since the last checkpoint
-        return await self._sign(latest)
 
     async def _size(self, conn: AsyncConnection) -> int:
         found = (await conn.execute(select(func.max(AUDIT.c.idx)))).scalar()
@@ -109,7 +123,7 @@ class AuditLog:
 
     async def _catch_up(self) -> None:
         """Extend the in-memory tree with the leaves integrated since it was last read."""
-        async with self.engine.connect() as conn:
+        async with self._extending, self.engine.connect() as conn:
             rows = await conn.execute(
                 select(AUDIT.c.idx, AUDIT.c.leaf)
                 .where(AUDIT.c.idx >= self.tree.size)
@@ -135,17 +149,20 @@ class AuditLog:
         )
         stamp = await self.timestamper(note.encode()) if self.timestamper else None
         signed = Signed(size, root, note, stamp, self.clock())
-        async with self.engine.begin() as conn:
-            exists = (
-                await conn.execute(select(CHECKPOINT.c.size).where(CHECKPOINT.c.size == size))
-            ).first()
-            if exists is not None:
-                return None  # another node signed this size first
-            await conn.execute(
-                CHECKPOINT.insert().values(
-                    size=size, root=root, note=note, timestamp=stamp, at=signed.at
+        try:
+            async with self.engine.begin() as conn:
+                exists = (
+                    await conn.execute(select(CHECKPOINT.c.size).where(CHECKPOINT.c.size == size))
+                ).first()
+                if exists is not None:
+                    return None  # another node signed this size first
+                await conn.execute(
+                    CHECKPOINT.insert().values(
+                        size=size, root=root, note=note, timestamp=stamp, at=signed.at
+                    )
                 )
-            )
+        except IntegrityError:
+            return None  # another node signed this size between the check and the insert
         return signed
 
     # reading -----------------------------------------------------------------------------

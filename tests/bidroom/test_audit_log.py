@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
@@ -61,6 +62,26 @@ async def test_each_checkpoint_extends_the_one_before(store: Store, hub: Hub) ->
     assert first is not None and second is not None and second.size == 7
     merkle.verify_consistency(1, 7, first.root, second.root, await log.consistency(1, 7))
     assert [c.size for c in await log.checkpoints()] == [1, 7]
+
+
+async def test_integrations_that_overlap_in_one_process_and_across_nodes_agree(
+    store: Store, hub: Hub
+) -> None:
+    """Bids completing together each integrate at once; a second node integrates too."""
+    await hub.execute(ROOM, Command("meeting.open"), CHAIR)
+    here, there = log_for(store), log_for(store)
+    for round_ in range(5):
+        await announce(hub, 4)
+        outcomes = await asyncio.gather(
+            *(here.integrate() for _ in range(4)), there.integrate(), return_exceptions=True
+        )
+        assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+        latest = await here.latest()
+        assert latest is not None and latest.size == 1 + 4 * (round_ + 1)
+    sizes = [c.size for c in await here.checkpoints()]
+    assert sizes == sorted(set(sizes)), "one checkpoint per size, in order"
+    entries = await here.entries(0, 21)
+    assert [index for index, _, _ in entries] == list(range(21)), "numbered once, no hole"
 
 
 async def test_a_log_rewritten_under_a_checkpoint_is_never_signed_again(
