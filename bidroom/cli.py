@@ -131,6 +131,7 @@ def _demo_settings(args: argparse.Namespace) -> Settings:
         host=args.host,
         port=args.port,
         var_dir=var,
+        min_bid_days=0,  # the demo's opening is minutes away, not the law's 20 days
     )
 
 
@@ -142,7 +143,10 @@ def run_demo(args: argparse.Namespace) -> None:
     step(2, 4, "migrating the embedded database (SQLite)")
     migrate(settings)
     step(3, 4, "seeding the demo tender, the demo CA and its people")
-    links = asyncio.run(_with_engine(settings, lambda e: demo.seed(e, settings)))
+    opening_in = timedelta(minutes=args.opening_in)
+    links = asyncio.run(
+        _with_engine(settings, lambda e: demo.seed(e, settings, opening_in=opening_in))
+    )
     step(4, 4, f"starting bidroom on {settings.base_url}")
     print(
         "\n演示入口 / demo sign-in (one per person; one click signs in with the demo key):",
@@ -337,6 +341,13 @@ def parser() -> argparse.ArgumentParser:
     demo_cmd.add_argument("--host", default="127.0.0.1")
     demo_cmd.add_argument("--port", type=int, default=8000)
     demo_cmd.add_argument("--var", default="./var", help="where the demo keeps its data")
+    demo_cmd.add_argument(
+        "--opening-in",
+        type=float,
+        default=10.0,
+        metavar="MINUTES",
+        help="minutes from the first start to the demo lot's deadline = opening (default 10)",
+    )
     token = sub.add_parser("token", help="mint a session token (until certificate login lands)")
     token.add_argument("subject")
     token.add_argument("--role", action="append", required=True, choices=sorted(tokens.ROLES))

@@ -19,7 +19,7 @@ from cryptography import x509
 from bidroom.store import Store
 from ca import login, pki
 from ca import primitives as p
-from ca.trust import TrustStore
+from ca.trust import TrustStore, holder_of
 
 CRL_LIFETIME = timedelta(days=365)
 
@@ -123,6 +123,21 @@ async def register(folder: Path, trust: Path, store: Store, now: datetime) -> No
             [person.role],
             now,
         )
+
+
+def person(person_id: str) -> DemoPerson:
+    return next(person for person in PEOPLE if person.id == person_id)
+
+
+def certificate_der(folder: Path, person_id: str) -> bytes:
+    cert = x509.load_pem_x509_certificate((folder / f"{person_id}.crt.pem").read_bytes())
+    return cert.public_bytes(p.serialization_der())
+
+
+def subject_of(folder: Path, person_id: str) -> str:
+    """The registry subject a demo person signs in as (their USCC, or their certificate)."""
+    cert = x509.load_pem_x509_certificate((folder / f"{person_id}.crt.pem").read_bytes())
+    return login.holder_keys(holder_of(cert))[0]
 
 
 def people(folder: Path) -> list[dict[str, Any]]:

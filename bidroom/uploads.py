@@ -210,30 +210,42 @@ async def _complete(request: Request, who: Identity, upload: UploadRecord, path:
     lot: LotRecord = await state.tenders.lot(upload.lot_id)
     address = request.client.host if request.client else None
     try:
-        with path.open("rb") as source:
-            got = await bids.receive(
-                state.store,
-                state.audit,
-                state.timestamper,
-                TrustStore(state.settings.trust_root),
-                bids.Lot(lot.id, lot.deadline),
-                source,
-                who.subject,
-                signer=who.subject,
-            )
+        bid = await accept(state, lot, path, who.subject, address)
     except bids.BidRefused as exc:
         error = {"code": exc.code, "message": exc.message, "detail": dict(exc.detail)}
         await state.tenders.finish_upload(upload.id, "refused", {"error": error})
         await anyio.Path(path).unlink(missing_ok=True)
         raise
-    state.blobs.put(path, got["envelope_sha256"])
-    bid = await state.tenders.record_bid(_bid(lot, upload, got, address))
     await state.tenders.finish_upload(upload.id, "accepted", {"bid": bid.public()})
 
 
-def _bid(
-    lot: LotRecord, upload: UploadRecord, got: dict[str, Any], address: str | None
+async def accept(
+    state: Any, lot: LotRecord, path: Path, uploader: str, address: str | None
 ) -> BidRecord:
+    """Receive the complete envelope at ``path`` for ``lot`` (bids.receive: trusted time,
+    checks, audit), move it into the blob store and record it as the uploader's current bid.
+
+    ``state`` holds settings, store, audit, timestamper, blobs and tenders (the app's state,
+    or the demo's). BidRefused leaves nothing recorded but the refusal's audit entry.
+    """
+    size = (await anyio.Path(path).stat()).st_size
+    with path.open("rb") as source:
+        got = await bids.receive(
+            state.store,
+            state.audit,
+            state.timestamper,
+            TrustStore(state.settings.trust_root),
+            bids.Lot(lot.id, lot.deadline),
+            source,
+            uploader,
+            signer=uploader,
+        )
+    state.blobs.put(path, got["envelope_sha256"])
+    recorded: BidRecord = await state.tenders.record_bid(_bid(lot, size, got, address))
+    return recorded
+
+
+def _bid(lot: LotRecord, size: int, got: dict[str, Any], address: str | None) -> BidRecord:
     return BidRecord(
         lot_id=lot.id,
         bidder=got["bidder"],
@@ -241,7 +253,7 @@ def _bid(
         organisation=got["organisation"],
         version=0,
         envelope_sha256=got["envelope_sha256"],
-        size=upload.length,
+        size=size,
         received_at=datetime.fromisoformat(got["received_at"]),
         status="current",
         receipt={k: got[k] for k in ("received_at", "envelope_sha256", "timestamp", "audit")},

@@ -77,6 +77,7 @@ class Demo:
     """`bidroom demo` in a subprocess: its base URL, var folder and printed sign-in links."""
 
     var: Path
+    extra: tuple[str, ...] = ()  # more `bidroom demo` arguments, e.g. ("--opening-in", "1")
     process: subprocess.Popen[str] | None = None
     port: int = 0
     log: list[str] = field(default_factory=list)
@@ -91,7 +92,11 @@ class Demo:
 
     def start(self) -> Demo:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bidroom", "demo", "--port", "0", "--var", str(self.var)],
+            [
+                sys.executable,
+                *("-m", "bidroom", "demo", "--port", "0", "--var", str(self.var)),
+                *self.extra,
+            ],
             env=self.env(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

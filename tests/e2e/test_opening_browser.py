@@ -1,0 +1,250 @@
+"""A whole remote opening in Chromium, against `bidroom demo` (a real server, real keys).
+
+The demo publishes its tender with the opening a minute away and three sealed bids. In separate
+browser contexts (each its own storage, as on separate machines): the chair, three bidders, the
+supervisor and two of the three key custodians sign in with their demo certificates and open
+the opening page. Bidders sign in (签到); at the deadline the clock fixes the bids; the chair
+starts the window and commits the draw of K; two bidders decrypt in their browsers (one reloads
+mid-way and sees the same state), the third reports a network fault; the chair asks the
+custodians, two submit their shares from their own pages and the bid is opened by the quorum;
+the sheet goes to every screen at once; K is revealed and a bidder recomputes it; an objection
+is answered; the record is generated, confirmed by the three bidders (one dissenting, in
+writing), countersigned and published. The supervisor saw all of it; the audit bundle exported
+afterwards verifies offline.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+from browser import CHROMIUM, CHROMIUM_ARGS, require_browser
+from playwright.sync_api import Browser, expect, sync_playwright
+from test_login_browser import Demo
+
+OPENING_IN_MINUTES = "0.75"  # the demo lot's deadline: long enough to sign everyone in
+STEP_MS = 20_000
+DEADLINE_MS = 120_000
+# Refusals a page provokes on purpose, e.g. a record not yet published.
+EXPECTED = re.compile(r"Failed to load resource: the server responded with a status of 404")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    require_browser()
+    server = Demo(
+        tmp_path_factory.mktemp("opening") / "var", ("--opening-in", OPENING_IN_MINUTES)
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(demo: Demo) -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Screen:
+    """One person's browser: their own context, signed in with their demo key."""
+
+    def __init__(self, browser: Browser, demo: Demo, who: str, room: str):
+        self.who = who
+        self.context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(STEP_MS)
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda error: self.errors.append(f"{who}: {error}"))
+        self.page.on("console", self._console)
+        self.page.goto(f"{demo.url}/login.html?demo={who}&room={room}")
+        self.page.get_by_role("button", name="一键登录").click()
+        self.page.wait_for_url(re.compile(r"/opening\.html\?room="))
+        expect(self.testid("connection")).to_have_attribute("data-status", "online")
+        self.subject: str = self.page.evaluate(
+            "JSON.parse(sessionStorage.getItem('bidroom.session')).holder.subject"
+        )
+
+    def _console(self, message: object) -> None:
+        text = getattr(message, "text", "")
+        if getattr(message, "type", "") == "error" and not EXPECTED.search(text):
+            self.errors.append(f"{self.who}: {text}")
+
+    def testid(self, name: str) -> object:
+        return self.page.get_by_test_id(name)
+
+    def click(self, name: str) -> None:
+        self.page.get_by_test_id(name).click()
+
+    def confirm_dialog(self, text: str | None = None) -> None:
+        if text is not None:
+            self.page.get_by_test_id("ask-input").fill(text)
+        self.page.get_by_test_id("ask-ok").click()
+
+    def phase(self, phase: str, timeout: int = STEP_MS) -> None:
+        expect(self.page.get_by_test_id("phase")).to_have_attribute(
+            "data-phase", phase, timeout=timeout
+        )
+
+    def status_of(self, subject: str, status: str) -> None:
+        expect(self.page.get_by_test_id(f"status-{subject}")).to_have_attribute(
+            "data-status", status
+        )
+
+
+def room_of(demo: Demo) -> str:
+    rooms = httpx.get(f"{demo.url}/api/rooms", timeout=10).json()
+    [room] = [r["id"] for r in rooms if r["kind"] == "opening"]
+    return str(room)
+
+
+def audit_env(demo: Demo) -> dict[str, str]:
+    var = demo.var.resolve()
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("BIDROOM_")},
+        "BIDROOM_DATABASE_URL": f"sqlite+aiosqlite:///{var / 'bidroom.db'}",
+        "BIDROOM_SECRET_KEY": (var / "secret.key").read_text().strip(),
+        "BIDROOM_VAR_DIR": str(var),
+    }
+
+
+def test_a_whole_opening_with_a_bid_opened_by_the_custodians(
+    demo: Demo, browser: Browser, tmp_path: Path
+) -> None:
+    room = room_of(demo)
+    chair = Screen(browser, demo, "chair", room)
+    supervisor = Screen(browser, demo, "supervisor", room)
+    bidders = [Screen(browser, demo, f"bidder-{n}", room) for n in (1, 2, 3)]
+    custodians = [Screen(browser, demo, f"custodian-{n}", room) for n in (1, 2)]
+    screens = [chair, supervisor, *bidders, *custodians]
+    b1, b2, b3 = bidders
+
+    # sign-in, before the deadline
+    chair.phase("signing_in")
+    for bidder in bidders:
+        bidder.click("sign-in")
+        expect(bidder.testid("signed-in")).to_be_visible()
+    expect(chair.testid("signed-in-count")).to_contain_text("3")
+
+    # the deadline: the clock fixes the bids and the count is public
+    for screen in screens:
+        screen.phase("bids_fixed", DEADLINE_MS)
+    expect(b1.testid("chair-panel")).to_be_hidden()
+    expect(chair.testid("bid-count")).to_contain_text("3")
+
+    # the window, and the draw's commitment before any price is seen
+    chair.click("start-window")
+    chair.confirm_dialog()
+    for screen in screens:
+        screen.phase("decrypting")
+    chair.click("commit-draw")
+    expect(chair.testid("draw-commitment")).to_contain_text(re.compile(r"[0-9a-f]{64}"))
+
+    # two bidders decrypt in their own browsers; the second reloads mid-way first
+    b1.click("decrypt")
+    b1.status_of(b1.subject, "decrypted")
+    chair.status_of(b1.subject, "decrypted")
+    before = b2.page.get_by_test_id("statuses").inner_text()
+    b2.page.reload()
+    expect(b2.testid("connection")).to_have_attribute("data-status", "online")
+    b2.phase("decrypting")
+    assert b2.page.get_by_test_id("statuses").inner_text() == before
+    expect(b2.testid(f"status-{b1.subject}")).to_have_count(0), "a bidder sees their own bid only"
+    b2.click("decrypt")
+    b2.status_of(b2.subject, "decrypted")
+
+    # the third bidder's decryption fails: a network fault (not the bidder's doing)
+    b3.page.get_by_test_id("failure-cause").select_option("network_fault")
+    b3.click("report-failure")
+    b3.confirm_dialog()
+    b3.status_of(b3.subject, "failed")
+
+    # no bid is still sealed: the window closes; the custodians open the failed bid
+    for screen in screens:
+        screen.phase("settling")
+    chair.click("request-quorum")
+    chair.confirm_dialog("投标人网络故障，按招标文件约定启用开标密钥补救")
+    for custodian in custodians:
+        custodian.click("submit-share")
+        expect(custodian.testid("share-error")).to_be_hidden()
+    chair.status_of(b3.subject, "quorum_opened")
+    supervisor.status_of(b3.subject, "quorum_opened")
+
+    # the sheet, on every screen at once
+    chair.click("publish-sheet")
+    for screen in screens:
+        screen.phase("sheet")
+        expect(screen.testid(f"sheet-row-{b1.subject}")).to_contain_text("3650000.00")
+        expect(screen.testid(f"sheet-row-{b3.subject}")).to_contain_text("3598000.00")
+    expect(b1.testid(f"sheet-row-{b2.subject}")).to_contain_text("3712500.00")
+
+    # K revealed after the sheet; a bidder recomputes it in the browser
+    chair.click("reveal-draw")
+    expect(b1.testid("draw-k")).to_contain_text(re.compile(r"0\.0\d"))
+    b1.click("verify-k")
+    expect(b1.testid("verify-result")).to_have_attribute("data-ok", "true")
+
+    # an objection and the chair's answer
+    b2.page.get_by_test_id("objection-text").fill("第二标段投标保证金金额是否满足要求，请说明。")
+    b2.click("object")
+    objection = chair.page.locator("[data-testid^=answer-]").first
+    objection.click()
+    chair.confirm_dialog("经核对，保证金金额不足，已如实记入开标记录，由评标委员会评审。")
+    expect(b2.page.locator("[data-testid^=answer-text-]").first).to_contain_text("如实记入")
+
+    # the record: generated, confirmed by each bidder (one dissents), countersigned, published
+    chair.click("generate-record")
+    chair.confirm_dialog()
+    for screen in screens:
+        screen.phase("record")
+    for bidder in (b1, b3):
+        bidder.click("opinion-confirm")
+        bidder.click("confirm")
+        expect(chair.testid(f"confirmation-{bidder.subject}")).to_be_visible()
+    b2.click("opinion-dissent")
+    b2.page.get_by_test_id("confirm-text").fill("对保证金核对结果有异议，保留申诉权利。")
+    b2.click("confirm")
+    expect(chair.testid(f"confirmation-{b2.subject}")).to_contain_text("保留申诉权利")
+    chair.click("countersign")
+    chair.phase("countersigned")
+    chair.click("publish")
+    for screen in screens:
+        screen.phase("published")
+
+    # the supervisor saw everything, the record is public, and the audit trail verifies
+    log = supervisor.page.get_by_test_id("event-log")
+    for event in (
+        "opening.bid_decrypted",
+        "opening.share_submitted",
+        "opening.quorum_opened",
+        "opening.sheet_published",
+        "opening.record_published",
+    ):
+        expect(log.locator(f"[data-event='{event}']").first).to_be_attached()
+    record = httpx.get(f"{demo.url}/api/openings/{room}/record", timeout=10).json()
+    assert record["confirmations"][b2.subject]["opinion"] == "dissent"
+    assert {p["name"] for p in record["published"]["proofs"]} >= {
+        "opening.record_generated",
+        "opening.countersigned",
+    }
+    bundle = tmp_path / "bundle"
+    for args in (("audit", "export", str(bundle)), ("audit", "verify", str(bundle))):
+        done = subprocess.run(
+            [sys.executable, "-m", "bidroom", *args],
+            env=audit_env(demo),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+    assert "verified:" in done.stdout
+    errors = [e for screen in screens for e in screen.errors]
+    assert not errors, errors
