@@ -30,8 +30,8 @@ from ca import login, pki
 from ca import primitives as p
 from ca.trust import TrustStore
 
-ROOM = "demo-liuheng-sanitation-lot1"
-TITLE = "六横岛环卫一体化服务项目 第1标段 开标会"
+ROOM = r"opening-[0-9a-f]{32}-1"  # the demo lot's opening room
+TITLE = "六横岛环卫一体化服务项目 第1标段（六横镇）"
 BIDDER_ORG = "六横海洁环境服务有限公司"
 TIMEOUT_MS = 15_000
 STARTUP_S = 60
@@ -128,6 +128,12 @@ class Demo:
             if found and not listening.is_set():
                 self.port = int(found.group(1))
                 listening.set()
+
+    def room(self) -> str:
+        """The demo lot's opening room."""
+        rooms = httpx.get(self.url + "/api/rooms", timeout=10).json()
+        [room] = [r["id"] for r in rooms if r["kind"] == "opening"]
+        return str(room)
 
     def link(self, person: str) -> str:
         text = "".join(self.log)
@@ -241,8 +247,8 @@ def assert_non_extractable(record: dict[str, object], kind: str) -> None:
 
 
 def in_the_room(page: Page, organisation: str) -> None:
-    expect(page).to_have_url(re.compile(r"/room\.html\?room=" + ROOM + "$"))
-    expect(page.locator("#status")).to_have_text("在线")
+    expect(page).to_have_url(re.compile(r"/opening\.html\?room=" + ROOM + "$"))
+    expect(page.get_by_test_id("connection")).to_have_attribute("data-status", "online")
     expect(page.locator("#title")).to_have_text(TITLE)
     expect(page.locator("#me")).to_contain_text(organisation)
     expect(page.locator("#me")).to_contain_text("投标人")
@@ -313,11 +319,12 @@ def test_a_pkcs12_file_and_its_password_sign_in(
 
     page, console = new_page(browser)
     # The room without a session offers the certificate login, which brings the holder back.
-    page.goto(f"{demo.url}/room.html?room={ROOM}")
+    room = demo.room()
+    page.goto(f"{demo.url}/opening.html?room={room}")
     page.get_by_role("link", name="使用数字证书登录").click()
-    expect(page).to_have_url(f"{demo.url}/login.html?room={ROOM}")
+    expect(page).to_have_url(f"{demo.url}/login.html?room={room}")
     # Without ?demo the demo server's people are offered as one-click choices.
-    expect(page.locator("#demo-people li")).to_have_count(5)
+    expect(page.locator("#demo-people li")).to_have_count(8)
     page.set_input_files("#key-file", p12)
     page.fill("#password", "not the password")
     page.click("#signin")
