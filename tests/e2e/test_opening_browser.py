@@ -234,6 +234,12 @@ def test_a_whole_opening_with_a_bid_opened_by_the_custodians(
         "opening.record_generated",
         "opening.countersigned",
     }
+    public = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai").new_page()
+    public.goto(f"{demo.url}/public.html")
+    published_record = public.locator("[data-record=ok]")
+    expect(published_record).to_contain_text("3650000.00", timeout=STEP_MS)
+    expect(published_record).to_contain_text(record["digest"])
+    public.context.close()
     bundle = tmp_path / "bundle"
     for args in (("audit", "export", str(bundle)), ("audit", "verify", str(bundle))):
         done = subprocess.run(
