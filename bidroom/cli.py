@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import getpass
 import json
 import logging
+import os
 import secrets
 import socket
 import sys
@@ -14,8 +16,9 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import httpx2 as httpx
 import uvicorn
 from cryptography import x509
 from sqlalchemy.engine import make_url
@@ -31,10 +34,12 @@ from bidroom import (
     demo,
     logs,
     receipts,
+    signed,
     tender_api,
     tenders,
     timestamps,
     tokens,
+    tus_client,
 )
 from bidroom.app import create_app
 from bidroom.audit_log import AuditLog
@@ -43,6 +48,7 @@ from bidroom.settings import Settings, load_settings
 from bidroom.store import Store, create_engine
 from bidroom.tender_store import TenderRecord, TenderStore
 from ca import commands, tsa
+from ca import primitives as p
 from ca.errors import CryptoError
 from ca.trust import TrustStore
 
@@ -332,6 +338,134 @@ def record_trust_change(args: argparse.Namespace, settings: Settings) -> None:
     print(f"{len(entries)} change(s) recorded in the audit log")
 
 
+TOKEN_ENV = "BIDROOM_TOKEN"
+MIB = 1 << 20
+
+
+def _session_token(args: argparse.Namespace) -> str:
+    """The session token: from --token-file, else BIDROOM_TOKEN (never the command line).
+    Also quiets the HTTP client's request log: a client command's stderr is for its user."""
+    for name in ("httpx2", "httpcore", "httpcore2"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    token: str
+    if args.token_file is not None:
+        try:
+            token = args.token_file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read {args.token_file}: {exc.strerror}", code="token_missing"
+            ) from exc
+    else:
+        token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise ConfigError(
+            f"give your session token in {TOKEN_ENV} or --token-file FILE", code="token_missing"
+        )
+    return token
+
+
+def bid_upload(args: argparse.Namespace) -> None:
+    """Upload a sealed bid over tus, resuming an interrupted upload of the same envelope."""
+    token = _session_token(args)
+    if not args.chunk_mib > 0:
+        raise ConfigError("--chunk-mib is a positive number", code="usage")
+    bar = tqdm(
+        total=None,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc="uploading",
+        disable=None,
+        file=sys.stderr,
+    )
+
+    def progress(sent: int, total: int) -> None:
+        bar.total = total
+        bar.update(sent - bar.n)
+
+    upload = tus_client.Upload(
+        args.url,
+        args.lot,
+        args.envelope,
+        token,
+        chunk=max(1, int(args.chunk_mib * MIB)),
+        progress=progress,
+        say=lambda text: tqdm.write(text, file=sys.stderr),
+    )
+    with bar:
+        outcome = upload.run()
+    bid = outcome["bid"]
+    receipt = bid["receipt"]
+    target = args.receipt or args.envelope.with_name(args.envelope.name + ".receipt.json")
+    target.write_text(json.dumps(receipt, ensure_ascii=False, indent=2))
+    print(
+        f"bid version {bid['version']} for lot {args.lot} received at {receipt['received_at']}; "
+        f"envelope SHA-256 {receipt['envelope_sha256']}; receipt written to {target}"
+    )
+
+
+def bid_withdraw(args: argparse.Namespace) -> None:
+    """Withdraw my current bid (撤回): action bid.withdraw signed with my certificate key."""
+    token = _session_token(args)
+    key, bundled = commands.load_key(args.key)
+    cert = commands.load_certificate(args.cert) if args.cert else bundled
+    if cert is None:
+        raise ConfigError(
+            "give --cert, or a PKCS#12 key file that holds the certificate", code="cert_missing"
+        )
+    base = args.url.rstrip("/") + f"/api/lots/{args.lot}/bids/mine"
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(headers=headers, timeout=tus_client.TIMEOUT) as client:
+        envelope: str = args.envelope or _current_envelope(client, base)
+        fields = {"lot": args.lot, "envelope": envelope}
+        signature = p.sign(key, signed.action_message("bid.withdraw", fields))
+        body: dict[str, Any] = {
+            "envelope": envelope,
+            "certificate": base64.b64encode(cert.public_bytes(p.serialization_der())).decode(),
+            "chain": [],  # the platform's trust store holds the intermediates
+            "signature": base64.b64encode(signature).decode(),
+        }
+        answer = tus_client.send(client, "POST", base + "/withdraw", json=body)
+    if answer.status_code != 200:
+        raise tus_client.refusal(answer)
+    bid = answer.json()["bid"]
+    print(f"bid version {bid['version']} for lot {args.lot} ({envelope}) is {bid['status']}")
+
+
+def _current_envelope(client: httpx.Client, url: str) -> str:
+    answer = tus_client.send(client, "GET", url)
+    if answer.status_code != 200:
+        raise tus_client.refusal(answer)
+    for bid in answer.json()["bids"]:
+        if bid["status"] == "current":
+            return str(bid["envelope_sha256"])
+    raise NotFound("you have no current bid on this lot", code="bid_not_found")
+
+
+def _add_bid_commands(top: Any) -> None:
+    """`bid upload` and `bid withdraw`, next to the offline `bid` commands of ca.commands."""
+    group = top.choices["bid"]
+    [bid] = [a for a in group._actions if isinstance(a, argparse._SubParsersAction)]
+    up = bid.add_parser("upload", help="upload a sealed bid to a lot (tus; resumes)")
+    up.add_argument("envelope", type=Path)
+    up.add_argument("--lot", required=True, help="the lot id (<tender id>-<lot number>)")
+    up.add_argument("--url", required=True, help="the platform, e.g. https://bidroom.example")
+    up.add_argument("--token-file", type=Path, help=f"the session token (else {TOKEN_ENV})")
+    up.add_argument(
+        "--receipt", type=Path, help="where to write the receipt (ENVELOPE.receipt.json)"
+    )
+    up.add_argument("--chunk-mib", type=float, default=4.0, help="MiB per PATCH (default 4)")
+    up.set_defaults(run=bid_upload)
+    out = bid.add_parser("withdraw", help="withdraw your current bid on a lot (signed)")
+    out.add_argument("--lot", required=True)
+    out.add_argument("--url", required=True)
+    out.add_argument("--key", type=Path, required=True, help="your key (PEM or PKCS#12)")
+    out.add_argument("--cert", type=Path, help="your certificate (if not in the PKCS#12)")
+    out.add_argument("--envelope", help="the bid's SHA-256 (default: your current bid)")
+    out.add_argument("--token-file", type=Path, help=f"the session token (else {TOKEN_ENV})")
+    out.set_defaults(run=bid_withdraw)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="bidroom", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -384,6 +518,7 @@ def parser() -> argparse.ArgumentParser:
     proof.add_argument("--verifier-key", required=True, help="the log's published key")
     proof.add_argument("--tsa-roots", type=Path, help="PEM roots of the time-stamping authority")
     commands.register(sub)
+    _add_bid_commands(sub)
     return top
 
 

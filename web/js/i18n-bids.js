@@ -185,6 +185,9 @@ const ZH = {
   "public.record.failed": "开标记录查询失败",
   "public.record.bidder": "投标人",
   "public.record.status": "状态",
+  "public.record.signatures": "投标人签字确认 {confirmed} 家，有异议 {dissent} 家，逾期视为确认 {deemed} 家；审计证明 {proofs} 项。",
+  "public.record.countersigned": "主持人已会签。",
+  "public.record.download": "下载开标记录及审计证明（JSON，可离线核验）",
 };
 
 const EN = {
@@ -368,6 +371,9 @@ const EN = {
   "public.record.failed": "Could not load the opening record",
   "public.record.bidder": "Bidder",
   "public.record.status": "Status",
+  "public.record.signatures": "Confirmed by {confirmed} bidders, {dissent} dissenting, {deemed} deemed to confirm by silence; {proofs} audit receipts.",
+  "public.record.countersigned": "Countersigned by the chair.",
+  "public.record.download": "Download the record and its audit receipts (JSON, checkable offline)",
 };
 
 const ERRORS_ZH = {

@@ -7,6 +7,7 @@
 import { byId, fill, h } from "./dom.js";
 import * as i18n from "./i18n.js";
 import "./i18n-bids.js";
+import "./i18n-opening.js"; // the statuses of bids, as the opening page names them
 
 const { t } = i18n;
 
@@ -112,8 +113,30 @@ function recordView(room) {
         h("tbody", {}, rows.map((row) => h("tr", {},
           h("td", {}, row.name || row.bidder),
           fields.map((f) => h("td", {}, cell(f, row.fields?.[f]))),
-          h("td", {}, row.status || ""))))))
-      : h("pre", { class: "record-json" }, JSON.stringify(doc, null, 2)));
+          h("td", { "data-status": row.status }, row.status ? t(`op.status.${row.status}`) : ""))))))
+      : h("pre", { class: "record-json" }, JSON.stringify(doc, null, 2)),
+    signatures(record),
+    h("p", {}, h("a", { href: recordDownload(record), download: `opening-record-${room}.json` },
+      t("public.record.download"))));
+}
+
+/** Who signed the record and how, and how many audit receipts prove its steps. */
+function signatures(record) {
+  const opinions = Object.values(record.confirmations || {}).map((c) => c.opinion);
+  const counts = {
+    confirmed: opinions.filter((o) => o === "confirm").length,
+    dissent: opinions.filter((o) => o === "dissent").length,
+    deemed: Object.keys(record.deemed || {}).length,
+    proofs: (record.published?.proofs || []).length,
+  };
+  return h("p", { class: "muted small", "data-testid": "record-signatures" },
+    t("public.record.signatures", counts),
+    record.countersigned?.at ? ` ${t("public.record.countersigned")}` : "");
+}
+
+function recordDownload(record) {
+  const blob = new Blob([JSON.stringify(record, null, 2)], { type: "application/json" });
+  return URL.createObjectURL(blob);
 }
 
 function cell(field, value) {
