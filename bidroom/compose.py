@@ -37,6 +37,7 @@ class Composite:
             name: model for part in self.parts for name, model in part.kind.arguments.items()
         }
         self.gates = frozenset().union(*(part.kind.gates for part in self.parts))
+        self.reveals = frozenset().union(*(part.kind.reveals for part in self.parts))
 
     def _index(self, name: str) -> int:
         for index, part in enumerate(self.parts):

@@ -288,6 +288,8 @@ class Hub:
             self._fan_out(live, event)
         if any(event.name in live.kind.gates for event in events):
             self._enforce_membership(live)
+        if any(event.name in live.kind.reveals for event in events):
+            self._refresh(live)
 
     def _fan_out(self, live: LiveRoom, event: Event) -> None:
         frame = protocol.dump(protocol.event_json(event))
@@ -297,6 +299,12 @@ class Hub:
                 subscriber.push(frame)
                 sent += 1
         self.metrics.events_delivered.inc(sent)
+
+    def _refresh(self, live: LiveRoom) -> None:
+        """A fresh snapshot to every subscriber: what they may see has just widened."""
+        for subscriber in list(live.subscribers.values()):
+            view = live.kind.snapshot(live.state, subscriber.actor)
+            subscriber.push(protocol.dump(protocol.snapshot_frame(live.seq, view)))
 
     def _enforce_membership(self, live: LiveRoom) -> None:
         for subscriber in list(live.subscribers.values()):

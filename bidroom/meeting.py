@@ -412,6 +412,7 @@ class Meeting:
     rules = RULES
     arguments = ARGUMENTS
     gates = frozenset({"meeting.removed"})
+    reveals: frozenset[str] = frozenset()
 
     initial = staticmethod(initial)
     decide = staticmethod(decide)

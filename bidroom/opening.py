@@ -121,6 +121,8 @@ CAUSES: Mapping[str, str] = {
     "network_fault": "withdrawn",
 }
 OPENED = frozenset({"decrypted", "quorum_opened"})
+# After these, custodians (the window's end) or everyone (the sheet, a termination) see more.
+REVEALS = frozenset({"opening.window_closed", "opening.sheet_published", "opening.decided"})
 SETTLED = OPENED | {"revoked", "withdrawn"}
 PUBLIC_PHASES = frozenset({"sheet", "record", "countersigned", "published", "terminated"})
 GUARANTEE_CHECKS = ("ok", "insufficient", "missing", "not_required")
@@ -1255,6 +1257,7 @@ class Opening:
     arguments = ARGUMENTS  # the WebSocket edge: shell commands are not a client's to send
     shell_arguments = SHELL_ARGUMENTS
     gates: frozenset[str] = frozenset()
+    reveals = REVEALS
 
     initial = staticmethod(initial)
     decide = staticmethod(decide)

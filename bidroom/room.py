@@ -138,6 +138,10 @@ class RoomType(Protocol[S]):
     rules: Rules
     gates: frozenset[str]
     """Events after which the hub re-checks, with may_join, who may stay connected."""
+    reveals: frozenset[str]
+    """Events after which what a participant may see can widen (the sheet makes every bid
+    public): the hub then sends each participant a fresh snapshot, since the earlier events
+    they were not sent are in a snapshot only."""
     arguments: Mapping[str, Any]
     """Client commands and the pydantic model of each one's arguments (the edge contract)."""
 

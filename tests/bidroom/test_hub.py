@@ -9,15 +9,17 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from conftest import ROOM, make_hub
 
+from bidroom import opening
 from bidroom.broker import LocalBroker
 from bidroom.hub import Hub
+from bidroom.metrics import Metrics
 from bidroom.protocol import Close
-from bidroom.room import Actor, Command
-from bidroom.store import Store
+from bidroom.room import SYSTEM, Actor, Command
+from bidroom.store import RoomRecord, Store
 
 CHAIR = Actor("chair-1", "王敏", "chair")
 BIDDER = Actor("bidder-1", "李海", "bidder")
@@ -222,3 +224,47 @@ async def test_a_burst_of_commands_is_recorded_in_order_each_with_its_own_answer
     late = [hub.execute(ROOM, says[7], bidders[7], "late"), announce(hub, "之后")]
     refused_late, after = await asyncio.gather(*late)
     assert muted["ok"] and refused_late["code"] == "muted" and after["ok"]
+
+
+async def test_when_the_sheet_makes_every_bid_public_each_screen_gets_a_fresh_snapshot(
+    store: Store,
+) -> None:
+    """A bidder was not sent the other bids' events; after the sheet a snapshot has them."""
+    room = "opening-lot-1"
+    config = {"lot": "lot-1", "title": "开标", "window_minutes": 30}
+    await store.create_room(RoomRecord(room, "opening", "开标", config, datetime.now(UTC)))
+    hub = Hub(store, LocalBroker(), {"opening": opening.room_type()}, node="n1", metrics=Metrics())
+    await hub.broker.start(hub.deliver, hub.resync)
+    others = Actor("uscc:B", "蓝天", "bidder")
+    inbox = Inbox("n1/me", BIDDER)
+    await hub.attach(room, inbox, 0)
+
+    async def run(name: str, actor: Actor, **args: object) -> None:
+        outcome = await hub.execute(room, Command(name, args), actor)
+        assert outcome["ok"], outcome
+
+    bids = [{"bidder": a.subject, "name": a.name, "envelope": "0" * 64} for a in (BIDDER, others)]
+    await run("opening.fix_bids", SYSTEM, bids=bids)
+    await run("opening.decide", CHAIR, decision="continue", reason="两家投标，招标文件允许继续")
+    await run("opening.start_window", CHAIR)
+    handed = {"sealed_key": "k" * 32, "signature": "s" * 32, "certificate": "c" * 32}
+    for bidder in (BIDDER, others):
+        await run("opening.decrypted", bidder, **handed)
+    await run("opening.close_window", CHAIR)
+    assert [e["data"].get("bidder") for e in inbox.events("opening.bid_decrypted")] == [
+        BIDDER.subject
+    ], "before the sheet, a bidder is sent their own bid's events only"
+    rows = [
+        {"bidder": a.subject, "name": a.name, "status": "decrypted", "fields": {"price": p}}
+        for a, p in ((BIDDER, "100.00"), (others, "90.00"))
+    ]
+    await run("opening.publish_sheet", CHAIR, rows=rows)
+    last = inbox.frames[-1]
+    assert last["type"] == "snapshot", "the sheet is followed by a fresh snapshot"
+    view = last["state"]["opening"]
+    assert {b["bidder"]: b["status"] for b in view["bids"]} == {
+        BIDDER.subject: "decrypted",
+        others.subject: "decrypted",
+    }
+    assert [r["fields"]["price"] for r in view["sheet"]["rows"]] == ["100.00", "90.00"]
+    assert last["seq"] == (await store.last_seqs([room]))[room]

@@ -497,7 +497,7 @@ def _run_core() -> tuple[list[dict[str, Any]], list[dict[str, dict[str, Any]]]]:
     return frames, checkpoints
 
 
-FOLD = """async ({first, frames, checkpoints, me, subject}) => {
+FOLD = """async ({first, frames, checkpoints, me, subject, reveals}) => {
   const {O} = window.T;
   const view = (s) => ({
     phase: s.phase, count: s.count,
@@ -511,8 +511,8 @@ FOLD = """async ({first, frames, checkpoints, me, subject}) => {
       Object.entries(s.confirmations).map(([b, c]) => [b, c.opinion])),
     deemed: s.deemed, countersigned: Boolean(s.countersigned), published: Boolean(s.published),
   });
-  // the page: a bidder adds their own bid from bids/mine (withOwnBid); on an event that widens
-  // what this role sees, it takes a fresh snapshot (here: the one after that command)
+  // the page: a bidder adds their own bid from bids/mine (withOwnBid); after an event of the
+  // room type's reveals, the server sends a fresh snapshot (here: the one after that command)
   const role = first.role;
   const own = (s) => (role === "bidder" ? O.withOwnBid(s, subject, "e".repeat(64)) : s);
   let live = own(O.fromSnapshot(first.state, subject));
@@ -520,7 +520,7 @@ FOLD = """async ({first, frames, checkpoints, me, subject}) => {
   const out = [];
   for (const point of checkpoints) {
     const batch = frames.filter((f) => f.seq > last && f.seq <= point.seq && f.seen.includes(me));
-    live = batch.some((f) => O.widens(f, role))
+    live = batch.some((f) => reveals.includes(f.name))
       ? own(O.fromSnapshot(point.state, subject))
       : batch.reduce((s, f) => own(O.apply(s, f)), live);
     last = point.seq;
@@ -546,6 +546,7 @@ def test_the_live_fold_shows_what_a_reload_shows(browser_page: Page | None, watc
             "checkpoints": mine[1:],
             "me": watcher,
             "subject": actor.subject,
+            "reveals": sorted(opening.REVEALS),
         },
     )
     for step in got:
@@ -584,6 +585,7 @@ def test_each_page_names_the_next_step(browser_page: Page | None, watcher: str) 
             "checkpoints": mine[1:],
             "me": watcher,
             "subject": actor.subject,
+            "reveals": sorted(opening.REVEALS),
         },
     )
     tasks = [set(step["tasks"]) for step in got]

@@ -98,8 +98,9 @@ function connect() {
   const role = new URLSearchParams(location.search).get("role");
   const conn = new RoomConnection({ room: page.room, token: page.token, role });
   page.conn = conn;
-  // after a resync the old connection's last words are not this page's business
-  const on = (type, fn) => conn.addEventListener(type, (e) => conn === page.conn && fn(e.detail));
+  // When what this person may see widens (the window's end for a custodian, the sheet for
+  // everyone), the server follows the event with a fresh snapshot (docs/protocol.md).
+  const on = (type, fn) => conn.addEventListener(type, (e) => fn(e.detail));
   on("welcome", onWelcome);
   on("snapshot", onSnapshot);
   on("event", onEvent);
@@ -109,15 +110,6 @@ function connect() {
   conn.connect();
 }
 
-/**
- * Start over with a fresh snapshot: after an event that widens what this role may see, the
- * events before it that were not sent to us are in the snapshot only (opening.widens).
- */
-function resync() {
-  const old = page.conn;
-  connect();
-  old.close();
-}
 
 // protocol events -------------------------------------------------------------------------
 
@@ -128,7 +120,9 @@ function onWelcome(frame) {
 }
 
 function onSnapshot(frame) {
-  page.state = adoptOwnBid(opening.fromSnapshot(frame.state, page.me?.subject));
+  // A snapshot mid-stream (after the sheet, say) replaces the state, not the events seen so far.
+  const seen = page.state?.log || [];
+  page.state = { ...adoptOwnBid(opening.fromSnapshot(frame.state, page.me?.subject)), log: seen };
   page.meeting = meeting.fromSnapshot(frame.state.meeting || frame.state);
   loadMyBids();
   render();
@@ -138,7 +132,6 @@ function onEvent(frame) {
   page.state = adoptOwnBid(opening.apply(page.state, frame));
   page.meeting = meeting.apply(page.meeting, frame);
   if (frame.seq > page.replayedUpTo) announce(frame);
-  if (opening.widens(frame, role())) resync();
   render();
 }
 

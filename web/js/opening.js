@@ -167,18 +167,6 @@ export function fromSnapshot(snap, me = null) {
 
 // events --------------------------------------------------------------------------------------
 
-/**
- * Whether `event` lets `role` see more than before (the core's visible()): a bidder from the
- * sheet (or the end) on, a custodian from the window's close. The events before it were not
- * sent to them, so the page takes a fresh snapshot instead of folding on.
- */
-export function widens(event, role) {
-  const ends = event.name === "opening.sheet_published" || (event.name === "opening.decided" && event.data?.decision === "terminate");
-  if (role === "bidder") return ends;
-  if (role === "custodian") return ends || event.name === "opening.window_closed";
-  return false;
-}
-
 /** Fold one event frame ({seq, name, data, actor, at}). Meeting and presence events pass by. */
 export function apply(state, event) {
   const folder = FOLDERS[event.name];
