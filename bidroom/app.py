@@ -49,10 +49,6 @@ async def _maintain(hub: Hub, settings: Settings) -> None:
             log.warning("maintenance skipped", extra={"error": exc.message})
 
 
-async def _token(stamper: Any, note: bytes) -> bytes:
-    return bytes((await stamper.stamp(note)).token)
-
-
 async def _integrate(audit_log: AuditLog, settings: Settings) -> None:
     """Number pending audit entries and sign a checkpoint, every few seconds, until cancelled."""
     while True:
@@ -96,14 +92,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         metrics,
     )
     tender_api.attach(app.state, engine, settings)
-    stamper = app.state.timestamper
-    app.state.audit = AuditLog(
-        engine,
-        audit_api.log_origin(settings),
-        audit_api.log_key(settings),
-        hub.clock,
-        timestamper=lambda note: _token(stamper, note),
-    )
+    app.state.audit = audit_api.open_log(engine, settings, app.state.timestamper, hub.clock)
     maintenance = asyncio.create_task(_maintain(hub, settings), name="maintenance")
     integration = asyncio.create_task(_integrate(app.state.audit, settings), name="audit")
     clock = asyncio.create_task(

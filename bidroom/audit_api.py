@@ -9,8 +9,11 @@ GET /api/audit/proof/consistency?from=M&to=N     a consistency proof
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -20,6 +23,7 @@ from bidroom.audit_log import AuditLog, Signed
 from bidroom.errors import AuthError
 from bidroom.settings import Settings
 from ca import primitives as p
+from ca import tsa
 from ca.errors import AuditError
 
 PAGE = 1000
@@ -44,6 +48,21 @@ def log_origin(settings: Settings) -> str:
     if settings.public_url:
         return settings.public_url.split("://", 1)[-1].rstrip("/") + "/audit"
     return "bidroom.local/audit"
+
+
+def open_log(
+    engine: AsyncEngine,
+    settings: Settings,
+    stamper: tsa.Timestamper,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> AuditLog:
+    """The platform's audit log, as every process opens it: the configured origin and key,
+    each checkpoint time-stamped by ``stamper``."""
+
+    async def token(note: bytes) -> bytes:
+        return bytes((await stamper.stamp(note)).token)
+
+    return AuditLog(engine, log_origin(settings), log_key(settings), clock, timestamper=token)
 
 
 def _b64(data: bytes | None) -> str | None:

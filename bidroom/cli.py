@@ -225,17 +225,7 @@ def audit_command(args: argparse.Namespace, settings: Settings) -> None:
 async def _audit_online(args: argparse.Namespace, settings: Settings, engine: AsyncEngine) -> None:
     await db.ensure_migrated(engine)
     _, stamper = timestamps.open_timestamping(settings)
-
-    async def stamp(note: bytes) -> bytes:
-        return bytes((await stamper.stamp(note)).token)
-
-    log = AuditLog(
-        engine,
-        audit_api.log_origin(settings),
-        audit_api.log_key(settings),
-        lambda: datetime.now(UTC),
-        timestamper=stamp,
-    )
+    log = audit_api.open_log(engine, settings, stamper)
     if args.action == "integrate":
         signed = await log.integrate()
         print(f"checkpoint {signed.size} signed" if signed else "nothing new to integrate")

@@ -32,7 +32,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bidroom import audit_api, blobs, demo_pki, tender_api, tenders, timestamps, uploads
-from bidroom.audit_log import AuditLog
 from bidroom.settings import Settings
 from bidroom.store import Store
 from bidroom.tender_store import LotRecord, TenderRecord, TenderStore
@@ -142,17 +141,7 @@ async def seed(
 def _state(engine: AsyncEngine, settings: Settings, store: Store) -> SimpleNamespace:
     """What publishing and receiving need, as the app's lifespan would make it."""
     _, stamper = timestamps.open_timestamping(settings)
-
-    async def token(note: bytes) -> bytes:
-        return bytes((await stamper.stamp(note)).token)
-
-    log = AuditLog(
-        engine,
-        audit_api.log_origin(settings),
-        audit_api.log_key(settings),
-        lambda: datetime.now(UTC),
-        timestamper=token,
-    )
+    log = audit_api.open_log(engine, settings, stamper)
     return SimpleNamespace(
         settings=settings,
         store=store,

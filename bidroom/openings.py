@@ -86,14 +86,15 @@ class ShareBody(SignedBody):
     mnemonic: str = Field(min_length=20, max_length=2000)
 
 
-class ConfirmBody(SignedBody):
+class CountersignBody(SignedBody):
+    """A signature over the record: its digest, as the signer saw it."""
+
     digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class ConfirmBody(CountersignBody):
     opinion: str = Field(pattern="^(confirm|dissent)$")
     text: str = Field(default="", max_length=2000)
-
-
-class CountersignBody(SignedBody):
-    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 # helpers -----------------------------------------------------------------------------------
@@ -474,53 +475,43 @@ async def sheet(request: Request) -> Response:
 # the record --------------------------------------------------------------------------------
 
 
+async def _sign_record(
+    request: Request, role: str, model: type[CountersignBody], action: str, command: str
+) -> Response:
+    """A signature over the record being confirmed: the digest the signer saw must be the
+    record's, the signature theirs; then the core records it (once per attempt)."""
+    who = identity(request)
+    actor = actor_for(who, role)
+    live = await _live(request)
+    state = part(live)
+    body = await _body(request, model)
+    room = live.record.id
+    if state.record is None or state.record.digest != body.digest:
+        raise OpeningRefused(409, "record_changed", "this is not the record being signed")
+    said: dict[str, Any] = {
+        name: getattr(body, name) for name in ("opinion", "text") if name in model.model_fields
+    }
+    await _verify(request, who, body, action, {"room": room, "digest": body.digest, **said})
+    args = {**said, "signature": body.signature, "certificate": body.certificate}
+    hub: Hub = request.app.state.hub
+    outcome = await _execute(hub, room, command, args, actor, attempt(action, body))
+    return _answer(outcome)
+
+
 @handled
 async def confirm(request: Request) -> Response:
     """A bidder confirms the record, or records dissent, with a signature."""
-    who = identity(request)
-    actor = actor_for(who, "bidder")
-    live = await _live(request)
-    state = part(live)
-    body: ConfirmBody = await _body(request, ConfirmBody)
-    room = live.record.id
-    if state.record is None or state.record.digest != body.digest:
-        raise OpeningRefused(409, "record_changed", "this is not the record being confirmed")
-    fields = {"room": room, "digest": body.digest, "opinion": body.opinion, "text": body.text}
-    await _verify(request, who, body, "opening.confirm", fields)
-    args = {
-        "opinion": body.opinion,
-        "text": body.text,
-        "signature": body.signature,
-        "certificate": body.certificate,
-    }
-    outcome = await _execute(
-        request.app.state.hub, room, "opening.confirm_record", args, actor, attempt("confirm", body)
+    return await _sign_record(
+        request, "bidder", ConfirmBody, "opening.confirm", "opening.confirm_record"
     )
-    return _answer(outcome)
 
 
 @handled
 async def countersign(request: Request) -> Response:
     """The chair countersigns the record once confirmations are closed."""
-    who = identity(request)
-    actor = actor_for(who, "chair")
-    live = await _live(request)
-    state = part(live)
-    body: CountersignBody = await _body(request, CountersignBody)
-    room = live.record.id
-    if state.record is None or state.record.digest != body.digest:
-        raise OpeningRefused(409, "record_changed", "this is not the record being countersigned")
-    await _verify(request, who, body, "opening.countersign", {"room": room, "digest": body.digest})
-    args = {"signature": body.signature, "certificate": body.certificate}
-    outcome = await _execute(
-        request.app.state.hub,
-        room,
-        "opening.countersign",
-        args,
-        actor,
-        attempt("countersign", body),
+    return await _sign_record(
+        request, "chair", CountersignBody, "opening.countersign", "opening.countersign"
     )
-    return _answer(outcome)
 
 
 RECORD_EVENTS = (
