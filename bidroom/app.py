@@ -96,7 +96,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     maintenance = asyncio.create_task(_maintain(hub, settings), name="maintenance")
     integration = asyncio.create_task(_integrate(app.state.audit, settings), name="audit")
     clock = asyncio.create_task(
-        openings.run_clock(hub, app.state.tenders, settings.clock_seconds), name="opening clock"
+        openings.run_clock(app.state, settings.clock_seconds), name="opening clock"
     )
     log.info(
         "node ready",

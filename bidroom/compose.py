@@ -76,6 +76,13 @@ class Composite:
         index = self._index(event.name)
         return self.parts[index].kind.visible(state[index], event, actor)
 
+    def part_state(self, state: tuple[Any, ...], name: str) -> Any:
+        """The slice of ``state`` that the part called ``name`` keeps."""
+        for part, part_state in zip(self.parts, state, strict=True):
+            if part.name == name:
+                return part_state
+        raise KeyError(f"{self.kind} has no part {name}")
+
     def snapshot(self, state: tuple[Any, ...], actor: Actor) -> JSON:
         views = {
             part.name: part.kind.snapshot(s, actor)

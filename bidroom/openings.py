@@ -44,12 +44,12 @@ from starlette.routing import Route
 
 from bidroom import bidform, blobs, opening, receipts, signed
 from bidroom.api import identity
+from bidroom.compose import Composite
 from bidroom.errors import BidroomError, OpeningRefused, RoomNotFound
 from bidroom.hub import Hub, LiveRoom
 from bidroom.room import SYSTEM, Actor, Command
 from bidroom.settings import Settings
-from bidroom.tender_api import render
-from bidroom.tender_store import TenderStore
+from bidroom.tender_api import guarded
 from bidroom.tokens import Identity
 from ca import envelope, handoff, hpke, shares
 from ca import primitives as p
@@ -107,9 +107,9 @@ def room_key(settings: Settings, room: str) -> p.EcPrivateKey:
 
 def part(live: LiveRoom) -> opening.OpeningState:
     """The opening slice of a composite opening room's state."""
-    if live.record.kind != opening.KIND:
+    if live.record.kind != opening.KIND or not isinstance(live.kind, Composite):
         raise OpeningRefused(404, "not_an_opening", f"room {live.record.id} is not an opening")
-    state: opening.OpeningState = live.state[1]
+    state: opening.OpeningState = live.kind.part_state(live.state, "opening")
     return state
 
 
@@ -171,12 +171,6 @@ async def _execute(
     return outcome
 
 
-def _events(live: LiveRoom, name: str) -> list[Mapping[str, Any]]:
-    """The data of this room's recent events called ``name`` (the live room keeps them all
-    for an opening's size: a few hundred events)."""
-    return [e.data for e in live.recent if e.name == name]
-
-
 async def _all_events(hub: Hub, room: str, name: str) -> list[Mapping[str, Any]]:
     return [e.data for e in await hub.store.events(room) if e.name == name]
 
@@ -185,25 +179,10 @@ def _answer(outcome: dict[str, Any], **extra: Any) -> Response:
     return JSONResponse({"ok": True, "seqs": outcome.get("seqs", []), **extra})
 
 
-def handled(handler: Any) -> Any:
-    """Every refusal becomes JSON ``{code, message, detail}`` with its status."""
-
-    async def wrapper(request: Request) -> Response:
-        try:
-            response: Response = await handler(request)
-            return response
-        except (BidroomError, CryptoError) as exc:
-            return render(exc)
-
-    wrapper.__name__ = handler.__name__
-    wrapper.__doc__ = handler.__doc__
-    return wrapper
-
-
 # the room key ------------------------------------------------------------------------------
 
 
-@handled
+@guarded
 async def public_key(request: Request) -> Response:
     live = await _live(request)
     part(live)
@@ -226,7 +205,7 @@ def _check_key(path: Path, data_key: bytes) -> None:
         envelope.check_data_key(source, data_key)
 
 
-@handled
+@guarded
 async def decrypt(request: Request) -> Response:
     """A bidder hands over the data key of their own bid, sealed to the room, signed."""
     who = identity(request)
@@ -268,7 +247,7 @@ def _commitments(live: LiveRoom) -> dict[int, shares.Commitment]:
     return {c.index: c for c in found}
 
 
-@handled
+@guarded
 async def share(request: Request) -> Response:
     """A custodian's share, checked against its commitment, kept sealed until k are in."""
     who = identity(request)
@@ -443,7 +422,7 @@ def sealed_keys(events: list[Any]) -> dict[str, str]:
     return {e.data["bidder"]: e.data["sealed_key"] for e in events if e.name in handed}
 
 
-@handled
+@guarded
 async def sheet(request: Request) -> Response:
     """The chair asks for the sheet: every opened bid is read, and the rows go out at once."""
     who = identity(request)
@@ -498,7 +477,7 @@ async def _sign_record(
     return _answer(outcome)
 
 
-@handled
+@guarded
 async def confirm(request: Request) -> Response:
     """A bidder confirms the record, or records dissent, with a signature."""
     return await _sign_record(
@@ -506,7 +485,7 @@ async def confirm(request: Request) -> Response:
     )
 
 
-@handled
+@guarded
 async def countersign(request: Request) -> Response:
     """The chair countersigns the record once confirmations are closed."""
     return await _sign_record(
@@ -524,7 +503,7 @@ RECORD_EVENTS = (
 )
 
 
-@handled
+@guarded
 async def publish(request: Request) -> Response:
     """The record goes out with an audit receipt for each of its steps."""
     who = identity(request)
@@ -552,7 +531,7 @@ async def publish(request: Request) -> Response:
     return _answer(outcome)
 
 
-@handled
+@guarded
 async def record(request: Request) -> Response:
     """The published record: public. Before publication, 404 record_not_published."""
     live = await _live(request)
@@ -612,20 +591,26 @@ def due(state: opening.OpeningState, deadline: datetime, now: datetime) -> str |
     return None
 
 
-async def tick(hub: Hub, tenders: TenderStore, now: datetime) -> None:
-    """Send every due system command of every published lot's opening."""
-    for lot in await tenders.published_lots():
+async def tick(app: Any, now: datetime) -> None:
+    """Send every due system command of every published lot's opening, and finish a quorum
+    whose opening was interrupted (the node that received the k-th share died, say).
+
+    ``app`` is the app's state: hub, tenders, settings, blobs."""
+    hub: Hub = app.hub
+    for lot in await app.tenders.published_lots():
         try:
             live = await hub.room(lot.room)
         except RoomNotFound:
             continue
         state = part(live)
+        if state.quorum is not None:
+            await open_by_quorum(hub, app.settings, app.blobs, lot.room)
         name = due(state, lot.deadline, now)
         if name is None:
             continue
         args: dict[str, Any] = {}
         if name == "opening.fix_bids":
-            bids = await tenders.current_bids(lot.id)
+            bids = await app.tenders.current_bids(lot.id)
             args = {
                 "bids": [
                     {
@@ -644,11 +629,11 @@ async def tick(hub: Hub, tenders: TenderStore, now: datetime) -> None:
             log.warning("clock command refused", extra={"room": lot.room, "code": outcome["code"]})
 
 
-async def run_clock(hub: Hub, tenders: TenderStore, every: float = 1.0) -> None:
+async def run_clock(app: Any, every: float = 1.0) -> None:
     """The clock's loop, until cancelled."""
     while True:
         await asyncio.sleep(every)
         try:
-            await tick(hub, tenders, hub.clock())
+            await tick(app, app.hub.clock())
         except (BidroomError, CryptoError) as exc:
             log.warning("opening clock skipped", extra={"error": exc.message})

@@ -65,7 +65,7 @@ class Opening:
 
     def tick(self) -> None:
         state = self.client.app.state  # type: ignore[attr-defined]
-        self.client.portal.call(openings.tick, state.hub, state.tenders, self.clock.at)  # type: ignore[union-attr]
+        self.client.portal.call(openings.tick, state, self.clock.at)  # type: ignore[union-attr]
 
     def command(self, name: str, who: str, **args: Any) -> dict[str, Any]:
         """A WebSocket command, as the edge passes it to the hub."""
@@ -279,3 +279,36 @@ def test_the_shell_refuses_a_wrong_key_another_signer_and_a_step_out_of_turn(
     )
     assert not_theirs.status_code == 403
     assert o.state().quorum.shares == {}, "nothing refused was recorded"
+
+
+def test_the_clock_finishes_a_quorum_whose_node_stopped_after_the_kth_share(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    o = at_the_window(client, world, clock)
+    for name in ("海洁", "蓝天"):
+        assert o.hand_over(name).status_code == 200
+    clock.at += timedelta(minutes=31)
+    o.tick()
+    b3 = o.person("绿源").subject
+    ok(o.command("opening.request_quorum", "王敏", bidders=[b3], reason="未解密"))
+    assert o.submit_share("代理机构").json()["opened"] == []
+    # The second share is recorded, but its node stops before it combines the key.
+    custodian = o.person("公证处")
+    got = client.get(f"/api/lots/{o.lot['id']}/share", headers=custodian.headers())
+    share = shares.import_share(got.content, custodian.key)
+    commitment = shares.commitment_digest(share).hex()
+    settings = client.app.state.settings  # type: ignore[attr-defined]
+    args = {
+        "custodian": custodian.subject,
+        "index": share.index,
+        "commitment": commitment,
+        "sealed_share": openings._seal_share(settings, o.room, commitment, share.mnemonic),
+    }
+    hub = client.app.state.hub  # type: ignore[attr-defined]
+    actor = Actor(custodian.subject, custodian.name, "custodian")
+    recorded = client.portal.call(  # type: ignore[union-attr]
+        hub.execute, o.room, Command("opening.share_submitted", args), actor, None
+    )
+    assert recorded["ok"] and o.state().bids[b3].status == "failed"
+    o.tick()
+    assert o.state().bids[b3].status == "quorum_opened"
