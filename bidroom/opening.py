@@ -121,10 +121,9 @@ CAUSES: Mapping[str, str] = {
     "network_fault": "withdrawn",
 }
 OPENED = frozenset({"decrypted", "quorum_opened"})
-# After these, custodians (the window's end) or everyone (the sheet, a termination) see more.
-REVEALS = frozenset({"opening.window_closed", "opening.sheet_published", "opening.decided"})
+# After this, everyone sees the opening whole (the bids fixed at the deadline are public).
+REVEALS = frozenset({"opening.count_published"})
 SETTLED = OPENED | {"revoked", "withdrawn"}
-PUBLIC_PHASES = frozenset({"sheet", "record", "countersigned", "published", "terminated"})
 GUARANTEE_CHECKS = ("ok", "insufficient", "missing", "not_required")
 DIGEST = r"^[0-9a-f]{64}$"
 TEXT_MAX = 2000
@@ -1147,14 +1146,17 @@ def may_join(state: OpeningState, actor: Actor) -> Rejected | None:
 
 
 def _sees_all(state: OpeningState, actor: Actor) -> bool:
-    """Chair and supervisors always; custodians after the window; everyone from the sheet on."""
-    if actor.role in WATCHERS or state.phase in PUBLIC_PHASES:
-        return True
-    return actor.role == "custodian" and state.phase == "settling"
+    """Chair and supervisors always; everyone else once the bids are fixed.
+
+    Before the deadline, who signed in (who may be bidding) is secret from the other bidders
+    (a tenderer must not disclose potential bidders). From the deadline on, the opening is
+    public (招标投标法 Art. 36): the bids, their bidders and every decryption status are shown to
+    all; the prices stay sealed until the sheet, and are in no event before it."""
+    return actor.role in WATCHERS or state.phase != "signing_in"
 
 
 def _named(event: Event) -> set[str]:
-    """The bidders an event names (who bid is secret until the sheet)."""
+    """The bidders an event names (who may be bidding is secret until the deadline)."""
     d = event.data
     if event.name == "opening.objection":
         return set()  # an objection is public: its author chose to speak
@@ -1166,7 +1168,7 @@ def _named(event: Event) -> set[str]:
 
 
 def visible(state: OpeningState, event: Event, actor: Actor) -> bool:
-    """Before the sheet a bidder sees the events that name no other bidder than themselves."""
+    """Before the deadline a bidder sees the events that name no other bidder than themselves."""
     return _sees_all(state, actor) or _named(event) <= {actor.subject}
 
 

@@ -13,11 +13,11 @@ import io
 import json
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from cryptography import x509
 from starlette.testclient import TestClient
@@ -35,6 +35,7 @@ KEY = "tendering-secret-" + "s" * 40
 T0 = datetime.now(UTC).replace(microsecond=0)
 DEADLINE = T0 + timedelta(days=21)
 TUS = {"Tus-Resumable": "1.0.0"}
+CUSTODIANS = ("代理机构", "公证处", "平台运营")
 
 
 @dataclass
@@ -49,10 +50,13 @@ class Person:
     def der(self) -> bytes:
         return self.cert.public_bytes(p.serialization_der())
 
-    def headers(self, role: str | None = None) -> dict[str, str]:
+    def token(self, role: str | None = None) -> str:
+        """A session token for this person (their own role unless ``role``), minted at T0."""
         identity = tokens.Identity(self.subject, self.name, (role or self.role,), None, self.name)
-        token = tokens.mint(identity, KEY, T0, timedelta(days=60))
-        return {"authorization": f"Bearer {token}"}
+        return tokens.mint(identity, KEY, T0, timedelta(days=60))
+
+    def headers(self, role: str | None = None) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token(role)}"}
 
     def signed(self, action: str, fields: dict[str, Any]) -> dict[str, Any]:
         """The signature fields of a signed action (docs/opening.md "Signed actions")."""
@@ -88,16 +92,22 @@ PEOPLE = (
 )
 
 
-def make_world(folder: Path) -> World:
-    """A root and sub CA, one certificate per person (USCC-bearing), 吊销's revoked."""
+def make_world(
+    folder: Path,
+    cast: Iterable[tuple[str, str]] = PEOPLE,
+    revoked: Iterable[str] = ("吊销",),
+) -> World:
+    """A root and sub CA with fresh CRLs, one USCC-bearing certificate per (name, role) of
+    ``cast``; the certificates of ``revoked`` are revoked."""
     root = pki.create_root("舟山市数字证书根CA", T0 - timedelta(days=30))
     sub = pki.create_intermediate(root, "舟山市数字证书二级CA", T0 - timedelta(days=30))
     people: dict[str, Person] = {}
-    for n, (name, role) in enumerate(PEOPLE):
-        code = uscc(f"91330900MA2B0Y1Q{n}")
+    for n, (name, role) in enumerate(cast):
+        code = uscc(f"91330900MA2B0{n:04d}")
         key, cert = pki.issue_with_key(sub, pki.Identity(name, name, code), T0 - timedelta(days=1))
         people[name] = Person(name, role, key, cert, [sub.cert], f"uscc:{code}")
-    sub = pki.revoke(sub, people["吊销"].cert.serial_number, T0 - timedelta(hours=1))
+    for name in revoked:
+        sub = pki.revoke(sub, people[name].cert.serial_number, T0 - timedelta(hours=1))
     root, root_crl = pki.publish_crl(root, T0 - timedelta(minutes=5), timedelta(days=60))
     sub, sub_crl = pki.publish_crl(sub, T0 - timedelta(minutes=5), timedelta(days=60))
     store = TrustStore(folder)
@@ -116,20 +126,23 @@ class Clock:
         return self.at
 
 
-def running_app(
-    world: World, database_url: str, var: Path, clock: Clock, **settings: Any
-) -> Iterator[TestClient]:
-    """The app on ``database_url`` with every person granted their role, its clock pinned."""
-
-    async def prepare() -> None:
-        engine = create_engine(database_url)
+async def grant_roles(database_url: str, world: World) -> None:
+    """Migrate the database and grant every person their role in the registry."""
+    engine = create_engine(database_url)
+    try:
         await migrate(engine)
         store = Store(engine)
         for person in world.people.values():
             await store.grant(person.subject, person.name, [person.role], T0)
+    finally:
         await engine.dispose()
 
-    asyncio.run(prepare())
+
+def running_app(
+    world: World, database_url: str, var: Path, clock: Clock, **settings: Any
+) -> Iterator[TestClient]:
+    """The app on ``database_url`` with every person granted their role, its clock pinned."""
+    asyncio.run(grant_roles(database_url, world))
     config = load_settings(
         database_url=database_url,
         secret_key=KEY,
@@ -166,26 +179,38 @@ def lot_body(world: World, custodians: tuple[str, ...], **lot: Any) -> dict[str,
     }
 
 
-def publish(client: TestClient, world: World, chair: Person, **lot: Any) -> dict[str, Any]:
-    """Create and publish a one-lot tender; the published lot."""
-    custodians = ("代理机构", "公证处", "平台运营")
-    body = {
+def tender_body(
+    world: World, custodians: tuple[str, ...] = CUSTODIANS, **lot: Any
+) -> dict[str, Any]:
+    """A one-lot tender; ``lot`` overrides lot_body's fields."""
+    return {
         "number": "ZJ-ZS-2026-0417",
         "title": "六横岛环卫一体化服务项目",
         "lots": [lot_body(world, custodians, **lot)],
     }
-    made = client.post("/api/tenders", json=body, headers=chair.headers())
+
+
+def publish_body(
+    client: TestClient, body: dict[str, Any], headers: dict[str, str]
+) -> dict[str, Any]:
+    """Create and publish the tender ``body`` (as ``headers``' staff); its first published lot."""
+    made = client.post("/api/tenders", json=body, headers=headers)
     assert made.status_code == 201, made.json()
     tender = made.json()["tender"]
-    done = client.post(f"/api/tenders/{tender['id']}/publish", headers=chair.headers())
+    done = client.post(f"/api/tenders/{tender['id']}/publish", headers=headers)
     assert done.status_code == 200, done.json()
     published: dict[str, Any] = done.json()["tender"]["lots"][0]
     return published
 
 
-def bid_archive(lot: str, price: str, **form: Any) -> bytes:
-    """A bid's plaintext: a ZIP whose first member is the bid form."""
-    doc = {
+def publish(client: TestClient, world: World, chair: Person, **lot: Any) -> dict[str, Any]:
+    """Create and publish a one-lot tender; the published lot."""
+    return publish_body(client, tender_body(world, **lot), chair.headers())
+
+
+def bid_form(lot: str, price: str, **form: Any) -> dict[str, Any]:
+    """A bid form (bid.json) for ``lot`` at ``price``; ``form`` overrides its fields."""
+    return {
         "format": "bidroom-bid-form",
         "version": 1,
         "lot": lot,
@@ -201,45 +226,69 @@ def bid_archive(lot: str, price: str, **form: Any) -> bytes:
         },
         **form,
     }
+
+
+def bid_archive(lot: str, price: str, **form: Any) -> bytes:
+    """A bid's plaintext: a ZIP whose first member is the bid form."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("bid.json", json.dumps(doc, ensure_ascii=False))
+        archive.writestr("bid.json", json.dumps(bid_form(lot, price, **form), ensure_ascii=False))
         archive.writestr("技术标.pdf", os.urandom(4096))
     return out.getvalue()
 
 
-def seal(person: Person, lot: dict[str, Any], plain: bytes) -> bytes:
-    out = io.BytesIO()
+def seal_to(person: Person, lot: dict[str, Any], source: BinaryIO, target: BinaryIO) -> None:
+    """Seal ``source`` by ``person`` to the lot's opening key, into ``target``."""
     opening = p.load_public_der(base64.b64decode(lot["opening_key"]))
     assert isinstance(opening, p.EcPublicKey)
     envelope.seal(
-        io.BytesIO(plain),
-        out,
+        source,
+        target,
         lot=lot["id"],
         sealer=envelope.Sealer(person.der(), person.key),
         opening_key=opening,
     )
+
+
+def seal(person: Person, lot: dict[str, Any], plain: bytes) -> bytes:
+    out = io.BytesIO()
+    seal_to(person, lot, io.BytesIO(plain), out)
     return out.getvalue()
 
 
-def upload(client: TestClient, lot: dict[str, Any], who: Person, data: bytes) -> Any:
-    """Register (if needed) and upload ``data`` in one tus PATCH; the upload's outcome."""
-    client.post(f"/api/lots/{lot['id']}/registrations", headers=who.headers())
-    created = client.post(
+def register(client: TestClient, lot: dict[str, Any], who: Person) -> None:
+    done = client.post(f"/api/lots/{lot['id']}/registrations", headers=who.headers())
+    assert done.status_code in (200, 201), done.json()
+
+
+def start(client: TestClient, lot: dict[str, Any], who: Person, length: int) -> Any:
+    """tus creation: the response (its location is the upload's URL)."""
+    return client.post(
         f"/api/lots/{lot['id']}/uploads",
-        headers={**who.headers(), **TUS, "Upload-Length": str(len(data))},
+        headers={**who.headers(), **TUS, "Upload-Length": str(length)},
     )
-    assert created.status_code == 201, created.json()
-    url = created.headers["location"]
-    sent = client.patch(
+
+
+def send(client: TestClient, url: str, who: Person, offset: int, data: bytes) -> Any:
+    """One tus PATCH of ``data`` at ``offset``: the response."""
+    return client.patch(
         url,
         content=data,
         headers={
             **who.headers(),
             **TUS,
-            "Upload-Offset": "0",
+            "Upload-Offset": str(offset),
             "Content-Type": "application/offset+octet-stream",
         },
     )
+
+
+def upload(client: TestClient, lot: dict[str, Any], who: Person, data: bytes) -> Any:
+    """Register (if needed) and upload ``data`` in one tus PATCH; the upload's outcome."""
+    register(client, lot, who)
+    created = start(client, lot, who, len(data))
+    assert created.status_code == 201, created.json()
+    url = created.headers["location"]
+    sent = send(client, url, who, 0, data)
     assert sent.status_code == 204, sent.text
     return client.get(url, headers=who.headers()).json()

@@ -226,10 +226,11 @@ async def test_a_burst_of_commands_is_recorded_in_order_each_with_its_own_answer
     assert muted["ok"] and refused_late["code"] == "muted" and after["ok"]
 
 
-async def test_when_the_sheet_makes_every_bid_public_each_screen_gets_a_fresh_snapshot(
+async def test_when_the_deadline_makes_the_opening_public_each_screen_gets_a_fresh_snapshot(
     store: Store,
 ) -> None:
-    """A bidder was not sent the other bids' events; after the sheet a snapshot has them."""
+    """Before the deadline a bidder is not told who else signed in; after it, a snapshot has
+    every bid and who signed in (the events before it were never sent to this bidder)."""
     room = "opening-lot-1"
     config = {"lot": "lot-1", "title": "开标", "window_minutes": 30}
     await store.create_room(RoomRecord(room, "opening", "开标", config, datetime.now(UTC)))
@@ -243,28 +244,14 @@ async def test_when_the_sheet_makes_every_bid_public_each_screen_gets_a_fresh_sn
         outcome = await hub.execute(room, Command(name, args), actor)
         assert outcome["ok"], outcome
 
+    await run("opening.sign_in", BIDDER)
+    await run("opening.sign_in", others)
+    assert [e["data"]["bidder"] for e in inbox.events("opening.signed_in")] == [BIDDER.subject]
     bids = [{"bidder": a.subject, "name": a.name, "envelope": "0" * 64} for a in (BIDDER, others)]
     await run("opening.fix_bids", SYSTEM, bids=bids)
-    await run("opening.decide", CHAIR, decision="continue", reason="两家投标，招标文件允许继续")
-    await run("opening.start_window", CHAIR)
-    handed = {"sealed_key": "k" * 32, "signature": "s" * 32, "certificate": "c" * 32}
-    for bidder in (BIDDER, others):
-        await run("opening.decrypted", bidder, **handed)
-    await run("opening.close_window", CHAIR)
-    assert [e["data"].get("bidder") for e in inbox.events("opening.bid_decrypted")] == [
-        BIDDER.subject
-    ], "before the sheet, a bidder is sent their own bid's events only"
-    rows = [
-        {"bidder": a.subject, "name": a.name, "status": "decrypted", "fields": {"price": p}}
-        for a, p in ((BIDDER, "100.00"), (others, "90.00"))
-    ]
-    await run("opening.publish_sheet", CHAIR, rows=rows)
     last = inbox.frames[-1]
-    assert last["type"] == "snapshot", "the sheet is followed by a fresh snapshot"
+    assert last["type"] == "snapshot", "the deadline is followed by a fresh snapshot"
     view = last["state"]["opening"]
-    assert {b["bidder"]: b["status"] for b in view["bids"]} == {
-        BIDDER.subject: "decrypted",
-        others.subject: "decrypted",
-    }
-    assert [r["fields"]["price"] for r in view["sheet"]["rows"]] == ["100.00", "90.00"]
+    assert [b["name"] for b in view["bids"]] == ["李海", "蓝天"]
+    assert view["signed_in"] == sorted([BIDDER.subject, others.subject])
     assert last["seq"] == (await store.last_seqs([room]))[room]

@@ -173,7 +173,8 @@ def test_the_bids_are_fixed_at_the_deadline_and_their_count_is_public() -> None:
     assert o.refused("opening.fix_bids", SYSTEM, bids=[]) == "wrong_phase"
     view = opening.snapshot(o.state, BIDDERS[0])
     assert view["count"] == 3
-    assert view["bids"] == [{"bidder": B1, "name": "投标人1", "status": "sealed", "cause": None}]
+    assert [b["name"] for b in view["bids"]] == ["投标人1", "投标人2", "投标人3"]
+    assert {b["status"] for b in view["bids"]} == {"sealed"}
 
 
 def test_only_the_system_fixes_the_bids_and_each_bidder_once() -> None:
@@ -731,29 +732,36 @@ def stamped(name: str, data: dict[str, Any]) -> Event:
     return Event(name, data, 9, T0, SYSTEM)
 
 
-def test_before_the_sheet_bidders_do_not_see_who_else_bid() -> None:
+def test_before_the_deadline_bidders_do_not_see_who_else_may_bid_after_it_all_is_public() -> None:
+    early = Opening()
+    early.ok("opening.sign_in", BIDDERS[0])
+    came = stamped("opening.signed_in", {"bidder": B2})
+    assert not opening.visible(early.state, came, BIDDERS[0]), "who signed in is secret"
+    assert opening.visible(early.state, came, BIDDERS[1]) and opening.visible(
+        early.state, came, CHAIR
+    )
+    assert opening.visible(early.state, came, SUPERVISOR)
+    assert not opening.visible(early.state, came, CUSTODIAN)
+    view = opening.snapshot(early.state, BIDDERS[0])
+    assert view["signed_in"] is None and view["me_signed_in"] is True and view["bids"] == []
+
     o = settling()
-    mine = stamped("opening.bid_decrypted", {"bidder": B1, **KEY})
-    assert opening.visible(o.state, mine, BIDDERS[0])
-    assert not opening.visible(o.state, mine, BIDDERS[1])
-    assert opening.visible(o.state, mine, SUPERVISOR)
-    fixed_event = stamped("opening.bids_fixed", {"bids": [{"bidder": B1}, {"bidder": B2}]})
-    assert not opening.visible(o.state, fixed_event, BIDDERS[1])
-    for public in [
-        stamped("opening.count_published", {"count": 3}),
-        stamped("opening.window_closed", {"absent": 1}),
-        stamped("opening.objection", {"bidder": B1, "text": "x"}),
+    for event in [
+        stamped("opening.bid_decrypted", {"bidder": B1, **KEY}),
+        stamped("opening.bids_fixed", {"bids": [{"bidder": B1}, {"bidder": B2}]}),
+        stamped("opening.quorum_requested", {"bidders": [B2, B3], "reason": "x"}),
+        stamped("opening.failures_settled", {"settled": {B2: "revoked"}}),
         stamped("opening.share_submitted", share(1)),
     ]:
-        assert opening.visible(o.state, public, BIDDERS[1]), public.name
-    asked = stamped("opening.quorum_requested", {"bidders": [B2, B3], "reason": "x"})
-    assert not opening.visible(o.state, asked, BIDDERS[1])
-    assert opening.visible(o.state, asked, CUSTODIAN), "custodians see all after the window"
-    assert not opening.visible(decrypting().state, asked, CUSTODIAN)
-    settled = stamped("opening.failures_settled", {"settled": {B2: "revoked"}})
-    assert opening.visible(o.state, settled, BIDDERS[1])
-    assert not opening.visible(o.state, settled, BIDDERS[2])
-    assert opening.visible(sheet().state, settled, BIDDERS[2]), "from the sheet on, everything"
+        for actor in (*BIDDERS, CUSTODIAN, SUPERVISOR):
+            assert opening.visible(o.state, event, actor), (event.name, actor.subject)
+    view = opening.snapshot(o.state, BIDDERS[1])
+    assert {b["bidder"]: b["status"] for b in view["bids"]} == {
+        B1: "decrypted",
+        B2: "failed",
+        B3: "failed",
+    }, "from the deadline, every decryption status is shown to everyone"
+    assert view["sheet"] is None, "the prices stay sealed until the sheet"
 
 
 def test_the_client_and_shell_commands_are_split() -> None:
@@ -779,13 +787,13 @@ def test_a_whole_opening_replays_from_its_log_and_shows_each_actor_its_share() -
     o.ok("opening.close_window", SYSTEM, LATE)
     before = opening.snapshot(o.state, BIDDERS[0])
     assert before["phase"] == "settling" and before["count"] == 3
-    assert [b["bidder"] for b in before["bids"]] == [B1]
-    assert before["signed_in"] is None and before["me_signed_in"] is True
+    assert [b["bidder"] for b in before["bids"]] == [B1, B2, B3], "the opening is public"
+    assert before["signed_in"] == [B1, B2, B3] and before["me_signed_in"] is True
     assert before["sheet"] is None and before["quorum"]["requested"] == []
     assert before["objections"][0]["bidder"] == B3, "objections are public"
     assert before["allowed"] == ["opening.object"] and before["actions"] == []
     o.ok("opening.request_quorum", CHAIR, bidders=[B3], reason="投标人网络故障")
-    assert opening.snapshot(o.state, BIDDERS[0])["quorum"]["requested"] == []
+    assert opening.snapshot(o.state, BIDDERS[0])["quorum"]["requested"] == [B3]
     watcher = opening.snapshot(o.state, SUPERVISOR)
     assert watcher["quorum"]["requested"] == [B3] and watcher["quorum"]["pending"]
     assert watcher["signed_in"] == [B1, B2, B3]

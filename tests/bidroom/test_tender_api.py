@@ -3,92 +3,48 @@ pinned clock, sealed envelopes, tus uploads in chunks (one cut off and resumed),
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
-import io
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
 from sqlalchemy import select
 from starlette.testclient import TestClient
+from tendering import (
+    DEADLINE,
+    KEY,
+    T0,
+    TUS,
+    Clock,
+    Person,
+    World,
+    make_world,
+    publish_body,
+    register,
+    running_app,
+    seal,
+    send,
+    start,
+)
+from tendering import tender_body as one_lot_tender
 
-from bidroom import signed, tokens
-from bidroom.app import create_app
-from bidroom.db import migrate
-from bidroom.settings import load_settings
-from bidroom.store import AUDIT, Store, create_engine
-from ca import envelope, login, pki, shares, tsa
+from bidroom import tokens
+from bidroom.store import AUDIT
+from ca import login, shares
 from ca import primitives as p
-from ca.trust import TrustStore
 
-KEY = "tender-secret-" + "s" * 40
-T0 = datetime.now(UTC).replace(microsecond=0)
-DEADLINE = T0 + timedelta(days=21)
 MAX = 60_000
-TUS = {"Tus-Resumable": "1.0.0"}
-
-
-@dataclass
-class Person:
-    key: p.PrivateKey
-    cert: x509.Certificate
-    chain: list[x509.Certificate]
-    subject: str = ""
-
-    def der(self) -> bytes:
-        return self.cert.public_bytes(p.serialization_der())
-
-    def headers(self, role: str) -> dict[str, str]:
-        identity = tokens.Identity(self.subject, self.subject, (role,), None, "公司")
-        token = tokens.mint(identity, KEY, T0, timedelta(days=60))
-        return {"authorization": f"Bearer {token}"}
-
-
-@dataclass
-class World:
-    trust: Path
-    people: dict[str, Person]
-
-
-def _uscc(body: str) -> str:
-    return body + pki.uscc_check_char(body)
+CUSTODIANS = ("代理机构", "公证处")
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    folder = tmp_path_factory.mktemp("trust")
-    root = pki.create_root("舟山市数字证书根CA", T0 - timedelta(days=30))
-    sub = pki.create_intermediate(root, "舟山市数字证书二级CA", T0 - timedelta(days=30))
-    people: dict[str, Person] = {}
-    for n, name in enumerate(["海洁", "蓝天", "吊销", "代理机构", "监督站"]):
-        uscc = _uscc(f"91330900MA2A0X1P{n}")
-        key, cert = pki.issue_with_key(sub, pki.Identity(name, name, uscc), T0 - timedelta(days=1))
-        people[name] = Person(key, cert, [sub.cert], f"uscc:{uscc}")
-    sub = pki.revoke(sub, people["吊销"].cert.serial_number, T0 - timedelta(hours=1))
-    root, root_crl = pki.publish_crl(root, T0 - timedelta(minutes=5), timedelta(days=60))
-    sub, sub_crl = pki.publish_crl(sub, T0 - timedelta(minutes=5), timedelta(days=60))
-    store = TrustStore(folder)
-    store.add_root(root.cert, T0)
-    store.add_intermediate(sub.cert, T0)
-    for crl in (root_crl, sub_crl):
-        store.add_crl(crl, T0)
-    return World(folder, people)
-
-
-class Clock:
-    def __init__(self, at: datetime):
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
+    return make_world(tmp_path_factory.mktemp("trust"))
 
 
 @pytest.fixture
@@ -98,30 +54,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def client(tmp_path: Path, world: World, database_url: str, clock: Clock) -> Iterator[TestClient]:
-    async def prepare() -> None:
-        engine = create_engine(database_url)
-        await migrate(engine)
-        store = Store(engine)
-        for name, person in world.people.items():
-            role = "custodian" if name in ("代理机构", "监督站") else "bidder"
-            await store.grant(person.subject, name, [role], T0)
-        await engine.dispose()
-
-    asyncio.run(prepare())
-    settings = load_settings(
-        database_url=database_url,
-        secret_key=KEY,
-        trust_dir=world.trust,
-        var_dir=tmp_path,
-        public_url="http://testserver",
-    )
-    with TestClient(create_app(settings)) as client:
-        state = client.app.state  # type: ignore[attr-defined]
-        state.hub.clock = clock
-        authority = state.tsa
-        pinned = tsa.TimeStampAuthority(authority.cert, authority.key, authority.chain, clock=clock)
-        state.timestamper = tsa.LocalStamper(pinned, [state.timestamper.trust[0]])
-        yield client
+    yield from running_app(world, database_url, tmp_path, clock)
 
 
 CHAIR = tokens.Identity("staff:chair", "开标主持人", ("chair",))
@@ -133,86 +66,41 @@ def chair() -> dict[str, str]:
 
 
 def tender_body(world: World, **lot: Any) -> dict[str, Any]:
-    custodians = [p.certificate_pem(world.people[n].cert).decode() for n in ("代理机构", "监督站")]
-    return {
-        "number": "ZJ-ZS-2026-0417",
-        "title": "六横岛环卫一体化服务项目",
-        "lots": [
-            {
-                "number": "1",
-                "title": "第1标段",
-                "ceiling_price": "3800000.00",
-                "deadline": DEADLINE.isoformat(),
-                "sheet_fields": ["price", "duration_days"],
-                "guarantee": {"required": True, "amount": "50000.00"},
-                "window_minutes": 30,
-                "method": "low_price",
-                "remedy": "quorum",
-                "custodians": custodians,
-                "k": 2,
-                "record": {"confirm_minutes": 30, "silence": "consent"},
-                "max_bid_bytes": MAX,
-                **lot,
-            }
-        ],
-    }
+    """A one-lot tender, custodians 2-of-2, bids of at most MAX bytes."""
+    lot = {"sheet_fields": ["price", "duration_days"], "max_bid_bytes": MAX, **lot}
+    return one_lot_tender(world, CUSTODIANS, **lot)
 
 
 def published(client: TestClient, world: World) -> dict[str, Any]:
-    made = client.post("/api/tenders", json=tender_body(world), headers=chair())
-    assert made.status_code == 201, made.json()
-    tender = made.json()["tender"]
-    done = client.post(f"/api/tenders/{tender['id']}/publish", headers=chair())
-    assert done.status_code == 200, done.json()
-    lot: dict[str, Any] = done.json()["tender"]["lots"][0]
+    return publish_body(client, tender_body(world), chair())
+
+
+def bidding(client: TestClient, world: World, clock: Clock, *names: str) -> dict[str, Any]:
+    """A published lot a day into its bidding period, every one of ``names`` registered."""
+    lot = published(client, world)
+    clock.at = T0 + timedelta(days=1)
+    for name in names:
+        register(client, lot, world.people[name])
     return lot
 
 
 def sealed(person: Person, lot: dict[str, Any], size: int = 20_000) -> bytes:
-    out = io.BytesIO()
-    opening = p.load_public_der(base64.b64decode(lot["opening_key"]))
-    assert isinstance(opening, p.EcPublicKey)
-    envelope.seal(
-        io.BytesIO(os.urandom(size)),
-        out,
-        lot=lot["id"],
-        sealer=envelope.Sealer(person.der(), person.key),
-        opening_key=opening,
-    )
-    return out.getvalue()
+    return seal(person, lot, os.urandom(size))
 
 
-def register(client: TestClient, lot: dict[str, Any], person: Person) -> None:
-    done = client.post(f"/api/lots/{lot['id']}/registrations", headers=person.headers("bidder"))
-    assert done.status_code in (200, 201), done.json()
-
-
-def start(client: TestClient, lot: dict[str, Any], who: Person, length: int) -> Any:
-    return client.post(
-        f"/api/lots/{lot['id']}/uploads",
-        headers={**who.headers("bidder"), **TUS, "Upload-Length": str(length)},
-    )
-
-
-def send(client: TestClient, url: str, who: Person, offset: int, data: bytes) -> Any:
-    return client.patch(
-        url,
-        content=data,
-        headers={
-            **who.headers("bidder"),
-            **TUS,
-            "Upload-Offset": str(offset),
-            "Content-Type": "application/offset+octet-stream",
-        },
-    )
+def started(client: TestClient, lot: dict[str, Any], who: Person, length: int) -> str:
+    """A new upload's URL."""
+    created = start(client, lot, who, length)
+    assert created.status_code == 201, created.json()
+    url: str = created.headers["location"]
+    return url
 
 
 def upload(
     client: TestClient, lot: dict[str, Any], who: Person, data: bytes, chunk: int = 7000
 ) -> Any:
-    created = start(client, lot, who, len(data))
-    assert created.status_code == 201, created.json()
-    url = created.headers["location"]
+    """Upload ``data`` in PATCHes of ``chunk`` bytes; the last PATCH's response."""
+    url = started(client, lot, who, len(data))
     last = None
     for at in range(0, len(data), chunk):
         last = send(client, url, who, at, data[at : at + chunk])
@@ -222,8 +110,12 @@ def upload(
     return last
 
 
+def envelope_url(lot: dict[str, Any]) -> str:
+    return f"/api/lots/{lot['id']}/bids/mine/envelope"
+
+
 def mine(client: TestClient, lot: dict[str, Any], who: Person) -> list[dict[str, Any]]:
-    got = client.get(f"/api/lots/{lot['id']}/bids/mine", headers=who.headers("bidder"))
+    got = client.get(f"/api/lots/{lot['id']}/bids/mine", headers=who.headers())
     assert got.status_code == 200, got.json()
     bids: list[dict[str, Any]] = got.json()["bids"]
     return bids
@@ -244,12 +136,12 @@ def test_a_published_lot_gives_each_custodian_a_share_that_opens_with_their_key(
     assert lot["room"] == f"opening-{lot['id']}"
     assert [c["subject"] for c in lot["custodians"]] == [
         world.people["代理机构"].subject,
-        world.people["监督站"].subject,
+        world.people["公证处"].subject,
     ]
     opened = []
-    for name in ("代理机构", "监督站"):
+    for name in CUSTODIANS:
         person = world.people[name]
-        got = client.get(f"/api/lots/{lot['id']}/share", headers=person.headers("custodian"))
+        got = client.get(f"/api/lots/{lot['id']}/share", headers=person.headers())
         assert got.status_code == 200
         assert got.headers["content-type"] == "application/json"
         share = shares.import_share(got.content, person.key)
@@ -259,7 +151,7 @@ def test_a_published_lot_gives_each_custodian_a_share_that_opens_with_their_key(
         )
         opened.append(share)
     bidder = world.people["海洁"]
-    refused = client.get(f"/api/lots/{lot['id']}/share", headers=bidder.headers("bidder"))
+    refused = client.get(f"/api/lots/{lot['id']}/share", headers=bidder.headers())
     assert (refused.status_code, refused.json()["code"]) == (404, "share_not_found")
     [split] = [r for r in client.portal.call(audit_actions, client) if r.action == "lot.key_split"]
     assert split.room_id == lot["room"] and split.actor == "staff:chair"
@@ -282,7 +174,7 @@ def test_drafts_are_staff_only_and_publication_freezes_the_tender(
         f"/api/tenders/{made['id']}", json=tender_body(world, title="第一标段"), headers=chair()
     )
     assert edited.json()["tender"]["lots"][0]["title"] == "第一标段"
-    bidder = world.people["海洁"].headers("bidder")
+    bidder = world.people["海洁"].headers()
     denied = client.post("/api/tenders", json=tender_body(world), headers=bidder)
     assert (denied.status_code, denied.json()["code"]) == (403, "not_allowed")
     assert client.post(f"/api/tenders/{made['id']}/publish", headers=chair()).status_code == 200
@@ -323,7 +215,7 @@ def test_a_bid_uploaded_in_chunks_is_received_with_a_receipt(
     refused = start(client, lot, bidder, len(data))
     assert (refused.status_code, refused.json()["code"]) == (403, "not_registered")
     register(client, lot, bidder)
-    again = client.post(f"/api/lots/{lot['id']}/registrations", headers=bidder.headers("bidder"))
+    again = client.post(f"/api/lots/{lot['id']}/registrations", headers=bidder.headers())
     assert again.status_code == 200
     options = client.options(f"/api/lots/{lot['id']}/uploads")
     assert options.status_code == 204 and options.headers["tus-max-size"] == str(MAX)
@@ -335,27 +227,23 @@ def test_a_bid_uploaded_in_chunks_is_received_with_a_receipt(
     assert (bid["version"], bid["status"], bid["envelope_sha256"]) == (1, "current", digest)
     assert bid["received_at"] == clock.at.isoformat() and bid["size"] == len(data)
     assert bid["receipt"]["audit"]["entry"]
-    fetched = client.get(
-        f"/api/lots/{lot['id']}/bids/mine/envelope", headers=bidder.headers("bidder")
-    )
+    fetched = client.get(envelope_url(lot), headers=bidder.headers())
     assert fetched.content == data
     blob = Path(client.app.state.settings.var_dir) / "blobs" / "sha256" / digest[:2] / digest  # type: ignore[attr-defined]
     assert blob.read_bytes() == data
     assert list((blob.parents[2].parent / "uploads").iterdir()) == [], "no upload file is left"
-    denied = client.get(f"/api/lots/{lot['id']}/bids/mine/envelope", headers=chair())
+    denied = client.get(envelope_url(lot), headers=chair())
     assert (denied.status_code, denied.json()["code"]) == (403, "not_allowed")
 
 
 def test_an_upload_cut_off_resumes_where_the_server_says(
     client: TestClient, world: World, clock: Clock
 ) -> None:
-    lot = published(client, world)
+    lot = bidding(client, world, clock, "海洁")
     bidder = world.people["海洁"]
-    clock.at = T0 + timedelta(days=1)
-    register(client, lot, bidder)
     data = sealed(bidder, lot)
-    url = start(client, lot, bidder, len(data)).headers["location"]
-    head = bidder.headers("bidder")
+    url = started(client, lot, bidder, len(data))
+    head = bidder.headers()
     status = client.portal.call(cut_off, client, url, head, data[:15_000], 9_000)
     assert status == 204
     asked = client.head(url, headers={**head, **TUS})
@@ -414,37 +302,28 @@ async def cut_off(
 def test_size_limits_and_the_protocol_version(
     client: TestClient, world: World, clock: Clock
 ) -> None:
-    lot = published(client, world)
+    lot = bidding(client, world, clock, "海洁")
     bidder = world.people["海洁"]
-    clock.at = T0 + timedelta(days=1)
-    register(client, lot, bidder)
     big = start(client, lot, bidder, MAX + 1)
     assert (big.status_code, big.json()["code"]) == (413, "upload_too_large")
     assert big.headers["tus-resumable"] == "1.0.0"
-    url = start(client, lot, bidder, 100).headers["location"]
+    url = started(client, lot, bidder, 100)
     over = send(client, url, bidder, 0, b"x" * 101)
     assert over.status_code == 413
-    old = client.head(url, headers={**bidder.headers("bidder"), "Tus-Resumable": "0.2.2"})
+    old = client.head(url, headers={**bidder.headers(), "Tus-Resumable": "0.2.2"})
     assert old.status_code == 412
-    plain = client.patch(
-        url,
-        content=b"x",
-        headers={**bidder.headers("bidder"), **TUS, "Upload-Offset": "0"},
-    )
+    tus = {**bidder.headers(), **TUS}
+    plain = client.patch(url, content=b"x", headers={**tus, "Upload-Offset": "0"})
     assert plain.status_code == 415
-    gone = client.delete(url, headers={**bidder.headers("bidder"), **TUS})
-    assert gone.status_code == 204
-    assert client.head(url, headers={**bidder.headers("bidder"), **TUS}).status_code == 404
+    assert client.delete(url, headers=tus).status_code == 204
+    assert client.head(url, headers=tus).status_code == 404
 
 
 def test_refused_envelopes_leave_no_current_bid(
     client: TestClient, world: World, clock: Clock
 ) -> None:
-    lot = published(client, world)
-    clock.at = T0 + timedelta(days=1)
+    lot = bidding(client, world, clock, "海洁", "蓝天", "吊销")
     bidder, other, revoked = (world.people[n] for n in ("海洁", "蓝天", "吊销"))
-    for person in (bidder, other, revoked):
-        register(client, lot, person)
     data = bytearray(sealed(bidder, lot))
     data[len(data) // 2] ^= 0x01
     tampered = upload(client, lot, bidder, bytes(data))
@@ -470,12 +349,12 @@ def test_the_deadline_closes_uploads_by_server_time_and_by_trusted_time(
     clock.at = DEADLINE - timedelta(minutes=1)
     register(client, lot, bidder)
     data = sealed(bidder, lot)
-    url = start(client, lot, bidder, len(data)).headers["location"]
+    url = started(client, lot, bidder, len(data))
     assert send(client, url, bidder, 0, data[:1000]).status_code == 204
     clock.at = DEADLINE + timedelta(seconds=1)
     late = send(client, url, bidder, 1000, data[1000:])
     assert (late.status_code, late.json()["code"]) == (422, "bid_late")
-    assert client.get(url, headers=bidder.headers("bidder")).json()["error"]["code"] == "bid_late"
+    assert client.get(url, headers=bidder.headers()).json()["error"]["code"] == "bid_late"
     closed = start(client, lot, bidder, len(data))
     assert (closed.status_code, closed.json()["code"]) == (409, "deadline_passed")
     assert mine(client, lot, bidder) == []
@@ -483,24 +362,14 @@ def test_the_deadline_closes_uploads_by_server_time_and_by_trusted_time(
 
 def withdrawal(person: Person, lot: dict[str, Any], digest: str) -> dict[str, Any]:
     fields = {"lot": lot["id"], "envelope": digest}
-    signature = p.sign(person.key, signed.action_message("bid.withdraw", fields))
-    return {
-        **fields,
-        "certificate": base64.b64encode(person.der()).decode(),
-        "chain": [
-            base64.b64encode(c.public_bytes(p.serialization_der())).decode() for c in person.chain
-        ],
-        "signature": base64.b64encode(signature).decode(),
-    }
+    return {**fields, **person.signed("bid.withdraw", fields)}
 
 
 def test_new_versions_replace_and_a_signed_withdrawal_works_only_before_the_deadline(
     client: TestClient, world: World, clock: Clock
 ) -> None:
-    lot = published(client, world)
+    lot = bidding(client, world, clock, "海洁")
     bidder, other = world.people["海洁"], world.people["蓝天"]
-    clock.at = T0 + timedelta(days=1)
-    register(client, lot, bidder)
     first, second = sealed(bidder, lot), sealed(bidder, lot)
     assert upload(client, lot, bidder, first).status_code == 204
     assert upload(client, lot, bidder, second).status_code == 204
@@ -508,15 +377,11 @@ def test_new_versions_replace_and_a_signed_withdrawal_works_only_before_the_dead
     assert [(b["version"], b["status"]) for b in versions] == [(2, "current"), (1, "replaced")]
     digest = versions[0]["envelope_sha256"]
     url = f"/api/lots/{lot['id']}/bids/mine/withdraw"
-    by_other = client.post(
-        url, json=withdrawal(other, lot, digest), headers=bidder.headers("bidder")
-    )
+    by_other = client.post(url, json=withdrawal(other, lot, digest), headers=bidder.headers())
     assert (by_other.status_code, by_other.json()["code"]) == (403, "signer_mismatch")
-    done = client.post(url, json=withdrawal(bidder, lot, digest), headers=bidder.headers("bidder"))
+    done = client.post(url, json=withdrawal(bidder, lot, digest), headers=bidder.headers())
     assert done.status_code == 200 and done.json()["bid"]["status"] == "withdrawn"
-    fetched = client.get(
-        f"/api/lots/{lot['id']}/bids/mine/envelope", headers=bidder.headers("bidder")
-    )
+    fetched = client.get(envelope_url(lot), headers=bidder.headers())
     assert fetched.status_code == 404
     assert upload(client, lot, bidder, first).status_code == 204, "a later upload is possible"
     latest = mine(client, lot, bidder)[0]
@@ -525,7 +390,7 @@ def test_new_versions_replace_and_a_signed_withdrawal_works_only_before_the_dead
     late = client.post(
         url,
         json=withdrawal(bidder, lot, latest["envelope_sha256"]),
-        headers=bidder.headers("bidder"),
+        headers=bidder.headers(),
     )
     assert (late.status_code, late.json()["code"]) == (409, "deadline_passed")
     assert mine(client, lot, bidder)[0]["status"] == "current"
@@ -536,32 +401,26 @@ def test_new_versions_replace_and_a_signed_withdrawal_works_only_before_the_dead
 def test_nobody_else_sees_or_touches_my_bids_and_uploads(
     client: TestClient, world: World, clock: Clock
 ) -> None:
-    lot = published(client, world)
+    lot = bidding(client, world, clock, "海洁", "蓝天")
     bidder, other = world.people["海洁"], world.people["蓝天"]
-    clock.at = T0 + timedelta(days=1)
-    register(client, lot, bidder)
-    register(client, lot, other)
     data = sealed(bidder, lot)
-    url = start(client, lot, bidder, len(data)).headers["location"]
-    theirs = other.headers("bidder")
+    url = started(client, lot, bidder, len(data))
+    theirs = other.headers()
     assert client.head(url, headers={**theirs, **TUS}).status_code == 404
     assert client.get(url, headers=theirs).status_code == 404
     assert send(client, url, other, 0, data).status_code == 404
     assert client.delete(url, headers={**theirs, **TUS}).status_code == 404
     assert send(client, url, bidder, 0, data).status_code == 204
     assert mine(client, lot, other) == []
-    mine_url = f"/api/lots/{lot['id']}/bids/mine/envelope"
-    assert client.get(mine_url, headers=theirs).status_code == 404
+    assert client.get(envelope_url(lot), headers=theirs).status_code == 404
     assert client.get(f"/api/lots/{lot['id']}/bids/mine").status_code == 401
 
 
 def test_the_opening_shell_reads_the_lot_and_its_current_bids(
     client: TestClient, world: World, clock: Clock
 ) -> None:
-    lot = published(client, world)
+    lot = bidding(client, world, clock, "海洁")
     bidder = world.people["海洁"]
-    clock.at = T0 + timedelta(days=1)
-    register(client, lot, bidder)
     data = sealed(bidder, lot)
     assert upload(client, lot, bidder, data).status_code == 204
     tenders = client.app.state.tenders  # type: ignore[attr-defined]
@@ -575,7 +434,7 @@ def test_the_opening_shell_reads_the_lot_and_its_current_bids(
         hashlib.sha256(data).hexdigest(),
     )
     assert [x.id for x in client.portal.call(tenders.published_lots)] == [lot["id"]]
-    custodian = world.people["监督站"]
+    custodian = world.people["公证处"]
     assert client.portal.call(tenders.share_file, lot["id"], custodian.subject)
     assert login.holder_keys  # the registry subject is what the shell compares
 
@@ -592,7 +451,7 @@ def test_staff_create_and_publish_a_tender_from_the_command_line(
         "BIDROOM_VAR_DIR": str(tmp_path),
     }
     assert bidroom("migrate", env=env).returncode == 0
-    for name in ("代理机构", "监督站"):
+    for name in CUSTODIANS:
         subject = world.people[name].subject
         granted = bidroom(
             "registry", "grant", subject, "--role", "custodian", "--name", name, env=env
