@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import json
 import math
 import multiprocessing as mp
@@ -58,26 +57,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import nodes  # noqa: E402  (tests/nodes.py: the same node launcher the tests use)
+from common import arguments, die_with_parent, pct, run_bounded, say  # noqa: E402  (bench/common.py)
 
 SECRET = "bench-secret-" + "k" * 40
 WATCHER = "supervisor"  # sees every event of the room, so its seqs must be gap-free
 WATCH_EVERY = 50  # one supervisor in every 50 clients, as in a real opening
 ROOM = "bench"
 ANNOUNCED = "meeting.announced"
-
-
-def die_with_parent() -> None:
-    """In a child: SIGKILL when the parent dies (even by SIGKILL)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
-    return ordered[rank]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -962,16 +948,16 @@ async def main_async(args: argparse.Namespace) -> int:
     compression = None if args.compression == "off" else "deflate"
     bare = None
     if not args.no_bare:
-        print("[bench] bare websockets broadcast server ...", file=sys.stderr, flush=True)
+        say("bare websockets broadcast server ...")
         bare = await bare_run(args, compression)
     services: list[Any] = []
     nodes: list[Node] = []
     with tempfile.TemporaryDirectory(prefix="bidroom-bench-") as tmp:
         try:
-            print(f"[bench] starting {args.nodes} bidroom node(s) ...", file=sys.stderr, flush=True)
+            say(f"starting {args.nodes} bidroom node(s) ...")
             # In the main thread: a child's parent-death signal fires when the forking thread ends.
             nodes = start_nodes(args, Path(tmp), services)
-            print("[bench] bidroom run ...", file=sys.stderr, flush=True)
+            say("bidroom run ...")
             room = await bidroom_run(args, compression, nodes)
             backend = "SQLite" if args.nodes == 1 else "PostgreSQL + Redis"
             print(table(args, bare, room, nodes, compression, backend), flush=True)
@@ -991,15 +977,12 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = arguments(__doc__, quick="20 clients, 3 s", timeout=900.0)
     p.add_argument("--clients", type=int, default=100)
     p.add_argument("--rate", type=float, default=20.0, help="chair announcements per second")
     p.add_argument("--seconds", type=float, default=10.0, help="length of the measured run")
     p.add_argument("--nodes", type=int, choices=(1, 2), default=1)
     p.add_argument("--workers", type=int, default=0, help="client processes (default: by N)")
-    p.add_argument("--quick", action="store_true", help="smoke run: 20 clients, 3 s")
     p.add_argument("--no-storm", dest="storm", action="store_false")
     p.add_argument("--no-bare", action="store_true", help="skip the bare websockets baseline")
     p.add_argument(
@@ -1015,7 +998,6 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--drain", type=float, default=10.0, help="max wait for stragglers after a run")
     p.add_argument("--storm-timeout", type=float, default=60.0)
     p.add_argument("--connect-timeout", type=float, default=120.0)
-    p.add_argument("--timeout", type=float, default=900.0, help="hard limit for the whole run")
     args = p.parse_args(argv)
     if args.quick:
         args.clients, args.seconds, args.drain = 20, 3.0, 5.0
@@ -1026,19 +1008,5 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
-
-    # Last resort: SIGALRM's default action ends this process; every child dies with it.
-    signal.setitimer(signal.ITIMER_REAL, args.timeout + (8 if args.quick else 60))
-    try:
-        return asyncio.run(asyncio.wait_for(main_async(args), args.timeout))
-    except TimeoutError:
-        print(f"bench: exceeded --timeout {args.timeout:.0f} s; stopped", file=sys.stderr)
-        return 2
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_bounded(main_async, parse()))

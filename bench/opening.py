@@ -43,13 +43,11 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import ctypes
 import hashlib
 import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -68,16 +66,23 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import httpx2 as httpx  # noqa: E402
 import nodes  # noqa: E402  (tests/nodes.py: the same node launcher the tests use)
-from client import RoomClient  # noqa: E402  (tests/client.py: the WebSocket test client)
-from tendering import KEY, T0, TUS, Person, World, lot_body, uscc  # noqa: E402
+from client import Frame, RoomClient  # noqa: E402  (tests/client.py: the WebSocket test client)
+from common import arguments, die_with_parent, pct, run_bounded, say  # noqa: E402  (bench/common.py)
+from tendering import (  # noqa: E402  (tests/tendering.py: the tests' tendering world)
+    KEY,
+    TUS,
+    Person,
+    World,
+    bid_form,
+    grant_roles,
+    make_world,
+    seal_to,
+    tender_body,
+)
 
-from bidroom import tokens  # noqa: E402
-from bidroom.db import migrate  # noqa: E402
 from bidroom.opening import MIN_BIDS  # noqa: E402
-from bidroom.store import Store, create_engine  # noqa: E402
-from ca import envelope, handoff, pki  # noqa: E402
+from ca import envelope, handoff  # noqa: E402
 from ca import primitives as p  # noqa: E402
-from ca.trust import TrustStore  # noqa: E402
 
 MiB = 1 << 20
 CLOSED = "opening.window_closed"
@@ -87,26 +92,8 @@ CUSTODIANS = ("代理机构", "公证处", "平台运营")
 PATCH = 4 * MiB
 
 
-def die_with_parent() -> None:
-    """In a child: SIGKILL when the parent dies (even by SIGKILL)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
-    return ordered[rank]
-
-
-def say(text: str) -> None:
-    print(f"[bench] {text}", file=sys.stderr, flush=True)
-
-
 # ---------------------------------------------------------------------------------------------
-# the world: a CA, its people, the registry
+# the world: a CA, its people, the registry (tests/tendering.make_world and grant_roles)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -114,43 +101,11 @@ def bidder_name(i: int) -> str:
     return f"投标人{i + 1:02d}"
 
 
-def make_world(folder: Path, bids: int) -> World:
-    """A root and an issuing CA with fresh CRLs; one USCC-bearing certificate per person."""
-    root = pki.create_root("基准测试根CA", T0 - timedelta(days=30))
-    sub = pki.create_intermediate(root, "基准测试二级CA", T0 - timedelta(days=30))
-    cast = [(CHAIR, "chair"), (SUPERVISOR, "supervisor")]
-    cast += [(name, "custodian") for name in CUSTODIANS]
-    cast += [(bidder_name(i), "bidder") for i in range(bids)]
-    people: dict[str, Person] = {}
-    for n, (name, role) in enumerate(cast):
-        code = uscc(f"91330900MA2B0{n:04d}")
-        key, cert = pki.issue_with_key(sub, pki.Identity(name, name, code), T0 - timedelta(days=1))
-        people[name] = Person(name, role, key, cert, [sub.cert], f"uscc:{code}")
-    root, root_crl = pki.publish_crl(root, T0 - timedelta(minutes=5), timedelta(days=60))
-    sub, sub_crl = pki.publish_crl(sub, T0 - timedelta(minutes=5), timedelta(days=60))
-    store = TrustStore(folder)
-    store.add_root(root.cert, T0)
-    store.add_intermediate(sub.cert, T0)
-    for crl in (root_crl, sub_crl):
-        store.add_crl(crl, T0)
-    return World(folder, people)
-
-
-async def grant_roles(database_url: str, world: World) -> None:
-    """Migrate the database and grant every person their role (tests/tendering.running_app)."""
-    engine = create_engine(database_url)
-    try:
-        await migrate(engine)
-        store = Store(engine)
-        for person in world.people.values():
-            await store.grant(person.subject, person.name, [person.role], T0)
-    finally:
-        await engine.dispose()
-
-
-def token(person: Person) -> str:
-    identity = tokens.Identity(person.subject, person.name, (person.role,), None, person.name)
-    return tokens.mint(identity, KEY, T0, timedelta(days=60))
+def cast(bids: int) -> list[tuple[str, str]]:
+    """Everyone who gets a certificate, as (name, role): nobody's is revoked."""
+    people = [(CHAIR, "chair"), (SUPERVISOR, "supervisor")]
+    people += [(name, "custodian") for name in CUSTODIANS]
+    return people + [(bidder_name(i), "bidder") for i in range(bids)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,24 +115,6 @@ def token(person: Person) -> str:
 
 def price_of(i: int) -> str:
     return f"{3_000_000 + i * 1234.5:.2f}"
-
-
-def bid_form(lot: str, price: str) -> dict[str, Any]:
-    return {
-        "format": "bidroom-bid-form",
-        "version": 1,
-        "lot": lot,
-        "price": price,
-        "duration_days": 365,
-        "project_manager": "张工",
-        "guarantee": {
-            "kind": "bank",
-            "issuer": "中国银行舟山分行",
-            "number": "BG-2026-001",
-            "amount": "50000.00",
-            "payer": "投标人本单位",
-        },
-    }
 
 
 @dataclass
@@ -204,14 +141,9 @@ def make_bid(folder: Path, person: Person, lot: dict[str, Any], price: str, size
                 doc.write(os.urandom(n))
                 left -= n
     sealed = folder / f"{person.subject[5:]}-{lot['id'][-8:]}.env"
-    opening = p.load_public_der(base64.b64decode(lot["opening_key"]))
-    assert isinstance(opening, p.EcPublicKey)
     digest = hashlib.sha256()
     with plain.open("rb") as src, sealed.open("wb") as dst:
-        envelope.seal(
-            src, dst, lot=lot["id"], sealer=envelope.Sealer(person.der(), person.key),
-            opening_key=opening,
-        )  # fmt: skip
+        seal_to(person, lot, src, dst)
     plain.unlink()
     with sealed.open("rb") as again:
         while chunk := again.read(MiB):
@@ -238,10 +170,13 @@ async def publish(
 ) -> dict[str, Any]:
     """The chair creates and publishes a one-lot tender; the published lot."""
     chair = world.people[CHAIR]
-    lot = lot_body(
-        world, CUSTODIANS, deadline=deadline.isoformat(), max_bid_bytes=limit, window_minutes=30
-    )
-    body = {"number": number, "title": "六横岛环卫一体化服务项目（基准测试）", "lots": [lot]}
+    body = {
+        **tender_body(
+            world, CUSTODIANS, deadline=deadline.isoformat(), max_bid_bytes=limit, window_minutes=30
+        ),
+        "number": number,
+        "title": "六横岛环卫一体化服务项目（基准测试）",
+    }
     made = check(await http.post("/api/tenders", json=body, headers=chair.headers()), 201)
     tender = made.json()["tender"]
     done = await http.post(f"/api/tenders/{tender['id']}/publish", headers=chair.headers())
@@ -310,29 +245,20 @@ async def complete_again(
 # ---------------------------------------------------------------------------------------------
 
 
+class Arrivals(list[Frame]):
+    """The frames a RoomClient keeps, each stamped as it is kept (perf_counter, "_at")."""
+
+    def append(self, frame: Frame) -> None:
+        frame["_at"] = time.perf_counter()
+        super().append(frame)
+
+
 class Screen(RoomClient):
-    """tests/client.RoomClient that stamps every frame with its arrival (perf_counter)."""
+    """tests/client.RoomClient that stamps every frame with its arrival."""
 
-    async def _read(self) -> None:
-        import websockets
-
-        try:
-            async for raw in self.socket:
-                at = time.perf_counter()
-                frame = json.loads(raw)
-                frame["_at"] = at
-                if frame.get("type") == "ping":
-                    with contextlib.suppress(websockets.ConnectionClosed):
-                        await self.send({"type": "pong"})
-                async with self.changed:
-                    self.frames.append(frame)
-                    self.changed.notify_all()
-        except websockets.ConnectionClosed:
-            pass
-        finally:
-            self.closed = (self.socket.close_code, self.socket.close_reason or "")
-            async with self.changed:
-                self.changed.notify_all()
+    def __init__(self, socket: Any, name: str):
+        super().__init__(socket, name)
+        self.frames = Arrivals()  # the reader task has not run yet: no frame is missed
 
     def arrival(self, name: str) -> float | None:
         for frame in self.frames:
@@ -347,7 +273,7 @@ async def connect_screens(url: str, room: str, people: list[Person], within: flo
     async def one(person: Person) -> Screen:
         async with gate:
             screen = await Screen.connect(
-                url, token(person), room, name=person.name, open_timeout=within
+                url, person.token(), room, name=person.name, open_timeout=within
             )
             await screen.wait_for(lambda f: f["type"] == "welcome", within)
             return screen
@@ -388,6 +314,7 @@ def start_node(folder: Path, world: World, database_url: str, limit: int) -> nod
         "BIDROOM_VAR_DIR": str(folder / "var"),
         "BIDROOM_MIN_BID_DAYS": "0",
         "BIDROOM_CLOCK_SECONDS": "0.2",
+        "BIDROOM_FIX_GRACE_SECONDS": "1",
         "BIDROOM_MAX_BID_BYTES": str(max(512 * MiB, limit)),
         "BIDROOM_LOG_LEVEL": "INFO",
     }
@@ -487,7 +414,7 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     size = args.size_mib * MiB
     limit = size + size // 8 + 4 * MiB  # the envelope's framing, with room to spare
     say(f"trust store and {args.bids + 5} certificates ...")
-    world = make_world(folder / "trust", args.bids)
+    world = make_world(folder / "trust", cast(args.bids), revoked=())
     database_url = f"sqlite+aiosqlite:///{folder / 'bidroom.db'}"
     await grant_roles(database_url, world)
     say("starting the node ...")
@@ -724,9 +651,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__, quick="5 bids of 2 MiB", timeout=1800.0)
     parser.add_argument("--bids", type=int, default=50)
     parser.add_argument("--size-mib", type=int, default=20, help="each bid's document")
     parser.add_argument("--parallel", type=int, default=4, help="uploads at a time")
@@ -734,9 +659,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--deadline-seconds", type=float, default=0.0, help="default: from a calibration bid"
     )
     parser.add_argument("--dir", help="where the envelopes and the node's files go")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 5 bids of 2 MiB")
     parser.add_argument("--request-timeout", type=float, default=120.0)
-    parser.add_argument("--timeout", type=float, default=1800.0, help="hard limit for the run")
     args = parser.parse_args(argv)
     if args.quick:
         args.bids, args.size_mib = 5, 2
@@ -746,18 +669,5 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse(argv)
-    # Last resort: SIGALRM's default action ends this process; every child dies with it.
-    signal.setitimer(signal.ITIMER_REAL, args.timeout + (8 if args.quick else 60))
-    try:
-        return asyncio.run(asyncio.wait_for(main_async(args), args.timeout))
-    except TimeoutError:
-        print(f"bench: exceeded --timeout {args.timeout:.0f} s; stopped", file=sys.stderr)
-        return 2
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_bounded(main_async, parse()))

@@ -22,6 +22,7 @@ Rules of this file: no I/O (bytes in, a dict or a :class:`FormError` out), amoun
 - ``form_unreadable``: not a UTF-8 JSON object
 - ``form_format``: not ``bidroom-bid-form`` version 1
 - ``form_other_lot``: the form names another lot
+- ``form_duplicate``: the archive has a second ``bid.json``
 - ``form_bad_field``: a field has the wrong type or form (``detail["field"]`` names it)
 """
 
@@ -31,9 +32,10 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
 from bidroom.errors import BidroomError
 
@@ -60,19 +62,28 @@ def money(value: object) -> Decimal | None:
     return Decimal(value)
 
 
-def form_from_archive(archive: bytes, lot: str) -> dict[str, Any]:
-    """The form in a decrypted bid: the archive's first member, ``bid.json``, read and checked."""
+def form_from_archive(archive: bytes | IO[bytes], lot: str) -> dict[str, Any]:
+    """The form in a decrypted bid: the archive's first member, ``bid.json``, read and checked.
+
+    ``archive`` is the plaintext's bytes or a seekable file of them (a large bid stays on disk).
+    A second ``bid.json`` is refused: the sheet and anyone re-reading the bid must agree.
+    """
+    source = io.BytesIO(archive) if isinstance(archive, bytes) else archive
     try:
-        with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
+        with zipfile.ZipFile(source) as zipped:
             members = zipped.infolist()
             if not members or members[0].filename != FORM_MEMBER:
                 raise FormError("the first member of the bid is not bid.json", code="form_missing")
+            if [m.filename for m in members].count(FORM_MEMBER) > 1:
+                raise FormError("the bid has two bid.json members", code="form_duplicate")
             if members[0].file_size > MAX_FORM_BYTES:
                 raise FormError("bid.json is too large", code="form_too_large")
             with zipped.open(members[0]) as member:
                 data = member.read(MAX_FORM_BYTES + 1)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, zlib.error) as exc:
         raise FormError("the bid is not a ZIP archive", code="form_not_zip") from exc
+    except (RuntimeError, NotImplementedError) as exc:  # encrypted, or an unknown compression
+        raise FormError("bid.json cannot be read from the archive", code="form_unreadable") from exc
     return read_form(data, lot)
 
 

@@ -31,6 +31,7 @@ from bidroom.audit_log import AuditLog
 from bidroom.errors import BidroomError
 from bidroom.store import Store
 from ca import login, receipt, tsa
+from ca import primitives as p
 from ca.errors import CryptoError
 from ca.trust import TrustStore
 
@@ -45,6 +46,7 @@ class BidRefused(BidroomError):
 class Lot:
     id: str
     deadline: datetime  # UTC; equal to the opening time
+    opening_key: bytes | None = None  # SubjectPublicKeyInfo (DER): bids must be wrapped to it
 
 
 def _digest(source: BinaryIO) -> bytes:
@@ -87,7 +89,10 @@ async def receive(
             f"received at {at.isoformat()}, after the deadline {lot.deadline.isoformat()}",
         )
     try:
-        accepted = await asyncio.to_thread(receipt.check_bid, source, lot.id, trust, at)
+        opening_key = p.load_public_der(lot.opening_key) if lot.opening_key else None
+        accepted = await asyncio.to_thread(
+            receipt.check_bid, source, lot.id, trust, at, None, opening_key
+        )
     except CryptoError as exc:
         await _refuse(store, at, uploader, lot, objects, exc.code, exc.message)
     holder = accepted.holder

@@ -353,11 +353,16 @@ def _may_see(state: MeetingState, subject: str, actor: Actor) -> bool:
     return known is not None and known.actor.role == "chair"
 
 
+PERSONAL = frozenset({"meeting.muted", "meeting.unmuted", "meeting.removed"})
+
+
 def visible(state: MeetingState, event: Event, actor: Actor) -> bool:
     if event.name == "meeting.message_sent":
         note = Message(event.seq, str(event.data["from"]), event.data.get("to"), "", "")
         return _may_read(note, actor)
-    if event.name.startswith("presence."):
+    if event.name.startswith("presence.") or event.name in PERSONAL:
+        # Who is muted or removed names a participant: as presence, the watchers' to see
+        # (in an opening it would tell other bidders who is there before the deadline).
         return _may_see(state, str(event.data["subject"]), actor)
     return True
 

@@ -78,13 +78,15 @@ RULES = Rules(
         "bids_fixed": {
             "opening.sign_in": BIDDER,
             "opening.decide": CHAIR,
+            # K's commitment comes before the window: before any data key reaches the platform,
+            # so nobody who could read a price can still choose K.
+            "opening.commit_draw": CHAIR,
             "opening.start_window": CHAIR,
         },
         "decrypting": {
             "opening.decrypted": BIDDER,
             "opening.report_failure": BIDDER | CHAIR,
             "opening.close_window": CHAIR | ONLY_SYSTEM,
-            "opening.commit_draw": CHAIR,
             **TALK,
         },
         "settling": {
@@ -95,7 +97,6 @@ RULES = Rules(
             "opening.quorum_opened": ONLY_SYSTEM,
             "opening.settle_failures": CHAIR,
             "opening.publish_sheet": CHAIR,
-            "opening.commit_draw": CHAIR,
             **TALK,
         },
         "sheet": {"opening.reveal_draw": CHAIR, "opening.generate_record": CHAIR, **TALK},
@@ -512,6 +513,8 @@ def _start_window(state: OpeningState, args: Args, actor: Actor, now: datetime) 
             f"only {count} bids: the chair decides first (continue or terminate)",
             {"count": count},
         )
+    if state.spec.k_range is not None and state.commitment is None:
+        return Rejected("draw_not_committed", "commit the draw of K before the window", {})
     return [Event("opening.window_started", {"ends": (now + state.spec.window).isoformat()})]
 
 
@@ -531,7 +534,10 @@ def _window_over(state: OpeningState, now: datetime) -> bool:
 
 
 def _decrypted(state: OpeningState, args: Args, actor: Actor, now: datetime) -> Decision:
-    refused = _sealed(state.bids.get(actor.subject), actor.subject)
+    bid = state.bids.get(actor.subject)
+    # Within the window the bidder's own key prevails over a failure reported for them (by the
+    # chair, or by themselves too soon): nobody else can take a bidder's decryption away.
+    refused = None if bid is not None and bid.status == "failed" else _sealed(bid, actor.subject)
     if refused is not None:
         return refused
     if _window_over(state, now):
@@ -1103,7 +1109,7 @@ _FOLDERS: Mapping[str, Any] = {
     "opening.count_published": lambda s, e: replace(s, phase="bids_fixed"),
     "opening.decided": _fold_decided,
     "opening.window_started": _fold_window,
-    "opening.bid_decrypted": lambda s, e: _bid(s, e.data["bidder"], status="decrypted"),
+    "opening.bid_decrypted": lambda s, e: _bid(s, e.data["bidder"], status="decrypted", cause=None),
     "opening.failure_reported": lambda s, e: _bid(
         s, e.data["bidder"], status="failed", cause=e.data["cause"]
     ),

@@ -31,9 +31,8 @@ import contextlib
 import hashlib
 import logging
 import tempfile
-import zipfile
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +41,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bidroom import bidform, blobs, opening, receipts, signed
+from bidroom import bidform, blobs, opening, receipts, signed, uploads
 from bidroom.api import identity
 from bidroom.compose import Composite
-from bidroom.errors import BidroomError, OpeningRefused, RoomNotFound
+from bidroom.errors import OpeningRefused, RoomNotFound
 from bidroom.hub import Hub, LiveRoom
 from bidroom.room import SYSTEM, Actor, Command
 from bidroom.settings import Settings
 from bidroom.tender_api import guarded
+from bidroom.tender_store import LotRecord
 from bidroom.tokens import Identity
 from ca import envelope, handoff, hpke, shares
 from ca import primitives as p
@@ -57,16 +57,13 @@ from ca.errors import CryptoError
 
 log = logging.getLogger(__name__)
 
-OPENED = ("decrypted", "quorum_opened")
-FORM = "bid.json"
-MAX_FORM = 1 << 20
-
 
 # bodies ------------------------------------------------------------------------------------
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # Nothing is stripped: a signed field must be checked over exactly the bytes that were signed.
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SignedBody(_Body):
@@ -254,7 +251,10 @@ async def share(request: Request) -> Response:
     role = "custodian" if "custodian" in who.roles else "chair"
     actor = actor_for(who, role)
     live = await _live(request)
-    part(live)
+    if part(live).quorum is None:  # a share is taken only while the custodians are asked
+        raise OpeningRefused(
+            409, "no_quorum_request", "the custodians have not been asked to open a bid"
+        )
     body: ShareBody = await _body(request, ShareBody)
     commitment = _commitments(live).get(body.index)
     if commitment is None or commitment.digest.hex() != body.commitment:
@@ -348,7 +348,11 @@ async def open_by_quorum(
     opened = []
     for bidder in waiting:
         digest = state.bids[bidder].envelope
-        data_key = await asyncio.to_thread(_unwrap, _envelope_path(store, digest), key)
+        try:
+            data_key = await asyncio.to_thread(_unwrap, _envelope_path(store, digest), key)
+        except CryptoError as exc:  # refused at receipt since; kept failed, the chair settles it
+            log.warning("the opening key does not open a bid", extra={"code": exc.code})
+            continue
         sealed = handoff.seal_key(room_key(settings, room).public_key(), room, digest, data_key)
         args = {"bidder": bidder, "sealed_key": sealed, "shares": used}
         await _execute(hub, room, "opening.quorum_opened", args, SYSTEM, f"quorum:{bidder}")
@@ -371,17 +375,16 @@ def read_bid_form(path: Path, data_key: bytes, scratch: Path, lot: str) -> dict[
     try:
         with path.open("rb") as source:
             envelope.open_with_data_key(source, target, data_key)
-        try:
-            with zipfile.ZipFile(target) as archive:
-                info = archive.getinfo(FORM)
-                if info.file_size > MAX_FORM:
-                    raise bidform.FormError("the bid form is too large", code="form_too_large")
-                data = archive.read(info)
-        except (zipfile.BadZipFile, KeyError) as exc:
-            raise bidform.FormError("the bid has no bid.json form", code="form_missing") from exc
-        return {"form": bidform.read_form(data, lot)}
+        with target.open("rb") as plain:
+            return {"form": bidform.form_from_archive(plain, lot)}
     except bidform.FormError as exc:
         return {"error": exc.code}
+    except CryptoError as exc:  # the key opened the first chunk, not the whole bid
+        log.warning("an opened bid does not decrypt whole", extra={"code": exc.code})
+        return {"error": "bid_unreadable"}
+    except Exception:  # whatever one bid holds, it never stops the sheet for the others
+        log.exception("an opened bid could not be read")
+        return {"error": "bid_unreadable"}
     finally:
         with contextlib.suppress(FileNotFoundError):
             target.unlink()
@@ -412,7 +415,7 @@ async def read_forms(
                 )
             return bidder, outcome.get("form") or outcome["error"]
 
-        opened = [b.bidder for b in state.bids.values() if b.status in OPENED]
+        opened = [b.bidder for b in state.bids.values() if b.status in opening.OPENED]
         return dict(await asyncio.gather(*(one(b) for b in opened)))
 
 
@@ -576,9 +579,15 @@ ROUTES = [
 # the clock ---------------------------------------------------------------------------------
 
 
-def due(state: opening.OpeningState, deadline: datetime, now: datetime) -> str | None:
-    """The system command this opening is due, if any (pure)."""
-    if state.phase == "signing_in" and now >= deadline:
+def due(
+    state: opening.OpeningState, deadline: datetime, now: datetime, grace: timedelta
+) -> str | None:
+    """The system command this opening is due, if any (pure).
+
+    The bids are fixed ``grace`` after the deadline: a bid whose trusted receipt time is before
+    the deadline is still being checked and recorded for a moment after it (a large envelope
+    takes seconds), and must be in the opening it was received for."""
+    if state.phase == "signing_in" and now >= deadline + grace:
         return "opening.fix_bids"
     if state.phase == "decrypting" and state.window_ends is not None:
         sealed = any(b.status == "sealed" for b in state.bids.values())
@@ -595,45 +604,55 @@ async def tick(app: Any, now: datetime) -> None:
     """Send every due system command of every published lot's opening, and finish a quorum
     whose opening was interrupted (the node that received the k-th share died, say).
 
-    ``app`` is the app's state: hub, tenders, settings, blobs."""
-    hub: Hub = app.hub
+    ``app`` is the app's state: hub, tenders, settings, blobs. One lot's trouble is logged and
+    never keeps the clock from the others."""
     for lot in await app.tenders.published_lots():
         try:
-            live = await hub.room(lot.room)
-        except RoomNotFound:
-            continue
-        state = part(live)
-        if state.quorum is not None:
-            await open_by_quorum(hub, app.settings, app.blobs, lot.room)
-        name = due(state, lot.deadline, now)
-        if name is None:
-            continue
-        args: dict[str, Any] = {}
-        if name == "opening.fix_bids":
-            bids = await app.tenders.current_bids(lot.id)
-            args = {
-                "bids": [
-                    {
-                        "bidder": b.bidder,
-                        "name": b.organisation or b.name,
-                        "envelope": b.envelope_sha256,
-                    }
-                    for b in bids
-                ]
-            }
-        # The id names the room's position: every node that sees the same step due at the same
-        # point sends the same command, applied once; a refusal is not remembered past it.
-        command_id = f"clock:{name}:{live.seq}"
-        outcome = await hub.execute(lot.room, Command(name, args), SYSTEM, command_id)
-        if not outcome["ok"] and outcome.get("code") != "duplicate_command":
-            log.warning("clock command refused", extra={"room": lot.room, "code": outcome["code"]})
+            await _tick_lot(app, lot, now)
+        except Exception:
+            log.exception("the opening clock failed for a lot", extra={"room": lot.room})
+
+
+async def _tick_lot(app: Any, lot: LotRecord, now: datetime) -> None:
+    hub: Hub = app.hub
+    try:
+        live = await hub.room(lot.room)
+    except RoomNotFound:
+        return
+    state = part(live)
+    if state.quorum is not None:
+        await open_by_quorum(hub, app.settings, app.blobs, lot.room)
+    grace = timedelta(seconds=app.settings.fix_grace_seconds)
+    name = due(state, lot.deadline, now, grace)
+    if name is None:
+        return
+    args: dict[str, Any] = {}
+    if name == "opening.fix_bids":
+        await uploads.sweep(app, lot, now)  # an unfinished upload can never count now
+        bids = await app.tenders.current_bids(lot.id)
+        args = {
+            "bids": [
+                {
+                    "bidder": b.bidder,
+                    "name": b.organisation or b.name,
+                    "envelope": b.envelope_sha256,
+                }
+                for b in bids
+            ]
+        }
+    # The id names the room's position: every node that sees the same step due at the same
+    # point sends the same command, applied once; a refusal is not remembered past it.
+    command_id = f"clock:{name}:{live.seq}"
+    outcome = await hub.execute(lot.room, Command(name, args), SYSTEM, command_id)
+    if not outcome["ok"] and outcome.get("code") != "duplicate_command":
+        log.warning("clock command refused", extra={"room": lot.room, "code": outcome["code"]})
 
 
 async def run_clock(app: Any, every: float = 1.0) -> None:
-    """The clock's loop, until cancelled."""
+    """The clock's loop, until cancelled; nothing that goes wrong in a round stops it."""
     while True:
         await asyncio.sleep(every)
         try:
             await tick(app, app.hub.clock())
-        except (BidroomError, CryptoError) as exc:
-            log.warning("opening clock skipped", extra={"error": exc.message})
+        except Exception:
+            log.exception("opening clock round skipped")

@@ -57,9 +57,14 @@ class Settings(BaseSettings):
     # publication; no lot may accept bids larger than max_bid_bytes.
     min_bid_days: int = Field(default=20, ge=0)
     max_bid_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    # Unfinished uploads a bidder may hold per lot at once (each may take max_bid_bytes of disk).
+    max_open_uploads: int = Field(default=2, ge=1)
     # How often the opening clock looks for due steps (bids fixed at the deadline, the window
     # closed at its end, confirmations closed at theirs).
     clock_seconds: float = Field(default=1.0, gt=0)
+    # The bids are fixed this long after the deadline: a bid time-stamped before it may still be
+    # being checked and recorded (a large envelope takes seconds).
+    fix_grace_seconds: float = Field(default=30.0, ge=0)
 
     @model_validator(mode="after")
     def _replay_fits_the_queue(self) -> Settings:

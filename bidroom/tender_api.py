@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
@@ -43,6 +44,7 @@ from ca.errors import CryptoError
 from ca.trust import TrustStore, Usage, holder_of
 
 MAX_BODY = 1 << 20  # a tender with its custodian certificates; a withdrawal
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -371,15 +373,35 @@ async def my_envelope(request: Request) -> Response:
 
 
 async def withdraw(request: Request) -> Response:
-    """Withdraw my current bid (撤回), signed, before the deadline by trusted time."""
+    """Withdraw my current bid (撤回), signed over ``{lot, envelope, version}`` (the version
+    makes a signature useless against a later identical upload), before the deadline by
+    trusted time. Junk, or anything but my current bid, is refused before the TSA is asked."""
     who = _as(request, "bidder")
     lot = await _lot(request)
     body = _json(await _body(request))
     envelope = body.get("envelope")
-    if not isinstance(envelope, str):
-        raise TenderError("name the envelope (its SHA-256)", code="invalid_args")
+    if not isinstance(envelope, str) or not SHA256_HEX.fullmatch(envelope):
+        raise TenderError(
+            "name the envelope by its SHA-256 (64 lowercase hex digits)",
+            code="invalid_args",
+            detail={"field": "envelope"},
+        )
+    version = body.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise TenderError(
+            "name the bid's version (a positive integer)",
+            code="invalid_args",
+            detail={"field": "version"},
+        )
     state = request.app.state
-    fields = {"lot": lot.id, "envelope": envelope}
+    current = await state.tenders.current_bid(lot.id, who.subject)
+    if current is None or (current.envelope_sha256, current.version) != (envelope, version):
+        raise NotFound(
+            "you have no current bid with that envelope and version on this lot",
+            code="bid_not_found",
+            detail={"lot": lot.id, "envelope": envelope, "version": version},
+        )
+    fields = {"lot": lot.id, "envelope": envelope, "version": version}
     await signed.verify_action(
         state.settings, state.store, who, body, "bid.withdraw", fields, _now(request)
     )
@@ -394,7 +416,7 @@ async def withdraw(request: Request) -> Response:
         )
     objects = {"envelope": envelope, "timestamp": hashlib.sha256(stamp.token).hexdigest()}
     entry = audit.Entry(at, who.subject, "bid.withdrawn", lot.id, None, objects)
-    bid = await state.tenders.withdraw(lot.id, who.subject, envelope, entry)
+    bid = await state.tenders.withdraw(lot.id, who.subject, envelope, version, entry)
     return JSONResponse({"bid": bid.public()})
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -28,6 +28,7 @@ SHARE = LotShareRow.__table__  # type: ignore[attr-defined]
 REGISTRATION = RegistrationRow.__table__  # type: ignore[attr-defined]
 BID = BidRow.__table__  # type: ignore[attr-defined]
 UPLOAD = UploadRow.__table__  # type: ignore[attr-defined]
+UNFINISHED = ("uploading", "completing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ class UploadRecord:
     owner: str
     length: int
     offset: int
-    status: str  # uploading | accepted | refused
+    status: str  # uploading | completing | accepted | refused | failed
     outcome: Mapping[str, Any] | None
     created_at: datetime
 
@@ -359,9 +360,10 @@ class TenderStore:
             return [_bid(row) for row in (await conn.execute(query)).all()]
 
     async def withdraw(
-        self, lot_id: str, bidder: str, envelope_sha256: str, entry: Entry
+        self, lot_id: str, bidder: str, envelope_sha256: str, version: int, entry: Entry
     ) -> BidRecord:
-        """Mark the current bid withdrawn (it must be the envelope named) and log it."""
+        """Mark the current bid withdrawn (it must be the envelope and version named) and log
+        it."""
         async with self._begin() as conn:
             done = await conn.execute(
                 update(BID)
@@ -370,6 +372,7 @@ class TenderStore:
                     BID.c.bidder == bidder,
                     BID.c.status == "current",
                     BID.c.envelope_sha256 == envelope_sha256,
+                    BID.c.version == version,
                 )
                 .values(status="withdrawn")
                 .returning(*BID.c)
@@ -386,7 +389,20 @@ class TenderStore:
 
     # uploads ---------------------------------------------------------------------------------
 
-    async def create_upload(self, upload: UploadRecord) -> None:
+    async def create_upload(self, upload: UploadRecord, limit: int) -> bool:
+        """Insert a new upload unless its owner has ``limit`` unfinished ones (``uploading``
+        or ``completing``) on its lot already; False then.
+
+        The count and the insert are one statement; on PostgreSQL the owner's registration row
+        is locked first, so two nodes creating at once take turns instead of both counting
+        below the limit (SQLite has one writer at a time anyway)."""
+        owner = (UPLOAD.c.lot_id == upload.lot_id, UPLOAD.c.owner == upload.owner)
+        unfinished = (
+            select(func.count())
+            .select_from(UPLOAD)
+            .where(*owner, UPLOAD.c.status.in_(UNFINISHED))
+            .scalar_subquery()
+        )
         values = {
             "id": upload.id,
             "lot_id": upload.lot_id,
@@ -394,19 +410,37 @@ class TenderStore:
             "length": upload.length,
             "offset": 0,
             "status": "uploading",
-            "outcome": None,
             "created_at": upload.created_at,
         }
+        row = select(*(literal(v, UPLOAD.c[k].type).label(k) for k, v in values.items()))
         async with self._begin() as conn:
-            await conn.execute(insert(UPLOAD).values(**values))
+            if conn.dialect.name == "postgresql":
+                await conn.execute(
+                    select(REGISTRATION.c.subject)
+                    .where(
+                        REGISTRATION.c.lot_id == upload.lot_id,
+                        REGISTRATION.c.subject == upload.owner,
+                    )
+                    .with_for_update()
+                )
+            done = await conn.execute(
+                insert(UPLOAD).from_select(list(values), row.where(unfinished < limit))
+            )
+        return bool(done.rowcount)
 
     async def upload(self, upload_id: str) -> UploadRecord | None:
         async with self._connect() as conn:
             row = (await conn.execute(select(UPLOAD).where(UPLOAD.c.id == upload_id))).first()
         return None if row is None else _upload(row)
 
-    async def advance(self, upload_id: str, before: int, after: int) -> bool:
-        """Move an upload's offset from ``before`` to ``after``; False if it had moved."""
+    async def advance(self, upload_id: str, before: int, after: int, *, last: bool = False) -> bool:
+        """Move an ``uploading`` upload's offset from ``before`` to ``after``; False if it had
+        moved (or is no longer ``uploading``). With ``last`` (the last byte is in) it becomes
+        ``completing`` in the same conditional update: of two requests that both bring an
+        upload to its length (two nodes, a retry), exactly one gets True and completes it."""
+        values: dict[str, Any] = {"offset": after}
+        if last:
+            values["status"] = "completing"
         async with self._begin() as conn:
             done = await conn.execute(
                 update(UPLOAD)
@@ -415,11 +449,12 @@ class TenderStore:
                     UPLOAD.c.offset == before,
                     UPLOAD.c.status == "uploading",
                 )
-                .values(offset=after)
+                .values(**values)
             )
         return bool(done.rowcount)
 
     async def finish_upload(self, upload_id: str, status: str, outcome: Mapping[str, Any]) -> None:
+        """The outcome of a ``completing`` upload: accepted, refused or failed."""
         async with self._begin() as conn:
             await conn.execute(
                 update(UPLOAD)
@@ -427,13 +462,35 @@ class TenderStore:
                 .values(status=status, outcome=dict(outcome))
             )
 
+    async def retry_upload(self, upload_id: str) -> bool:
+        """A ``completing`` upload whose completion failed unexpectedly goes back to
+        ``uploading`` (at its full length: an empty PATCH completes it again)."""
+        async with self._begin() as conn:
+            done = await conn.execute(
+                update(UPLOAD)
+                .where(UPLOAD.c.id == upload_id, UPLOAD.c.status == "completing")
+                .values(status="uploading", offset=UPLOAD.c.length)
+            )
+        return bool(done.rowcount)
+
     async def delete_upload(self, upload_id: str) -> bool:
-        """Forget an unfinished upload; False if it was finished (or is gone)."""
+        """Forget an ``uploading`` upload; False if it is completing, finished or gone."""
         async with self._begin() as conn:
             done = await conn.execute(
                 UPLOAD.delete().where(UPLOAD.c.id == upload_id, UPLOAD.c.status == "uploading")
             )
         return bool(done.rowcount)
+
+    async def sweep_uploads(self, lot_id: str) -> list[str]:
+        """Delete every ``uploading`` upload of a lot (its deadline has passed); their ids, so
+        that the caller removes their files. A ``completing`` one is left to finish."""
+        async with self._begin() as conn:
+            done = await conn.execute(
+                UPLOAD.delete()
+                .where(UPLOAD.c.lot_id == lot_id, UPLOAD.c.status == "uploading")
+                .returning(UPLOAD.c.id)
+            )
+            return [row.id for row in done.all()]
 
 
 def _fields(bid: BidRecord) -> dict[str, Any]:

@@ -14,6 +14,17 @@ store and the bid is recorded; a refusal is kept as the upload's outcome and the
 An upload is its creator's alone: anyone else gets 404. Two PATCHes of one upload at once are
 refused (409 ``upload_busy``) by this node; a deployment pins an upload to a node (sticky
 sessions) or lets the offset check of the database refuse the second writer.
+
+Completion happens once: the request that brings the last byte moves the upload from
+``uploading`` to ``completing`` in one conditional update (TenderStore.advance), and only the
+request that made that change completes it; PATCH and DELETE of a ``completing`` upload are
+refused (409 ``upload_completing``) on every node. A refusal ends as ``refused``; an unexpected
+failure puts the upload back to ``uploading`` at its full length (an empty PATCH retries), or
+``failed`` once its bytes have left ``var/uploads``.
+
+A bidder has at most ``max_open_uploads`` unfinished uploads per lot (409
+``too_many_uploads``); once a lot's deadline has passed, :func:`sweep` removes the unfinished
+ones (rows and files).
 """
 
 from __future__ import annotations
@@ -42,7 +53,11 @@ HEADERS = {"Tus-Resumable": VERSION}
 
 
 def upload_dir(request: Request) -> Path:
-    folder: Path = request.app.state.settings.var_dir / "uploads"
+    return _folder(request.app.state)
+
+
+def _folder(state: Any) -> Path:
+    folder: Path = state.settings.var_dir / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -83,6 +98,7 @@ async def create(request: Request, who: Identity, lot: LotRecord) -> Response:
         raise NotAllowed("register for this lot before uploading", code="not_registered")
     now = state.hub.clock()
     if now > lot.deadline:
+        await sweep(state, lot, now)
         raise Conflict(
             "the deadline has passed",
             code="deadline_passed",
@@ -93,10 +109,23 @@ async def create(request: Request, who: Identity, lot: LotRecord) -> Response:
             f"a bid for this lot is 1 to {limit} bytes", detail={"max": limit, "length": length}
         )
     upload_id = uuid.uuid4().hex
-    await anyio.Path(upload_dir(request) / upload_id).write_bytes(b"")
-    await state.tenders.create_upload(
-        UploadRecord(upload_id, lot.id, who.subject, length, 0, "uploading", None, now)
-    )
+    most = state.settings.max_open_uploads
+    target = anyio.Path(upload_dir(request) / upload_id)
+    await target.write_bytes(b"")
+    made = False
+    try:
+        made = await state.tenders.create_upload(
+            UploadRecord(upload_id, lot.id, who.subject, length, 0, "uploading", None, now), most
+        )
+    finally:
+        if not made:
+            await target.unlink(missing_ok=True)
+    if not made:
+        raise Conflict(
+            f"you have {most} unfinished uploads on this lot: finish or cancel (DELETE) one",
+            code="too_many_uploads",
+            detail={"max": most},
+        )
     location = f"/api/uploads/{upload_id}"
     return Response(status_code=201, headers={**HEADERS, "Location": location})
 
@@ -134,9 +163,18 @@ async def status(request: Request, who: Identity) -> Response:
     return JSONResponse(body, headers={**HEADERS, "Cache-Control": "no-store"})
 
 
+def _completing() -> Conflict:
+    return Conflict(
+        "the upload is complete and being checked: ask with GET", code="upload_completing"
+    )
+
+
 async def delete(request: Request, who: Identity) -> Response:
     upload = await mine(request, who)
     if not await request.app.state.tenders.delete_upload(upload.id):
+        again = await request.app.state.tenders.upload(upload.id)
+        if again is not None and again.status == "completing":
+            raise _completing()
         raise Conflict("the upload is finished", code="upload_finished")
     with contextlib.suppress(FileNotFoundError):
         await anyio.Path(upload_dir(request) / upload.id).unlink()
@@ -148,6 +186,8 @@ async def patch(request: Request, who: Identity) -> Response:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != OFFSET_TYPE:
         raise UploadRefused(f"send the bytes as {OFFSET_TYPE}", code="tus_media", status=415)
+    if upload.status == "completing":
+        raise _completing()
     if upload.status != "uploading":
         raise Conflict("the upload is finished", code="upload_finished")
     offset = _number(request, "upload-offset")
@@ -176,10 +216,14 @@ async def _receive(request: Request, who: Identity, upload: UploadRecord) -> Res
     if over:
         raise TooLarge("more bytes than Upload-Length", detail={"length": upload.length})
     state = request.app.state
-    if not await state.tenders.advance(upload.id, upload.offset, written):
+    last = written == upload.length
+    if not await state.tenders.advance(upload.id, upload.offset, written, last=last):
+        again = await state.tenders.upload(upload.id)
+        if again is not None and again.status == "completing":
+            raise _completing()
         raise Conflict("the upload moved on meanwhile", code="offset_mismatch")
     headers = {**HEADERS, "Upload-Offset": str(written)}
-    if written == upload.length:
+    if last:  # this request moved it to ``completing``: it alone completes it
         await _complete(request, who, upload, path)
     return Response(status_code=204, headers=headers)
 
@@ -216,7 +260,28 @@ async def _complete(request: Request, who: Identity, upload: UploadRecord, path:
         await state.tenders.finish_upload(upload.id, "refused", {"error": error})
         await anyio.Path(path).unlink(missing_ok=True)
         raise
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True):
+            await _unstick(state, upload, path, exc)
+        raise
     await state.tenders.finish_upload(upload.id, "accepted", {"bid": bid.public()})
+
+
+async def _unstick(state: Any, upload: UploadRecord, path: Path, exc: BaseException) -> None:
+    """A completion that failed unexpectedly (the TSA or the database unavailable, a crash
+    of the check): back to ``uploading`` at full length while the bytes are still in
+    var/uploads, so that an empty PATCH retries; ``failed`` once they have moved on (the blob
+    store took them but the bid was not recorded): the bidder uploads again."""
+    with contextlib.suppress(Exception):  # the database may be what failed: keep the cause
+        if await anyio.Path(path).is_file():
+            await state.tenders.retry_upload(upload.id)
+        else:
+            error = {
+                "code": "upload_failed",
+                "message": "the upload could not be completed: upload the bid again",
+                "detail": {"cause": type(exc).__name__},
+            }
+            await state.tenders.finish_upload(upload.id, "failed", {"error": error})
 
 
 async def accept(
@@ -235,7 +300,7 @@ async def accept(
             state.audit,
             state.timestamper,
             TrustStore(state.settings.trust_root),
-            bids.Lot(lot.id, lot.deadline),
+            bids.Lot(lot.id, lot.deadline, lot.opening_key),
             source,
             uploader,
             signer=uploader,
@@ -260,3 +325,16 @@ def _bid(lot: LotRecord, size: int, got: dict[str, Any], address: str | None) ->
         tsa_token=base64.b64decode(got["timestamp"]),
         uploader_address=address,
     )
+
+
+async def sweep(state: Any, lot: LotRecord, now: datetime) -> int:
+    """Once ``lot``'s deadline has passed (by ``now``), remove every bidder's unfinished
+    uploads of it, rows and files; how many. The opening clock calls it; so does a POST of an
+    upload to a closed lot. A ``completing`` upload is left to finish."""
+    if now <= lot.deadline:
+        return 0
+    gone: list[str] = await state.tenders.sweep_uploads(lot.id)
+    folder = _folder(state)
+    for upload_id in gone:
+        await anyio.Path(folder / upload_id).unlink(missing_ok=True)
+    return len(gone)

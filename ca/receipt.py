@@ -14,6 +14,7 @@ from typing import BinaryIO
 from cryptography import x509
 
 from ca import envelope
+from ca import primitives as p
 from ca.errors import EnvelopeError
 from ca.trust import Holder, TrustStore, Usage
 
@@ -30,8 +31,13 @@ def check_bid(
     store: TrustStore,
     received_at: datetime,
     chain: list[x509.Certificate] | None = None,
+    opening_key: p.PublicKey | None = None,
 ) -> Accepted:
-    """Accept a sealed bid for ``lot`` received at ``received_at``, or raise a typed error."""
+    """Accept a sealed bid for ``lot`` received at ``received_at``, or raise a typed error.
+
+    Its data key must be wrapped to the bidder's own certificate key (they decrypt at the
+    opening) and, given the lot's ``opening_key``, to that key too (the custodians' remedy):
+    a bid that one of them could not open is refused now, not discovered at the opening."""
     proof = envelope.verify(source)
     if proof.header.lot != lot:
         raise EnvelopeError(
@@ -40,5 +46,16 @@ def check_bid(
             detail={"sealed_for": proof.header.lot},
         )
     signer = x509.load_der_x509_certificate(proof.header.bidder_cert)
+    keys = {entry.get("key") for entry in proof.header.recipients}
+    if envelope.key_id(p.accept_public_key(signer.public_key())) not in keys:
+        raise EnvelopeError(
+            "the data key is not wrapped to the bidder's own certificate key",
+            code="envelope_bidder_key",
+        )
+    if opening_key is not None and envelope.key_id(opening_key) not in keys:
+        raise EnvelopeError(
+            "the data key is not wrapped to this lot's opening key",
+            code="envelope_opening_key",
+        )
     verified = store.verify_certificate(signer, chain or [], received_at, Usage.SIGN)
     return Accepted(verified.holder, proof)

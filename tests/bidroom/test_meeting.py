@@ -186,6 +186,18 @@ def test_bidders_see_the_chair_and_themselves_but_not_each_other(room: Room) -> 
     assert len(meeting.snapshot(room.state, SUPERVISOR)["participants"]) == 4
 
 
+def test_who_is_muted_or_removed_is_told_to_them_and_the_watchers_only(room: Room) -> None:
+    opened(room)
+    [muted] = room.ok("meeting.mute", CHAIR, subject="bidder-2")
+    [removed] = room.ok("meeting.remove", CHAIR, subject="bidder-2", reason="扰乱秩序")
+    for event in (muted, removed):
+        assert meeting.visible(room.state, event, OTHER) and meeting.visible(
+            room.state, event, CHAIR
+        )
+        assert meeting.visible(room.state, event, SUPERVISOR)
+        assert not meeting.visible(room.state, event, BIDDER), "it would name another bidder"
+
+
 def test_presence_commands_are_not_the_clients_to_send() -> None:
     assert not any(name.startswith("presence.") for name in meeting.ARGUMENTS)
     assert meeting.RULES.commands["open"]["presence.expire"] == frozenset({"system"})

@@ -118,7 +118,10 @@ def fixed(bidders: list[Actor] = BIDDERS, **config: Any) -> Opening:
 
 
 def decrypting(**config: Any) -> Opening:
+    """The window open; a lot that draws K has its commitment (of SEED) published before."""
     o = fixed(**config)
+    if config.get("k_range"):
+        o.ok("opening.commit_draw", CHAIR, commitment=hashlib.sha256(SEED).hexdigest())
     o.ok("opening.start_window", CHAIR)
     return o
 
@@ -244,7 +247,6 @@ def test_a_failure_is_reported_with_its_cause_by_the_bidder_or_the_chair() -> No
     [mine] = o.ok("opening.report_failure", BIDDERS[0], cause="bidder_key_lost")
     assert mine.data == {"bidder": B1, "cause": "bidder_key_lost"}
     assert o.state.bids[B1].status == "failed" and o.state.bids[B1].cause == "bidder_key_lost"
-    assert o.refused("opening.decrypted", BIDDERS[0], **KEY) == "already_failed"
     assert o.refused("opening.report_failure", BIDDERS[0], cause="ca_fault") == "already_failed"
     assert o.refused("opening.report_failure", BIDDERS[1], bidder=B3, cause="ca_fault") == (
         "not_allowed"
@@ -261,6 +263,17 @@ def test_a_failure_is_reported_with_its_cause_by_the_bidder_or_the_chair() -> No
     assert o.refused("opening.report_failure", CHAIR, bidder="uscc:x", cause="ca_fault") == (
         "no_bid"
     )
+
+
+def test_within_the_window_the_bidders_own_key_prevails_over_a_reported_failure() -> None:
+    o = decrypting()
+    o.ok("opening.report_failure", CHAIR, bidder=B1, cause="bidder_key_lost")
+    assert o.status(B1) == "failed"
+    [decrypted] = o.ok("opening.decrypted", BIDDERS[0], **KEY)
+    assert decrypted.name == "opening.bid_decrypted"
+    assert (o.status(B1), o.state.bids[B1].cause) == ("decrypted", None)
+    o.ok("opening.report_failure", BIDDERS[1], cause="bidder_key_lost")
+    assert o.refused("opening.decrypted", BIDDERS[1], LATE, **KEY) == "window_closed"
 
 
 def test_the_window_closes_at_its_end_or_when_no_bid_is_sealed() -> None:
@@ -538,16 +551,20 @@ def test_the_form_is_the_first_member_of_the_bid_archive() -> None:
 # K, objections -----------------------------------------------------------------------------
 
 
-def test_k_is_drawn_verifiably_commit_before_the_sheet_reveal_after() -> None:
-    o = decrypting(k_range=["0.00", "0.05", "0.005"])
-    for b in BIDDERS:
-        o.ok("opening.decrypted", b, **KEY)
-    o.ok("opening.close_window", CHAIR)
-    assert o.refused("opening.publish_sheet", CHAIR, rows=rows_for(o)) == "draw_not_committed"
+def test_k_is_committed_before_the_window_and_revealed_after_the_sheet() -> None:
+    o = fixed(k_range=["0.00", "0.05", "0.005"])
+    assert o.refused("opening.start_window", CHAIR) == "draw_not_committed"
     commitment = hashlib.sha256(SEED).hexdigest()
+    assert o.refused("opening.commit_draw", BIDDERS[0], commitment=commitment) == "not_allowed"
     o.ok("opening.commit_draw", CHAIR, commitment=commitment)
     assert o.refused("opening.commit_draw", CHAIR, commitment="f" * 64) == "already_committed"
     assert o.refused("opening.reveal_draw", CHAIR, seed=SEED.hex()) == "wrong_phase"
+    o.ok("opening.start_window", CHAIR)
+    # once data keys can reach the platform, K can no longer be chosen
+    assert o.refused("opening.commit_draw", CHAIR, commitment="f" * 64) == "wrong_phase"
+    for b in BIDDERS:
+        o.ok("opening.decrypted", b, **KEY)
+    o.ok("opening.close_window", CHAIR)
     o.ok("opening.publish_sheet", CHAIR, rows=rows_for(o))
     assert o.refused("opening.generate_record", CHAIR) == "draw_pending"
     assert o.refused("opening.reveal_draw", CHAIR, seed="00" * 32) == "seed_mismatch"
@@ -570,7 +587,7 @@ def test_draw_k_is_a_fixed_function_of_its_inputs() -> None:
 
 
 def test_a_lot_without_a_draw_refuses_one() -> None:
-    assert decrypting().refused("opening.commit_draw", CHAIR, commitment="a" * 64) == "no_draw"
+    assert fixed().refused("opening.commit_draw", CHAIR, commitment="a" * 64) == "no_draw"
     assert sheet().refused("opening.reveal_draw", CHAIR, seed=SEED.hex()) == "no_commitment"
 
 
@@ -780,7 +797,6 @@ def roundtrip(events: list[Event]) -> list[Event]:
 
 def test_a_whole_opening_replays_from_its_log_and_shows_each_actor_its_share() -> None:
     o = decrypting(k_range=["0.00", "0.05", "0.01"])
-    o.ok("opening.commit_draw", CHAIR, commitment=hashlib.sha256(SEED).hexdigest())
     o.ok("opening.decrypted", BIDDERS[0], **KEY)
     o.ok("opening.report_failure", BIDDERS[1], cause="bidder_key_lost")
     o.ok("opening.object", BIDDERS[2], text="无法解密")

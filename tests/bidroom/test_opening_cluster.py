@@ -59,6 +59,7 @@ async def cluster(
         "BIDROOM_VAR_DIR": str(tmp_path / "var"),  # shared: the blob store and the TSA
         "BIDROOM_MIN_BID_DAYS": "0",
         "BIDROOM_CLOCK_SECONDS": "0.2",
+        "BIDROOM_FIX_GRACE_SECONDS": "1",
         "BIDROOM_COMMANDS_PER_SECOND": "1000",
     }
     a = Node({**base, "BIDROOM_NODE_ID": "node-a"})

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
+import json
+import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +35,7 @@ from bidroom.room import Actor, Command
 from ca import envelope, handoff, shares
 from ca import primitives as p
 
+GRACE = timedelta(seconds=30)  # BIDROOM_FIX_GRACE_SECONDS' default
 PRICES = {"海洁": "3650000.00", "蓝天": "3720000.50", "绿源": "3900000.00"}
 
 
@@ -132,23 +136,32 @@ def ok(outcome: dict[str, Any]) -> dict[str, Any]:
     return outcome
 
 
-def bids_in(client: TestClient, world: World, clock: Clock) -> Opening:
+def bids_in(
+    client: TestClient, world: World, clock: Clock, plain: dict[str, bytes] | None = None
+) -> Opening:
+    """The lot published and each bidder's bid uploaded (``plain`` overrides a plaintext)."""
     chair = world.people["王敏"]
     lot = publish(client, world, chair)
     opening = Opening(client, world, clock, lot)
     clock.at = T0 + timedelta(days=1)
     for name, price in PRICES.items():
-        data = seal(world.people[name], lot, bid_archive(lot["id"], price))
+        archive = (plain or {}).get(name) or bid_archive(lot["id"], price)
+        data = seal(world.people[name], lot, archive)
         assert upload(client, lot, world.people[name], data)["status"] == "accepted"
         opening.sealed[name] = data
     return opening
 
 
-def at_the_window(client: TestClient, world: World, clock: Clock) -> Opening:
-    opening = bids_in(client, world, clock)
+def at_the_window(
+    client: TestClient, world: World, clock: Clock, plain: dict[str, bytes] | None = None
+) -> Opening:
+    opening = bids_in(client, world, clock, plain)
     for name in PRICES:
         ok(opening.command("opening.sign_in", name))
     clock.at = DEADLINE + timedelta(seconds=1)
+    opening.tick()
+    assert opening.state().phase == "signing_in", "a bid stamped in time may still be recorded"
+    clock.at = DEADLINE + GRACE
     opening.tick()
     assert opening.state().phase == "bids_fixed" and len(opening.state().bids) == 3
     ok(opening.command("opening.start_window", "王敏"))
@@ -234,7 +247,7 @@ def test_the_shell_refuses_a_wrong_key_another_signer_and_a_step_out_of_turn(
     assert (early.status_code, early.json()["code"]) == (404, "no_bid"), "bids not fixed yet"
     for name in PRICES:
         ok(o.command("opening.sign_in", name))
-    clock.at = DEADLINE + timedelta(seconds=1)
+    clock.at = DEADLINE + GRACE
     o.tick()
     before = o.hand_over("海洁")
     assert (before.status_code, before.json()["code"]) == (409, "wrong_phase")
@@ -312,3 +325,33 @@ def test_the_clock_finishes_a_quorum_whose_node_stopped_after_the_kth_share(
     assert recorded["ok"] and o.state().bids[b3].status == "failed"
     o.tick()
     assert o.state().bids[b3].status == "quorum_opened"
+
+
+def unreadable_archives() -> dict[str, bytes]:
+    """Bids no sheet can read: a second bid.json, and a bid.json whose deflate data is broken."""
+    twice = io.BytesIO()
+    with zipfile.ZipFile(twice, "w") as archive:
+        archive.writestr("bid.json", json.dumps({"price": "1.00"}))
+        with pytest.warns(UserWarning, match="Duplicate name"):
+            archive.writestr("bid.json", json.dumps({"price": "2.00"}))
+    broken = io.BytesIO()
+    with zipfile.ZipFile(broken, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bid.json", json.dumps({"price": "3.00", "pad": "x" * 4000}))
+    data = bytearray(broken.getvalue())
+    data[60:80] = bytes(20)  # inside the compressed member
+    return {"蓝天": twice.getvalue(), "绿源": bytes(data)}
+
+
+def test_a_bid_whose_form_cannot_be_read_is_shown_so_and_never_stops_the_sheet(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    o = at_the_window(client, world, clock, unreadable_archives())
+    for name in PRICES:
+        assert o.hand_over(name).status_code == 200
+    o.tick()
+    sheet = o.post("sheet", "王敏", {})
+    assert sheet.status_code == 200, sheet.json()
+    rows = {r["name"]: r for r in o.state().sheet["rows"]}
+    assert rows["海洁"]["fields"]["price"] == PRICES["海洁"] and rows["海洁"]["form_error"] is None
+    assert rows["蓝天"]["form_error"] == "form_duplicate" and rows["蓝天"]["fields"] == {}
+    assert rows["绿源"]["form_error"] in ("form_not_zip", "form_unreadable")

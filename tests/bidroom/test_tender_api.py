@@ -75,13 +75,16 @@ def published(client: TestClient, world: World) -> dict[str, Any]:
     return publish_body(client, tender_body(world), chair())
 
 
-def bidding(client: TestClient, world: World, clock: Clock, *names: str) -> dict[str, Any]:
-    """A published lot a day into its bidding period, every one of ``names`` registered."""
+def bidding(
+    client: TestClient, world: World, clock: Clock, *names: str
+) -> tuple[dict[str, Any], list[Person]]:
+    """A published lot a day into its bidding period, and ``names``, each registered for it."""
     lot = published(client, world)
     clock.at = T0 + timedelta(days=1)
-    for name in names:
-        register(client, lot, world.people[name])
-    return lot
+    people = [world.people[name] for name in names]
+    for person in people:
+        register(client, lot, person)
+    return lot, people
 
 
 def sealed(person: Person, lot: dict[str, Any], size: int = 20_000) -> bytes:
@@ -239,8 +242,7 @@ def test_a_bid_uploaded_in_chunks_is_received_with_a_receipt(
 def test_an_upload_cut_off_resumes_where_the_server_says(
     client: TestClient, world: World, clock: Clock
 ) -> None:
-    lot = bidding(client, world, clock, "海洁")
-    bidder = world.people["海洁"]
+    lot, [bidder] = bidding(client, world, clock, "海洁")
     data = sealed(bidder, lot)
     url = started(client, lot, bidder, len(data))
     head = bidder.headers()
@@ -302,8 +304,7 @@ async def cut_off(
 def test_size_limits_and_the_protocol_version(
     client: TestClient, world: World, clock: Clock
 ) -> None:
-    lot = bidding(client, world, clock, "海洁")
-    bidder = world.people["海洁"]
+    lot, [bidder] = bidding(client, world, clock, "海洁")
     big = start(client, lot, bidder, MAX + 1)
     assert (big.status_code, big.json()["code"]) == (413, "upload_too_large")
     assert big.headers["tus-resumable"] == "1.0.0"
@@ -322,8 +323,7 @@ def test_size_limits_and_the_protocol_version(
 def test_refused_envelopes_leave_no_current_bid(
     client: TestClient, world: World, clock: Clock
 ) -> None:
-    lot = bidding(client, world, clock, "海洁", "蓝天", "吊销")
-    bidder, other, revoked = (world.people[n] for n in ("海洁", "蓝天", "吊销"))
+    lot, [bidder, other, revoked] = bidding(client, world, clock, "海洁", "蓝天", "吊销")
     data = bytearray(sealed(bidder, lot))
     data[len(data) // 2] ^= 0x01
     tampered = upload(client, lot, bidder, bytes(data))
@@ -360,16 +360,16 @@ def test_the_deadline_closes_uploads_by_server_time_and_by_trusted_time(
     assert mine(client, lot, bidder) == []
 
 
-def withdrawal(person: Person, lot: dict[str, Any], digest: str) -> dict[str, Any]:
-    fields = {"lot": lot["id"], "envelope": digest}
+def withdrawal(person: Person, lot: dict[str, Any], digest: str, version: int) -> dict[str, Any]:
+    fields = {"lot": lot["id"], "envelope": digest, "version": version}
     return {**fields, **person.signed("bid.withdraw", fields)}
 
 
 def test_new_versions_replace_and_a_signed_withdrawal_works_only_before_the_deadline(
     client: TestClient, world: World, clock: Clock
 ) -> None:
-    lot = bidding(client, world, clock, "海洁")
-    bidder, other = world.people["海洁"], world.people["蓝天"]
+    lot, [bidder] = bidding(client, world, clock, "海洁")
+    other = world.people["蓝天"]  # not registered: they only sign
     first, second = sealed(bidder, lot), sealed(bidder, lot)
     assert upload(client, lot, bidder, first).status_code == 204
     assert upload(client, lot, bidder, second).status_code == 204
@@ -377,9 +377,9 @@ def test_new_versions_replace_and_a_signed_withdrawal_works_only_before_the_dead
     assert [(b["version"], b["status"]) for b in versions] == [(2, "current"), (1, "replaced")]
     digest = versions[0]["envelope_sha256"]
     url = f"/api/lots/{lot['id']}/bids/mine/withdraw"
-    by_other = client.post(url, json=withdrawal(other, lot, digest), headers=bidder.headers())
+    by_other = client.post(url, json=withdrawal(other, lot, digest, 2), headers=bidder.headers())
     assert (by_other.status_code, by_other.json()["code"]) == (403, "signer_mismatch")
-    done = client.post(url, json=withdrawal(bidder, lot, digest), headers=bidder.headers())
+    done = client.post(url, json=withdrawal(bidder, lot, digest, 2), headers=bidder.headers())
     assert done.status_code == 200 and done.json()["bid"]["status"] == "withdrawn"
     fetched = client.get(envelope_url(lot), headers=bidder.headers())
     assert fetched.status_code == 404
@@ -389,7 +389,7 @@ def test_new_versions_replace_and_a_signed_withdrawal_works_only_before_the_dead
     clock.at = DEADLINE + timedelta(seconds=1)
     late = client.post(
         url,
-        json=withdrawal(bidder, lot, latest["envelope_sha256"]),
+        json=withdrawal(bidder, lot, latest["envelope_sha256"], latest["version"]),
         headers=bidder.headers(),
     )
     assert (late.status_code, late.json()["code"]) == (409, "deadline_passed")
@@ -401,8 +401,7 @@ def test_new_versions_replace_and_a_signed_withdrawal_works_only_before_the_dead
 def test_nobody_else_sees_or_touches_my_bids_and_uploads(
     client: TestClient, world: World, clock: Clock
 ) -> None:
-    lot = bidding(client, world, clock, "海洁", "蓝天")
-    bidder, other = world.people["海洁"], world.people["蓝天"]
+    lot, [bidder, other] = bidding(client, world, clock, "海洁", "蓝天")
     data = sealed(bidder, lot)
     url = started(client, lot, bidder, len(data))
     theirs = other.headers()
@@ -419,8 +418,7 @@ def test_nobody_else_sees_or_touches_my_bids_and_uploads(
 def test_the_opening_shell_reads_the_lot_and_its_current_bids(
     client: TestClient, world: World, clock: Clock
 ) -> None:
-    lot = bidding(client, world, clock, "海洁")
-    bidder = world.people["海洁"]
+    lot, [bidder] = bidding(client, world, clock, "海洁")
     data = sealed(bidder, lot)
     assert upload(client, lot, bidder, data).status_code == 204
     tenders = client.app.state.tenders  # type: ignore[attr-defined]

@@ -47,7 +47,12 @@ def setting(tmp_path_factory: pytest.TempPathFactory) -> dict:
         )
         return out.getvalue()
 
-    return {"store": store, "good": seal(good_key, good), "revoked": seal(bad_key, bad)}
+    return {
+        "store": store,
+        "good": seal(good_key, good),
+        "revoked": seal(bad_key, bad),
+        "opening": opening,
+    }
 
 
 def test_a_good_bid_is_accepted_with_its_holder(setting: dict) -> None:
@@ -79,3 +84,22 @@ def test_revocation_is_judged_at_the_time_of_receipt(setting: dict, tmp_path: Pa
     with pytest.raises(CertificateError) as caught:
         receipt.check_bid(io.BytesIO(setting["revoked"]), LOT, setting["store"], before)
     assert caught.value.code == "revocation_unknown", "no CRL in force then: hard fail"
+
+
+def test_a_bid_the_custodians_could_not_open_is_refused_at_receipt(setting: dict) -> None:
+    """Sealed to another opening key, the lot's quorum remedy could never open it."""
+    at = T0 + timedelta(hours=1)
+    lot_key = setting["opening"].public_key()
+    accepted = receipt.check_bid(
+        io.BytesIO(setting["good"]), LOT, setting["store"], at, opening_key=lot_key
+    )
+    assert accepted.proof.plaintext_size == 5000
+    with pytest.raises(EnvelopeError) as refused:
+        receipt.check_bid(
+            io.BytesIO(setting["good"]),
+            LOT,
+            setting["store"],
+            at,
+            opening_key=p.generate_ec_key().public_key(),
+        )
+    assert refused.value.code == "envelope_opening_key"

@@ -4,7 +4,7 @@ The demo publishes its tender with the opening a minute away and three sealed bi
 browser contexts (each its own storage, as on separate machines): the chair, three bidders, the
 supervisor and two of the three key custodians sign in with their demo certificates and open
 the opening page. Bidders sign in (签到); at the deadline the clock fixes the bids; the chair
-starts the window and commits the draw of K; two bidders decrypt in their browsers (one reloads
+commits the draw of K and starts the window; two bidders decrypt in their browsers (one reloads
 mid-way and sees the same state), the third reports a network fault; the chair asks the
 custodians, two submit their shares from their own pages and the bid is opened by the quorum;
 the sheet goes to every screen at once; K is revealed and a bidder recomputes it; an objection
@@ -145,13 +145,13 @@ def test_a_whole_opening_with_a_bid_opened_by_the_custodians(
     expect(b1.testid("chair-panel")).to_be_hidden()
     expect(chair.testid("bid-count")).to_contain_text("3")
 
-    # the window, and the draw's commitment before any price is seen
+    # the draw's commitment, before any data key can reach the platform; then the window
+    chair.click("commit-draw")
+    expect(b1.testid("draw-commitment")).to_contain_text(re.compile(r"[0-9a-f]{64}"))
     chair.click("start-window")
     chair.confirm_dialog()
     for screen in screens:
         screen.phase("decrypting")
-    chair.click("commit-draw")
-    expect(chair.testid("draw-commitment")).to_contain_text(re.compile(r"[0-9a-f]{64}"))
 
     # two bidders decrypt in their own browsers; the second reloads mid-way first
     b1.click("decrypt")

@@ -394,8 +394,8 @@ def _script() -> list[tuple[str, Actor, dict[str, Any], timedelta]]:
     steps: list[tuple[str, Actor, dict[str, Any], timedelta]] = [
         ("opening.sign_in", b1, {}, -10 * minute),
         ("opening.fix_bids", SYSTEM, {"bids": bids}, 0 * minute),
-        ("opening.start_window", chair, {}, minute),
         ("opening.commit_draw", chair, {"commitment": hashlib.sha256(SEED).hexdigest()}, minute),
+        ("opening.start_window", chair, {}, minute),
         ("opening.decrypted", b1, {"sealed_key": "k" * 20, **SIG}, 2 * minute),
         (
             "opening.report_failure",
@@ -557,7 +557,8 @@ def test_the_live_fold_shows_what_a_reload_shows(browser_page: Page | None, watc
 # what each page asks its user to do, after the command at that step of _script()
 TASKS = {
     "chair": {
-        1: {"start_window"},
+        1: {"commit_draw"},
+        2: {"start_window"},
         7: {"request_quorum", "settle_failures", "answer"},
         11: {"request_quorum", "settle_failures", "answer"},
         12: {"publish_sheet", "answer"},
@@ -566,7 +567,7 @@ TASKS = {
         18: {"countersign"},
         19: {"publish"},
     },
-    "b1": {2: {"decrypt"}, 16: {"confirm"}},
+    "b1": {3: {"decrypt"}, 16: {"confirm"}},
     "custodian": {8: {"submit_share"}},
 }
 

@@ -459,7 +459,8 @@ async function withdraw(bid) {
   if (!confirm(t("bid.withdraw.confirm", { version: bid.version }))) return;
   if (!beforeDeadline()) throw new PageError("deadline_passed");
   if (!page.record) throw new PageError("key_not_here");
-  const fields = { lot: page.lot.id, envelope: bid.envelope_sha256 };
+  // The version is signed too: the signature cannot withdraw a later identical upload.
+  const fields = { lot: page.lot.id, envelope: bid.envelope_sha256, version: bid.version };
   const message = new TextEncoder().encode(ACTION_PREFIX);
   const signed = new Uint8Array([...message, ...canonical({ action: "bid.withdraw", ...fields })]);
   const signature = await keystore.sign(page.record, signed);

@@ -383,16 +383,16 @@ function meForTasks() {
 
 async function commitDraw(event) {
   const button = event.currentTarget;
-  let seed = sessionStorage.getItem(drawKey());
+  let seed = localStorage.getItem(drawKey());
   if (!seed) {
     seed = toHex(crypto.getRandomValues(new Uint8Array(32)));
-    sessionStorage.setItem(drawKey(), seed); // kept in this tab until the reveal
+    localStorage.setItem(drawKey(), seed); // on this computer until the reveal, a reload or not
   }
   run("opening.commit_draw", { commitment: await opening.commitmentOf(fromHex(seed)) }, "op.toast.committed", button);
 }
 
 function revealDraw(event) {
-  const seed = sessionStorage.getItem(drawKey());
+  const seed = localStorage.getItem(drawKey());
   if (!seed) return toast(t("op.draw.seedLost"), "error");
   return run("opening.reveal_draw", { seed }, null, event.currentTarget);
 }

@@ -39,7 +39,7 @@ export const RULES = {
   "opening.request_quorum": [["chair"], ["settling"]],
   "opening.cancel_quorum": [["chair"], ["settling"]],
   "opening.settle_failures": [["chair"], ["settling"]],
-  "opening.commit_draw": [["chair"], ["decrypting", "settling"]],
+  "opening.commit_draw": [["chair"], ["bids_fixed"]],
   "opening.reveal_draw": [["chair"], ["sheet"]],
   "opening.object": [["bidder"], TALK],
   "opening.answer": [["chair"], TALK],
@@ -388,7 +388,7 @@ const TASKS = {
     const t = tally(s);
     const out = [];
     if (s.phase === "bids_fixed" && (s.count ?? 0) < MIN_BIDS && !s.decision) out.push("decide");
-    else if (s.phase === "bids_fixed") out.push("start_window");
+    else if (s.phase === "bids_fixed" && !(s.draw?.range && !s.draw.commitment)) out.push("start_window");
     if (s.phase === "decrypting") {
       const over = s.windowEnds && new Date(s.windowEnds).getTime() <= now;
       if (over || t.sealed === 0) out.push("close_window");
@@ -400,7 +400,7 @@ const TASKS = {
       if (failed.length && !pending.length) out.push("settle_failures");
       if (!failed.length && t.settled === Object.keys(s.bids).length) out.push("publish_sheet");
     }
-    if (s.draw?.range && !s.draw.commitment && ["decrypting", "settling"].includes(s.phase)) out.push("commit_draw");
+    if (s.draw?.range && !s.draw.commitment && s.phase === "bids_fixed") out.push("commit_draw");
     if (s.phase === "sheet" && s.draw?.commitment && s.draw.k == null) out.push("reveal_draw");
     if (openObjections(s).length) out.push("answer");
     if (s.phase === "sheet" && !openObjections(s).length && (!s.draw?.range || s.draw.k != null)) out.push("generate_record");
