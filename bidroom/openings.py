@@ -18,9 +18,12 @@ the core sees it (docs/opening.md):
   signatures (inclusion proofs against a signed, timestamped checkpoint).
 - ``GET /api/openings/{room}/key`` (the room's public key) and ``/record`` (public once published).
 
-The clock (:func:`tick`) sends the system's commands when their time comes: the bids are fixed at
-the deadline, the window closes when it ends (or when every bid is decrypted), confirmations close
-at their deadline. Every node runs it; the commands carry fixed ids, so each is applied once.
+The clock (:func:`tick`) sends the system's commands when their time comes: the bids are fixed a
+grace after the deadline (unfinished uploads swept), the window closes when it ends (or when no
+bid is still sealed), confirmations close at their deadline, and an interrupted quorum is
+finished. Every node runs it; its commands carry ids, so each step is applied once.
+
+Every refusal is ``{code, message, detail}`` with its HTTP status (bidroom.tender_api.guarded).
 """
 
 from __future__ import annotations
