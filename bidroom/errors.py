@@ -141,3 +141,21 @@ class OpeningRefused(HttpRefusal):
     ):
         super().__init__(message, code=code, detail=dict(detail or {}))
         self.status = status
+
+
+class ScoringError(BidroomError):
+    """A scoring computation that cannot be made as asked (bidroom.scoring)."""
+
+    code = "scoring_invalid"
+
+
+class CommitteeError(BidroomError):
+    """An evaluation committee that cannot be drawn or formed as asked (bidroom.committee)."""
+
+    code = "committee_invalid"
+
+
+class PrecheckError(BidroomError):
+    """Pre-check (清标) input that cannot be checked as given (bidroom.precheck)."""
+
+    code = "precheck_invalid"
