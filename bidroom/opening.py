@@ -178,7 +178,10 @@ class AnswerArgs(TextArgs):
 
 
 class CommitArgs(_Args):
-    commitment: str = Field(pattern=DIGEST)  # hex SHA-256 of the seed, before the sheet
+    commitment: str = Field(pattern=DIGEST)  # hex SHA-256 of the seed, before the window
+    # The seed sealed to the room key (ca.handoff, bound to the commitment), so that the draw
+    # is revealed after the sheet even if the chair's browser lost it.
+    sealed_seed: str | None = Field(default=None, min_length=16, max_length=1024)
 
 
 class RevealArgs(_Args):
@@ -399,6 +402,7 @@ class OpeningState:
     objections: tuple[Objection, ...] = ()
     commitment: str | None = None
     seed: str | None = None
+    sealed_seed: str | None = None  # the seed sealed to the room key, if the chair gave it
     k: Decimal | None = None
     record: Record | None = None
 
@@ -737,7 +741,8 @@ def _commit(state: OpeningState, args: Args, actor: Actor, now: datetime) -> Dec
         return Rejected("no_draw", "this lot draws no coefficient K", {})
     if state.commitment is not None:
         return Rejected("already_committed", "the draw's commitment is published already", {})
-    return [Event("opening.draw_committed", {"commitment": args["commitment"]})]
+    data = {"commitment": args["commitment"], "sealed_seed": args.get("sealed_seed")}
+    return [Event("opening.draw_committed", data)]
 
 
 def _reveal(state: OpeningState, args: Args, actor: Actor, now: datetime) -> Decision:
@@ -1124,7 +1129,9 @@ _FOLDERS: Mapping[str, Any] = {
     "opening.sheet_published": _fold_sheet,
     "opening.objection": _fold_objection,
     "opening.answer": _fold_answer,
-    "opening.draw_committed": lambda s, e: replace(s, commitment=e.data["commitment"]),
+    "opening.draw_committed": lambda s, e: replace(
+        s, commitment=e.data["commitment"], sealed_seed=e.data.get("sealed_seed")
+    ),
     "opening.draw_revealed": lambda s, e: replace(s, seed=e.data["seed"], k=Decimal(e.data["k"])),
     "opening.record_generated": _fold_record,
     "opening.record_confirmed": _fold_confirmed,

@@ -457,6 +457,34 @@ async def sheet(request: Request) -> Response:
     return _answer(outcome)
 
 
+# the draw of K ------------------------------------------------------------------------------
+
+
+@guarded
+async def reveal(request: Request) -> Response:
+    """The chair reveals K's seed from its copy sealed to the room at the commitment, when the
+    browser that drew it lost it: the record cannot be generated without the draw."""
+    who = identity(request)
+    actor = actor_for(who, "chair")
+    live = await _live(request)
+    state = part(live)
+    if state.phase != "sheet" or state.commitment is None or state.k is not None:
+        raise OpeningRefused(409, "wrong_phase", "the draw is revealed once, after the sheet")
+    if state.sealed_seed is None:
+        raise OpeningRefused(404, "no_sealed_seed", "the seed was not sealed at the commitment")
+    room = live.record.id
+    key = room_key(request.app.state.settings, room)
+    seed = handoff.open_key(key, room, state.commitment, state.sealed_seed)
+    args = opening.ARGUMENTS["opening.reveal_draw"].model_validate({"seed": seed.hex()})
+    hub: Hub = request.app.state.hub
+    outcome = await hub.execute(
+        room, Command("opening.reveal_draw", args.model_dump()), actor, f"reveal:{state.commitment}"
+    )
+    if not outcome["ok"]:
+        raise OpeningRefused(409, outcome["code"], outcome["message"], outcome.get("detail"))
+    return _answer(outcome)
+
+
 # the record --------------------------------------------------------------------------------
 
 
@@ -573,6 +601,7 @@ ROUTES = [
     Route("/api/openings/{room}/decrypt", decrypt, methods=["POST"]),
     Route("/api/openings/{room}/share", share, methods=["POST"]),
     Route("/api/openings/{room}/sheet", sheet, methods=["POST"]),
+    Route("/api/openings/{room}/reveal", reveal, methods=["POST"]),
     Route("/api/openings/{room}/confirm", confirm, methods=["POST"]),
     Route("/api/openings/{room}/countersign", countersign, methods=["POST"]),
     Route("/api/openings/{room}/publish", publish, methods=["POST"]),

@@ -11,6 +11,7 @@ import json
 import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from tendering import (
     upload,
 )
 
-from bidroom import openings, receipts
+from bidroom import opening, openings, receipts
 from bidroom.room import Actor, Command
 from ca import envelope, handoff, shares
 from ca import primitives as p
@@ -355,3 +356,40 @@ def test_a_bid_whose_form_cannot_be_read_is_shown_so_and_never_stops_the_sheet(
     assert rows["海洁"]["fields"]["price"] == PRICES["海洁"] and rows["海洁"]["form_error"] is None
     assert rows["蓝天"]["form_error"] == "form_duplicate" and rows["蓝天"]["fields"] == {}
     assert rows["绿源"]["form_error"] in ("form_not_zip", "form_unreadable")
+
+
+def test_the_draw_is_revealed_from_its_sealed_copy_when_the_chairs_browser_lost_the_seed(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    chair = world.people["王敏"]
+    lot = publish(client, world, chair, method="benchmark", k_range=["0.00", "0.05", "0.01"])
+    o = Opening(client, world, clock, lot)
+    clock.at = T0 + timedelta(days=1)
+    for name, price in PRICES.items():
+        data = seal(world.people[name], lot, bid_archive(lot["id"], price))
+        assert upload(client, lot, world.people[name], data)["status"] == "accepted"
+        o.sealed[name] = data
+    clock.at = DEADLINE + GRACE
+    o.tick()
+    seed = bytes(range(32))
+    commitment = hashlib.sha256(seed).hexdigest()
+    point = client.get(f"/api/openings/{o.room}/key").json()["public_key"]
+    room_public = p.ec_from_point(base64.b64decode(point))
+    sealed_seed = handoff.seal_key(room_public, o.room, commitment, seed)
+    ok(o.command("opening.commit_draw", "王敏", commitment=commitment, sealed_seed=sealed_seed))
+    too_soon = o.post("reveal", "王敏", {})
+    assert (too_soon.status_code, too_soon.json()["code"]) == (409, "wrong_phase")
+    ok(o.command("opening.start_window", "王敏"))
+    for name in PRICES:
+        assert o.hand_over(name).status_code == 200
+    o.tick()
+    assert o.post("sheet", "王敏", {}).status_code == 200
+    by_bidder = o.post("reveal", "海洁", {})
+    assert (by_bidder.status_code, by_bidder.json()["code"]) == (403, "not_allowed")
+    revealed = o.post("reveal", "王敏", {})
+    assert revealed.status_code == 200, revealed.json()
+    draw = o.state()
+    assert draw.seed == seed.hex()
+    assert draw.k == opening.draw_k(
+        seed, lot["id"], *[Decimal(v) for v in ("0.00", "0.05", "0.01")]
+    )

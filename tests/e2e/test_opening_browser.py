@@ -191,7 +191,12 @@ def test_a_whole_opening_with_a_bid_opened_by_the_custodians(
         expect(screen.testid(f"sheet-row-{b3.subject}")).to_contain_text("3598000.00")
     expect(b1.testid(f"sheet-row-{b2.subject}")).to_contain_text("3712500.00")
 
-    # K revealed after the sheet; a bidder recomputes it in the browser
+    # K revealed after the sheet, though the chair's browser lost the seed (the copy sealed to
+    # the room at the commitment is opened); a bidder recomputes K in the browser
+    chair.page.evaluate(
+        "() => Object.keys(localStorage).filter((k) => k.startsWith('bidroom.draw.'))"
+        ".forEach((k) => localStorage.removeItem(k))"
+    )
     chair.click("reveal-draw")
     expect(b1.testid("draw-k")).to_contain_text(re.compile(r"0\.0\d"))
     b1.click("verify-k")

@@ -172,7 +172,6 @@ const zh = {
   "op.draw.verify": "在本机验证K值",
   "op.draw.verified": "验证通过：由种子算得 K = {k}，与承诺一致",
   "op.draw.mismatch": "验证不一致：由种子算得 K = {k}",
-  "op.draw.seedLost": "本浏览器标签页中找不到抽取种子（是否换了标签页？），无法揭示。",
 
   "op.objections.title": "异议",
   "op.objections.label": "异议内容",
@@ -409,7 +408,6 @@ const en = {
   "op.draw.verify": "Verify K in this browser",
   "op.draw.verified": "Verified: the seed gives K = {k} and matches the commitment",
   "op.draw.mismatch": "Mismatch: the seed gives K = {k}",
-  "op.draw.seedLost": "The draw's seed is not in this browser tab (another tab?): it cannot be revealed here.",
 
   "op.objections.title": "Objections",
   "op.objections.label": "Your objection",

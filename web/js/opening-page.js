@@ -388,13 +388,21 @@ async function commitDraw(event) {
     seed = toHex(crypto.getRandomValues(new Uint8Array(32)));
     localStorage.setItem(drawKey(), seed); // on this computer until the reveal, a reload or not
   }
-  run("opening.commit_draw", { commitment: await opening.commitmentOf(fromHex(seed)) }, "op.toast.committed", button);
+  const commitment = await opening.commitmentOf(fromHex(seed));
+  // A copy sealed to the room (bound to the commitment): the draw can still be revealed after
+  // the sheet if this browser loses the seed. Only the platform opens it, and only K's seed.
+  const { public_key: roomKey } = await (await api("GET", roomPath("key"))).json();
+  const sealed_seed = await sealToRoom(fromHex(seed), roomKey, page.room, commitment);
+  run("opening.commit_draw", { commitment, sealed_seed }, "op.toast.committed", button);
 }
 
 function revealDraw(event) {
   const seed = localStorage.getItem(drawKey());
-  if (!seed) return toast(t("op.draw.seedLost"), "error");
-  return run("opening.reveal_draw", { seed }, null, event.currentTarget);
+  if (seed) return run("opening.reveal_draw", { seed }, null, event.currentTarget);
+  // this browser lost the seed: the platform opens the copy sealed at the commitment
+  return step("chair", async () => {
+    await api("POST", roomPath("reveal"));
+  });
 }
 
 async function answerObjection(o) {
