@@ -54,7 +54,7 @@ from bidroom.settings import Settings
 from bidroom.tender_api import guarded
 from bidroom.tender_store import LotRecord
 from bidroom.tokens import Identity
-from ca import envelope, handoff, hpke, shares
+from ca import envelope, handoff, shares
 from ca import primitives as p
 from ca.errors import CryptoError
 
@@ -81,9 +81,11 @@ class DecryptBody(SignedBody):
 
 
 class ShareBody(SignedBody):
+    """A share sealed to the room in the custodian's browser (ca.handoff.seal_share)."""
+
     index: int = Field(ge=1, le=16)
     commitment: str = Field(pattern=r"^[0-9a-f]{64}$")
-    mnemonic: str = Field(min_length=20, max_length=2000)
+    sealed_share: str = Field(min_length=16, max_length=4096)
 
 
 class CountersignBody(SignedBody):
@@ -265,8 +267,16 @@ async def share(request: Request) -> Response:
     if commitment.custodian != who.subject:
         raise OpeningRefused(403, "not_your_share", "this share was given to another custodian")
     room = live.record.id
-    fields = {"room": room, "index": body.index, "commitment": body.commitment}
+    fields = {
+        "room": room,
+        "index": body.index,
+        "commitment": body.commitment,
+        "sealed_share": body.sealed_share,
+    }
     await _verify(request, who, body, "opening.share", fields)
+    settings: Settings = request.app.state.settings
+    key = room_key(settings, room)
+    mnemonic = handoff.open_share(key, room, body.commitment, body.sealed_share)
     given = shares.Share(
         commitment.lot_id,
         commitment.key_fingerprint,
@@ -274,19 +284,17 @@ async def share(request: Request) -> Response:
         commitment.index,
         commitment.k,
         commitment.n,
-        body.mnemonic,
+        mnemonic,
     )
     if shares.commitment_digest(given) != commitment.digest:
         raise OpeningRefused(
             422, "share_commitment_mismatch", "the share does not match its commitment"
         )
-    settings: Settings = request.app.state.settings
-    sealed = _seal_share(settings, room, body.commitment, body.mnemonic)
-    args = {
+    args = {  # kept as it came: sealed to the room key, bound to its commitment
         "custodian": who.subject,
         "index": body.index,
         "commitment": body.commitment,
-        "sealed_share": sealed,
+        "sealed_share": body.sealed_share,
     }
     hub: Hub = request.app.state.hub
     outcome = await _execute(
@@ -294,23 +302,6 @@ async def share(request: Request) -> Response:
     )
     opened = await open_by_quorum(hub, settings, request.app.state.blobs, room)
     return _answer(outcome, opened=opened)
-
-
-def _seal_share(settings: Settings, room: str, commitment: str, mnemonic: str) -> str:
-    """A share kept in the room's log, sealed to the room key (bound to its commitment)."""
-    key = room_key(settings, room).public_key()
-    aad = f"share {room} {commitment}".encode()
-    enc, sealed = hpke.seal(key, b"bidroom share in room v1", aad, mnemonic.encode())
-    return base64.b64encode(enc + sealed).decode()
-
-
-def _open_share(settings: Settings, room: str, commitment: str, sealed: str) -> str:
-    raw = base64.b64decode(sealed)
-    aad = f"share {room} {commitment}".encode()
-    mnemonic = hpke.open_(
-        raw[:65], room_key(settings, room), b"bidroom share in room v1", aad, raw[65:]
-    )
-    return mnemonic.decode()
 
 
 async def open_by_quorum(
@@ -331,6 +322,7 @@ async def open_by_quorum(
     submitted = list(
         {int(d["index"]): d for d in in_log if int(d["index"]) in quorum.shares}.values()
     )
+    key = room_key(settings, room)
     given = [
         shares.Share(
             c.lot_id,
@@ -339,7 +331,7 @@ async def open_by_quorum(
             c.index,
             c.k,
             c.n,
-            _open_share(settings, room, d["commitment"], d["sealed_share"]),
+            handoff.open_share(key, room, d["commitment"], d["sealed_share"]),
         )
         for d in submitted
         for c in [by_index[int(d["index"])]]

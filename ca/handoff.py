@@ -25,6 +25,7 @@ from ca.errors import CryptoError
 
 ROOM_KEY_SALT = b"bidroom room key v1"
 INFO = b"bidroom handoff v1"
+SHARE_INFO = b"bidroom share handoff v1"  # a custodian's share, sealed in their browser
 ENC = 65  # an uncompressed P-256 point
 DATA_KEY = 32
 
@@ -48,6 +49,34 @@ def _aad(room: str, envelope: str) -> bytes:
     return json.dumps(
         {"envelope": envelope, "room": room}, sort_keys=True, separators=(",", ":")
     ).encode()
+
+
+def _share_aad(room: str, commitment: str) -> bytes:
+    return json.dumps(
+        {"commitment": commitment, "room": room}, sort_keys=True, separators=(",", ":")
+    ).encode()
+
+
+def seal_share(public: p.EcPublicKey, room: str, commitment: str, mnemonic: str) -> str:
+    """A custodian's share sealed to the room, bound to its commitment (the browser does the
+    same): it travels, and stays in the room's log, never in clear."""
+    enc, sealed = hpke.seal(public, SHARE_INFO, _share_aad(room, commitment), mnemonic.encode())
+    return base64.b64encode(enc + sealed).decode()
+
+
+def open_share(key: p.EcPrivateKey, room: str, commitment: str, sealed_share: str) -> str:
+    """The share in ``sealed_share``; HandoffError if it is not for this room and commitment."""
+    try:
+        raw = base64.b64decode(sealed_share, validate=True)
+        if len(raw) <= ENC:
+            raise ValueError("too short")
+        opened = hpke.open_(raw[:ENC], key, SHARE_INFO, _share_aad(room, commitment), raw[ENC:])
+        return opened.decode()
+    except (CryptoError, ValueError, binascii.Error) as exc:
+        raise HandoffError(
+            "the sealed share does not open for this room and commitment",
+            code="bad_sealed_share",
+        ) from exc
 
 
 def seal_key(public: p.EcPublicKey, room: str, envelope: str, data_key: bytes) -> str:

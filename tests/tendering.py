@@ -27,7 +27,7 @@ from bidroom.app import create_app
 from bidroom.db import migrate
 from bidroom.settings import load_settings
 from bidroom.store import Store, create_engine
-from ca import envelope, pki, tsa
+from ca import envelope, handoff, pki, shares, tsa
 from ca import primitives as p
 from ca.trust import TrustStore
 
@@ -292,3 +292,20 @@ def upload(client: TestClient, lot: dict[str, Any], who: Person, data: bytes) ->
     sent = send(client, url, who, 0, data)
     assert sent.status_code == 204, sent.text
     return client.get(url, headers=who.headers()).json()
+
+
+def share_body(
+    person: Person, room: str, room_point: str, share: shares.Share, mnemonic: str | None = None
+) -> dict[str, Any]:
+    """A custodian's POST /api/openings/{room}/share: the share sealed to the room in their
+    browser (``room_point`` is GET /api/openings/{room}/key's public key), signed."""
+    commitment = shares.commitment_digest(share).hex()
+    public = p.ec_from_point(base64.b64decode(room_point))
+    sealed = handoff.seal_share(public, room, commitment, mnemonic or share.mnemonic)
+    fields = {"room": room, "index": share.index, "commitment": commitment, "sealed_share": sealed}
+    return {
+        "index": share.index,
+        "commitment": commitment,
+        "sealed_share": sealed,
+        **person.signed("opening.share", fields),
+    }

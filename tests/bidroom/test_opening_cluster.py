@@ -20,7 +20,17 @@ import httpx2 as httpx
 import pytest
 from client import TIMEOUT, RoomClient
 from nodes import Node
-from tendering import KEY, TUS, Person, World, bid_archive, lot_body, make_world, seal
+from tendering import (
+    KEY,
+    TUS,
+    Person,
+    World,
+    bid_archive,
+    lot_body,
+    make_world,
+    seal,
+    share_body,
+)
 
 from bidroom.db import migrate
 from bidroom.store import Store, create_engine
@@ -106,14 +116,8 @@ async def submit_share(
 ) -> dict[str, Any]:
     got = await http.get(f"{node.url}/api/lots/{lot}/share", headers=who.headers())
     share = shares.import_share(got.content, who.key)
-    commitment = shares.commitment_digest(share).hex()
-    fields = {"room": room, "index": share.index, "commitment": commitment}
-    body = {
-        "index": share.index,
-        "commitment": commitment,
-        "mnemonic": share.mnemonic,
-        **who.signed("opening.share", fields),
-    }
+    point = (await http.get(f"{node.url}/api/openings/{room}/key")).json()["public_key"]
+    body = share_body(who, room, point, share)
     done = await http.post(
         f"{node.url}/api/openings/{room}/share", json=body, headers=who.headers()
     )

@@ -28,6 +28,7 @@ from tendering import (
     publish,
     running_app,
     seal,
+    share_body,
     upload,
 )
 
@@ -113,15 +114,8 @@ class Opening:
         got = self.client.get(f"/api/lots/{self.lot['id']}/share", headers=person.headers())
         assert got.status_code == 200, got.json()
         share = shares.import_share(got.content, person.key)
-        commitment = shares.commitment_digest(share).hex()
-        fields = {"room": self.room, "index": share.index, "commitment": commitment}
-        body = {
-            "index": share.index,
-            "commitment": commitment,
-            "mnemonic": mnemonic or share.mnemonic,
-            **person.signed("opening.share", fields),
-        }
-        return self.post("share", who, body)
+        point = self.client.get(f"/api/openings/{self.room}/key").json()["public_key"]
+        return self.post("share", who, share_body(person, self.room, point, share, mnemonic))
 
     def confirm(self, who: str, opinion: str, text: str = "", digest: str | None = None) -> Any:
         digest = digest or self.state().record.digest
@@ -287,7 +281,7 @@ def test_the_shell_refuses_a_wrong_key_another_signer_and_a_step_out_of_turn(
         {
             "index": 1,
             "commitment": "0" * 64,
-            "mnemonic": "x" * 30,
+            "sealed_share": "x" * 30,
             **o.person("海洁").signed("opening.share", {}),
         },
     )
@@ -311,12 +305,13 @@ def test_the_clock_finishes_a_quorum_whose_node_stopped_after_the_kth_share(
     got = client.get(f"/api/lots/{o.lot['id']}/share", headers=custodian.headers())
     share = shares.import_share(got.content, custodian.key)
     commitment = shares.commitment_digest(share).hex()
-    settings = client.app.state.settings  # type: ignore[attr-defined]
+    point = client.get(f"/api/openings/{o.room}/key").json()["public_key"]
+    sealed = share_body(custodian, o.room, point, share)["sealed_share"]
     args = {
         "custodian": custodian.subject,
         "index": share.index,
         "commitment": commitment,
-        "sealed_share": openings._seal_share(settings, o.room, commitment, share.mnemonic),
+        "sealed_share": sealed,
     }
     hub = client.app.state.hub  # type: ignore[attr-defined]
     actor = Actor(custodian.subject, custodian.name, "custodian")

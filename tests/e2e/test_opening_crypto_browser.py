@@ -33,7 +33,7 @@ from playwright.sync_api import Page
 from bidroom import opening
 from bidroom.opening import draw_k
 from bidroom.room import SYSTEM, Actor, Command, Event
-from ca import envelope, hpke, shares
+from ca import envelope, handoff, hpke, shares
 from ca import primitives as p
 
 TIMEOUT_MS = 30_000
@@ -252,7 +252,7 @@ def test_a_signed_action_verifies_over_the_bytes_python_builds(
     }
 
 
-SHARE = """async ({holder, file, tampered}) => {
+SHARE = """async ({holder, file, tampered, roomKey}) => {
   const {S, record} = window.T;
   const mine = await record(holder);
   const share = await S.openShareFile(file, mine);
@@ -265,7 +265,7 @@ SHARE = """async ({holder, file, tampered}) => {
     }
   }
   return {share, commitment: await S.shareCommitment(share), codes,
-          body: await S.shareBody(mine, "opening-lot-7", share)};
+          body: await S.shareBody(mine, "opening-lot-7", share, roomKey)};
 }"""
 
 
@@ -282,21 +282,29 @@ def test_the_page_opens_a_share_file_python_exported(
     file = share.to_file(p.load_public_der(p.public_der(holder.key.public_key())))
     doc = json.loads(file)
     doc["custodian"] = "公证处 (altered)"  # recipient still matches; the aad does not
+    room_key = handoff.room_key(b"a platform secret of thirty-two bytes", ROOM)
     got = page.evaluate(
         SHARE,
-        {"holder": holder.page(), "file": file.decode(), "tampered": json.dumps(doc)},
+        {
+            "holder": holder.page(),
+            "file": file.decode(),
+            "tampered": json.dumps(doc),
+            "roomKey": handoff.public_point(room_key),
+        },
     )
     assert got["share"] == share.to_plain()
     assert got["commitment"] == commitments[1].digest.hex()
     assert got["codes"] == ["share_file_open", "share_file", "share_file"]
     body = got["body"]
-    message = b"bidroom action v1\n" + envelope.canonical(
-        {"action": "opening.share", "room": ROOM, "index": 2, "commitment": got["commitment"]}
-    )
+    assert "mnemonic" not in body, "a share never travels in clear"
+    signed = {"room": ROOM, "index": 2, "commitment": got["commitment"]}
+    signed["sealed_share"] = body["sealed_share"]
+    message = b"bidroom action v1\n" + envelope.canonical({"action": "opening.share", **signed})
     p.verify_signature(
         p.accept_public_key(holder.key.public_key()), unb64(body["signature"]), message
     )
-    assert (body["mnemonic"], body["index"]) == (share.mnemonic, 2)
+    opened = handoff.open_share(room_key, ROOM, got["commitment"], body["sealed_share"])
+    assert (opened, body["index"]) == (share.mnemonic, 2)
 
 
 def test_a_share_file_for_another_custodian_is_refused_by_name(

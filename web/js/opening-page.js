@@ -287,7 +287,8 @@ function submitShare() {
     say("op.progress.shareOpen");
     const share = await openShareFile(file, record);
     say("op.progress.sign");
-    const body = await shareBody(record, page.room, share);
+    const { public_key: roomKey } = await (await api("GET", roomPath("key"))).json();
+    const body = await shareBody(record, page.room, share, roomKey);
     share.mnemonic = "";
     say("op.progress.send");
     await api("POST", roomPath("share"), body);

@@ -3,14 +3,16 @@
 //
 //   openShareFile(json, keyRecord) -> {index, mnemonic, lot_id, key_fingerprint, custodian, k, n}
 //   shareCommitment(share)         -> hex SHA-256, as ca.shares.commitment_digest
-//   shareBody(keyRecord, room, share) -> the signed POST /api/openings/{room}/share body
+//   sealShare(mnemonic, roomPublicKey, room, commitment) -> the share sealed to the room
+//   shareBody(keyRecord, room, share, roomPublicKey) -> the signed POST /api/openings/{room}/share
+//     body: the share sealed to the room (ca.handoff.seal_share), never in clear
 //
 // Associated data: the header fields "format" .. "scheme" as JSON with sorted keys, no spaces,
 // non-ASCII kept (bytes.js canonical = json.dumps(sort_keys, separators, ensure_ascii=False)).
 // P-256: HPKE base mode, info = "bidroom share v1" + lot id. RSA: AES-256-GCM under a key wrapped
 // with RSA-OAEP-SHA256.
 
-import { asBytes, canonical, concat, fromBase64, fromHex, fromUtf8, toHex, u32, utf8 } from "./bytes.js";
+import { asBytes, canonical, concat, fromBase64, fromHex, fromUtf8, toBase64, toHex, u32, utf8 } from "./bytes.js";
 import { signedBody } from "./actions.js";
 import { ownSpki } from "./handoff.js";
 import * as hpke from "./hpke.js";
@@ -129,9 +131,24 @@ export async function shareCommitment(share) {
   return toHex(new Uint8Array(await subtle.digest("SHA-256", encoded)));
 }
 
-/** The body of POST /api/openings/{room}/share, signed as action "opening.share". */
-export async function shareBody(keyRecord, room, share) {
+export const SHARE_HANDOFF_INFO = utf8("bidroom share handoff v1");
+
+/**
+ * The share sealed to the room's HPKE key (base64 uncompressed point): base64(enc || ct), info
+ * "bidroom share handoff v1", aad canonical {"commitment", "room"} — as ca.handoff.seal_share.
+ */
+export async function sealShare(mnemonic, roomPublicKey, room, commitment) {
+  const point = typeof roomPublicKey === "string" ? fromBase64(roomPublicKey) : roomPublicKey;
+  const aad = canonical({ commitment, room });
+  const { enc, ciphertext } = await hpke.seal(point, SHARE_HANDOFF_INFO, aad, utf8(mnemonic));
+  return toBase64(concat(enc, ciphertext));
+}
+
+/** The body of POST /api/openings/{room}/share: the share sealed to the room, signed as action
+ *  "opening.share" over {room, index, commitment, sealed_share}. */
+export async function shareBody(keyRecord, room, share, roomPublicKey) {
   const commitment = await shareCommitment(share);
-  const fields = { room, index: share.index, commitment };
-  return signedBody(keyRecord, "opening.share", fields, { mnemonic: share.mnemonic });
+  const sealed_share = await sealShare(share.mnemonic, roomPublicKey, room, commitment);
+  const fields = { room, index: share.index, commitment, sealed_share };
+  return signedBody(keyRecord, "opening.share", fields);
 }
