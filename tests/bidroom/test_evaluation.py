@@ -1,0 +1,814 @@
+"""The evaluation core, pure: every step and every refusal, without a loop or a socket."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from bidroom import committee as c
+from bidroom import evaluation, scoring
+from bidroom.errors import ScoringError
+from bidroom.room import SYSTEM, Actor, Command, Event, Rejected
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # the scheduled start
+SEED = bytes(range(32))
+SEED2 = bytes(range(32, 64))
+SPECIALTY = "A080101"
+MAIN, HZ, NB = "主场·舟山", "副场·杭州", "副场·宁波"
+CHAIR = Actor("chair", "王敏", "chair")
+SUPERVISOR = Actor("sup", "赵磊", "supervisor")
+BIDDER = Actor("uscc:b1", "投标人1", "bidder")
+B1, B2, B3 = "uscc:b1", "uscc:b2", "uscc:b3"
+
+
+def expert(n: int, city: str) -> c.Expert:
+    return c.Expert(f"e{n:02d}", f"专家{n}", frozenset({SPECIALTY}), f"org{n}", city)
+
+
+POOL = [
+    *(expert(n, "舟山") for n in (1, 2, 3, 9)),
+    *(expert(n, "杭州") for n in (4, 5, 6)),
+    *(expert(n, "宁波") for n in (7, 8)),
+]
+REQUEST = c.Request(
+    lot="LOT-1",
+    seats=(
+        c.Seats(MAIN, 3),
+        c.Seats(HZ, 1, frozenset({"杭州"})),
+        c.Seats(NB, 1, frozenset({"宁波"})),
+    ),
+    specialties=frozenset({SPECIALTY}),
+    tenderer="tenderer",
+    bidders=frozenset({B1, B2, B3}),
+    on=date(2026, 12, 1),
+)
+DRAW = c.draw(POOL, REQUEST, SEED)
+CRITERIA = [{"id": "licence", "text": "营业执照有效"}, {"id": "guarantee", "text": "保函符合要求"}]
+PARAMS = {
+    "price": {"method": "benchmark", "full": "30", "e_high": "0.2", "e_low": "0.1"},
+    "items": [
+        {"id": "tech", "max": "40"},
+        {"id": "plan", "max": "20"},
+        {"id": "cert", "max": "10", "kind": "objective", "part": "commercial"},
+    ],
+    "candidates": 2,
+}
+
+
+def opened(bidder: str, price: str, status: str) -> dict[str, Any]:
+    """A bid as the opening's record lists it."""
+    n = bidder[-1]
+    received = f"2026-11-28T09:0{n}:00+08:00"
+    name = f"投标人{n}"
+    return {
+        "bidder": bidder,
+        "name": name,
+        "price": price,
+        "received_at": received,
+        "status": status,
+    }
+
+
+CONFIG: Mapping[str, Any] = {
+    "lot": "LOT-1",
+    "title": "第1标段",
+    "tender": "ZJ-ZS-2026-0417",
+    "starts_at": T0.isoformat(),
+    "bids": [
+        opened(B1, "98", "decrypted"),
+        opened(B2, "100", "quorum_opened"),
+        opened(B3, "102", "decrypted"),
+        {"bidder": "uscc:b4", "name": "投标人4", "status": "revoked"},
+    ],
+    "criteria": CRITERIA,
+    "review_rule": "majority",
+    "params": PARAMS,
+    "k": "0",
+    "venues": [{"venue": MAIN, "seats": 3}, {"venue": HZ, "seats": 1}, {"venue": NB, "seats": 1}],
+}
+
+
+def seated_actor(seat: c.SealedSeat) -> Actor:
+    return Actor(seat.expert, f"专家{seat.expert[1:]}", "expert", venue=seat.venue)
+
+
+SEATS = DRAW.sealed_view()
+EXPERTS = [seated_actor(s) for s in SEATS]
+MEMBERS = [e.subject for e in EXPERTS]
+STRANGER = Actor("e99", "路人", "expert", venue=MAIN)
+
+
+class Session:
+    """An evaluation room driven through decide/apply, as the hub would, with stamped events."""
+
+    def __init__(self, **config: Any) -> None:
+        self.config = {**CONFIG, **config}
+        self.state = evaluation.initial(self.config)
+        self.seq = 0
+        self.log: list[Event] = []
+        self.at = T0
+
+    def run(self, name: str, actor: Actor, at: datetime | None = None, **args: Any) -> Any:
+        decision = evaluation.decide(self.state, Command(name, args), actor, at or self.at)
+        if isinstance(decision, Rejected):
+            return decision
+        stamped = []
+        for event in decision:
+            self.seq += 1
+            stamped.append(Event(event.name, event.data, self.seq, at or self.at, actor))
+            self.state = evaluation.apply(self.state, stamped[-1])
+        self.log.extend(stamped)
+        return stamped
+
+    def ok(self, name: str, actor: Actor, at: datetime | None = None, **args: Any) -> list[Event]:
+        result = self.run(name, actor, at, **args)
+        assert not isinstance(result, Rejected), result
+        return list(result)
+
+    def refused(self, name: str, actor: Actor, at: datetime | None = None, **args: Any) -> str:
+        result = self.run(name, actor, at, **args)
+        assert isinstance(result, Rejected), result
+        return result.code
+
+    def view(self, actor: Actor) -> dict[str, Any]:
+        return evaluation.snapshot(self.state, actor)
+
+
+def sign_in(s: Session, seat: c.SealedSeat, actor: Actor | None = None) -> list[Event]:
+    who = actor or seated_actor(seat)
+    return s.ok("evaluation.sign_in", who, seat=seat.seat, expert=who.subject, salt=seat.salt.hex())
+
+
+def drawn(**config: Any) -> Session:
+    s = Session(**config)
+    s.ok("evaluation.record_draw", CHAIR, draw=DRAW.to_json())
+    return s
+
+
+def seated(**config: Any) -> Session:
+    s = drawn(**config)
+    for seat in SEATS:
+        sign_in(s, seat)
+    return s
+
+
+def electing(**config: Any) -> Session:
+    s = seated(**config)
+    s.ok("evaluation.open_declarations", CHAIR)
+    for e in EXPERTS:
+        s.ok("evaluation.declare", e, declaration="none")
+    return s
+
+
+def elected(**config: Any) -> Session:
+    s = electing(**config)
+    for e in EXPERTS:
+        s.ok("evaluation.vote", e, candidate=MEMBERS[0], round=1)
+    return s
+
+
+PRECHECK_LOT = {"lot": "LOT-1", "ceiling_price": "110.00"}
+PRECHECK_BIDS = [
+    {"bidder": B1, "name": "投标人1", "price": "98.00", "client": {"device": "D1"}},
+    {"bidder": B2, "name": "投标人2", "price": "100.00", "client": {"device": "D1"}},
+    {"bidder": B3, "name": "投标人3", "price": "102.00"},
+]
+
+
+def reviewing(**config: Any) -> Session:
+    s = elected(**config)
+    s.ok("evaluation.precheck", SYSTEM, lot=PRECHECK_LOT, bids=PRECHECK_BIDS)
+    s.ok("evaluation.start_preliminary", EXPERTS[0])
+    return s
+
+
+def verdicts(fails: Mapping[tuple[str, str], str] = {}) -> list[dict[str, Any]]:
+    return [
+        {
+            "bidder": b,
+            "criterion": crit["id"],
+            "passed": (b, crit["id"]) not in fails,
+            "reason": fails.get((b, crit["id"]), ""),
+        }
+        for b in (B1, B2, B3)
+        for crit in CRITERIA
+    ]
+
+
+def scoring_phase(**config: Any) -> Session:
+    s = reviewing(**config)
+    for e in EXPERTS:
+        s.ok("evaluation.submit_review", e, verdicts=verdicts())
+    return s
+
+
+def sheet(tech: str = "30", plan: str = "15", cert: str = "8") -> dict[str, Any]:
+    return {"scores": {"tech": tech, "plan": plan, "cert": cert}}
+
+
+def bid_name(s: Session, bidder: str) -> str:
+    """How an expert names a bid: its label while the technical part is anonymous."""
+    return s.state.spec.labels.get(bidder, bidder) if s.state.anonymous else bidder
+
+
+def deviating(outlier: str = "30", **config: Any) -> Session:
+    """Every sheet in; the last expert scored B1's tech ``outlier``."""
+    s = scoring_phase(**config)
+    for e in EXPERTS:
+        for b in (B1, B2, B3):
+            tech = outlier if (e is EXPERTS[-1] and b == B1) else "30"
+            s.ok("evaluation.submit_sheet", e, bid=bid_name(s, b), **sheet(tech=tech))
+    return s
+
+
+# forming the committee ---------------------------------------------------------------------
+
+
+def test_the_config_gives_the_opened_bids_criteria_and_frozen_parameters() -> None:
+    state = Session().state
+    assert state.phase == "forming"
+    assert [b.bidder for b in state.spec.bids] == [B1, B2, B3], "revoked bids are not evaluated"
+    assert state.spec.criteria == (("licence", "营业执照有效"), ("guarantee", "保函符合要求"))
+    assert state.spec.rule == "majority" and state.spec.params.threshold == Decimal("0.30")
+    assert state.spec.venues == ((MAIN, 3), (HZ, 1), (NB, 1))
+    assert state.spec.labels == {}, "no labels unless the technical part is anonymous"
+    with pytest.raises(ScoringError):
+        evaluation.initial({**CONFIG, "params": {**PARAMS, "threshold": "2"}})
+
+
+def test_the_draw_is_recorded_as_its_public_view_only() -> None:
+    s = Session()
+    assert s.refused("evaluation.record_draw", SUPERVISOR, draw=DRAW.to_json()) == "not_allowed"
+    assert s.refused("evaluation.sign_in", EXPERTS[0], seat=1, expert="e01", salt="0" * 64) == (
+        "wrong_phase"
+    )
+    [recorded] = s.ok("evaluation.record_draw", CHAIR, draw=DRAW.to_json())
+    text = json.dumps(recorded.data, ensure_ascii=False)
+    for member in MEMBERS:
+        assert f'"{member}"' not in text, "a sealed identity never reaches the log"
+    assert SEED.hex() not in text
+    assert recorded.data["seats"] == [p.to_json() for p in DRAW.public_view()]
+    assert recorded.data["pool_digest"] == DRAW.pool_digest
+    assert s.state.phase == "signing_in"
+    assert [seat["status"] for seat in s.view(CHAIR)["seats"]] == ["sealed"] * 5
+    assert s.refused("evaluation.record_draw", CHAIR, draw=DRAW.to_json()) == "wrong_phase"
+
+
+def test_a_draw_of_another_shape_is_refused() -> None:
+    s = Session()
+    assert s.refused("evaluation.record_draw", CHAIR, draw={"format": "x"}) == "draw_invalid"
+    broken = {**DRAW.to_json(), "picks": "nope"}
+    assert s.refused("evaluation.record_draw", CHAIR, draw=broken) == "draw_invalid"
+    other = dataclasses.replace(REQUEST, lot="LOT-2")
+    elsewhere = c.draw(POOL, other, SEED).to_json()
+    assert s.refused("evaluation.record_draw", CHAIR, draw=elsewhere) == "draw_mismatch"
+    fewer = dataclasses.replace(REQUEST, seats=REQUEST.seats[:2])
+    assert s.refused("evaluation.record_draw", CHAIR, draw=c.draw(POOL, fewer, SEED).to_json()) == (
+        "draw_mismatch"
+    )
+
+
+def test_each_expert_signs_in_at_their_own_seat_and_venue() -> None:
+    s = drawn()
+    first = SEATS[0]
+    me = EXPERTS[0]
+    assert s.refused("evaluation.sign_in", CHAIR, seat=1, expert=me.subject, salt="0" * 64) == (
+        "not_allowed"
+    )
+    assert (
+        s.refused(
+            "evaluation.sign_in", me, seat=1, expert=EXPERTS[1].subject, salt=first.salt.hex()
+        )
+        == "wrong_expert"
+    )
+    assert s.refused("evaluation.sign_in", me, seat=1, expert=me.subject, salt="0" * 64) == (
+        "seat_mismatch"
+    )
+    away = dataclasses.replace(me, venue=HZ)
+    assert (
+        s.refused("evaluation.sign_in", away, seat=1, expert=me.subject, salt=first.salt.hex())
+        == "wrong_venue"
+    )
+    assert s.refused("evaluation.sign_in", me, seat=9, expert=me.subject, salt="0" * 64) == (
+        "no_such_seat"
+    )
+    [came] = sign_in(s, first)
+    assert came.data == {
+        "seat": 1,
+        "venue": MAIN,
+        "expert": me.subject,
+        "name": me.name,
+        "salt": first.salt.hex(),
+    }
+    assert (
+        s.refused("evaluation.sign_in", me, seat=2, expert=me.subject, salt=SEATS[1].salt.hex())
+        == "already_seated"
+    )
+    assert (
+        s.refused(
+            "evaluation.sign_in", STRANGER, seat=1, expert=STRANGER.subject, salt=first.salt.hex()
+        )
+        == "seat_taken"
+    )
+    assert s.view(SUPERVISOR)["seats"][0]["expert"] == me.subject
+
+
+def test_declarations_open_when_every_seat_is_taken() -> None:
+    s = drawn()
+    for seat in SEATS[:4]:
+        sign_in(s, seat)
+    assert s.refused("evaluation.open_declarations", CHAIR) == "seats_open"
+    sign_in(s, SEATS[4])
+    assert s.refused("evaluation.open_declarations", EXPERTS[0]) == "not_allowed"
+    [opened] = s.ok("evaluation.open_declarations", CHAIR)
+    assert [b["bidder"] for b in opened.data["bidders"]] == [B1, B2, B3], "the bidder list"
+    assert s.state.phase == "declaring"
+
+
+# conflicts and replacement -----------------------------------------------------------------
+
+
+def test_a_conflict_vacates_the_seat_and_its_replacement_signs_in_and_declares() -> None:
+    s = seated()
+    s.ok("evaluation.open_declarations", CHAIR)
+    conflicted = EXPERTS[1]
+    assert s.refused("evaluation.declare", conflicted, declaration="conflict", bidders=[B2]) == (
+        "reason_needed"
+    )
+    assert (
+        s.refused(
+            "evaluation.declare", conflicted, declaration="conflict", bidders=["uscc:x"], reason="r"
+        )
+        == "no_bid"
+    )
+    assert s.refused("evaluation.declare", STRANGER, declaration="none") == "not_a_member"
+    [left] = s.ok(
+        "evaluation.declare", conflicted, declaration="conflict", bidders=[B2], reason="曾任职"
+    )
+    assert left.data == {
+        "seat": 2,
+        "expert": conflicted.subject,
+        "declaration": "conflict",
+        "bidders": [B2],
+        "reason": "曾任职",
+    }
+    assert s.state.seats[1].status == "vacated" and conflicted.subject not in s.state.members
+    assert s.refused("evaluation.declare", conflicted, declaration="none") == "not_a_member"
+    for e in EXPERTS[:1] + EXPERTS[2:]:
+        s.ok("evaluation.declare", e, declaration="none")
+    assert s.state.phase == "declaring", "the election waits for the empty seat"
+    assert s.refused("evaluation.declare", EXPERTS[0], declaration="none") == "already_declared"
+    replaced = c.replace_seat(DRAW, 2, SEED2)
+    assert s.refused("evaluation.record_replacement", CHAIR, draw=DRAW.to_json()) == (
+        "draw_mismatch"
+    )
+    assert (
+        s.refused(
+            "evaluation.record_replacement", CHAIR, draw=c.replace_seat(DRAW, 1, SEED2).to_json()
+        )
+        == "seat_not_vacated"
+    )
+    [reopened] = s.ok("evaluation.record_replacement", CHAIR, draw=replaced.to_json())
+    newcomer = replaced.sealed_view()[1]
+    assert f'"{newcomer.expert}"' not in json.dumps(reopened.data), "the newcomer stays sealed"
+    assert reopened.data["replaced"] == conflicted.subject
+    assert s.state.seats[1].status == "sealed"
+    old = SEATS[1]
+    assert (
+        s.refused(
+            "evaluation.sign_in", conflicted, seat=2, expert=conflicted.subject, salt=old.salt.hex()
+        )
+        == "seat_mismatch"
+    ), "the one who left cannot come back"
+    sign_in(s, newcomer)
+    _, opened = s.ok("evaluation.declare", seated_actor(newcomer), declaration="none")
+    assert opened.name == "evaluation.election_opened" and s.state.phase == "electing"
+    assert opened.data["members"][1] == newcomer.expert
+    assert s.state.seats[1].left[0]["expert"] == conflicted.subject, "the record keeps who left"
+
+
+# the leader --------------------------------------------------------------------------------
+
+
+def test_a_majority_elects_the_leader() -> None:
+    s = electing()
+    assert s.refused("evaluation.vote", STRANGER, candidate=MEMBERS[0], round=1) == "not_a_member"
+    assert s.refused("evaluation.vote", EXPERTS[0], candidate="e99", round=1) == "not_a_candidate"
+    s.ok("evaluation.vote", EXPERTS[0], candidate=MEMBERS[1], round=1)
+    assert s.refused("evaluation.vote", EXPERTS[0], candidate=MEMBERS[1], round=1) == (
+        "already_voted"
+    )
+    for e in EXPERTS[1:4]:
+        s.ok("evaluation.vote", e, candidate=MEMBERS[1], round=1)
+    *_, closed, leader = s.ok("evaluation.vote", EXPERTS[4], candidate=MEMBERS[0], round=1)
+    assert closed.data["tally"][MEMBERS[1]] == 4 and closed.data["tied"] == []
+    assert leader.data == {"leader": MEMBERS[1], "appointed": False}
+    assert s.state.leader == MEMBERS[1]
+    assert s.refused("evaluation.vote", EXPERTS[0], candidate=MEMBERS[1], round=2) == (
+        "round_closed"
+    )
+
+
+def test_a_tie_is_revoted_and_a_second_tie_is_appointed_by_the_chair() -> None:
+    s = electing()
+    ballots = [MEMBERS[0], MEMBERS[0], MEMBERS[1], MEMBERS[1]]
+    for e, choice in zip(EXPERTS[:4], ballots, strict=True):
+        s.ok("evaluation.vote", e, candidate=choice, round=1)
+    assert s.refused("evaluation.revote", CHAIR) == "wrong_phase"  # committee's phase: voting
+    [closed] = s.ok("evaluation.close_round", CHAIR)
+    assert closed.data["tied"] == MEMBERS[:2]
+    assert s.refused("evaluation.revote", EXPERTS[0]) == "not_allowed"
+    [revote] = s.ok("evaluation.revote", CHAIR)
+    assert revote.data == {"round": 2, "candidates": MEMBERS[:2]}
+    assert s.refused("evaluation.vote", EXPERTS[0], candidate=MEMBERS[2], round=2) == (
+        "not_a_candidate"
+    )
+    for e, choice in zip(EXPERTS[:4], ballots, strict=True):
+        s.ok("evaluation.vote", e, candidate=choice, round=2)
+    s.ok("evaluation.close_round", CHAIR)
+    assert s.state.election is not None and s.state.election.phase == "appointing"
+    assert s.refused("evaluation.appoint", CHAIR, expert=MEMBERS[3]) == "not_tied_candidate"
+    [appointed] = s.ok("evaluation.appoint", CHAIR, expert=MEMBERS[1])
+    assert appointed.data == {"leader": MEMBERS[1], "appointed": True}
+    assert s.state.leader == MEMBERS[1] and s.state.appointed
+
+
+def test_the_precheck_comes_after_the_election_and_is_evidence_only() -> None:
+    s = electing()
+    assert s.refused("evaluation.precheck", SYSTEM, lot=PRECHECK_LOT, bids=PRECHECK_BIDS) == (
+        "leader_needed"
+    )
+    for e in EXPERTS:
+        s.ok("evaluation.vote", e, candidate=MEMBERS[0], round=1)
+    assert s.refused("evaluation.precheck", SYSTEM, lot={}, bids=PRECHECK_BIDS) == (
+        "precheck_invalid"
+    )
+    assert s.refused("evaluation.precheck", EXPERTS[0], lot=PRECHECK_LOT, bids=[]) == (
+        "not_allowed"
+    )
+    [checked] = s.ok("evaluation.precheck", SYSTEM, lot=PRECHECK_LOT, bids=PRECHECK_BIDS)
+    kinds = [f["kind"] for f in checked.data["result"]["findings"]]
+    assert "same_device" in kinds
+    assert s.state.phase == "prechecked" and s.view(EXPERTS[2])["precheck"]["findings"]
+    assert s.refused("evaluation.start_preliminary", EXPERTS[1]) == "not_leader"
+    s.ok("evaluation.start_preliminary", EXPERTS[0])
+    assert s.state.phase == "preliminary"
+
+
+# the preliminary review --------------------------------------------------------------------
+
+
+def test_a_review_is_complete_with_a_reason_for_every_fail_and_submitted_once() -> None:
+    s = reviewing()
+    me = EXPERTS[0]
+    assert s.refused("evaluation.submit_review", me, verdicts=verdicts()[:-1]) == (
+        "incomplete_review"
+    )
+    no_reason = verdicts({(B2, "licence"): ""})
+    assert s.refused("evaluation.submit_review", me, verdicts=no_reason) == "reason_needed"
+    twice = [*verdicts(), verdicts()[0]]
+    assert s.refused("evaluation.submit_review", me, verdicts=twice) == "duplicate_verdict"
+    odd = [{**verdicts()[0], "criterion": "x"}]
+    assert s.refused("evaluation.submit_review", me, verdicts=odd) == "unknown_criterion"
+    assert s.refused("evaluation.submit_review", STRANGER, verdicts=verdicts()) == "not_a_member"
+    assert s.refused("evaluation.submit_review", CHAIR, verdicts=verdicts()) == "not_allowed"
+    assert s.refused("evaluation.submit_sheet", me, bid=B1, **sheet()) == "wrong_phase"
+    s.ok("evaluation.submit_review", me, verdicts=verdicts())
+    assert s.refused("evaluation.submit_review", me, verdicts=verdicts()) == "already_submitted"
+
+
+@pytest.mark.parametrize(
+    ("rule", "failing", "passed"),
+    [
+        ("majority", 2, [B1, B2, B3]),  # 2 of 5 fail B2: it passes
+        ("majority", 3, [B1, B3]),
+        ("unanimity", 1, [B1, B3]),  # one fail is enough
+        ("unanimity", 0, [B1, B2, B3]),
+    ],
+)
+def test_the_lots_rule_decides_each_bid(rule: str, failing: int, passed: list[str]) -> None:
+    s = reviewing(review_rule=rule)
+    fail = verdicts({(B2, "guarantee"): "保函金额不足"})
+    for n, e in enumerate(EXPERTS):
+        s.ok("evaluation.submit_review", e, verdicts=fail if n < failing else verdicts())
+    decided = s.log[-1]
+    assert decided.name == "evaluation.preliminary_decided"
+    assert decided.data["passed"] == passed
+    assert decided.data["criteria"][B2]["guarantee"]["fail"] == failing
+    assert [r["reason"] for r in decided.data["reasons"]] == ["保函金额不足"] * failing
+    assert s.state.phase == "scoring"
+
+
+def test_an_expert_sees_other_reviews_only_after_their_own() -> None:
+    s = reviewing()
+    [theirs] = s.ok("evaluation.submit_review", EXPERTS[1], verdicts=verdicts())
+    me = EXPERTS[0]
+    assert not evaluation.visible(s.state, theirs, me)
+    assert list(s.view(me)["reviews"]["verdicts"]) == []
+    assert s.view(me)["reviews"]["submitted"] == [MEMBERS[1]], "who submitted is known"
+    assert evaluation.visible(s.state, theirs, SUPERVISOR)
+    s.ok("evaluation.submit_review", me, verdicts=verdicts())
+    assert evaluation.visible(s.state, theirs, me)
+    assert set(s.view(me)["reviews"]["verdicts"]) == {MEMBERS[0], MEMBERS[1]}
+
+
+def test_no_bid_passing_ends_in_a_summary_without_scores() -> None:
+    s = reviewing()
+    everything = {(b, "licence"): "无营业执照" for b in (B1, B2, B3)}
+    for e in EXPERTS:
+        s.ok("evaluation.submit_review", e, verdicts=verdicts(everything))
+    assert s.state.phase == "summary" and s.state.summary == {
+        "passed": [],
+        "reason": "no_bid_passed",
+    }
+
+
+# detailed scoring --------------------------------------------------------------------------
+
+
+def test_each_expert_scores_each_passing_bid_once() -> None:
+    s = reviewing()
+    for e in EXPERTS:
+        s.ok("evaluation.submit_review", e, verdicts=verdicts({(B3, "licence"): "过期"}))
+    me = EXPERTS[0]
+    assert s.refused("evaluation.submit_sheet", me, bid=B3, **sheet()) == "not_passed"
+    assert s.refused("evaluation.submit_sheet", me, bid="uscc:x", **sheet()) == "no_bid"
+    assert s.refused("evaluation.submit_sheet", STRANGER, bid=B1, **sheet()) == "not_a_member"
+    bad: dict[str, Any] = {"scores": {"tech": "30", "design": "5"}}
+    assert s.refused("evaluation.submit_sheet", me, bid=B1, **bad) == "item_unknown"
+    assert s.refused("evaluation.submit_sheet", me, bid=B1, scores={"tech": "abc"}) == (
+        "number_invalid"
+    )
+    [done] = s.ok("evaluation.submit_sheet", me, bid=B1, **sheet())
+    assert done.data == {"expert": me.subject, "bidder": B1, **sheet(), "total": None}
+    assert s.refused("evaluation.submit_sheet", me, bid=B1, **sheet()) == "already_submitted"
+    assert s.refused("evaluation.explain", me, flag="x", reason="r") == "wrong_phase"
+
+
+def test_nobody_sees_another_sheet_before_handing_in_their_own() -> None:
+    s = scoring_phase()
+    [theirs] = s.ok("evaluation.submit_sheet", EXPERTS[1], bid=B1, **sheet(tech="33"))
+    me = EXPERTS[0]
+    assert not evaluation.visible(s.state, theirs, me)
+    assert s.view(me)["sheets"] == []
+    assert evaluation.visible(s.state, theirs, SUPERVISOR) and evaluation.visible(
+        s.state, theirs, CHAIR
+    )
+    assert not evaluation.visible(s.state, theirs, BIDDER)
+    s.ok("evaluation.submit_sheet", me, bid=B2, **sheet())
+    assert not evaluation.visible(s.state, theirs, me), "one's own for another bid is not enough"
+    s.ok("evaluation.submit_sheet", me, bid=B1, **sheet())
+    assert evaluation.visible(s.state, theirs, me)
+    shown = {(x["expert"], x["bidder"]) for x in s.view(me)["sheets"]}
+    assert shown == {(MEMBERS[0], B1), (MEMBERS[0], B2), (MEMBERS[1], B1)}
+
+
+def test_an_anonymous_technical_part_shows_labels_until_the_scores_are_locked() -> None:
+    config: dict[str, Any] = {"anonymous": True, "label_seed": SEED.hex()}
+    s = scoring_phase(**config)
+    labels = s.state.spec.labels
+    assert labels == evaluation.labels([B1, B2, B3], "LOT-1", SEED)
+    assert sorted(labels.values()) == ["A", "B", "C"]
+    me = EXPERTS[0]
+    view = s.view(me)
+    assert [b for b in view["to_score"]] == [
+        {"label": "A", "scored": False},
+        {"label": "B", "scored": False},
+        {"label": "C", "scored": False},
+    ]
+    assert s.refused("evaluation.submit_sheet", me, bid=B1, **sheet()) == "no_bid"
+    [done] = s.ok("evaluation.submit_sheet", me, bid=labels[B1], **sheet())
+    assert done.data["label"] == labels[B1] and "bidder" not in done.data
+    assert s.view(me)["sheets"] == [
+        {"expert": me.subject, "label": labels[B1], **sheet(), "total": None}
+    ]
+    assert s.view(SUPERVISOR)["sheets"][0]["bidder"] == B1, "the supervisor sees who is who"
+    s = deviating(**config)
+    assert all("bidder" not in f for f in s.state.flags)
+    s.ok("evaluation.summarise", EXPERTS[0])
+    locked, revealed, summarised = s.log[-3:]
+    assert locked.name == "evaluation.scores_locked"
+    assert revealed.data == {"labels": {label: b for b, label in sorted(labels.items())}}
+    assert s.state.revealed and s.view(me)["to_score"][0]["bidder"] in (B1, B2, B3)
+    assert summarised.data["record"]["sheets"][0]["bidder"] in (B1, B2, B3)
+
+
+def test_the_first_labels_of_a_long_list() -> None:
+    names = evaluation.labels([f"b{n}" for n in range(28)], "LOT-1", SEED)
+    assert sorted(names.values(), key=lambda v: (len(v), v))[-3:] == ["Z", "AA", "AB"]
+
+
+# the deviation check -----------------------------------------------------------------------
+
+
+def test_every_sheet_in_raises_the_deviation_flags() -> None:
+    s = deviating("10")
+    assert s.state.phase == "deviations"
+    [flag] = s.state.flags
+    assert (flag["kind"], flag["bidder"], flag["expert"], flag["item"]) == (
+        "abnormal",
+        B1,
+        MEMBERS[-1],
+        "tech",
+    )
+    assert flag["evidence"]["threshold"] == "0.30"
+    assert s.view(EXPERTS[0])["open_flags"] == [flag["key"]]
+
+
+def test_flags_block_the_summary_until_explained_or_rescored() -> None:
+    s = deviating("10")
+    key = s.state.flags[0]["key"]
+    outlier = EXPERTS[-1]
+    assert s.refused("evaluation.summarise", EXPERTS[0]) == "flags_open"
+    assert s.refused("evaluation.summarise", EXPERTS[1]) == "not_leader"
+    assert s.refused("evaluation.explain", EXPERTS[0], flag=key, reason="r") == "not_your_flag"
+    assert s.refused("evaluation.explain", outlier, flag="nope", reason="r") == "no_such_flag"
+    [explained] = s.ok("evaluation.explain", outlier, flag=key, reason="技术方案缺少关键工序")
+    assert explained.data == {
+        "flag": key,
+        "expert": outlier.subject,
+        "reason": "技术方案缺少关键工序",
+    }
+    assert s.refused("evaluation.explain", outlier, flag=key, reason="r") == "already_explained"
+    assert s.state.open_flags() == []
+    s.ok("evaluation.summarise", CHAIR)
+    assert s.state.phase == "summary"
+
+    again = deviating("10")
+    assert again.refused("evaluation.rescore", EXPERTS[0], bid="uscc:x", **sheet()) == "no_bid"
+    rescored, checked = again.ok("evaluation.rescore", outlier, bid=B1, **sheet(tech="28"))
+    assert rescored.name == "evaluation.sheet_rescored" and checked.data == {"flags": []}
+    again.ok("evaluation.summarise", EXPERTS[0])
+
+
+def test_a_flag_that_stops_the_totals_needs_a_rescore() -> None:
+    s = deviating("45")  # over the item's maximum of 40
+    kinds = {f["kind"]: f for f in s.state.flags}
+    assert "out_of_range" in kinds
+    outlier = EXPERTS[-1]
+    out = kinds["out_of_range"]["key"]
+    assert s.refused("evaluation.explain", outlier, flag=out, reason="r") == "rescore_needed"
+    s.ok("evaluation.rescore", outlier, bid=B1, **sheet(tech="29"))
+    assert s.state.open_flags() == []
+
+
+def test_an_explanation_lasts_while_its_flag_stands() -> None:
+    s = deviating("10")
+    key = s.state.flags[0]["key"]
+    s.ok("evaluation.explain", EXPERTS[-1], flag=key, reason="理由")
+    s.ok("evaluation.rescore", EXPERTS[0], bid=B2, **sheet(plan="16"))
+    assert s.state.explanations == {key: "理由"}
+    s.ok("evaluation.rescore", EXPERTS[-1], bid=B1, **sheet(tech="30"))
+    assert s.state.flags == () and s.state.explanations == {}
+
+
+# the summary -------------------------------------------------------------------------------
+
+
+def test_the_summary_is_scorings_recomputable_computation() -> None:
+    s = deviating()
+    assert s.state.flags == ()
+    s.ok("evaluation.summarise", EXPERTS[0])
+    summary = s.state.summary
+    assert summary is not None
+    assert summary["computation"] == scoring.recompute(summary["record"]), "recomputable"
+    computation = summary["computation"]
+    assert [r["bidder"] for r in computation["ranking"]] == [B2, B1, B3]
+    assert computation["recommended"] == [B2, B1]
+    assert [t["total"] for t in computation["totals"]] == [
+        "82.80",
+        "83.00",
+        "82.60",
+    ]  # 53 + 29.80, 30.00, 29.60
+    assert s.refused("evaluation.summarise", EXPERTS[0]) == "wrong_phase"
+
+
+def test_a_scoring_refusal_reaches_the_leader_with_its_code() -> None:
+    s = deviating(k=None)
+    assert s.refused("evaluation.summarise", EXPERTS[0]) == "k_required"
+
+
+# faults ------------------------------------------------------------------------------------
+
+
+def test_the_chair_suspends_and_resumes_and_the_phase_comes_back() -> None:
+    s = electing()
+    at = T0 + timedelta(hours=1)
+    assert s.refused("evaluation.suspend", EXPERTS[0], at, reason="x") == "not_allowed"
+    s.ok("evaluation.suspend", CHAIR, at, reason="副场网络中断")
+    assert s.state.phase == "suspended"
+    assert s.refused("evaluation.vote", EXPERTS[0], at, candidate=MEMBERS[0], round=1) == (
+        "wrong_phase"
+    )
+    assert s.refused("evaluation.seal", CHAIR, at + timedelta(hours=1), reason="x") == (
+        "within_limit"
+    )
+    [resumed] = s.ok("evaluation.resume", CHAIR, at + timedelta(hours=4), reason="已恢复")
+    assert resumed.data["clocks"]["status"] == "ok", "fixed at exactly 4 hours is within it"
+    assert s.state.phase == "electing"
+    assert s.view(SUPERVISOR)["suspensions"][0]["end"] == (at + timedelta(hours=4)).isoformat()
+
+
+def test_past_four_hours_the_session_may_only_be_sealed() -> None:
+    s = scoring_phase()
+    at = T0 + timedelta(hours=1)
+    s.ok("evaluation.suspend", CHAIR, at, reason="主场停电")
+    late = at + timedelta(hours=4, minutes=1)
+    assert s.refused("evaluation.resume", CHAIR, late, reason="x") == "limit_exceeded"
+    [sealed] = s.ok("evaluation.seal", SYSTEM, late, reason="故障超过4小时")
+    assert sealed.data["clocks"]["status"] == "must_seal_and_reform"
+    assert s.state.phase == "sealed" and s.state.reviews, "the work is kept, closed"
+    assert s.refused("evaluation.resume", CHAIR, late, reason="x") == "wrong_phase"
+
+
+def test_past_two_hours_before_the_start_the_tenderee_decides() -> None:
+    s = Session()
+    s.ok("evaluation.suspend", CHAIR, T0 - timedelta(minutes=10), reason="专家未到")
+    [resumed] = s.ok("evaluation.resume", CHAIR, T0 + timedelta(hours=3), reason="招标人决定继续")
+    assert resumed.data["clocks"]["status"] == "tenderee_decides"
+    assert s.state.phase == "forming"
+
+
+def test_without_a_scheduled_start_there_is_no_clock() -> None:
+    assert Session(starts_at=None).refused("evaluation.suspend", CHAIR, reason="x") == (
+        "no_schedule"
+    )
+
+
+# who sees what, the edge, the replay -------------------------------------------------------
+
+
+def test_bidders_see_nothing_of_the_evaluation() -> None:
+    s = deviating()
+    assert evaluation.may_join(s.state, BIDDER) is not None
+    assert evaluation.may_join(s.state, EXPERTS[0]) is None
+    assert not any(evaluation.visible(s.state, e, BIDDER) for e in s.log)
+    assert evaluation.snapshot(s.state, BIDDER)["allowed"] == []
+    assert "sheets" not in evaluation.snapshot(s.state, BIDDER)
+    room = evaluation.room_type()
+    assert room.may_join(room.initial(CONFIG), BIDDER) is not None
+
+
+def test_the_client_and_shell_commands_are_split() -> None:
+    client, shell = set(evaluation.ARGUMENTS), set(evaluation.SHELL_ARGUMENTS)
+    assert not client & shell
+    assert client | shell == set(evaluation.RULES.all_commands())
+    room = evaluation.room_type()
+    assert not shell & set(room.arguments), "the WebSocket edge never takes a shell command"
+    assert client <= set(room.arguments)
+    assert evaluation.snapshot(scoring_phase().state, EXPERTS[0])["allowed"] == [
+        "evaluation.submit_sheet"
+    ]
+    assert drawn().view(EXPERTS[0])["actions"] == ["evaluation.sign_in"]
+
+
+def roundtrip(events: list[Event]) -> list[Event]:
+    """The events as the store gives them back: data through JSON."""
+    return [Event(e.name, json.loads(json.dumps(e.data)), e.seq, e.at, e.actor) for e in events]
+
+
+@pytest.mark.parametrize("anonymous", [False, True])
+def test_a_whole_evaluation_replays_from_its_log(anonymous: bool) -> None:
+    config: dict[str, Any] = {"anonymous": anonymous, "label_seed": SEED.hex()}
+    s = seated(**config)
+    s.ok("evaluation.open_declarations", CHAIR)
+    s.ok("evaluation.declare", EXPERTS[1], declaration="conflict", bidders=[B2], reason="亲属")
+    for e in EXPERTS[:1] + EXPERTS[2:]:
+        s.ok("evaluation.declare", e, declaration="none")
+    replaced = c.replace_seat(DRAW, 2, SEED2)
+    s.ok("evaluation.record_replacement", CHAIR, draw=replaced.to_json())
+    newcomer = replaced.sealed_view()[1]
+    sign_in(s, newcomer)
+    s.ok("evaluation.declare", seated_actor(newcomer), declaration="none")
+    experts = [seated_actor(seat) for seat in replaced.sealed_view()]
+    for n, e in enumerate(experts[:4]):
+        s.ok("evaluation.vote", e, candidate=experts[n % 2].subject, round=1)
+    s.ok("evaluation.close_round", CHAIR)
+    s.ok("evaluation.revote", CHAIR)
+    for e in experts:
+        s.ok("evaluation.vote", e, candidate=experts[0].subject, round=2)
+    s.ok("evaluation.precheck", SYSTEM, lot=PRECHECK_LOT, bids=PRECHECK_BIDS)
+    s.ok("evaluation.suspend", CHAIR, T0 + timedelta(hours=1), reason="网络")
+    s.ok("evaluation.resume", CHAIR, T0 + timedelta(hours=2), reason="恢复")
+    s.ok("evaluation.start_preliminary", CHAIR)
+    for e in experts:
+        s.ok("evaluation.submit_review", e, verdicts=verdicts({(B3, "licence"): "过期"}))
+    for e in experts:
+        for b in (B1, B2):
+            tech = "10" if e is experts[-1] and b == B1 else "30"
+            s.ok("evaluation.submit_sheet", e, bid=bid_name(s, b), **sheet(tech=tech))
+    [flag] = s.state.flags
+    s.ok("evaluation.explain", experts[-1], flag=flag["key"], reason="理由")
+    s.ok("evaluation.summarise", experts[0])
+    assert s.state.phase == "summary" and s.state.leader == experts[0].subject
+    json.dumps(s.view(SUPERVISOR), ensure_ascii=False)  # a page renders it as it is
+    replayed = evaluation.initial(s.config)
+    for event in roundtrip(s.log):
+        replayed = evaluation.apply(replayed, event)
+    assert replayed == s.state, "the log alone rebuilds the room"
