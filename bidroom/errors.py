@@ -5,6 +5,7 @@
     ├── NotMigrated            the database schema is not at the latest migration
     ├── StoreError             the database failed or could not be reached
     │   └── SeqConflict        another writer appended to the room first (re-decide and retry)
+    ├── ReportError            an evaluation report that cannot be rendered (no CJK font)
     ├── BrokerError            the broker (Redis) failed or could not be reached
     ├── AuthError              no token, forged or expired token          -> close 4001
     ├── ProtocolError          a frame the protocol does not allow        -> error frame
@@ -159,3 +160,9 @@ class PrecheckError(BidroomError):
     """Pre-check (清标) input that cannot be checked as given (bidroom.precheck)."""
 
     code = "precheck_invalid"
+
+
+class ReportError(BidroomError):
+    """An evaluation report that cannot be rendered (bidroom.report), e.g. no Chinese font."""
+
+    code = "report_invalid"

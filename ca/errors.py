@@ -13,6 +13,7 @@
     ├── TimestampError         an RFC 3161 time-stamp is refused, or no TSA could give one
     │   └── (codes: tsa_malformed, tsa_bad_signature, tsa_untrusted, tsa_imprint_mismatch,
     │        tsa_nonce_mismatch, tsa_policy_mismatch, tsa_rejected, tsa_unavailable)
+    ├── PdfSignatureError      a PDF's PAdES signatures cannot be made or do not hold
     ├── AuditError             the audit log's proofs or checkpoints do not hold
     │   └── (codes: audit_index_out_of_range, audit_hash_malformed, audit_inclusion_invalid,
     │        audit_consistency_invalid, audit_note_malformed, audit_note_unknown_key,
@@ -118,3 +119,14 @@ class AuditError(CryptoError):
     """
 
     code = "audit_invalid"
+
+
+class PdfSignatureError(CryptoError):
+    """A signed PDF (PAdES, ca.pades) that cannot be signed or whose signatures do not hold.
+
+    Codes: pdf_unreadable, pdf_sign_failed, pdf_unsigned, pdf_signature_broken (the bytes no
+    longer match), pdf_signer_untrusted, pdf_signer_revoked, pdf_timestamp_invalid,
+    pdf_modified (a later revision changed more than signatures). ``detail`` names the field.
+    """
+
+    code = "pdf_signature_invalid"
