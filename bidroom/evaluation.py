@@ -22,7 +22,23 @@ writing by its expert; every other flag (sum error, out of range, missing, objec
 dispute) only a re-score resolves. The leader summarises only when no flag is open: the scores
 are locked, an anonymous technical part (暗标) is revealed (its experts saw "Bid A, B, C", a
 fixed function of the config's seed, :func:`labels`) and the summary (totals, ranking,
-candidates) is bidroom.scoring's recomputable computation over the recorded record.
+candidates) is bidroom.scoring's recomputable computation over the recorded record
+(``bidroom evaluation recompute``).
+
+Clarification (澄清, DOMAIN step 7), from the preliminary review or scoring: the leader drafts a
+question to one bidder (named by its label while anonymous) with a deadline, which opens the
+``clarifying`` phase; the supervisor approves or rejects it with a reason; only an approved
+question reaches its bidder, who answers it signed (through the shell, which checked the
+signature) before the deadline; the leader closes the clarification when no approved question
+may still be answered, an approved question without answer is recorded ``unanswered``, a draft
+never approved ``withdrawn``, and the phase returns to the one it came from. A bidder joins the
+room to see only the questions sent to them and their answers.
+
+Signing (DOMAIN step 11): after the summary the shell issues the report (its digest and page
+count); each member signs it (through the shell: the PAdES signature, certificate, timestamp) or
+refuses in writing (dissent); when every member has done one or the other, or at the deadline
+(``signing_minutes`` after the issue, default 60; the clock's ``close_signing``), the members who
+did neither are deemed to consent: ``signed``.
 
 Faults (DOMAIN step 13): the chair suspends the session from any working phase and resumes it;
 committee.fault_clocks judges each step: past 4 hours during the evaluation the session may only
@@ -30,14 +46,15 @@ be sealed (``sealed``: the work kept, closed; a new committee works in a new ses
 2 hours before the start the tenderee decides (the chair resumes or seals, recorded).
 
 Phases: forming → signing_in → declaring → electing → prechecked → preliminary → scoring →
-deviations → summary; ``suspended`` from any of them and back; ``sealed``. ``clarifying``,
-``signing`` and ``signed`` are named for the contract and have no command yet.
+deviations → summary → signing → signed; ``clarifying`` from preliminary or scoring and back;
+``suspended`` from any working phase and back; ``sealed``.
 
 Rules of this file: as bidroom.opening — pure, phases and roles as data (:data:`RULES`), every
 refusal a Rejected with a stable code, ``now`` an argument. Client commands (:data:`ARGUMENTS`)
 arrive over the WebSocket; :data:`SHELL_ARGUMENTS` reach the core only through the HTTP shell
 (the draw with its seed, a sign-in after the certificate was checked, a replacement, the
-pre-check over the decrypted bids). The core never records who holds a seat before that expert
+pre-check over the decrypted bids, a bidder's signed answer, the report issued, a member's
+signature over it, the signing deadline). The core never records who holds a seat before that expert
 signs in. Events name a bid of an anonymous technical part by its label (``label``) until the
 labels are revealed, by its bidder (``bidder``) otherwise.
 
@@ -50,7 +67,9 @@ precheck_invalid (and precheck's own codes), not_leader, already_submitted, unkn
 duplicate_verdict, incomplete_review, not_passed, item_unknown, number_invalid, record_invalid,
 no_sheet, no_such_flag, not_your_flag, rescore_needed, already_explained, flags_open, the
 scoring codes of :func:`bidroom.scoring.recompute` (e.g. score_missing, no_valid_price),
-no_schedule, limit_exceeded, within_limit.
+no_schedule, limit_exceeded, within_limit, deadline_invalid, no_such_question, not_a_draft,
+deadline_passed, not_your_question, already_answered, question_closed, answer_late, unsigned,
+answers_pending, already_signed, signing_open.
 """
 
 from __future__ import annotations
@@ -58,7 +77,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -73,11 +92,17 @@ CHAIR = frozenset({"chair"})
 EXPERT = frozenset({"expert"})
 LEADER = frozenset({"expert", "chair"})  # the chair, or the expert elected leader
 CHAIR_OR_SYSTEM = frozenset({"chair", SYSTEM.role})
+LEADER_OR_SYSTEM = LEADER | {SYSTEM.role}
+ONLY_SYSTEM = frozenset({SYSTEM.role})
+SUPERVISOR = frozenset({"supervisor"})
+BIDDER = frozenset({"bidder"})
 WATCHERS = frozenset({"chair", "supervisor"})
-ROLES = ("chair", "expert", "supervisor")
+ROLES = ("chair", "expert", "supervisor", "bidder")  # a bidder sees only their clarification
 OPENED = frozenset({"decrypted", "quorum_opened"})  # bids the opening opened (opening.OPENED)
 EXPLAINABLE = frozenset({"abnormal"})  # the other flags stop the totals: only a re-score helps
 TEXT_MAX = 2000
+ANSWER_MAX = 20_000
+SIGNING = 60  # minutes from the report's issue to the signing deadline, unless configured
 SUSPEND = {"evaluation.suspend": CHAIR}
 WORKING = (
     "forming",
@@ -116,29 +141,51 @@ RULES = Rules(
             **SUSPEND,
         },
         "prechecked": {"evaluation.start_preliminary": LEADER, **SUSPEND},
-        "preliminary": {"evaluation.submit_review": EXPERT, **SUSPEND},
-        "clarifying": {**SUSPEND},
-        "scoring": {"evaluation.submit_sheet": EXPERT, **SUSPEND},
+        "preliminary": {
+            "evaluation.submit_review": EXPERT,
+            "evaluation.draft_question": LEADER,
+            **SUSPEND,
+        },
+        "clarifying": {
+            "evaluation.draft_question": LEADER,
+            "evaluation.approve_question": SUPERVISOR,
+            "evaluation.reject_question": SUPERVISOR,
+            "evaluation.answer_question": BIDDER,
+            "evaluation.close_clarification": LEADER,
+            **SUSPEND,
+        },
+        "scoring": {
+            "evaluation.submit_sheet": EXPERT,
+            "evaluation.draft_question": LEADER,
+            **SUSPEND,
+        },
         "deviations": {
             "evaluation.rescore": EXPERT,
             "evaluation.explain": EXPERT,
             "evaluation.summarise": LEADER,
             **SUSPEND,
         },
-        "summary": {**SUSPEND},
-        "signing": {},
+        "summary": {"evaluation.issue_report": LEADER_OR_SYSTEM, **SUSPEND},
+        "signing": {
+            "evaluation.sign_report": EXPERT,
+            "evaluation.refuse_signing": EXPERT,
+            "evaluation.close_signing": ONLY_SYSTEM,
+        },
         "signed": {},
         "suspended": {"evaluation.resume": CHAIR, "evaluation.seal": CHAIR_OR_SYSTEM},
         "sealed": {},
     },
 )
 # After these, what an expert may see widens (others' sheets and reviews, the bidders behind the
-# labels): the hub sends each participant a fresh snapshot.
+# labels, an answer whose event they may not see while anonymous), or a bidder's question
+# changes without an event of theirs: the hub sends each participant a fresh snapshot.
 REVEALS = frozenset(
     {
         "evaluation.review_submitted",
         "evaluation.sheet_submitted",
         "evaluation.labels_revealed",
+        "evaluation.question_answered",
+        "evaluation.clarification_closed",
     }
 )
 
@@ -210,6 +257,44 @@ class ExplainArgs(_Args):
     reason: str = Field(min_length=1, max_length=TEXT_MAX)
 
 
+class QuestionArgs(_Args):
+    bidder: str = Field(min_length=1, max_length=200)  # the label shown, or the bidder
+    text: str = Field(min_length=1, max_length=TEXT_MAX)
+    deadline: str = Field(min_length=10, max_length=40)  # ISO 8601 with its offset
+
+
+class ApproveArgs(_Args):
+    question: str = Field(min_length=1, max_length=20)
+
+
+class RejectQuestionArgs(_Args):
+    question: str = Field(min_length=1, max_length=20)
+    reason: str = Field(min_length=1, max_length=TEXT_MAX)
+
+
+class _Signed(_Args):
+    signature: str = Field(min_length=16, max_length=1_000_000)  # base64
+    certificate: str = Field(min_length=16, max_length=16384)  # DER, base64
+
+
+class AnswerArgs(_Signed):
+    """A bidder's answer, signed; the shell checked the signature over the text first."""
+
+    question: str = Field(min_length=1, max_length=20)
+    text: str = Field(min_length=1, max_length=ANSWER_MAX)
+
+
+class ReportArgs(_Args):
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")  # SHA-256 of the PDF as issued
+    pages: int = Field(ge=1, le=100_000)
+
+
+class SignReportArgs(_Signed):
+    """A member's signature over the report (PAdES: the CMS), with its RFC 3161 timestamp."""
+
+    timestamp: str = Field(min_length=16, max_length=65536)  # the timestamp token, base64
+
+
 ARGUMENTS: Mapping[str, type[BaseModel]] = {
     "evaluation.open_declarations": NoArgs,
     "evaluation.declare": DeclareArgs,
@@ -223,6 +308,11 @@ ARGUMENTS: Mapping[str, type[BaseModel]] = {
     "evaluation.rescore": SheetArgs,
     "evaluation.explain": ExplainArgs,
     "evaluation.summarise": NoArgs,
+    "evaluation.draft_question": QuestionArgs,
+    "evaluation.approve_question": ApproveArgs,
+    "evaluation.reject_question": RejectQuestionArgs,
+    "evaluation.close_clarification": NoArgs,
+    "evaluation.refuse_signing": ReasonArgs,
     "evaluation.suspend": ReasonArgs,
     "evaluation.resume": ReasonArgs,
     "evaluation.seal": ReasonArgs,
@@ -234,8 +324,13 @@ SHELL_ARGUMENTS: Mapping[str, type[BaseModel]] = {
     "evaluation.sign_in": SignInArgs,
     "evaluation.record_replacement": DrawArgs,
     "evaluation.precheck": PrecheckArgs,
+    "evaluation.answer_question": AnswerArgs,
+    "evaluation.issue_report": ReportArgs,
+    "evaluation.sign_report": SignReportArgs,
+    "evaluation.close_signing": NoArgs,
 }
-"""What the HTTP shell sends, after it drew, checked a certificate or read the bids."""
+"""What the HTTP shell and the clock send, after the shell drew, checked a certificate or a
+signature, read the bids or built the report."""
 
 
 # state -------------------------------------------------------------------------------------
@@ -268,6 +363,7 @@ class Spec:
     labels: Mapping[str, str]  # bidder -> label ("A", "B", ...): empty unless anonymous
     venues: tuple[tuple[str, int], ...]  # (venue, seats)
     self_vote: bool
+    signing: timedelta = timedelta(minutes=SIGNING)  # from the report's issue to its deadline
 
     def bid(self, bidder: str) -> Bid | None:
         return next((b for b in self.bids if b.bidder == bidder), None)
@@ -301,6 +397,62 @@ class Seat:
 
 
 @dataclass(frozen=True, slots=True)
+class Question:
+    """A clarification question (澄清) to one bidder: ``draft`` until the supervisor approves
+    (``approved``, then the bidder sees it) or rejects it (``rejected``); ``answered``; when the
+    clarification closes, an approved question without answer is ``unanswered`` and a draft not
+    yet approved ``withdrawn``."""
+
+    id: str  # Q1, Q2, .. in the order drafted
+    bidder: str
+    text: str
+    deadline: str  # ISO 8601
+    drafted_by: str
+    status: str = "draft"
+    rejection: str = ""  # the supervisor's reason
+    answer: Mapping[str, Any] | None = None  # {text, at, signature, certificate}
+
+    def to_json(self) -> JSON:
+        return {
+            "question": self.id,
+            "text": self.text,
+            "deadline": self.deadline,
+            "drafted_by": self.drafted_by,
+            "status": self.status,
+            "rejection": self.rejection,
+            "answer": None if self.answer is None else dict(self.answer),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The issued report and its signatures: each member signs (PAdES, timestamped) or refuses
+    in writing (dissent); at the deadline those who did neither are deemed to consent."""
+
+    digest: str
+    pages: int
+    issued_at: str
+    sign_until: str
+    signatures: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # expert -> ..
+    refusals: Mapping[str, str] = field(default_factory=dict)  # expert -> written reason
+    closed: Mapping[str, Any] | None = None  # {signed, dissent, deemed}
+
+    def answered(self) -> set[str]:
+        return set(self.signatures) | set(self.refusals)
+
+    def to_json(self) -> JSON:
+        return {
+            "digest": self.digest,
+            "pages": self.pages,
+            "issued_at": self.issued_at,
+            "sign_until": self.sign_until,
+            "signatures": {e: dict(s) for e, s in self.signatures.items()},
+            "refusals": dict(self.refusals),
+            "closed": None if self.closed is None else dict(self.closed),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class EvaluationState:
     spec: Spec
     roles: frozenset[str]
@@ -319,6 +471,9 @@ class EvaluationState:
     explanations: Mapping[str, str] = field(default_factory=dict)  # flag key -> reason
     revealed: bool = False
     summary: Mapping[str, Any] | None = None
+    questions: tuple[Question, ...] = ()
+    clarify_from: str | None = None  # the phase a clarification interrupted
+    report: Report | None = None
     suspensions: tuple[Mapping[str, Any], ...] = ()  # {start, end, reason, ...}
     sealed: Mapping[str, Any] | None = None
 
@@ -391,6 +546,7 @@ def _spec(config: Mapping[str, Any]) -> Spec:
         else {},
         venues=tuple((str(v["venue"]), int(v["seats"])) for v in config.get("venues") or ()),
         self_vote=bool(config.get("self_vote", True)),
+        signing=timedelta(minutes=int(config.get("signing_minutes") or SIGNING)),
     )
 
 
@@ -399,7 +555,8 @@ def initial(config: Mapping[str, Any]) -> EvaluationState:
     ``title``, ``tender``, ``starts_at``, ``bids`` [{bidder, name, price, received_at, status}],
     ``criteria`` [{id, text}], ``review_rule``, ``params`` (bidroom.scoring's parameters: items,
     price method, threshold, candidates, ties), ``k``, ``anonymous`` and ``label_seed`` (hex),
-    ``venues`` [{venue, seats}], ``self_vote``. Raises ScoringError for invalid ``params``."""
+    ``venues`` [{venue, seats}], ``self_vote``, ``signing_minutes`` (default 60). Raises
+    ScoringError for invalid ``params``."""
     return EvaluationState(spec=_spec(config), roles=frozenset(config.get("roles") or ROLES))
 
 
@@ -954,6 +1111,235 @@ def _summarise(state: EvaluationState, args: Args, actor: Actor, now: datetime) 
     return [*events, Event("evaluation.summarised", summary)]
 
 
+# clarification (澄清): drafted by the leader, approved by the supervisor, answered by the bidder
+
+
+def _question(state: EvaluationState, ident: str) -> Question | None:
+    return next((q for q in state.questions if q.id == ident), None)
+
+
+def _no_question(ident: str) -> Rejected:
+    return Rejected("no_such_question", "no such question", {"question": ident})
+
+
+def _when(value: Any) -> datetime | None:
+    """An aware datetime from ISO 8601, or None."""
+    try:
+        when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def _draft_question(state: EvaluationState, args: Args, actor: Actor, now: datetime) -> Decision:
+    refused = _leader(state, actor)
+    if refused is not None:
+        return refused
+    bidder = _bidder_named(state, str(args["bidder"]))
+    if bidder is None:
+        return Rejected("no_bid", "no such bid to ask", {"bid": args["bidder"]})
+    deadline = _when(args["deadline"])
+    if deadline is None or deadline <= now:
+        return Rejected("deadline_invalid", "the deadline is a time to come, with its offset", {})
+    events = []
+    if state.phase != "clarifying":
+        events.append(Event("evaluation.clarification_opened", {"from": state.phase}))
+    data = {
+        "question": f"Q{len(state.questions) + 1}",
+        **_named(state, bidder),
+        "text": args["text"],
+        "deadline": deadline.isoformat(),
+        "drafted_by": actor.subject,
+    }
+    return [*events, Event("evaluation.question_drafted", data)]
+
+
+def _draft(state: EvaluationState, args: Args, now: datetime) -> Question | Rejected:
+    question = _question(state, str(args["question"]))
+    if question is None:
+        return _no_question(str(args["question"]))
+    if question.status != "draft":
+        return Rejected("not_a_draft", f"the question is {question.status}", {})
+    if now >= datetime.fromisoformat(question.deadline):
+        return Rejected("deadline_passed", "the question's deadline has passed: redraft it", {})
+    return question
+
+
+def _approve_question(state: EvaluationState, args: Args, actor: Actor, now: datetime) -> Decision:
+    question = _draft(state, args, now)
+    if isinstance(question, Rejected):
+        return question
+    # Self-contained for the bidder, who sees this event and never the draft (nor its label).
+    data = {
+        "question": question.id,
+        "text": question.text,
+        "deadline": question.deadline,
+        "supervisor": actor.subject,
+    }
+    return [Event("evaluation.question_approved", data)]
+
+
+def _reject_question(state: EvaluationState, args: Args, actor: Actor, now: datetime) -> Decision:
+    question = _draft(state, args, now)
+    if isinstance(question, Rejected):
+        return question
+    if not str(args.get("reason") or "").strip():
+        return Rejected("reason_needed", "a rejection gives its written reason", {})
+    data = {"question": question.id, "supervisor": actor.subject, "reason": args["reason"]}
+    return [Event("evaluation.question_rejected", data)]
+
+
+def _answer_question(state: EvaluationState, args: Args, actor: Actor, now: datetime) -> Decision:
+    ident = str(args["question"])
+    question = _question(state, ident)
+    if question is None or question.status in ("draft", "rejected", "withdrawn"):
+        return _no_question(ident)  # a question never sent does not exist for a bidder
+    if question.bidder != actor.subject:
+        return Rejected("not_your_question", "the question was sent to another bidder", {})
+    if question.status == "answered":
+        return Rejected("already_answered", "you have answered this question", {})
+    if question.status != "approved":
+        return Rejected("question_closed", "the clarification of this question is closed", {})
+    if now >= datetime.fromisoformat(question.deadline):
+        return Rejected(
+            "answer_late",
+            "the deadline for this answer has passed",
+            {"deadline": question.deadline},
+        )
+    if not args.get("signature") or not args.get("certificate"):
+        return Rejected("unsigned", "an answer is signed", {})
+    data = {
+        "question": ident,
+        "text": args["text"],
+        "at": now.isoformat(),
+        "signature": args["signature"],
+        "certificate": args["certificate"],
+    }
+    return [Event("evaluation.question_answered", data)]
+
+
+def _close_clarification(
+    state: EvaluationState, args: Args, actor: Actor, now: datetime
+) -> Decision:
+    refused = _leader(state, actor)
+    if refused is not None:
+        return refused
+    waiting = [
+        q.id
+        for q in state.questions
+        if q.status == "approved" and now < datetime.fromisoformat(q.deadline)
+    ]
+    if waiting:
+        return Rejected(
+            "answers_pending",
+            "a bidder may still answer: wait for the answer or its deadline",
+            {"questions": waiting},
+        )
+    ended = {"approved": "unanswered", "draft": "withdrawn"}
+    closed = [
+        {"question": q.id, "status": ended[q.status]} for q in state.questions if q.status in ended
+    ]
+    data = {"to": state.clarify_from or "preliminary", "closed": closed}
+    return [Event("evaluation.clarification_closed", data)]
+
+
+# the report and its signatures
+
+
+def _issue_report(state: EvaluationState, args: Args, actor: Actor, now: datetime) -> Decision:
+    refused = _leader(state, actor)
+    if refused is not None:
+        return refused
+    data = {
+        "digest": args["digest"],
+        "pages": int(args["pages"]),
+        "at": now.isoformat(),
+        "sign_until": (now + state.spec.signing).isoformat(),
+    }
+    return [Event("evaluation.report_issued", data)]
+
+
+def _report(state: EvaluationState) -> Report:
+    assert state.report is not None, "the signing phase has a report"
+    return state.report
+
+
+def _signing(state: EvaluationState, actor: Actor, now: datetime) -> Report | Rejected:
+    refused = _member(state, actor)
+    if refused is not None:
+        return refused
+    report = _report(state)
+    if actor.subject in report.answered():
+        return Rejected("already_signed", "you have signed or refused already", {})
+    if now >= datetime.fromisoformat(report.sign_until):
+        return Rejected("deadline_passed", "the time to sign the report is over", {})
+    return report
+
+
+def _closed_if_complete(state: EvaluationState, event: Event, now: datetime) -> list[Event]:
+    after = apply(state, event)
+    if _report(after).answered() >= set(after.members):
+        return [event, _signing_closed(after, now)]
+    return [event]
+
+
+def _signing_closed(state: EvaluationState, now: datetime) -> Event:
+    report = _report(state)
+    data = {
+        "at": now.isoformat(),
+        "signed": [e for e in state.members if e in report.signatures],
+        "dissent": [
+            {"expert": e, "reason": report.refusals[e]}
+            for e in state.members
+            if e in report.refusals
+        ],
+        "deemed": [e for e in state.members if e not in report.answered()],
+    }
+    return Event("evaluation.signing_closed", data)
+
+
+def _sign_report(state: EvaluationState, args: Args, actor: Actor, now: datetime) -> Decision:
+    report = _signing(state, actor, now)
+    if isinstance(report, Rejected):
+        return report
+    if not all(args.get(k) for k in ("signature", "certificate", "timestamp")):
+        return Rejected("unsigned", "a signature, its certificate and its timestamp", {})
+    data = {
+        "expert": actor.subject,
+        "digest": report.digest,
+        "at": now.isoformat(),
+        "signature": args["signature"],
+        "certificate": args["certificate"],
+        "timestamp": args["timestamp"],
+    }
+    return _closed_if_complete(state, Event("evaluation.report_signed", data), now)
+
+
+def _refuse_signing(state: EvaluationState, args: Args, actor: Actor, now: datetime) -> Decision:
+    report = _signing(state, actor, now)
+    if isinstance(report, Rejected):
+        return report
+    reason = str(args.get("reason") or "").strip()
+    if not reason:
+        return Rejected(
+            "reason_needed", "a refusal gives its written reason, else signing is consent", {}
+        )
+    data = {"expert": actor.subject, "reason": reason, "at": now.isoformat()}
+    return _closed_if_complete(state, Event("evaluation.signing_refused", data), now)
+
+
+def _close_signing(state: EvaluationState, args: Args, actor: Actor, now: datetime) -> Decision:
+    report = _report(state)
+    silent = [e for e in state.members if e not in report.answered()]
+    if silent and now < datetime.fromisoformat(report.sign_until):
+        return Rejected(
+            "signing_open",
+            "members may still sign the report",
+            {"until": report.sign_until, "waiting": len(silent)},
+        )
+    return [_signing_closed(state, now)]
+
+
 # faults: suspension, resumption, sealing
 
 
@@ -1040,6 +1426,15 @@ _DECIDERS: Mapping[str, _Decider] = {
     "evaluation.rescore": _rescore,
     "evaluation.explain": _explain,
     "evaluation.summarise": _summarise,
+    "evaluation.draft_question": _draft_question,
+    "evaluation.approve_question": _approve_question,
+    "evaluation.reject_question": _reject_question,
+    "evaluation.answer_question": _answer_question,
+    "evaluation.close_clarification": _close_clarification,
+    "evaluation.issue_report": _issue_report,
+    "evaluation.sign_report": _sign_report,
+    "evaluation.refuse_signing": _refuse_signing,
+    "evaluation.close_signing": _close_signing,
     "evaluation.suspend": _suspend,
     "evaluation.resume": _resume,
     "evaluation.seal": _seal,
@@ -1165,6 +1560,60 @@ def _fold_summarised(state: EvaluationState, event: Event) -> EvaluationState:
     return replace(state, phase="summary", summary=dict(event.data))
 
 
+def _with_question(state: EvaluationState, ident: str, **changes: Any) -> EvaluationState:
+    questions = tuple(replace(q, **changes) if q.id == ident else q for q in state.questions)
+    return replace(state, questions=questions)
+
+
+def _fold_drafted(state: EvaluationState, event: Event) -> EvaluationState:
+    d = event.data
+    question = Question(
+        str(d["question"]),
+        _bidder_of(state, d),
+        str(d["text"]),
+        str(d["deadline"]),
+        str(d["drafted_by"]),
+    )
+    return replace(state, questions=(*state.questions, question))
+
+
+def _fold_answered(state: EvaluationState, event: Event) -> EvaluationState:
+    d = event.data
+    answer = {k: d[k] for k in ("text", "at", "signature", "certificate")}
+    return _with_question(state, str(d["question"]), status="answered", answer=answer)
+
+
+def _fold_clarified(state: EvaluationState, event: Event) -> EvaluationState:
+    ended = {str(c["question"]): str(c["status"]) for c in event.data["closed"]}
+    questions = tuple(replace(q, status=ended.get(q.id, q.status)) for q in state.questions)
+    return replace(state, phase=str(event.data["to"]), clarify_from=None, questions=questions)
+
+
+def _fold_issued(state: EvaluationState, event: Event) -> EvaluationState:
+    d = event.data
+    report = Report(str(d["digest"]), int(d["pages"]), str(d["at"]), str(d["sign_until"]))
+    return replace(state, phase="signing", report=report)
+
+
+def _with_report(state: EvaluationState, **changes: Any) -> EvaluationState:
+    return replace(state, report=replace(_report(state), **changes))
+
+
+def _fold_signed(state: EvaluationState, event: Event) -> EvaluationState:
+    d = event.data
+    signature = {k: d[k] for k in ("at", "signature", "certificate", "timestamp")}
+    return _with_report(state, signatures={**_report(state).signatures, d["expert"]: signature})
+
+
+def _fold_refused(state: EvaluationState, event: Event) -> EvaluationState:
+    d = event.data
+    return _with_report(state, refusals={**_report(state).refusals, d["expert"]: d["reason"]})
+
+
+def _fold_signing_closed(state: EvaluationState, event: Event) -> EvaluationState:
+    return replace(_with_report(state, closed=dict(event.data)), phase="signed")
+
+
 def _fold_suspended(state: EvaluationState, event: Event) -> EvaluationState:
     d = event.data
     stop = {"start": d["at"], "end": None, "reason": d["reason"], "phase": d["phase"]}
@@ -1211,6 +1660,22 @@ _FOLDERS: Mapping[str, Callable[[EvaluationState, Event], EvaluationState]] = {
     "evaluation.scores_locked": lambda s, e: s,
     "evaluation.labels_revealed": lambda s, e: replace(s, revealed=True),
     "evaluation.summarised": _fold_summarised,
+    "evaluation.clarification_opened": lambda s, e: replace(
+        s, phase="clarifying", clarify_from=str(e.data["from"])
+    ),
+    "evaluation.question_drafted": _fold_drafted,
+    "evaluation.question_approved": lambda s, e: _with_question(
+        s, str(e.data["question"]), status="approved"
+    ),
+    "evaluation.question_rejected": lambda s, e: _with_question(
+        s, str(e.data["question"]), status="rejected", rejection=str(e.data["reason"])
+    ),
+    "evaluation.question_answered": _fold_answered,
+    "evaluation.clarification_closed": _fold_clarified,
+    "evaluation.report_issued": _fold_issued,
+    "evaluation.report_signed": _fold_signed,
+    "evaluation.signing_refused": _fold_refused,
+    "evaluation.signing_closed": _fold_signing_closed,
     "evaluation.suspended": _fold_suspended,
     "evaluation.resumed": _fold_resumed,
     "evaluation.sealed": _fold_sealed,
@@ -1225,7 +1690,7 @@ def roles(state: EvaluationState) -> frozenset[str]:
 
 
 def may_join(state: EvaluationState, actor: Actor) -> Rejected | None:
-    """Bidders see nothing of the evaluation (their clarifications come through the shell)."""
+    """A bidder joins to see and answer their own clarification questions, nothing else."""
     if actor.role not in state.roles:
         return Rejected(
             "not_allowed",
@@ -1241,10 +1706,24 @@ _OWN_FIRST = frozenset(
 )
 
 
+# What a bidder sees of the evaluation: the questions sent to them and their own answers.
+_TO_BIDDER = frozenset({"evaluation.question_approved", "evaluation.question_answered"})
+SENT = frozenset({"approved", "answered", "unanswered"})  # the statuses a bidder may see
+
+
 def visible(state: EvaluationState, event: Event, actor: Actor) -> bool:
     if actor.role in WATCHERS:
         return True
+    if actor.role == "bidder":
+        if event.name not in _TO_BIDDER:
+            return False
+        question = _question(state, str(event.data["question"]))
+        return question is not None and question.bidder == actor.subject
     if actor.role != "expert":
+        return False
+    if event.name == "evaluation.question_answered" and state.anonymous:
+        # Its actor and certificate name the bidder: experts read the answer in the snapshot,
+        # under the bid's label (a reveal).
         return False
     if event.name not in _OWN_FIRST or event.data.get("expert") == actor.subject:
         return True
@@ -1293,12 +1772,50 @@ def _to_score(state: EvaluationState, actor: Actor) -> list[JSON]:
     ]
 
 
+def _question_view(state: EvaluationState, question: Question, actor: Actor) -> JSON:
+    """A question as ``actor`` sees it: a bidder without who drafted it, an expert under the
+    bid's label and without the answer's signature while the part is anonymous."""
+    shown = question.to_json()
+    if actor.role == "bidder":
+        answer = question.answer
+        shown.pop("drafted_by")
+        shown.pop("rejection")
+        shown["answer"] = None if answer is None else {"text": answer["text"], "at": answer["at"]}
+        return shown
+    if state.anonymous and not _sees_all(actor) and question.answer is not None:
+        shown["answer"] = {"text": question.answer["text"], "at": question.answer["at"]}
+    return {**_bid_view(state, question.bidder, actor), **shown}
+
+
+def _clarifications(state: EvaluationState, actor: Actor) -> list[JSON]:
+    return [
+        _question_view(state, q, actor)
+        for q in state.questions
+        if actor.role != "bidder" or (q.bidder == actor.subject and q.status in SENT)
+    ]
+
+
 def _commands(state: EvaluationState, actor: Actor, table: Mapping[str, Any]) -> list[str]:
     return [c for c in RULES.allowed_in(state.phase, actor.role) if c in table]
 
 
+def _bidder_snapshot(state: EvaluationState, actor: Actor) -> JSON:
+    mine = _clarifications(state, actor)
+    waiting = any(q["status"] == "approved" for q in mine)
+    return {
+        "kind": KIND,
+        "lot": state.spec.lot,
+        "phase": state.phase,
+        "clarifications": mine,
+        "allowed": [],
+        "actions": _commands(state, actor, SHELL_ARGUMENTS) if waiting else [],
+    }
+
+
 def snapshot(state: EvaluationState, actor: Actor) -> JSON:
     """Everything a page shows, as ``actor`` may see it (docs/evaluation.md)."""
+    if actor.role == "bidder":
+        return _bidder_snapshot(state, actor)
     if actor.role not in WATCHERS and actor.role != "expert":
         return {"kind": KIND, "lot": state.spec.lot, "phase": state.phase, "allowed": []}
     election = state.election.to_json() if state.election else None
@@ -1333,6 +1850,9 @@ def snapshot(state: EvaluationState, actor: Actor) -> JSON:
         "open_flags": [f["key"] for f in state.open_flags()],
         "explanations": dict(state.explanations),
         "summary": summary,
+        "clarifying_from": state.clarify_from,
+        "clarifications": _clarifications(state, actor),
+        "report": None if state.report is None else state.report.to_json(),
         "suspensions": [dict(s) for s in state.suspensions],
         "sealed": None if state.sealed is None else dict(state.sealed),
         "allowed": _commands(state, actor, ARGUMENTS),

@@ -741,18 +741,303 @@ def test_without_a_scheduled_start_there_is_no_clock() -> None:
     )
 
 
+# clarification (澄清) ----------------------------------------------------------------------
+
+BIDDER2 = Actor(B2, "投标人2", "bidder")
+SIGNED: dict[str, str] = {"signature": "c2lnbmF0dXJl" * 2, "certificate": "Y2VydGlmaWNhdGU=" * 2}
+DEADLINE = T0 + timedelta(hours=1)
+
+
+def ask(s: Session, bidder: str = B1, text: str = "请说明报价中的暂估价构成", **kw: Any) -> Event:
+    """The leader drafts a question, the supervisor approves it: the approval."""
+    deadline = kw.pop("deadline", DEADLINE).isoformat()
+    *_, drafted = s.ok(
+        "evaluation.draft_question", EXPERTS[0], bidder=bidder, text=text, deadline=deadline
+    )
+    [approved] = s.ok("evaluation.approve_question", SUPERVISOR, question=drafted.data["question"])
+    return approved
+
+
+def answer(s: Session, who: Actor, question: str, at: datetime | None = None, **kw: Any) -> Any:
+    args = {"question": question, "text": "暂估价按招标文件第5章计列", **SIGNED, **kw}
+    return s.run("evaluation.answer_question", who, at, **args)
+
+
+def test_the_leader_drafts_and_the_supervisor_approves_a_question() -> None:
+    s = scoring_phase()
+    leader, other = EXPERTS[0], EXPERTS[1]
+    later = DEADLINE.isoformat()
+    draft = "evaluation.draft_question"
+    assert s.refused(draft, other, bidder=B1, text="q", deadline=later) == "not_leader"
+    assert s.refused(draft, SUPERVISOR, bidder=B1, text="q", deadline=later) == "not_allowed"
+    assert s.refused(draft, BIDDER, bidder=B1, text="q", deadline=later) == "not_allowed"
+    assert s.refused(draft, leader, bidder="uscc:x", text="q", deadline=later) == "no_bid"
+    past = (T0 - timedelta(minutes=1)).isoformat()
+    assert s.refused(draft, leader, bidder=B1, text="q", deadline=past) == "deadline_invalid"
+    naive = "2026-12-01T12:00:00"
+    assert s.refused(draft, leader, bidder=B1, text="q", deadline=naive) == "deadline_invalid"
+    assert s.refused(draft, leader, bidder=B1, text="q", deadline="soon") == "deadline_invalid"
+    assert deviating().refused(draft, leader, bidder=B1, text="q", deadline=later) == (
+        "wrong_phase"
+    )
+    assert elected().refused(draft, CHAIR, bidder=B1, text="q", deadline=later) == "wrong_phase"
+    opened, drafted = s.ok(draft, leader, bidder=B1, text="请说明工期", deadline=later)
+    assert opened.data == {"from": "scoring"} and s.state.phase == "clarifying"
+    assert drafted.data == {
+        "question": "Q1",
+        "bidder": B1,
+        "text": "请说明工期",
+        "deadline": later,
+        "drafted_by": leader.subject,
+    }
+    assert not evaluation.visible(s.state, drafted, BIDDER), "a draft never reaches the bidder"
+    assert s.view(BIDDER)["clarifications"] == [] and s.view(BIDDER)["actions"] == []
+    assert answer(s, BIDDER, "Q1").code == "no_such_question", "an unapproved question is none"
+    assert s.refused("evaluation.submit_sheet", leader, bid=B1, **sheet()) == "wrong_phase"
+    approve = "evaluation.approve_question"
+    assert s.refused(approve, leader, question="Q1") == "not_allowed"
+    assert s.refused(approve, CHAIR, question="Q1") == "not_allowed"
+    assert s.refused(approve, SUPERVISOR, question="Q9") == "no_such_question"
+    [approved] = s.ok(approve, SUPERVISOR, question="Q1")
+    assert approved.data == {
+        "question": "Q1",
+        "text": "请说明工期",
+        "deadline": later,
+        "supervisor": SUPERVISOR.subject,
+    }
+    assert evaluation.visible(s.state, approved, BIDDER)
+    assert not evaluation.visible(s.state, approved, BIDDER2), "another bidder sees nothing"
+    assert not evaluation.visible(s.state, drafted, BIDDER2)
+    assert s.view(BIDDER)["clarifications"] == [
+        {
+            "question": "Q1",
+            "text": "请说明工期",
+            "deadline": later,
+            "status": "approved",
+            "answer": None,
+        }
+    ], "the bidder sees neither who drafted it nor anything else"
+    assert s.view(BIDDER)["actions"] == ["evaluation.answer_question"]
+    assert s.view(BIDDER2)["clarifications"] == [] and s.view(BIDDER2)["actions"] == []
+    assert s.refused(approve, SUPERVISOR, question="Q1") == "not_a_draft"
+    assert s.view(other)["clarifications"][0]["drafted_by"] == leader.subject
+
+
+def test_a_rejected_question_never_reaches_the_bidder() -> None:
+    s = scoring_phase()
+    s.ok("evaluation.draft_question", CHAIR, bidder=B1, text="问题", deadline=DEADLINE.isoformat())
+    reject = "evaluation.reject_question"
+    assert s.refused(reject, SUPERVISOR, question="Q1", reason="  ") == "reason_needed"
+    assert s.refused(reject, EXPERTS[0], question="Q1", reason="r") == "not_allowed"
+    [rejected] = s.ok(reject, SUPERVISOR, question="Q1", reason="涉及实质性内容变更")
+    assert rejected.data["reason"] == "涉及实质性内容变更"
+    assert not evaluation.visible(s.state, rejected, BIDDER)
+    assert s.view(BIDDER)["clarifications"] == []
+    assert answer(s, BIDDER, "Q1").code == "no_such_question"
+    assert s.refused("evaluation.approve_question", SUPERVISOR, question="Q1") == "not_a_draft"
+    assert s.view(SUPERVISOR)["clarifications"][0]["rejection"] == "涉及实质性内容变更"
+    soon = T0 + timedelta(minutes=5)
+    s.ok("evaluation.draft_question", EXPERTS[0], bidder=B1, text="问题", deadline=soon.isoformat())
+    assert s.refused("evaluation.approve_question", SUPERVISOR, soon, question="Q2") == (
+        "deadline_passed"
+    )
+
+
+def test_the_bidder_answers_signed_before_the_deadline() -> None:
+    s = scoring_phase()
+    ask(s, B1)
+    ask(s, B2, deadline=T0 + timedelta(hours=2))
+    assert answer(s, BIDDER2, "Q1").code == "not_your_question"
+    assert answer(s, EXPERTS[0], "Q1").code == "not_allowed"
+    assert answer(s, BIDDER, "Q1", DEADLINE).code == "answer_late", "at the deadline is late"
+    assert answer(s, BIDDER, "Q1", signature="").code == "unsigned"
+    [answered] = answer(s, BIDDER, "Q1", T0 + timedelta(minutes=30))
+    assert answered.data == {
+        "question": "Q1",
+        "text": "暂估价按招标文件第5章计列",
+        "at": (T0 + timedelta(minutes=30)).isoformat(),
+        **SIGNED,
+    }
+    assert answer(s, BIDDER, "Q1").code == "already_answered"
+    assert evaluation.visible(s.state, answered, BIDDER)
+    assert not evaluation.visible(s.state, answered, BIDDER2)
+    assert evaluation.visible(s.state, answered, EXPERTS[1])
+    assert evaluation.visible(s.state, answered, SUPERVISOR)
+    mine = s.view(BIDDER)["clarifications"]
+    assert [(q["question"], q["status"]) for q in mine] == [("Q1", "answered")]
+    assert mine[0]["answer"] == {"text": "暂估价按招标文件第5章计列", "at": answered.data["at"]}
+    assert s.view(EXPERTS[2])["clarifications"][0]["answer"]["signature"] == SIGNED["signature"]
+    close = "evaluation.close_clarification"
+    assert s.refused(close, EXPERTS[1]) == "not_leader"
+    assert s.refused(close, SUPERVISOR) == "not_allowed"
+    assert s.refused(close, EXPERTS[0], DEADLINE) == "answers_pending", "B2 may still answer"
+    [closed] = s.ok(close, EXPERTS[0], T0 + timedelta(hours=2))
+    assert closed.data == {"to": "scoring", "closed": [{"question": "Q2", "status": "unanswered"}]}
+    assert s.state.phase == "scoring" and s.state.clarify_from is None
+    assert not evaluation.visible(s.state, closed, BIDDER)
+    assert [q["status"] for q in s.view(BIDDER2)["clarifications"]] == ["unanswered"]
+    assert answer(s, BIDDER2, "Q2").code == "wrong_phase"
+    ask(s, B3, deadline=T0 + timedelta(hours=3))  # a second clarification
+    assert s.state.phase == "clarifying" and s.state.clarify_from == "scoring"
+    assert answer(s, BIDDER2, "Q2").code == "question_closed"
+    assert [q["question"] for q in s.view(SUPERVISOR)["clarifications"]] == ["Q1", "Q2", "Q3"]
+
+
+def test_a_clarification_from_the_preliminary_review_returns_there() -> None:
+    s = reviewing()
+    s.ok("evaluation.submit_review", EXPERTS[1], verdicts=verdicts())
+    deadline = DEADLINE.isoformat()
+    opened, _ = s.ok("evaluation.draft_question", CHAIR, bidder=B2, text="q", deadline=deadline)
+    assert opened.data == {"from": "preliminary"}
+    [again] = s.ok("evaluation.draft_question", CHAIR, bidder=B3, text="q2", deadline=deadline)
+    assert again.data["question"] == "Q2", "one clarification, two questions"
+    assert s.refused("evaluation.submit_review", EXPERTS[0], verdicts=verdicts()) == "wrong_phase"
+    [closed] = s.ok("evaluation.close_clarification", EXPERTS[0])
+    assert closed.data["closed"] == [
+        {"question": "Q1", "status": "withdrawn"},
+        {"question": "Q2", "status": "withdrawn"},
+    ], "drafts never approved are withdrawn"
+    assert s.state.phase == "preliminary"
+    for e in EXPERTS[:1] + EXPERTS[2:]:
+        s.ok("evaluation.submit_review", e, verdicts=verdicts())
+    assert s.state.phase == "scoring"
+
+
+def test_an_anonymous_part_asks_by_label_and_hides_the_answers_signer() -> None:
+    s = scoring_phase(anonymous=True, label_seed=SEED.hex())
+    label = s.state.spec.labels[B1]
+    deadline = DEADLINE.isoformat()
+    draft = "evaluation.draft_question"
+    assert s.refused(draft, EXPERTS[0], bidder=B1, text="q", deadline=deadline) == "no_bid"
+    _, drafted = s.ok(draft, EXPERTS[0], bidder=label, text="q", deadline=deadline)
+    assert drafted.data["label"] == label and "bidder" not in drafted.data
+    assert s.state.questions[0].bidder == B1
+    s.ok("evaluation.approve_question", SUPERVISOR, question="Q1")
+    assert "label" not in s.view(BIDDER)["clarifications"][0], "the bidder never learns its label"
+    [answered] = answer(s, BIDDER, "Q1")
+    assert not evaluation.visible(s.state, answered, EXPERTS[1]), "its signer names the bidder"
+    assert "evaluation.question_answered" in evaluation.REVEALS
+    seen = s.view(EXPERTS[1])["clarifications"][0]
+    assert seen["label"] == label and "bidder" not in seen
+    assert seen["answer"] == {"text": "暂估价按招标文件第5章计列", "at": T0.isoformat()}
+    shown = s.view(SUPERVISOR)["clarifications"][0]
+    assert shown["bidder"] == B1 and shown["answer"]["certificate"] == SIGNED["certificate"]
+
+
+# signing the report ------------------------------------------------------------------------
+
+DIGEST = "ab" * 32
+STAMPED: dict[str, str] = {**SIGNED, "timestamp": "dGltZXN0YW1wdG9rZW4=" * 2}
+
+
+def summarised(**config: Any) -> Session:
+    s = deviating(**config)
+    s.ok("evaluation.summarise", EXPERTS[0])
+    return s
+
+
+def issued(**config: Any) -> Session:
+    s = summarised(**config)
+    s.ok("evaluation.issue_report", SYSTEM, digest=DIGEST, pages=12)
+    return s
+
+
+def test_the_report_is_issued_after_the_summary() -> None:
+    assert deviating().refused("evaluation.issue_report", SYSTEM, digest=DIGEST, pages=1) == (
+        "wrong_phase"
+    )
+    s = summarised()
+    assert s.refused("evaluation.issue_report", EXPERTS[1], digest=DIGEST, pages=1) == (
+        "not_leader"
+    )
+    assert s.refused("evaluation.issue_report", SUPERVISOR, digest=DIGEST, pages=1) == (
+        "not_allowed"
+    )
+    assert s.refused("evaluation.sign_report", EXPERTS[0], **STAMPED) == "wrong_phase"
+    [report] = s.ok("evaluation.issue_report", SYSTEM, digest=DIGEST, pages=12)
+    assert report.data == {
+        "digest": DIGEST,
+        "pages": 12,
+        "at": T0.isoformat(),
+        "sign_until": (T0 + timedelta(minutes=60)).isoformat(),
+    }
+    assert s.state.phase == "signing"
+    assert s.view(EXPERTS[1])["report"]["sign_until"] == report.data["sign_until"]
+    assert s.view(EXPERTS[0])["allowed"] == ["evaluation.refuse_signing"]
+    assert s.view(EXPERTS[0])["actions"] == ["evaluation.sign_report"]
+    s30 = summarised(signing_minutes=30)
+    [short] = s30.ok("evaluation.issue_report", EXPERTS[0], digest=DIGEST, pages=12)
+    assert short.data["sign_until"] == (T0 + timedelta(minutes=30)).isoformat()
+
+
+def test_each_member_signs_or_refuses_in_writing_and_the_last_closes_the_signing() -> None:
+    s = issued()
+    sign, refuse = "evaluation.sign_report", "evaluation.refuse_signing"
+    assert s.refused(sign, STRANGER, **STAMPED) == "not_a_member"
+    assert s.refused(sign, CHAIR, **STAMPED) == "not_allowed"
+    assert s.refused(sign, EXPERTS[0], **{**STAMPED, "timestamp": ""}) == "unsigned"
+    assert s.refused(refuse, EXPERTS[1], reason="   ") == "reason_needed"
+    [signed] = s.ok(sign, EXPERTS[0], **STAMPED)
+    assert signed.data == {"expert": MEMBERS[0], "digest": DIGEST, "at": T0.isoformat(), **STAMPED}
+    assert s.refused(sign, EXPERTS[0], **STAMPED) == "already_signed"
+    assert s.refused(refuse, EXPERTS[0], reason="r") == "already_signed"
+    [refused] = s.ok(refuse, EXPERTS[1], reason="对第2名的技术评分有不同意见")
+    assert refused.data["reason"] == "对第2名的技术评分有不同意见"
+    assert s.refused(sign, EXPERTS[1], **STAMPED) == "already_signed"
+    for e in EXPERTS[2:4]:
+        s.ok(sign, e, **STAMPED)
+    assert s.state.phase == "signing"
+    last, closed = s.ok(sign, EXPERTS[4], **STAMPED)
+    assert (last.name, closed.name) == ("evaluation.report_signed", "evaluation.signing_closed")
+    assert closed.data == {
+        "at": T0.isoformat(),
+        "signed": [MEMBERS[0], *MEMBERS[2:]],
+        "dissent": [{"expert": MEMBERS[1], "reason": "对第2名的技术评分有不同意见"}],
+        "deemed": [],
+    }
+    assert s.state.phase == "signed"
+    assert s.refused("evaluation.close_signing", SYSTEM) == "wrong_phase"
+    assert s.view(SUPERVISOR)["report"]["closed"]["dissent"][0]["expert"] == MEMBERS[1]
+    assert not any(evaluation.visible(s.state, e, BIDDER) for e in s.log)
+
+
+def test_silence_at_the_signing_deadline_counts_as_consent() -> None:
+    s = issued()
+    deadline = T0 + timedelta(minutes=60)
+    s.ok("evaluation.sign_report", EXPERTS[0], **STAMPED)
+    s.ok("evaluation.refuse_signing", EXPERTS[1], reason="理由")
+    assert s.refused("evaluation.close_signing", CHAIR, deadline) == "not_allowed"
+    early = deadline - timedelta(seconds=1)
+    assert s.refused("evaluation.close_signing", SYSTEM, early) == "signing_open"
+    assert s.refused("evaluation.sign_report", EXPERTS[2], deadline, **STAMPED) == (
+        "deadline_passed"
+    )
+    assert s.refused("evaluation.refuse_signing", EXPERTS[2], deadline, reason="r") == (
+        "deadline_passed"
+    )
+    [closed] = s.ok("evaluation.close_signing", SYSTEM, deadline)
+    assert closed.data["signed"] == [MEMBERS[0]]
+    assert closed.data["dissent"] == [{"expert": MEMBERS[1], "reason": "理由"}]
+    assert closed.data["deemed"] == MEMBERS[2:], "no written refusal: consent"
+    assert s.state.phase == "signed"
+
+
 # who sees what, the edge, the replay -------------------------------------------------------
 
 
-def test_bidders_see_nothing_of_the_evaluation() -> None:
+def test_bidders_see_nothing_of_the_evaluation_but_their_clarification() -> None:
     s = deviating()
-    assert evaluation.may_join(s.state, BIDDER) is not None
+    assert evaluation.may_join(s.state, BIDDER) is None, "a bidder joins for clarifications"
     assert evaluation.may_join(s.state, EXPERTS[0]) is None
+    public = Actor("pub", "公众", "public")
+    assert evaluation.may_join(s.state, public) is not None
     assert not any(evaluation.visible(s.state, e, BIDDER) for e in s.log)
-    assert evaluation.snapshot(s.state, BIDDER)["allowed"] == []
-    assert "sheets" not in evaluation.snapshot(s.state, BIDDER)
+    view = evaluation.snapshot(s.state, BIDDER)
+    assert view["allowed"] == [] and view["actions"] == [] and view["clarifications"] == []
+    assert "sheets" not in view and "seats" not in view and "summary" not in view
     room = evaluation.room_type()
-    assert room.may_join(room.initial(CONFIG), BIDDER) is not None
+    assert room.may_join(room.initial(CONFIG), BIDDER) is None
+    assert room.may_join(room.initial({**CONFIG, "roles": ["chair", "expert"]}), BIDDER)
 
 
 def test_the_client_and_shell_commands_are_split() -> None:
@@ -763,7 +1048,8 @@ def test_the_client_and_shell_commands_are_split() -> None:
     assert not shell & set(room.arguments), "the WebSocket edge never takes a shell command"
     assert client <= set(room.arguments)
     assert evaluation.snapshot(scoring_phase().state, EXPERTS[0])["allowed"] == [
-        "evaluation.submit_sheet"
+        "evaluation.draft_question",
+        "evaluation.submit_sheet",
     ]
     assert drawn().view(EXPERTS[0])["actions"] == ["evaluation.sign_in"]
 
@@ -799,6 +1085,17 @@ def test_a_whole_evaluation_replays_from_its_log(anonymous: bool) -> None:
     s.ok("evaluation.start_preliminary", CHAIR)
     for e in experts:
         s.ok("evaluation.submit_review", e, verdicts=verdicts({(B3, "licence"): "过期"}))
+    deadline = (T0 + timedelta(hours=3)).isoformat()
+    q = "evaluation.draft_question"
+    s.ok(q, experts[0], bidder=bid_name(s, B1), text="请澄清", deadline=deadline)
+    s.ok(q, experts[0], bidder=bid_name(s, B2), text="请澄清", deadline=deadline)
+    s.ok(q, experts[0], bidder=bid_name(s, B2), text="再问", deadline=deadline)
+    s.ok("evaluation.approve_question", SUPERVISOR, question="Q1")
+    s.ok("evaluation.approve_question", SUPERVISOR, question="Q2")
+    s.ok("evaluation.reject_question", SUPERVISOR, question="Q3", reason="重复")
+    answer(s, BIDDER, "Q1", T0 + timedelta(hours=2))
+    s.ok("evaluation.close_clarification", experts[0], T0 + timedelta(hours=3))
+    assert [q.status for q in s.state.questions] == ["answered", "unanswered", "rejected"]
     for e in experts:
         for b in (B1, B2):
             tech = "10" if e is experts[-1] and b == B1 else "30"
@@ -807,7 +1104,14 @@ def test_a_whole_evaluation_replays_from_its_log(anonymous: bool) -> None:
     s.ok("evaluation.explain", experts[-1], flag=flag["key"], reason="理由")
     s.ok("evaluation.summarise", experts[0])
     assert s.state.phase == "summary" and s.state.leader == experts[0].subject
+    s.ok("evaluation.issue_report", SYSTEM, digest=DIGEST, pages=30)
+    s.ok("evaluation.sign_report", experts[0], **STAMPED)
+    s.ok("evaluation.refuse_signing", experts[1], reason="不同意")
+    s.ok("evaluation.close_signing", SYSTEM, T0 + timedelta(hours=2))
+    assert s.state.phase == "signed" and s.state.report is not None
+    assert s.state.report.closed is not None and len(s.state.report.closed["deemed"]) == 3
     json.dumps(s.view(SUPERVISOR), ensure_ascii=False)  # a page renders it as it is
+    json.dumps(s.view(BIDDER), ensure_ascii=False)
     replayed = evaluation.initial(s.config)
     for event in roundtrip(s.log):
         replayed = evaluation.apply(replayed, event)
