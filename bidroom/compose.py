@@ -4,6 +4,10 @@ A composite routes by name: a command or event whose name starts with a part's p
 that part, with that part's slice of the state. The first part answers for presence (joined,
 left, expired) and for who may join. Everything stays pure: a composite is as replayable as its
 parts.
+
+:class:`ModuleRoomType` makes a room type (a composite's part, or a room of its own) of a module
+of pure functions: bidroom.meeting, bidroom.opening and bidroom.evaluation each declare theirs in
+one class statement.
 """
 
 from __future__ import annotations
@@ -11,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, Protocol
 
 from pydantic import BaseModel
 
-from bidroom.room import JSON, Actor, Command, Decision, Event, Rejected, RoomType, Rules
+from bidroom.room import JSON, Actor, Command, Decision, Event, Rejected, RoomType, Rules, S
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +103,95 @@ class Composite:
 
     def expired(self, alive: frozenset[str]) -> Command:
         return self.parts[0].kind.expired(alive)
+
+
+class Core(Protocol[S]):
+    """A module of pure functions that is a room type but for presence: its constants and its
+    functions, named as in :class:`RoomType` (``KIND`` for ``kind`` and so on)."""
+
+    KIND: str
+    RULES: Rules
+    ARGUMENTS: Mapping[str, Any]
+
+    def initial(self, config: Mapping[str, Any]) -> S: ...
+    def decide(self, state: S, command: Command, actor: Actor, now: datetime) -> Decision: ...
+    def apply(self, state: S, event: Event) -> S: ...
+    def roles(self, state: S) -> frozenset[str]: ...
+    def may_join(self, state: S, actor: Actor) -> Rejected | None: ...
+    def visible(self, state: S, event: Event, actor: Actor) -> bool: ...
+    def snapshot(self, state: S, actor: Actor) -> JSON: ...
+
+
+class Presence(Protocol):
+    """A module whose functions make the presence commands (bidroom.meeting's)."""
+
+    def joined(self, actor: Actor, connection: str, node: str) -> Command: ...
+    def left(self, connection: str) -> Command: ...
+    def expired(self, alive: frozenset[str]) -> Command: ...
+
+
+class ModuleRoomType(Generic[S]):
+    """A :class:`RoomType` made of a module of pure functions, declared by subclassing it in
+    that module (``this`` being the module itself, ``from bidroom import meeting as this``)::
+
+        class Meeting(ModuleRoomType[MeetingState], core=this, presence=this):
+            "The meeting room type, as the hub sees it."
+
+    ``core`` gives the constants and the state functions, ``presence`` joined/left/expired
+    (a part of a composite borrows the meeting's, which answers for presence). mypy checks the
+    modules against :class:`Core` and :class:`Presence`.
+    """
+
+    kind: str
+    rules: Rules
+    arguments: Mapping[str, Any]
+    gates: frozenset[str]
+    reveals: frozenset[str]
+    _core: Core[Any]
+    _presence: Presence
+
+    def __init_subclass__(
+        cls,
+        *,
+        core: Core[S],
+        presence: Presence,
+        gates: frozenset[str] = frozenset(),
+        reveals: frozenset[str] = frozenset(),
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.kind, cls.rules, cls.arguments = core.KIND, core.RULES, core.ARGUMENTS
+        cls.gates, cls.reveals = gates, reveals
+        cls._core, cls._presence = core, presence
+
+    def initial(self, config: Mapping[str, Any]) -> S:
+        state: S = self._core.initial(config)
+        return state
+
+    def decide(self, state: S, command: Command, actor: Actor, now: datetime) -> Decision:
+        return self._core.decide(state, command, actor, now)
+
+    def apply(self, state: S, event: Event) -> S:
+        changed: S = self._core.apply(state, event)
+        return changed
+
+    def roles(self, state: S) -> frozenset[str]:
+        return self._core.roles(state)
+
+    def may_join(self, state: S, actor: Actor) -> Rejected | None:
+        return self._core.may_join(state, actor)
+
+    def visible(self, state: S, event: Event, actor: Actor) -> bool:
+        return self._core.visible(state, event, actor)
+
+    def snapshot(self, state: S, actor: Actor) -> JSON:
+        return self._core.snapshot(state, actor)
+
+    def joined(self, actor: Actor, connection: str, node: str) -> Command:
+        return self._presence.joined(actor, connection, node)
+
+    def left(self, connection: str) -> Command:
+        return self._presence.left(connection)
+
+    def expired(self, alive: frozenset[str]) -> Command:
+        return self._presence.expired(alive)

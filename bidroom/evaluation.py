@@ -83,7 +83,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bidroom import committee, meeting, precheck, scoring
-from bidroom.compose import Composite, Part
+from bidroom import evaluation as this  # this module: its functions make the Evaluation part
+from bidroom.compose import Composite, ModuleRoomType, Part
 from bidroom.errors import BidroomError
 from bidroom.room import JSON, SYSTEM, Actor, Command, Decision, Event, Rejected, Rules, check
 
@@ -1860,26 +1861,10 @@ def snapshot(state: EvaluationState, actor: Actor) -> JSON:
     }
 
 
-class Evaluation:
-    """The evaluation part, as bidroom.compose sees it (presence is the meeting part's)."""
+class Evaluation(ModuleRoomType[EvaluationState], core=this, presence=meeting, reveals=REVEALS):
+    """The evaluation part, as bidroom.compose sees it (presence is the meeting part's).
 
-    kind = KIND
-    rules = RULES
-    arguments = ARGUMENTS  # the WebSocket edge: shell commands are not a client's to send
-    shell_arguments = SHELL_ARGUMENTS
-    gates: frozenset[str] = frozenset()
-    reveals = REVEALS
-
-    initial = staticmethod(initial)
-    decide = staticmethod(decide)
-    apply = staticmethod(apply)
-    roles = staticmethod(roles)
-    may_join = staticmethod(may_join)
-    visible = staticmethod(visible)
-    snapshot = staticmethod(snapshot)
-    joined = staticmethod(meeting.joined)
-    left = staticmethod(meeting.left)
-    expired = staticmethod(meeting.expired)
+    Its ``arguments`` are the WebSocket edge's: shell commands are not a client's to send."""
 
 
 def room_type() -> Composite:

@@ -20,6 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bidroom import meeting as this  # this module: its functions make the Meeting room type
+from bidroom.compose import ModuleRoomType
 from bidroom.room import JSON, SYSTEM, Actor, Command, Decision, Event, Rejected, Rules, check
 
 KIND = "meeting"
@@ -410,22 +412,7 @@ def expired(alive: frozenset[str]) -> Command:
     return Command("presence.expire", {"alive": sorted(alive)})
 
 
-class Meeting:
-    """The meeting room type, as the hub sees it."""
-
-    kind = KIND
-    rules = RULES
-    arguments = ARGUMENTS
-    gates = frozenset({"meeting.removed"})
-    reveals: frozenset[str] = frozenset()
-
-    initial = staticmethod(initial)
-    decide = staticmethod(decide)
-    apply = staticmethod(apply)
-    roles = staticmethod(roles)
-    may_join = staticmethod(may_join)
-    visible = staticmethod(visible)
-    snapshot = staticmethod(snapshot)
-    joined = staticmethod(joined)
-    left = staticmethod(left)
-    expired = staticmethod(expired)
+class Meeting(
+    ModuleRoomType[MeetingState], core=this, presence=this, gates=frozenset({"meeting.removed"})
+):
+    """The meeting room type, as the hub sees it: this module's functions."""

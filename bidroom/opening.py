@@ -46,9 +46,10 @@ from typing import Any, Literal, TypedDict
 from pydantic import BaseModel, ConfigDict, Field
 
 from bidroom import meeting
+from bidroom import opening as this  # this module: its functions make the Opening part
 from bidroom.audit import canonical
 from bidroom.bidform import money
-from bidroom.compose import Composite, Part
+from bidroom.compose import Composite, ModuleRoomType, Part
 from bidroom.room import JSON, SYSTEM, Actor, Command, Decision, Event, Rejected, Rules, check
 
 KIND = "opening"
@@ -1264,26 +1265,10 @@ def snapshot(state: OpeningState, actor: Actor) -> JSON:
     }
 
 
-class Opening:
-    """The opening part, as bidroom.compose sees it (presence is the meeting part's)."""
+class Opening(ModuleRoomType[OpeningState], core=this, presence=meeting, reveals=REVEALS):
+    """The opening part, as bidroom.compose sees it (presence is the meeting part's).
 
-    kind = KIND
-    rules = RULES
-    arguments = ARGUMENTS  # the WebSocket edge: shell commands are not a client's to send
-    shell_arguments = SHELL_ARGUMENTS
-    gates: frozenset[str] = frozenset()
-    reveals = REVEALS
-
-    initial = staticmethod(initial)
-    decide = staticmethod(decide)
-    apply = staticmethod(apply)
-    roles = staticmethod(roles)
-    may_join = staticmethod(may_join)
-    visible = staticmethod(visible)
-    snapshot = staticmethod(snapshot)
-    joined = staticmethod(meeting.joined)
-    left = staticmethod(meeting.left)
-    expired = staticmethod(meeting.expired)
+    Its ``arguments`` are the WebSocket edge's: shell commands are not a client's to send."""
 
 
 def room_type() -> Composite:

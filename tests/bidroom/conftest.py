@@ -42,7 +42,7 @@ def make_hub(store: Store, node: str, broker: LocalBroker | None = None) -> Hub:
     return Hub(
         store,
         broker or LocalBroker(),
-        {"meeting": Meeting()},  # type: ignore[dict-item]
+        {"meeting": Meeting()},
         node=node,
         metrics=Metrics(),
         replay_limit=50,

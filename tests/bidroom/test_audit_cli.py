@@ -24,7 +24,7 @@ def record_some_events(url: str) -> None:
         engine = create_engine(url)
         store = Store(engine)
         await store.create_room(RoomRecord("lot-1", "meeting", "开标会", {}, datetime.now(UTC)))
-        hub = Hub(store, LocalBroker(), {"meeting": Meeting()}, node="n1", metrics=Metrics())  # type: ignore[dict-item]
+        hub = Hub(store, LocalBroker(), {"meeting": Meeting()}, node="n1", metrics=Metrics())
         await hub.execute("lot-1", Command("meeting.open"), CHAIR)
         for n in range(5):
             await hub.execute("lot-1", Command("meeting.announce", {"text": f"#{n}"}), CHAIR)

@@ -32,7 +32,7 @@ class Room:
         for event in decision:
             self.seq += 1
             events.append(Event(event.name, event.data, self.seq, NOW, actor))
-        self.state = fold(meeting.Meeting(), self.state, events)  # type: ignore[arg-type]
+        self.state = fold(meeting.Meeting(), self.state, events)
         return events
 
     def join(self, actor: Actor, connection: str = "") -> None:
@@ -222,7 +222,7 @@ def test_replaying_the_log_gives_the_same_state(room: Room) -> None:
     log += replay.run("meeting.open", CHAIR)
     log += replay.run("meeting.announce", CHAIR, text="a")
     log += replay.run("meeting.mute", CHAIR, subject="bidder-2")
-    again = fold(meeting.Meeting(), meeting.initial(CONFIG), log)  # type: ignore[arg-type]
+    again = fold(meeting.Meeting(), meeting.initial(CONFIG), log)
     assert again == room.state
 
 
