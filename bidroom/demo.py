@@ -65,6 +65,44 @@ def tender_spec(folder: Path, deadline: datetime) -> dict[str, Any]:
         for person in demo_pki.PEOPLE
         if person.role == "custodian"
     ]
+    # The lot's evaluation, frozen at publication (K excepted: the opening draws it): price 50
+    # points by benchmark deviation, three subjective technical items, one objective item.
+    evaluation: dict[str, Any] = {
+        "params": {
+            "price": {
+                "method": "benchmark",
+                "full": "50",
+                "e_high": "1.0",
+                "e_low": "0.5",
+                "trim": "drop_max_min",
+                "trim_from": 5,
+            },
+            "items": [
+                {"id": "服务方案", "max": "20", "kind": "subjective", "part": "technical"},
+                {"id": "人员配备", "max": "10", "kind": "subjective", "part": "technical"},
+                {"id": "设备", "max": "10", "kind": "subjective", "part": "technical"},
+                {"id": "类似业绩", "max": "10", "kind": "objective", "part": "commercial"},
+            ],
+            "rounding": {"mode": "half_up", "places": 2},
+            "tie_breakers": ["lower_price", "higher_technical", "earlier_receipt"],
+            "candidates": 3,
+            "threshold": "0.30",
+        },
+        "criteria": [
+            {"id": "资格", "text": "投标人资格符合招标文件要求（营业执照、资质证书）"},
+            {"id": "保证金", "text": "投标保证金按要求提交"},
+            {"id": "签章", "text": "投标文件按要求签署、盖章"},
+            {"id": "报价", "text": "投标报价不超过最高限价，且唯一"},
+        ],
+        "review_rule": "majority",
+        "anonymous_technical": True,
+        "venues": [
+            {"venue": "舟山主会场", "seats": 3},
+            {"venue": "普陀分会场", "seats": 1},
+            {"venue": "岱山分会场", "seats": 1},
+        ],
+        "signing_minutes": 60,
+    }
     return {
         "number": TENDER_NUMBER,
         "title": TENDER_TITLE,
@@ -90,6 +128,7 @@ def tender_spec(folder: Path, deadline: datetime) -> dict[str, Any]:
                 "k": 2,
                 "record": {"confirm_minutes": 10, "silence": "consent"},
                 "max_bid_bytes": 200 * 1024 * 1024,
+                "evaluation": evaluation,
             }
         ],
     }

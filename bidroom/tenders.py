@@ -23,6 +23,37 @@ refusal is a TenderError whose ``code`` names the rule (docs/opening.md "Tenders
     confirm_minutes_out_of_range, silence_unknown       the record's confirmation rule
     bid_size_over_limit    max_bid_bytes over the platform's limit (BIDROOM_MAX_BID_BYTES)
     lot_number_duplicate   two lots with one number
+
+The lot's ``evaluation`` section (optional: a lot may be published for its opening alone; if
+present it is complete, and frozen with the rest of the spec, K excepted, which the opening draws):
+
+    evaluation_params_invalid   params are not bidroom.scoring parameters; the scoring module's
+                                own codes for its parameters pass through as they are
+                                (weight_invalid, weight_out_of_range, coefficient_invalid,
+                                trim_from_invalid, threshold_invalid, items_unexpected,
+                                item_duplicate, item_max_invalid, tie_breaker_duplicate,
+                                price_invalid, number_invalid)
+    evaluation_method_mismatch  params.price.method is not the lot's method
+    evaluation_ceiling_mismatch params.price.ceiling differs from the lot's ceiling_price
+    criteria_empty              no preliminary review criterion
+    criteria_duplicate          two criteria with one id
+    review_rule_unknown         review_rule not majority | unanimity
+    venue_seats                 a venue with fewer than 1 seat
+    venue_duplicate             a venue named twice
+    committee_size              the seats total less than 3 or an even number (87号令 Art. 47
+                                wants 5 or more, odd, for government procurement; tendering law
+                                lots may have 3: the platform allows >= 3 and odd)
+    signing_minutes_out_of_range  signing_minutes not in 1 .. 1440
+
+:func:`evaluation_config` (the evaluation room's config from the lot and the opening record):
+
+    record_invalid         not a bidroom-opening-record version 1 document
+    record_unpublished     the record (with its publication state) is not published
+    record_other_lot       the record is another lot's
+    record_incomplete      no sheet, a bid not settled, or (benchmark) no K drawn
+    opening_terminated     the opening was terminated: nothing to evaluate
+    no_opened_bids         no bid was opened
+    evaluation_missing     the lot has no evaluation section
 """
 
 from __future__ import annotations
@@ -48,7 +79,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from bidroom.errors import TenderError
+from bidroom import scoring
+from bidroom.errors import ScoringError, TenderError
 from ca import primitives as p
 from ca import shares
 
@@ -67,6 +99,28 @@ SILENCES = ("consent", "refusal")
 WINDOW = (5, 240)
 CONFIRM = (1, 1440)
 MAX_LOTS = 50
+REVIEW_RULES = ("majority", "unanimity")
+SIGNING = (1, 1440)
+MIN_COMMITTEE = 3
+OPENED = ("decrypted", "quorum_opened")  # bidroom.opening.OPENED
+SETTLED = (*OPENED, "revoked", "withdrawn")
+RECORD_FORMAT = "bidroom-opening-record"
+# bidroom.scoring's codes for its parameters, passed through as they are.
+PARAMS_CODES = frozenset(
+    {
+        "number_invalid",
+        "weight_invalid",
+        "weight_out_of_range",
+        "coefficient_invalid",
+        "trim_from_invalid",
+        "threshold_invalid",
+        "items_unexpected",
+        "item_duplicate",
+        "item_max_invalid",
+        "tie_breaker_duplicate",
+        "price_invalid",
+    }
+)
 
 
 def _refuse(code: str, message: str) -> PydanticCustomError:
@@ -142,6 +196,97 @@ class Record(BaseModel):
         return value
 
 
+class Criterion(BaseModel):
+    """A preliminary review criterion (初步评审): pass or fail, per bidder, per expert."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    id: str = Field(min_length=1, max_length=64)
+    text: str = Field(min_length=1, max_length=500)
+
+
+class Venue(BaseModel):
+    """A venue of the committee and its seats; the main venue comes first."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    venue: str = Field(min_length=1, max_length=100)
+    seats: int
+
+    @field_validator("seats")
+    @classmethod
+    def _seats(cls, value: int) -> int:
+        if value < 1:
+            raise _refuse("venue_seats", "each venue has at least 1 seat")
+        return value
+
+
+class Evaluation(BaseModel):
+    """How the lot is evaluated, frozen at publication (K excepted: the opening draws it).
+
+    ``params`` are bidroom.scoring's parameters in its own JSON form (checked by
+    ``scoring.params_from_json`` and kept normalised), the rest is the evaluation room's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    params: dict[str, Any]
+    criteria: list[Criterion]
+    review_rule: str
+    anonymous_technical: bool
+    venues: list[Venue]
+    signing_minutes: int = 60
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _params(cls, value: Any) -> dict[str, Any]:
+        try:
+            params = scoring.params_from_json(value)
+        except ScoringError as exc:
+            code = exc.code if exc.code in PARAMS_CODES else "evaluation_params_invalid"
+            raise _refuse(code, f"params: {exc.message}") from exc
+        return params.model_dump(mode="json")
+
+    @field_validator("criteria")
+    @classmethod
+    def _criteria(cls, value: list[Criterion]) -> list[Criterion]:
+        if not value:
+            raise _refuse("criteria_empty", "name at least 1 preliminary review criterion")
+        ids = [c.id for c in value]
+        if len(set(ids)) != len(ids):
+            raise _refuse("criteria_duplicate", "each criterion id once")
+        return value
+
+    @field_validator("review_rule")
+    @classmethod
+    def _rule(cls, value: str) -> str:
+        if value not in REVIEW_RULES:
+            raise _refuse("review_rule_unknown", "review_rule is majority or unanimity")
+        return value
+
+    @field_validator("venues")
+    @classmethod
+    def _venues(cls, value: list[Venue]) -> list[Venue]:
+        names = [v.venue for v in value]
+        if len(set(names)) != len(names):
+            raise _refuse("venue_duplicate", "each venue once")
+        seats = sum(v.seats for v in value)
+        if seats < MIN_COMMITTEE or seats % 2 == 0:
+            raise _refuse(
+                "committee_size", f"the committee is an odd number >= {MIN_COMMITTEE} (now {seats})"
+            )
+        return value
+
+    @field_validator("signing_minutes")
+    @classmethod
+    def _signing(cls, value: int) -> int:
+        if not SIGNING[0] <= value <= SIGNING[1]:
+            raise _refuse("signing_minutes_out_of_range", "signing_minutes is 1 .. 1440")
+        return value
+
+    def scoring_params(self) -> scoring.Params:
+        return scoring.params_from_json(self.params)
+
+
 class LotSpec(BaseModel):
     """One lot (标段) as staff write it; frozen at publication."""
 
@@ -161,6 +306,7 @@ class LotSpec(BaseModel):
     k: int
     record: Record = Record(confirm_minutes=30, silence="consent")
     max_bid_bytes: int = Field(gt=0)
+    evaluation: Evaluation | None = None
 
     @field_validator("deadline")
     @classmethod
@@ -225,6 +371,8 @@ class LotSpec(BaseModel):
         cap = (info.context or {}).get("max_bid_bytes")
         if cap is not None and self.max_bid_bytes > cap:
             raise _refuse("bid_size_over_limit", f"max_bid_bytes is at most {cap}")
+        if self.evaluation is not None:
+            _check_evaluation(self.evaluation, self.method, self.ceiling_price)
         return self
 
     def frozen(self) -> dict[str, Any]:
@@ -238,6 +386,20 @@ def _check_k_range(k_range: Sequence[Decimal]) -> None:
     low, high, step = k_range
     if not (0 <= low < high and 0 < step <= high - low):
         raise _refuse("k_range_invalid", "k_range needs 0 <= low < high and 0 < step <= high - low")
+
+
+def _check_evaluation(evaluation: Evaluation, method: str, ceiling: Decimal) -> None:
+    price = evaluation.params["price"]
+    if price["method"] != method:
+        raise _refuse(
+            "evaluation_method_mismatch",
+            f"params.price.method is {price['method']}, the lot's method is {method}",
+        )
+    stated = price.get("ceiling")
+    if stated is not None and Decimal(stated) != ceiling:
+        raise _refuse(
+            "evaluation_ceiling_mismatch", "params.price.ceiling, if given, is the ceiling_price"
+        )
 
 
 class TenderSpec(BaseModel):
@@ -304,7 +466,18 @@ _CODES = frozenset(
         "silence_unknown",
         "bid_size_over_limit",
         "lot_number_duplicate",
+        "evaluation_params_invalid",
+        "evaluation_method_mismatch",
+        "evaluation_ceiling_mismatch",
+        "criteria_empty",
+        "criteria_duplicate",
+        "review_rule_unknown",
+        "venue_seats",
+        "venue_duplicate",
+        "committee_size",
+        "signing_minutes_out_of_range",
     }
+    | PARAMS_CODES
 )
 
 
@@ -398,4 +571,101 @@ def opening_config(
         "opening_key": base64.b64encode(split.opening_key).decode(),
         "key_fingerprint": split.fingerprint,
         "commitments": split.commitments,
+    }
+
+
+# evaluation --------------------------------------------------------------------------------
+
+
+def _unfit(code: str, message: str, **detail: Any) -> TenderError:
+    return TenderError(message, code=code, detail=detail)
+
+
+def evaluation_config(
+    spec: LotSpec,
+    record: Mapping[str, Any],
+    *,
+    received_at: Mapping[str, str] | None = None,
+    label_seed: str | None = None,
+) -> dict[str, Any]:
+    """The evaluation room's config (bidroom.evaluation.initial) from the lot's frozen spec and
+    its opening's record: the opened bids (decrypted or quorum_opened, in the record's order)
+    with bidder, name, status, price and the sheet's fields; K as a string from the draw (iff
+    benchmark); criteria, review rule, params, anonymity, venues and signing time from the
+    lot's evaluation section. The ceiling_price is the price method's ceiling unless the
+    params name it.
+
+    ``record`` is the record document (``opening.record_document``), or the room's record with
+    its publication state (``{"document", ..., "published"}``), which must then be published.
+    ``received_at`` (bidder -> ISO time, from the bids table) and ``label_seed`` (hex, the
+    anonymous labels' random input) are the caller's: the record holds neither.
+    """
+    if spec.evaluation is None:
+        raise _unfit("evaluation_missing", f"lot {spec.number} has no evaluation section")
+    evaluation = spec.evaluation
+    if "document" in record:
+        if not record.get("published"):
+            raise _unfit("record_unpublished", "the opening record is not published yet")
+        record = record["document"]
+    if record.get("format") != RECORD_FORMAT or record.get("version") != 1:
+        raise _unfit("record_invalid", f"not a {RECORD_FORMAT} version 1 document")
+    lot = str(record.get("lot") or "")
+    if lot.rsplit("-", 1)[-1] != spec.number:
+        raise _unfit("record_other_lot", f"the record is lot {lot}'s, not {spec.number}'s")
+    if (record.get("decision") or {}).get("decision") == "terminate":
+        raise _unfit("opening_terminated", "the opening was terminated: nothing to evaluate")
+    bids = list(record.get("bids") or ())
+    unsettled = [b["bidder"] for b in bids if b.get("status") not in SETTLED]
+    if unsettled:
+        raise _unfit("record_incomplete", "a bid is not settled", bidders=unsettled)
+    sheet = record.get("sheet")
+    if not sheet:
+        raise _unfit("record_incomplete", "the record has no sheet")
+    rows = {row["bidder"]: row for row in sheet.get("rows") or ()}
+    k: str | None = None
+    if spec.method == "benchmark":
+        drawn = (record.get("draw") or {}).get("k")
+        if drawn is None:
+            raise _unfit("record_incomplete", "a benchmark lot needs K from the opening's draw")
+        k = str(drawn)
+    opened = [b for b in bids if b.get("status") in OPENED]
+    if not opened:
+        raise _unfit("no_opened_bids", "the opening opened no bid")
+    missing = [b["bidder"] for b in opened if b["bidder"] not in rows]
+    if missing:
+        raise _unfit("record_incomplete", "an opened bid has no row on the sheet", bidders=missing)
+    params = dict(evaluation.params)
+    if params["price"].get("ceiling") is None:
+        params["price"] = {**params["price"], "ceiling": f"{spec.ceiling_price:.2f}"}
+    config: dict[str, Any] = {
+        "lot": lot,
+        "title": record.get("title", spec.title),
+        "tender": record.get("tender", ""),
+        "bids": [_evaluated_bid(b, rows[b["bidder"]], received_at or {}) for b in opened],
+        "criteria": [c.model_dump(mode="json") for c in evaluation.criteria],
+        "review_rule": evaluation.review_rule,
+        "params": params,
+        "k": k,
+        "anonymous": evaluation.anonymous_technical,
+        "venues": [v.model_dump(mode="json") for v in evaluation.venues],
+        "signing_minutes": evaluation.signing_minutes,
+    }
+    if label_seed is not None:
+        config["label_seed"] = label_seed
+    return config
+
+
+def _evaluated_bid(
+    bid: Mapping[str, Any], row: Mapping[str, Any], received_at: Mapping[str, str]
+) -> dict[str, Any]:
+    fields = dict(row.get("fields") or {})
+    price = fields.get("price")
+    return {
+        "bidder": bid["bidder"],
+        "name": bid.get("name", ""),
+        "status": bid["status"],
+        "price": None if price is None else str(price),
+        "received_at": received_at.get(bid["bidder"]),
+        "fields": fields,
+        "form_error": row.get("form_error"),
     }

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from bidroom import tenders
 from bidroom.errors import TenderError
@@ -193,3 +194,288 @@ def test_the_split_opening_key_opens_with_k_custodian_keys_and_the_room_config_s
     assert config["k_range"] == ["0.00", "0.05", "0.01"] and config["window_minutes"] == 30
     assert "BEGIN CERTIFICATE" not in str(config)
     assert tenders.room_id(lot_id) == "opening-t1-1"
+
+
+# the evaluation section ----------------------------------------------------------------------
+
+
+def evaluation_section() -> dict[str, Any]:
+    return {
+        "params": {
+            "price": {"method": "benchmark", "full": "50", "e_high": "1", "e_low": "0.5"},
+            "items": [
+                {"id": "服务方案", "max": "20"},
+                {"id": "人员配备", "max": "10"},
+                {"id": "设备", "max": "10"},
+                {"id": "类似业绩", "max": "10", "kind": "objective", "part": "commercial"},
+            ],
+            "candidates": 3,
+        },
+        "criteria": [{"id": "资格", "text": "资格符合要求"}, {"id": "签章", "text": "签章齐全"}],
+        "review_rule": "majority",
+        "anonymous_technical": True,
+        "venues": [
+            {"venue": "主会场", "seats": 3},
+            {"venue": "分会场1", "seats": 1},
+            {"venue": "分会场2", "seats": 1},
+        ],
+    }
+
+
+def _evaluated(body: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    section = evaluation_section()
+    section.update(changes)
+    return _with(body, evaluation=section)
+
+
+def test_a_complete_evaluation_section_is_read_normalised_and_frozen(
+    body: dict[str, Any],
+) -> None:
+    assert tenders.parse_tender(body, CAP).lots[0].evaluation is None, "optional for now"
+    spec = tenders.parse_tender(_evaluated(body), CAP)
+    evaluation = spec.lots[0].evaluation
+    assert evaluation is not None
+    assert evaluation.signing_minutes == 60 and evaluation.review_rule == "majority"
+    assert [v.seats for v in evaluation.venues] == [3, 1, 1]
+    params = evaluation.scoring_params()
+    assert params.price.method == "benchmark" and len(params.items) == 4
+    frozen = spec.frozen()["lots"][0]["evaluation"]
+    assert frozen["params"]["threshold"] == "0.30", "scoring's defaults are frozen with the lot"
+    assert frozen["params"]["tie_breakers"] == [
+        "lower_price",
+        "higher_technical",
+        "earlier_receipt",
+    ]
+    assert tenders.parse_tender(spec.frozen(), CAP) == spec, "the frozen spec reads back"
+    with pytest.raises(ValidationError):  # frozen
+        evaluation.review_rule = "unanimity"
+
+
+def _price(**price: Any) -> dict[str, Any]:
+    params = evaluation_section()["params"]
+    return {**params, "price": {**params["price"], **price}}
+
+
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"params": {"items": []}}, "evaluation_params_invalid"),
+        ({"params": "benchmark"}, "evaluation_params_invalid"),
+        ({"params": _price(full="0")}, "coefficient_invalid"),
+        ({"params": _price(full=50.0)}, "number_invalid"),
+        ({"params": {**_price(), "threshold": "1.5"}}, "threshold_invalid"),
+        ({"params": {**_price(), "items": [{"id": "a", "max": "1"}] * 2}}, "item_duplicate"),
+        ({"params": _price(ceiling="3000000.00")}, "evaluation_ceiling_mismatch"),
+        ({"criteria": []}, "criteria_empty"),
+        ({"criteria": [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}]}, "criteria_duplicate"),
+        ({"review_rule": "plurality"}, "review_rule_unknown"),
+        ({"venues": [{"venue": "主", "seats": 5}, {"venue": "副", "seats": 0}]}, "venue_seats"),
+        ({"venues": [{"venue": "主", "seats": 3}, {"venue": "主", "seats": 2}]}, "venue_duplicate"),
+        ({"venues": [{"venue": "主", "seats": 3}, {"venue": "副", "seats": 1}]}, "committee_size"),
+        ({"venues": [{"venue": "主", "seats": 1}]}, "committee_size"),
+        ({"venues": []}, "committee_size"),
+        ({"signing_minutes": 0}, "signing_minutes_out_of_range"),
+        ({"signing_minutes": 1441}, "signing_minutes_out_of_range"),
+        ({"anonymous": True}, "invalid_tender"),
+    ],
+)
+def test_each_evaluation_rule_refuses_with_its_code(
+    body: dict[str, Any], changes: dict[str, Any], code: str
+) -> None:
+    assert refusal(_evaluated(body, **changes)) == code
+
+
+def test_a_present_section_is_complete(body: dict[str, Any]) -> None:
+    for field in ("params", "criteria", "review_rule", "anonymous_technical", "venues"):
+        section = evaluation_section()
+        del section[field]
+        assert refusal(_with(body, evaluation=section)) == "invalid_tender", field
+
+
+def test_three_experts_is_the_smallest_committee(body: dict[str, Any]) -> None:
+    three = [{"venue": "主会场", "seats": 3}]
+    assert tenders.parse_tender(_evaluated(body, venues=three), CAP).lots[0].evaluation
+
+
+def test_the_scoring_method_is_the_lot_s(body: dict[str, Any]) -> None:
+    low_price = {"price": {"method": "low_price", "weight": "0.30"}, "items": []}
+    assert refusal(_evaluated(body, params=low_price)) == "evaluation_method_mismatch"
+    lot = _evaluated(body, params=low_price)
+    lot["lots"][0].update(method="low_price", k_range=None)
+    assert tenders.parse_tender(lot, CAP).lots[0].method == "low_price"
+    lowest = {"price": {"method": "lowest_evaluated"}}
+    lot = _evaluated(body, params=lowest)
+    assert refusal(lot) == "evaluation_method_mismatch"
+    lot["lots"][0].update(method="lowest_evaluated", k_range=None)
+    assert tenders.parse_tender(lot, CAP).lots[0].evaluation is not None
+    # a benchmark section on a lot without k_range: the lot's own rule speaks first
+    lot = _evaluated(body)
+    lot["lots"][0].update(k_range=None)
+    assert refusal(lot) == "k_range_required"
+
+
+def _row(bidder: str, status: str, price: str | None = None) -> dict[str, Any]:
+    opened = status in ("decrypted", "quorum_opened")
+    return {
+        "bidder": bidder,
+        "name": f"{bidder} 公司",
+        "status": status,
+        "fields": {"price": price, "duration_days": 365} if opened else {},
+        "guarantee_check": "ok" if opened else None,
+        "over_ceiling": False,
+        "form_error": None,
+    }
+
+
+def published_record() -> dict[str, Any]:
+    """A record document as docs/opening.md "Events" (opening.record_document) describes it."""
+    statuses = [
+        ("cert:a", "decrypted", "3500000.00"),
+        ("cert:b", "quorum_opened", "3620000.50"),
+        ("cert:c", "revoked", None),
+        ("cert:d", "withdrawn", None),
+        ("cert:e", "decrypted", "3710000.00"),
+    ]
+    causes = {"cert:b": "platform_fault", "cert:c": "bidder_key_lost", "cert:d": "ca_fault"}
+    return {
+        "format": "bidroom-opening-record",
+        "version": 1,
+        "lot": "0123456789abcdef0123456789abcdef-1",
+        "tender": "ZJ-ZS-2026-0417",
+        "title": "第1标段",
+        "times": {"scheduled": "2026-12-20T01:30:00+00:00"},
+        "window_ends": "2026-12-20T02:00:00+00:00",
+        "count": 5,
+        "bids": [
+            {
+                "bidder": b,
+                "name": f"{b} 公司",
+                "envelope": "00" * 32,
+                "status": s,
+                "cause": causes.get(b),
+            }
+            for b, s, _ in statuses
+        ],
+        "decision": None,
+        "remedy": "quorum",
+        "quorum": [
+            {
+                "bidders": ["cert:b"],
+                "reason": "platform_fault",
+                "shares": [
+                    {"index": 1, "custodian": "cert:x"},
+                    {"index": 2, "custodian": "cert:y"},
+                ],
+                "opened": {"cert:b": [1, 2]},
+                "cancelled": None,
+            }
+        ],
+        "sheet": {
+            "rows": [_row(b, s, p) for b, s, p in statuses],
+            "ceiling_price": "3800000.00",
+            "fields": ["price", "duration_days"],
+        },
+        "draw": {"range": ["0.00", "0.05", "0.01"], "commitment": "ab" * 32, "seed": "cd" * 32}
+        | {"k": "0.03"},
+        "objections": [],
+    }
+
+
+def test_the_evaluation_config_is_the_lot_s_section_with_the_record_s_opened_bids_and_k(
+    body: dict[str, Any],
+) -> None:
+    from bidroom import evaluation, scoring
+
+    lot = tenders.parse_tender(_evaluated(body), CAP).lots[0]
+    record = published_record()
+    received = {"cert:a": "2026-12-19T08:00:00+00:00", "cert:b": "2026-12-19T09:00:00+00:00"}
+    config = tenders.evaluation_config(lot, record, received_at=received, label_seed="ee" * 16)
+    assert [(b["bidder"], b["status"], b["price"]) for b in config["bids"]] == [
+        ("cert:a", "decrypted", "3500000.00"),
+        ("cert:b", "quorum_opened", "3620000.50"),
+        ("cert:e", "decrypted", "3710000.00"),
+    ], "the opened bids, the revoked and withdrawn ones left out"
+    assert config["bids"][0]["name"] == "cert:a 公司"
+    assert config["bids"][0]["received_at"] == "2026-12-19T08:00:00+00:00"
+    assert config["bids"][2]["received_at"] is None
+    assert config["bids"][1]["fields"] == {"price": "3620000.50", "duration_days": 365}
+    assert config["k"] == "0.03" and isinstance(config["k"], str)
+    assert config["lot"] == record["lot"] and config["tender"] == "ZJ-ZS-2026-0417"
+    assert config["criteria"] == evaluation_section()["criteria"]
+    assert config["review_rule"] == "majority" and config["anonymous"] is True
+    assert config["venues"] == evaluation_section()["venues"]
+    assert config["signing_minutes"] == 60 and config["label_seed"] == "ee" * 16
+    params = scoring.params_from_json(config["params"])
+    assert params.price.ceiling == Decimal("3800000.00"), "the lot's ceiling, unless params name it"
+    assert lot.evaluation is not None and lot.evaluation.params["price"]["ceiling"] is None
+    # the room's record with its publication state is taken too, once published
+    wrapped = {"document": record, "digest": "00", "published": {"checkpoint": {}, "proofs": []}}
+    assert tenders.evaluation_config(lot, wrapped, received_at=received) == {
+        k: v for k, v in config.items() if k != "label_seed"
+    }
+    state = evaluation.initial({**config, "starts_at": "2026-12-21T01:30:00+00:00"})
+    assert state.spec.k == "0.03" and len(state.spec.bids) == 3
+
+
+def evaluation_refusal(lot: tenders.LotSpec, record: dict[str, Any]) -> str:
+    with pytest.raises(TenderError) as caught:
+        tenders.evaluation_config(lot, record)
+    return caught.value.code
+
+
+def test_the_evaluation_config_needs_a_complete_published_record(body: dict[str, Any]) -> None:
+    lot = tenders.parse_tender(_evaluated(body), CAP).lots[0]
+    record = published_record()
+    assert evaluation_refusal(lot, {**record, "format": "x"}) == "record_invalid"
+    assert evaluation_refusal(lot, {**record, "version": 2}) == "record_invalid"
+    assert evaluation_refusal(lot, {**record, "lot": "0123-2"}) == "record_other_lot"
+    assert evaluation_refusal(lot, {**record, "sheet": None}) == "record_incomplete"
+    assert evaluation_refusal(lot, {**record, "draw": {**record["draw"], "k": None}}) == (
+        "record_incomplete"
+    )
+    sealed = copy.deepcopy(record)
+    sealed["bids"][0]["status"] = "failed"
+    assert evaluation_refusal(lot, sealed) == "record_incomplete"
+    rowless = copy.deepcopy(record)
+    rowless["sheet"]["rows"] = rowless["sheet"]["rows"][1:]
+    assert evaluation_refusal(lot, rowless) == "record_incomplete"
+    terminated = {**record, "decision": {"decision": "terminate", "reason": "少于3家", "count": 2}}
+    assert evaluation_refusal(lot, terminated) == "opening_terminated"
+    none_opened = copy.deepcopy(record)
+    for b in none_opened["bids"]:
+        b["status"] = "revoked"
+    assert evaluation_refusal(lot, none_opened) == "no_opened_bids"
+    unpublished = {"document": record, "digest": "00", "published": None}
+    assert evaluation_refusal(lot, unpublished) == "record_unpublished"
+    bare = tenders.parse_tender(body, CAP).lots[0]
+    assert evaluation_refusal(bare, record) == "evaluation_missing"
+
+
+def test_a_lot_without_a_draw_takes_no_k(body: dict[str, Any]) -> None:
+    low_price = {"price": {"method": "low_price", "weight": "0.30"}}
+    lot = _evaluated(body, params=low_price)
+    lot["lots"][0].update(method="low_price", k_range=None)
+    spec = tenders.parse_tender(lot, CAP).lots[0]
+    config = tenders.evaluation_config(spec, {**published_record(), "draw": None})
+    assert config["k"] is None and len(config["bids"]) == 3
+
+
+def test_the_demo_tender_has_a_complete_evaluation_consistent_with_its_method(
+    tmp_path: Any, people: list[tuple[p.PrivateKey, Any]]
+) -> None:
+    from bidroom import demo, demo_pki
+
+    for person, (_, cert) in zip(
+        [x for x in demo_pki.PEOPLE if x.role == "custodian"], people, strict=False
+    ):
+        (tmp_path / f"{person.id}.crt.pem").write_text(pem(cert))
+    spec = tenders.parse_tender(demo.tender_spec(tmp_path, NOW + timedelta(days=21)), CAP)
+    [lot] = spec.lots
+    assert lot.evaluation is not None and lot.method == "benchmark"
+    params = lot.evaluation.scoring_params()
+    subjective = [i.id for i in params.items if i.kind == "subjective"]
+    assert subjective == ["服务方案", "人员配备", "设备"]
+    price_marks = params.price.full_marks
+    assert price_marks is not None
+    assert sum(i.max for i in params.items) + price_marks == 100, "100 points in all"
+    assert [v.seats for v in lot.evaluation.venues] == [3, 1, 1]
