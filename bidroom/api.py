@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bidroom import tokens
-from bidroom.errors import AuthError, BidroomError, Refused, StoreError
+from bidroom import protocol, tokens
+from bidroom.errors import AuthError, BidroomError, Refused, RoomNotFound, StoreError
 from bidroom.store import RoomRecord
 
 ROOM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -85,6 +85,35 @@ async def create_room(request: Request) -> Response:
     except StoreError:
         return error(409, "room_exists", f"room {body.id} exists already")
     return JSONResponse(room_public(room), 201)
+
+
+HISTORY_PAGE = 500
+WATCHERS = ("chair", "supervisor")
+
+
+async def room_events(request: Request) -> Response:
+    """``GET /api/rooms/{room}/events?after=N``: a room's log, a page at a time, for the chair
+    and supervisors (who see every event anyway): a watcher's page shows the whole history,
+    not only what happened since it was opened."""
+    try:
+        who = identity(request)
+    except AuthError as exc:
+        return error(401, exc.code, exc.message)
+    if not any(role in who.roles for role in WATCHERS):
+        return error(403, "not_allowed", "the room's history is for the chair and supervisors")
+    after = request.query_params.get("after", "0")
+    if not after.isdigit():
+        return error(422, "invalid_args", "after is a sequence number")
+    hub = request.app.state.hub
+    try:
+        await hub.room(request.path_params["room"])
+    except RoomNotFound as exc:
+        return error(404, "room_not_found", exc.message)
+    room = request.path_params["room"]
+    found = await hub.store.events(room, after=int(after), upto=int(after) + HISTORY_PAGE)
+    return JSONResponse(
+        {"room": room, "events": [protocol.event_json(e) for e in found], "page": HISTORY_PAGE}
+    )
 
 
 def identity(request: Request) -> tokens.Identity:

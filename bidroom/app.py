@@ -122,6 +122,7 @@ def create_app(settings: Settings, demo_dir: Path | None = None) -> Starlette:
         Route("/metrics", api.metrics),
         Route("/api/rooms", api.list_rooms, methods=["GET"]),
         Route("/api/rooms", api.create_room, methods=["POST"]),
+        Route("/api/rooms/{room}/events", api.room_events, methods=["GET"]),
         Route("/ca/{file:path}", api.ca_crl, methods=["GET"]),  # <name>.crl
         Route("/tsa", timestamps.endpoint, methods=["POST"]),  # RFC 3161 over HTTP
         Route("/api/audit/checkpoint", audit_api.latest),

@@ -15,6 +15,7 @@ from bidroom import audit, receipts, tokens
 from bidroom.app import create_app
 from bidroom.db import migrate
 from bidroom.errors import NotMigrated
+from bidroom.room import Actor, Command
 from bidroom.settings import load_settings
 from bidroom.store import create_engine
 from ca import checkpoint, merkle
@@ -81,6 +82,29 @@ def test_staff_create_rooms_and_anyone_lists_them(client: TestClient) -> None:
     assert "config" not in listed[0], "a room's configuration is not public"
     again = client.post("/api/rooms", json=body, headers=bearer("chair"))
     assert (again.status_code, again.json()["code"]) == (409, "room_exists")
+
+
+def test_watchers_read_a_rooms_whole_history_a_page_at_a_time(client: TestClient) -> None:
+    body = {"id": "lot-1", "kind": "meeting", "title": "开标会", "config": {}}
+    assert client.post("/api/rooms", json=body, headers=bearer("chair")).status_code == 201
+    hub = client.app.state.hub  # type: ignore[attr-defined]
+    chair = Actor("chair-1", "王敏", "chair")
+    client.portal.call(hub.execute, "lot-1", Command("meeting.open"), chair, None)  # type: ignore[union-attr]
+    for n in range(3):
+        announce = Command("meeting.announce", {"text": f"第{n}条"})
+        client.portal.call(hub.execute, "lot-1", announce, chair, None)  # type: ignore[union-attr]
+    history = client.get("/api/rooms/lot-1/events", headers=bearer("supervisor")).json()
+    assert [e["seq"] for e in history["events"]] == [1, 2, 3, 4]
+    assert history["events"][0]["name"] == "meeting.opened"
+    later = client.get("/api/rooms/lot-1/events?after=2", headers=bearer("chair")).json()
+    assert [e["data"]["text"] for e in later["events"]] == ["第1条", "第2条"]
+    refused = client.get("/api/rooms/lot-1/events", headers=bearer("bidder"))
+    assert (refused.status_code, refused.json()["code"]) == (403, "not_allowed")
+    assert client.get("/api/rooms/lot-1/events").status_code == 401
+    missing = client.get("/api/rooms/nope/events", headers=bearer("chair"))
+    assert (missing.status_code, missing.json()["code"]) == (404, "room_not_found")
+    bad = client.get("/api/rooms/lot-1/events?after=-1", headers=bearer("chair"))
+    assert (bad.status_code, bad.json()["code"]) == (422, "invalid_args")
 
 
 @pytest.mark.parametrize(

@@ -239,6 +239,13 @@ def test_a_whole_opening_with_a_bid_opened_by_the_custodians(
         "opening.record_published",
     ):
         expect(log.locator(f"[data-event='{event}']").first).to_be_attached()
+    # a supervisor who opens the page only now reads the whole history in the event log
+    late = Screen(browser, demo, "supervisor", room)
+    screens.append(late)
+    late.phase("published")
+    late_log = late.page.get_by_test_id("event-log")
+    for event in ("opening.count_published", "opening.window_started", "opening.bid_decrypted"):
+        expect(late_log.locator(f"[data-event='{event}']").first).to_be_attached()
     record = httpx.get(f"{demo.url}/api/openings/{room}/record", timeout=10).json()
     assert record["confirmations"][b2.subject]["opinion"] == "dissent"
     assert {p["name"] for p in record["published"]["proofs"]} >= {

@@ -52,6 +52,7 @@ const page = {
   errors: { decrypt: null, share: null },
   verified: null, // {ok, k, commitment} after "verify K"
   replayedUpTo: 0,
+  historyLoaded: false, // a watcher's log: the room's earlier events, fetched once
 };
 
 // start -----------------------------------------------------------------------------------
@@ -116,6 +117,26 @@ function connect() {
 function onWelcome(frame) {
   page.me = frame.you;
   page.replayedUpTo = frame.seq;
+  if (["chair", "supervisor"].includes(frame.you?.role) && !page.historyLoaded) loadHistory(frame.seq);
+  render();
+}
+
+/** A watcher's event log shows the room's whole history, not only what happened since the
+ *  page opened: the earlier events, a page at a time, from GET /api/rooms/{room}/events. */
+async function loadHistory(upto) {
+  page.historyLoaded = true;
+  try {
+    let after = 0;
+    while (after < upto) {
+      const answer = await (await api("GET", `/api/rooms/${encodeURIComponent(page.room)}/events?after=${after}`)).json();
+      if (!answer.events.length) break;
+      page.state = opening.withHistory(page.state, answer.events);
+      after = answer.events[answer.events.length - 1].seq;
+    }
+  } catch (error) {
+    page.historyLoaded = false; // tried again at the next welcome
+    toast(i18n.errorText(error), "error");
+  }
   render();
 }
 

@@ -26,7 +26,7 @@ export const CAUSES = {
   network_fault: "withdrawn",
 };
 /** How many events the page keeps for the event log. */
-const LOG_LIMIT = 1000;
+export const LOG_LIMIT = 1000;
 
 const TALK = ["decrypting", "settling", "sheet", "record"];
 /** Room commands (WebSocket) by phase and role: docs/opening.md, used when no server list holds. */
@@ -177,6 +177,16 @@ export function apply(state, event) {
 
 export function fold(state, events) {
   return events.reduce(apply, state);
+}
+
+/** The log with earlier events (a watcher's history, GET /api/rooms/{room}/events) merged in. */
+export function withHistory(state, events) {
+  const bySeq = new Map(state.log.map((e) => [e.seq, e]));
+  for (const event of events) {
+    if (event.name?.startsWith("opening.") && !bySeq.has(event.seq)) bySeq.set(event.seq, entry(event));
+  }
+  const log = [...bySeq.values()].sort((a, b) => a.seq - b.seq).slice(-LOG_LIMIT);
+  return { ...state, log };
 }
 
 function entry(event) {
