@@ -121,6 +121,16 @@ def actor_for(who: Identity, role: str) -> Actor:
     return Actor(who.subject, who.name, role, who.venue, who.organisation)
 
 
+async def _step(
+    request: Request, role: str
+) -> tuple[Identity, Actor, LiveRoom, opening.OpeningState]:
+    """Who asks (acting in ``role``), the live room and its opening state."""
+    who = identity(request)
+    actor = actor_for(who, role)
+    live = await _live(request)
+    return who, actor, live, part(live)
+
+
 async def _live(request: Request) -> LiveRoom:
     hub: Hub = request.app.state.hub
     try:
@@ -165,7 +175,7 @@ async def _execute(
     actor: Actor,
     command_id: str | None,
 ) -> dict[str, Any]:
-    model = opening.SHELL_ARGUMENTS[name]
+    model = opening.SHELL_ARGUMENTS.get(name) or opening.ARGUMENTS[name]
     checked = model.model_validate(dict(args)).model_dump(mode="json")
     outcome = await hub.execute(room, Command(name, checked), actor, command_id)
     if not outcome["ok"]:
@@ -210,10 +220,7 @@ def _check_key(path: Path, data_key: bytes) -> None:
 @guarded
 async def decrypt(request: Request) -> Response:
     """A bidder hands over the data key of their own bid, sealed to the room, signed."""
-    who = identity(request)
-    actor = actor_for(who, "bidder")
-    live = await _live(request)
-    state = part(live)
+    who, actor, live, state = await _step(request, "bidder")
     body: DecryptBody = await _body(request, DecryptBody)
     bid = state.bids.get(who.subject)
     if bid is None or bid.envelope != body.envelope:
@@ -423,10 +430,7 @@ def sealed_keys(events: list[Any]) -> dict[str, str]:
 @guarded
 async def sheet(request: Request) -> Response:
     """The chair asks for the sheet: every opened bid is read, and the rows go out at once."""
-    who = identity(request)
-    actor = actor_for(who, "chair")
-    live = await _live(request)
-    state = part(live)
+    _, actor, live, state = await _step(request, "chair")
     if state.phase != "settling":
         raise OpeningRefused(
             409, "wrong_phase", "the sheet comes once the window is closed", {"phase": state.phase}
@@ -456,10 +460,7 @@ async def sheet(request: Request) -> Response:
 async def reveal(request: Request) -> Response:
     """The chair reveals K's seed from its copy sealed to the room at the commitment, when the
     browser that drew it lost it: the record cannot be generated without the draw."""
-    who = identity(request)
-    actor = actor_for(who, "chair")
-    live = await _live(request)
-    state = part(live)
+    _, actor, live, state = await _step(request, "chair")
     if state.phase != "sheet" or state.commitment is None or state.k is not None:
         raise OpeningRefused(409, "wrong_phase", "the draw is revealed once, after the sheet")
     if state.sealed_seed is None:
@@ -467,13 +468,11 @@ async def reveal(request: Request) -> Response:
     room = live.record.id
     key = room_key(request.app.state.settings, room)
     seed = handoff.open_key(key, room, state.commitment, state.sealed_seed)
-    args = opening.ARGUMENTS["opening.reveal_draw"].model_validate({"seed": seed.hex()})
     hub: Hub = request.app.state.hub
-    outcome = await hub.execute(
-        room, Command("opening.reveal_draw", args.model_dump()), actor, f"reveal:{state.commitment}"
+    args = {"seed": seed.hex()}
+    outcome = await _execute(
+        hub, room, "opening.reveal_draw", args, actor, f"reveal:{state.commitment}"
     )
-    if not outcome["ok"]:
-        raise OpeningRefused(409, outcome["code"], outcome["message"], outcome.get("detail"))
     return _answer(outcome)
 
 
@@ -485,10 +484,7 @@ async def _sign_record(
 ) -> Response:
     """A signature over the record being confirmed: the digest the signer saw must be the
     record's, the signature theirs; then the core records it (once per attempt)."""
-    who = identity(request)
-    actor = actor_for(who, role)
-    live = await _live(request)
-    state = part(live)
+    who, actor, live, state = await _step(request, role)
     body = await _body(request, model)
     room = live.record.id
     if state.record is None or state.record.digest != body.digest:
@@ -532,10 +528,7 @@ RECORD_EVENTS = (
 @guarded
 async def publish(request: Request) -> Response:
     """The record goes out with an audit receipt for each of its steps."""
-    who = identity(request)
-    actor = actor_for(who, "chair")
-    live = await _live(request)
-    state = part(live)
+    _, actor, live, state = await _step(request, "chair")
     if state.phase != "countersigned":
         raise OpeningRefused(
             409, "wrong_phase", "the record is published once countersigned", {"phase": state.phase}

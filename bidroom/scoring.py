@@ -120,6 +120,22 @@ WEIGHT_RANGES: Mapping[str, tuple[Decimal, Decimal]] = {
 }
 EVIDENCE_PLACES = 4  # means and ratios shown in a flag's evidence (the test itself is exact)
 HUNDRED = Decimal(100)
+# The codes params_from_json raises for a lot's parameters (a tender passes them through).
+PARAMS_CODES = frozenset(
+    {
+        "number_invalid",
+        "weight_invalid",
+        "weight_out_of_range",
+        "coefficient_invalid",
+        "trim_from_invalid",
+        "threshold_invalid",
+        "items_unexpected",
+        "item_duplicate",
+        "item_max_invalid",
+        "tie_breaker_duplicate",
+        "price_invalid",
+    }
+)
 # Every ScoringError code this module raises (the module docstring explains each).
 CODES = frozenset(
     {

@@ -81,6 +81,7 @@ from pydantic_core import PydanticCustomError
 
 from bidroom import scoring
 from bidroom.errors import ScoringError, TenderError
+from bidroom.opening import OPENED, RECORD_FORMAT, SETTLED
 from ca import primitives as p
 from ca import shares
 
@@ -102,25 +103,6 @@ MAX_LOTS = 50
 REVIEW_RULES = ("majority", "unanimity")
 SIGNING = (1, 1440)
 MIN_COMMITTEE = 3
-OPENED = ("decrypted", "quorum_opened")  # bidroom.opening.OPENED
-SETTLED = (*OPENED, "revoked", "withdrawn")
-RECORD_FORMAT = "bidroom-opening-record"
-# bidroom.scoring's codes for its parameters, passed through as they are.
-PARAMS_CODES = frozenset(
-    {
-        "number_invalid",
-        "weight_invalid",
-        "weight_out_of_range",
-        "coefficient_invalid",
-        "trim_from_invalid",
-        "threshold_invalid",
-        "items_unexpected",
-        "item_duplicate",
-        "item_max_invalid",
-        "tie_breaker_duplicate",
-        "price_invalid",
-    }
-)
 
 
 def _refuse(code: str, message: str) -> PydanticCustomError:
@@ -242,7 +224,7 @@ class Evaluation(BaseModel):
         try:
             params = scoring.params_from_json(value)
         except ScoringError as exc:
-            code = exc.code if exc.code in PARAMS_CODES else "evaluation_params_invalid"
+            code = exc.code if exc.code in scoring.PARAMS_CODES else "evaluation_params_invalid"
             raise _refuse(code, f"params: {exc.message}") from exc
         return params.model_dump(mode="json")
 
@@ -477,7 +459,7 @@ _CODES = frozenset(
         "committee_size",
         "signing_minutes_out_of_range",
     }
-    | PARAMS_CODES
+    | scoring.PARAMS_CODES
 )
 
 

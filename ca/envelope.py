@@ -469,19 +469,8 @@ def open_to(
 ) -> Verified:
     """Decrypt into ``target``: written as ``target.partial`` and renamed only if all verified."""
     header = read_header(source)
-    entry = _recipient(header, key)
-    gcm = p.Gcm(unwrap(entry, key, header.binding()))
-    partial = target.with_name(target.name + ".partial")
-    try:
-        with partial.open("wb") as out:
-            size, count, digest = _open_body(source, out, gcm, header, progress)
-        _check_trailer(header, _trailer(source), digest, size, count)
-        partial.replace(target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
-        raise
-    return Verified(header, size, count, digest)
+    data_key = unwrap(_recipient(header, key), key, header.binding())
+    return _open_into(source, header, p.Gcm(data_key), target, progress)
 
 
 def open_with_data_key(
@@ -490,7 +479,13 @@ def open_with_data_key(
     """Decrypt into ``target`` with a data key handed over at the opening (or recovered by the
     custodians' quorum); the same checks and the same partial-file rule as :func:`open_to`."""
     header = read_header(source)
-    gcm = _gcm(data_key)
+    return _open_into(source, header, _gcm(data_key), target, progress)
+
+
+def _open_into(
+    source: BinaryIO, header: Header, gcm: p.Gcm, target: Path, progress: Progress | None
+) -> Verified:
+    """The body after ``header``, decrypted to ``target.partial``, renamed once all verified."""
     partial = target.with_name(target.name + ".partial")
     try:
         with partial.open("wb") as out:

@@ -57,46 +57,45 @@ def _share_aad(room: str, commitment: str) -> bytes:
     ).encode()
 
 
+def _seal(public: p.EcPublicKey, info: bytes, aad: bytes, plaintext: bytes) -> str:
+    enc, sealed = hpke.seal(public, info, aad, plaintext)
+    return base64.b64encode(enc + sealed).decode()
+
+
+def _open(key: p.EcPrivateKey, info: bytes, aad: bytes, sealed: str, what: str, code: str) -> bytes:
+    try:
+        raw = base64.b64decode(sealed, validate=True)
+        if len(raw) <= ENC:
+            raise ValueError("too short")
+        return hpke.open_(raw[:ENC], key, info, aad, raw[ENC:])
+    except (CryptoError, ValueError, binascii.Error) as exc:
+        raise HandoffError(f"the sealed {what} does not open for this room", code=code) from exc
+
+
 def seal_share(public: p.EcPublicKey, room: str, commitment: str, mnemonic: str) -> str:
     """A custodian's share sealed to the room, bound to its commitment (the browser does the
     same): it travels, and stays in the room's log, never in clear."""
-    enc, sealed = hpke.seal(public, SHARE_INFO, _share_aad(room, commitment), mnemonic.encode())
-    return base64.b64encode(enc + sealed).decode()
+    return _seal(public, SHARE_INFO, _share_aad(room, commitment), mnemonic.encode())
 
 
 def open_share(key: p.EcPrivateKey, room: str, commitment: str, sealed_share: str) -> str:
     """The share in ``sealed_share``; HandoffError if it is not for this room and commitment."""
+    aad = _share_aad(room, commitment)
+    opened = _open(key, SHARE_INFO, aad, sealed_share, "share", "bad_sealed_share")
     try:
-        raw = base64.b64decode(sealed_share, validate=True)
-        if len(raw) <= ENC:
-            raise ValueError("too short")
-        opened = hpke.open_(raw[:ENC], key, SHARE_INFO, _share_aad(room, commitment), raw[ENC:])
         return opened.decode()
-    except (CryptoError, ValueError, binascii.Error) as exc:
-        raise HandoffError(
-            "the sealed share does not open for this room and commitment",
-            code="bad_sealed_share",
-        ) from exc
+    except UnicodeDecodeError as exc:
+        raise HandoffError("a share is text", code="bad_sealed_share") from exc
 
 
 def seal_key(public: p.EcPublicKey, room: str, envelope: str, data_key: bytes) -> str:
     """What a client sends: the data key sealed to the room (the browser does the same)."""
-    enc, sealed = hpke.seal(public, INFO, _aad(room, envelope), data_key)
-    return base64.b64encode(enc + sealed).decode()
+    return _seal(public, INFO, _aad(room, envelope), data_key)
 
 
 def open_key(key: p.EcPrivateKey, room: str, envelope: str, sealed_key: str) -> bytes:
     """The data key in ``sealed_key``; HandoffError if it is not for this room and envelope."""
-    try:
-        raw = base64.b64decode(sealed_key, validate=True)
-        if len(raw) <= ENC:
-            raise ValueError("too short")
-        data_key = hpke.open_(raw[:ENC], key, INFO, _aad(room, envelope), raw[ENC:])
-    except (CryptoError, ValueError, binascii.Error) as exc:
-        raise HandoffError(
-            "the sealed data key does not open for this room and envelope",
-            code="bad_sealed_key",
-        ) from exc
+    data_key = _open(key, INFO, _aad(room, envelope), sealed_key, "data key", "bad_sealed_key")
     if len(data_key) != DATA_KEY:
         raise HandoffError("a data key is 32 bytes", code="bad_sealed_key")
     return data_key
