@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
+from tendering import T0, Clock, World, make_world, running_app
 
 from bidroom.broker import LocalBroker
 from bidroom.db import migrate
@@ -54,3 +56,23 @@ async def hub(store: Store) -> Hub:
     hub = make_hub(store, "n1")
     await hub.broker.start(hub.deliver, hub.resync)
     return hub
+
+
+# The tendering world (tests/tendering.py): a CA and its people, a pinned clock, the app. --------
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return make_world(tmp_path_factory.mktemp("trust"))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(T0)
+
+
+@pytest.fixture
+def client(tmp_path: Path, world: World, database_url: str, clock: Clock) -> Iterator[TestClient]:
+    """The app over ``database_url`` with the world's people granted, on the pinned clock
+    (a test module may define its own ``client``, as test_app.py does)."""
+    yield from running_app(world, database_url, tmp_path, clock)

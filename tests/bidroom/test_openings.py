@@ -24,7 +24,6 @@ from tendering import (
     Person,
     World,
     bid_archive,
-    make_world,
     publish,
     running_app,
     seal,
@@ -39,16 +38,6 @@ from ca import primitives as p
 
 GRACE = timedelta(seconds=30)  # BIDROOM_FIX_GRACE_SECONDS' default
 PRICES = {"海洁": "3650000.00", "蓝天": "3720000.50", "绿源": "3900000.00"}
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return make_world(tmp_path_factory.mktemp("trust"))
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
 
 
 @pytest.fixture

@@ -7,12 +7,10 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 from tendering import (
@@ -23,10 +21,8 @@ from tendering import (
     Clock,
     Person,
     World,
-    make_world,
     publish_body,
     register,
-    running_app,
     seal,
     send,
     start,
@@ -40,21 +36,6 @@ from ca import primitives as p
 
 MAX = 60_000
 CUSTODIANS = ("代理机构", "公证处")
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return make_world(tmp_path_factory.mktemp("trust"))
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
-
-
-@pytest.fixture
-def client(tmp_path: Path, world: World, database_url: str, clock: Clock) -> Iterator[TestClient]:
-    yield from running_app(world, database_url, tmp_path, clock)
 
 
 CHAIR = tokens.Identity("staff:chair", "开标主持人", ("chair",))

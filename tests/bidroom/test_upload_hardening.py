@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -24,10 +23,8 @@ from tendering import (
     Clock,
     Person,
     World,
-    make_world,
     publish,
     register,
-    running_app,
     seal,
     send,
     start,
@@ -39,21 +36,6 @@ from bidroom.store import AUDIT
 from bidroom.tender_store import LotRecord
 
 MAX = 60_000
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return make_world(tmp_path_factory.mktemp("trust"))
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
-
-
-@pytest.fixture
-def client(tmp_path: Path, world: World, database_url: str, clock: Clock) -> Iterator[TestClient]:
-    yield from running_app(world, database_url, tmp_path, clock)
 
 
 def state(client: TestClient) -> Any:
