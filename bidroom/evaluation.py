@@ -86,7 +86,18 @@ from bidroom import committee, meeting, precheck, scoring
 from bidroom import evaluation as this  # this module: its functions make the Evaluation part
 from bidroom.compose import Composite, ModuleRoomType, Part
 from bidroom.errors import BidroomError
-from bidroom.room import JSON, SYSTEM, Actor, Command, Decision, Event, Rejected, Rules, check
+from bidroom.room import (
+    JSON,
+    SYSTEM,
+    Actor,
+    Command,
+    Decision,
+    Event,
+    Rejected,
+    Rules,
+    admits,
+    check,
+)
 
 KIND = "evaluation"
 CHAIR = frozenset({"chair"})
@@ -1692,13 +1703,7 @@ def roles(state: EvaluationState) -> frozenset[str]:
 
 def may_join(state: EvaluationState, actor: Actor) -> Rejected | None:
     """A bidder joins to see and answer their own clarification questions, nothing else."""
-    if actor.role not in state.roles:
-        return Rejected(
-            "not_allowed",
-            f"role {actor.role} may not join this evaluation",
-            {"roles": sorted(state.roles)},
-        )
-    return None
+    return admits(state.roles, actor, "this evaluation")
 
 
 # Before handing in their own, an expert sees neither another's review nor another's sheet.

@@ -22,7 +22,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bidroom import meeting as this  # this module: its functions make the Meeting room type
 from bidroom.compose import ModuleRoomType
-from bidroom.room import JSON, SYSTEM, Actor, Command, Decision, Event, Rejected, Rules, check
+from bidroom.room import (
+    JSON,
+    SYSTEM,
+    Actor,
+    Command,
+    Decision,
+    Event,
+    Rejected,
+    Rules,
+    admits,
+    check,
+)
 
 KIND = "meeting"
 
@@ -331,12 +342,9 @@ def roles(state: MeetingState) -> frozenset[str]:
 
 
 def may_join(state: MeetingState, actor: Actor) -> Rejected | None:
-    if actor.role not in state.roles:
-        return Rejected(
-            "not_allowed",
-            f"role {actor.role} may not join this room",
-            {"roles": sorted(state.roles)},
-        )
+    refused = admits(state.roles, actor, "this room")
+    if refused is not None:
+        return refused
     known = state.participants.get(actor.subject)
     if known is not None and known.removed:
         return Rejected("removed", "the chair removed you from this room", {})

@@ -50,7 +50,18 @@ from bidroom import opening as this  # this module: its functions make the Openi
 from bidroom.audit import canonical
 from bidroom.bidform import money
 from bidroom.compose import Composite, ModuleRoomType, Part
-from bidroom.room import JSON, SYSTEM, Actor, Command, Decision, Event, Rejected, Rules, check
+from bidroom.room import (
+    JSON,
+    SYSTEM,
+    Actor,
+    Command,
+    Decision,
+    Event,
+    Rejected,
+    Rules,
+    admits,
+    check,
+)
 
 KIND = "opening"
 RECORD_FORMAT = "bidroom-opening-record"
@@ -1150,13 +1161,7 @@ def roles(state: OpeningState) -> frozenset[str]:
 
 
 def may_join(state: OpeningState, actor: Actor) -> Rejected | None:
-    if actor.role not in state.roles:
-        return Rejected(
-            "not_allowed",
-            f"role {actor.role} may not join this opening",
-            {"roles": sorted(state.roles)},
-        )
-    return None
+    return admits(state.roles, actor, "this opening")
 
 
 def _sees_all(state: OpeningState, actor: Actor) -> bool:

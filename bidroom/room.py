@@ -128,6 +128,15 @@ def check(rules: Rules, phase: str, command: Command, actor: Actor) -> Rejected 
     return None
 
 
+def admits(roles: frozenset[str], actor: Actor, room: str) -> Rejected | None:
+    """Refuse an actor whose role the room does not take (``room`` names it: "this opening")."""
+    if actor.role in roles:
+        return None
+    return Rejected(
+        "not_allowed", f"role {actor.role} may not join {room}", {"roles": sorted(roles)}
+    )
+
+
 S = TypeVar("S")
 
 
