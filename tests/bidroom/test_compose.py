@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bidroom import evaluation, meeting, opening
+from bidroom import opening
 from bidroom.broker import LocalBroker
 from bidroom.hub import Hub
 from bidroom.meeting import Meeting
@@ -53,17 +53,3 @@ async def test_an_opening_room_routes_meeting_and_opening_commands(store: Store)
         metrics=Metrics(),
     )
     assert (await replayed.room("open-1")).state == live.state, "the log alone rebuilds it"
-
-
-def test_module_room_types_are_their_modules_functions() -> None:
-    assert Meeting.kind == "meeting" and Meeting().rules is meeting.RULES
-    assert Meeting().gates == {"meeting.removed"} and Meeting().reveals == frozenset()
-    for part, module in ((opening.Opening(), opening), (evaluation.Evaluation(), evaluation)):
-        assert (part.kind, part.arguments, part.reveals) == (
-            module.KIND,
-            module.ARGUMENTS,
-            module.REVEALS,
-        )
-        assert part.gates == frozenset()
-        assert part.left("n1/tab") == meeting.left("n1/tab")  # presence is the meeting's
-    assert Meeting().joined(CHAIR, "n1/tab", "n1") == meeting.joined(CHAIR, "n1/tab", "n1")
