@@ -621,9 +621,12 @@ async def tick(app: Any, now: datetime) -> None:
     """Send every due system command of every published lot's opening, and finish a quorum
     whose opening was interrupted (the node that received the k-th share died, say).
 
-    ``app`` is the app's state: hub, tenders, settings, blobs. One lot's trouble is logged and
-    never keeps the clock from the others."""
-    for lot in await app.tenders.published_lots():
+    ``app`` is the app's state: hub, tenders, settings, blobs. Only openings whose deadline has
+    come, within the horizon (an opening ends within days), are looked at: the clock does not
+    load every room ever opened into every node. One lot's trouble is logged and never keeps
+    the clock from the others."""
+    horizon = timedelta(days=app.settings.clock_horizon_days)
+    for lot in await app.tenders.published_lots(since=now - horizon, until=now):
         try:
             await _tick_lot(app, lot, now)
         except Exception:

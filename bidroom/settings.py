@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     # The bids are fixed this long after the deadline: a bid time-stamped before it may still be
     # being checked and recorded (a large envelope takes seconds).
     fix_grace_seconds: float = Field(default=30.0, ge=0)
+    # The clock looks only at openings whose deadline is at most this many days old.
+    clock_horizon_days: float = Field(default=14.0, gt=0)
 
     @model_validator(mode="after")
     def _replay_fits_the_queue(self) -> Settings:

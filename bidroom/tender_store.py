@@ -262,9 +262,17 @@ class TenderStore:
             row = (await conn.execute(select(LOT).where(LOT.c.id == lot_id))).first()
         return None if row is None else _lot(row)
 
-    async def published_lots(self) -> list[LotRecord]:
+    async def published_lots(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[LotRecord]:
+        """Published lots by deadline; only those with a deadline in [since, until] if given."""
+        query = select(LOT)
+        if since is not None:
+            query = query.where(LOT.c.deadline >= since)
+        if until is not None:
+            query = query.where(LOT.c.deadline <= until)
         async with self._connect() as conn:
-            rows = (await conn.execute(select(LOT).order_by(LOT.c.deadline, LOT.c.id))).all()
+            rows = (await conn.execute(query.order_by(LOT.c.deadline, LOT.c.id))).all()
         return [_lot(row) for row in rows]
 
     async def share_file(self, lot_id: str, subject: str) -> bytes | None:

@@ -377,3 +377,19 @@ def test_the_draw_is_revealed_from_its_sealed_copy_when_the_chairs_browser_lost_
     assert draw.k == opening.draw_k(
         seed, lot["id"], *[Decimal(v) for v in ("0.00", "0.05", "0.01")]
     )
+
+
+def test_the_clock_loads_only_openings_whose_deadline_has_come_within_its_horizon(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    lot = publish(client, world, world.people["王敏"])
+    o = Opening(client, world, clock, lot)
+    hub = client.app.state.hub  # type: ignore[attr-defined]
+    o.tick()
+    assert lot["room"] not in hub.rooms, "before its deadline, an opening is not loaded"
+    clock.at = DEADLINE + timedelta(days=15)
+    o.tick()
+    assert lot["room"] not in hub.rooms, "an opening past the horizon is left alone"
+    clock.at = DEADLINE + GRACE
+    o.tick()
+    assert o.state().phase == "bids_fixed" and o.state().bids == {}
