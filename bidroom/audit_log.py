@@ -215,7 +215,7 @@ class AuditLog:
         return int(index)
 
     async def index_of_event(self, room: str, seq: int) -> int:
-        """The index of the entry that recorded event ``seq`` of ``room``."""
+        """The index of the entry that recorded event ``seq`` of ``room`` (indexed: 0005)."""
         async with self.engine.connect() as conn:
             index = (
                 await conn.execute(
