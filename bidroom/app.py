@@ -15,7 +15,19 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from bidroom import api, audit_api, demo, login, opening, openings, tender_api, timestamps, ws
+from bidroom import (
+    api,
+    audit_api,
+    demo,
+    evaluation,
+    evaluations,
+    login,
+    opening,
+    openings,
+    tender_api,
+    timestamps,
+    ws,
+)
 from bidroom.audit_log import AuditLog
 from bidroom.broker import broker_for
 from bidroom.db import ensure_migrated
@@ -33,6 +45,7 @@ log = logging.getLogger(__name__)
 ROOM_TYPES: Mapping[str, RoomType[Any]] = {
     Meeting.kind: Meeting(),
     opening.KIND: opening.room_type(),
+    evaluation.KIND: evaluation.room_type(),
 }
 
 
@@ -58,6 +71,18 @@ async def _integrate(audit_log: AuditLog, settings: Settings) -> None:
         except (BidroomError, CryptoError, SQLAlchemyError) as exc:
             reason = getattr(exc, "message", type(exc).__name__)
             log.warning("audit integration skipped", extra={"error": reason})
+
+
+async def _clock(state: Any, every: float) -> None:
+    """The rooms' clock, until cancelled: each round the openings' steps, then the evaluations';
+    nothing that goes wrong in a round stops it."""
+    while True:
+        await asyncio.sleep(every)
+        for tick in (openings.tick, evaluations.tick):
+            try:
+                await tick(state, state.hub.clock())
+            except Exception:
+                log.exception("clock round skipped", extra={"clock": tick.__module__})
 
 
 @contextlib.asynccontextmanager
@@ -95,9 +120,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     app.state.audit = audit_api.open_log(engine, settings, app.state.timestamper, hub.clock)
     maintenance = asyncio.create_task(_maintain(hub, settings), name="maintenance")
     integration = asyncio.create_task(_integrate(app.state.audit, settings), name="audit")
-    clock = asyncio.create_task(
-        openings.run_clock(app.state, settings.clock_seconds), name="opening clock"
-    )
+    clock = asyncio.create_task(_clock(app.state, settings.clock_seconds), name="clock")
     log.info(
         "node ready",
         extra={"database": engine.url.get_backend_name(), "broker": type(broker).__name__},
@@ -135,6 +158,7 @@ def create_app(settings: Settings, demo_dir: Path | None = None) -> Starlette:
         WebSocketRoute("/ws", ws.endpoint),
         *tender_api.ROUTES,
         *openings.ROUTES,
+        *evaluations.ROUTES,
     ]
     if demo_dir is not None:
         routes += [

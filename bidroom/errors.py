@@ -144,6 +144,18 @@ class OpeningRefused(HttpRefusal):
         self.status = status
 
 
+class EvaluationRefused(HttpRefusal):
+    """A step of the evaluation the shell refuses before the core sees it, with its status."""
+
+    code = "evaluation_refused"
+
+    def __init__(
+        self, status: int, code: str, message: str, detail: Mapping[str, Any] | None = None
+    ):
+        super().__init__(message, code=code, detail=dict(detail or {}))
+        self.status = status
+
+
 class ScoringError(BidroomError):
     """A scoring computation that cannot be made as asked (bidroom.scoring)."""
 

@@ -177,7 +177,11 @@ RULES = Rules(
             "evaluation.summarise": LEADER,
             **SUSPEND,
         },
-        "summary": {"evaluation.issue_report": LEADER_OR_SYSTEM, **SUSPEND},
+        "summary": {
+            "evaluation.issue_report": LEADER_OR_SYSTEM,
+            "evaluation.dissent": EXPERT,
+            **SUSPEND,
+        },
         "signing": {
             "evaluation.sign_report": EXPERT,
             "evaluation.refuse_signing": EXPERT,
@@ -219,6 +223,9 @@ class ReasonArgs(_Args):
 
 class DrawArgs(_Args):
     draw: dict[str, Any]  # committee.Draw.to_json(), seed included: the core keeps only its hash
+    # The same draw sealed to the room key by the shell (ca.handoff.seal_record): it rests in the
+    # log so that any node can send each expert their seat and draw a replacement.
+    sealed: str = Field(default="", max_length=4_000_000)
 
 
 class SignInArgs(_Args):
@@ -305,6 +312,8 @@ class SignReportArgs(_Signed):
     """A member's signature over the report (PAdES: the CMS), with its RFC 3161 timestamp."""
 
     timestamp: str = Field(min_length=16, max_length=65536)  # the timestamp token, base64
+    base: str = Field(pattern=r"^[0-9a-f]{64}$")  # SHA-256 of the revision signed over
+    document: str = Field(pattern=r"^[0-9a-f]{64}$")  # SHA-256 of the PDF with this signature
 
 
 ARGUMENTS: Mapping[str, type[BaseModel]] = {
@@ -325,6 +334,7 @@ ARGUMENTS: Mapping[str, type[BaseModel]] = {
     "evaluation.reject_question": RejectQuestionArgs,
     "evaluation.close_clarification": NoArgs,
     "evaluation.refuse_signing": ReasonArgs,
+    "evaluation.dissent": ReasonArgs,
     "evaluation.suspend": ReasonArgs,
     "evaluation.resume": ReasonArgs,
     "evaluation.seal": ReasonArgs,
@@ -452,6 +462,12 @@ class Report:
     def answered(self) -> set[str]:
         return set(self.signatures) | set(self.refusals)
 
+    @property
+    def current(self) -> str:
+        """SHA-256 of the report's latest revision: as issued, or with the last signature."""
+        documents = [str(s["document"]) for s in self.signatures.values() if s.get("document")]
+        return documents[-1] if documents else self.digest
+
     def to_json(self) -> JSON:
         return {
             "digest": self.digest,
@@ -461,6 +477,7 @@ class Report:
             "signatures": {e: dict(s) for e, s in self.signatures.items()},
             "refusals": dict(self.refusals),
             "closed": None if self.closed is None else dict(self.closed),
+            "current": self.current,
         }
 
 
@@ -471,6 +488,7 @@ class EvaluationState:
     phase: str = "forming"
     resume_to: str | None = None  # the phase a suspension interrupted
     draw: Mapping[str, Any] | None = None  # {pool_digest, seed_digest, replacements}
+    sealed_draw: str | None = None  # the latest draw, sealed to the room key (never shown)
     seats: tuple[Seat, ...] = ()
     election: committee.Election | None = None
     leader: str | None = None
@@ -483,6 +501,7 @@ class EvaluationState:
     explanations: Mapping[str, str] = field(default_factory=dict)  # flag key -> reason
     revealed: bool = False
     summary: Mapping[str, Any] | None = None
+    dissents: Mapping[str, str] = field(default_factory=dict)  # expert -> written dissent
     questions: tuple[Question, ...] = ()
     clarify_from: str | None = None  # the phase a clarification interrupted
     report: Report | None = None
@@ -606,7 +625,7 @@ def _leader(state: EvaluationState, actor: Actor) -> Rejected | None:
 _Parsed = committee.Draw | Rejected
 
 
-def _parse_draw(data: Mapping[str, Any]) -> _Parsed:
+def parse_draw(data: Mapping[str, Any]) -> _Parsed:
     try:
         if data.get("format") != committee.DRAW_FORMAT or data.get("v") != 1:
             raise ValueError("not a bidroom-committee-draw version 1")
@@ -664,7 +683,7 @@ def _seed_digest(drawn: committee.Draw) -> str:
 
 
 def _record_draw(state: EvaluationState, args: Args, actor: Actor, now: datetime) -> Decision:
-    drawn = _parse_draw(args["draw"])
+    drawn = parse_draw(args["draw"])
     if isinstance(drawn, Rejected):
         return drawn
     refused = _shape(state, drawn)
@@ -676,6 +695,7 @@ def _record_draw(state: EvaluationState, args: Args, actor: Actor, now: datetime
         "pool_digest": drawn.pool_digest,
         "seed_digest": _seed_digest(drawn),
         "seats": [s.to_json() for s in drawn.public_view()],
+        "sealed": args.get("sealed") or None,
     }
     return [Event("evaluation.draw_recorded", data)]
 
@@ -752,7 +772,7 @@ def _declare(state: EvaluationState, args: Args, actor: Actor, now: datetime) ->
 def _record_replacement(
     state: EvaluationState, args: Args, actor: Actor, now: datetime
 ) -> Decision:
-    drawn = _parse_draw(args["draw"])
+    drawn = parse_draw(args["draw"])
     if isinstance(drawn, Rejected):
         return drawn
     refused = _shape(state, drawn) or _same_draw(state, drawn)
@@ -771,6 +791,7 @@ def _record_replacement(
         "replaced": last.replaced,
         "commitment": new.commitment,
         "seed_digest": hashlib.sha256(last.seed).hexdigest(),
+        "sealed": args.get("sealed") or None,
     }
     return [Event("evaluation.seat_replaced", data)]
 
@@ -967,7 +988,7 @@ def decide_review(state: EvaluationState) -> JSON:
 # detailed scoring and the deviation check
 
 
-def _bidder_named(state: EvaluationState, shown: str) -> str | None:
+def bidder_named(state: EvaluationState, shown: str) -> str | None:
     """The bidder behind the name ``shown``: a label while anonymous, else the bidder."""
     if state.anonymous:
         return next((b for b, label in state.spec.labels.items() if label == shown), None)
@@ -984,7 +1005,7 @@ def _named(state: EvaluationState, bidder: str) -> dict[str, str]:
 def _bidder_of(state: EvaluationState, data: Mapping[str, Any]) -> str:
     if "bidder" in data:
         return str(data["bidder"])
-    found = _bidder_named(replace(state, revealed=False), str(data["label"]))
+    found = bidder_named(replace(state, revealed=False), str(data["label"]))
     assert found is not None
     return found
 
@@ -994,7 +1015,7 @@ def _sheet(state: EvaluationState, args: Args, actor: Actor) -> tuple[str, JSON]
     refused = _member(state, actor)
     if refused is not None:
         return refused
-    bidder = _bidder_named(state, str(args["bid"]))
+    bidder = bidder_named(state, str(args["bid"]))
     if bidder is None:
         return Rejected("no_bid", "no such bid to score", {"bid": args["bid"]})
     if bidder not in state.passed:
@@ -1147,7 +1168,7 @@ def _draft_question(state: EvaluationState, args: Args, actor: Actor, now: datet
     refused = _leader(state, actor)
     if refused is not None:
         return refused
-    bidder = _bidder_named(state, str(args["bidder"]))
+    bidder = bidder_named(state, str(args["bidder"]))
     if bidder is None:
         return Rejected("no_bid", "no such bid to ask", {"bid": args["bidder"]})
     deadline = _when(args["deadline"])
@@ -1316,6 +1337,12 @@ def _sign_report(state: EvaluationState, args: Args, actor: Actor, now: datetime
         return report
     if not all(args.get(k) for k in ("signature", "certificate", "timestamp")):
         return Rejected("unsigned", "a signature, its certificate and its timestamp", {})
+    if args.get("base") != report.current:
+        return Rejected(
+            "report_moved",
+            "another member signed meanwhile: sign the latest revision",
+            {"current": report.current},
+        )
     data = {
         "expert": actor.subject,
         "digest": report.digest,
@@ -1323,6 +1350,8 @@ def _sign_report(state: EvaluationState, args: Args, actor: Actor, now: datetime
         "signature": args["signature"],
         "certificate": args["certificate"],
         "timestamp": args["timestamp"],
+        "base": args["base"],
+        "document": args["document"],
     }
     return _closed_if_complete(state, Event("evaluation.report_signed", data), now)
 
@@ -1338,6 +1367,19 @@ def _refuse_signing(state: EvaluationState, args: Args, actor: Actor, now: datet
         )
     data = {"expert": actor.subject, "reason": reason, "at": now.isoformat()}
     return _closed_if_complete(state, Event("evaluation.signing_refused", data), now)
+
+
+def _dissent(state: EvaluationState, args: Args, actor: Actor, now: datetime) -> Decision:
+    """A member's dissenting opinion on the summary, written into the report (a later one
+    replaces their earlier one until the report is issued)."""
+    refused = _member(state, actor)
+    if refused is not None:
+        return refused
+    reason = str(args.get("reason") or "").strip()
+    if not reason:
+        return Rejected("reason_needed", "a dissent is a written opinion", {})
+    data = {"expert": actor.subject, "reason": reason, "at": now.isoformat()}
+    return [Event("evaluation.dissent_recorded", data)]
 
 
 def _close_signing(state: EvaluationState, args: Args, actor: Actor, now: datetime) -> Decision:
@@ -1446,6 +1488,7 @@ _DECIDERS: Mapping[str, _Decider] = {
     "evaluation.issue_report": _issue_report,
     "evaluation.sign_report": _sign_report,
     "evaluation.refuse_signing": _refuse_signing,
+    "evaluation.dissent": _dissent,
     "evaluation.close_signing": _close_signing,
     "evaluation.suspend": _suspend,
     "evaluation.resume": _resume,
@@ -1470,7 +1513,7 @@ def _fold_draw(state: EvaluationState, event: Event) -> EvaluationState:
     d = event.data
     seats = tuple(Seat(int(s["seat"]), str(s["venue"]), str(s["commitment"])) for s in d["seats"])
     draw = {"pool_digest": d["pool_digest"], "seed_digest": d["seed_digest"], "replacements": 0}
-    return replace(state, phase="signing_in", draw=draw, seats=seats)
+    return replace(state, phase="signing_in", draw=draw, seats=seats, sealed_draw=d.get("sealed"))
 
 
 def _fold_seated(state: EvaluationState, event: Event) -> EvaluationState:
@@ -1498,7 +1541,7 @@ def _fold_replaced(state: EvaluationState, event: Event) -> EvaluationState:
     draw = dict(state.draw or {})
     draw["replacements"] = int(draw.get("replacements", 0)) + 1
     after = _with_seat(state, int(d["seat"]), status="sealed", commitment=str(d["commitment"]))
-    return replace(after, draw=draw)
+    return replace(after, draw=draw, sealed_draw=d.get("sealed") or state.sealed_draw)
 
 
 def _fold_election(state: EvaluationState, event: Event) -> EvaluationState:
@@ -1613,7 +1656,8 @@ def _with_report(state: EvaluationState, **changes: Any) -> EvaluationState:
 
 def _fold_signed(state: EvaluationState, event: Event) -> EvaluationState:
     d = event.data
-    signature = {k: d[k] for k in ("at", "signature", "certificate", "timestamp")}
+    keys = ("at", "signature", "certificate", "timestamp", "base", "document")
+    signature = {k: d[k] for k in keys if k in d}
     return _with_report(state, signatures={**_report(state).signatures, d["expert"]: signature})
 
 
@@ -1688,6 +1732,9 @@ _FOLDERS: Mapping[str, Callable[[EvaluationState, Event], EvaluationState]] = {
     "evaluation.report_signed": _fold_signed,
     "evaluation.signing_refused": _fold_refused,
     "evaluation.signing_closed": _fold_signing_closed,
+    "evaluation.dissent_recorded": lambda s, e: replace(
+        s, dissents={**s.dissents, str(e.data["expert"]): str(e.data["reason"])}
+    ),
     "evaluation.suspended": _fold_suspended,
     "evaluation.resumed": _fold_resumed,
     "evaluation.sealed": _fold_sealed,
@@ -1856,6 +1903,7 @@ def snapshot(state: EvaluationState, actor: Actor) -> JSON:
         "open_flags": [f["key"] for f in state.open_flags()],
         "explanations": dict(state.explanations),
         "summary": summary,
+        "dissents": dict(state.dissents),
         "clarifying_from": state.clarify_from,
         "clarifications": _clarifications(state, actor),
         "report": None if state.report is None else state.report.to_json(),

@@ -666,13 +666,3 @@ async def _tick_lot(app: Any, lot: LotRecord, now: datetime) -> None:
     outcome = await hub.execute(lot.room, Command(name, args), SYSTEM, command_id)
     if not outcome["ok"] and outcome.get("code") != "duplicate_command":
         log.warning("clock command refused", extra={"room": lot.room, "code": outcome["code"]})
-
-
-async def run_clock(app: Any, every: float = 1.0) -> None:
-    """The clock's loop, until cancelled; nothing that goes wrong in a round stops it."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await tick(app, app.hub.clock())
-        except Exception:
-            log.exception("opening clock round skipped")

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # being checked and recorded (a large envelope takes seconds).
     fix_grace_seconds: float = Field(default=30.0, ge=0)
     # The clock looks only at openings whose deadline is at most this many days old.
+    # The expert database's pool snapshot (a bidroom-expert-pool JSON file, committee.pool_json):
+    # the committee is drawn from it. None: no committee can be drawn.
+    expert_pool: Path | None = None
     clock_horizon_days: float = Field(default=14.0, gt=0)
 
     @model_validator(mode="after")

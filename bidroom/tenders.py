@@ -194,6 +194,8 @@ class Venue(BaseModel):
 
     venue: str = Field(min_length=1, max_length=100)
     seats: int
+    # The home cities whose experts sit at this venue (empty: any city): committee.Seats.cities.
+    cities: list[str] = Field(default_factory=list, max_length=50)
 
     @field_validator("seats")
     @classmethod
@@ -217,6 +219,12 @@ class Evaluation(BaseModel):
     anonymous_technical: bool
     venues: list[Venue]
     signing_minutes: int = 60
+    # The committee's draw (committee.Request): the specialties drawn from, whether experts who
+    # live in ``local_city`` are excluded, the rest period after a draw for the same tenderer.
+    specialties: list[str] = Field(default_factory=list, max_length=50)
+    tenderer: str = Field(default="", max_length=200)  # 招标人: no expert of theirs is drawn
+    local_city: str | None = Field(default=None, max_length=100)
+    rest_days: int | None = Field(default=None, ge=1, le=3650)
 
     @field_validator("params", mode="before")
     @classmethod

@@ -99,3 +99,21 @@ def open_key(key: p.EcPrivateKey, room: str, envelope: str, sealed_key: str) -> 
     if len(data_key) != DATA_KEY:
         raise HandoffError("a data key is 32 bytes", code="bad_sealed_key")
     return data_key
+
+
+RECORD_INFO = b"bidroom room record v1"  # a secret the platform keeps in a room's own log
+
+
+def _record_aad(room: str, what: str) -> bytes:
+    return json.dumps({"room": room, "what": what}, sort_keys=True, separators=(",", ":")).encode()
+
+
+def seal_record(public: p.EcPublicKey, room: str, what: str, data: bytes) -> str:
+    """A secret of the room (``what`` names it, e.g. "committee draw") sealed to the room key, so
+    it can rest in the room's log and any node can open it, while nobody reading the log can."""
+    return _seal(public, RECORD_INFO, _record_aad(room, what), data)
+
+
+def open_record(key: p.EcPrivateKey, room: str, what: str, sealed: str) -> bytes:
+    """The secret in ``sealed``; HandoffError if it is not this room's ``what``."""
+    return _open(key, RECORD_INFO, _record_aad(room, what), sealed, what, "bad_sealed_record")

@@ -930,6 +930,13 @@ DIGEST = "ab" * 32
 STAMPED: dict[str, str] = {**SIGNED, "timestamp": "dGltZXN0YW1wdG9rZW4=" * 2}
 
 
+def stamped(s: Session) -> dict[str, str]:
+    """A signature over the report's latest revision, making the next one."""
+    assert s.state.report is not None
+    revision = len(s.state.report.signatures) + 1
+    return {**STAMPED, "base": s.state.report.current, "document": f"{revision:064x}"}
+
+
 def summarised(**config: Any) -> Session:
     s = deviating(**config)
     s.ok("evaluation.summarise", EXPERTS[0])
@@ -977,17 +984,20 @@ def test_each_member_signs_or_refuses_in_writing_and_the_last_closes_the_signing
     assert s.refused(sign, CHAIR, **STAMPED) == "not_allowed"
     assert s.refused(sign, EXPERTS[0], **{**STAMPED, "timestamp": ""}) == "unsigned"
     assert s.refused(refuse, EXPERTS[1], reason="   ") == "reason_needed"
-    [signed] = s.ok(sign, EXPERTS[0], **STAMPED)
-    assert signed.data == {"expert": MEMBERS[0], "digest": DIGEST, "at": T0.isoformat(), **STAMPED}
+    assert s.refused(sign, EXPERTS[0], **{**stamped(s), "base": "cd" * 32}) == "report_moved"
+    first = stamped(s)
+    [signed] = s.ok(sign, EXPERTS[0], **first)
+    assert signed.data == {"expert": MEMBERS[0], "digest": DIGEST, "at": T0.isoformat(), **first}
+    assert s.state.report is not None and s.state.report.current == first["document"]
     assert s.refused(sign, EXPERTS[0], **STAMPED) == "already_signed"
     assert s.refused(refuse, EXPERTS[0], reason="r") == "already_signed"
     [refused] = s.ok(refuse, EXPERTS[1], reason="对第2名的技术评分有不同意见")
     assert refused.data["reason"] == "对第2名的技术评分有不同意见"
     assert s.refused(sign, EXPERTS[1], **STAMPED) == "already_signed"
     for e in EXPERTS[2:4]:
-        s.ok(sign, e, **STAMPED)
+        s.ok(sign, e, **stamped(s))
     assert s.state.phase == "signing"
-    last, closed = s.ok(sign, EXPERTS[4], **STAMPED)
+    last, closed = s.ok(sign, EXPERTS[4], **stamped(s))
     assert (last.name, closed.name) == ("evaluation.report_signed", "evaluation.signing_closed")
     assert closed.data == {
         "at": T0.isoformat(),
@@ -1004,7 +1014,7 @@ def test_each_member_signs_or_refuses_in_writing_and_the_last_closes_the_signing
 def test_silence_at_the_signing_deadline_counts_as_consent() -> None:
     s = issued()
     deadline = T0 + timedelta(minutes=60)
-    s.ok("evaluation.sign_report", EXPERTS[0], **STAMPED)
+    s.ok("evaluation.sign_report", EXPERTS[0], **stamped(s))
     s.ok("evaluation.refuse_signing", EXPERTS[1], reason="理由")
     assert s.refused("evaluation.close_signing", CHAIR, deadline) == "not_allowed"
     early = deadline - timedelta(seconds=1)
@@ -1105,7 +1115,7 @@ def test_a_whole_evaluation_replays_from_its_log(anonymous: bool) -> None:
     s.ok("evaluation.summarise", experts[0])
     assert s.state.phase == "summary" and s.state.leader == experts[0].subject
     s.ok("evaluation.issue_report", SYSTEM, digest=DIGEST, pages=30)
-    s.ok("evaluation.sign_report", experts[0], **STAMPED)
+    s.ok("evaluation.sign_report", experts[0], **stamped(s))
     s.ok("evaluation.refuse_signing", experts[1], reason="不同意")
     s.ok("evaluation.close_signing", SYSTEM, T0 + timedelta(hours=2))
     assert s.state.phase == "signed" and s.state.report is not None
