@@ -1,0 +1,345 @@
+"""The evaluation's shell over HTTP, in process, on SQLite and PostgreSQL: a session opened from a
+published opening, the committee drawn from the pool and seated by signed sign-in, a conflict and
+its replacement, the pre-check over the decrypted bids, a signed clarification, the scores, the
+report issued and signed by every member in turn (PAdES, each signature time-stamped), and the
+signed PDF checked by pyHanko and by poppler's pdfsig."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opened import PRICES, Opening, at_the_window, ok
+from starlette.testclient import TestClient
+from tendering import PEOPLE, Clock, Person, World, make_world, running_app
+
+from bidroom import committee, evaluations
+from bidroom.room import Actor, Command
+from ca import pades
+from ca import primitives as p
+
+SPECIALTY = "环境卫生"
+MAIN, PUTUO, DAISHAN = "舟山主会场", "普陀分会场", "岱山分会场"
+CITY = {MAIN: "舟山", PUTUO: "普陀", DAISHAN: "岱山"}
+EXPERTS = {  # name -> venue (home city): 4 + 2 + 2, a spare at every venue
+    "钱一": MAIN,
+    "钱二": MAIN,
+    "钱三": MAIN,
+    "钱四": MAIN,
+    "孙一": PUTUO,
+    "孙二": PUTUO,
+    "李一": DAISHAN,
+    "李二": DAISHAN,
+}
+CAST = (*PEOPLE, *((name, "expert") for name in EXPERTS), ("赵磊", "supervisor"))
+CRITERIA = [{"id": "资格", "text": "资格符合要求"}, {"id": "保证金", "text": "保证金符合要求"}]
+ITEMS = [
+    {"id": "方案", "max": "40", "kind": "subjective", "part": "technical"},
+    {"id": "人员", "max": "20", "kind": "subjective", "part": "technical"},
+    {"id": "业绩", "max": "10", "kind": "objective", "part": "commercial"},
+]
+EVALUATION = {
+    "params": {
+        "price": {"method": "low_price", "weight": "0.30", "category": "services"},
+        "items": ITEMS,
+        "candidates": 2,
+    },
+    "criteria": CRITERIA,
+    "review_rule": "majority",
+    "anonymous_technical": True,
+    "venues": [
+        {"venue": MAIN, "seats": 3, "cities": ["舟山"]},
+        {"venue": PUTUO, "seats": 1, "cities": ["普陀"]},
+        {"venue": DAISHAN, "seats": 1, "cities": ["岱山"]},
+    ],
+    "specialties": [SPECIALTY],
+    "tenderer": "舟山市环境卫生管理处",
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return make_world(tmp_path_factory.mktemp("trust"), cast=CAST)
+
+
+def pool_file(world: World, folder: Path) -> Path:
+    experts = [
+        committee.Expert(
+            world.people[name].subject,
+            name,
+            frozenset({SPECIALTY}),
+            f"{name}咨询有限公司",
+            CITY[venue],
+        )
+        for name, venue in EXPERTS.items()
+    ]
+    path = folder / "pool.json"
+    path.write_text(json.dumps(committee.pool_json(experts), ensure_ascii=False))
+    return path
+
+
+@pytest.fixture
+def client(tmp_path: Path, world: World, database_url: str, clock: Clock) -> Iterator[TestClient]:
+    pool = pool_file(world, tmp_path)
+    yield from running_app(
+        world, database_url, tmp_path, clock, clock_seconds=3600, expert_pool=pool
+    )
+
+
+def published(client: TestClient, world: World, clock: Clock) -> Opening:
+    """A lot with an evaluation section, opened and its record published."""
+    o = at_the_window(client, world, clock, evaluation=EVALUATION)
+    for name in PRICES:
+        assert o.hand_over(name).status_code == 200
+    o.tick()
+    assert o.post("sheet", "王敏", {}).status_code == 200
+    ok(o.command("opening.generate_record", "王敏"))
+    for name in PRICES:
+        assert o.confirm(name, "confirm").status_code == 200
+    o.tick()
+    chair = o.person("王敏")
+    digest = o.state().record.digest
+    fields = {"room": o.room, "digest": digest}
+    body = {"digest": digest, **chair.signed("opening.countersign", fields)}
+    countersigned = o.post("countersign", "王敏", body)
+    assert countersigned.status_code == 200, countersigned.json()
+    assert o.post("publish", "王敏", {}).status_code == 200
+    return o
+
+
+class Session:
+    """One evaluation session, driven as its pages drive it."""
+
+    def __init__(self, client: TestClient, world: World, room: str):
+        self.client, self.world, self.room = client, world, room
+        self.venue: dict[str, str] = {}
+
+    def person(self, name: str) -> Person:
+        return self.world.people[name]
+
+    def post(self, path: str, who: str, body: dict[str, Any] | None = None) -> Any:
+        return self.client.post(
+            f"/api/evaluations/{self.room}/{path}",
+            json=body or {},
+            headers=self.person(who).headers(),
+        )
+
+    def command(self, name: str, who: str, **args: Any) -> dict[str, Any]:
+        person = self.person(who)
+        actor = Actor(person.subject, who, person.role, self.venue.get(who), who)
+        hub = self.client.app.state.hub  # type: ignore[attr-defined]
+        outcome: dict[str, Any] = self.client.portal.call(  # type: ignore[union-attr]
+            hub.execute, self.room, Command(name, args), actor, None
+        )
+        return outcome
+
+    def state(self) -> Any:
+        hub = self.client.app.state.hub  # type: ignore[attr-defined]
+        return evaluations.part(self.client.portal.call(hub.room, self.room))  # type: ignore[union-attr]
+
+    def sign_in(self, who: str, venue: str | None = None) -> Any:
+        venue = venue or EXPERTS[who]
+        fields = {"room": self.room, "venue": venue}
+        body = {"venue": venue, **self.person(who).signed("evaluation.sign_in", fields)}
+        answer = self.post("sign-in", who, body)
+        if answer.status_code == 200:
+            self.venue[who] = venue
+        return answer
+
+    def name_of(self, subject: str) -> str:
+        return next(n for n, p_ in self.world.people.items() if p_.subject == subject)
+
+    def members(self) -> list[str]:
+        return [self.name_of(s) for s in self.state().members]
+
+    def shown(self, bidder: str) -> str:
+        state = self.state()
+        return state.spec.labels.get(bidder, bidder) if state.anonymous else bidder
+
+    def sign_report(self, who: str) -> Any:
+        """The browser's part: sign the prepared attributes with the key it holds (raw r||s,
+        as WebCrypto gives it); then the server finishes the PAdES signature."""
+        person = self.person(who)
+        der = person.cert.public_bytes(p.serialization_der())
+        prepared = self.post("report/prepare", who, {"certificate": base64.b64encode(der).decode()})
+        assert prepared.status_code == 200, prepared.json()
+        to_sign = base64.b64decode(prepared.json()["to_sign"])
+        raw = p.sign(person.key, to_sign)  # ECDSA as raw r||s, as keystore.js gives it
+        body = {"token": prepared.json()["token"], "signature": base64.b64encode(raw).decode()}
+        return self.post("report/sign", who, body)
+
+
+def opened_session(client: TestClient, world: World, clock: Clock) -> tuple[Opening, Session]:
+    o = published(client, world, clock)
+    clock.at += timedelta(hours=1)
+    created = client.post(
+        f"/api/lots/{o.lot['id']}/evaluations", json={}, headers=o.person("王敏").headers()
+    )
+    assert created.status_code == 201, created.json()
+    return o, Session(client, world, created.json()["room"])
+
+
+def seated(client: TestClient, world: World, clock: Clock) -> tuple[Opening, Session]:
+    o, s = opened_session(client, world, clock)
+    drawn = s.post("draw", "王敏")
+    assert drawn.status_code == 200, drawn.json()
+    for name in EXPERTS:
+        s.sign_in(name)
+    assert len(s.members()) == 5
+    return o, s
+
+
+def test_a_session_opens_only_from_a_published_record_and_one_at_a_time(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    o = at_the_window(client, world, clock, evaluation=EVALUATION)
+    chair = o.person("王敏").headers()
+    url = f"/api/lots/{o.lot['id']}/evaluations"
+    early = client.post(url, json={}, headers=chair)
+    assert early.status_code == 409 and early.json()["code"] == "record_unpublished"
+    bidder = client.post(url, json={}, headers=o.person("海洁").headers())
+    assert bidder.status_code == 403
+    assert client.post("/api/lots/nope/evaluations", json={}, headers=chair).status_code == 404
+
+
+def test_the_committee_is_drawn_sealed_and_each_expert_signs_in_at_their_own_venue(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    o, s = opened_session(client, world, clock)
+    again = client.post(
+        f"/api/lots/{o.lot['id']}/evaluations", json={}, headers=o.person("王敏").headers()
+    )
+    assert again.status_code == 409 and again.json()["code"] == "session_open"
+    assert s.post("draw", "钱一").json()["code"] == "not_allowed"
+    assert s.sign_in("钱一").json()["code"] == "no_draw"
+    drawn = s.post("draw", "王敏")
+    assert drawn.status_code == 200, drawn.json()
+    assert s.post("draw", "王敏").json()["code"] == "wrong_phase"
+    state = s.state()
+    assert [seat.status for seat in state.seats] == ["sealed"] * 5
+    assert all(seat.expert is None for seat in state.seats), "identities are sealed"
+    assert state.sealed_draw and "钱" not in state.sealed_draw
+
+    results = {name: s.sign_in(name) for name in EXPERTS}
+    seated_names = [n for n, r in results.items() if r.status_code == 200]
+    refused = {n: r.json()["code"] for n, r in results.items() if r.status_code != 200}
+    assert len(seated_names) == 5 and set(refused.values()) == {"not_drawn"}
+    assert [EXPERTS[n] for n in s.members()].count(MAIN) == 3
+    # another's signature, or a seat at the wrong venue, is refused
+    spare_main = next(n for n in refused if EXPERTS[n] == MAIN)
+    assert s.sign_in(spare_main).json()["code"] == "not_drawn"
+    first = s.members()[0]
+    assert s.sign_in(first).json()["code"] == "already_seated"
+    fields = {"room": s.room, "venue": MAIN}
+    forged = {"venue": MAIN, **s.person("海洁").signed("evaluation.sign_in", fields)}
+    assert s.post("sign-in", first, forged).json()["code"] == "signer_mismatch"
+
+
+def test_a_whole_evaluation_from_the_draw_to_the_report_signed_by_every_member(
+    client: TestClient, world: World, clock: Clock, tmp_path: Path
+) -> None:
+    o, s = seated(client, world, clock)
+    ok(s.command("evaluation.open_declarations", "王敏"))
+    members = s.members()
+    conflicted = next(n for n in members if EXPERTS[n] == MAIN)
+    bidder = o.person("海洁").subject
+    ok(s.command("evaluation.declare", conflicted, declaration="conflict", bidders=[bidder],
+                 reason="曾在该公司任职"))  # fmt: skip
+    seat = next(x.seat for x in s.state().seats if x.status == "vacated")
+    assert s.post("replace", members[-1], {"seat": seat}).json()["code"] == "not_allowed"
+    replaced = s.post("replace", "王敏", {"seat": seat})
+    assert replaced.status_code == 200, replaced.json()
+    spare = next(n for n in EXPERTS if EXPERTS[n] == MAIN and n not in members)
+    assert s.sign_in(spare).status_code == 200, "the replacement signs in at the seat"
+    assert s.sign_in(conflicted).json()["code"] == "not_drawn", "who left does not come back"
+    members = s.members()
+    assert conflicted not in members and spare in members
+    undeclared = {x.expert for x in s.state().seats if x.declaration is None}
+    for name in members:
+        if s.person(name).subject in undeclared:
+            ok(s.command("evaluation.declare", name, declaration="none"))
+    leader = members[0]
+    for name in members:
+        ok(s.command("evaluation.vote", name, candidate=s.person(leader).subject, round=1))
+    assert s.state().leader == s.person(leader).subject
+
+    checked = s.post("precheck", "王敏")
+    assert checked.status_code == 200, checked.json()
+    assert s.state().precheck is not None
+    ok(s.command("evaluation.start_preliminary", leader))
+    bidders = [b.bidder for b in s.state().spec.bids]
+    for name in members:
+        verdicts = [
+            {"bidder": b, "criterion": c["id"], "passed": True, "reason": ""}
+            for b in bidders
+            for c in CRITERIA
+        ]
+        ok(s.command("evaluation.submit_review", name, verdicts=verdicts))
+    assert s.state().phase == "scoring"
+
+    # a clarification: drafted, approved, answered signed before its deadline
+    lvhai = o.person("蓝天").subject
+    deadline = (clock.at + timedelta(minutes=30)).isoformat()
+    ok(s.command("evaluation.draft_question", leader, bidder=s.shown(lvhai),
+                 text="请说明人员配备。", deadline=deadline))  # fmt: skip
+    ok(s.command("evaluation.approve_question", "赵磊", question="Q1"))
+    text = "项目经理持证上岗，驻场 6 人。"
+    fields = {"room": s.room, "question": "Q1", "text": text}
+    body = {"question": "Q1", "text": text}
+    forged = {**body, **o.person("海洁").signed("evaluation.answer_question", fields)}
+    assert s.post("answer", "蓝天", forged).json()["code"] == "signer_mismatch"
+    signed = {**body, **o.person("蓝天").signed("evaluation.answer_question", fields)}
+    assert s.post("answer", "蓝天", signed).status_code == 200
+    ok(s.command("evaluation.close_clarification", leader))
+    assert s.state().phase == "scoring"
+
+    # the scores: one member far from the others on one bid
+    outlier = members[-1]
+    for name in members:
+        for b in bidders:
+            plan = "5" if (name == outlier and b == bidders[0]) else "16"
+            scores = {"方案": "32", "人员": plan, "业绩": "8"}
+            ok(s.command("evaluation.submit_sheet", name, bid=s.shown(b), scores=scores))
+    assert s.state().phase == "deviations"
+    [flag] = s.state().open_flags()
+    assert flag["kind"] == "abnormal"
+    assert s.command("evaluation.summarise", leader)["code"] == "flags_open"
+    reason = "该投标人人员方案缺少驻场安排"
+    ok(s.command("evaluation.explain", outlier, flag=flag["key"], reason=reason))
+    ok(s.command("evaluation.summarise", leader))
+    ok(s.command("evaluation.dissent", members[1], reason="对第一名的人员评分有保留意见"))
+
+    assert s.post("report", members[1]).json()["code"] == "not_leader"
+    issued = s.post("report", leader)
+    assert issued.status_code == 200, issued.json()
+    der = base64.b64encode(s.person("赵磊").der()).decode()
+    assert s.post("report/prepare", "赵磊", {"certificate": der}).json()["code"] == "not_allowed"
+    mine = base64.b64encode(s.person(members[1]).der()).decode()
+    assert s.post("report/prepare", leader, {"certificate": mine}).json()["code"] == (
+        "signer_mismatch"
+    )
+    for name in members:
+        signed_ = s.sign_report(name)
+        assert signed_.status_code == 200, signed_.json()
+    state = s.state()
+    assert state.phase == "signed" and state.report.closed["deemed"] == []
+
+    pdf = client.get(f"/api/evaluations/{s.room}/report.pdf", headers=s.person("赵磊").headers())
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    trust = evaluations.report_trust(client.app.state)  # type: ignore[attr-defined]
+    portal = client.portal  # type: ignore[attr-defined]
+    found = portal.call(pades.verify_signatures, pdf.content, trust, 5)
+    assert all(f.timestamp_ok for f in found)
+    assert [f.signer for f in found] == [f.signer for f in found]
+    path = tmp_path / "report.pdf"
+    path.write_bytes(pdf.content)
+    checked = subprocess.run(["pdfsig", "-nocert", str(path)], capture_output=True, check=False)
+    out = checked.stdout.decode()
+    assert checked.returncode == 0, checked.stderr.decode()
+    assert out.count("Signature is Valid") == 5, out
