@@ -1126,3 +1126,17 @@ def test_a_whole_evaluation_replays_from_its_log(anonymous: bool) -> None:
     for event in roundtrip(s.log):
         replayed = evaluation.apply(replayed, event)
     assert replayed == s.state, "the log alone rebuilds the room"
+
+
+def test_a_member_records_a_dissent_on_the_summary_before_the_report() -> None:
+    s = deviating()
+    assert s.refused("evaluation.dissent", EXPERTS[1], reason="意见") == "wrong_phase"
+    s.ok("evaluation.summarise", EXPERTS[0])
+    assert s.refused("evaluation.dissent", STRANGER, reason="意见") == "not_a_member"
+    assert s.refused("evaluation.dissent", CHAIR, reason="意见") == "not_allowed"
+    assert s.refused("evaluation.dissent", EXPERTS[1], reason="  ") == "reason_needed"
+    s.ok("evaluation.dissent", EXPERTS[1], reason="初稿")
+    s.ok("evaluation.dissent", EXPERTS[1], reason="对第一名的技术评分有保留意见")
+    assert s.view(SUPERVISOR)["dissents"] == {MEMBERS[1]: "对第一名的技术评分有保留意见"}
+    s.ok("evaluation.issue_report", SYSTEM, digest=DIGEST, pages=3)
+    assert s.refused("evaluation.dissent", EXPERTS[1], reason="迟") == "wrong_phase"

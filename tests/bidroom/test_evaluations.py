@@ -343,3 +343,30 @@ def test_a_whole_evaluation_from_the_draw_to_the_report_signed_by_every_member(
     out = checked.stdout.decode()
     assert checked.returncode == 0, checked.stderr.decode()
     assert out.count("Signature is Valid") == 5, out
+
+
+def test_the_clock_seals_a_session_suspended_past_four_hours_and_a_new_one_may_open(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    o, s = seated(client, world, clock)
+    clock.at += timedelta(minutes=10)  # the session is under way: a fault now is "during"
+    ok(s.command("evaluation.suspend", "王敏", reason="主会场网络中断"))
+    url = f"/api/lots/{o.lot['id']}/evaluations"
+    chair = o.person("王敏").headers()
+    assert client.post(url, json={}, headers=chair).json()["code"] == "session_open"
+    state = client.app.state  # type: ignore[attr-defined]
+    portal = client.portal  # type: ignore[attr-defined]
+    clock.at += timedelta(hours=4)
+    portal.call(evaluations.tick, state, clock.at)
+    assert s.state().phase == "suspended", "exactly at the limit is within it"
+    clock.at += timedelta(seconds=1)
+    portal.call(evaluations.tick, state, clock.at)
+    portal.call(evaluations.tick, state, clock.at)  # each step once, whichever node ticks
+    assert s.state().phase == "sealed"
+    assert s.state().sealed["reason"]
+    listed = client.get(url, headers=chair).json()["sessions"]
+    assert [x["phase"] for x in listed] == ["sealed"]
+    again = client.post(url, json={}, headers=chair)
+    assert again.status_code == 201 and again.json()["room"].endswith("-evaluation-2")
+    new = Session(client, world, again.json()["room"])
+    assert new.state().phase == "forming" and new.state().seats == ()
