@@ -795,6 +795,18 @@ async def issue_report(request: Request) -> Response:
 
 
 @guarded
+async def summary(request: Request) -> Response:
+    """The summary as recorded, ``{record, computation}``: what ``bidroom evaluation recompute
+    FILE --check FILE`` recomputes and compares."""
+    who = identity(request)
+    state = part(await _live(request.app.state.hub, request.path_params["room"]))
+    _reader(who, state)
+    if state.summary is None:
+        raise EvaluationRefused(404, "no_summary", "the evaluation is not summarised yet")
+    return JSONResponse(dict(state.summary))
+
+
+@guarded
 async def report_pdf(request: Request) -> Response:
     """The report as last signed."""
     who = identity(request)
@@ -990,6 +1002,7 @@ ROUTES = [
     Route("/api/evaluations/{room}/bids/{shown}", bid_view, methods=["GET"]),
     Route("/api/evaluations/{room}/answer", answer, methods=["POST"]),
     Route("/api/evaluations/{room}/report", issue_report, methods=["POST"]),
+    Route("/api/evaluations/{room}/summary", summary, methods=["GET"]),
     Route("/api/evaluations/{room}/report.pdf", report_pdf, methods=["GET"]),
     Route("/api/evaluations/{room}/report/prepare", prepare_signature, methods=["POST"]),
     Route("/api/evaluations/{room}/report/sign", finish_signature, methods=["POST"]),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -313,6 +314,19 @@ def test_a_whole_evaluation_from_the_draw_to_the_report_signed_by_every_member(
     reason = "该投标人人员方案缺少驻场安排"
     ok(s.command("evaluation.explain", outlier, flag=flag["key"], reason=reason))
     ok(s.command("evaluation.summarise", leader))
+    summary = client.get(f"/api/evaluations/{s.room}/summary", headers=s.person("赵磊").headers())
+    assert summary.status_code == 200
+    (tmp_path / "summary.json").write_text(json.dumps(summary.json(), ensure_ascii=False))
+    recomputed = subprocess.run(
+        [sys.executable, "-m", "bidroom", "evaluation", "recompute", str(tmp_path / "summary.json"),
+         "--check", str(tmp_path / "summary.json")],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    assert recomputed.returncode == 0, recomputed.stderr.decode()
+    [top] = [r for r in summary.json()["computation"]["ranking"] if r["rank"] == 1]
+    # 海洁's lowest price is worth 0.57 more points than 蓝天's, but the explained outlier costs
+    # 海洁 2.2 points of 人员 (a reason keeps a score; it does not drop it)
+    assert top["bidder"] == o.person("蓝天").subject
     ok(s.command("evaluation.dissent", members[1], reason="对第一名的人员评分有保留意见"))
 
     assert s.post("report", members[1]).json()["code"] == "not_leader"
