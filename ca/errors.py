@@ -126,7 +126,10 @@ class PdfSignatureError(CryptoError):
 
     Codes: pdf_unreadable, pdf_sign_failed, pdf_unsigned, pdf_signature_broken (the bytes no
     longer match), pdf_signer_untrusted, pdf_signer_revoked, pdf_timestamp_invalid,
-    pdf_modified (a later revision changed more than signatures). ``detail`` names the field.
+    pdf_modified (a later revision changed more than signatures); for a signature made in two
+    halves (ca.pades.prepare / finish): signature_invalid (the holder's signature does not verify
+    over the prepared attributes), pdf_state_invalid (the prepared state is not one prepare made).
+    ``detail`` names the field.
     """
 
     code = "pdf_signature_invalid"

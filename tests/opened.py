@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ from bidroom.room import Actor, Command
 from ca import envelope, handoff, shares
 from ca import primitives as p
 
+Plain = Mapping[str, bytes | Callable[[str], bytes]]  # a bidder's plaintext, or one made for a lot
 GRACE = timedelta(seconds=30)  # BIDROOM_FIX_GRACE_SECONDS' default
 PRICES = {"海洁": "3650000.00", "蓝天": "3720000.50", "绿源": "3900000.00"}
 
@@ -110,7 +112,7 @@ def bids_in(
     client: TestClient,
     world: World,
     clock: Clock,
-    plain: dict[str, bytes] | None = None,
+    plain: Plain | None = None,
     **spec: Any,
 ) -> Opening:
     """The lot published (``spec`` overrides its fields) and each bidder's bid uploaded
@@ -120,7 +122,8 @@ def bids_in(
     opening = Opening(client, world, clock, lot)
     clock.at = T0 + timedelta(days=1)
     for name, price in PRICES.items():
-        archive = (plain or {}).get(name) or bid_archive(lot["id"], price)
+        given = (plain or {}).get(name)
+        archive = given(lot["id"]) if callable(given) else given or bid_archive(lot["id"], price)
         data = seal(world.people[name], lot, archive)
         assert upload(client, lot, world.people[name], data)["status"] == "accepted"
         opening.sealed[name] = data
@@ -131,7 +134,7 @@ def at_the_window(
     client: TestClient,
     world: World,
     clock: Clock,
-    plain: dict[str, bytes] | None = None,
+    plain: Plain | None = None,
     **spec: Any,
 ) -> Opening:
     opening = bids_in(client, world, clock, plain, **spec)

@@ -7,18 +7,21 @@ signed PDF checked by pyHanko and by poppler's pdfsig."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from opened import PRICES, Opening, at_the_window, ok
+from opened import PRICES, Opening, Plain, at_the_window, ok
 from starlette.testclient import TestClient
-from tendering import PEOPLE, Clock, Person, World, make_world, running_app
+from tendering import PEOPLE, Clock, Person, World, bid_form, make_world, running_app
 
 from bidroom import committee, evaluations
 from bidroom.room import Actor, Command
@@ -93,9 +96,12 @@ def client(tmp_path: Path, world: World, database_url: str, clock: Clock) -> Ite
     )
 
 
-def published(client: TestClient, world: World, clock: Clock) -> Opening:
-    """A lot with an evaluation section, opened and its record published."""
-    o = at_the_window(client, world, clock, evaluation=EVALUATION)
+def published(
+    client: TestClient, world: World, clock: Clock, plain: Plain | None = None
+) -> Opening:
+    """A lot with an evaluation section, opened and its record published (``plain``: some
+    bidders' plaintexts)."""
+    o = at_the_window(client, world, clock, plain, evaluation=EVALUATION)
     for name in PRICES:
         assert o.hand_over(name).status_code == 200
     o.tick()
@@ -176,8 +182,10 @@ class Session:
         return self.post("report/sign", who, body)
 
 
-def opened_session(client: TestClient, world: World, clock: Clock) -> tuple[Opening, Session]:
-    o = published(client, world, clock)
+def opened_session(
+    client: TestClient, world: World, clock: Clock, plain: Plain | None = None
+) -> tuple[Opening, Session]:
+    o = published(client, world, clock, plain)
     clock.at += timedelta(hours=1)
     created = client.post(
         f"/api/lots/{o.lot['id']}/evaluations", json={}, headers=o.person("王敏").headers()
@@ -186,8 +194,10 @@ def opened_session(client: TestClient, world: World, clock: Clock) -> tuple[Open
     return o, Session(client, world, created.json()["room"])
 
 
-def seated(client: TestClient, world: World, clock: Clock) -> tuple[Opening, Session]:
-    o, s = opened_session(client, world, clock)
+def seated(
+    client: TestClient, world: World, clock: Clock, plain: Plain | None = None
+) -> tuple[Opening, Session]:
+    o, s = opened_session(client, world, clock, plain)
     drawn = s.post("draw", "王敏")
     assert drawn.status_code == 200, drawn.json()
     for name in EXPERTS:
@@ -274,6 +284,15 @@ def test_a_whole_evaluation_from_the_draw_to_the_report_signed_by_every_member(
     assert checked.status_code == 200, checked.json()
     assert s.state().precheck is not None
     ok(s.command("evaluation.start_preliminary", leader))
+    label = s.shown(o.person("海洁").subject)
+    assert label in ("A", "B", "C"), "the technical part is anonymous"
+    url = f"/api/evaluations/{s.room}/bids"
+    seen = client.get(f"{url}/{label}", headers=s.person(leader).headers()).json()
+    assert seen["anonymous"] is True and "form" not in seen, "no name, price or guarantee"
+    watched = client.get(f"{url}/{label}", headers=s.person("赵磊").headers()).json()
+    assert watched["form"]["price"] == PRICES["海洁"]
+    assert client.get(f"{url}/{label}", headers=o.person("海洁").headers()).status_code == 403
+    assert client.get(f"{url}/Z", headers=s.person(leader).headers()).json()["code"] == "no_bid"
     bidders = [b.bidder for b in s.state().spec.bids]
     for name in members:
         verdicts = [
@@ -384,3 +403,52 @@ def test_the_clock_seals_a_session_suspended_past_four_hours_and_a_new_one_may_o
     assert again.status_code == 201 and again.json()["room"].endswith("-evaluation-2")
     new = Session(client, world, again.json()["room"])
     assert new.state().phase == "forming" and new.state().seats == ()
+
+
+def priced(lot: str, price: str, unit_prices: list[str], payer: str) -> bytes:
+    """A bid whose archive holds a priced bill (price-list.json) beside its form."""
+    lines = [
+        {
+            "code": f"0{n + 1}",
+            "quantity": "10",
+            "unit_price": u,
+            "line_total": f"{Decimal(u) * 10:.2f}",
+        }
+        for n, u in enumerate(unit_prices)
+    ]
+    stated = f"{sum(Decimal(x['line_total']) for x in lines):.2f}"
+    guarantee = {"kind": "bank", "issuer": "中国银行舟山分行", "number": f"BG-{price}",
+                 "amount": "50000.00", "payer": payer}  # fmt: skip
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        form = bid_form(lot, price, guarantee=guarantee)
+        archive.writestr("bid.json", json.dumps(form, ensure_ascii=False))
+        archive.writestr("price-list.json", json.dumps({"lines": lines, "stated_total": stated}))
+        archive.writestr("technical/施工组织设计.pdf", b"%PDF-1.4 ...")
+    return out.getvalue()
+
+
+def test_the_pre_check_reads_the_decrypted_bids_and_shows_collusion_signs_as_evidence(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    same = ["1000.00", "2000.00", "3000.00", "4000.00", "5000.00", "6000.00"]
+    plain: Plain = {
+        "海洁": lambda lot: priced(lot, PRICES["海洁"], same, "舟山海通担保有限公司"),
+        "蓝天": lambda lot: priced(lot, PRICES["蓝天"], same, "舟山海通担保有限公司"),
+    }
+    o, s = seated(client, world, clock, plain)
+    ok(s.command("evaluation.open_declarations", "王敏"))
+    members = s.members()
+    for name in members:
+        ok(s.command("evaluation.declare", name, declaration="none"))
+    for name in members:
+        ok(s.command("evaluation.vote", name, candidate=s.person(members[0]).subject, round=1))
+    assert s.post("precheck", members[0]).json()["code"] == "not_allowed"
+    assert s.post("precheck", "王敏").status_code == 200
+    findings = s.state().precheck["findings"]
+    kinds = {f["kind"] for f in findings}
+    assert {"same_guarantee_payer", "identical_unit_prices"} <= kinds, kinds
+    pair = {o.person("海洁").subject, o.person("蓝天").subject}
+    assert all(set(f["bids"]) == pair for f in findings if f["kind"] == "same_guarantee_payer")
+    assert s.state().phase == "prechecked", "evidence for people, never a rejection"
+    assert s.post("precheck", "王敏").json()["code"] == "leader_needed"
