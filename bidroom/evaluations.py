@@ -39,6 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from asn1crypto import cms
 from cryptography import x509
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -975,8 +976,6 @@ def report_trust(app: Any) -> pades.Trust:
 
 def _certificate_of(cms_der: bytes) -> bytes:
     """The signer's certificate inside a CMS SignedData."""
-    from asn1crypto import cms
-
     signed_data = cms.ContentInfo.load(cms_der)["content"]
     info = signed_data["signer_infos"][0]
     sid = info["sid"]

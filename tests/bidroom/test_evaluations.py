@@ -237,6 +237,12 @@ def test_the_committee_is_drawn_sealed_and_each_expert_signs_in_at_their_own_ven
     assert all(seat.expert is None for seat in state.seats), "identities are sealed"
     assert state.sealed_draw and "钱" not in state.sealed_draw
 
+    elsewhere = {
+        name: s.sign_in(name, DAISHAN if EXPERTS[name] != DAISHAN else MAIN) for name in EXPERTS
+    }
+    codes = {r.json()["code"] for r in elsewhere.values()}
+    assert codes == {"wrong_venue", "not_drawn"}, "a seat is taken only at its own venue"
+    assert all(x.status == "sealed" for x in s.state().seats)
     results = {name: s.sign_in(name) for name in EXPERTS}
     seated_names = [n for n, r in results.items() if r.status_code == 200]
     refused = {n: r.json()["code"] for n, r in results.items() if r.status_code != 200}
