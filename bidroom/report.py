@@ -3,9 +3,10 @@
 ``render(report)`` turns a ``Report`` (a JSON-ready model: ``Report.model_validate(json)``) into
 PDF bytes; ``ca.pades`` adds the experts' signatures afterwards, one incremental update each.
 The sections follow the order of the session: tender and lot, committee, preliminary review
-(初步评审) with the reasons of every failure, scores (price score, item scores, totals), ranking
-and recommended candidates (推荐中标候选人), deviation flags (评分偏差) and how each was resolved,
-clarifications (澄清) and dissent (不同意见).
+(初步评审) with the reasons of every failure, scores (price score, item scores, totals; the
+items in tables of ``ITEMS_PER_TABLE`` columns, so any number fits A4), ranking and recommended
+candidates (推荐中标候选人), deviation flags (评分偏差) and how each was resolved, clarifications
+(澄清) and dissent (不同意见). A layout fpdf2 cannot make fails with ``report_render_failed``.
 
 The text is set in WenQuanYi Micro Hei (Debian's fonts-wqy-microhei), embedded as a subset so
 every reader shows the same glyphs; ``find_cjk_font`` looks in the usual places and asks
@@ -24,7 +25,9 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from fpdf import FPDF
+from fpdf import FPDF, FontFace
+from fpdf.errors import FPDFException
+from fpdf.fonts import TTFFont
 from pydantic import BaseModel, ConfigDict
 
 from bidroom.errors import ReportError
@@ -37,6 +40,10 @@ FONT_PATHS = (
 )
 FONT = "wqy"
 BODY, SMALL, HEADING, TITLE = 10.5, 9.0, 13.0, 18.0
+# Item columns in one score table: with the bidder and, in the last table, price, price score and
+# total, an A4 page then still gives an item about four Chinese characters a line at SMALL.
+ITEMS_PER_TABLE = 8
+HEADINGS = FontFace(fill_color=(230, 230, 230))  # no bold: the font has no bold face
 
 # the model ---------------------------------------------------------------------------------
 
@@ -158,8 +165,25 @@ def _fontconfig(family: str) -> Path | None:
 
 
 def render(report: Report, font: Path | None = None) -> bytes:
-    """The report as PDF bytes, the same bytes for the same report."""
-    pdf = _document(report, font or find_cjk_font())
+    """The report as PDF bytes, the same bytes for the same report; ReportError
+    ``report_render_failed`` if fpdf2 cannot lay it out."""
+    font = font or find_cjk_font()
+    pdf = FPDF(format="A4")
+    try:
+        _write(pdf, report, font)
+        return bytes(pdf.output())
+    except (FPDFException, ValueError) as exc:  # fpdf2 raises both for layout it cannot do
+        raise ReportError(
+            f"the evaluation report cannot be laid out: {exc}",
+            code="report_render_failed",
+            detail={"tender": report.tender, "lot": report.lot, "why": str(exc)},
+        ) from exc
+    finally:
+        _close_fonts(pdf)  # output() closes the font files, but a failure never reaches it
+
+
+def _write(pdf: FPDF, report: Report, font: Path) -> None:
+    _document(pdf, report, font)
     _heading_block(pdf, report)
     _committee(pdf, report.committee)
     _reviews(pdf, report.reviews)
@@ -169,11 +193,9 @@ def render(report: Report, font: Path | None = None) -> bytes:
     _clarifications(pdf, report.clarifications)
     _dissent(pdf, report.dissent)
     _signatures(pdf, report.committee)
-    return bytes(pdf.output())
 
 
-def _document(report: Report, font: Path) -> FPDF:
-    pdf = FPDF(format="A4")
+def _document(pdf: FPDF, report: Report, font: Path) -> None:
     pdf.set_creation_date(report.created_at)
     pdf.set_title(f"评标报告 {report.tender} {report.lot}")
     pdf.set_creator("bidroom")
@@ -182,7 +204,12 @@ def _document(report: Report, font: Path) -> FPDF:
     pdf.set_font(FONT, size=BODY)
     pdf.set_auto_page_break(True, margin=15)
     pdf.add_page()
-    return pdf
+
+
+def _close_fonts(pdf: FPDF) -> None:
+    for face in pdf.fonts.values():
+        if isinstance(face, TTFFont):
+            face.close()  # closing twice is harmless
 
 
 def _section(pdf: FPDF, title: str) -> None:
@@ -196,9 +223,18 @@ def _para(pdf: FPDF, text: str) -> None:
     pdf.multi_cell(0, 6, text, new_x="LMARGIN", new_y="NEXT")
 
 
-def _table(pdf: FPDF, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+def _table(
+    pdf: FPDF,
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    widths: Sequence[float] | None = None,
+) -> None:
+    """A table whose header row is repeated at the top of every page it runs onto; ``widths``
+    are relative column widths (equal if None)."""
     pdf.set_font(FONT, size=SMALL)
-    with pdf.table(text_align="LEFT", line_height=5.5, first_row_as_headings=False) as table:
+    with pdf.table(
+        text_align="LEFT", line_height=5.5, headings_style=HEADINGS, col_widths=widths
+    ) as table:
         for row in (header, *rows):
             cells = table.row()
             for value in row:
@@ -231,14 +267,31 @@ def _reviews(pdf: FPDF, reviews: Sequence[Review]) -> None:
 
 
 def _scores(pdf: FPDF, report: Report) -> None:
+    """One table per ITEMS_PER_TABLE items, each with the bidder; price, price score and total
+    close the last, so any number of items fits the page width."""
     _section(pdf, "三、详细评审得分")
-    ids = [i.id for i in report.items]
-    header = ("投标人", "投标报价", "价格分", *[i.name for i in report.items], "总分")
+    items, step = report.items, ITEMS_PER_TABLE
+    parts = [items[at : at + step] for at in range(0, len(items), step)] or [()]
+    for number, part in enumerate(parts, start=1):
+        if len(parts) > 1:
+            first = (number - 1) * step + 1
+            _para(pdf, f"评分项 {first}–{first + len(part) - 1}（共 {len(items)} 项）")
+        _score_table(pdf, report.scores, part, last=number == len(parts))
+
+
+def _score_table(pdf: FPDF, scores: Sequence[Score], items: Sequence[Item], last: bool) -> None:
+    closing = ("投标报价", "价格分", "总分") if last else ()
+    header = ("投标人", *[i.name for i in items], *closing)
     rows = [
-        (s.bidder, s.price, s.price_score, *[s.items.get(i, "—") for i in ids], s.total)
-        for s in report.scores
+        (
+            s.bidder,
+            *[s.items.get(i.id, "—") for i in items],
+            *((s.price, s.price_score, s.total) if last else ()),
+        )
+        for s in scores
     ]
-    _table(pdf, header, rows)
+    widths = (2.5, *[1.0] * len(items), *((1.6, 1.0, 1.0) if last else ()))
+    _table(pdf, header, rows, widths)
 
 
 def _ranking(pdf: FPDF, report: Report) -> None:

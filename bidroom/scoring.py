@@ -1027,16 +1027,15 @@ def _by_item(
     items: Sequence[Item], sheets: Sequence[Sheet], kind: str
 ) -> Iterable[tuple[str, Item, tuple[tuple[str, Decimal], ...]]]:
     """(bidder, item, the experts' scores by expert) for each bidder and item of ``kind``."""
-    ordered = sorted(sheets, key=lambda s: (s.bidder, s.expert))
+    index: dict[tuple[str, str], list[tuple[str, Decimal]]] = {}
+    for sheet in sorted(sheets, key=lambda s: (s.bidder, s.expert)):
+        for item_id, score in sheet.scores.items():
+            index.setdefault((sheet.bidder, item_id), []).append((sheet.expert, score))
     for bidder in sorted({s.bidder for s in sheets}):
         for item in (i for i in items if i.kind == kind):
-            scores = tuple(
-                (s.expert, s.scores[item.id])
-                for s in ordered
-                if s.bidder == bidder and item.id in s.scores
-            )
+            scores = index.get((bidder, item.id))
             if scores:
-                yield bidder, item, scores
+                yield bidder, item, tuple(scores)
 
 
 @_exact

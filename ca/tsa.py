@@ -370,6 +370,7 @@ def token_of(response_der: bytes) -> bytes:
     try:
         response = TimeStampResp.load(response_der, strict=True)
         status = response["status"].native
+        token = response["time_stamp_token"]
     except (ValueError, TypeError, OverflowError) as exc:
         raise TimestampError(f"not a TimeStampResp: {exc}", code="tsa_malformed") from exc
     if status["status"] not in ("granted", "granted_with_mods"):
@@ -380,9 +381,11 @@ def token_of(response_der: bytes) -> bytes:
         }
         text = "; ".join(detail["text"]) or ", ".join(detail["fail_info"]) or "no reason given"
         raise TimestampError(f"the TSA refused: {text}", code="tsa_rejected", detail=detail)
-    token = response["time_stamp_token"]
-    if not isinstance(token, cms.ContentInfo) or token.native is None:
+    if not isinstance(token, cms.ContentInfo):
         raise TimestampError("a granted TimeStampResp without a token", code="tsa_malformed")
+    # The token's bytes as the TSA sent them: never parsed here, so dump() copies them out.
+    # (Reading .native first would make asn1crypto re-encode the whole token, ~0.1 s, and turn
+    # any BER into DER.) verify_token parses it in full and names any damage tsa_malformed.
     return bytes(token.dump())
 
 

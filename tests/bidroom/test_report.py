@@ -100,6 +100,38 @@ def test_the_same_report_gives_the_same_bytes() -> None:
     assert b"D:20260417093000" in report.render(model)  # the creation date is the report's
 
 
+def test_fifty_items_and_a_hundred_bidders_fit_on_a4(tmp_path: Path) -> None:
+    """The score table is split into tables of a few item columns each, all on A4."""
+    items = [{"id": f"T{n}", "name": f"评分{n:02d}"} for n in range(1, 51)]
+    bidders = [f"舟山第{n:03d}建设公司" for n in range(1, 101)]
+    scores = [
+        {
+            "bidder": bidder,
+            "price": "4123456.78",
+            "price_score": "28.50",
+            "items": {item["id"]: "1.25" for item in items}
+            | ({"T50": "7.77"} if bidder == bidders[-1] else {}),
+            "total": "91.00",
+        }
+        for bidder in bidders
+    ]
+    reviews = [{"bidder": bidder, "passed": True} for bidder in bidders]
+    ranking = [{"rank": n + 1, "bidder": b, "total": "91.00"} for n, b in enumerate(bidders)]
+    model = {**MODEL, "items": items, "scores": scores, "reviews": reviews, "ranking": ranking}
+    text = extract_text(report.render(report.Report.model_validate(model)), tmp_path)
+    assert "评分50" in text and "舟山第100建设公司" in text and "7.77" in text
+    assert "评分项 49–50（共 50 项）" in text
+
+
+def test_a_layout_fpdf2_cannot_do_is_a_report_error() -> None:
+    """A table row taller than a page (here a resolution of 6,000 characters)."""
+    flag = {**MODEL["flags"][0], "resolution": "专家书面说明理由" * 750}  # type: ignore[index]
+    with pytest.raises(ReportError) as caught:
+        report.render(report.Report.model_validate({**MODEL, "flags": [flag]}))
+    assert caught.value.code == "report_render_failed"
+    assert caught.value.detail["tender"] == "ZSCG-2026-017"
+
+
 def test_a_missing_font_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(report, "_fontconfig", lambda family: None)
     with pytest.raises(ReportError) as caught:

@@ -364,6 +364,28 @@ def test_bad_requests_are_rejected_with_their_failure_info(
     assert caught.value.detail["fail_info"] == [failure]
 
 
+def _granted_with(token: bytes) -> bytes:
+    """A granted TimeStampResp carrying ``token`` byte for byte (asn1crypto would re-encode)."""
+    status = tsa.TimeStampResp({"status": {"status": "granted"}})["status"].dump()
+    body = status + token
+    return b"\x30\x82" + len(body).to_bytes(2, "big") + body
+
+
+def test_the_token_is_kept_as_the_tsa_sent_it(keys: Pki) -> None:
+    token = grant(keys.authority(), tsa.request(DATA))
+    assert token[1] == 0x82  # re-sent with a longer (BER) length, which a re-encoding drops
+    sent = token[:1] + b"\x83\x00" + token[2:]
+    assert tsa.token_of(_granted_with(sent)) == sent
+
+
+def test_a_damaged_token_in_a_granted_answer_is_malformed(keys: Pki) -> None:
+    token = grant(keys.authority(), tsa.request(DATA))
+    damaged = token[:30] + b"\xff" * 10 + token[40:]
+    with pytest.raises(TimestampError) as caught:
+        verify(keys, tsa.token_of(_granted_with(damaged)))
+    assert caught.value.code == "tsa_malformed"
+
+
 async def test_the_local_stamper(keys: Pki) -> None:
     stamp = await tsa.LocalStamper(keys.authority(), [keys.root.cert]).stamp(DATA)
     assert stamp.info.gen_time == NOW and verify(keys, stamp.token) == stamp.info
