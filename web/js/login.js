@@ -188,7 +188,9 @@ async function signIn(record) {
   if (page.room) {
     sessionStorage.setItem(`bidroom.token.${page.room}`, answer.token);
     setProgress(t("login.progress.entering"));
-    const where = page.room.startsWith("opening-") ? "/opening.html" : "/room.html";
+    // an evaluation session's room is its opening's, "-evaluation-<n>" (bidroom/evaluations.py)
+    const where = /-evaluation-\d+$/.test(page.room) ? "/evaluation.html"
+      : page.room.startsWith("opening-") ? "/opening.html" : "/room.html";
     location.assign(`${where}?room=${encodeURIComponent(page.room)}`);
     return;
   }
