@@ -1865,13 +1865,30 @@ def _bidder_snapshot(state: EvaluationState, actor: Actor) -> JSON:
     }
 
 
+def _election_view(state: EvaluationState, actor: Actor) -> JSON | None:
+    """The election, with the open round as far as a ballot is secret until it closes: who has
+    voted, and the actor's own choice."""
+    if state.election is None:
+        return None
+    current = state.election.current
+    return {
+        **state.election.to_json(),
+        "current": {
+            "round": current.number,
+            "candidates": list(current.candidates),
+            "voted": sorted(current.votes),
+            "mine": current.votes.get(actor.subject),
+        },
+    }
+
+
 def snapshot(state: EvaluationState, actor: Actor) -> JSON:
     """Everything a page shows, as ``actor`` may see it (docs/evaluation.md)."""
     if actor.role == "bidder":
         return _bidder_snapshot(state, actor)
     if actor.role not in WATCHERS and actor.role != "expert":
         return {"kind": KIND, "lot": state.spec.lot, "phase": state.phase, "allowed": []}
-    election = state.election.to_json() if state.election else None
+    election = _election_view(state, actor)
     summary = dict(state.summary) if state.summary else None
     return {
         "kind": KIND,

@@ -1140,3 +1140,13 @@ def test_a_member_records_a_dissent_on_the_summary_before_the_report() -> None:
     assert s.view(SUPERVISOR)["dissents"] == {MEMBERS[1]: "对第一名的技术评分有保留意见"}
     s.ok("evaluation.issue_report", SYSTEM, digest=DIGEST, pages=3)
     assert s.refused("evaluation.dissent", EXPERTS[1], reason="迟") == "wrong_phase"
+
+
+def test_the_open_round_shows_who_voted_and_only_ones_own_choice() -> None:
+    s = electing()
+    s.ok("evaluation.vote", EXPERTS[0], candidate=MEMBERS[1], round=1)
+    mine = s.view(EXPERTS[0])["election"]["current"]
+    theirs = s.view(EXPERTS[1])["election"]["current"]
+    assert mine["voted"] == theirs["voted"] == [MEMBERS[0]]
+    assert (mine["mine"], theirs["mine"]) == (MEMBERS[1], None)
+    assert mine["round"] == 1 and set(mine["candidates"]) == set(MEMBERS)
