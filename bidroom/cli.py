@@ -141,6 +141,7 @@ def _demo_settings(args: argparse.Namespace) -> Settings:
         var_dir=var,
         min_bid_days=0,  # the demo's opening is minutes away, not the law's 20 days
         fix_grace_seconds=3,  # its bids are small: checked in well under a second
+        expert_pool=demo.pool_file(var),  # written by the seed: the demo experts
     )
 
 

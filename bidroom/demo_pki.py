@@ -1,6 +1,9 @@
 """The demo's certificates: a demo CA, one key and certificate per demo person, a trust store
 that recognises the demo CA, and the registry entries that give each person a role.
 
+The CA, its certificates and its CRLs are in force from a day before the first start: the demo's
+completed opening (bidroom.demo_opening) ran in the hours before it.
+
 Demo only: the keys are written unprotected under ./var/demo-pki and the demo serves them to the
 login page (one click per role). A real platform never holds a holder's private key; `bidroom
 serve` has no such route.
@@ -22,6 +25,9 @@ from ca import primitives as p
 from ca.trust import TrustStore, holder_of
 
 CRL_LIFETIME = timedelta(days=365)
+SANITATION = ("环境卫生",)  # the demo experts' specialty
+# The CA, certificates and CRLs are in force from this long before the start that makes them.
+IN_FORCE_BEFORE = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +37,9 @@ class DemoPerson:
     name: str
     organisation: str
     uscc_body: str | None  # 17 characters; the check character is computed
+    # An expert's entry in the expert database (专家库): home city and specialties.
+    city: str | None = None
+    specialties: tuple[str, ...] = ()
 
 
 PEOPLE = (
@@ -43,6 +52,16 @@ PEOPLE = (
     DemoPerson("custodian-1", "custodian", "孙丽", "舟山市公共资源交易中心（招标代理）", None),
     DemoPerson("custodian-2", "custodian", "吴刚", "舟山市公证处", None),
     DemoPerson("custodian-3", "custodian", "郑洁", "bidroom 平台运营方", None),
+    # The evaluation experts (评标专家), of no party's organisation. The lot's venues take 3 + 1 + 1
+    # by home city; each city has one spare, so a replacement can be drawn at any venue.
+    DemoPerson("expert-1", "expert", "钱建国", "浙江海洋大学", None, "舟山", SANITATION),
+    DemoPerson("expert-2", "expert", "沈美华", "舟山市环境科学学会", None, "舟山", SANITATION),
+    DemoPerson("expert-3", "expert", "何志强", "舟山群岛新区规划设计院", None, "舟山", SANITATION),
+    DemoPerson("expert-4", "expert", "冯雅琴", "舟山职业技术学院", None, "舟山", SANITATION),
+    DemoPerson("expert-5", "expert", "朱永康", "普陀城乡建设设计院", None, "普陀", SANITATION),
+    DemoPerson("expert-6", "expert", "许静", "东海环境检测有限公司", None, "普陀", SANITATION),
+    DemoPerson("expert-7", "expert", "韩卫东", "岱山县环境监测站", None, "岱山", SANITATION),
+    DemoPerson("expert-8", "expert", "杨晓红", "岱山县市政工程设计所", None, "岱山", SANITATION),
 )
 
 
@@ -76,14 +95,14 @@ def create(folder: Path, trust: Path, now: datetime) -> None:
         ca = pki.CertificateAuthority(
             cert, p.load_private_key((folder / f"{name}.key.pem").read_bytes())
         )
-        _, crl = pki.publish_crl(ca, now - timedelta(minutes=1), CRL_LIFETIME)
+        _, crl = pki.publish_crl(ca, now - IN_FORCE_BEFORE, CRL_LIFETIME)
         store.add_crl(crl, now)
 
 
 def _create_authorities(folder: Path, now: datetime) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    root = pki.create_root("bidroom 演示根CA", now - timedelta(days=1))
-    sub = pki.create_intermediate(root, "bidroom 演示二级CA", now - timedelta(days=1))
+    root = pki.create_root("bidroom 演示根CA", now - IN_FORCE_BEFORE)
+    sub = pki.create_intermediate(root, "bidroom 演示二级CA", now - IN_FORCE_BEFORE)
     for name, ca in (("root", root), ("sub", sub)):
         (folder / f"{name}.crt.pem").write_bytes(_pem(ca.cert))
         _write_secret(folder / f"{name}.key.pem", p.dump_private_key(ca.key))
@@ -97,7 +116,7 @@ def _create_people(folder: Path, now: datetime) -> None:
     index = []
     for person in PEOPLE:
         if not (folder / f"{person.id}.crt.pem").exists():
-            key, cert = pki.issue_with_key(sub, _identity(person), now - timedelta(days=1))
+            key, cert = pki.issue_with_key(sub, _identity(person), now - IN_FORCE_BEFORE)
             _write_secret(folder / f"{person.id}.key.pem", p.dump_private_key(key))
             (folder / f"{person.id}.crt.pem").write_bytes(_pem(cert))
         index.append(
@@ -132,6 +151,11 @@ def person(person_id: str) -> DemoPerson:
 def certificate_der(folder: Path, person_id: str) -> bytes:
     cert = x509.load_pem_x509_certificate((folder / f"{person_id}.crt.pem").read_bytes())
     return cert.public_bytes(p.serialization_der())
+
+
+def chain_der(folder: Path) -> list[bytes]:
+    """The intermediate CA's certificate: the chain a demo person's signature carries."""
+    return [certificate_der(folder, "sub")]
 
 
 def subject_of(folder: Path, person_id: str) -> str:

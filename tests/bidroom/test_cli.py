@@ -140,7 +140,8 @@ def test_the_demo_prints_a_link_per_role_and_serves_them(tmp_path: Path) -> None
         page = httpx.get(base + "/room.html")
         assert page.status_code == 200 and "<html" in page.text
         rooms = httpx.get(base + "/api/rooms").json()
-        assert rooms[0]["title"].startswith("六横岛环卫一体化服务项目")
+        titles = sorted(r["title"].split()[0] for r in rooms if r["kind"] == "opening")
+        assert titles == ["六横岛环卫一体化服务项目", "虾峙镇环卫一体化服务项目"]
         assert (tmp_path / "var" / "bidroom.db").exists()
         people = httpx.get(base + "/api/demo/people").json()
         assert [p["id"] for p in people] == [
@@ -152,6 +153,7 @@ def test_the_demo_prints_a_link_per_role_and_serves_them(tmp_path: Path) -> None
             "custodian-1",
             "custodian-2",
             "custodian-3",
+            *[f"expert-{n}" for n in range(1, 9)],
         ]
         keys = httpx.get(base + "/api/demo/people/bidder-1").json()
         signed_in = sign_in(base, keys)

@@ -403,7 +403,7 @@ def test_the_evaluation_config_is_the_lot_s_section_with_the_record_s_opened_bid
     assert config["lot"] == record["lot"] and config["tender"] == "ZJ-ZS-2026-0417"
     assert config["criteria"] == evaluation_section()["criteria"]
     assert config["review_rule"] == "majority" and config["anonymous"] is True
-    assert config["venues"] == evaluation_section()["venues"]
+    assert config["venues"] == [{**v, "cities": []} for v in evaluation_section()["venues"]]
     assert config["signing_minutes"] == 60 and config["label_seed"] == "ee" * 16
     params = scoring.params_from_json(config["params"])
     assert params.price.ceiling == Decimal("3800000.00"), "the lot's ceiling, unless params name it"

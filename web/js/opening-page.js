@@ -554,7 +554,8 @@ function tick() {
   if (page.fatal) return;
   renderClock();
   const left = opening.timeLeft(page.state, Date.now());
-  for (const cell of document.querySelectorAll("td.left")) cell.textContent = left?.kind === "window" ? i18n.formatCountdown(left.ms) : "";
+  // only a bid still sealed counts down (as renderStatuses draws it)
+  for (const cell of document.querySelectorAll("tr.st-sealed td.left")) cell.textContent = left?.kind === "window" ? i18n.formatCountdown(left.ms) : "";
   // the chair's "close window" appears when the time is up, without an event
   if (isChair() && page.state.phase === "decrypting") renderChair();
 }
