@@ -163,11 +163,12 @@ def test_expired_forged_and_cross_origin_challenges_are_refused(
     client: TestClient, world: tuple[World, Path]
 ) -> None:
     secret = KEY.encode()
-    old = login.issue_challenge(secret, ORIGIN, NOW - timedelta(minutes=10), timedelta(minutes=2))
+    now = datetime.now(UTC)  # the server's clock is the real one; NOW was the module's import
+    old = login.issue_challenge(secret, ORIGIN, now - timedelta(minutes=10), timedelta(minutes=2))
     assert answer(client, world[0].bidder, challenge=old)["code"] == "challenge_expired"
-    forged = login.issue_challenge(b"not-our-key" * 4, ORIGIN, NOW, timedelta(minutes=2))
+    forged = login.issue_challenge(b"not-our-key" * 4, ORIGIN, now, timedelta(minutes=2))
     assert answer(client, world[0].bidder, challenge=forged)["code"] == "challenge_invalid"
-    elsewhere = login.issue_challenge(secret, "https://phish.example", NOW, timedelta(minutes=2))
+    elsewhere = login.issue_challenge(secret, "https://phish.example", now, timedelta(minutes=2))
     assert answer(client, world[0].bidder, challenge=elsewhere)["code"] == "challenge_origin"
     cross = client.post("/api/login/challenge", headers={"origin": "https://phish.example"})
     assert (cross.status_code, cross.json()["code"]) == (403, "challenge_origin")
