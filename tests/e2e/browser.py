@@ -3,12 +3,15 @@ skip) when the machine cannot run the test."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
@@ -22,6 +25,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
+T = TypeVar("T")
 CJK_FONT = re.compile(r"wqy|cjk|droidsansfallback|uming|ukai|sourcehan", re.IGNORECASE)
 
 
@@ -85,3 +89,19 @@ def checked(session: tuple[Page, list[str]] | None) -> Iterator[Page | None]:
     errors.clear()
     yield page
     assert not errors, "browser errors:\n" + "\n".join(errors)
+
+
+def pdfsig(pdf: bytes, folder: Path) -> str:
+    """poppler's own check of a PDF's signatures (integrity; trust is pyHanko's part)."""
+    path = folder / "checked.pdf"
+    path.write_bytes(pdf)
+    done = subprocess.run(
+        ["pdfsig", "-nocert", str(path)], capture_output=True, timeout=60, check=False
+    )
+    return done.stdout.decode() + done.stderr.decode()
+
+
+def in_a_thread(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run async Python beside Playwright's sync API, which keeps a loop in this thread."""
+    with ThreadPoolExecutor(1) as worker:
+        return worker.submit(asyncio.run, coroutine).result()

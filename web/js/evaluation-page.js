@@ -735,6 +735,9 @@ function renderHead() {
   phase.textContent = t(`ev.phase.${s.phase}`) + (s.phase === "clarifying" && s.clarifying_from ? t("ev.phase.from", { phase: t(`ev.phase.${s.clarifying_from}`) }) : "");
   phase.className = `badge op-phase ev-phase-${s.phase}`;
   phase.dataset.phase = s.phase;
+  // A bidder is sent the phase only in snapshots (at a reveal), never as it moves: not shown,
+  // or it would stay at whatever it was at the last one.
+  phase.hidden = role() === "bidder";
   byId("starts").textContent = s.starts_at ? t("ev.startsAt", { time: i18n.formatDateTime(s.starts_at) }) : "";
   const me = page.me;
   const venue = me && (ev.mySeat(s, me.subject)?.venue || me.venue);
