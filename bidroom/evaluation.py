@@ -197,6 +197,12 @@ RULES = Rules(
 # changes without an event of theirs: the hub sends each participant a fresh snapshot.
 REVEALS = frozenset(
     {
+        # who sits on the committee changes: a new member sees it all, one who left no more
+        "evaluation.draw_recorded",
+        "evaluation.expert_seated",
+        "evaluation.declared",
+        "evaluation.seat_replaced",
+        "evaluation.question_approved",  # a bidder learns of their question by snapshot only
         "evaluation.review_submitted",
         "evaluation.sheet_submitted",
         "evaluation.labels_revealed",
@@ -1749,8 +1755,18 @@ def roles(state: EvaluationState) -> frozenset[str]:
 
 
 def may_join(state: EvaluationState, actor: Actor) -> Rejected | None:
-    """A bidder joins to see and answer their own clarification questions, nothing else."""
-    return admits(state.roles, actor, "this evaluation")
+    """A bidder of the session joins to see and answer their own clarification questions,
+    nothing else; any other bidder stays out."""
+    refused = admits(state.roles, actor, "this evaluation")
+    if refused is None and actor.role == "bidder" and state.spec.bid(actor.subject) is None:
+        return Rejected("not_allowed", "this evaluation is not of a bid of yours", {})
+    return refused
+
+
+def outside(state: EvaluationState, actor: Actor) -> bool:
+    """An expert who holds no seat: drawn and not signed in yet, left after a conflict, or never
+    drawn. They see the seats' state and their own sign-in, nothing of the committee's work."""
+    return actor.role == "expert" and actor.subject not in state.members
 
 
 # Before handing in their own, an expert sees neither another's review nor another's sheet.
@@ -1760,20 +1776,18 @@ _OWN_FIRST = frozenset(
 
 
 # What a bidder sees of the evaluation: the questions sent to them and their own answers.
-_TO_BIDDER = frozenset({"evaluation.question_approved", "evaluation.question_answered"})
 SENT = frozenset({"approved", "answered", "unanswered"})  # the statuses a bidder may see
 
 
 def visible(state: EvaluationState, event: Event, actor: Actor) -> bool:
     if actor.role in WATCHERS:
         return True
-    if actor.role == "bidder":
-        if event.name not in _TO_BIDDER:
-            return False
-        question = _question(state, str(event.data["question"]))
-        return question is not None and question.bidder == actor.subject
-    if actor.role != "expert":
+    if actor.role != "expert" or outside(state, actor):
+        # A bidder reads their questions in their snapshot (events name staff); an expert off
+        # the committee sees the seats in theirs: both are refreshed when these change.
         return False
+    if event.name == "evaluation.voted":  # a ballot is secret until its round closes
+        return event.data.get("voter") == actor.subject
     if event.name == "evaluation.question_answered" and state.anonymous:
         # Its actor and certificate name the bidder: experts read the answer in the snapshot,
         # under the bid's label (a reveal).
@@ -1865,6 +1879,47 @@ def _bidder_snapshot(state: EvaluationState, actor: Actor) -> JSON:
     }
 
 
+_WITHHELD: JSON = {  # what an expert off the committee does not see, as an empty value
+    "bidders": [],
+    "election": None,
+    "leader": None,
+    "precheck": None,
+    "reviews": {"submitted": [], "verdicts": {}},
+    "preliminary": None,
+    "to_score": [],
+    "sheets": [],
+    "flags": [],
+    "open_flags": [],
+    "explanations": {},
+    "summary": None,
+    "dissents": {},
+    "clarifications": [],
+    "report": None,
+}
+
+
+def _outside_snapshot(state: EvaluationState, actor: Actor) -> JSON:
+    full = snapshot(replace(state, seats=()), replace(actor, role="supervisor"))
+    seats = [
+        {
+            **s.to_json(),
+            "expert": None,
+            "name": "",
+            "declaration": None,
+            "left": [x for x in s.left if x.get("expert") == actor.subject],
+        }
+        for s in state.seats
+    ]
+    return {
+        **full,
+        **_WITHHELD,
+        "seats": seats,
+        "me_seated": False,
+        "allowed": _commands(state, actor, ARGUMENTS),
+        "actions": _commands(state, actor, SHELL_ARGUMENTS),
+    }
+
+
 def _election_view(state: EvaluationState, actor: Actor) -> JSON | None:
     """The election, with the open round as far as a ballot is secret until it closes: who has
     voted, and the actor's own choice."""
@@ -1888,6 +1943,8 @@ def snapshot(state: EvaluationState, actor: Actor) -> JSON:
         return _bidder_snapshot(state, actor)
     if actor.role not in WATCHERS and actor.role != "expert":
         return {"kind": KIND, "lot": state.spec.lot, "phase": state.phase, "allowed": []}
+    if outside(state, actor):
+        return _outside_snapshot(state, actor)
     election = _election_view(state, actor)
     summary = dict(state.summary) if state.summary else None
     return {

@@ -805,7 +805,9 @@ def test_the_leader_drafts_and_the_supervisor_approves_a_question() -> None:
         "deadline": later,
         "supervisor": SUPERVISOR.subject,
     }
-    assert evaluation.visible(s.state, approved, BIDDER)
+    # The event names the supervisor: the bidder learns of the question by a fresh snapshot.
+    assert not evaluation.visible(s.state, approved, BIDDER)
+    assert "evaluation.question_approved" in evaluation.REVEALS
     assert not evaluation.visible(s.state, approved, BIDDER2), "another bidder sees nothing"
     assert not evaluation.visible(s.state, drafted, BIDDER2)
     assert s.view(BIDDER)["clarifications"] == [
@@ -859,7 +861,7 @@ def test_the_bidder_answers_signed_before_the_deadline() -> None:
         **SIGNED,
     }
     assert answer(s, BIDDER, "Q1").code == "already_answered"
-    assert evaluation.visible(s.state, answered, BIDDER)
+    assert not evaluation.visible(s.state, answered, BIDDER), "their snapshot shows it"
     assert not evaluation.visible(s.state, answered, BIDDER2)
     assert evaluation.visible(s.state, answered, EXPERTS[1])
     assert evaluation.visible(s.state, answered, SUPERVISOR)
@@ -1150,3 +1152,27 @@ def test_the_open_round_shows_who_voted_and_only_ones_own_choice() -> None:
     assert mine["voted"] == theirs["voted"] == [MEMBERS[0]]
     assert (mine["mine"], theirs["mine"]) == (MEMBERS[1], None)
     assert mine["round"] == 1 and set(mine["candidates"]) == set(MEMBERS)
+
+
+def test_an_expert_off_the_committee_sees_the_seats_and_nothing_of_its_work() -> None:
+    s = summarised()
+    gone = STRANGER  # never drawn; the same holds for one who left after a conflict
+    view = s.view(gone)
+    assert view["phase"] == "summary" and view["me_seated"] is False
+    assert all(seat["expert"] is None and seat["name"] == "" for seat in view["seats"])
+    assert view["summary"] is None and view["sheets"] == [] and view["flags"] == []
+    assert view["bidders"] == [] and view["precheck"] is None and view["election"] is None
+    assert not any(evaluation.visible(s.state, e, gone) for e in s.log)
+    assert s.view(EXPERTS[0])["summary"] is not None, "a member sees the summary"
+
+
+def test_a_ballot_is_secret_until_its_round_closes_and_only_the_sessions_bidders_join() -> None:
+    s = electing()
+    [voted] = s.ok("evaluation.vote", EXPERTS[0], candidate=MEMBERS[1], round=1)
+    assert evaluation.visible(s.state, voted, EXPERTS[0])
+    assert not evaluation.visible(s.state, voted, EXPERTS[1])
+    assert evaluation.visible(s.state, voted, SUPERVISOR)
+    outsider = Actor("uscc:b9", "别的投标人", "bidder")
+    assert evaluation.may_join(s.state, outsider) == Rejected(
+        "not_allowed", "this evaluation is not of a bid of yours", {}
+    )
