@@ -53,6 +53,7 @@ from bidroom import (
     committee,
     evaluation,
     openings,
+    precheck,
     report,
     signed,
     tenders,
@@ -526,13 +527,23 @@ def precheck_bid(
         "public_key": facts.get("public_key"),
         "addresses": [a for a in addresses if _is_ip(a)],
     }
-    if isinstance(price_list.get("lines"), list):
-        data["lines"] = price_list["lines"]
-        data["stated_total"] = price_list.get("stated_total")
     if guarantee:
         data["guarantee"] = {k: guarantee.get(k) for k in ("issuer", "number", "amount", "payer")}
     if manager:
         data["project_manager"] = {"name": manager}
+    if price_list.get("error"):
+        return {**data, "price_list_error": str(price_list["error"])}
+    if "lines" in price_list:
+        priced = {
+            **data,
+            "lines": price_list["lines"],
+            "stated_total": price_list.get("stated_total"),
+        }
+        try:
+            precheck.parse_bid(priced)
+        except BidroomError as exc:  # one bidder's file never stops the pre-check for all
+            return {**data, "price_list_error": exc.code}
+        return priced
     return data
 
 

@@ -19,6 +19,8 @@ Kinds, per bid:
 - ``nonpositive_unit_price``: lines priced at zero or below.
 - ``duplicate_items``: an item code listed more than once.
 - ``extra_items`` (info): items the lot does not require.
+- ``price_list_unreadable``: the bid's priced bill could not be read (``Bid.price_list_error``,
+  set by whoever read the bid): its lines are not checked, and the people should look.
 
 Kinds, across bids (防围遏串; one finding per shared value, naming every bid that has it):
 
@@ -108,6 +110,7 @@ KINDS: dict[str, Kind] = {
     "nonpositive_unit_price": Kind("price_list", "signal"),
     "duplicate_items": Kind("price_list", "signal"),
     "extra_items": Kind("price_list", "info"),
+    "price_list_unreadable": Kind("price_list", "signal"),
     "same_address": Kind("collusion", "signal"),
     "same_subnet": Kind("collusion", "info"),
     "same_device": Kind("collusion", "signal"),
@@ -222,6 +225,7 @@ class Bid(_Model):
     public_key: Fingerprint | None = None
     addresses: tuple[Address, ...] = Field(default=(), max_length=100)
     project_manager: ProjectManager | None = None
+    price_list_error: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
     @model_validator(mode="after")
     def _sheet_price_agrees(self) -> Bid:
@@ -479,7 +483,13 @@ def _repeated_codes(bid: Bid) -> set[str]:
     return {code for code, count in counts.items() if count > 1}
 
 
+def _price_list_unreadable(lot: Lot, bid: Bid) -> Iterator[Finding]:
+    if bid.price_list_error is not None:
+        yield _finding("price_list_unreadable", [bid.bidder], {"error": bid.price_list_error})
+
+
 _PER_BID: tuple[Callable[[Lot, Bid], Iterable[Finding]], ...] = (
+    _price_list_unreadable,
     _line_arithmetic,
     _total_arithmetic,
     _sheet_price,

@@ -411,8 +411,11 @@ def test_the_clock_seals_a_session_suspended_past_four_hours_and_a_new_one_may_o
     assert new.state().phase == "forming" and new.state().seats == ()
 
 
-def priced(lot: str, price: str, unit_prices: list[str], payer: str) -> bytes:
-    """A bid whose archive holds a priced bill (price-list.json) beside its form."""
+def priced(
+    lot: str, price: str, unit_prices: list[str], payer: str, extra: str | None = None
+) -> bytes:
+    """A bid whose archive holds a priced bill (price-list.json) beside its form; ``extra``
+    puts a field the bill's format does not have on each line."""
     lines = [
         {
             "code": f"0{n + 1}",
@@ -420,6 +423,7 @@ def priced(lot: str, price: str, unit_prices: list[str], payer: str) -> bytes:
             "unit_price": u,
             "line_total": f"{Decimal(u) * 10:.2f}",
         }
+        | ({"name": extra} if extra else {})
         for n, u in enumerate(unit_prices)
     ]
     stated = f"{sum(Decimal(x['line_total']) for x in lines):.2f}"
@@ -441,6 +445,7 @@ def test_the_pre_check_reads_the_decrypted_bids_and_shows_collusion_signs_as_evi
     plain: Plain = {
         "海洁": lambda lot: priced(lot, PRICES["海洁"], same, "舟山海通担保有限公司"),
         "蓝天": lambda lot: priced(lot, PRICES["蓝天"], same, "舟山海通担保有限公司"),
+        "绿源": lambda lot: priced(lot, PRICES["绿源"], same[:2], "绿源自有", extra="名称"),
     }
     o, s = seated(client, world, clock, plain)
     ok(s.command("evaluation.open_declarations", "王敏"))
@@ -456,5 +461,7 @@ def test_the_pre_check_reads_the_decrypted_bids_and_shows_collusion_signs_as_evi
     assert {"same_guarantee_payer", "identical_unit_prices"} <= kinds, kinds
     pair = {o.person("海洁").subject, o.person("蓝天").subject}
     assert all(set(f["bids"]) == pair for f in findings if f["kind"] == "same_guarantee_payer")
+    [unreadable] = [f for f in findings if f["kind"] == "price_list_unreadable"]
+    assert unreadable["bids"] == [o.person("绿源").subject], "one bidder's file stops nothing"
     assert s.state().phase == "prechecked", "evidence for people, never a rejection"
     assert s.post("precheck", "王敏").json()["code"] == "leader_needed"

@@ -544,3 +544,14 @@ def test_no_bids_or_one_bidder_twice_is_refused() -> None:
         precheck.precheck(lot(), [*clean(), bid("b3", "900000.00")])
     assert caught.value.code == "precheck_duplicate_bidder"
     assert caught.value.detail == {"bidder": "b3"}
+
+
+def test_a_priced_bill_that_could_not_be_read_is_a_finding_not_a_failure() -> None:
+    unread = bid("B2", "1000000.00", lines=(), stated_total=None, price_list_error="extra_field")
+    result = precheck.precheck(lot(), [bid("B1", "1000000.00"), unread])
+    [found] = [f for f in result.findings if f.kind == "price_list_unreadable"]
+    assert (found.bids, found.evidence, found.severity) == (
+        ("B2",),
+        {"error": "extra_field"},
+        "signal",
+    )
