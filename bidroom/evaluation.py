@@ -1536,7 +1536,12 @@ def _fold_declared(state: EvaluationState, event: Event) -> EvaluationState:
         return _with_seat(state, number, declaration="none")
     seat = _seat(state, number)
     assert seat is not None
-    gone = {"expert": d["expert"], "bidders": list(d["bidders"]), "reason": d["reason"]}
+    gone = {
+        "expert": d["expert"],
+        "name": seat.name,
+        "bidders": list(d["bidders"]),
+        "reason": d["reason"],
+    }
     return _with_seat(
         state, number, status="vacated", expert=None, name="", left=(*seat.left, gone)
     )
@@ -1593,7 +1598,8 @@ def _fold_review(state: EvaluationState, event: Event) -> EvaluationState:
 def _fold_decided(state: EvaluationState, event: Event) -> EvaluationState:
     after = replace(state, preliminary=dict(event.data))
     if not after.passed:
-        return replace(after, phase="summary", summary={"passed": [], "reason": "no_bid_passed"})
+        summary = {"record": record(after), "computation": None, "reason": "no_bid_passed"}
+        return replace(after, phase="summary", summary=summary)
     return replace(after, phase="scoring" if state.spec.params.items else "deviations")
 
 

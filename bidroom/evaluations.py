@@ -35,13 +35,13 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from asn1crypto import cms
 from cryptography import x509
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -73,6 +73,7 @@ from ca.trust import TrustStore, Usage
 
 log = logging.getLogger(__name__)
 
+SCHEDULE = timedelta(days=30)  # how far from now a session may be scheduled to start
 DRAW = "committee draw"  # what the sealed draw is called in the room's log
 PRICE_LIST = "price-list.json"  # the bid archive's priced bill (已标价工程量清单), optional
 MAX_PRICE_LIST = 8 * 1024 * 1024
@@ -91,7 +92,7 @@ class NoBody(_Body):
 
 
 class SessionBody(_Body):
-    starts_at: datetime | None = None  # the scheduled start (the 2-hour rule); now if not given
+    starts_at: AwareDatetime | None = None  # the scheduled start (the 2-hour rule); now if none
 
 
 class SignInBody(openings.SignedBody):
@@ -152,9 +153,9 @@ async def _step(
     return who, actor, live, part(live)
 
 
-async def _body(request: Request, model: type[BaseModel]) -> Any:
+async def _body(request: Request, model: type[BaseModel], limit: int = 64 * 1024) -> Any:
     raw = await request.body()
-    if len(raw) > 64 * 1024:
+    if len(raw) > limit:
         raise EvaluationRefused(413, "body_too_large", "the request body is too large")
     try:
         return model.model_validate_json(raw or b"{}")
@@ -173,7 +174,13 @@ async def _execute(
     command_id: str | None = None,
 ) -> dict[str, Any]:
     model = evaluation.SHELL_ARGUMENTS.get(name) or evaluation.ARGUMENTS[name]
-    checked = model.model_validate(dict(args)).model_dump(mode="json")
+    try:
+        checked = model.model_validate(dict(args)).model_dump(mode="json")
+    except ValidationError as exc:  # e.g. a draw from a pool too large for one event
+        errors = exc.errors(include_url=False, include_input=False)
+        raise EvaluationRefused(
+            422, "invalid_args", f"{name}: invalid", {"errors": errors}
+        ) from exc
     outcome = await hub.execute(room, Command(name, checked), actor, command_id)
     if not outcome["ok"]:
         raise EvaluationRefused(409, outcome["code"], outcome["message"], outcome.get("detail"))
@@ -236,6 +243,10 @@ async def open_session(
     Refused while another session of the lot is not sealed (a new committee comes only after
     the old one's session was sealed under the fault rules)."""
     hub: Hub = state.hub
+    if starts_at is not None and abs(starts_at - now) > SCHEDULE:
+        raise EvaluationRefused(
+            422, "starts_at_invalid", "the session starts within 30 days of now", {"now": now}
+        )
     lot = await state.tenders.lot(lot_id)
     if lot is None:
         raise EvaluationRefused(404, "lot_not_found", "no such lot")
@@ -615,7 +626,7 @@ async def answer(request: Request) -> Response:
     """A bidder answers an approved question, signed."""
     who = identity(request)
     actor = _actor(who, "bidder")
-    body: AnswerBody = await _body(request, AnswerBody)
+    body: AnswerBody = await _body(request, AnswerBody, 256 * 1024)  # 20,000 characters
     room = request.path_params["room"]
     app = request.app.state
     fields = {"room": room, "question": body.question, "text": body.text}
@@ -659,7 +670,8 @@ def build_report(
     """The report's content from the session's state (after the summary)."""
     assert state.summary is not None, "the report follows the summary"
     names = {b.bidder: b.name or b.bidder for b in state.spec.bids}
-    computation = state.summary["computation"]
+    names |= {label: names[b] for b, label in state.spec.labels.items()}  # flags raised under A, B
+    computation = state.summary.get("computation") or {}  # none when no bid passed (流标)
     seats = [
         report.Seat(
             seat=str(s.seat),
@@ -677,7 +689,7 @@ def build_report(
                     seat=str(s.seat),
                     venue=s.venue,
                     expert=_name_of(state, gone["expert"]),
-                    note="回避",
+                    note=report.WITHDREW,
                 )
             )
     prelim = state.preliminary or {}
@@ -720,7 +732,7 @@ def build_report(
     flags = [
         report.Flag(
             expert=_name_of(state, f.get("expert")),
-            bidder=names.get(str(f.get("bidder")), str(f.get("bidder") or f.get("label") or "")),
+            bidder=names.get(str(f.get("bidder") or f.get("label")), "—"),
             item=str(f.get("item") or ""),
             kind=str(f["kind"]),
             resolution=state.explanations.get(str(f["key"]), "已重新评分"),

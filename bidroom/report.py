@@ -52,6 +52,9 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+WITHDREW = "回避"  # a seat's note for an expert who left it after declaring a conflict
+
+
 class Seat(_Model):
     seat: str
     venue: str
@@ -332,5 +335,5 @@ def _dissent(pdf: FPDF, dissent: Sequence[Dissent]) -> None:
 
 def _signatures(pdf: FPDF, committee: Committee) -> None:
     _section(pdf, "八、评标委员会成员签字")
-    names = "、".join(s.expert for s in committee.seats)
+    names = "、".join(s.expert for s in committee.seats if s.note != WITHDREW)
     _para(pdf, f"本报告由以下专家以数字证书逐一签署（PAdES 电子签名，附可信时间戳）：{names}")

@@ -523,10 +523,11 @@ def test_no_bid_passing_ends_in_a_summary_without_scores() -> None:
     everything = {(b, "licence"): "无营业执照" for b in (B1, B2, B3)}
     for e in EXPERTS:
         s.ok("evaluation.submit_review", e, verdicts=verdicts(everything))
-    assert s.state.phase == "summary" and s.state.summary == {
-        "passed": [],
-        "reason": "no_bid_passed",
-    }
+    assert s.state.phase == "summary" and s.state.summary is not None
+    assert s.state.summary["reason"] == "no_bid_passed"
+    assert s.state.summary["computation"] is None
+    assert [b["passed"] for b in s.state.summary["record"]["bids"]] == [False] * 3
+    s.ok("evaluation.issue_report", SYSTEM, digest=DIGEST, pages=2)  # the failed tender's report
 
 
 # detailed scoring --------------------------------------------------------------------------

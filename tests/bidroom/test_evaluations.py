@@ -371,13 +371,20 @@ def test_a_whole_evaluation_from_the_draw_to_the_report_signed_by_every_member(
 
     pdf = client.get(f"/api/evaluations/{s.room}/report.pdf", headers=s.person("赵磊").headers())
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    path = tmp_path / "report.pdf"
+    path.write_bytes(pdf.content)
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True)
+    shown = "".join(text.stdout.decode().split())  # table cells wrap lines
+    assert reason in shown, "the outlier's written reason is in the signed report"
+    assert "对第一名的人员评分有保留意见" in shown, "and the dissent"
+    signers = shown.split("附可信时间戳）：")[1]
+    assert conflicted not in signers and all(name in signers for name in members)
+    assert f"{conflicted}" in shown and "回避" in shown, "who left is named, as having left"
     trust = evaluations.report_trust(client.app.state)  # type: ignore[attr-defined]
     portal = client.portal  # type: ignore[attr-defined]
     found = portal.call(pades.verify_signatures, pdf.content, trust, 5)
     assert all(f.timestamp_ok for f in found)
     assert [f.signer for f in found] == [f.signer for f in found]
-    path = tmp_path / "report.pdf"
-    path.write_bytes(pdf.content)
     checked = subprocess.run(["pdfsig", "-nocert", str(path)], capture_output=True, check=False)
     out = checked.stdout.decode()
     assert checked.returncode == 0, checked.stderr.decode()
@@ -465,3 +472,31 @@ def test_the_pre_check_reads_the_decrypted_bids_and_shows_collusion_signs_as_evi
     assert unreadable["bids"] == [o.person("绿源").subject], "one bidder's file stops nothing"
     assert s.state().phase == "prechecked", "evidence for people, never a rejection"
     assert s.post("precheck", "王敏").json()["code"] == "leader_needed"
+
+
+def test_when_no_bid_passes_the_failed_tenders_report_is_issued_and_signed(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    _, s = seated(client, world, clock)
+    ok(s.command("evaluation.open_declarations", "王敏"))
+    members = s.members()
+    for name in members:
+        ok(s.command("evaluation.declare", name, declaration="none"))
+    for name in members:
+        ok(s.command("evaluation.vote", name, candidate=s.person(members[0]).subject, round=1))
+    assert s.post("precheck", "王敏").status_code == 200
+    ok(s.command("evaluation.start_preliminary", members[0]))
+    for name in members:
+        verdicts = [
+            {"bidder": b.bidder, "criterion": c["id"], "passed": c["id"] != "资格", "reason": ""}
+            | ({"reason": "资格证书过期"} if c["id"] == "资格" else {})
+            for b in s.state().spec.bids
+            for c in CRITERIA
+        ]
+        ok(s.command("evaluation.submit_review", name, verdicts=verdicts))
+    assert s.state().phase == "summary"
+    summary = client.get(f"/api/evaluations/{s.room}/summary", headers=s.person("赵磊").headers())
+    assert summary.json()["reason"] == "no_bid_passed"
+    issued = s.post("report", members[0])
+    assert issued.status_code == 200, issued.json()
+    assert s.sign_report(members[1]).status_code == 200
