@@ -186,6 +186,7 @@ RULES = Rules(
             "evaluation.sign_report": EXPERT,
             "evaluation.refuse_signing": EXPERT,
             "evaluation.close_signing": ONLY_SYSTEM,
+            **SUSPEND,  # a fault while signing must not turn into deemed consent
         },
         "signed": {},
         "suspended": {"evaluation.resume": CHAIR, "evaluation.seal": CHAIR_OR_SYSTEM},
@@ -1454,7 +1455,11 @@ def _resume(state: EvaluationState, args: Args, actor: Actor, now: datetime) -> 
             "the fault lasted over 4 hours: the session is sealed and a new committee formed",
             _clocks_json(report),
         )
-    data = {"at": now.isoformat(), "reason": args["reason"], "clocks": _clocks_json(report)}
+    data: JSON = {"at": now.isoformat(), "reason": args["reason"], "clocks": _clocks_json(report)}
+    if state.resume_to == "signing" and state.report is not None:
+        # The time to sign is given back: the deadline moves by as long as the fault lasted.
+        lost = now - datetime.fromisoformat(state.suspensions[-1]["start"])
+        data["sign_until"] = (datetime.fromisoformat(state.report.sign_until) + lost).isoformat()
     return [Event("evaluation.resumed", data)]
 
 
@@ -1696,7 +1701,10 @@ def _end_suspension(state: EvaluationState, event: Event, **changes: Any) -> Eva
 
 
 def _fold_resumed(state: EvaluationState, event: Event) -> EvaluationState:
-    return _end_suspension(state, event, phase=state.resume_to or "forming", resume_to=None)
+    after = _end_suspension(state, event, phase=state.resume_to or "forming", resume_to=None)
+    if event.data.get("sign_until"):
+        return _with_report(after, sign_until=str(event.data["sign_until"]))
+    return after
 
 
 def _fold_sealed(state: EvaluationState, event: Event) -> EvaluationState:

@@ -1177,3 +1177,20 @@ def test_a_ballot_is_secret_until_its_round_closes_and_only_the_sessions_bidders
     assert evaluation.may_join(s.state, outsider) == Rejected(
         "not_allowed", "this evaluation is not of a bid of yours", {}
     )
+
+
+def test_a_fault_while_signing_gives_the_time_to_sign_back() -> None:
+    s = issued()
+    deadline = T0 + timedelta(minutes=60)
+    s.ok("evaluation.sign_report", EXPERTS[0], **stamped(s))
+    s.ok("evaluation.suspend", CHAIR, T0 + timedelta(minutes=50), reason="时间戳服务中断")
+    assert s.refused(
+        "evaluation.sign_report", EXPERTS[1], T0 + timedelta(minutes=55), **stamped(s)
+    ) == ("wrong_phase")
+    [resumed] = s.ok("evaluation.resume", CHAIR, T0 + timedelta(minutes=80), reason="已恢复")
+    assert resumed.data["sign_until"] == (deadline + timedelta(minutes=30)).isoformat()
+    assert s.state.phase == "signing"
+    assert s.refused("evaluation.close_signing", SYSTEM, deadline + timedelta(minutes=29)) == (
+        "signing_open"
+    )
+    s.ok("evaluation.sign_report", EXPERTS[1], deadline + timedelta(minutes=20), **stamped(s))
