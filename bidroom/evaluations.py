@@ -34,6 +34,7 @@ import os
 import tempfile
 import zipfile
 import zlib
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -74,6 +75,7 @@ from ca.trust import TrustStore, Usage
 log = logging.getLogger(__name__)
 
 SCHEDULE = timedelta(days=30)  # how far from now a session may be scheduled to start
+READ_KEPT = 32  # bids whose reading a node keeps
 DRAW = "committee draw"  # what the sealed draw is called in the room's log
 PRICE_LIST = "price-list.json"  # the bid archive's priced bill (已标价工程量清单), optional
 MAX_PRICE_LIST = 8 * 1024 * 1024
@@ -487,6 +489,15 @@ def _price_list(archive: zipfile.ZipFile) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else {"error": "price_list_unreadable"}
 
 
+def _reading(app: Any) -> tuple[asyncio.Semaphore, OrderedDict[str, dict[str, Any]]]:
+    """This node's limit on bids decrypted at once, and what it read of the last few bids
+    (never their plaintext): a member paging through bids costs one decryption each."""
+    if not hasattr(app, "bid_reading"):
+        app.bid_reading = (asyncio.Semaphore(2), OrderedDict())
+    reading: tuple[asyncio.Semaphore, OrderedDict[str, dict[str, Any]]] = app.bid_reading
+    return reading
+
+
 async def read_bids(app: Any, config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Every bid the evaluation takes, read through the opening's sealed data keys."""
     hub: Hub = app.hub
@@ -495,15 +506,21 @@ async def read_bids(app: Any, config: Mapping[str, Any]) -> dict[str, dict[str, 
     sealed = openings.sealed_keys(await hub.store.events(room))
     key = openings.room_key(app.settings, room)
     wanted = [str(b["bidder"]) for b in config.get("bids") or ()]
-    limit = asyncio.Semaphore(2)
+    limit, read = _reading(app)
     with tempfile.TemporaryDirectory(dir=app.settings.var_dir, prefix="evaluation-") as scratch:
 
         async def one(bidder: str) -> tuple[str, dict[str, Any]]:
             digest = opened.bids[bidder].envelope
+            if digest in read:
+                read.move_to_end(digest)
+                return bidder, read[digest]
             data_key = handoff.open_key(key, room, digest, sealed[bidder])
             path = app.blobs.path(digest)
             async with limit:
                 facts = await asyncio.to_thread(read_bid, path, data_key, Path(scratch), opened.lot)
+            read[digest] = facts
+            while len(read) > READ_KEPT:
+                read.popitem(last=False)
             return bidder, facts
 
         return dict(await asyncio.gather(*(one(b) for b in wanted)))
