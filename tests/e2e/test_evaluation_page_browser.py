@@ -29,7 +29,7 @@ TIMEOUT_MS = 15_000
 CHAIR = tokens.Identity("chair-e2e", "王敏", ("chair",), organisation="舟山市公共资源交易中心")
 SUPERVISOR = tokens.Identity("supervisor-e2e", "赵磊", ("supervisor",), organisation="舟山市财政局")
 EXPERT = tokens.Identity("expert-e2e", "钱建国", ("expert",), venue="舟山主会场")
-BIDDER = tokens.Identity("bidder-e2e", "李海", ("bidder",), organisation="六横海洁环境服务有限公司")
+BIDDER = tokens.Identity("uscc:b1", "李海", ("bidder",), organisation="六横海洁环境服务有限公司")
 
 
 def config(now: datetime) -> dict[str, Any]:
