@@ -20,7 +20,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check bidroom signaling ca tests bench
 	$(BIN)/ruff format --check bidroom signaling ca tests bench
-	$(BIN)/mypy bidroom ca
+	$(BIN)/mypy bidroom ca signaling
 
 test: lint
 	$(BIN)/pytest -q

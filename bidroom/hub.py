@@ -41,6 +41,10 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+REPUBLISH_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)  # seconds before each new try of a failed publish
+REPUBLISH_PENDING = 1000  # failed publishes retried at once; beyond, the resync catches up
+
+
 class Subscriber(Protocol):
     """A connection as the hub sees it: never awaited, so one slow client cannot stall a room."""
 
@@ -52,6 +56,30 @@ class Subscriber(Protocol):
 
     def close(self, code: Close, reason: str) -> None:
         """Ask the connection to close (it happens on its own task)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """The addressee of a direct frame: a subject in a role, or one of its connections."""
+
+    subject: str
+    role: str
+    connection: str | None = None
+
+    def matches(self, subscriber: Subscriber) -> bool:
+        actor = subscriber.actor
+        return (
+            actor.subject == self.subject
+            and actor.role == self.role
+            and self.connection in (None, subscriber.id)
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"subject": self.subject, "role": self.role, "connection": self.connection}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Recipient:
+        return cls(str(data["subject"]), str(data["role"]), data.get("connection"))
 
 
 @dataclass
@@ -152,6 +180,7 @@ class Hub:
         self.clock = clock
         self.rooms: dict[str, LiveRoom] = {}
         self._loading = asyncio.Lock()
+        self._republishing: set[asyncio.Task[None]] = set()
 
     # rooms -----------------------------------------------------------------------------------
 
@@ -269,14 +298,29 @@ class Hub:
 
     async def _publish(self, room_id: str, events: list[Event]) -> None:
         body = protocol.dump({"events": [protocol.event_json(e) for e in events]})
+        payload = f"{self.node}\n{body}"
         try:
-            await self.broker.publish(room_id, f"{self.node}\n{body}")
+            await self.broker.publish(room_id, payload)
         except BrokerError as exc:
             self.metrics.broker_errors.inc()
             log.warning(
-                "broker publish failed; other nodes will catch up from the store",
+                "broker publish failed; published again once the broker is back",
                 extra={"room": room_id, "error": exc.message},
             )
+            if len(self._republishing) < REPUBLISH_PENDING:
+                task = asyncio.create_task(self._republish(room_id, payload), name="republish")
+                self._republishing.add(task)
+                task.add_done_callback(self._republishing.discard)
+
+    async def _republish(self, room_id: str, payload: str) -> None:
+        """Publish again after a failure, a few times: the other nodes then hear of the events
+        as soon as the broker is back, not only at their next resync. A copy that arrives twice
+        or late is harmless: delivery skips what a node has and catches up over a gap."""
+        for delay in REPUBLISH_DELAYS:
+            await asyncio.sleep(delay)
+            with contextlib.suppress(BrokerError):
+                await self.broker.publish(room_id, payload)
+                return
 
     # applying and fanning out ----------------------------------------------------------------
 
@@ -320,12 +364,17 @@ class Hub:
             self._apply(live, missing)
 
     async def deliver(self, room_id: str, payload: str) -> None:
-        """Broker callback: events another node appended."""
+        """Broker callback: events another node appended, or a direct frame it relays."""
         node, _, body = payload.partition("\n")
         live = self.rooms.get(room_id)
         if node == self.node or live is None:
             return
-        events = [event_from_json(e) for e in json.loads(body)["events"]]
+        message = json.loads(body)
+        if "direct" in message:
+            direct = message["direct"]
+            self._push_direct(live, Recipient.from_json(direct["to"]), direct["frame"])
+            return
+        events = [event_from_json(e) for e in message["events"]]
         async with live.lock:
             if events[0].seq > live.seq + 1:
                 await self._catch_up(live)
@@ -396,6 +445,31 @@ class Hub:
         with contextlib.suppress(StoreError, RoomNotFound):
             await self.execute(room_id, live.kind.left(subscriber.id), SYSTEM)
 
+    # direct frames: not events, never logged ------------------------------------------------
+
+    async def direct(self, room_id: str, to: Recipient, frame: Mapping[str, Any]) -> int:
+        """Push ``frame`` to ``to``'s connections in the room, on this node and (through the
+        broker) on every other; the number of this node's connections that got it.
+
+        Ephemeral, as media signaling is: not in the room's log, not replayed on resume. A
+        frame the broker fails to carry is lost; the peers' negotiation times out and retries."""
+        live = await self.room(room_id)
+        sent = self._push_direct(live, to, frame)
+        body = protocol.dump({"direct": {"to": to.to_json(), "frame": dict(frame)}})
+        try:
+            await self.broker.publish(room_id, f"{self.node}\n{body}")
+        except BrokerError as exc:
+            self.metrics.broker_errors.inc()
+            log.warning("direct frame not relayed", extra={"room": room_id, "error": exc.message})
+        return sent
+
+    def _push_direct(self, live: LiveRoom, to: Recipient, frame: Mapping[str, Any]) -> int:
+        text = protocol.dump(dict(frame))
+        targets = [s for s in list(live.subscribers.values()) if to.matches(s)]
+        for subscriber in targets:
+            subscriber.push(text)
+        return len(targets)
+
     # nodes -----------------------------------------------------------------------------------
 
     async def heartbeat(self, ttl: timedelta) -> None:
@@ -409,6 +483,8 @@ class Hub:
 
     async def shutdown(self) -> None:
         """Tell every client to reconnect elsewhere and record that they left."""
+        for task in list(self._republishing):
+            task.cancel()
         for room_id, live in list(self.rooms.items()):
             for subscriber in list(live.subscribers.values()):
                 subscriber.close(Close.GOING_AWAY, "server shutting down; reconnect")

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from bidroom.errors import FrameTooLarge, ProtocolError
 from bidroom.room import JSON, Actor, Command, Event, Rejected
+from signaling import errors as signaling_errors
 
 VERSION = 1
 ID_MAX = 100
@@ -63,6 +64,7 @@ ERROR_CODES: Mapping[str, str] = {
     "not_allowed": "the actor's role may not send this command",
     "rate_limited": "too many commands in a short time",
     "unavailable": "the server could not record the command now; retry with the same id",
+    **signaling_errors.CODES,
 }
 
 
@@ -82,6 +84,15 @@ class CommandFrame:
 
 
 @dataclass(frozen=True, slots=True)
+class SignalFrame:
+    """A media signal to relay (docs/protocol.md "Media signaling"); its fields are checked by
+    signaling.messages, with the room's limits, in the shell."""
+
+    id: str | None
+    fields: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Ping:
     pass
 
@@ -91,7 +102,7 @@ class Pong:
     pass
 
 
-ClientMessage = Hello | CommandFrame | Ping | Pong
+ClientMessage = Hello | CommandFrame | SignalFrame | Ping | Pong
 
 
 def parse(text: str, limit: int) -> ClientMessage:
@@ -139,9 +150,15 @@ def _command(data: Mapping[str, Any]) -> CommandFrame:
     return CommandFrame(id=_text(data, "id", ID_MAX), name=_text(data, "name", NAME_MAX), args=args)
 
 
+def _signal(data: Mapping[str, Any]) -> SignalFrame:
+    ident = _text(data, "id", ID_MAX) if data.get("id") is not None else None
+    return SignalFrame(ident, {k: v for k, v in data.items() if k not in ("type", "id")})
+
+
 _PARSERS: Mapping[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
     "hello": _hello,
     "command": _command,
+    "signal": _signal,
     "ping": lambda data: Ping(),
     "pong": lambda data: Pong(),
 }
@@ -221,6 +238,10 @@ def error_frame(
 
 def rejected_frame(command_id: str, rejected: Rejected) -> JSON:
     return error_frame(rejected.code, rejected.message, rejected.detail, command_id)
+
+
+def media_frame(ice_servers: list[JSON], peers: list[str], expires: int | None) -> JSON:
+    return {"type": "media", "ice_servers": ice_servers, "peers": peers, "expires": expires}
 
 
 def ping_frame() -> JSON:

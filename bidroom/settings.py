@@ -70,12 +70,30 @@ class Settings(BaseSettings):
     # the committee is drawn from it. None: no committee can be drawn.
     expert_pool: Path | None = None
     clock_horizon_days: float = Field(default=14.0, gt=0)
+    # Media signaling (docs/protocol.md "Media signaling"). ICE servers: none by default (host
+    # candidates only); TURN credentials are minted per participant in coturn's REST format from
+    # turn_secret (coturn's static-auth-secret) and expire after turn_ttl_seconds. Lists are
+    # JSON in the environment: BIDROOM_TURN_URLS='["turn:turn.example:3478"]'.
+    stun_urls: list[str] = Field(default_factory=list)
+    turn_urls: list[str] = Field(default_factory=list)
+    turn_secret: SecretStr | None = None
+    turn_ttl_seconds: int = Field(default=8 * 3600, gt=0)
+    max_sdp_bytes: int = Field(default=32 * 1024, ge=1024)
+    signals_per_second: float = Field(default=50.0, gt=0)
 
     @model_validator(mode="after")
     def _replay_fits_the_queue(self) -> Settings:
         # A resume queues its whole replay at once: it must fit, with room for live events.
         if self.queue_size < self.replay_limit + 64:
             raise ValueError("queue_size must exceed replay_limit by at least 64")
+        return self
+
+    @model_validator(mode="after")
+    def _media_fits(self) -> Settings:
+        # TURN URLs are useless without credentials. (An SDP also travels inside one frame:
+        # a frame over max_frame_bytes is refused before its SDP is looked at.)
+        if self.turn_urls and self.turn_secret is None:
+            raise ValueError("BIDROOM_TURN_URLS need BIDROOM_TURN_SECRET (static-auth-secret)")
         return self
 
     @property
@@ -108,4 +126,6 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         loc = first["loc"]
         name = "BIDROOM_" + str(loc[0]).upper() if loc else "BIDROOM_QUEUE_SIZE"
+        if not loc and "BIDROOM_" in first["msg"]:  # a check across settings names them all
+            raise ConfigError(first["msg"].removeprefix("Value error, ")) from exc
         raise ConfigError(f"{name}: {first['msg']}") from exc

@@ -18,13 +18,15 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from bidroom import protocol, tokens
+from bidroom import media, protocol, tokens
 from bidroom.errors import AuthError, BidroomError, ProtocolError, Refused, RoomNotFound
-from bidroom.hub import Hub
+from bidroom.hub import Hub, Recipient
 from bidroom.metrics import Metrics
-from bidroom.protocol import Close, CommandFrame, Hello, Ping
+from bidroom.protocol import Close, CommandFrame, Hello, Ping, SignalFrame
 from bidroom.room import Actor
 from bidroom.settings import Settings
+from signaling import ice, messages
+from signaling.errors import SignalingError
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,9 @@ class Session:
         self.conn = Connection(websocket, settings, metrics)
         self.room = ""
         self.limit = RateLimit(settings.commands_per_second)
+        self.signal_limit = RateLimit(settings.signals_per_second)
+        self.signal_limits = messages.Limits(sdp=settings.max_sdp_bytes)
+        self.peers: dict[tuple[str, str], Recipient] = {}  # (subject, session) -> addressee
 
     async def run(self) -> None:
         websocket = self.conn.websocket
@@ -130,6 +135,7 @@ class Session:
         try:
             await self._serve()
         finally:
+            await self._farewell()
             await self.hub.detach(self.room, self.conn)
             await self._close()
 
@@ -161,6 +167,7 @@ class Session:
             )
             self.room = hello.room
             await self.hub.attach(hello.room, self.conn, hello.since)
+            self._media(media.peers(live.kind, role))
         except AuthError as exc:
             raise _Refusal(Close.UNAUTHORIZED, exc.code, exc.message) from None
         except RoomNotFound as exc:
@@ -206,6 +213,8 @@ class Session:
             self.conn.send(protocol.pong_frame())
         elif isinstance(frame, CommandFrame):
             await self._command(frame)
+        elif isinstance(frame, SignalFrame):
+            await self._signal(frame)
         elif isinstance(frame, Hello):
             self.conn.send(protocol.error_frame("bad_message", "already joined; one room a socket"))
 
@@ -232,6 +241,50 @@ class Session:
                     outcome["code"], outcome["message"], outcome["detail"], frame.id
                 )
             )
+
+    # media signaling (docs/protocol.md "Media signaling") ---------------------------------
+
+    def _media(self, peers: list[str]) -> None:
+        """The ICE servers, to a participant whose role may signal someone in this room."""
+        if not peers:
+            return
+        s = self.settings
+        now = int(self.hub.clock().timestamp())
+        secret = s.turn_secret.get_secret_value() if s.turn_secret else None
+        servers = ice.ice_servers(
+            s.stun_urls, s.turn_urls, secret, self.conn.actor.subject, now, s.turn_ttl_seconds
+        )
+        expires = now + s.turn_ttl_seconds if s.turn_urls else None
+        self.conn.send(protocol.media_frame([x.to_json() for x in servers], peers, expires))
+
+    async def _signal(self, frame: SignalFrame) -> None:
+        """Relay a signal to its addressee's connections on every node; refusals answer."""
+        if not self.signal_limit.allow(time.monotonic()):
+            self.conn.send(protocol.error_frame("rate_limited", "slow down", {}, frame.id))
+            return
+        try:
+            signal = messages.parse_signal(frame.fields, self.signal_limits)
+            live = await self.hub.room(self.room)
+            to = media.route(live.kind, live.state, self.conn.actor, signal)
+        except SignalingError as exc:
+            self.conn.send(protocol.error_frame(exc.code, exc.message, exc.detail, frame.id))
+            return
+        out = messages.forward_json(signal, self.conn.actor.to_json(), self.conn.id)
+        await self.hub.direct(self.room, to, out)
+        if signal.kind == "bye":
+            self.peers.pop((signal.to, signal.session), None)
+        else:
+            self.peers[(signal.to, signal.session)] = to
+
+    async def _farewell(self) -> None:
+        """A ``bye`` to every peer this connection negotiated with and did not say bye to."""
+        actor = self.conn.actor.to_json()
+        for (subject, session), to in list(self.peers.items()):
+            bye = messages.Bye(kind="bye", to=subject, session=session)
+            frame = {**messages.forward_json(bye, actor, self.conn.id), "reason": "left"}
+            with contextlib.suppress(BidroomError):
+                await self.hub.direct(self.room, to, frame)
+        self.peers.clear()
 
     async def _refuse(self, refusal: _Refusal) -> None:
         websocket = self.conn.websocket

@@ -522,3 +522,37 @@ async def test_a_redis_restart_loses_no_event_and_the_nodes_recover(
         assert start_seq(late) >= answered
     finally:
         await close_all(clients)
+
+
+# -- 4. media signaling crosses nodes --------------------------------------------------------
+
+
+async def test_a_signal_reaches_its_peer_on_the_other_node(
+    nodes: tuple[Node, Node],
+) -> None:
+    a, b = nodes
+    clients: list[RoomClient] = []
+    sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n"
+    try:
+        chair = await join(a, CHAIR, "chair")
+        bidder = await join(b, "bidder-1", "bidder")
+        clients = [chair, bidder]
+        await chair.event("presence.joined", lambda f: f["data"]["subject"] == "bidder-1")
+        offer = {"type": "signal", "kind": "offer", "to": CHAIR, "session": "x", "sdp": sdp}
+        await bidder.send(offer)
+        got = await chair.wait_for(lambda f: f["type"] == "signal")
+        assert got["sdp"] == sdp and got["from"]["connection"].startswith("node-b/")
+        answer = {
+            **offer,
+            "kind": "answer",
+            "to": "bidder-1",
+            "connection": got["from"]["connection"],
+        }
+        await chair.send(answer)
+        back = await bidder.wait_for(lambda f: f["type"] == "signal")
+        assert back["kind"] == "answer" and back["from"]["connection"].startswith("node-a/")
+        await bidder.close()  # leaving on node-b: node-a's chair is told
+        bye = await chair.wait_for(lambda f: f["type"] == "signal" and f["kind"] == "bye")
+        assert bye["from"]["subject"] == "bidder-1" and bye["session"] == "x"
+    finally:
+        await close_all(clients)

@@ -1,0 +1,85 @@
+"""Whom a signal is for, read from a room's presence and seats (pure: no loop, no socket)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from bidroom import evaluation, media, opening
+from bidroom.compose import Composite
+from bidroom.evaluation import Seat
+from bidroom.hub import Recipient
+from bidroom.meeting import MeetingState, Participant
+from bidroom.room import Actor
+from signaling.errors import NoSuchPeer, SignalingError, SignalNotAllowed
+from signaling.messages import Offer
+
+SDP = "v=0\r\nm=audio 9 RTP/AVP 0\r\n"
+CHAIR = Actor("chair-1", "主持人", "chair")
+EXPERT = Actor("e1", "专家1", "expert", venue="杭州")
+OUTSIDER = Actor("e9", "专家9", "expert", venue="宁波")
+BIDDER = Actor("bidder-1", "投标人1", "bidder")
+PARAMS = {
+    "price": {"method": "benchmark", "full": "30", "e_high": "0.2", "e_low": "0.1"},
+    "items": [{"id": "t", "max": "70"}],
+    "candidates": 1,
+}
+
+
+def room(kind: Composite, config: dict[str, Any], *present: Actor) -> Any:
+    state = kind.initial(config)
+    people = {a.subject: Participant(a, frozenset({f"n/{a.subject}"})) for a in present}
+    meeting = replace(kind.part_state(state, "meeting"), participants=people)
+    return (meeting, *state[1:])
+
+
+def offer(to: str, **fields: Any) -> Offer:
+    return Offer(kind="offer", to=to, session="s", sdp=SDP, **fields)
+
+
+def evaluation_room() -> tuple[Composite, Any]:
+    kind = evaluation.room_type()
+    bids = [{"bidder": "bidder-1", "status": "decrypted"}]
+    meeting, part = room(kind, {"params": PARAMS, "bids": bids}, CHAIR, EXPERT, OUTSIDER, BIDDER)
+    seats = (Seat(1, "杭州", "c1", status="seated", expert="e1"), Seat(2, "宁波", "c2"))
+    return kind, (meeting, replace(part, seats=seats))
+
+
+def test_a_seated_expert_reaches_the_chair_and_back() -> None:
+    kind, state = evaluation_room()
+    assert media.route(kind, state, EXPERT, offer("chair-1")) == Recipient("chair-1", "chair")
+    assert media.route(kind, state, CHAIR, offer("e1", connection="n/e1")) == Recipient(
+        "e1", "expert", "n/e1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("sender", "to", "error"),
+    [
+        (BIDDER, "e1", SignalNotAllowed),  # never bidder <-> expert
+        (OUTSIDER, "chair-1", SignalNotAllowed),  # no seat, no signaling
+        (CHAIR, "e9", SignalNotAllowed),
+        (EXPERT, "e1", SignalNotAllowed),  # not to oneself
+        (EXPERT, "nobody", SignalNotAllowed),  # an expert does not see who is absent
+        (CHAIR, "nobody", NoSuchPeer),  # the chair does
+    ],
+)
+def test_refusals_in_an_evaluation(sender: Actor, to: str, error: type[SignalingError]) -> None:
+    kind, state = evaluation_room()
+    with pytest.raises(error):
+        media.route(kind, state, sender, offer(to))
+
+
+def test_an_offline_peer_or_a_gone_connection_is_absent() -> None:
+    kind = opening.room_type()
+    state = room(kind, {}, CHAIR, BIDDER)
+    with pytest.raises(NoSuchPeer):
+        media.route(kind, state, BIDDER, offer("chair-1", connection="n/old"))
+    meeting: MeetingState = state[0]
+    gone = replace(meeting.participants["chair-1"], connections=frozenset())
+    left = (replace(meeting, participants={**meeting.participants, "chair-1": gone}), state[1])
+    with pytest.raises(NoSuchPeer):
+        media.route(kind, left, BIDDER, offer("chair-1"))
+    assert media.peers(kind, "bidder") == ["chair"]
