@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from signers import pdfsig
 
 from bidroom import report
 from bidroom.errors import ReportError
@@ -72,14 +73,6 @@ def extract_text(pdf: bytes, tmp_path: Path) -> str:
     path.write_bytes(pdf)
     done = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True)
     return done.stdout.decode()
-
-
-def pdfsig(pdf: bytes, tmp_path: Path) -> str:
-    """poppler's own check of the signatures (integrity; trust is pyHanko's part below)."""
-    path = tmp_path / "signed.pdf"
-    path.write_bytes(pdf)
-    done = subprocess.run(["pdfsig", "-nocert", str(path)], capture_output=True, check=False)
-    return done.stdout.decode() + done.stderr.decode()
 
 
 # rendering ---------------------------------------------------------------------------------

@@ -5,16 +5,16 @@ is checked as a reader would, by pyHanko (ca.pades.inspect) and by poppler's pdf
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from asn1crypto import cms
 from cryptography import x509
 from fpdf import FPDF
+from signers import Member, pdfsig, signers
 
 from ca import pades, pki, tsa
 from ca import primitives as p
@@ -22,12 +22,6 @@ from ca.errors import PdfSignatureError
 
 T0 = datetime(2026, 4, 17, 1, 30, tzinfo=UTC)
 MEMBERS: dict[str, pki.KeyKind] = {"李明": "ec", "张华": "ec", "王芳": "rsa"}
-
-
-@dataclass(frozen=True)
-class Member:
-    key: p.PrivateKey
-    cert: x509.Certificate
 
 
 class CountingStamper:
@@ -55,30 +49,9 @@ class World:
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    """A root and a sub CA with fresh CRLs, the committee members' keys, and the built-in TSA."""
-    root = pki.create_root("舟山市数字证书根CA", T0 - timedelta(days=30))
-    sub = pki.create_intermediate(root, "舟山市数字证书二级CA", T0 - timedelta(days=30))
-    members = {
-        name: Member(
-            *pki.issue_with_key(sub, pki.Identity(name), T0 - timedelta(days=1), kind=kind)
-        )
-        for name, kind in {**MEMBERS, "外人": "ec"}.items()
-    }
-    root, root_crl = pki.publish_crl(root, T0 - timedelta(minutes=5), timedelta(days=60))
-    sub, sub_crl = pki.publish_crl(sub, T0 - timedelta(minutes=5), timedelta(days=60))
-    tsa_root = pki.create_root("bidroom 时间戳根CA", T0 - timedelta(days=30))
-    platform = pki.create_intermediate(tsa_root, "bidroom 平台CA", T0 - timedelta(days=30))
-    tsa_key, tsa_cert = tsa.issue_tsa_certificate(platform, T0 - timedelta(days=30))
-    authority = tsa.TimeStampAuthority(tsa_cert, tsa_key, [platform.cert], clock=lambda: T0)
-    trust = pades.Trust(
-        roots=[root.cert],
-        tsa_roots=[tsa_root.cert],
-        intermediates=[sub.cert, platform.cert],
-        crls=[p.crl_der(root_crl), p.crl_der(sub_crl)],
-        at=T0 + timedelta(minutes=1),
-    )
-    stamper = CountingStamper(tsa.LocalStamper(authority, [tsa_root.cert]))
-    return World(sub, members, stamper, trust, [tsa_root.cert])
+    """The committee members' keys under a CA with fresh CRLs, and the built-in TSA."""
+    made = signers(T0, {**MEMBERS, "外人": "ec"})
+    return World(made.sub, made.members, CountingStamper(made.stamper), made.trust, made.tsa_roots)
 
 
 def report() -> bytes:
@@ -111,14 +84,6 @@ async def signed(
         pdf, member.cert, [world.sub.cert], field=f"expert-{seat}", name=name
     )
     return await pades.finish(prepared.state, how(member, prepared.to_sign), world.timestamper())
-
-
-def pdfsig(pdf: bytes, tmp_path: Path) -> str:
-    """poppler's own check of the signatures (integrity; trust is pyHanko's part)."""
-    path = tmp_path / "signed.pdf"
-    path.write_bytes(pdf)
-    done = subprocess.run(["pdfsig", "-nocert", str(path)], capture_output=True, check=False)
-    return done.stdout.decode() + done.stderr.decode()
 
 
 def tsa_imprint(cms_der: bytes) -> tsa.Digest:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +20,7 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
+WEB = Path(__file__).resolve().parents[2] / "web"
 CHROMIUM_ARGS = [
     "--headless=new",
     "--no-sandbox",
@@ -91,17 +95,29 @@ def checked(session: tuple[Page, list[str]] | None) -> Iterator[Page | None]:
     assert not errors, "browser errors:\n" + "\n".join(errors)
 
 
-def pdfsig(pdf: bytes, folder: Path) -> str:
-    """poppler's own check of a PDF's signatures (integrity; trust is pyHanko's part)."""
-    path = folder / "checked.pdf"
-    path.write_bytes(pdf)
-    done = subprocess.run(
-        ["pdfsig", "-nocert", str(path)], capture_output=True, timeout=60, check=False
-    )
-    return done.stdout.decode() + done.stderr.decode()
-
-
 def in_a_thread(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run async Python beside Playwright's sync API, which keeps a loop in this thread."""
     with ThreadPoolExecutor(1) as worker:
         return worker.submit(asyncio.run, coroutine).result()
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def web_origin() -> Iterator[str | None]:
+    """A module fixture's body: web/ served over HTTP on 127.0.0.1 (a secure context: WebCrypto
+    and IndexedDB are there), or None without chromium (the tests then fail in require_chromium)."""
+    if not CHROMIUM.is_file():
+        yield None
+        return
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(WEB)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)

@@ -28,9 +28,10 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx2 as httpx
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, in_a_thread, pdfsig, require_browser
+from browser import CHROMIUM, CHROMIUM_ARGS, in_a_thread, require_browser
 from cryptography import x509
 from playwright.sync_api import Browser, ConsoleMessage, Locator, Request, expect, sync_playwright
+from signers import pdfsig
 from test_login_browser import Demo
 
 from bidroom import demo_pki

@@ -12,20 +12,16 @@ plain files from web/ (no node needed: they only call WebCrypto). Missing chromi
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import io
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import CHROMIUM, checked, chromium_page, require_chromium
+from browser import checked, chromium_page, require_chromium, web_origin
 from certs import certificate
 from cryptography.hazmat.primitives import serialization
 from playwright.sync_api import Page
@@ -37,7 +33,6 @@ from ca import envelope, handoff, hpke, shares
 from ca import primitives as p
 
 TIMEOUT_MS = 30_000
-WEB = Path(__file__).resolve().parents[2] / "web"
 LOT = "浙舟-ZS-2026-0417/1"
 ROOM = "opening-lot-7"
 
@@ -79,26 +74,9 @@ def holders() -> dict[str, Holder]:
     }
 
 
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def origin() -> Iterator[str | None]:
-    """web/ over HTTP on 127.0.0.1 (a secure context: WebCrypto is there)."""
-    if not CHROMIUM.is_file():
-        yield None
-        return
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(WEB)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    yield from web_origin()
 
 
 SETUP = """async () => {

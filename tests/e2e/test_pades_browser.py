@@ -10,32 +10,25 @@ pdfsig. The modules are served as plain files from web/. Missing chromium fails.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import functools
-import subprocess
-import threading
-from collections.abc import Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
-from browser import CHROMIUM, checked, chromium_page, require_chromium
-from cryptography import x509
+from browser import checked, chromium_page, in_a_thread, require_chromium, web_origin
 from cryptography.hazmat.primitives import serialization
 from fpdf import FPDF
 from playwright.sync_api import Page
+from signers import Member, pdfsig, signers
 
-from ca import pades, pki, tsa
+from ca import pades, pki
 from ca import primitives as p
 from ca.errors import PdfSignatureError
 
 TIMEOUT_MS = 30_000
-WEB = Path(__file__).resolve().parents[2] / "web"
 T0 = datetime(2026, 4, 17, 1, 30, tzinfo=UTC)
 MEMBERS: dict[str, pki.KeyKind] = {"李明": "ec", "张华": "ec", "王芳": "rsa"}
 T = TypeVar("T")
@@ -45,21 +38,16 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-@dataclass(frozen=True)
-class Member:
-    key: p.PrivateKey
-    cert: x509.Certificate
-
-    def page(self) -> dict[str, str]:
-        """What the page imports: the PKCS#8 key, its kind and the certificate."""
-        der = self.key.private_bytes(
-            serialization.Encoding.DER,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        kind = "P-256" if isinstance(self.key, p.EcPrivateKey) else "RSA"
-        cert = self.cert.public_bytes(serialization.Encoding.DER)
-        return {"pkcs8": b64(der), "kind": kind, "cert": b64(cert)}
+def page_key(member: Member) -> dict[str, str]:
+    """What the page imports: the PKCS#8 key, its kind and the certificate."""
+    der = member.key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    kind = "P-256" if isinstance(member.key, p.EcPrivateKey) else "RSA"
+    cert = member.cert.public_bytes(serialization.Encoding.DER)
+    return {"pkcs8": b64(der), "kind": kind, "cert": b64(cert)}
 
 
 @dataclass(frozen=True)
@@ -72,52 +60,14 @@ class World:
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    """A root and a sub CA with fresh CRLs, the members' keys, and the built-in TSA."""
-    root = pki.create_root("舟山市数字证书根CA", T0 - timedelta(days=30))
-    sub = pki.create_intermediate(root, "舟山市数字证书二级CA", T0 - timedelta(days=30))
-    members = {
-        name: Member(
-            *pki.issue_with_key(sub, pki.Identity(name), T0 - timedelta(days=1), kind=kind)
-        )
-        for name, kind in {**MEMBERS, "外人": "ec"}.items()
-    }
-    root, root_crl = pki.publish_crl(root, T0 - timedelta(minutes=5), timedelta(days=60))
-    sub, sub_crl = pki.publish_crl(sub, T0 - timedelta(minutes=5), timedelta(days=60))
-    tsa_root = pki.create_root("bidroom 时间戳根CA", T0 - timedelta(days=30))
-    platform = pki.create_intermediate(tsa_root, "bidroom 平台CA", T0 - timedelta(days=30))
-    tsa_key, tsa_cert = tsa.issue_tsa_certificate(platform, T0 - timedelta(days=30))
-    authority = tsa.TimeStampAuthority(tsa_cert, tsa_key, [platform.cert], clock=lambda: T0)
-    stamper = pades.PadesTimeStamper(tsa.LocalStamper(authority, [tsa_root.cert]))
-    trust = pades.Trust(
-        roots=[root.cert],
-        tsa_roots=[tsa_root.cert],
-        intermediates=[sub.cert, platform.cert],
-        crls=[p.crl_der(root_crl), p.crl_der(sub_crl)],
-        at=T0 + timedelta(minutes=1),
-    )
-    return World(sub, members, stamper, trust)
-
-
-class _Quiet(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    """The members' keys under a CA with fresh CRLs, and the built-in TSA."""
+    made = signers(T0, {**MEMBERS, "外人": "ec"})
+    return World(made.sub, made.members, pades.PadesTimeStamper(made.stamper), made.trust)
 
 
 @pytest.fixture(scope="module")
 def origin() -> Iterator[str | None]:
-    """web/ over HTTP on 127.0.0.1 (a secure context: WebCrypto and IndexedDB are there)."""
-    if not CHROMIUM.is_file():
-        yield None
-        return
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(WEB)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
+    yield from web_origin()
 
 
 SETUP = """async () => {
@@ -172,32 +122,18 @@ def report() -> bytes:
     return bytes(pdf.output())
 
 
-def pdfsig(pdf: bytes, tmp_path: Path) -> str:
-    """poppler's own check of the signatures (integrity; trust is pyHanko's part)."""
-    path = tmp_path / "signed.pdf"
-    path.write_bytes(pdf)
-    done = subprocess.run(["pdfsig", "-nocert", str(path)], capture_output=True, check=False)
-    return done.stdout.decode() + done.stderr.decode()
-
-
-def python(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Python's half, in a thread of its own: Playwright's sync API keeps a loop in this one."""
-    with ThreadPoolExecutor(1) as worker:
-        return worker.submit(asyncio.run, coroutine).result()
-
-
 def signed_in_the_browser(
     page: Page, world: World, pdf: bytes, name: str, seat: int, holder: str | None = None
 ) -> bytes:
     """Python prepares, the page signs with ``holder``'s stored key (``name``'s by default),
     Python finishes."""
     member = world.members[name]
-    prepared = python(
+    prepared = in_a_thread(
         pades.prepare(pdf, member.cert, [world.sub.cert], field=f"expert-{seat}", name=name)
     )
-    signer = world.members[holder or name].page()
+    signer = page_key(world.members[holder or name])
     signature = page.evaluate(SIGN, {"member": signer, "toSign": b64(prepared.to_sign)})
-    finished = python(
+    finished = in_a_thread(
         pades.finish(prepared.state, base64.b64decode(signature, validate=True), world.stamper)
     )
     return finished.pdf
@@ -210,7 +146,7 @@ def test_members_sign_the_report_in_turn_from_their_browsers(
     pdf = report()
     for seat, name in enumerate(MEMBERS, start=1):
         pdf = signed_in_the_browser(page, world, pdf, name, seat)
-    found = python(pades.verify_signatures(pdf, world.trust, expected=3))
+    found = in_a_thread(pades.verify_signatures(pdf, world.trust, expected=3))
     assert [s.field for s in found] == ["expert-1", "expert-2", "expert-3"]
     assert [name in s.signer for s, name in zip(found, MEMBERS, strict=True)] == [True] * 3
     assert all(s.timestamped_at == T0 for s in found)
