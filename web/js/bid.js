@@ -14,6 +14,7 @@
 // 4. The receipt (received_at, envelope SHA-256, the audit receipt for receipt.html), my versions
 //    (GET /api/lots/{lot}/bids/mine), and withdrawal with a signed action (bid.withdraw).
 
+import { loginSession } from "./session.js";
 import { canonical, fromBase64, Sha256, toBase64, toHex } from "./bytes.js";
 import { byId, fill, h } from "./dom.js";
 import * as envelope from "./envelope.js";
@@ -24,7 +25,6 @@ import { TusError, Upload } from "./tus.js";
 import { zip } from "./zip.js";
 
 const { t } = i18n;
-const SESSION_KEY = "bidroom.session"; // login.js's SESSION_KEY (not imported: login.js boots on import)
 const ACTION_PREFIX = "bidroom action v1\n";
 const HASH_PIECE = 1 << 20;
 const MONEY = /^(0|[1-9]\d{0,13})(\.\d{1,2})?$/;
@@ -93,17 +93,6 @@ function beforeDeadline() {
 
 // the server ------------------------------------------------------------------------------
 
-function readSession() {
-  try {
-    const session = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
-    if (!session?.token) return null;
-    if (session.expires_at && Date.parse(session.expires_at) <= Date.now()) return null;
-    return session;
-  } catch {
-    return null;
-  }
-}
-
 async function api(path, { method = "GET", body = undefined, auth = true } = {}) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -144,7 +133,7 @@ async function boot() {
   byId("receipt-download").addEventListener("click", () => download(page.receipt, "receipt"));
   byId("receipt-audit").addEventListener("click", () => download(page.receipt?.audit, "audit-receipt"));
   byId("login-link").href = `/login.html`;
-  page.session = readSession();
+  page.session = loginSession();
   render();
   setInterval(renderClock, 1000);
   await loadLot();

@@ -11,12 +11,11 @@ import { byId, fill, h } from "./dom.js";
 import * as i18n from "./i18n.js";
 import * as keystore from "./keystore.js";
 import * as pkcs from "./pkcs.js";
+import { SESSION_KEY } from "./session.js"; // where the room pages find the session
 
 const { t } = i18n;
 const LOGIN_PREFIX = "bidroom login v1\n";
 const MAX_CHAIN = 5;
-/** Where room.js finds the session a login made (any room); see takeToken in room.js. */
-export const SESSION_KEY = "bidroom.session";
 
 /** Where to go after signing in: a path on this site only (never another origin). */
 function sameSitePath(value) {

@@ -7,20 +7,19 @@
 // Consequential steps (decrypt, share, confirm, countersign) are signed with the certificate key
 // in this browser (keystore.js) and go over HTTP; the rest are room commands over the socket.
 
+import { holderKey, takeToken } from "./session.js";
 import { fromHex, toHex } from "./bytes.js";
 import { RoomConnection } from "./client.js";
 import { byId, fill, h } from "./dom.js";
 import { decryptBody, headerFromResponse, sealToRoom, unwrapDataKey } from "./handoff.js";
 import * as i18n from "./i18n.js";
 import "./i18n-opening.js";
-import * as keystore from "./keystore.js";
 import * as meeting from "./meeting.js";
 import * as opening from "./opening.js";
 import { signedBody } from "./actions.js";
 import { openShareFile, shareBody } from "./shares.js";
 
 const { t } = i18n;
-const LOGIN_SESSION = "bidroom.session"; // login.js SESSION_KEY
 const TOAST_MS = 6000;
 const WATCHERS = new Set(["chair", "supervisor"]);
 const OBJECTION_PHASES = new Set(["decrypting", "settling", "sheet", "record"]);
@@ -72,27 +71,6 @@ function boot() {
   byId("retry").addEventListener("click", () => page.conn.retryNow());
   setInterval(tick, 1000);
   render();
-}
-
-/** As room.js: the fragment's token moves to this tab's storage and out of the address bar. */
-function takeToken(room) {
-  const key = `bidroom.token.${room}`;
-  const fromUrl = new URLSearchParams(location.hash.slice(1)).get("token");
-  if (fromUrl) {
-    sessionStorage.setItem(key, fromUrl);
-    history.replaceState(null, "", location.pathname + location.search);
-  }
-  return fromUrl || sessionStorage.getItem(key) || loginSession()?.token || "";
-}
-
-function loginSession() {
-  try {
-    const session = JSON.parse(sessionStorage.getItem(LOGIN_SESSION) || "null");
-    if (session?.token && !(Date.parse(session.expires_at) <= Date.now())) return session;
-  } catch {
-    // damaged: sign in again
-  }
-  return null;
 }
 
 function connect() {
@@ -243,12 +221,7 @@ async function step(slot, action) {
 /** The certificate key of the signed-in holder, from this browser's key store (login.js). */
 async function keyRecord() {
   if (page.key) return page.key;
-  const wanted = String(loginSession()?.holder?.fingerprint || "").toLowerCase().replace(/[^0-9a-f]/g, "");
-  let record = wanted ? await keystore.load(wanted).catch(() => null) : null;
-  if (!record) {
-    const stored = await keystore.list().catch(() => []);
-    record = stored.length === 1 ? stored[0] : null;
-  }
+  const record = await holderKey();
   if (!record) throw new PageError("key_missing");
   page.key = record;
   return record;

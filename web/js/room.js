@@ -4,6 +4,7 @@
 // the view state (meeting.js), and re-render from that state. The page never guesses an outcome:
 // what it shows comes from events the server recorded, so every participant sees the same room.
 
+import { SESSION_KEY, takeToken } from "./session.js";
 import { RoomConnection } from "./client.js";
 import { byId, fill, h } from "./dom.js";
 import * as i18n from "./i18n.js";
@@ -13,7 +14,6 @@ const { t } = i18n;
 const SPEAKERS = new Set(["chair", "bidder", "expert"]);
 const WATCHERS = new Set(["chair", "supervisor"]);
 const TOAST_MS = 6000;
-const LOGIN_SESSION = "bidroom.session"; // written by login.js
 
 const page = {
   room: "",
@@ -39,32 +39,6 @@ function boot() {
   connect(token);
   setInterval(renderCountdown, 1000);
   render();
-}
-
-/**
- * The token travels in the fragment (never sent to the server or its logs). Move it to
- * sessionStorage and out of the address bar, so it is not bookmarked, shared or screenshotted,
- * while a reload of this tab still signs in.
- */
-function takeToken(room) {
-  const key = `bidroom.token.${room}`;
-  const fromUrl = new URLSearchParams(location.hash.slice(1)).get("token");
-  if (fromUrl) {
-    sessionStorage.setItem(key, fromUrl);
-    history.replaceState(null, "", location.pathname + location.search);
-  }
-  return fromUrl || sessionStorage.getItem(key) || loginToken();
-}
-
-/** The token the certificate login page (login.js) left in this tab, unless it has expired. */
-function loginToken() {
-  try {
-    const session = JSON.parse(sessionStorage.getItem(LOGIN_SESSION) || "null");
-    if (session?.token && !(Date.parse(session.expires_at) <= Date.now())) return session.token;
-  } catch {
-    // not ours, or damaged: sign in again
-  }
-  return null;
 }
 
 function connect(token) {
@@ -112,7 +86,7 @@ function onStatus(detail) {
 function onFatal(detail) {
   if (detail.kind === "unauthorized") {
     sessionStorage.removeItem(`bidroom.token.${page.room}`);
-    sessionStorage.removeItem(LOGIN_SESSION);
+    sessionStorage.removeItem(SESSION_KEY);
   }
   showFatal(detail.kind, detail.message);
 }

@@ -9,12 +9,12 @@
 // Times are typed as Beijing wall-clock time (datetime-local) and sent in UTC; money is a
 // decimal string in yuan with 2 places.
 
+import { loginSession } from "./session.js";
 import { byId, fill, h } from "./dom.js";
 import * as i18n from "./i18n.js";
 import "./i18n-bids.js";
 
 const { t } = i18n;
-const SESSION_KEY = "bidroom.session"; // login.js's SESSION_KEY (login.js boots on import)
 const BEIJING_MS = 8 * 3600 * 1000; // UTC+8, no daylight saving
 const MiB = 1 << 20;
 const MONEY = /^(0|[1-9]\d{0,13})(\.\d{1,2})?$/;
@@ -42,16 +42,6 @@ class PageError extends Error {
 }
 
 // the server ------------------------------------------------------------------------------
-
-function readSession() {
-  try {
-    const session = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
-    if (!session?.token || (session.expires_at && Date.parse(session.expires_at) <= Date.now())) return null;
-    return session;
-  } catch {
-    return null;
-  }
-}
 
 async function api(path, { method = "GET", body = undefined } = {}) {
   const headers = { Accept: "application/json", Authorization: `Bearer ${page.session.token}` };
@@ -100,7 +90,7 @@ async function boot() {
     page.viewing = null;
     render();
   });
-  page.session = readSession();
+  page.session = loginSession();
   render();
   if (isChair()) await withBusy(load);
 }
