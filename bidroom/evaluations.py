@@ -223,9 +223,7 @@ def _lot_spec(lot: Any) -> tenders.LotSpec:
 async def sessions_of(hub: Hub, lot_id: str) -> list[dict[str, Any]]:
     """The lot's evaluation sessions, newest first."""
     found = [
-        r
-        for r in await hub.store.rooms()
-        if r.kind == evaluation.KIND and r.config.get("lot_id") == lot_id
+        r for r in await hub.store.rooms(evaluation.KIND) if r.config.get("lot_id") == lot_id
     ]
     found.sort(key=lambda r: int(r.config.get("session", 0)), reverse=True)
     sessions = []
@@ -1073,11 +1071,11 @@ def due(state: evaluation.EvaluationState, now: datetime) -> str | None:
 
 
 async def tick(app: Any, now: datetime) -> None:
-    """Send each open session the command its time calls for (each applied once)."""
+    """Send each session opened within the clock's horizon the command its time calls for (each
+    applied once)."""
     hub: Hub = app.hub
-    for record in await hub.store.rooms():
-        if record.kind != evaluation.KIND:
-            continue
+    horizon = now - timedelta(days=app.settings.clock_horizon_days)
+    for record in await hub.store.rooms(evaluation.KIND, since=horizon):
         try:
             state = part(await hub.room(record.id))
             name = due(state, now)

@@ -128,9 +128,17 @@ class Store:
             row = (await conn.execute(select(ROOM).where(ROOM.c.id == room_id))).first()
         return None if row is None else _room_from(row)
 
-    async def rooms(self) -> list[RoomRecord]:
+    async def rooms(
+        self, kind: str | None = None, since: datetime | None = None
+    ) -> list[RoomRecord]:
+        """The rooms, oldest first; only of ``kind`` and created since ``since``, if given."""
+        query = select(ROOM).order_by(ROOM.c.created_at)
+        if kind is not None:
+            query = query.where(ROOM.c.kind == kind)
+        if since is not None:
+            query = query.where(ROOM.c.created_at >= since)
         async with self._connect() as conn:
-            rows = (await conn.execute(select(ROOM).order_by(ROOM.c.created_at))).all()
+            rows = (await conn.execute(query)).all()
         return [_room_from(row) for row in rows]
 
     # events ----------------------------------------------------------------------------------
