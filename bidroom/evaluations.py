@@ -222,9 +222,7 @@ def _lot_spec(lot: Any) -> tenders.LotSpec:
 
 async def sessions_of(hub: Hub, lot_id: str) -> list[dict[str, Any]]:
     """The lot's evaluation sessions, newest first."""
-    found = [
-        r for r in await hub.store.rooms(evaluation.KIND) if r.config.get("lot_id") == lot_id
-    ]
+    found = [r for r in await hub.store.rooms(evaluation.KIND) if r.config.get("lot_id") == lot_id]
     found.sort(key=lambda r: int(r.config.get("session", 0)), reverse=True)
     sessions = []
     for record in found:
