@@ -24,6 +24,7 @@ from bidroom import (
     login,
     opening,
     openings,
+    recordings,
     tender_api,
     timestamps,
     ws,
@@ -39,6 +40,7 @@ from bidroom.room import RoomType
 from bidroom.settings import Settings
 from bidroom.store import Store, create_engine
 from ca.errors import CryptoError
+from signaling.aiortc_backend import pin_host_addresses
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ async def _clock(state: Any, every: float) -> None:
     nothing that goes wrong in a round stops it."""
     while True:
         await asyncio.sleep(every)
-        for tick in (openings.tick, evaluations.tick):
+        for tick in (openings.tick, evaluations.tick, state.recordings.tick):
             try:
                 await tick(state, state.hub.clock())
             except Exception:
@@ -117,6 +119,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         metrics,
     )
     tender_api.attach(app.state, engine, settings)
+    pin_host_addresses(settings.media_addresses)
+    app.state.recordings = recordings.Recordings(hub, settings)
     app.state.audit = audit_api.open_log(engine, settings, app.state.timestamper, hub.clock)
     maintenance = asyncio.create_task(_maintain(hub, settings), name="maintenance")
     integration = asyncio.create_task(_integrate(app.state.audit, settings), name="audit")
@@ -132,6 +136,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await app.state.recordings.shutdown()
         await hub.shutdown()
         await broker.stop()
         await engine.dispose()
@@ -159,6 +164,7 @@ def create_app(settings: Settings, demo_dir: Path | None = None) -> Starlette:
         *tender_api.ROUTES,
         *openings.ROUTES,
         *evaluations.ROUTES,
+        *recordings.ROUTES,
     ]
     if demo_dir is not None:
         routes += [

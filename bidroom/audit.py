@@ -93,13 +93,11 @@ def actor_id(actor: Actor | None) -> str:
 
 
 def room_event(room: str, event: Event) -> Entry:
-    """The entry recording a room event: its data is hashed, never copied."""
+    """The entry recording a room event: its data is hashed, never copied. An event that lists
+    files with their SHA-256 (a recording's) names each as an object, ``file:<name>``."""
     assert event.at is not None, "events are stamped before they are recorded"
-    return Entry(
-        event.at,
-        actor_id(event.actor),
-        f"room.{event.name}",
-        room,
-        event.seq,
-        {"event": digest(dict(event.data))},
-    )
+    objects = {"event": digest(dict(event.data))}
+    for file in event.data.get("files") or ():
+        if isinstance(file, Mapping) and "sha256" in file and "name" in file:
+            objects[f"file:{file['name']}"] = str(file["sha256"])
+    return Entry(event.at, actor_id(event.actor), f"room.{event.name}", room, event.seq, objects)

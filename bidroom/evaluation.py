@@ -82,7 +82,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bidroom import committee, meeting, precheck, scoring
+from bidroom import committee, meeting, precheck, recording, scoring
 from bidroom import evaluation as this  # this module: its functions make the Evaluation part
 from bidroom.compose import Composite, ModuleRoomType, Part
 from bidroom.errors import BidroomError
@@ -109,7 +109,8 @@ ONLY_SYSTEM = frozenset({SYSTEM.role})
 SUPERVISOR = frozenset({"supervisor"})
 BIDDER = frozenset({"bidder"})
 WATCHERS = frozenset({"chair", "supervisor"})
-ROLES = ("chair", "expert", "supervisor", "bidder")  # a bidder sees only their clarification
+# A bidder sees only their clarification; the recorder (the server's, never a socket's) nothing.
+ROLES = ("chair", "expert", "supervisor", "bidder", "recorder")
 OPENED = frozenset({"decrypted", "quorum_opened"})  # bids the opening opened (opening.OPENED)
 EXPLAINABLE = frozenset({"abnormal"})  # the other flags stop the totals: only a re-score helps
 TEXT_MAX = 2000
@@ -2015,5 +2016,6 @@ def room_type() -> Composite:
         [
             Part("meeting", ("meeting.", "presence."), meeting.Meeting()),
             Part("evaluation", ("evaluation.",), Evaluation()),
+            Part("recording", ("recording.",), recording.Recording()),
         ],
     )

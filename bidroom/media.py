@@ -19,7 +19,7 @@ from bidroom import evaluation
 from bidroom.compose import Composite
 from bidroom.hub import Recipient
 from bidroom.meeting import MeetingState
-from bidroom.room import Actor, RoomType
+from bidroom.room import JSON, Actor, RoomType
 from signaling import rules
 from signaling.errors import NoSuchPeer, SignalNotAllowed
 from signaling.messages import Signal
@@ -75,3 +75,39 @@ def route(kind: RoomType[Any], state: Any, sender: Actor, signal: Signal) -> Rec
             detail={"to": signal.to, "connection": signal.connection},
         )
     return Recipient(target.actor.subject, target.actor.role, signal.connection)
+
+
+def reachable(kind: RoomType[Any], state: Any, one: Actor, other: Actor) -> bool:
+    """Whether the room lets ``one`` and ``other`` see and hear each other (seats included),
+    whoever offers."""
+    return one.subject != other.subject and rules.may_signal(
+        kind.kind,
+        one.role,
+        other.role,
+        signal="answer",
+        sender_seated=seated(kind, state, one),
+        target_seated=seated(kind, state, other),
+    )
+
+
+def present(kind: RoomType[Any], state: Any, actor: Actor) -> list[JSON]:
+    """The participants online now whom ``actor`` may signal, with their connections (the
+    ``present`` of the media frame: a newcomer offers to each). Knowing someone is there is
+    part of seeing and hearing them, so this reveals no presence the room hides."""
+    room = presence(kind, state)
+    return [
+        {**p.actor.to_json(), "connections": sorted(p.connections)}
+        for p in sorted(room.participants.values(), key=lambda p: p.actor.subject)
+        if p.online and not p.removed and reachable(kind, state, actor, p.actor)
+    ]
+
+
+def joined_frame(actor: Actor, connection: str) -> JSON:
+    """What each reachable participant hears when ``actor``'s ``connection`` comes online."""
+    peer = {**actor.to_json(), "connection": connection}
+    return {"type": "peer", "event": "joined", "peer": peer}
+
+
+def recipients(kind: RoomType[Any], state: Any, actor: Actor) -> list[Recipient]:
+    """Whom to tell that ``actor`` came online: everyone present that it may reach."""
+    return [Recipient(str(p["subject"]), str(p["role"])) for p in present(kind, state, actor)]

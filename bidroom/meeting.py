@@ -39,7 +39,8 @@ KIND = "meeting"
 
 CHAIR = frozenset({"chair"})
 SPEAKERS = frozenset({"chair", "bidder", "expert"})
-EVERYONE = frozenset({"chair", "bidder", "expert", "supervisor", "custodian", "public"})
+# "recorder": the server's own media participant (bidroom.recordings); no socket may act as one.
+EVERYONE = frozenset({"chair", "bidder", "expert", "supervisor", "custodian", "public", "recorder"})
 WATCHERS = frozenset({"chair", "supervisor"})
 PRESENCE: Mapping[str, frozenset[str]] = {
     "presence.join": EVERYONE,

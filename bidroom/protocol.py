@@ -240,8 +240,21 @@ def rejected_frame(command_id: str, rejected: Rejected) -> JSON:
     return error_frame(rejected.code, rejected.message, rejected.detail, command_id)
 
 
-def media_frame(ice_servers: list[JSON], peers: list[str], expires: int | None) -> JSON:
-    return {"type": "media", "ice_servers": ice_servers, "peers": peers, "expires": expires}
+def media_frame(
+    ice_servers: list[JSON],
+    peers: list[str],
+    expires: int | None,
+    present: list[JSON] | None = None,
+    receive_only: list[str] | None = None,
+) -> JSON:
+    return {
+        "type": "media",
+        "ice_servers": ice_servers,
+        "peers": peers,
+        "expires": expires,
+        "present": present or [],
+        "receive_only": receive_only or [],
+    }
 
 
 def ping_frame() -> JSON:

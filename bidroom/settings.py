@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     turn_ttl_seconds: int = Field(default=8 * 3600, gt=0)
     max_sdp_bytes: int = Field(default=32 * 1024, ge=1024)
     signals_per_second: float = Field(default=50.0, gt=0)
+    # The server's own media participant (the evaluation recorder, signaling.aiortc_backend).
+    # media_addresses: the host addresses it offers as ICE candidates ([] = every interface's
+    # but loopback, aioice's own discovery; ["127.0.0.1"] for a single-machine test or demo).
+    # What it relays to a viewer is held within media_max_width x media_max_height at
+    # media_max_fps; recordings go to recordings_dir (None: var_dir / "recordings").
+    media_addresses: list[str] = Field(default_factory=list)
+    media_max_width: int = Field(default=640, ge=16, le=3840)
+    media_max_height: int = Field(default=480, ge=16, le=2160)
+    media_max_fps: float = Field(default=15.0, gt=0, le=60)
+    recordings_dir: Path | None = None
 
     @model_validator(mode="after")
     def _replay_fits_the_queue(self) -> Settings:
@@ -102,6 +112,10 @@ class Settings(BaseSettings):
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def recordings_root(self) -> Path:
+        return self.recordings_dir or self.var_dir / "recordings"
 
     @property
     def trust_root(self) -> Path:

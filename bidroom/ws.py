@@ -25,7 +25,7 @@ from bidroom.metrics import Metrics
 from bidroom.protocol import Close, CommandFrame, Hello, Ping, SignalFrame
 from bidroom.room import Actor
 from bidroom.settings import Settings
-from signaling import ice, messages
+from signaling import ice, messages, rules
 from signaling.errors import SignalingError
 
 log = logging.getLogger(__name__)
@@ -160,6 +160,8 @@ class Session:
             identity = tokens.verify(hello.token, self._key(), self.hub.clock())
             live = await self.hub.room(hello.room)
             role = tokens.role_for(identity, hello.role, sorted(live.kind.roles(live.state)))
+            if role in rules.RECEIVE_ONLY:  # the server's own media participants
+                raise _Refusal(Close.FORBIDDEN, "not_allowed", f"no socket acts as {role}")
             if role is None:
                 raise _Refusal(Close.FORBIDDEN, "not_allowed", f"you do not hold role {hello.role}")
             self.conn.actor = Actor(
@@ -167,7 +169,7 @@ class Session:
             )
             self.room = hello.room
             await self.hub.attach(hello.room, self.conn, hello.since)
-            self._media(media.peers(live.kind, role))
+            await self._media(media.peers(live.kind, role))
         except AuthError as exc:
             raise _Refusal(Close.UNAUTHORIZED, exc.code, exc.message) from None
         except RoomNotFound as exc:
@@ -244,10 +246,14 @@ class Session:
 
     # media signaling (docs/protocol.md "Media signaling") ---------------------------------
 
-    def _media(self, peers: list[str]) -> None:
-        """The ICE servers, to a participant whose role may signal someone in this room."""
+    async def _media(self, peers: list[str]) -> None:
+        """The ICE servers and who is there to reach, to a participant whose role may signal
+        someone in this room; and to each of those, that this connection came online."""
         if not peers:
             return
+        live = await self.hub.room(self.room)
+        actor = self.conn.actor
+        present = media.present(live.kind, live.state, actor)
         s = self.settings
         now = int(self.hub.clock().timestamp())
         secret = s.turn_secret.get_secret_value() if s.turn_secret else None
@@ -255,7 +261,14 @@ class Session:
             s.stun_urls, s.turn_urls, secret, self.conn.actor.subject, now, s.turn_ttl_seconds
         )
         expires = now + s.turn_ttl_seconds if s.turn_urls else None
-        self.conn.send(protocol.media_frame([x.to_json() for x in servers], peers, expires))
+        self.conn.send(
+            protocol.media_frame(
+                [x.to_json() for x in servers], peers, expires, present, sorted(rules.RECEIVE_ONLY)
+            )
+        )
+        joined = media.joined_frame(actor, self.conn.id)
+        for to in media.recipients(live.kind, live.state, actor):
+            await self.hub.direct(self.room, to, joined)
 
     async def _signal(self, frame: SignalFrame) -> None:
         """Relay a signal to its addressee's connections on every node; refusals answer."""

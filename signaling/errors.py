@@ -8,7 +8,10 @@
     │   │                    control characters)
     │   └── CandidateInvalid an ICE candidate that is too long or not a candidate line
     ├── NoSuchPeer           the addressee is not in the room now (and the sender may know it)
-    └── SignalNotAllowed     the room does not let these two see and hear each other
+    ├── SignalNotAllowed     the room does not let these two see and hear each other
+    └── MediaError           the server-side media participant could not do what was asked
+        ├── NoSuchFeed       a viewer asked for a publisher the server does not receive
+        └── MediaFailed      the offer could not be answered (codecs, SDP, ICE set-up)
 
 The package imports nothing of bidroom: the WebSocket shell catches these and answers an
 ``error`` frame with the same code.
@@ -56,6 +59,18 @@ class SignalNotAllowed(SignalingError):
     code = "signal_not_allowed"
 
 
+class MediaError(SignalingError):
+    code = "media_failed"
+
+
+class NoSuchFeed(MediaError):
+    code = "no_such_feed"
+
+
+class MediaFailed(MediaError):
+    code = "media_failed"
+
+
 CODES: Mapping[str, str] = {
     "signal_invalid": "the signal's fields are missing or of the wrong type",
     "sdp_too_large": "the SDP is larger than the server's limit",
@@ -63,4 +78,6 @@ CODES: Mapping[str, str] = {
     "candidate_invalid": "the ICE candidate is not a candidate line or is too long",
     "no_such_peer": "the addressee is not in the room now",
     "signal_not_allowed": "the room does not let these participants see and hear each other",
+    "no_such_feed": "the server receives no media from the participant asked for",
+    "media_failed": "the server's media participant could not answer the offer",
 }

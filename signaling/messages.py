@@ -45,6 +45,8 @@ class _Signal(BaseModel):
 class Offer(_Signal):
     kind: Literal["offer"]
     sdp: str
+    feed: str | None = Field(default=None, min_length=1, max_length=SUBJECT_MAX)
+    """To a server-side media participant: view this publisher through it (signaling.backend)."""
 
 
 class Answer(_Signal):

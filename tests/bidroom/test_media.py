@@ -21,6 +21,7 @@ CHAIR = Actor("chair-1", "主持人", "chair")
 EXPERT = Actor("e1", "专家1", "expert", venue="杭州")
 OUTSIDER = Actor("e9", "专家9", "expert", venue="宁波")
 BIDDER = Actor("bidder-1", "投标人1", "bidder")
+RECORDER = Actor("recorder", "录像", "recorder")
 PARAMS = {
     "price": {"method": "benchmark", "full": "30", "e_high": "0.2", "e_low": "0.1"},
     "items": [{"id": "t", "max": "70"}],
@@ -42,9 +43,10 @@ def offer(to: str, **fields: Any) -> Offer:
 def evaluation_room() -> tuple[Composite, Any]:
     kind = evaluation.room_type()
     bids = [{"bidder": "bidder-1", "status": "decrypted"}]
-    meeting, part = room(kind, {"params": PARAMS, "bids": bids}, CHAIR, EXPERT, OUTSIDER, BIDDER)
+    config = {"params": PARAMS, "bids": bids}
+    meeting, part, *rest = room(kind, config, CHAIR, EXPERT, OUTSIDER, BIDDER, RECORDER)
     seats = (Seat(1, "杭州", "c1", status="seated", expert="e1"), Seat(2, "宁波", "c2"))
-    return kind, (meeting, replace(part, seats=seats))
+    return kind, (meeting, replace(part, seats=seats), *rest)
 
 
 def test_a_seated_expert_reaches_the_chair_and_back() -> None:
@@ -83,3 +85,27 @@ def test_an_offline_peer_or_a_gone_connection_is_absent() -> None:
     with pytest.raises(NoSuchPeer):
         media.route(kind, left, BIDDER, offer("chair-1"))
     assert media.peers(kind, "bidder") == ["chair"]
+
+
+def test_a_newcomer_is_told_who_it_may_reach_and_no_one_else() -> None:
+    kind, state = evaluation_room()
+    names = {
+        a.subject: [p["subject"] for p in media.present(kind, state, a)]
+        for a in (CHAIR, EXPERT, OUTSIDER, BIDDER)
+    }
+    # A seated expert sees the chair and the recorder; nobody sees a bidder or an outsider.
+    assert names == {
+        "chair-1": ["e1", "recorder"],
+        "e1": ["chair-1", "recorder"],
+        "e9": [],
+        "bidder-1": [],
+    }
+    assert media.present(kind, state, EXPERT)[0]["connections"] == ["n/chair-1"]
+    # Whom a newcomer's arrival is announced to: the same people, never the hidden ones.
+    assert [r.subject for r in media.recipients(kind, state, RECORDER)] == ["chair-1", "e1"]
+    frame = media.joined_frame(RECORDER, "n/recorder")
+    assert frame == {
+        "type": "peer",
+        "event": "joined",
+        "peer": {**RECORDER.to_json(), "connection": "n/recorder"},
+    }

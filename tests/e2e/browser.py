@@ -29,6 +29,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
+# WebRTC between pages on one machine: a fake camera and microphone granted without a prompt,
+# and host candidates on 127.0.0.1 (no mDNS names for the local addresses).
+MEDIA_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+]
 T = TypeVar("T")
 CJK_FONT = re.compile(r"wqy|cjk|droidsansfallback|uming|ukai|sourcehan", re.IGNORECASE)
 

@@ -2,7 +2,9 @@
 //
 // Rules of this file: no DOM and no room logic. It says hello, answers pings, keeps the last seq
 // it holds so a reconnect resumes exactly where it stopped, and carries commands with a client id
-// so that a command retried after a reconnect is applied once by the server.
+// so that a command retried after a reconnect is applied once by the server. Media frames
+// (`media`, `peer`, `signal`) pass through as events of their own name for web/js/media.js;
+// signals are ephemeral: sent only while joined, never queued, never re-sent.
 
 /** Close codes after which the protocol says: reconnect and resume (protocol.RECONNECT + 1006). */
 export const RETRY_CODES = new Set([1001, 1006, 1011, 1012, 4008, 4009]);
@@ -21,6 +23,7 @@ const BACKOFF_CAP_MS = 30000;
 // The server pings every 15 s by default; hearing nothing for this long means a dead link that
 // the browser has not noticed (a sleeping laptop, a dropped Wi-Fi), so we close and resume.
 const SILENCE_MS = 45000;
+const SIGNAL_IDS_KEPT = 500;
 
 export class RoomConnection extends EventTarget {
   /**
@@ -44,6 +47,8 @@ export class RoomConnection extends EventTarget {
     this._lastError = null;
     /** id -> {name, args, resolve, reject}: unanswered commands, re-sent after a reconnect. */
     this._pending = new Map();
+    /** ids of signals sent lately: a refusal naming one goes to media.js, not to the page. */
+    this._signalIds = new Set();
   }
 
   /** Open the socket (again). Safe to call when already connecting. */
@@ -84,6 +89,20 @@ export class RoomConnection extends EventTarget {
     });
   }
 
+  /**
+   * Send a media `signal` frame ({kind, to, session, ...}) now, or drop it while offline: a
+   * signal is not worth resending after a reconnect (the peers negotiate anew). Returns its id;
+   * a refusal comes back as a "signal-error" event carrying that id.
+   */
+  signal(fields) {
+    const id = crypto.randomUUID();
+    if (!this._joined) return null;
+    this._signalIds.add(id);
+    if (this._signalIds.size > SIGNAL_IDS_KEPT) this._signalIds.delete(this._signalIds.values().next().value);
+    this._send({ type: "signal", ...fields, id });
+    return id;
+  }
+
   get pendingCount() {
     return this._pending.size;
   }
@@ -109,6 +128,9 @@ export class RoomConnection extends EventTarget {
       snapshot: this._onSnapshot,
       ack: this._onAck,
       error: this._onError,
+      media: (frame) => this._emit("media", frame),
+      peer: (frame) => this._emit("peer", frame),
+      signal: (frame) => this._emit("signal", frame),
       ping: () => this._send({ type: "pong" }),
       pong: () => {},
     };
@@ -144,6 +166,7 @@ export class RoomConnection extends EventTarget {
   }
 
   _onError(frame) {
+    if (frame.id && this._signalIds.delete(frame.id)) return this._emit("signal-error", frame);
     const waiting = frame.id ? this._pending.get(frame.id) : null;
     if (waiting) {
       this._pending.delete(frame.id);

@@ -21,6 +21,7 @@ import * as ev from "./evaluation.js";
 import * as i18n from "./i18n.js";
 import "./i18n-evaluation.js";
 import * as meeting from "./meeting.js";
+import { MediaRoom } from "./media.js";
 
 const { t } = i18n;
 const TOAST_MS = 6000;
@@ -42,6 +43,7 @@ const page = {
   room: "",
   token: "",
   conn: null,
+  media: null, // the audio and video panel (media.js)
   me: null,
   state: ev.initial(),
   meeting: meeting.initial(),
@@ -49,7 +51,7 @@ const page = {
   fatal: null,
   key: null, // the certificate key record, loaded when first needed
   busy: new Set(),
-  progress: { seat: "", chair: "", leader: "", sign: "" },
+  progress: { seat: "", chair: "", leader: "", sign: "", recording: "" },
   errors: { seat: null, sign: null },
   review: null, // the preliminary review form (evaluation.emptyReview's shape)
   sheets: {}, // bid key -> score form (item -> text)
@@ -58,6 +60,7 @@ const page = {
   answers: {}, // question -> the bidder's answer text
   answerErrors: {}, // question -> the server's refusal of the answer
   bidViews: {}, // bid key -> what GET /api/evaluations/{room}/bids/{key} shows this member
+  recording: null, // the snapshot's `recording` part: {status, started_at, node, files, allowed}
   built: {}, // container id -> the key of what it was last built from
   replayedUpTo: 0,
   historyLoaded: false,
@@ -92,6 +95,7 @@ function connect() {
   on("status", (detail) => { page.status = detail; renderStatus(); });
   on("fatal", onFatal);
   on("error", (detail) => toast(i18n.errorText(detail), "error"));
+  page.media = new MediaRoom({ conn, root: byId("media-panel"), run });
   conn.connect();
 }
 
@@ -127,6 +131,7 @@ function onSnapshot(frame) {
   const seen = page.state.log;
   page.state = { ...ev.fromSnapshot(frame.state), log: seen };
   page.meeting = meeting.fromSnapshot(frame.state.meeting || frame.state);
+  if (frame.state.recording) page.recording = frame.state.recording;
   dropHandedIn();
   render();
 }
@@ -134,9 +139,20 @@ function onSnapshot(frame) {
 function onEvent(frame) {
   page.state = ev.apply(page.state, frame, page.me?.subject);
   page.meeting = meeting.apply(page.meeting, frame);
+  page.recording = recordingAfter(page.recording, frame);
   dropHandedIn();
   if (frame.seq > page.replayedUpTo) announce(frame);
   render();
+}
+
+/** The recording part after recording.started / recording.stopped (seen by all but bidders). */
+function recordingAfter(r, frame) {
+  const d = frame.data || {};
+  const base = r || { status: "off", started_at: null, node: null, files: [], allowed: [] };
+  if (frame.name === "recording.started") return { ...base, status: "on", started_at: d.at || frame.at, node: d.node ?? null };
+  if (frame.name !== "recording.stopped") return r;
+  const stopped = new Set((d.files || []).map((f) => f.name));
+  return { ...base, status: "off", node: null, files: [...base.files.filter((f) => !stopped.has(f.name)), ...(d.files || [])] };
 }
 
 /** Drafts the server already holds (an ack lost in a reconnect) are not drafts any more. */
@@ -175,6 +191,8 @@ function announce(frame) {
     "evaluation.suspended": "ev.live.suspended",
     "evaluation.resumed": "ev.live.resumed",
     "evaluation.sealed": "ev.live.sealed",
+    "recording.started": "ev.live.recStarted",
+    "recording.stopped": "ev.live.recStopped",
     "meeting.announced": "announcements.new",
   }[frame.name];
   if (!key) return;
@@ -205,7 +223,8 @@ async function api(method, path, body, accept = "application/json") {
 
 async function serverError(response) {
   try {
-    const body = await response.json();
+    const answer = await response.json();
+    const body = answer.error && typeof answer.error === "object" ? answer.error : answer; // either style
     return new PageError(body.code || `http_${response.status}`, body.message, body.detail || {});
   } catch {
     return new PageError(`http_${response.status}`, response.statusText);
@@ -485,6 +504,18 @@ function shellStep(slot, path, body = {}, doneKey = null) {
   });
 }
 
+/** The chair starts or stops the session's recording (POST .../recording/start|stop). */
+function recording(action) {
+  return step("recording", async (say) => {
+    say("ev.progress.working");
+    const answer = await (await api("POST", evalPath(`recording/${action}`), {})).json().catch(() => null);
+    if (answer?.status) page.recording = answer;
+    // after a stop, the files as the server lists them (names, sizes, SHA-256)
+    if (action === "stop") page.recording = await (await api("GET", evalPath("recording"))).json();
+    say(""); // the room's recording.started / recording.stopped event tells everyone
+  });
+}
+
 async function confirmRun(event, name, titleKey, bodyKey, okKey = null) {
   const button = event.currentTarget;
   if ((await ask({ title: t(titleKey), body: t(bodyKey) })) !== null) run(name, {}, okKey, button);
@@ -558,6 +589,10 @@ function wire() {
     if (field.value.trim() && (await run("meeting.announce", { text: field.value.trim() }, null, e.submitter))) field.value = "";
   });
   click("open-meeting", (e) => run("meeting.open", {}, "toast.opened", e.currentTarget));
+  click("recording-start", () => recording("start"));
+  click("recording-stop", async () => {
+    if ((await ask({ title: t("ev.rec.stop"), body: t("ev.rec.stopConfirm") })) !== null) recording("stop");
+  });
 }
 
 /** A modal question: resolves {text} (or {text: ""} without a field), or null if cancelled. */
@@ -683,6 +718,7 @@ function render() {
   renderVote();
   renderChair();
   renderFaults();
+  renderRecording();
   renderLeader();
   renderSupervisor();
   renderCommittee();
@@ -936,6 +972,31 @@ function renderSuspensions() {
     h("div", { class: "note-head muted" }, beijing(x.start), " → ", x.end ? beijing(x.end) : t("ev.fault.open"), " · ", t(`ev.phase.${x.phase}`)),
     h("p", { class: "note-text" }, x.reason)));
   fill(byId("suspensions"), items);
+}
+
+// the recording ------------------------------------------------------------------------------------
+
+/** 录像中 for every committee member while on; the chair's buttons; the files once stopped. */
+function renderRecording() {
+  const r = page.recording;
+  const on = r?.status === "on";
+  show("recording-badge", on && role() !== "bidder");
+  if (!show("recording-panel", Boolean(r) && WATCHERS.has(role()))) return;
+  const busy = page.busy.has("recording");
+  show("recording-actions", isChair());
+  for (const [id, wanted] of [["recording-start", !on], ["recording-stop", on]]) {
+    show(id, isChair() && wanted);
+    byId(id).disabled = busy;
+  }
+  const files = r.files || [];
+  const state = byId("recording-state");
+  state.textContent = on ? t("ev.rec.since", { time: beijing(r.started_at) }) : t(files.length ? "ev.rec.stopped" : "ev.rec.off");
+  state.dataset.status = r.status;
+  byId("recording-progress").textContent = page.progress.recording;
+  fill(byId("recording-files"), files.map((f) => h("li", { "data-testid": "recording-file", "data-name": f.name, "data-sha256": f.sha256 },
+    h("div", {}, h("strong", {}, f.name), " · ", page.meeting.participants[f.subject]?.name || ev.memberName(page.state, f.subject), f.venue ? ` · ${f.venue}` : "",
+      " · ", t("ev.rec.figures", { seconds: Number(f.seconds ?? 0).toFixed(1), frames: f.frames ?? 0, bytes: Number(f.bytes ?? 0).toLocaleString(i18n.lang()) })),
+    h("div", { class: "muted" }, "SHA-256 ", h("code", {}, f.sha256)))));
 }
 
 // the leader ---------------------------------------------------------------------------------------
@@ -1455,6 +1516,7 @@ function switchLanguage() {
   i18n.setLang(i18n.lang() === "zh-CN" ? "en" : "zh-CN");
   i18n.translatePage();
   renderLanguageButton();
+  page.media?.render();
   page.built = {};
   for (const select of document.querySelectorAll("select[data-key]")) delete select.dataset.key;
   if (page.fatal) showFatal(page.fatal.kind, page.fatal.serverMessage);

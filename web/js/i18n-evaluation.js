@@ -483,6 +483,20 @@ const zh = {
   "ev.event.evaluation.resumed": "恢复评标",
   "ev.event.evaluation.sealed": "封存评标",
   "ev.event.evaluation.dissent_recorded": "记录不同意见",
+
+  "ev.rec.on": "录像中",
+  "ev.rec.title": "录像",
+  "ev.rec.start": "开始录像",
+  "ev.rec.stop": "停止录像",
+  "ev.rec.stopConfirm": "确定停止录像？停止后将列出录像文件及其 SHA-256 摘要。",
+  "ev.rec.since": "录像中，开始于 {time}",
+  "ev.rec.off": "未在录像",
+  "ev.rec.stopped": "录像已停止。录像文件：",
+  "ev.rec.figures": "{seconds} 秒 · {frames} 帧 · {bytes} 字节",
+  "ev.live.recStarted": "已开始录像",
+  "ev.live.recStopped": "录像已停止",
+  "ev.event.recording.started": "开始录像",
+  "ev.event.recording.stopped": "停止录像",
 };
 
 const en = {
@@ -965,6 +979,20 @@ const en = {
   "ev.event.evaluation.resumed": "resumed",
   "ev.event.evaluation.sealed": "sealed",
   "ev.event.evaluation.dissent_recorded": "dissent recorded",
+
+  "ev.rec.on": "Recording",
+  "ev.rec.title": "Recording",
+  "ev.rec.start": "Start recording",
+  "ev.rec.stop": "Stop recording",
+  "ev.rec.stopConfirm": "Stop the recording? Its files and their SHA-256 digests are then listed.",
+  "ev.rec.since": "Recording since {time}",
+  "ev.rec.off": "Not recording",
+  "ev.rec.stopped": "The recording has stopped. Its files:",
+  "ev.rec.figures": "{seconds} s · {frames} frames · {bytes} bytes",
+  "ev.live.recStarted": "Recording started",
+  "ev.live.recStopped": "Recording stopped",
+  "ev.event.recording.started": "Recording started",
+  "ev.event.recording.stopped": "Recording stopped",
 };
 
 // The refusals of bidroom/evaluation.py, committee.py, scoring.py and the shell (evaluations.py).

@@ -15,6 +15,7 @@ import { decryptBody, headerFromResponse, sealToRoom, unwrapDataKey } from "./ha
 import * as i18n from "./i18n.js";
 import "./i18n-opening.js";
 import * as meeting from "./meeting.js";
+import { MediaRoom } from "./media.js";
 import * as opening from "./opening.js";
 import { signedBody } from "./actions.js";
 import { openShareFile, shareBody } from "./shares.js";
@@ -39,6 +40,7 @@ const page = {
   room: "",
   token: "",
   conn: null,
+  media: null, // the audio and video panel (media.js)
   me: null,
   state: opening.initial(),
   meeting: meeting.initial(),
@@ -86,6 +88,7 @@ function connect() {
   on("status", (detail) => { page.status = detail; renderStatus(); });
   on("fatal", onFatal);
   on("error", (detail) => toast(i18n.errorText(detail), "error"));
+  page.media = new MediaRoom({ conn, root: byId("media-panel"), run });
   conn.connect();
 }
 
@@ -821,6 +824,7 @@ function switchLanguage() {
   i18n.setLang(i18n.lang() === "zh-CN" ? "en" : "zh-CN");
   i18n.translatePage();
   renderLanguageButton();
+  page.media?.render();
   fill(byId("failure-cause"), BIDDER_CAUSES.map((c) => h("option", { value: c }, t(`op.cause.${c}`))));
   if (page.fatal) showFatal(page.fatal.kind, page.fatal.serverMessage);
   else render();

@@ -9,6 +9,7 @@ import { RoomConnection } from "./client.js";
 import { byId, fill, h } from "./dom.js";
 import * as i18n from "./i18n.js";
 import * as meeting from "./meeting.js";
+import { MediaRoom } from "./media.js";
 
 const { t } = i18n;
 const SPEAKERS = new Set(["chair", "bidder", "expert"]);
@@ -18,6 +19,7 @@ const TOAST_MS = 6000;
 const page = {
   room: "",
   conn: null,
+  media: null, // the audio and video panel (media.js)
   state: meeting.initial(), // replaced by the snapshot every newcomer gets first
   me: null,
   replayedUpTo: 0, // events up to this seq are history (not read out as new)
@@ -51,6 +53,7 @@ function connect(token) {
   conn.addEventListener("status", (e) => onStatus(e.detail));
   conn.addEventListener("fatal", (e) => onFatal(e.detail));
   conn.addEventListener("error", (e) => toast(i18n.errorText(e.detail), "error"));
+  page.media = new MediaRoom({ conn, root: byId("media-panel"), run });
   // The browser knows before our backoff timer does that the network came back.
   window.addEventListener("online", () => conn.retryNow());
   byId("retry").addEventListener("click", () => conn.retryNow());
@@ -425,6 +428,7 @@ function switchLanguage() {
   i18n.setLang(i18n.lang() === "zh-CN" ? "en" : "zh-CN");
   i18n.translatePage();
   renderLanguageButton();
+  page.media?.render();
   if (page.fatal) renderFatal();
   else render();
 }

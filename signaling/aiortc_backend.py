@@ -1,0 +1,328 @@
+"""The built-in media backend (aiortc): records every publisher and relays to a few viewers.
+
+One RTCPeerConnection per publishing or viewing peer. A publisher's tracks are fanned out with
+aiortc's MediaRelay to whatever consumes them: the recording (one segment file per publisher
+and session, written by :class:`signaling.writer.SegmentWriter` in a thread of its own, since
+H.264 encoding would stall the event loop) and any viewer (a :class:`signaling.relay.CappedVideo`
+per viewer: one encode each).
+
+Segments: a publisher's segment ends when its session does (``bye``, the peer connection
+failing, or a new session from the same subject: a rejoin), and when a renegotiation adds a
+track (a camera turned on later); the next segment is a new file. Nothing is overwritten: a name
+that exists is never reused.
+
+ICE: :func:`pin_host_addresses` makes aioice offer only the named host addresses (a server with
+several interfaces, or a test on loopback: aioice never offers 127.0.0.1 of its own accord).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aioice.ice
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.contrib.media import MediaRelay
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.sdp import candidate_from_sdp
+from av.audio.frame import AudioFrame
+from av.video.frame import VideoFrame
+
+from signaling.backend import Peer, RecordedFile
+from signaling.errors import MediaFailed, NoSuchFeed
+from signaling.relay import CappedVideo, Caps
+from signaling.writer import SegmentWriter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CAPS = Caps()
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def pin_host_addresses(addresses: Sequence[str]) -> None:
+    """Offer only ``addresses`` as host candidates, process-wide (aioice keeps no per-connection
+    setting). An empty list restores aioice's own discovery (every interface but loopback)."""
+    if not addresses:
+        aioice.ice.get_host_addresses = _DISCOVER
+        return
+    pinned = list(addresses)
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: list(pinned)
+
+
+_DISCOVER = aioice.ice.get_host_addresses
+
+
+def configuration(ice_servers: Sequence[dict[str, Any]]) -> RTCConfiguration:
+    """An RTCConfiguration of the room's ICE servers (docs/protocol.md "ICE servers"); an empty
+    list is none at all (aiortc's default would be a public STUN server)."""
+    return RTCConfiguration(
+        iceServers=[
+            RTCIceServer(
+                urls=server["urls"],
+                username=server.get("username"),
+                credential=server.get("credential"),
+            )
+            for server in ice_servers
+        ]
+    )
+
+
+def file_name(number: int, subject: str, segment: int) -> str:
+    """``007-expert-zhang-2.mkv``: the recording's 7th file, the subject's 2nd segment."""
+    slug = _UNSAFE.sub("_", subject).strip("_")[:40] or "participant"
+    return f"{number:03d}-{slug}-{segment}.mkv"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Segment:
+    writer: SegmentWriter
+    number: int  # the file's place in the recording
+    index: int  # the publisher's segment: 1, 2, ...
+    started_at: datetime
+    executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="recorder")
+    )
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+@dataclass
+class _Session:
+    peer: Peer
+    session: str
+    pc: RTCPeerConnection
+    feed: str | None
+    tracks: list[MediaStreamTrack] = field(default_factory=list)
+    segment: _Segment | None = None
+    recorded: int = 0  # tracks in the current segment
+
+
+class AiortcBackend:
+    """A :class:`signaling.backend.MediaBackend` on aiortc. ``folder`` None: relay only."""
+
+    def __init__(
+        self,
+        folder: Path | None,
+        *,
+        ice_servers: Sequence[dict[str, Any]] = (),
+        caps: Caps = DEFAULT_CAPS,
+        clock: Callable[[], datetime] = utc_now,
+    ):
+        self.folder = folder
+        self.ice_servers = list(ice_servers)
+        self.caps = caps
+        self.clock = clock
+        self.relay = MediaRelay()
+        self.files: list[RecordedFile] = []
+        self.viewers: list[CappedVideo] = []
+        self._sessions: dict[str, _Session] = {}
+        self._segments: Counter[str] = Counter()
+        self._numbers = 0
+
+    # -- the interface -------------------------------------------------------------------------
+
+    async def offer(self, peer: Peer, session: str, sdp: str, feed: str | None) -> str:
+        current = self._sessions.get(peer.subject)
+        if current is not None and current.session != session:
+            await self._end(current)  # a rejoin: the old session is over
+            current = None
+        if current is None:
+            current = self._open(peer, session, feed)
+        before = len(current.tracks)
+        try:
+            await current.pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+            if feed is not None and before == 0 and not current.pc.getSenders():
+                self._view(current, feed)
+            answer = await current.pc.createAnswer()
+            await current.pc.setLocalDescription(answer)
+        except (ValueError, AssertionError, KeyError, IndexError) as exc:
+            await self._end(current)
+            raise MediaFailed(f"the offer could not be answered: {exc}") from exc
+        except NoSuchFeed:
+            await self._end(current)
+            raise
+        if current.feed is None and len(current.tracks) > current.recorded:
+            await self._record(current)  # the first tracks, or one a renegotiation added
+        return str(current.pc.localDescription.sdp)
+
+    async def candidate(
+        self, peer: Peer, session: str, candidate: str, mid: str | None, index: int | None
+    ) -> None:
+        current = self._sessions.get(peer.subject)
+        if current is None or current.session != session or not candidate:
+            return  # a stale session's, or the end of candidates (aiortc needs no mark)
+        line = candidate.removeprefix("a=").removeprefix("candidate:")
+        try:
+            ice = candidate_from_sdp(line)
+        except (AssertionError, ValueError, IndexError):
+            return  # not one aiortc can use (e.g. a TCP candidate form it does not parse)
+        ice.sdpMid, ice.sdpMLineIndex = mid, index
+        with contextlib.suppress(ValueError, AssertionError):
+            await current.pc.addIceCandidate(ice)
+
+    async def bye(self, subject: str, session: str) -> None:
+        current = self._sessions.get(subject)
+        if current is not None and current.session == session:
+            await self._end(current)
+
+    def feeds(self) -> list[str]:
+        return sorted(s for s, x in self._sessions.items() if x.feed is None and x.tracks)
+
+    async def close(self) -> list[RecordedFile]:
+        for current in list(self._sessions.values()):
+            await self._end(current)
+        return list(self.files)
+
+    # -- sessions ------------------------------------------------------------------------------
+
+    def _open(self, peer: Peer, session: str, feed: str | None) -> _Session:
+        pc = RTCPeerConnection(configuration(self.ice_servers))
+        current = _Session(peer, session, pc, feed)
+        self._sessions[peer.subject] = current
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            current.tracks.append(track)
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState == "failed":
+                log.info("media session failed", extra={"subject": peer.subject})
+                await self.bye(peer.subject, session)
+
+        return current
+
+    def _view(self, current: _Session, feed: str) -> None:
+        source = self._sessions.get(feed)
+        if source is None or source.feed is not None or not source.tracks:
+            raise NoSuchFeed(f"the server receives no media from {feed}", detail={"feed": feed})
+        for track in source.tracks:
+            relayed = self.relay.subscribe(track, buffered=False)
+            if track.kind == "video":
+                capped = CappedVideo(relayed, self.caps)
+                self.viewers.append(capped)
+                current.pc.addTrack(capped)
+            else:
+                current.pc.addTrack(relayed)
+
+    async def _end(self, current: _Session) -> None:
+        if self._sessions.get(current.peer.subject) is current:
+            del self._sessions[current.peer.subject]
+        await self._close_segment(current)
+        with contextlib.suppress(Exception):
+            await current.pc.close()
+
+    # -- recording -----------------------------------------------------------------------------
+
+    async def _record(self, current: _Session) -> None:
+        """Start a segment of ``current``'s tracks (closing the one they had)."""
+        await self._close_segment(current)
+        if self.folder is None:
+            current.recorded = len(current.tracks)
+            return
+        subject = current.peer.subject
+        self._segments[subject] += 1
+        index = self._segments[subject]
+        number = self._next_number(subject, index)
+        kinds = {track.kind for track in current.tracks}
+        writer = SegmentWriter(
+            self.folder / file_name(number, subject, index),
+            audio="audio" in kinds,
+            video="video" in kinds,
+        )
+        segment = _Segment(writer, number, index, self.clock())
+        loop = asyncio.get_running_loop()
+        for track in current.tracks:
+            source = self.relay.subscribe(track, buffered=True)
+            segment.tasks.append(loop.create_task(self._pump(source, segment)))
+        current.segment, current.recorded = segment, len(current.tracks)
+
+    def _next_number(self, subject: str, index: int) -> int:
+        assert self.folder is not None
+        while True:
+            self._numbers += 1
+            name = file_name(self._numbers, subject, index)
+            if not (self.folder / name).exists():
+                return self._numbers
+
+    async def _pump(self, source: MediaStreamTrack, segment: _Segment) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                frame = await source.recv()
+                assert isinstance(frame, VideoFrame | AudioFrame)
+                arrived = time.monotonic()
+                await loop.run_in_executor(segment.executor, segment.writer.write, frame, arrived)
+        except MediaStreamError:
+            return  # the track ended: the session is closing
+        finally:
+            source.stop()
+
+    async def _close_segment(self, current: _Session) -> None:
+        segment, current.segment = current.segment, None
+        if segment is None:
+            return
+        for task in segment.tasks:
+            task.cancel()
+        await asyncio.gather(*segment.tasks, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        try:
+            stats = await loop.run_in_executor(segment.executor, segment.writer.close)
+            path = segment.writer.path
+            if not path.exists():
+                return  # no frame ever came: no file
+            digest, size = await loop.run_in_executor(segment.executor, _hash, path)
+        finally:
+            segment.executor.shutdown(wait=False)
+        seconds = (stats.last or 0.0) - (stats.first or 0.0)
+        peer = current.peer
+        self.files.append(
+            RecordedFile(
+                name=path.name,
+                subject=peer.subject,
+                person=peer.name,
+                role=peer.role,
+                venue=peer.venue,
+                segment=segment.index,
+                sha256=digest,
+                bytes=size,
+                video_frames=stats.video_frames,
+                audio_frames=stats.audio_frames,
+                seconds=round(seconds, 3),
+                started_at=_utc(segment.started_at),
+                ended_at=_utc(self.clock()),
+            )
+        )
+
+
+def _hash(path: Path) -> tuple[str, int]:
+    sha = hashlib.sha256()
+    size = 0
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            sha.update(chunk)
+            size += len(chunk)
+    return sha.hexdigest(), size
+
+
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

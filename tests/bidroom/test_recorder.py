@@ -1,0 +1,227 @@
+"""Media through a real `bidroom serve` on port 0, with real aiortc peers on loopback: two
+participants see each other through the server's signaling, and the server's recorder records
+two venues (one camera at 60 fps with jitter, one that drops and rejoins) into files that play,
+whose SHA-256 the room's record and the audit log hold."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx2 as httpx
+import pytest
+from client import RoomClient
+from media_peers import MediaPeer, Pattern, loopback, tone, until
+from nodes import SECRET, Node, bidroom
+
+from bidroom import tokens
+
+ROOM = "ev-media"
+PARAMS = {
+    "price": {"method": "benchmark", "full": "30", "e_high": "0.2", "e_low": "0.1"},
+    "items": [{"id": "tech", "max": "70"}],
+    "candidates": 1,
+}
+MEDIA_TIMEOUT = 30.0
+
+
+def token(subject: str, role: str, venue: str | None = None) -> str:
+    identity = tokens.Identity(subject, subject, (role,), venue)
+    return tokens.mint(identity, SECRET, datetime.now(UTC), timedelta(hours=1))
+
+
+def headers(subject: str, role: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token(subject, role)}"}
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("recordings")
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory, recordings: Path) -> Iterator[Node]:
+    tmp: Path = tmp_path_factory.mktemp("media")
+    env = {
+        "BIDROOM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'b.db'}",
+        "BIDROOM_SECRET_KEY": SECRET,
+        "BIDROOM_NODE_ID": "solo",
+        "BIDROOM_MEDIA_ADDRESSES": '["127.0.0.1"]',
+        "BIDROOM_RECORDINGS_DIR": str(recordings),
+        "BIDROOM_SIGNALS_PER_SECOND": "1000",
+    }
+    assert bidroom("migrate", env=env).returncode == 0
+    node = Node(env).start()
+    body = {
+        "id": ROOM,
+        "kind": "evaluation",
+        "title": "远程异地评标",
+        "config": {"params": PARAMS, "bids": [{"bidder": "bidder-1", "name": "投标人1"}]},
+    }
+    created = httpx.post(f"{node.url}/api/rooms", json=body, headers=headers("chair-1", "chair"))
+    assert created.status_code == 201, created.text
+    yield node
+    node.stop()
+
+
+@pytest.fixture(autouse=True)
+def on_loopback() -> Iterator[None]:
+    with loopback():
+        yield
+
+
+async def join(node: Node, subject: str, role: str, venue: str) -> tuple[RoomClient, MediaPeer]:
+    client = await RoomClient.connect(node.ws_url, token(subject, role, venue), ROOM, name=subject)
+    await client.welcome()
+    await client.wait_for(lambda f: f["type"] == "media")
+    return client, MediaPeer(client, subject)
+
+
+@pytest.fixture
+async def chair(node: Node) -> AsyncIterator[tuple[RoomClient, MediaPeer]]:
+    client, peer = await join(node, "chair-1", "chair", "舟山")
+    yield client, peer
+    await peer.close()
+    await client.close()
+
+
+def post(node: Node, path: str, who: tuple[str, str] = ("chair-1", "chair")) -> httpx.Response:
+    url = f"{node.url}/api/evaluations/{ROOM}/recording/{path}"
+    return httpx.post(url, json={}, headers=headers(*who), timeout=60)
+
+
+def played(path: Path) -> tuple[int, float]:
+    """The video frames a player decodes from ``path``, and the time of the last one."""
+    with av.open(str(path)) as container:
+        times = [frame.time for frame in container.decode(video=0)]
+    return len(times), max(t for t in times if t is not None)
+
+
+async def test_two_participants_see_each_other_through_the_server(
+    node: Node, chair: tuple[RoomClient, MediaPeer]
+) -> None:
+    client, chair_peer = chair
+    other, supervisor = await join(node, "supervisor-1", "supervisor", "普陀")
+    try:
+        # The newcomer learns who is there and offers; the one there hears it came.
+        media = other.frames[[f["type"] for f in other.frames].index("media")]
+        assert [p["subject"] for p in media["present"]] == ["chair-1"]
+        assert media["receive_only"] == ["recorder"]
+        joined = await client.wait_for(lambda f: f["type"] == "peer")
+        assert joined["peer"]["subject"] == "supervisor-1" and joined["event"] == "joined"
+
+        session = await supervisor.offer("chair-1", [Pattern(15), tone()])
+        await until(lambda: chair_peer.received.get("video", 0) >= 10, MEDIA_TIMEOUT)
+        assert chair_peer.received.get("audio", 0) > 0
+        assert supervisor.state(session) == "connected"
+        # The chair answers with nothing to send here; the supervisor views the chair after it
+        # turns its camera on: a renegotiation would carry it (covered by the browser test).
+    finally:
+        await supervisor.close()
+        await other.close()
+
+
+async def test_the_recorder_records_two_venues_and_the_record_holds_the_hashes(
+    node: Node, chair: tuple[RoomClient, MediaPeer], recordings: Path
+) -> None:
+    client, chair_peer = chair
+    other, supervisor = await join(node, "supervisor-1", "supervisor", "普陀")
+    fast = Pattern(60, jitter=0.012)
+    try:
+        started = post(node, "start")
+        assert started.status_code == 200, started.text
+        assert started.json()["status"] == "on"
+        assert post(node, "start").json()["code"] == "recording_on"
+        # Both hear the recorder came, and offer it what they send.
+        for c in (client, other):
+            await c.wait_for(lambda f: f["type"] == "peer" and f["peer"]["role"] == "recorder")
+        await chair_peer.offer("recorder", [fast, tone()])
+        first = await supervisor.offer("recorder", [Pattern(15), tone()])
+        await until(lambda: fast.sent >= 120, MEDIA_TIMEOUT)
+
+        # The supervisor's connection drops (no bye: the socket dies) and comes back.
+        await supervisor.close()
+        await other.close()
+        other, supervisor = await join(node, "supervisor-1", "supervisor", "普陀")
+        media = other.frames[[f["type"] for f in other.frames].index("media")]
+        assert "recorder" in [p["subject"] for p in media["present"]]
+        second = await supervisor.offer("recorder", [Pattern(15), tone()])
+        assert second != first
+        await until(lambda: supervisor.state(second) == "connected", MEDIA_TIMEOUT)
+        sent_before = fast.sent
+        await until(lambda: fast.sent >= sent_before + 90, MEDIA_TIMEOUT)
+
+        stopped = post(node, "stop")
+        assert stopped.status_code == 200, "\n".join(node.log[-30:])
+        record = stopped.json()
+        assert record["status"] == "off"
+    finally:
+        await supervisor.close()
+        await other.close()
+
+    files = {(f["subject"], f["segment"]): f for f in record["files"]}
+    assert sorted(files) == [("chair-1", 1), ("supervisor-1", 1), ("supervisor-1", 2)]
+    folder = recordings / ROOM
+    for entry in files.values():
+        path = folder / entry["name"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+        frames, last = played(path)
+        assert frames == entry["video_frames"] and frames > 10, entry
+        assert entry["audio_frames"] > 0
+    # 60 fps with jitter plays at 60 fps: frames over duration, not aiortc's assumed 30.
+    chair_file = files[("chair-1", 1)]
+    frames, last = played(folder / chair_file["name"])
+    assert 45 <= frames / last <= 66, (frames, last)
+    assert frames >= 0.9 * fast.sent
+    # Two segments for the venue that dropped: nothing overwritten, both play.
+    assert files[("supervisor-1", 1)]["name"] != files[("supervisor-1", 2)]["name"]
+
+    # The room's record holds the files; the audit log names each hash.
+    log = httpx.get(f"{node.url}/api/rooms/{ROOM}/events", headers=headers("chair-1", "chair"))
+    stop_event = next(e for e in log.json()["events"] if e["name"] == "recording.stopped")
+    assert {f["sha256"] for f in stop_event["data"]["files"]} == {
+        f["sha256"] for f in files.values()
+    }
+    assert stop_event["actor"]["role"] == "recorder"
+    entries = audit_entries(node, "room.recording.stopped")
+    assert entries, "the stop is in the audit log"
+    objects = entries[-1]["objects"]
+    assert {v for k, v in objects.items() if k.startswith("file:")} == {
+        f["sha256"] for f in files.values()
+    }
+
+
+def audit_entries(node: Node, action: str) -> list[dict[str, Any]]:
+    """The audit log's entries for ``action``, once a checkpoint covers them (the integrator
+    numbers entries in batches)."""
+    watcher = headers("supervisor-1", "supervisor")
+    for _ in range(300):
+        checkpoint = httpx.get(f"{node.url}/api/audit/checkpoint")
+        size = checkpoint.json().get("size", 0) if checkpoint.status_code == 200 else 0
+        if size:
+            page = httpx.get(
+                f"{node.url}/api/audit/entries", params={"start": 0, "end": size}, headers=watcher
+            )
+            found = [json.loads(e["entry"]) for e in page.json()]
+            found = [e for e in found if e["action"] == action]
+            if found:
+                return found
+        time.sleep(0.1)
+    return []
+
+
+def test_only_the_chair_starts_or_stops_a_recording(node: Node) -> None:
+    refused = post(node, "start", ("supervisor-1", "supervisor"))
+    assert refused.status_code == 403 and refused.json()["code"] == "not_allowed"
+    off = post(node, "stop")
+    assert off.status_code == 409 and off.json()["code"] == "recording_off"
+    status = httpx.get(
+        f"{node.url}/api/evaluations/{ROOM}/recording", headers=headers("bidder-1", "bidder")
+    )
+    assert status.status_code == 403
