@@ -114,6 +114,7 @@ class _Session:
     tracks: list[MediaStreamTrack] = field(default_factory=list)
     segment: _Segment | None = None
     recorded: int = 0  # tracks in the current segment
+    viewing: bool = False  # the feed's tracks are added (once: a renegotiation keeps them)
 
 
 class AiortcBackend:
@@ -147,10 +148,9 @@ class AiortcBackend:
             current = None
         if current is None:
             current = self._open(peer, session, feed)
-        before = len(current.tracks)
         try:
             await current.pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
-            if feed is not None and before == 0 and not current.pc.getSenders():
+            if feed is not None and not current.viewing:
                 self._view(current, feed)
             answer = await current.pc.createAnswer()
             await current.pc.setLocalDescription(answer)
@@ -223,6 +223,7 @@ class AiortcBackend:
                 current.pc.addTrack(capped)
             else:
                 current.pc.addTrack(relayed)
+        current.viewing = True
 
     async def _end(self, current: _Session) -> None:
         if self._sessions.get(current.peer.subject) is current:

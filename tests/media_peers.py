@@ -65,12 +65,16 @@ class Pattern(MediaStreamTrack):
         return frame
 
 
-async def drain(track: MediaStreamTrack, counts: dict[str, int]) -> None:
-    """Receive ``track`` until it ends, counting its frames by kind."""
+async def drain(
+    track: MediaStreamTrack, counts: dict[str, int], sizes: set[tuple[int, int]]
+) -> None:
+    """Receive ``track`` until it ends, counting its frames by kind (and pictures' sizes)."""
     with contextlib.suppress(MediaStreamError):
         while True:
-            await track.recv()
+            frame = await track.recv()
             counts[track.kind] = counts.get(track.kind, 0) + 1
+            if isinstance(frame, VideoFrame):
+                sizes.add((frame.width, frame.height))
 
 
 class MediaPeer:
@@ -81,6 +85,7 @@ class MediaPeer:
         self.subject = subject
         self.pcs: dict[str, RTCPeerConnection] = {}  # session -> peer connection
         self.received: dict[str, int] = {}
+        self.sizes: set[tuple[int, int]] = set()
         self.drains: list[asyncio.Task[None]] = []
         self.errors: list[Frame] = []
         self.seen = 0
@@ -94,7 +99,7 @@ class MediaPeer:
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
-            self.drains.append(asyncio.create_task(drain(track, self.received)))
+            self.drains.append(asyncio.create_task(drain(track, self.received, self.sizes)))
 
         return pc
 

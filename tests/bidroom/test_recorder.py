@@ -55,6 +55,9 @@ def node(tmp_path_factory: pytest.TempPathFactory, recordings: Path) -> Iterator
         "BIDROOM_MEDIA_ADDRESSES": '["127.0.0.1"]',
         "BIDROOM_RECORDINGS_DIR": str(recordings),
         "BIDROOM_SIGNALS_PER_SECOND": "1000",
+        "BIDROOM_MEDIA_MAX_WIDTH": "320",
+        "BIDROOM_MEDIA_MAX_HEIGHT": "240",
+        "BIDROOM_MEDIA_MAX_FPS": "10",
     }
     assert bidroom("migrate", env=env).returncode == 0
     node = Node(env).start()
@@ -214,6 +217,37 @@ def audit_entries(node: Node, action: str) -> list[dict[str, Any]]:
                 return found
         time.sleep(0.1)
     return []
+
+
+async def test_a_viewer_sees_a_venue_through_the_server_within_its_caps(
+    node: Node, chair: tuple[RoomClient, MediaPeer]
+) -> None:
+    client, chair_peer = chair
+    other, supervisor = await join(node, "supervisor-1", "supervisor", "普陀")
+    camera = Pattern(30, size=(640, 480))
+    try:
+        assert post(node, "start").status_code == 200
+        await client.wait_for(lambda f: f["type"] == "peer" and f["peer"]["role"] == "recorder")
+        # Nobody publishes yet: there is no feed to view.
+        await supervisor.offer("recorder", [], feed="chair-1")
+        await until(lambda: bool(supervisor.errors), MEDIA_TIMEOUT)
+        assert supervisor.errors[0]["code"] == "no_such_feed"
+
+        await chair_peer.offer("recorder", [camera, tone()])
+        await until(lambda: camera.sent >= 15, MEDIA_TIMEOUT)
+        await supervisor.offer("recorder", [], feed="chair-1")
+        await until(lambda: supervisor.received.get("video", 0) >= 20, MEDIA_TIMEOUT)
+        sent, got = camera.sent, supervisor.received["video"]
+        await until(lambda: camera.sent >= sent + 60, MEDIA_TIMEOUT)  # two seconds at 30 fps
+        rate = (supervisor.received["video"] - got) / ((camera.sent - sent) / 30)
+        # 640x480 at 30 fps reaches the viewer as 320x240 at no more than the capped 10.
+        assert supervisor.sizes == {(320, 240)}
+        assert 4 <= rate <= 11, rate
+        assert supervisor.received.get("audio", 0) > 0
+    finally:
+        assert post(node, "stop").status_code == 200
+        await supervisor.close()
+        await other.close()
 
 
 def test_only_the_chair_starts_or_stops_a_recording(node: Node) -> None:
