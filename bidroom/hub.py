@@ -181,6 +181,10 @@ class Hub:
         self.rooms: dict[str, LiveRoom] = {}
         self._loading = asyncio.Lock()
         self._republishing: set[asyncio.Task[None]] = set()
+        # Called after each batch of events is applied (here or from the broker), with the room
+        # and its state before the batch: what a change means beyond events (bidroom.ws's media
+        # watch). An observer never blocks and never raises.
+        self.observers: list[Callable[[LiveRoom, Any], None]] = []
 
     # rooms -----------------------------------------------------------------------------------
 
@@ -325,6 +329,7 @@ class Hub:
     # applying and fanning out ----------------------------------------------------------------
 
     def _apply(self, live: LiveRoom, events: list[Event]) -> None:
+        before = live.state
         for event in events:
             live.state = live.kind.apply(live.state, event)
             live.seq = event.seq
@@ -334,6 +339,11 @@ class Hub:
             self._enforce_membership(live)
         if any(event.name in live.kind.reveals for event in events):
             self._refresh(live)
+        for observer in self.observers:
+            try:
+                observer(live, before)
+            except Exception:
+                log.exception("a room observer failed", extra={"room": live.record.id})
 
     def _fan_out(self, live: LiveRoom, event: Event) -> None:
         frame = protocol.dump(protocol.event_json(event))

@@ -111,3 +111,42 @@ def joined_frame(actor: Actor, connection: str) -> JSON:
 def recipients(kind: RoomType[Any], state: Any, actor: Actor) -> list[Recipient]:
     """Whom to tell that ``actor`` came online: everyone present that it may reach."""
     return [Recipient(str(p["subject"]), str(p["role"])) for p in present(kind, state, actor)]
+
+
+# seats that change who sees whom (an evaluation's committee) ---------------------------------
+
+
+def seats(kind: RoomType[Any], state: Any) -> frozenset[str]:
+    """The subjects holding a seat, where seats decide who may reach whom (else none)."""
+    if kind.kind != evaluation.KIND or not isinstance(kind, Composite):
+        return frozenset()
+    return frozenset(kind.part_state(state, "evaluation").members)
+
+
+def left_frame(subject: str) -> JSON:
+    return {"type": "peer", "event": "left", "peer": {"subject": subject}}
+
+
+def seat_changes(
+    kind: RoomType[Any], before: Any, after: Any, viewer: Actor
+) -> tuple[bool, list[JSON]]:
+    """What ``viewer``'s page must hear when the seats changed between two states: whether it
+    needs a fresh media frame (it was just seated: it offers to everyone present, as a
+    newcomer), and the ``peer`` frames (joined: a newly seated expert it may reach, who will
+    offer; left: someone it may reach no more, to hang up on)."""
+    gained = seats(kind, after) - seats(kind, before)
+    lost = seats(kind, before) - seats(kind, after)
+    frames: list[JSON] = []
+    room = presence(kind, after)
+    if viewer.subject in lost:
+        was = present(kind, before, viewer)
+        frames += [left_frame(str(p["subject"])) for p in was]
+    for subject in sorted(lost - {viewer.subject}):
+        gone = room.participants.get(subject)
+        if gone is not None and reachable(kind, before, viewer, gone.actor):
+            frames.append(left_frame(subject))
+    for subject in sorted(gained - {viewer.subject}):
+        came = room.participants.get(subject)
+        if came is not None and came.online and reachable(kind, after, viewer, came.actor):
+            frames += [joined_frame(came.actor, c) for c in sorted(came.connections)]
+    return viewer.subject in gained, frames

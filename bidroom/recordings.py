@@ -43,7 +43,7 @@ from bidroom.tender_api import guarded
 from signaling import ice, messages
 from signaling.aiortc_backend import AiortcBackend
 from signaling.backend import MediaBackend, Peer, RecordedFile
-from signaling.errors import SignalingError
+from signaling.errors import SignalingError, SignalNotAllowed
 from signaling.relay import Caps
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class Recorder:
         kind = data.get("type")
         if kind == "event" and data.get("name") == "recording.stop_requested":
             self.on_stop(self.room, str(data["data"].get("reason", "requested")))
-        elif kind == "signal":
+        elif kind == "signal" or (kind == "peer" and data.get("event") == "left"):
             try:
                 self.queue.put_nowait(data)
             except asyncio.QueueFull:
@@ -109,11 +109,20 @@ class Recorder:
                 log.warning("recorder signal not answered", extra={"error": exc.message})
 
     async def _handle(self, frame: Mapping[str, Any]) -> None:
+        if frame["type"] == "peer":  # no longer ours to record (an expert left the committee)
+            subject = str(frame["peer"]["subject"])
+            known = self.sessions.pop(subject, None)
+            if known is not None:
+                await self.backend.bye(subject, known[1])
+            return
         peer = Peer.from_json(dict(frame["from"]))
         session = str(frame["session"])
         kind = frame["kind"]
         if kind == "offer":
-            answer = await self.backend.offer(peer, session, str(frame["sdp"]), frame.get("feed"))
+            feed = frame.get("feed")
+            if feed is not None:
+                await self._may_view(peer, str(feed))
+            answer = await self.backend.offer(peer, session, str(frame["sdp"]), feed)
             self.sessions[peer.subject] = (peer, session)
             to, via = peer.subject, peer.connection
             await self._send(
@@ -130,6 +139,14 @@ class Recorder:
         elif kind == "bye":
             self.sessions.pop(peer.subject, None)
             await self.backend.bye(peer.subject, session)
+
+    async def _may_view(self, peer: Peer, feed: str) -> None:
+        """A viewer sees through the server only whom the room lets them see directly."""
+        live = await self.hub.room(self.room)
+        viewer = Actor(peer.subject, peer.name, peer.role, peer.venue)
+        target = media.presence(live.kind, live.state).participants.get(feed)
+        if target is None or not media.reachable(live.kind, live.state, viewer, target.actor):
+            raise SignalNotAllowed(f"you may not view {feed} in this room", detail={"feed": feed})
 
     async def _send(self, signal: messages.Signal) -> None:
         live = await self.hub.room(self.room)

@@ -14,16 +14,17 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from bidroom import media, protocol, tokens
 from bidroom.errors import AuthError, BidroomError, ProtocolError, Refused, RoomNotFound
-from bidroom.hub import Hub, Recipient
+from bidroom.hub import Hub, LiveRoom, Recipient
 from bidroom.metrics import Metrics
 from bidroom.protocol import Close, CommandFrame, Hello, Ping, SignalFrame
-from bidroom.room import Actor
+from bidroom.room import Actor, RoomType
 from bidroom.settings import Settings
 from signaling import ice, messages, rules
 from signaling.errors import SignalingError
@@ -253,19 +254,8 @@ class Session:
             return
         live = await self.hub.room(self.room)
         actor = self.conn.actor
-        present = media.present(live.kind, live.state, actor)
-        s = self.settings
-        now = int(self.hub.clock().timestamp())
-        secret = s.turn_secret.get_secret_value() if s.turn_secret else None
-        servers = ice.ice_servers(
-            s.stun_urls, s.turn_urls, secret, self.conn.actor.subject, now, s.turn_ttl_seconds
-        )
-        expires = now + s.turn_ttl_seconds if s.turn_urls else None
-        self.conn.send(
-            protocol.media_frame(
-                [x.to_json() for x in servers], peers, expires, present, sorted(rules.RECEIVE_ONLY)
-            )
-        )
+        now = self.hub.clock()
+        self.conn.send(media_frame_for(self.settings, now, live.kind, live.state, actor, peers))
         joined = media.joined_frame(actor, self.conn.id)
         for to in media.recipients(live.kind, live.state, actor):
             await self.hub.direct(self.room, to, joined)
@@ -316,6 +306,55 @@ class Session:
             return
         with contextlib.suppress(Exception):
             await asyncio.wait_for(websocket.close(code, reason[:120]), CLOSE_GRACE)
+
+
+def media_frame_for(
+    settings: Settings,
+    now: datetime,
+    kind: RoomType[Any],
+    state: Any,
+    actor: Actor,
+    peers: list[str],
+) -> dict[str, Any]:
+    """The media frame for ``actor``: ICE servers (TURN credentials minted for them), the roles
+    they may signal, who is there to reach now, and who only answers."""
+    s = settings
+    at = int(now.timestamp())
+    secret = s.turn_secret.get_secret_value() if s.turn_secret else None
+    servers = ice.ice_servers(
+        s.stun_urls, s.turn_urls, secret, actor.subject, at, s.turn_ttl_seconds
+    )
+    expires = at + s.turn_ttl_seconds if s.turn_urls else None
+    present = media.present(kind, state, actor)
+    receive_only = sorted(rules.RECEIVE_ONLY)
+    return protocol.media_frame(
+        [x.to_json() for x in servers], peers, expires, present, receive_only
+    )
+
+
+class MediaWatch:
+    """A hub observer: when seats change who may see whom (an expert seated on the committee, or
+    leaving it), this node's subscribers in the room are told: the newly seated a fresh media
+    frame (they offer to everyone present), the others ``peer`` joined or left."""
+
+    def __init__(self, settings: Settings, clock: Any):
+        self.settings = settings
+        self.clock = clock
+
+    def __call__(self, live: LiveRoom, before: Any) -> None:
+        if media.seats(live.kind, before) == media.seats(live.kind, live.state):
+            return
+        for subscriber in list(live.subscribers.values()):
+            actor = subscriber.actor
+            fresh, frames = media.seat_changes(live.kind, before, live.state, actor)
+            if fresh:
+                peers = media.peers(live.kind, actor.role)
+                frame = media_frame_for(
+                    self.settings, self.clock(), live.kind, live.state, actor, peers
+                )
+                subscriber.push(protocol.dump(frame))
+            for frame in frames:
+                subscriber.push(protocol.dump(frame))
 
 
 class _Refusal(Exception):

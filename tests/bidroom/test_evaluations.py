@@ -498,3 +498,50 @@ def test_when_no_bid_passes_the_failed_tenders_report_is_issued_and_signed(
     issued = s.post("report", members[0])
     assert issued.status_code == 200, issued.json()
     assert s.sign_report(members[1]).status_code == 200
+
+
+def frame_of(socket: Any, kind: str, subject: str | None = None, **fields: Any) -> dict[str, Any]:
+    """The next frame of ``kind`` (with ``fields``, about ``subject``) on a test socket."""
+    while True:
+        frame: dict[str, Any] = socket.receive_json()
+        if frame["type"] != kind or any(frame.get(k) != v for k, v in fields.items()):
+            continue
+        if subject is None or frame.get("peer", {}).get("subject") == subject:
+            return frame
+
+
+def test_an_expert_seated_joins_the_media_and_one_who_leaves_the_committee_is_hung_up_on(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    o, s = opened_session(client, world, clock)
+    assert s.post("draw", "王敏").status_code == 200
+    chair = s.person("王敏")
+    hello = {"type": "hello", "room": s.room}
+    with client.websocket_connect("/ws") as chair_socket:
+        chair_socket.send_json({**hello, "token": chair.token()})
+        assert frame_of(chair_socket, "media")["present"] == []
+        for name in EXPERTS:  # the first drawn expert (the draw is sealed)
+            expert = s.person(name)
+            with client.websocket_connect("/ws") as socket:
+                socket.send_json({**hello, "token": expert.token()})
+                # Not seated: they reach nobody, and nobody is told they came.
+                assert frame_of(socket, "media")["present"] == []
+                if s.sign_in(name).status_code != 200:
+                    continue
+                # Seated: a fresh media frame (they offer to everyone there), and the chair
+                # hears they joined.
+                media = frame_of(socket, "media")
+                assert [p["subject"] for p in media["present"]] == [chair.subject]
+                frame_of(chair_socket, "peer", expert.subject, event="joined")
+                for other in EXPERTS:
+                    s.sign_in(other)  # the rest of the committee, so declarations may open
+
+                # Leaving the committee (a conflict): both sides are told to hang up.
+                ok(s.command("evaluation.open_declarations", "王敏"))
+                bidder = o.person("海洁").subject
+                ok(s.command("evaluation.declare", name, declaration="conflict",
+                             bidders=[bidder], reason="曾在该公司任职"))  # fmt: skip
+                frame_of(chair_socket, "peer", expert.subject, event="left")
+                frame_of(socket, "peer", chair.subject, event="left")
+                return
+    raise AssertionError("no expert was drawn")

@@ -109,3 +109,24 @@ def test_a_newcomer_is_told_who_it_may_reach_and_no_one_else() -> None:
         "event": "joined",
         "peer": {**RECORDER.to_json(), "connection": "n/recorder"},
     }
+
+
+def test_an_expert_seated_or_leaving_is_told_and_so_are_those_who_see_them() -> None:
+    kind, seated = evaluation_room()
+    meeting, part, *rest = seated
+    unseated = (meeting, replace(part, seats=(Seat(1, "杭州", "c1"), Seat(2, "宁波", "c2"))), *rest)
+
+    # Seated: the expert needs a fresh media frame (it offers, as a newcomer); the chair and the
+    # recorder hear it joined; a bidder and an outsider hear nothing.
+    assert media.seat_changes(kind, unseated, seated, EXPERT) == (True, [])
+    joined = media.joined_frame(EXPERT, "n/e1")
+    assert media.seat_changes(kind, unseated, seated, CHAIR) == (False, [joined])
+    assert media.seat_changes(kind, unseated, seated, RECORDER) == (False, [joined])
+    assert media.seat_changes(kind, unseated, seated, BIDDER) == (False, [])
+    assert media.seat_changes(kind, unseated, seated, OUTSIDER) == (False, [])
+
+    # Leaving the committee (a conflict): both sides hang up.
+    left = media.seat_changes(kind, seated, unseated, EXPERT)
+    assert left == (False, [media.left_frame("chair-1"), media.left_frame("recorder")])
+    assert media.seat_changes(kind, seated, unseated, CHAIR) == (False, [media.left_frame("e1")])
+    assert media.seat_changes(kind, seated, seated, CHAIR) == (False, [])

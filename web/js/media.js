@@ -19,7 +19,9 @@
 // - Glare: "perfect negotiation". The polite peer is the one whose subject sorts lower (string
 //   compare). The impolite one ignores a colliding offer; the polite one rolls back and answers
 //   (at first contact, where the two offers name two sessions, it adopts the other's session).
-// - `bye` closes that session's connection and removes its tile.
+// - `bye` closes that session's connection and removes its tile; so does `peer` left (the room
+//   no longer lets us see and hear that person: e.g. an expert who left the committee).
+// - A second `media` frame (we were just seated on the committee): offer to everyone present.
 // - ICE candidates trickle as `candidate` signals ("" = end of candidates), with the ICE servers
 //   of the `media` frame. ICE `failed`: say that the network blocks media; restartIce() once.
 // Muting is the audio track's `enabled`, camera off the video track's: nothing renegotiates. The
@@ -168,7 +170,16 @@ export class MediaRoom {
   }
 
   onPeer(frame) {
-    if (frame.event !== "joined" || !frame.peer) return;
+    if (!frame.peer) return;
+    if (frame.event === "left") {
+      // No longer ours to see and hear (an expert left the committee, or we did): hang up.
+      this.known.delete(frame.peer.subject);
+      this.waiting.delete(frame.peer.subject);
+      if (this.peers.has(frame.peer.subject)) this.drop(frame.peer.subject, false);
+      this.render();
+      return;
+    }
+    if (frame.event !== "joined") return;
     this.known.set(frame.peer.subject, frame.peer);
     if (this.mode && this.receiveOnly.has(frame.peer.role)) this.offerTo(frame.peer);
   }
