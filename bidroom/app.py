@@ -121,6 +121,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     tender_api.attach(app.state, engine, settings)
     pin_host_addresses(settings.media_addresses)
     app.state.recordings = recordings.Recordings(hub, settings)
+    hub.observers.append(app.state.recordings.observe)
     hub.observers.append(ws.MediaWatch(settings, hub.clock))
     app.state.audit = audit_api.open_log(engine, settings, app.state.timestamper, hub.clock)
     maintenance = asyncio.create_task(_maintain(hub, settings), name="maintenance")

@@ -53,6 +53,7 @@ from ca import commands, tsa
 from ca import primitives as p
 from ca.errors import CryptoError
 from ca.trust import TrustStore
+from signaling.aiortc_backend import discovered_addresses
 
 log = logging.getLogger("bidroom")
 
@@ -142,7 +143,16 @@ def _demo_settings(args: argparse.Namespace) -> Settings:
         min_bid_days=0,  # the demo's opening is minutes away, not the law's 20 days
         fix_grace_seconds=3,  # its bids are small: checked in well under a second
         expert_pool=demo.pool_file(var),  # written by the seed: the demo experts
+        **_demo_media(),
     )
+
+
+def _demo_media() -> dict[str, Any]:
+    """The demo's recorder offers loopback too, so that a browser on the same laptop reaches
+    it with no network at all (aioice leaves 127.0.0.1 out); BIDROOM_MEDIA_ADDRESSES wins."""
+    if "BIDROOM_MEDIA_ADDRESSES" in os.environ:
+        return {}
+    return {"media_addresses": [*discovered_addresses(), "127.0.0.1"]}
 
 
 def run_demo(args: argparse.Namespace) -> None:

@@ -12,7 +12,7 @@ one class statement.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol
@@ -27,6 +27,15 @@ class Part:
     name: str  # the key of this part's snapshot
     prefixes: tuple[str, ...]  # command and event names it owns, e.g. ("meeting.", "presence.")
     kind: RoomType[Any]
+    # Who may see this part at all, decided over the whole room's state (a part sees only its
+    # own slice): None, everyone the part itself lets see.
+    audience: Callable[[tuple[Any, ...], Actor], bool] | None = None
+
+    def hides(self, state: tuple[Any, ...], actor: Actor) -> bool:
+        return self.audience is not None and not self.audience(state, actor)
+
+
+HIDDEN: JSON = {"hidden": True, "allowed": []}  # the snapshot of a part its audience excludes
 
 
 class Composite:
@@ -78,7 +87,8 @@ class Composite:
 
     def visible(self, state: tuple[Any, ...], event: Event, actor: Actor) -> bool:
         index = self._index(event.name)
-        return self.parts[index].kind.visible(state[index], event, actor)
+        part = self.parts[index]
+        return not part.hides(state, actor) and part.kind.visible(state[index], event, actor)
 
     def part_state(self, state: tuple[Any, ...], name: str) -> Any:
         """The slice of ``state`` that the part called ``name`` keeps."""
@@ -89,7 +99,7 @@ class Composite:
 
     def snapshot(self, state: tuple[Any, ...], actor: Actor) -> JSON:
         views = {
-            part.name: part.kind.snapshot(s, actor)
+            part.name: HIDDEN if part.hides(state, actor) else part.kind.snapshot(s, actor)
             for part, s in zip(self.parts, state, strict=True)
         }
         allowed = sorted({c for view in views.values() for c in view.get("allowed", [])})

@@ -2009,6 +2009,13 @@ class Evaluation(ModuleRoomType[EvaluationState], core=this, presence=meeting, r
     Its ``arguments`` are the WebSocket edge's: shell commands are not a client's to send."""
 
 
+def _committee_sees(state: tuple[Any, ...], actor: Actor) -> bool:
+    """The committee's room (its recording): the watchers, the seated experts, the recorder."""
+    return actor.role in WATCHERS | {recording.RECORDER} or (
+        actor.role == "expert" and not outside(state[1], actor)
+    )
+
+
 def room_type() -> Composite:
     """The evaluation room: the meeting (presence, announcements, messages) and the evaluation."""
     return Composite(
@@ -2016,6 +2023,6 @@ def room_type() -> Composite:
         [
             Part("meeting", ("meeting.", "presence."), meeting.Meeting()),
             Part("evaluation", ("evaluation.",), Evaluation()),
-            Part("recording", ("recording.",), recording.Recording()),
+            Part("recording", ("recording.",), recording.Recording(), _committee_sees),
         ],
     )

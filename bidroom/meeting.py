@@ -186,8 +186,9 @@ def _target(state: MeetingState, args: Mapping[str, Any]) -> Participant | Rejec
     target = state.participants.get(subject)
     if target is None:
         return Rejected("no_such_participant", f"{subject} has not joined this room", args)
-    if target.actor.role == "chair":
-        return Rejected("not_allowed", "a chair cannot be muted or removed", {"subject": subject})
+    if target.actor.role in ("chair", "recorder"):
+        role = target.actor.role
+        return Rejected("not_allowed", f"a {role} cannot be muted or removed", {"subject": subject})
     return target
 
 

@@ -22,15 +22,16 @@ import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bidroom import evaluation, media, protocol, recording
+from bidroom import evaluation, media, protocol, recording, ws
 from bidroom.api import identity
 from bidroom.compose import Composite
 from bidroom.errors import BidroomError, EvaluationRefused, Refused
@@ -40,7 +41,7 @@ from bidroom.protocol import Close
 from bidroom.room import SYSTEM, Actor, Command
 from bidroom.settings import Settings
 from bidroom.tender_api import guarded
-from signaling import ice, messages
+from signaling import messages
 from signaling.aiortc_backend import AiortcBackend
 from signaling.backend import MediaBackend, Peer, RecordedFile
 from signaling.errors import SignalingError, SignalNotAllowed
@@ -52,6 +53,10 @@ RECORDER = Actor(subject="recorder", name="录像", role=recording.RECORDER)
 ENDED = frozenset({"signed", "sealed"})  # the session's phases after which nothing is recorded
 STOP_WAIT = 30.0
 QUEUE = 1000
+LOST_AFTER = timedelta(minutes=1)  # on, yet no recorder in the room this long: its node died
+MANIFEST = "SHA256SUMS"  # each run's files and hashes, as `sha256sum -c` reads them
+
+StopRequest = Callable[[str, str], None]
 
 
 def recording_state(live: LiveRoom) -> recording.RecordingState:
@@ -66,19 +71,29 @@ def recorder_online(live: LiveRoom) -> bool:
     return present is not None and present.online
 
 
+def run_folder(settings: Settings, room: str, run: int) -> Path:
+    """Where a run's files go: ``<recordings>/<room>/run-<n>/`` (docs/evaluation.md)."""
+    return settings.recordings_root / room / f"run-{run}"
+
+
+def manifest(files: list[RecordedFile]) -> str:
+    return "".join(f"{f.sha256}  {f.name}\n" for f in files)
+
+
 class Recorder:
     """The server's participant in one room: a hub subscriber whose signals a backend answers.
 
-    Frames the hub pushes are queued and handled one at a time, in order, by :meth:`run`."""
+    Frames the hub pushes are queued and handled one at a time, in order, by :meth:`run`; a
+    frame that fails is answered or logged, and the next one is handled."""
 
-    def __init__(self, hub: Hub, room: str, backend: MediaBackend, on_stop: Any):
+    def __init__(self, hub: Hub, room: str, backend: MediaBackend, on_stop: StopRequest):
         self.hub = hub
         self.room = room
         self.backend = backend
         self.actor = RECORDER
         self.id = f"{hub.node}/recorder-{uuid.uuid4().hex[:12]}"
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE)
-        self.sessions: dict[str, tuple[Peer, str]] = {}  # subject -> (peer, session)
+        self.sessions: dict[str, tuple[Peer, str]] = {}  # subject -> (peer, publishing session)
         self.on_stop = on_stop  # called with the reason when the room asks this recorder to stop
         self.task: asyncio.Task[None] | None = None
 
@@ -95,8 +110,8 @@ class Recorder:
                 log.warning("recorder queue full: signal dropped", extra={"room": self.room})
 
     def close(self, code: Close, reason: str) -> None:
-        """The hub closes a subscriber the chair removed: the recording stops as asked."""
-        self.on_stop(self.room, "requested")
+        """The hub closes its subscribers when the node stops: the recording stops with it."""
+        self.on_stop(self.room, "node_stopping")
 
     async def run(self) -> None:
         while True:
@@ -105,8 +120,8 @@ class Recorder:
                 await self._handle(frame)
             except SignalingError as exc:
                 await self._refuse(frame, exc)
-            except BidroomError as exc:
-                log.warning("recorder signal not answered", extra={"error": exc.message})
+            except Exception:
+                log.exception("recorder signal not answered", extra={"room": self.room})
 
     async def _handle(self, frame: Mapping[str, Any]) -> None:
         if frame["type"] == "peer":  # no longer ours to record (an expert left the committee)
@@ -123,7 +138,8 @@ class Recorder:
             if feed is not None:
                 await self._may_view(peer, str(feed))
             answer = await self.backend.offer(peer, session, str(frame["sdp"]), feed)
-            self.sessions[peer.subject] = (peer, session)
+            if feed is None:
+                self.sessions[peer.subject] = (peer, session)
             to, via = peer.subject, peer.connection
             await self._send(
                 messages.Answer(kind="answer", to=to, session=session, connection=via, sdp=answer)
@@ -137,7 +153,8 @@ class Recorder:
                 frame.get("sdpMLineIndex"),
             )
         elif kind == "bye":
-            self.sessions.pop(peer.subject, None)
+            if self.sessions.get(peer.subject, (peer, ""))[1] == session:
+                self.sessions.pop(peer.subject, None)
             await self.backend.bye(peer.subject, session)
 
     async def _may_view(self, peer: Peer, feed: str) -> None:
@@ -171,40 +188,43 @@ class Recorder:
             await self.hub.direct(self.room, to, frame)
 
     async def stop(self) -> list[RecordedFile]:
-        """Say bye to every peer, close the backend (its files, hashed) and leave the room."""
+        """Say bye to every peer, close the backend (its files, hashed) and leave the room;
+        whatever failed before, the files are closed and hashed."""
         if self.task is not None:
             self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-        for peer, session in list(self.sessions.values()):
-            bye = messages.Bye(kind="bye", to=peer.subject, session=session)
-            with contextlib.suppress(SignalingError, BidroomError):
-                await self._send(bye)
-        self.sessions.clear()
-        files = await self.backend.close()
-        await self.hub.detach(self.room, self)
+            await asyncio.gather(self.task, return_exceptions=True)
+        try:
+            for peer, session in list(self.sessions.values()):
+                bye = messages.Bye(kind="bye", to=peer.subject, session=session)
+                with contextlib.suppress(SignalingError, BidroomError):
+                    await self._send(bye)
+            self.sessions.clear()
+        finally:
+            try:
+                files = await self.backend.close()
+            finally:
+                with contextlib.suppress(BidroomError):
+                    await self.hub.detach(self.room, self)
         return files
 
 
 class Recordings:
-    """The recorders running on this node, one per room at most."""
+    """The recorders running on this node, one per room at most; and, as a hub observer, the
+    waiters for a room's recording to stop (wherever it stops)."""
 
     def __init__(self, hub: Hub, settings: Settings):
         self.hub = hub
         self.settings = settings
         self.running: dict[str, Recorder] = {}
         self._stopping: dict[str, asyncio.Task[list[RecordedFile]]] = {}
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
 
-    def backend(self, room: str) -> MediaBackend:
+    def backend(self, room: str, run: int) -> MediaBackend:
         s = self.settings
-        secret = s.turn_secret.get_secret_value() if s.turn_secret else None
-        now = int(self.hub.clock().timestamp())
-        servers = ice.ice_servers(
-            s.stun_urls, s.turn_urls, secret, RECORDER.subject, now, s.turn_ttl_seconds
-        )
+        servers, _ = ws.ice_for(s, RECORDER.subject, self.hub.clock())
         return AiortcBackend(
-            s.recordings_root / room,
-            ice_servers=[x.to_json() for x in servers],
+            run_folder(s, room, run),
+            ice_servers=servers,
             caps=Caps(s.media_max_width, s.media_max_height, s.media_max_fps),
         )
 
@@ -218,10 +238,9 @@ class Recordings:
                 raise EvaluationRefused(
                     409, "recording_on", "the session is being recorded", {"node": state.node}
                 )
-            # its node is gone: the record says so before a new recording starts
-            lost = {"requested_by": by.subject, "reason": "recorder_lost", "files": []}
-            await self._execute(room, "recording.stop", lost)
-        recorder = Recorder(self.hub, room, self.backend(room), self.request_stop)
+            await self._lost(room, state)  # its node is gone: the record says so first
+        run = state.runs + 1
+        recorder = Recorder(self.hub, room, self.backend(room, run), self.request_stop)
         start = {"requested_by": by.subject, "node": self.hub.node}
         outcome = await self._execute(room, "recording.start", start)
         self.running[room] = recorder
@@ -232,6 +251,9 @@ class Recordings:
             raise
         recorder.task = asyncio.create_task(recorder.run(), name=f"recorder {room}")
         await recorder.announce()
+        asked = recording_state(await self.hub.room(room)).stop_requested_by
+        if asked is not None:  # a stop asked for while the recorder was joining
+            self.request_stop(room, "requested")
         return outcome
 
     def request_stop(self, room: str, reason: str) -> None:
@@ -242,41 +264,90 @@ class Recordings:
             task.add_done_callback(lambda _: self._stopping.pop(room, None))
 
     async def stop(self, room: str, reason: str) -> list[RecordedFile]:
-        """Stop this node's recorder of ``room``; its files, hashed, go into the room's record."""
+        """Stop this node's recorder of ``room``; its files, hashed, go into the room's record
+        (and, first, into the run's SHA256SUMS beside them, whatever happens next)."""
         recorder = self.running.pop(room, None)
         if recorder is None:
             return []
         files = await recorder.stop()
         live = await self.hub.room(room)
-        by = recording_state(live).stop_requested_by or SYSTEM.subject
+        state = recording_state(live)
+        folder = run_folder(self.settings, room, state.runs)
+        if files:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / MANIFEST).write_text(manifest(files))
+        by = state.stop_requested_by or SYSTEM.subject
         args = {"requested_by": by, "reason": reason, "files": [f.to_json() for f in files]}
-        await self._execute(room, "recording.stop", args)
+        try:
+            await self._execute(room, "recording.stop", args, f"recording.stop:{state.runs}")
+        except Exception:
+            log.exception(
+                "a recording's stop was not recorded; its hashes are in the run's SHA256SUMS",
+                extra={"room": room, "folder": str(folder)},
+            )
+            raise
         return files
 
-    async def _execute(self, room: str, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    async def _lost(self, room: str, state: recording.RecordingState) -> None:
+        lost = {"requested_by": SYSTEM.subject, "reason": "recorder_lost", "files": []}
+        await self._execute(room, "recording.stop", lost, f"recording.lost:{state.runs}")
+
+    async def _execute(
+        self, room: str, name: str, args: Mapping[str, Any], command_id: str | None = None
+    ) -> dict[str, Any]:
         checked = recording.SHELL_ARGUMENTS[name].model_validate(dict(args)).model_dump(mode="json")
-        outcome = await self.hub.execute(room, Command(name, checked), RECORDER)
+        outcome = await self.hub.execute(room, Command(name, checked), RECORDER, command_id)
         if not outcome["ok"]:
             raise EvaluationRefused(409, outcome["code"], outcome["message"], outcome.get("detail"))
         return outcome
 
     async def tick(self, app: Any, now: datetime) -> None:
-        """Stop the recording of a session that is over (signed or sealed)."""
-        for room in list(self.running):
-            with contextlib.suppress(BidroomError):
+        """Ask the recorder of a session that is over to stop; record a recorder lost with its
+        node (on, and not in the room for :data:`LOST_AFTER`), whichever node notices."""
+        horizon = now - timedelta(days=self.settings.clock_horizon_days)
+        for record in await self.hub.store.rooms(evaluation.KIND, since=horizon):
+            room = record.id
+            try:
                 live = await self.hub.room(room)
-                if part(live).phase in ENDED:
-                    await self._request(room, "session_over", SYSTEM, f"clock:recording:{room}")
+                state = recording_state(live)
+                if state.phase != "on":
+                    continue
+                if part(live).phase in ENDED and state.stop_requested_by is None:
+                    command = Command("recording.request_stop", {"reason": "session_over"})
+                    await self.hub.execute(room, command, SYSTEM, f"recording.over:{state.runs}")
+                started = datetime.fromisoformat(state.started_at or now.isoformat())
+                gone = room not in self.running and not recorder_online(live)
+                if gone and now - started > LOST_AFTER:
+                    await self._lost(room, state)
+            except BidroomError:
+                log.exception("the recording clock skipped a session", extra={"room": room})
 
-    async def _request(self, room: str, reason: str, by: Actor, command_id: str | None) -> None:
-        command = Command("recording.request_stop", {"reason": reason})
-        await self.hub.execute(room, command, by, command_id)
+    def observe(self, live: LiveRoom, before: Any) -> None:
+        """A hub observer: wake whoever waits for this room's recording to stop."""
+        waiters = self._waiters.get(live.record.id)
+        if not waiters or not isinstance(live.kind, Composite):
+            return
+        if live.kind.part_state(live.state, "recording").phase == "off":
+            for future in self._waiters.pop(live.record.id):
+                if not future.done():
+                    future.set_result(None)
+
+    async def stopped(self, room: str, wait: float) -> bool:
+        """Wait until the room's recording is off (True), or ``wait`` seconds (False)."""
+        if recording_state(await self.hub.room(room)).phase == "off":
+            return True
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(room, []).append(future)
+        try:
+            await asyncio.wait_for(future, wait)
+        except TimeoutError:
+            return False
+        return True
 
     async def shutdown(self) -> None:
         """The node is stopping: every recording here ends with its files in the record."""
         for task in list(self._stopping.values()):
-            with contextlib.suppress(Exception):
-                await task
+            await asyncio.gather(task, return_exceptions=True)
         for room in list(self.running):
             try:
                 await self.stop(room, "node_stopping")
@@ -321,15 +392,12 @@ async def stop(request: Request) -> Response:
     )
     if not outcome["ok"] and outcome["code"] != "stop_requested":
         raise EvaluationRefused(409, outcome["code"], outcome["message"], outcome.get("detail"))
-    runs = state.runs
-    loop = asyncio.get_running_loop()
-    until = loop.time() + STOP_WAIT
-    while loop.time() < until:
-        current = recording_state(await hub.room(room))
-        if current.phase == "off" or current.runs != runs:
-            return JSONResponse({"ok": True, **_status(current)})
-        await asyncio.sleep(0.1)
-    return JSONResponse({"ok": True, "pending": True, **_status(current)}, status_code=202)
+    recordings: Recordings = request.app.state.recordings
+    done = await recordings.stopped(room, STOP_WAIT)
+    current = recording_state(await hub.room(room))
+    if not done:
+        return JSONResponse({"ok": True, "pending": True, **_status(current)}, status_code=202)
+    return JSONResponse({"ok": True, **_status(current)})
 
 
 @guarded

@@ -161,8 +161,9 @@ class Session:
             identity = tokens.verify(hello.token, self._key(), self.hub.clock())
             live = await self.hub.room(hello.room)
             role = tokens.role_for(identity, hello.role, sorted(live.kind.roles(live.state)))
-            if role in rules.RECEIVE_ONLY:  # the server's own media participants
-                raise _Refusal(Close.FORBIDDEN, "not_allowed", f"no socket acts as {role}")
+            if role in rules.RECEIVE_ONLY or identity.subject in rules.RESERVED_SUBJECTS:
+                # the server's own media participant: its role and its name are reserved
+                raise _Refusal(Close.FORBIDDEN, "not_allowed", "no socket acts as the recorder")
             if role is None:
                 raise _Refusal(Close.FORBIDDEN, "not_allowed", f"you do not hold role {hello.role}")
             self.conn.actor = Actor(
@@ -308,6 +309,17 @@ class Session:
             await asyncio.wait_for(websocket.close(code, reason[:120]), CLOSE_GRACE)
 
 
+def ice_for(settings: Settings, subject: str, now: datetime) -> tuple[list[Any], int | None]:
+    """The ICE servers for ``subject`` (TURN credentials minted for them, coturn's REST form)
+    and until when the credentials last (None: no TURN)."""
+    s = settings
+    at = int(now.timestamp())
+    secret = s.turn_secret.get_secret_value() if s.turn_secret else None
+    servers = ice.ice_servers(s.stun_urls, s.turn_urls, secret, subject, at, s.turn_ttl_seconds)
+    expires = at + s.turn_ttl_seconds if s.turn_urls else None
+    return [x.to_json() for x in servers], expires
+
+
 def media_frame_for(
     settings: Settings,
     now: datetime,
@@ -318,18 +330,10 @@ def media_frame_for(
 ) -> dict[str, Any]:
     """The media frame for ``actor``: ICE servers (TURN credentials minted for them), the roles
     they may signal, who is there to reach now, and who only answers."""
-    s = settings
-    at = int(now.timestamp())
-    secret = s.turn_secret.get_secret_value() if s.turn_secret else None
-    servers = ice.ice_servers(
-        s.stun_urls, s.turn_urls, secret, actor.subject, at, s.turn_ttl_seconds
-    )
-    expires = at + s.turn_ttl_seconds if s.turn_urls else None
+    servers, expires = ice_for(settings, actor.subject, now)
     present = media.present(kind, state, actor)
     receive_only = sorted(rules.RECEIVE_ONLY)
-    return protocol.media_frame(
-        [x.to_json() for x in servers], peers, expires, present, receive_only
-    )
+    return protocol.media_frame(servers, peers, expires, present, receive_only)
 
 
 class MediaWatch:

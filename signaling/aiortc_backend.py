@@ -52,6 +52,7 @@ from signaling.writer import SegmentWriter
 log = logging.getLogger(__name__)
 
 DEFAULT_CAPS = Caps()
+MAX_SEGMENTS = 2000  # a recording's files: a rejoin a minute for a whole day's session
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -66,6 +67,11 @@ def pin_host_addresses(addresses: Sequence[str]) -> None:
 
 
 _DISCOVER = aioice.ice.get_host_addresses
+
+
+def discovered_addresses() -> list[str]:
+    """The host addresses aioice finds by itself (IPv4, every interface but loopback)."""
+    return list(_DISCOVER(use_ipv4=True, use_ipv6=False))
 
 
 def configuration(ice_servers: Sequence[dict[str, Any]]) -> RTCConfiguration:
@@ -113,12 +119,18 @@ class _Session:
     feed: str | None
     tracks: list[MediaStreamTrack] = field(default_factory=list)
     segment: _Segment | None = None
-    recorded: int = 0  # tracks in the current segment
+    recorded: list[MediaStreamTrack] = field(default_factory=list)  # in the current segment
     viewing: bool = False  # the feed's tracks are added (once: a renegotiation keeps them)
 
 
 class AiortcBackend:
-    """A :class:`signaling.backend.MediaBackend` on aiortc. ``folder`` None: relay only."""
+    """A :class:`signaling.backend.MediaBackend` on aiortc. ``folder`` None: relay only.
+
+    Every operation holds one lock, so an offer, a bye, a failed connection and the close never
+    interleave. A publisher's session is keyed by its subject (a new one replaces it: a rejoin);
+    a viewer's by subject and feed. A publisher's segment records one audio and one video track
+    (the latest of each kind a renegotiation brought); at most :data:`MAX_SEGMENTS` segments a
+    recording."""
 
     def __init__(
         self,
@@ -135,18 +147,27 @@ class AiortcBackend:
         self.relay = MediaRelay()
         self.files: list[RecordedFile] = []
         self.viewers: list[CappedVideo] = []
-        self._sessions: dict[str, _Session] = {}
+        self._sessions: dict[tuple[str, str | None], _Session] = {}  # (subject, feed) -> session
         self._segments: Counter[str] = Counter()
         self._numbers = 0
+        self._lock = asyncio.Lock()
+        self._finishing: set[asyncio.Task[None]] = set()
 
     # -- the interface -------------------------------------------------------------------------
 
     async def offer(self, peer: Peer, session: str, sdp: str, feed: str | None) -> str:
-        current = self._sessions.get(peer.subject)
+        async with self._lock:
+            return await self._offer(peer, session, sdp, feed)
+
+    async def _offer(self, peer: Peer, session: str, sdp: str, feed: str | None) -> str:
+        key = (peer.subject, feed)
+        current = self._sessions.get(key)
         if current is not None and current.session != session:
             await self._end(current)  # a rejoin: the old session is over
             current = None
         if current is None:
+            if feed is None and self._segments.total() >= MAX_SEGMENTS:
+                raise MediaFailed("this recording holds as many segments as it may")
             current = self._open(peer, session, feed)
         try:
             await current.pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
@@ -154,21 +175,21 @@ class AiortcBackend:
                 self._view(current, feed)
             answer = await current.pc.createAnswer()
             await current.pc.setLocalDescription(answer)
-        except (ValueError, AssertionError, KeyError, IndexError) as exc:
-            await self._end(current)
-            raise MediaFailed(f"the offer could not be answered: {exc}") from exc
         except NoSuchFeed:
             await self._end(current)
             raise
-        if current.feed is None and len(current.tracks) > current.recorded:
+        except Exception as exc:  # aiortc raises what it likes on an SDP it cannot use
+            await self._end(current)
+            raise MediaFailed(f"the offer could not be answered: {exc}") from exc
+        if current.feed is None and _recordable(current.tracks) != current.recorded:
             await self._record(current)  # the first tracks, or one a renegotiation added
         return str(current.pc.localDescription.sdp)
 
     async def candidate(
         self, peer: Peer, session: str, candidate: str, mid: str | None, index: int | None
     ) -> None:
-        current = self._sessions.get(peer.subject)
-        if current is None or current.session != session or not candidate:
+        current = self._find(peer.subject, session)
+        if current is None or not candidate:
             return  # a stale session's, or the end of candidates (aiortc needs no mark)
         line = candidate.removeprefix("a=").removeprefix("candidate:")
         try:
@@ -176,28 +197,39 @@ class AiortcBackend:
         except (AssertionError, ValueError, IndexError):
             return  # not one aiortc can use (e.g. a TCP candidate form it does not parse)
         ice.sdpMid, ice.sdpMLineIndex = mid, index
-        with contextlib.suppress(ValueError, AssertionError):
-            await current.pc.addIceCandidate(ice)
+        async with self._lock:
+            with contextlib.suppress(Exception):
+                await current.pc.addIceCandidate(ice)
 
     async def bye(self, subject: str, session: str) -> None:
-        current = self._sessions.get(subject)
-        if current is not None and current.session == session:
-            await self._end(current)
+        async with self._lock:
+            current = self._find(subject, session)
+            if current is not None:
+                await self._end(current)
 
     def feeds(self) -> list[str]:
-        return sorted(s for s, x in self._sessions.items() if x.feed is None and x.tracks)
+        return sorted(s for (s, feed), x in self._sessions.items() if feed is None and x.tracks)
 
     async def close(self) -> list[RecordedFile]:
-        for current in list(self._sessions.values()):
-            await self._end(current)
+        async with self._lock:
+            for current in list(self._sessions.values()):
+                await self._end(current)
+        while self._finishing:  # segments whose closing outlived a cancelled caller
+            await asyncio.gather(*list(self._finishing), return_exceptions=True)
         return list(self.files)
 
     # -- sessions ------------------------------------------------------------------------------
 
+    def _find(self, subject: str, session: str) -> _Session | None:
+        return next(
+            (x for (s, _), x in self._sessions.items() if s == subject and x.session == session),
+            None,
+        )
+
     def _open(self, peer: Peer, session: str, feed: str | None) -> _Session:
         pc = RTCPeerConnection(configuration(self.ice_servers))
         current = _Session(peer, session, pc, feed)
-        self._sessions[peer.subject] = current
+        self._sessions[(peer.subject, feed)] = current
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -212,10 +244,10 @@ class AiortcBackend:
         return current
 
     def _view(self, current: _Session, feed: str) -> None:
-        source = self._sessions.get(feed)
-        if source is None or source.feed is not None or not source.tracks:
+        source = self._sessions.get((feed, None))
+        if source is None or not source.tracks:
             raise NoSuchFeed(f"the server receives no media from {feed}", detail={"feed": feed})
-        for track in source.tracks:
+        for track in _recordable(source.tracks):
             relayed = self.relay.subscribe(track, buffered=False)
             if track.kind == "video":
                 capped = CappedVideo(relayed, self.caps)
@@ -226,8 +258,9 @@ class AiortcBackend:
         current.viewing = True
 
     async def _end(self, current: _Session) -> None:
-        if self._sessions.get(current.peer.subject) is current:
-            del self._sessions[current.peer.subject]
+        key = (current.peer.subject, current.feed)
+        if self._sessions.get(key) is current:
+            del self._sessions[key]
         await self._close_segment(current)
         with contextlib.suppress(Exception):
             await current.pc.close()
@@ -237,40 +270,36 @@ class AiortcBackend:
     async def _record(self, current: _Session) -> None:
         """Start a segment of ``current``'s tracks (closing the one they had)."""
         await self._close_segment(current)
+        tracks = _recordable(current.tracks)
+        current.recorded = tracks
         if self.folder is None:
-            current.recorded = len(current.tracks)
             return
         subject = current.peer.subject
         self._segments[subject] += 1
         index = self._segments[subject]
-        number = self._next_number(subject, index)
-        kinds = {track.kind for track in current.tracks}
+        self._numbers += 1
+        kinds = {track.kind for track in tracks}
         writer = SegmentWriter(
-            self.folder / file_name(number, subject, index),
+            self.folder / file_name(self._numbers, subject, index),
             audio="audio" in kinds,
             video="video" in kinds,
         )
-        segment = _Segment(writer, number, index, self.clock())
+        segment = _Segment(writer, self._numbers, index, self.clock())
         loop = asyncio.get_running_loop()
-        for track in current.tracks:
-            source = self.relay.subscribe(track, buffered=True)
+        for track in tracks:
+            # Pictures: the latest only, if the writer falls behind (dropped, never piled up);
+            # sound: every frame (50 small ones a second).
+            source = self.relay.subscribe(track, buffered=track.kind == "audio")
             segment.tasks.append(loop.create_task(self._pump(source, segment)))
-        current.segment, current.recorded = segment, len(current.tracks)
-
-    def _next_number(self, subject: str, index: int) -> int:
-        assert self.folder is not None
-        while True:
-            self._numbers += 1
-            name = file_name(self._numbers, subject, index)
-            if not (self.folder / name).exists():
-                return self._numbers
+        current.segment = segment
 
     async def _pump(self, source: MediaStreamTrack, segment: _Segment) -> None:
         loop = asyncio.get_running_loop()
         try:
             while True:
                 frame = await source.recv()
-                assert isinstance(frame, VideoFrame | AudioFrame)
+                if not isinstance(frame, VideoFrame | AudioFrame):
+                    continue
                 arrived = time.monotonic()
                 await loop.run_in_executor(segment.executor, segment.writer.write, frame, arrived)
         except MediaStreamError:
@@ -279,9 +308,17 @@ class AiortcBackend:
             source.stop()
 
     async def _close_segment(self, current: _Session) -> None:
+        """Close ``current``'s segment: its file closed, hashed and listed, even if the caller
+        is cancelled meanwhile (the work goes on, and :meth:`close` waits for it)."""
         segment, current.segment = current.segment, None
         if segment is None:
             return
+        task = asyncio.get_running_loop().create_task(self._finish(current.peer, segment))
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+        await asyncio.shield(task)
+
+    async def _finish(self, peer: Peer, segment: _Segment) -> None:
         for task in segment.tasks:
             task.cancel()
         await asyncio.gather(*segment.tasks, return_exceptions=True)
@@ -295,7 +332,6 @@ class AiortcBackend:
         finally:
             segment.executor.shutdown(wait=False)
         seconds = (stats.last or 0.0) - (stats.first or 0.0)
-        peer = current.peer
         self.files.append(
             RecordedFile(
                 name=path.name,
@@ -313,6 +349,15 @@ class AiortcBackend:
                 ended_at=_utc(self.clock()),
             )
         )
+
+
+def _recordable(tracks: Sequence[MediaStreamTrack]) -> list[MediaStreamTrack]:
+    """The latest live track of each kind: what a segment records and a viewer is sent."""
+    latest: dict[str, MediaStreamTrack] = {}
+    for track in tracks:
+        if track.readyState == "live":
+            latest[track.kind] = track
+    return [latest[k] for k in sorted(latest)]
 
 
 def _hash(path: Path) -> tuple[str, int]:

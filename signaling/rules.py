@@ -50,6 +50,8 @@ PAIRS: Mapping[str, frozenset[Pair]] = {
 }
 SEATED: Mapping[str, frozenset[str]] = {"evaluation": frozenset({"expert"})}
 RECEIVE_ONLY = frozenset({RECORDER})
+RESERVED_SUBJECTS = frozenset({RECORDER})
+"""The server's recorder joins under the name of its role: no one else may hold that name."""
 
 
 def allowed(kind: str, one: str, other: str) -> bool:

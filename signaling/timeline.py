@@ -53,19 +53,21 @@ class Timeline:
     first: int | None = None
     last_unwrapped: int | None = None
     last_out: int | None = None
+    last_length: int = 1
     moved: int = 0  # frames placed just after the previous one instead of at their time
 
-    def place(self, timestamp: int, clock: Fraction) -> int:
-        """The output time of a frame stamped ``timestamp`` in ``clock`` (e.g. 1/90000)."""
+    def place(self, timestamp: int, clock: Fraction, length: int = 1) -> int:
+        """The output time of a frame stamped ``timestamp`` in ``clock`` (e.g. 1/90000) that
+        lasts ``length`` output ticks (a picture: 1; a sound frame: its samples)."""
         unwrapped = unwrap(self.last_unwrapped, timestamp)
         self.last_unwrapped = unwrapped
         if self.first is None:
             self.first = unwrapped
         at = self.offset + rescale(unwrapped - self.first, clock, self.out)
-        if self.last_out is not None and at <= self.last_out:
-            at = self.last_out + 1
+        if self.last_out is not None and at < self.last_out + self.last_length:
+            at = self.last_out + self.last_length  # never over the previous frame
             self.moved += 1
-        self.last_out = at
+        self.last_out, self.last_length = at, length
         return at
 
 

@@ -12,7 +12,9 @@ B-frames, nothing held back), audio Opus, both as the browser sent them in conte
 The container is opened on the first video frame, when the picture's size is known (a Matroska
 header names it); audio that arrives first waits, up to :data:`AUDIO_WAIT` seconds, and is then
 written without video if none came (counted in :attr:`Stats.video_missing`). A picture whose size
-changes mid-stream (the sender adapts to bandwidth) is scaled to the first size.
+changes mid-stream (the sender adapts to bandwidth) is scaled to the first size; one larger than
+:data:`LARGEST` is scaled down to fit. The file is created exclusively: an existing one is never
+written over (a recorder that lost its node may still be writing).
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ from av.audio.frame import AudioFrame
 from av.audio.resampler import AudioResampler
 from av.video.frame import VideoFrame
 
+from signaling.relay import Caps, fit
 from signaling.timeline import Timeline, arrival_offset
 
 VIDEO_TIME_BASE = Fraction(1, 1000)  # Matroska's own resolution
 AUDIO_RATE = 48_000
 AUDIO_TIME_BASE = Fraction(1, AUDIO_RATE)
-AUDIO_WAIT = 2.0  # seconds of audio kept while waiting for the first picture
+AUDIO_WAIT = 10.0  # seconds of audio kept while waiting for the first picture (a key frame)
+LARGEST = Caps(1280, 720, 60)  # a larger picture is recorded scaled down to fit
 OPUS_FRAME = 960  # 20 ms at 48 kHz
 X264 = {"preset": "veryfast", "tune": "zerolatency", "crf": "26"}
 
@@ -67,6 +71,7 @@ class SegmentWriter:
     _origin: float | None = None
     _waiting: list[tuple[float, AudioFrame]] = field(default_factory=list)
     _size: tuple[int, int] | None = None
+    _file: Any = None
     _closed: bool = False
 
     def write(self, frame: VideoFrame | AudioFrame, arrived: float | None = None) -> None:
@@ -98,6 +103,7 @@ class SegmentWriter:
                 for packet in stream.encode(None):
                     self._container.mux(packet)
         self._container.close()
+        self._file.close()
         return self.stats
 
     # -- frames --------------------------------------------------------------------------------
@@ -130,7 +136,8 @@ class SegmentWriter:
         self._encode_sound(frame, now)
 
     def _encode_sound(self, frame: AudioFrame, now: float) -> None:
-        at = self._timeline("audio", now, AUDIO_TIME_BASE).place(int(frame.pts or 0), _clock(frame))
+        line = self._timeline("audio", now, AUDIO_TIME_BASE)
+        at = line.place(int(frame.pts or 0), _clock(frame), length=frame.samples)
         frame.pts, frame.time_base = at, AUDIO_TIME_BASE
         assert self._resampler is not None
         for chunk in self._resampler.resample(frame):
@@ -150,9 +157,10 @@ class SegmentWriter:
 
     def _open(self, size: tuple[int, int] | None) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        container = av.open(str(self.path), mode="w", format="matroska")
+        self._file = self.path.open("xb")  # a file that exists is never written over
+        container = av.open(self._file, mode="w", format="matroska")
         if size is not None and self.video:
-            width, height = (size[0] // 2 * 2 or 2), (size[1] // 2 * 2 or 2)
+            width, height = fit(*size, LARGEST)
             stream = container.add_stream("libx264", options=dict(X264))
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             stream.time_base = VIDEO_TIME_BASE

@@ -26,6 +26,7 @@ from client import Frame, RoomClient
 from signaling.aiortc_backend import pin_host_addresses
 
 VIDEO_CLOCK = Fraction(1, 90_000)
+CYCLE = 25  # Pattern's shades repeat every 25 frames
 _sessions = itertools.count(1)
 
 
@@ -40,7 +41,9 @@ def loopback() -> Iterator[None]:
 
 class Pattern(MediaStreamTrack):
     """A camera at ``fps`` whose frames leave up to ``jitter`` seconds late, stamped with the
-    time they were due (as a real camera's capture time): ``sent`` counts them."""
+    time they were due (as a real camera's capture time): ``sent`` counts them. Frame n is one
+    flat grey, 16 + 8 * (n mod 25): a recording's frame tells which frame it was
+    (:func:`luma`)."""
 
     kind = "video"
 
@@ -57,7 +60,7 @@ class Pattern(MediaStreamTrack):
         late = random.uniform(0, self.jitter)
         await asyncio.sleep(max(0.0, self.start + due + late - time.monotonic()))
         frame = VideoFrame(*self.size, "yuv420p")
-        shade = bytes([16 + (self.sent * 7) % 200])
+        shade = bytes([16 + 8 * (self.sent % CYCLE)])
         for plane in frame.planes:
             plane.update(shade * plane.buffer_size)
         frame.pts, frame.time_base = round(due / VIDEO_CLOCK), VIDEO_CLOCK
@@ -190,3 +193,10 @@ async def until(predicate: Any, timeout: float, every: float = 0.05) -> None:
         if loop.time() > end:
             raise TimeoutError("the condition did not hold in time")
         await asyncio.sleep(every)
+
+
+def luma(frame: VideoFrame) -> float:
+    """A decoded picture's mean brightness: which of :class:`Pattern`'s greys it shows (the
+    codecs keep the greys in order and evenly spaced, not their values)."""
+    plane = bytes(frame.planes[0])
+    return sum(plane) / len(plane)

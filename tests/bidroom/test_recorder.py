@@ -6,6 +6,7 @@ whose SHA-256 the room's record and the audit log hold."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -17,7 +18,7 @@ import av
 import httpx2 as httpx
 import pytest
 from client import RoomClient
-from media_peers import MediaPeer, Pattern, loopback, tone, until
+from media_peers import CYCLE, MediaPeer, Pattern, loopback, luma, tone, until
 from nodes import SECRET, Node, bidroom
 
 from bidroom import tokens
@@ -99,6 +100,12 @@ def post(node: Node, path: str, who: tuple[str, str] = ("chair-1", "chair")) -> 
     return httpx.post(url, json={}, headers=headers(*who), timeout=60)
 
 
+def numbered(path: Path) -> list[tuple[float, float]]:
+    """Each decoded picture's time in the file, and its grey (which of Pattern's frames)."""
+    with av.open(str(path)) as container:
+        return [(float(f.time or 0), luma(f)) for f in container.decode(video=0)]
+
+
 def played(path: Path) -> tuple[int, float]:
     """The video frames a player decodes from ``path``, and the time of the last one."""
     with av.open(str(path)) as container:
@@ -148,15 +155,22 @@ async def test_the_recorder_records_two_venues_and_the_record_holds_the_hashes(
         first = await supervisor.offer("recorder", [Pattern(15), tone()])
         await until(lambda: fast.sent >= 120, MEDIA_TIMEOUT)
 
-        # The supervisor's connection drops (no bye: the socket dies) and comes back.
+        # The supervisor leaves (its socket closes: the server says bye for it) and comes back.
         await supervisor.close()
         await other.close()
         other, supervisor = await join(node, "supervisor-1", "supervisor", "普陀")
         media = other.frames[[f["type"] for f in other.frames].index("media")]
         assert "recorder" in [p["subject"] for p in media["present"]]
-        second = await supervisor.offer("recorder", [Pattern(15), tone()])
+        camera = Pattern(15)
+        second = await supervisor.offer("recorder", [camera, tone()])
         assert second != first
         await until(lambda: supervisor.state(second) == "connected", MEDIA_TIMEOUT)
+        connected = camera.sent
+        await until(lambda: camera.sent >= connected + 30, MEDIA_TIMEOUT)  # two seconds of it
+        # A page reloaded while its old socket lingers offers in a new session without a bye:
+        # the new session replaces the old one, a third segment.
+        third = await supervisor.offer("recorder", [Pattern(15), tone()])
+        await until(lambda: supervisor.state(third) == "connected", MEDIA_TIMEOUT)
         sent_before = fast.sent
         await until(lambda: fast.sent >= sent_before + 90, MEDIA_TIMEOUT)
 
@@ -169,21 +183,30 @@ async def test_the_recorder_records_two_venues_and_the_record_holds_the_hashes(
         await other.close()
 
     files = {(f["subject"], f["segment"]): f for f in record["files"]}
-    assert sorted(files) == [("chair-1", 1), ("supervisor-1", 1), ("supervisor-1", 2)]
-    folder = recordings / ROOM
+    segments = [("chair-1", 1), ("supervisor-1", 1), ("supervisor-1", 2), ("supervisor-1", 3)]
+    assert sorted(files) == segments
+    folder = recordings / ROOM / f"run-{record['runs']}"
+    sums = (folder / "SHA256SUMS").read_text().splitlines()
+    assert sorted(sums) == sorted(f"{f['sha256']}  {f['name']}" for f in files.values())
     for entry in files.values():
         path = folder / entry["name"]
         assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
-        frames, last = played(path)
+        frames, _ = played(path)
         assert frames == entry["video_frames"] and frames > 10, entry
         assert entry["audio_frames"] > 0
-    # 60 fps with jitter plays at 60 fps: frames over duration, not aiortc's assumed 30.
-    chair_file = files[("chair-1", 1)]
-    frames, last = played(folder / chair_file["name"])
-    assert 45 <= frames / last <= 66, (frames, last)
-    assert frames >= 0.9 * fast.sent
-    # Two segments for the venue that dropped: nothing overwritten, both play.
-    assert files[("supervisor-1", 1)]["name"] != files[("supervisor-1", 2)]["name"]
+    # 60 fps with jitter plays at 60 fps: each picture at the time its frame was due, whatever
+    # arrived late or was lost on the way (not aiortc's assumed 30 fps).
+    pictures = numbered(folder / files[("chair-1", 1)]["name"])[30:]  # past the ramp-up
+    assert len(pictures) > 60
+    steps = sorted(b - a for (_, a), (_, b) in itertools.pairwise(pictures) if b > a)
+    grey = steps[len(steps) // 2]  # one frame's step of grey, as the codecs left it
+    cycle = CYCLE / 60  # the greys repeat every 25 frames: a longer loss is seen modulo that
+    for (t0, g0), (t1, g1) in itertools.pairwise(pictures):
+        due = (round((g1 - g0) / grey) % CYCLE) / 60  # frames apart, at 60 a second
+        off = ((t1 - t0) - due) % cycle
+        assert due > 0 and min(off, cycle - off) < 0.0025, (t0, g0, t1, g1, grey)
+    # Three segments for the venue that dropped and came back: nothing overwritten, all play.
+    assert len({f["name"] for f in files.values()}) == 4
 
     # The room's record holds the files; the audit log names each hash.
     log = httpx.get(f"{node.url}/api/rooms/{ROOM}/events", headers=headers("chair-1", "chair"))
@@ -240,9 +263,10 @@ async def test_a_viewer_sees_a_venue_through_the_server_within_its_caps(
         sent, got = camera.sent, supervisor.received["video"]
         await until(lambda: camera.sent >= sent + 60, MEDIA_TIMEOUT)  # two seconds at 30 fps
         rate = (supervisor.received["video"] - got) / ((camera.sent - sent) / 30)
-        # 640x480 at 30 fps reaches the viewer as 320x240 at no more than the capped 10.
+        # 640x480 at 30 fps reaches the viewer as 320x240 at no more than the capped 10 (fewer
+        # on a loaded machine: only the cap is asserted).
         assert supervisor.sizes == {(320, 240)}
-        assert 4 <= rate <= 11, rate
+        assert rate <= 11, rate
         assert supervisor.received.get("audio", 0) > 0
     finally:
         assert post(node, "stop").status_code == 200
@@ -259,3 +283,41 @@ def test_only_the_chair_starts_or_stops_a_recording(node: Node) -> None:
         f"{node.url}/api/evaluations/{ROOM}/recording", headers=headers("bidder-1", "bidder")
     )
     assert status.status_code == 403
+
+
+BAD_SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
+
+
+async def test_the_recorder_refuses_what_it_cannot_answer_and_goes_on(
+    node: Node, chair: tuple[RoomClient, MediaPeer]
+) -> None:
+    client, chair_peer = chair
+    assert post(node, "start").status_code == 200
+    try:
+        await client.wait_for(lambda f: f["type"] == "peer" and f["peer"]["role"] == "recorder")
+        # An offer aiortc cannot use (no ICE, no DTLS fingerprint): refused, the recorder lives.
+        bad = {"type": "signal", "kind": "offer", "to": "recorder", "session": "x-1"}
+        await client.send({**bad, "sdp": BAD_SDP})
+        refusal = await client.wait_for(lambda f: f["type"] == "error")
+        assert refusal["code"] == "media_failed"
+        camera = Pattern(15)
+        session = await chair_peer.offer("recorder", [camera, tone()])
+        await until(lambda: chair_peer.state(session) == "connected", MEDIA_TIMEOUT)
+
+        # A bidder (there for a clarification) cannot reach the recorder at all.
+        bidder = await RoomClient.connect(
+            node.ws_url, token("bidder-1", "bidder"), ROOM, name="bidder"
+        )
+        await bidder.welcome()
+        await bidder.send({**bad, "sdp": BAD_SDP, "id": "b1"})
+        refused = await bidder.wait_for(lambda f: f["type"] == "error" and f.get("id") == "b1")
+        assert refused["code"] == "signal_not_allowed"
+        await bidder.close()
+    finally:
+        assert post(node, "stop").status_code == 200
+
+
+async def test_no_socket_may_take_the_recorders_name(node: Node) -> None:
+    impostor = await RoomClient.connect(node.ws_url, token("recorder", "chair"), ROOM)
+    code, _ = await impostor.wait_closed()
+    assert code == 4003

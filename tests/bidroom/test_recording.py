@@ -3,10 +3,12 @@ the chair (or the clock) may only ask it to stop; bidders see nothing of it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bidroom import recording
+from bidroom import evaluation, recording
+from bidroom.evaluation import Seat
 from bidroom.room import SYSTEM, Actor, Command, Event, Rejected
 
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
@@ -93,3 +95,26 @@ def test_a_bidder_sees_nothing_of_the_recording() -> None:
     assert recording.visible(state, event, EXPERT)
     assert recording.snapshot(state, BIDDER) == {"status": "hidden", "allowed": []}
     assert recording.ARGUMENTS == {}  # no recording command is a socket's to send
+
+
+def test_an_expert_off_the_committee_sees_nothing_of_the_recording() -> None:
+    kind = evaluation.room_type()
+    config = {
+        "params": {
+            "price": {"method": "benchmark", "full": "30", "e_high": "0.2", "e_low": "0.1"},
+            "items": [{"id": "t", "max": "70"}],
+            "candidates": 1,
+        },
+        "bids": [{"bidder": "bidder-1", "status": "decrypted"}],
+    }
+    meeting, part, recorded = kind.initial(config)
+    seats = (Seat(1, "普陀", "c1", status="seated", expert="e1"), Seat(2, "岱山", "c2"))
+    state = (meeting, replace(part, seats=seats), recorded)
+    event = Event("recording.started", {"requested_by": "chair-1", "node": "n1", "run": 1})
+    outsider = Actor("e9", "专家9", "expert", venue="岱山")
+    assert kind.visible(state, event, EXPERT) and kind.visible(state, event, CHAIR)
+    assert kind.visible(state, event, RECORDER)
+    assert not kind.visible(state, event, outsider)
+    assert not kind.visible(state, event, BIDDER)
+    assert kind.snapshot(state, outsider)["recording"] == {"hidden": True, "allowed": []}
+    assert kind.snapshot(state, EXPERT)["recording"]["status"] == "off"
