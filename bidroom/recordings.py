@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -44,7 +45,7 @@ from bidroom.tender_api import guarded
 from signaling import messages
 from signaling.aiortc_backend import AiortcBackend
 from signaling.backend import MediaBackend, Peer, RecordedFile
-from signaling.errors import SignalingError, SignalNotAllowed
+from signaling.errors import MediaFailed, SignalingError, SignalNotAllowed
 from signaling.relay import Caps
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ RECORDER = Actor(subject="recorder", name="录像", role=recording.RECORDER)
 ENDED = frozenset({"signed", "sealed"})  # the session's phases after which nothing is recorded
 STOP_WAIT = 30.0
 QUEUE = 1000
+NEW_SESSIONS = 1.0  # a participant's new media sessions a second (bursts of two)
 LOST_AFTER = timedelta(minutes=1)  # on, yet no recorder in the room this long: its node died
 MANIFEST = "SHA256SUMS"  # each run's files and hashes, as `sha256sum -c` reads them
 
@@ -94,6 +96,7 @@ class Recorder:
         self.id = f"{hub.node}/recorder-{uuid.uuid4().hex[:12]}"
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE)
         self.sessions: dict[str, tuple[Peer, str]] = {}  # subject -> (peer, publishing session)
+        self.limits: dict[str, ws.RateLimit] = {}  # subject -> its new sessions' bucket
         self.on_stop = on_stop  # called with the reason when the room asks this recorder to stop
         self.task: asyncio.Task[None] | None = None
 
@@ -134,6 +137,11 @@ class Recorder:
         session = str(frame["session"])
         kind = frame["kind"]
         if kind == "offer":
+            known = self.sessions.get(peer.subject)
+            if known is None or known[1] != session:  # a new session: a peer connection made
+                limit = self.limits.setdefault(peer.subject, ws.RateLimit(NEW_SESSIONS))
+                if not limit.allow(time.monotonic()):
+                    raise MediaFailed("too many new media sessions: slow down")
             feed = frame.get("feed")
             if feed is not None:
                 await self._may_view(peer, str(feed))

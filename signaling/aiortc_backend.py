@@ -121,6 +121,7 @@ class _Session:
     segment: _Segment | None = None
     recorded: list[MediaStreamTrack] = field(default_factory=list)  # in the current segment
     viewing: bool = False  # the feed's tracks are added (once: a renegotiation keeps them)
+    relayed: list[CappedVideo] = field(default_factory=list)  # what this viewer is sent
 
 
 class AiortcBackend:
@@ -252,6 +253,7 @@ class AiortcBackend:
             if track.kind == "video":
                 capped = CappedVideo(relayed, self.caps)
                 self.viewers.append(capped)
+                current.relayed.append(capped)
                 current.pc.addTrack(capped)
             else:
                 current.pc.addTrack(relayed)
@@ -261,6 +263,7 @@ class AiortcBackend:
         key = (current.peer.subject, current.feed)
         if self._sessions.get(key) is current:
             del self._sessions[key]
+        self.viewers = [v for v in self.viewers if v not in current.relayed]
         await self._close_segment(current)
         with contextlib.suppress(Exception):
             await current.pc.close()

@@ -91,6 +91,7 @@ class MediaPeer:
         self.sizes: set[tuple[int, int]] = set()
         self.drains: list[asyncio.Task[None]] = []
         self.errors: list[Frame] = []
+        self.sending: list[MediaStreamTrack] = []  # what this peer sends back when it answers
         self.seen = 0
         self.ended: list[RTCPeerConnection] = []  # closed on a bye, awaited in close()
         self.closing = False
@@ -143,7 +144,11 @@ class MediaPeer:
         session = frame["session"]
         kind = frame["kind"]
         if kind == "offer":
-            pc = self.pcs.get(session) or self._pc(session)
+            pc = self.pcs.get(session)
+            if pc is None:
+                pc = self._pc(session)
+                for track in self.sending:
+                    pc.addTrack(track)
             await pc.setRemoteDescription(RTCSessionDescription(frame["sdp"], "offer"))
             await pc.setLocalDescription(await pc.createAnswer())
             answer = {

@@ -126,12 +126,12 @@ async def test_two_participants_see_each_other_through_the_server(
         joined = await client.wait_for(lambda f: f["type"] == "peer")
         assert joined["peer"]["subject"] == "supervisor-1" and joined["event"] == "joined"
 
+        chair_peer.sending = [Pattern(15), tone()]  # the chair answers with its own camera
         session = await supervisor.offer("chair-1", [Pattern(15), tone()])
         await until(lambda: chair_peer.received.get("video", 0) >= 10, MEDIA_TIMEOUT)
-        assert chair_peer.received.get("audio", 0) > 0
+        await until(lambda: supervisor.received.get("video", 0) >= 10, MEDIA_TIMEOUT)
+        assert chair_peer.received.get("audio", 0) > 0 and supervisor.received.get("audio", 0) > 0
         assert supervisor.state(session) == "connected"
-        # The chair answers with nothing to send here; the supervisor views the chair after it
-        # turns its camera on: a renegotiation would carry it (covered by the browser test).
     finally:
         await supervisor.close()
         await other.close()
