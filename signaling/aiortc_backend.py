@@ -122,6 +122,7 @@ class _Session:
     recorded: list[MediaStreamTrack] = field(default_factory=list)  # in the current segment
     viewing: bool = False  # the feed's tracks are added (once: a renegotiation keeps them)
     relayed: list[CappedVideo] = field(default_factory=list)  # what this viewer is sent
+    sinks: list[asyncio.Task[None]] = field(default_factory=list)  # relay only: tracks drained
 
 
 class AiortcBackend:
@@ -264,6 +265,8 @@ class AiortcBackend:
         if self._sessions.get(key) is current:
             del self._sessions[key]
         self.viewers = [v for v in self.viewers if v not in current.relayed]
+        for task in current.sinks:
+            task.cancel()
         await self._close_segment(current)
         with contextlib.suppress(Exception):
             await current.pc.close()
@@ -276,6 +279,14 @@ class AiortcBackend:
         tracks = _recordable(current.tracks)
         current.recorded = tracks
         if self.folder is None:
+            # Nothing records: keep each track drained, or aiortc queues every decoded frame
+            # while nobody views it.
+            for task in current.sinks:
+                task.cancel()
+            loop = asyncio.get_running_loop()
+            current.sinks = [
+                loop.create_task(_discard(self.relay.subscribe(t, buffered=False))) for t in tracks
+            ]
             return
         subject = current.peer.subject
         self._segments[subject] += 1
@@ -352,6 +363,16 @@ class AiortcBackend:
                 ended_at=_utc(self.clock()),
             )
         )
+
+
+async def _discard(source: MediaStreamTrack) -> None:
+    try:
+        while True:
+            await source.recv()
+    except MediaStreamError:
+        return
+    finally:
+        source.stop()
 
 
 def _recordable(tracks: Sequence[MediaStreamTrack]) -> list[MediaStreamTrack]:

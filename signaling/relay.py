@@ -33,18 +33,47 @@ def fit(width: int, height: int, caps: Caps) -> tuple[int, int]:
 
 @dataclass
 class Pacer:
-    """Lets a frame through when at least ``1/fps`` of the sender's time has passed since the
-    last one let through (by timestamp, so arrival jitter does not thin the stream)."""
+    """Lets frames through at no more than ``fps`` by the sender's timestamps (so arrival
+    jitter does not thin the stream): each let through sets when the next is due; a frame up to
+    a tenth of an interval early counts as due (timestamps are rounded to clock ticks, so a
+    sender at exactly ``fps`` is let through whole). A timestamp that goes back is a new source:
+    let through, and the count starts again."""
 
     fps: float
+    due: Fraction | None = None
     last: Fraction | None = None
 
     def admit(self, at: Fraction) -> bool:
         gap = Fraction(1) / Fraction(self.fps)
-        if self.last is not None and self.last <= at < self.last + gap:
-            return False  # too soon (a frame stamped before the last: a new source, let it in)
+        again = self.due is None or (self.last is not None and at < self.last)
         self.last = at
+        if not again and self.due is not None and at < self.due - gap / 10:
+            return False
+        on_time = not again and self.due is not None and at - self.due < gap
+        self.due = (self.due + gap) if on_time and self.due is not None else at + gap
         return True
+
+
+def copied(frame: VideoFrame) -> VideoFrame:
+    """A yuv420p frame of one's own. A relayed frame is one object shared by every consumer
+    (the recording, each viewer's encoder) and PyAV's ``reformat`` returns that same object when
+    nothing changes: stamping it would change every consumer's frame."""
+    source = frame if frame.format.name == "yuv420p" else frame.reformat(format="yuv420p")
+    if source is not frame:
+        return source  # reformatting made a new frame already
+    out = VideoFrame(frame.width, frame.height, "yuv420p")
+    for mine, theirs in zip(out.planes, source.planes, strict=True):
+        if mine.line_size == theirs.line_size and mine.buffer_size == theirs.buffer_size:
+            mine.update(bytes(theirs))
+            continue
+        rows = bytearray(mine.buffer_size)
+        data, width = memoryview(theirs), min(mine.line_size, theirs.line_size)
+        for row in range(mine.height):
+            at, start = row * mine.line_size, row * theirs.line_size
+            rows[at : at + width] = data[start : start + width]
+        mine.update(bytes(rows))
+    out.pts, out.time_base = frame.pts, frame.time_base
+    return out
 
 
 class CappedVideo(MediaStreamTrack):
@@ -70,6 +99,8 @@ class CappedVideo(MediaStreamTrack):
             self.dropped += 1
         width, height = fit(frame.width, frame.height, self.caps)
         out = frame.reformat(width=width, height=height, format="yuv420p")
+        if out is frame:
+            out = copied(frame)  # the encoder stamps what it is given: never the shared frame
         out.pts, out.time_base = frame.pts, frame.time_base
         self.passed += 1
         return out

@@ -31,7 +31,7 @@ from av.audio.frame import AudioFrame
 from av.audio.resampler import AudioResampler
 from av.video.frame import VideoFrame
 
-from signaling.relay import Caps, fit
+from signaling.relay import Caps, copied, fit
 from signaling.timeline import Timeline, arrival_offset
 
 VIDEO_TIME_BASE = Fraction(1, 1000)  # Matroska's own resolution
@@ -118,6 +118,8 @@ class SegmentWriter:
         assert self._size is not None
         width, height = self._size
         out = frame.reformat(width=width, height=height, format="yuv420p")
+        if out is frame:
+            out = copied(frame)  # a relayed frame is shared: never stamp it
         out.pts, out.time_base = at, VIDEO_TIME_BASE
         out.pict_type = av.video.frame.PictureType.NONE
         for packet in self._video_stream.encode(out):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
+from av.video.frame import VideoFrame
 
-from signaling.relay import Caps, Pacer, fit
+from signaling.relay import Caps, Pacer, copied, fit
 
 
 @pytest.mark.parametrize(
@@ -35,3 +36,26 @@ def test_a_new_source_whose_clock_starts_again_is_let_in() -> None:
     assert pacer.admit(Fraction(100))
     assert not pacer.admit(Fraction(100) + Fraction(1, 60))
     assert pacer.admit(Fraction(0))  # a rejoin: timestamps from zero again
+
+
+def test_a_sender_at_exactly_the_cap_passes_whole_though_its_clock_is_rounded() -> None:
+    pacer = Pacer(15)
+    # 90 kHz ticks truncated as aiortc does: every third interval is one tick short
+    stamps = [Fraction(int(n * 90_000 / 15), 90_000) for n in range(45)]
+    assert all(pacer.admit(at) for at in stamps)
+
+
+def test_twenty_frames_a_second_capped_at_fifteen_pass_fifteen() -> None:
+    pacer = Pacer(15)
+    assert sum(pacer.admit(Fraction(n, 20)) for n in range(200)) in range(148, 152)
+
+
+def test_a_copied_frame_is_the_relayed_frames_picture_and_its_own_object() -> None:
+    shared = VideoFrame(320, 240, "yuv420p")
+    for plane in shared.planes:
+        plane.update(bytes([77]) * plane.buffer_size)
+    shared.pts, shared.time_base = 9000, Fraction(1, 90_000)
+    mine = copied(shared)
+    mine.pts = 1  # stamping the copy leaves the shared frame as it was
+    assert mine is not shared and shared.pts == 9000
+    assert bytes(mine.planes[0]) == bytes(shared.planes[0])
