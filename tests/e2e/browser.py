@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 WEB = Path(__file__).resolve().parents[2] / "web"
@@ -70,6 +70,28 @@ def has_chinese_font() -> bool:
     return any(
         CJK_FONT.search(font.name) for root in roots if root.is_dir() for font in root.rglob("*")
     )
+
+
+@contextlib.contextmanager
+def launched(*extra: str) -> Iterator[Browser]:
+    """Debian's chromium under Playwright, with CHROMIUM_ARGS and ``extra``; closed after."""
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def person_page(browser: Browser, who: str, timeout_ms: int) -> tuple[Page, list[str]]:
+    """A context of its own for one person, as a user in the island city has it (zh-CN,
+    Asia/Shanghai), and its page; page errors are kept, named by ``who``."""
+    context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(f"{who}: {error}"))
+    return page, errors
 
 
 @contextlib.contextmanager

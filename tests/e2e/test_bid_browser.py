@@ -21,10 +21,10 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, require_browser
+from browser import launched, require_browser
 from cryptography import x509
 from envelopes import split
-from playwright.sync_api import Browser, Page, Request, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, Route, expect
 from test_login_browser import Demo, new_page
 
 from ca import envelope
@@ -50,10 +50,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 @pytest.fixture(scope="module")
 def browser(demo: Demo) -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched() as chromium:
         yield chromium
-        chromium.close()
 
 
 def errors_of(page: Page) -> list[str]:

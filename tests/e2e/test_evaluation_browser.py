@@ -28,9 +28,9 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx2 as httpx
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, in_a_thread, require_browser
+from browser import in_a_thread, launched, person_page, require_browser
 from cryptography import x509
-from playwright.sync_api import Browser, ConsoleMessage, Locator, Request, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Request, expect
 from signers import pdfsig
 from test_login_browser import Demo
 
@@ -69,11 +69,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 @pytest.fixture(scope="module")
 def browser(demo: Demo) -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched() as chromium:
         expect.set_options(timeout=STEP_MS)
         yield chromium
-        chromium.close()
 
 
 def evaluation_link(demo: Demo, who: str) -> str:
@@ -103,12 +101,9 @@ class Screen:
         person = demo_pki.person(who)
         self.name = person.organisation if person.role == "bidder" else person.name
         self.venue = printed_venue(demo, who) if who.startswith("expert-") else ""
-        self.context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(STEP_MS)
-        self.errors: list[str] = []
+        self.page, self.errors = person_page(browser, who, STEP_MS)
+        self.context = self.page.context
         self.sent_to_sign: list[dict[str, Any]] = []
-        self.page.on("pageerror", lambda error: self.errors.append(f"{who}: {error}"))
         self.page.on("console", self._console)
         self.page.on("request", self._request)
         self.page.goto(evaluation_link(demo, who))

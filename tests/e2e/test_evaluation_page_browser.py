@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, require_browser
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from browser import launched, person_page, require_browser
+from playwright.sync_api import Browser, ConsoleMessage, expect
 from test_login_browser import Demo
 
 from bidroom import tokens
@@ -101,22 +101,17 @@ def room(demo: Demo) -> str:
 
 @pytest.fixture(scope="module")
 def browser(demo: Demo) -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched() as chromium:
         yield chromium
-        chromium.close()
 
 
 class Screen:
     """One person's page, in their own browser context, and the errors it reports."""
 
     def __init__(self, browser: Browser, demo: Demo, room: str, who: tokens.Identity):
-        self.context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
-        self.page: Page = self.context.new_page()
-        self.page.set_default_timeout(TIMEOUT_MS)
+        self.page, self.errors = person_page(browser, "page", TIMEOUT_MS)
+        self.context = self.page.context
         expect.set_options(timeout=TIMEOUT_MS)
-        self.errors: list[str] = []
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
         self.page.on("console", self._console)
         self.page.goto(f"{demo.url}/evaluation.html?room={room}#token={token(demo, who)}")
         expect(self.testid("connection")).to_have_attribute("data-status", "online")

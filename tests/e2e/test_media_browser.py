@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlparse
 import av
 import httpx2 as httpx
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, MEDIA_ARGS, require_browser
+from browser import CHROMIUM, CHROMIUM_ARGS, MEDIA_ARGS, person_page, require_browser
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
@@ -70,11 +70,8 @@ class Member:
 
     def __init__(self, browser: Browser, demo: Demo, who: str):
         self.who = who
-        self.context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(STEP_MS)
-        self.errors: list[str] = []
-        self.page.on("pageerror", lambda error: self.errors.append(f"{who}: {error}"))
+        self.page, self.errors = person_page(browser, who, STEP_MS)
+        self.context = self.page.context
         self.page.on("console", self._console)
         self.page.goto(evaluation_link(demo, who))
         self.page.get_by_role("button", name="一键登录").click()

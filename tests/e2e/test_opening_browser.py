@@ -24,8 +24,8 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, require_browser
-from playwright.sync_api import Browser, expect, sync_playwright
+from browser import launched, person_page, require_browser
+from playwright.sync_api import Browser, expect
 from test_login_browser import Demo
 
 OPENING_IN_MINUTES = "0.75"  # the demo lot's deadline: long enough to sign everyone in
@@ -47,10 +47,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 @pytest.fixture(scope="module")
 def browser(demo: Demo) -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with launched() as chromium:
         yield chromium
-        chromium.close()
 
 
 class Screen:
@@ -58,11 +56,8 @@ class Screen:
 
     def __init__(self, browser: Browser, demo: Demo, who: str, room: str):
         self.who = who
-        self.context = browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(STEP_MS)
-        self.errors: list[str] = []
-        self.page.on("pageerror", lambda error: self.errors.append(f"{who}: {error}"))
+        self.page, self.errors = person_page(browser, who, STEP_MS)
+        self.context = self.page.context
         self.page.on("console", self._console)
         self.page.goto(f"{demo.url}/login.html?demo={who}&room={room}")
         self.page.get_by_role("button", name="一键登录").click()
