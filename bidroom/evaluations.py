@@ -133,14 +133,14 @@ def part(live: LiveRoom) -> evaluation.EvaluationState:
     return state
 
 
-async def _live(hub: Hub, room: str) -> LiveRoom:
+async def live_room(hub: Hub, room: str) -> LiveRoom:
     try:
         return await hub.room(room)
     except RoomNotFound as exc:
         raise EvaluationRefused(404, "room_not_found", exc.message) from exc
 
 
-def _actor(who: Identity, role: str, venue: str | None = None) -> Actor:
+def acting_as(who: Identity, role: str, venue: str | None = None) -> Actor:
     if role not in who.roles:
         raise EvaluationRefused(403, "not_allowed", f"this step is for the {role}", {"role": role})
     return Actor(who.subject, who.name, role, venue or who.venue, who.organisation)
@@ -150,8 +150,8 @@ async def _step(
     request: Request, role: str
 ) -> tuple[Identity, Actor, LiveRoom, evaluation.EvaluationState]:
     who = identity(request)
-    actor = _actor(who, role)
-    live = await _live(request.app.state.hub, request.path_params["room"])
+    actor = acting_as(who, role)
+    live = await live_room(request.app.state.hub, request.path_params["room"])
     return who, actor, live, part(live)
 
 
@@ -200,9 +200,9 @@ def _room_public(settings: Settings, room: str) -> p.EcPublicKey:
 def _leader_or_chair(who: Identity, state: evaluation.EvaluationState) -> Actor:
     """The chair, or the elected leader acting as an expert."""
     if "chair" in who.roles:
-        return _actor(who, "chair")
+        return acting_as(who, "chair")
     if "expert" in who.roles and who.subject == state.leader:
-        return _actor(who, "expert")
+        return acting_as(who, "expert")
     raise EvaluationRefused(403, "not_leader", "only the chair or the leader does this")
 
 
@@ -253,7 +253,7 @@ async def open_session(
         raise EvaluationRefused(
             409, "session_open", "the lot has a session that is not sealed", {"sessions": earlier}
         )
-    opening_live = await _live(hub, lot.room)
+    opening_live = await live_room(hub, lot.room)
     if not isinstance(opening_live.kind, Composite):
         raise EvaluationRefused(404, "not_an_opening", "the lot's room is not an opening")
     opened = openings.part(opening_live)
@@ -290,7 +290,7 @@ async def open_session(
 @guarded
 async def create(request: Request) -> Response:
     who = identity(request)
-    _actor(who, "chair")
+    acting_as(who, "chair")
     body: SessionBody = await _body(request, SessionBody)
     state = request.app.state
     room = await open_session(
@@ -378,7 +378,7 @@ async def draw(request: Request) -> Response:
 async def sign_in(request: Request) -> Response:
     """An expert signs in at their seat: signed, at a venue; the seat is found in the draw."""
     who = identity(request)
-    _actor(who, "expert")
+    acting_as(who, "expert")
     body: SignInBody = await _body(request, SignInBody)
     room = request.path_params["room"]
     app = request.app.state
@@ -392,7 +392,7 @@ async def sign_in(request: Request) -> Response:
         fields,
         app.hub.clock(),
     )
-    state = part(await _live(app.hub, room))
+    state = part(await live_room(app.hub, room))
     drawn = open_draw(app.settings, room, state)
     seat = next((s for s in drawn.sealed_view() if s.expert == who.subject), None)
     if seat is None:
@@ -401,7 +401,7 @@ async def sign_in(request: Request) -> Response:
         raise EvaluationRefused(
             409, "wrong_venue", "you signed in at another venue", {"venue": who.venue}
         )
-    actor = _actor(who, "expert", body.venue)
+    actor = acting_as(who, "expert", body.venue)
     args = {"seat": seat.seat, "expert": who.subject, "salt": seat.salt.hex()}
     command = openings.attempt("sign_in", body)
     outcome = await _execute(app.hub, room, "evaluation.sign_in", args, actor, command)
@@ -498,7 +498,7 @@ async def read_bids(app: Any, config: Mapping[str, Any]) -> dict[str, dict[str, 
     """Every bid the evaluation takes, read through the opening's sealed data keys."""
     hub: Hub = app.hub
     room = str(config["opening_room"])
-    opened = openings.part(await _live(hub, room))
+    opened = openings.part(await live_room(hub, room))
     sealed = openings.sealed_keys(await hub.store.events(room))
     key = openings.room_key(app.settings, room)
     wanted = [str(b["bidder"]) for b in config.get("bids") or ()]
@@ -605,7 +605,7 @@ async def bid_view(request: Request) -> Response:
     """A bid as a member may read it: by its label while the technical part is anonymous (then
     only the technical documents' list), by its bidder otherwise (form and priced bill too)."""
     who = identity(request)
-    live = await _live(request.app.state.hub, request.path_params["room"])
+    live = await live_room(request.app.state.hub, request.path_params["room"])
     state = part(live)
     _reader(who, state)
     shown = request.path_params["shown"]
@@ -638,7 +638,7 @@ async def bid_view(request: Request) -> Response:
 async def answer(request: Request) -> Response:
     """A bidder answers an approved question, signed."""
     who = identity(request)
-    actor = _actor(who, "bidder")
+    actor = acting_as(who, "bidder")
     body: AnswerBody = await _body(request, AnswerBody, 256 * 1024)  # 20,000 characters
     room = request.path_params["room"]
     app = request.app.state
@@ -817,7 +817,7 @@ async def issue_report(request: Request) -> Response:
     """The leader (or the chair) issues the report: built from the state, stored, issued."""
     who = identity(request)
     app = request.app.state
-    live = await _live(app.hub, request.path_params["room"])
+    live = await live_room(app.hub, request.path_params["room"])
     state = part(live)
     actor = _leader_or_chair(who, state)
     if state.phase != "summary" or state.summary is None:
@@ -836,7 +836,7 @@ async def summary(request: Request) -> Response:
     """The summary as recorded, ``{record, computation}``: what ``bidroom evaluation recompute
     FILE --check FILE`` recomputes and compares."""
     who = identity(request)
-    state = part(await _live(request.app.state.hub, request.path_params["room"]))
+    state = part(await live_room(request.app.state.hub, request.path_params["room"]))
     _reader(who, state)
     if state.summary is None:
         raise EvaluationRefused(404, "no_summary", "the evaluation is not summarised yet")
@@ -848,7 +848,7 @@ async def report_pdf(request: Request) -> Response:
     """The report as last signed."""
     who = identity(request)
     app = request.app.state
-    state = part(await _live(app.hub, request.path_params["room"]))
+    state = part(await live_room(app.hub, request.path_params["room"]))
     _reader(who, state)
     if state.report is None:
         raise EvaluationRefused(404, "no_report", "the report is not issued yet")

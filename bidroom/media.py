@@ -35,9 +35,8 @@ def presence(kind: RoomType[Any], state: Any) -> MeetingState:
 
 def seated(kind: RoomType[Any], state: Any, actor: Actor) -> bool:
     """Whether ``actor`` holds a seat where that matters (an evaluation's committee)."""
-    if kind.kind != evaluation.KIND or not isinstance(kind, Composite):
-        return True
-    return not evaluation.outside(kind.part_state(state, "evaluation"), actor)
+    must_sit = rules.SEATED.get(kind.kind, frozenset())
+    return actor.role not in must_sit or actor.subject in seats(kind, state)
 
 
 def peers(kind: RoomType[Any], role: str) -> list[str]:

@@ -36,7 +36,7 @@ from bidroom import evaluation, media, protocol, recording, ws
 from bidroom.api import identity
 from bidroom.compose import Composite
 from bidroom.errors import BidroomError, EvaluationRefused, Refused
-from bidroom.evaluations import _actor, _live, part
+from bidroom.evaluations import acting_as, live_room, part
 from bidroom.hub import Hub, LiveRoom, Recipient
 from bidroom.protocol import Close
 from bidroom.room import SYSTEM, Actor, Command
@@ -45,7 +45,7 @@ from bidroom.tender_api import guarded
 from signaling import messages
 from signaling.aiortc_backend import AiortcBackend
 from signaling.backend import MediaBackend, Peer, RecordedFile
-from signaling.errors import MediaFailed, SignalingError, SignalNotAllowed
+from signaling.errors import MediaError, SignalingError, SignalNotAllowed
 from signaling.relay import Caps
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ class Recorder:
             if known is None or known[1] != session:  # a new session: a peer connection made
                 limit = self.limits.setdefault(peer.subject, ws.RateLimit(NEW_SESSIONS))
                 if not limit.allow(time.monotonic()):
-                    raise MediaFailed("too many new media sessions: slow down")
+                    raise MediaError("too many new media sessions: slow down")
             feed = frame.get("feed")
             if feed is not None:
                 await self._may_view(peer, str(feed))
@@ -237,7 +237,7 @@ class Recordings:
         )
 
     async def start(self, room: str, by: Actor) -> dict[str, Any]:
-        live = await _live(self.hub, room)
+        live = await live_room(self.hub, room)
         state = recording_state(live)
         if part(live).phase in ENDED:
             raise EvaluationRefused(409, "session_over", "the session is over: nothing to record")
@@ -312,11 +312,11 @@ class Recordings:
     async def tick(self, app: Any, now: datetime) -> None:
         """Ask the recorder of a session that is over to stop; record a recorder lost with its
         node (on, and not in the room for :data:`LOST_AFTER`), whichever node notices."""
-        horizon = now - timedelta(days=self.settings.clock_horizon_days)
-        for record in await self.hub.store.rooms(evaluation.KIND, since=horizon):
-            room = record.id
+        # The evaluation clock, just before, loaded every session within its horizon.
+        for room, live in list(self.hub.rooms.items()):
+            if live.record.kind != evaluation.KIND:
+                continue
             try:
-                live = await self.hub.room(room)
                 state = recording_state(live)
                 if state.phase != "on":
                     continue
@@ -372,8 +372,8 @@ def _status(state: recording.RecordingState) -> dict[str, Any]:
 
 async def _chair(request: Request) -> tuple[Actor, LiveRoom]:
     who = identity(request)
-    actor = _actor(who, "chair")
-    live = await _live(request.app.state.hub, request.path_params["room"])
+    actor = acting_as(who, "chair")
+    live = await live_room(request.app.state.hub, request.path_params["room"])
     recording_state(live)
     return actor, live
 
@@ -411,7 +411,7 @@ async def stop(request: Request) -> Response:
 @guarded
 async def status(request: Request) -> Response:
     who = identity(request)
-    live = await _live(request.app.state.hub, request.path_params["room"])
+    live = await live_room(request.app.state.hub, request.path_params["room"])
     state = recording_state(live)
     session = part(live)
     if not (any(r in who.roles for r in evaluation.WATCHERS) or who.subject in session.members):

@@ -45,7 +45,7 @@ from av.audio.frame import AudioFrame
 from av.video.frame import VideoFrame
 
 from signaling.backend import Peer, RecordedFile
-from signaling.errors import MediaFailed, NoSuchFeed
+from signaling.errors import MediaError, NoSuchFeed
 from signaling.relay import CappedVideo, Caps
 from signaling.writer import SegmentWriter
 
@@ -169,7 +169,7 @@ class AiortcBackend:
             current = None
         if current is None:
             if feed is None and self._segments.total() >= MAX_SEGMENTS:
-                raise MediaFailed("this recording holds as many segments as it may")
+                raise MediaError("this recording holds as many segments as it may")
             current = self._open(peer, session, feed)
         try:
             await current.pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
@@ -182,7 +182,7 @@ class AiortcBackend:
             raise
         except Exception as exc:  # aiortc raises what it likes on an SDP it cannot use
             await self._end(current)
-            raise MediaFailed(f"the offer could not be answered: {exc}") from exc
+            raise MediaError(f"the offer could not be answered: {exc}") from exc
         if current.feed is None and _recordable(current.tracks) != current.recorded:
             await self._record(current)  # the first tracks, or one a renegotiation added
         return str(current.pc.localDescription.sdp)

@@ -9,9 +9,9 @@
     │   └── CandidateInvalid an ICE candidate that is too long or not a candidate line
     ├── NoSuchPeer           the addressee is not in the room now (and the sender may know it)
     ├── SignalNotAllowed     the room does not let these two see and hear each other
-    └── MediaError           the server-side media participant could not do what was asked
-        ├── NoSuchFeed       a viewer asked for a publisher the server does not receive
-        └── MediaFailed      the offer could not be answered (codecs, SDP, ICE set-up)
+    └── MediaError           the server's media participant could not answer the offer (codecs,
+        │                    SDP, ICE set-up, too many sessions)
+        └── NoSuchFeed       a viewer asked for a publisher the server does not receive
 
 The package imports nothing of bidroom: the WebSocket shell catches these and answers an
 ``error`` frame with the same code.
@@ -65,10 +65,6 @@ class MediaError(SignalingError):
 
 class NoSuchFeed(MediaError):
     code = "no_such_feed"
-
-
-class MediaFailed(MediaError):
-    code = "media_failed"
 
 
 CODES: Mapping[str, str] = {

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx2 as httpx
 
@@ -113,3 +114,17 @@ class Node:
             self.pump.join(10)
         if self.process and self.process.stderr and not self.process.stderr.closed:
             self.process.stderr.close()
+
+
+def solo(folder: Path, **env: str) -> Node:
+    """One node on its own SQLite database in ``folder``, migrated and listening; ``env`` adds
+    or overrides BIDROOM_* settings."""
+    base = {
+        "BIDROOM_DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'b.db'}",
+        "BIDROOM_SECRET_KEY": SECRET,
+        "BIDROOM_NODE_ID": "solo",
+    }
+    settings = {**base, **env}
+    migrated = bidroom("migrate", env=settings)
+    assert migrated.returncode == 0, migrated.stderr
+    return Node(settings).start()

@@ -160,6 +160,20 @@ class Session:
             self.venue[who] = venue
         return answer
 
+    def elect_the_first(self) -> list[str]:
+        """No member declares a conflict and all elect the first as leader: the members."""
+        ok(self.command("evaluation.open_declarations", "王敏"))
+        members = self.members()
+        for name in members:
+            ok(self.command("evaluation.declare", name, declaration="none"))
+        for name in members:
+            ok(
+                self.command(
+                    "evaluation.vote", name, candidate=self.person(members[0]).subject, round=1
+                )
+            )
+        return members
+
     def name_of(self, subject: str) -> str:
         return next(n for n, p_ in self.world.people.items() if p_.subject == subject)
 
@@ -453,12 +467,7 @@ def test_the_pre_check_reads_the_decrypted_bids_and_shows_collusion_signs_as_evi
         "绿源": lambda lot: priced(lot, PRICES["绿源"], same[:2], "绿源自有", extra="名称"),
     }
     o, s = seated(client, world, clock, plain)
-    ok(s.command("evaluation.open_declarations", "王敏"))
-    members = s.members()
-    for name in members:
-        ok(s.command("evaluation.declare", name, declaration="none"))
-    for name in members:
-        ok(s.command("evaluation.vote", name, candidate=s.person(members[0]).subject, round=1))
+    members = s.elect_the_first()
     assert s.post("precheck", members[0]).json()["code"] == "not_allowed"
     assert s.post("precheck", "王敏").status_code == 200
     findings = s.state().precheck["findings"]
@@ -476,12 +485,7 @@ def test_when_no_bid_passes_the_failed_tenders_report_is_issued_and_signed(
     client: TestClient, world: World, clock: Clock
 ) -> None:
     _, s = seated(client, world, clock)
-    ok(s.command("evaluation.open_declarations", "王敏"))
-    members = s.members()
-    for name in members:
-        ok(s.command("evaluation.declare", name, declaration="none"))
-    for name in members:
-        ok(s.command("evaluation.vote", name, candidate=s.person(members[0]).subject, round=1))
+    members = s.elect_the_first()
     assert s.post("precheck", "王敏").status_code == 200
     ok(s.command("evaluation.start_preliminary", members[0]))
     for name in members:

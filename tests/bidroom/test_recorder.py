@@ -19,7 +19,7 @@ import httpx2 as httpx
 import pytest
 from client import RoomClient
 from media_peers import CYCLE, MediaPeer, Pattern, loopback, luma, tone, until
-from nodes import SECRET, Node, bidroom
+from nodes import SECRET, Node, solo
 
 from bidroom import tokens
 
@@ -49,19 +49,15 @@ def recordings(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory, recordings: Path) -> Iterator[Node]:
     tmp: Path = tmp_path_factory.mktemp("media")
-    env = {
-        "BIDROOM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'b.db'}",
-        "BIDROOM_SECRET_KEY": SECRET,
-        "BIDROOM_NODE_ID": "solo",
-        "BIDROOM_MEDIA_ADDRESSES": '["127.0.0.1"]',
-        "BIDROOM_RECORDINGS_DIR": str(recordings),
-        "BIDROOM_SIGNALS_PER_SECOND": "1000",
-        "BIDROOM_MEDIA_MAX_WIDTH": "320",
-        "BIDROOM_MEDIA_MAX_HEIGHT": "240",
-        "BIDROOM_MEDIA_MAX_FPS": "10",
-    }
-    assert bidroom("migrate", env=env).returncode == 0
-    node = Node(env).start()
+    node = solo(
+        tmp,
+        BIDROOM_MEDIA_ADDRESSES='["127.0.0.1"]',
+        BIDROOM_RECORDINGS_DIR=str(recordings),
+        BIDROOM_SIGNALS_PER_SECOND="1000",
+        BIDROOM_MEDIA_MAX_WIDTH="320",
+        BIDROOM_MEDIA_MAX_HEIGHT="240",
+        BIDROOM_MEDIA_MAX_FPS="10",
+    )
     body = {
         "id": ROOM,
         "kind": "evaluation",

@@ -14,7 +14,7 @@ import httpx2 as httpx
 import pytest
 import websockets
 from client import RoomClient
-from nodes import SECRET, Node, bidroom
+from nodes import SECRET, Node, bidroom, solo
 
 from bidroom import protocol, tokens
 from bidroom.protocol import Close
@@ -33,19 +33,15 @@ def token(
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     tmp: Path = tmp_path_factory.mktemp("node")
-    env = {
-        "BIDROOM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'b.db'}",
-        "BIDROOM_SECRET_KEY": SECRET,
-        "BIDROOM_NODE_ID": "solo",
-        "BIDROOM_HEARTBEAT_SECONDS": "0.5",
-        "BIDROOM_HELLO_TIMEOUT_SECONDS": "1",
-        "BIDROOM_MAX_FRAME_BYTES": str(LIMIT),
-        "BIDROOM_REPLAY_LIMIT": "16",
-        "BIDROOM_QUEUE_SIZE": "80",
-        "BIDROOM_COMMANDS_PER_SECOND": "2000",
-    }
-    assert bidroom("migrate", env=env).returncode == 0
-    node = Node(env).start()
+    node = solo(
+        tmp,
+        BIDROOM_HEARTBEAT_SECONDS="0.5",
+        BIDROOM_HELLO_TIMEOUT_SECONDS="1",
+        BIDROOM_MAX_FRAME_BYTES=str(LIMIT),
+        BIDROOM_REPLAY_LIMIT="16",
+        BIDROOM_QUEUE_SIZE="80",
+        BIDROOM_COMMANDS_PER_SECOND="2000",
+    )
     body = {
         "id": ROOM,
         "kind": "meeting",

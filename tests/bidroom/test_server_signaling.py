@@ -13,7 +13,7 @@ import httpx2 as httpx
 import pytest
 import websockets
 from client import Frame, RoomClient
-from nodes import SECRET, Node, bidroom
+from nodes import SECRET, Node, solo
 
 from bidroom import tokens
 from bidroom.protocol import Close
@@ -48,16 +48,12 @@ def create(node: Node, room: str, kind: str, config: dict[str, Any]) -> None:
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     tmp: Path = tmp_path_factory.mktemp("signal")
-    env = {
-        "BIDROOM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'b.db'}",
-        "BIDROOM_SECRET_KEY": SECRET,
-        "BIDROOM_NODE_ID": "solo",
-        "BIDROOM_MAX_SDP_BYTES": str(SDP_LIMIT),
-        "BIDROOM_HELLO_TIMEOUT_SECONDS": "1",
-        "BIDROOM_SIGNALS_PER_SECOND": "1000",
-    }
-    assert bidroom("migrate", env=env).returncode == 0
-    node = Node(env).start()
+    node = solo(
+        tmp,
+        BIDROOM_MAX_SDP_BYTES=str(SDP_LIMIT),
+        BIDROOM_HELLO_TIMEOUT_SECONDS="1",
+        BIDROOM_SIGNALS_PER_SECOND="1000",
+    )
     create(node, OPENING, "opening", {})
     bid = {"bidder": "bidder-1", "name": "投标人1", "status": "decrypted"}
     create(node, EVALUATION, "evaluation", {"params": PARAMS, "bids": [bid]})
