@@ -95,7 +95,6 @@ VIDEO_CLOCK = Fraction(1, 90_000)
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90_000, payloadType=96)
 HOLD = 0.9  # a viewer keeps up while it receives at least this share of the rate
 SATURATED = 0.95  # of the CPUs
-HEADROOM = 1.0  # the relay room's frame-rate cap over the profile's
 BARE_SECONDS = 10.0  # of video for each bare measurement
 FIRST_VIEWERS = (1, 2, 4)  # the windows the figure per viewer is fitted on (with V = 0)
 
@@ -601,8 +600,7 @@ async def run_profile(profile: Profile, args: argparse.Namespace, folder: Path) 
     say(f"{profile}: bare encode, decode and recording write of {BARE_SECONDS:g} s of video")
     result = Result(profile, bare(picture, folder))
     caps = Caps(profile.width, profile.height, float(profile.fps))
-    headroom = Caps(profile.width, profile.height, HEADROOM * profile.fps)
-    room = Room(AiortcBackend(None, caps=headroom), picture)
+    room = Room(AiortcBackend(None, caps=caps), picture)
     try:
         await relay(room, result, args)
     finally:
@@ -737,8 +735,7 @@ def profile_table(r: Result) -> list[str]:
 
     lines = [
         "",
-        f"{r.profile}: relay caps {r.profile.width}x{r.profile.height}@{HEADROOM * fps:g}, "
-        f"recording caps {r.profile}",
+        f"{r.profile}: relay and recording caps {r.profile}",
         f"  {'':46}{'cores':>7}{'/encode':>9}{'loop':>6}{'viewers':>8}{'others':>7}"
         f"{'sent':>6}{'recv':>6}{'worst':>6}{'paced':>6}{'stall':>6}{'dead':>5}{'MiB':>6}",
         row("baseline: bare VP8 encode (aiortc Vp8Encoder)", base),

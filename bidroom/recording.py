@@ -45,7 +45,7 @@ RULES = Rules(
         "on": {"recording.stop": ONLY_RECORDER, "recording.request_stop": CHAIR_OR_SYSTEM},
     },
 )
-REASONS = ("requested", "session_over", "node_stopping", "recorder_lost")
+Reason = Literal["requested", "session_over", "node_stopping", "recorder_lost"]
 SHA256 = r"^[0-9a-f]{64}$"
 
 
@@ -80,7 +80,7 @@ class RequestStopArgs(_Args):
 
 class StopArgs(_Args):
     requested_by: str = Field(min_length=1, max_length=200)
-    reason: Literal["requested", "session_over", "node_stopping", "recorder_lost"]
+    reason: Reason
     files: list[FileArgs] = Field(default_factory=list, max_length=10_000)
 
 

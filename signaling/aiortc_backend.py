@@ -209,9 +209,6 @@ class AiortcBackend:
             if current is not None:
                 await self._end(current)
 
-    def feeds(self) -> list[str]:
-        return sorted(s for (s, feed), x in self._sessions.items() if feed is None and x.tracks)
-
     async def close(self) -> list[RecordedFile]:
         async with self._lock:
             for current in list(self._sessions.values()):

@@ -99,10 +99,6 @@ class MediaBackend(Protocol):
         """``subject`` ended ``session`` (or left): close it; its segment is complete."""
         ...
 
-    def feeds(self) -> list[str]:
-        """The subjects whose media the backend receives now."""
-        ...
-
     async def close(self) -> list[RecordedFile]:
         """End every session; the files recorded since the backend started, each closed."""
         ...

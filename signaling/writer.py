@@ -96,6 +96,7 @@ class SegmentWriter:
         self._closed = True
         if self._container is None and self._waiting:
             self._open(None)
+        self.stats.moved = sum(line.moved for line in self._timelines.values())
         if self._container is None:
             return self.stats
         for stream in (self._video_stream, self._audio_stream):
@@ -180,10 +181,6 @@ class SegmentWriter:
         waiting, self._waiting = self._waiting, []
         for arrived, frame in waiting:
             self._encode_sound(frame, arrived)
-
-    @property
-    def moved(self) -> int:
-        return sum(line.moved for line in self._timelines.values())
 
 
 def _clock(frame: VideoFrame | AudioFrame) -> Fraction:
