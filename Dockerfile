@@ -4,17 +4,31 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    # glibc's per-thread arenas (aiortc's and PyAV's threads) otherwise grow a media node's memory
+    # several-fold without a leak (docs/operations.md, "Memory").
+    MALLOC_ARENA_MAX=2
 
 RUN useradd --system --create-home --home-dir /home/bidroom --shell /usr/sbin/nologin bidroom
 
-# Install the package from a throwaway source tree; only the installed package and web/ remain.
+# Install exactly what uv.lock lists (versions and hashes; `--locked` fails if pyproject.toml and
+# the lock disagree), from a throwaway source tree into /opt/bidroom; only that venv and web/ remain.
+# uv is pinned to the version the Makefile bootstraps (and the lock lists in the test extra).
+ARG UV_VERSION=0.13.10
+ENV UV_PROJECT_ENVIRONMENT=/opt/bidroom \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_COMPILE_BYTECODE=1 \
+    UV_NO_CACHE=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml uv.lock README.md ./
 COPY bidroom ./bidroom
 COPY signaling ./signaling
 COPY ca ./ca
-RUN pip install . && rm -rf /src
+RUN pip install "uv==${UV_VERSION}" \
+    && uv sync --locked --no-dev --no-editable --python /usr/local/bin/python3 \
+    && pip uninstall --yes uv \
+    && rm -rf /src
+ENV PATH=/opt/bidroom/bin:$PATH
 
 COPY web /app/web
 WORKDIR /app

@@ -152,7 +152,7 @@ class RedisBroker:
                     await _guarded(deliver(room, message["data"].decode()))
         finally:
             with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
 
 async def _guarded(work: Awaitable[None]) -> None:
