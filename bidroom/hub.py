@@ -16,7 +16,7 @@ import contextlib
 import json
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -90,9 +90,31 @@ class LiveRoom:
     seq: int
     recent: deque[Event]
     subscribers: dict[str, Subscriber] = field(default_factory=dict)
+    # The same subscribers by subject: a direct frame finds its addressee's connections without
+    # scanning the room (a join tells everyone present: a scan each would make joins O(N^2)).
+    by_subject: dict[str, dict[str, Subscriber]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     pending: list[Pending] = field(default_factory=list)
     drainer: asyncio.Task[None] | None = None
+
+    def admit(self, subscriber: Subscriber) -> None:
+        self.subscribers[subscriber.id] = subscriber
+        self.by_subject.setdefault(subscriber.actor.subject, {})[subscriber.id] = subscriber
+
+    def discharge(self, subscriber_id: str) -> Subscriber | None:
+        """Forget a subscriber; the one forgotten, or None if it was not here."""
+        subscriber = self.subscribers.pop(subscriber_id, None)
+        if subscriber is not None:
+            mine = self.by_subject.get(subscriber.actor.subject, {})
+            mine.pop(subscriber_id, None)
+            if not mine:
+                self.by_subject.pop(subscriber.actor.subject, None)
+        return subscriber
+
+    def connections_of(self, to: Recipient) -> list[Subscriber]:
+        """This node's connections that a direct frame for ``to`` reaches."""
+        mine = self.by_subject.get(to.subject, {})
+        return [s for s in list(mine.values()) if to.matches(s)]
 
 
 @dataclass
@@ -382,7 +404,8 @@ class Hub:
         message = json.loads(body)
         if "direct" in message:
             direct = message["direct"]
-            self._push_direct(live, Recipient.from_json(direct["to"]), direct["frame"])
+            to = direct["to"] if isinstance(direct["to"], list) else [direct["to"]]
+            self._push_direct(live, [Recipient.from_json(r) for r in to], direct["frame"])
             return
         events = [event_from_json(e) for e in message["events"]]
         async with live.lock:
@@ -412,7 +435,7 @@ class Hub:
             if since > live.seq:
                 await self._catch_up(live)
             self._greet(live, subscriber, since)
-            live.subscribers[subscriber.id] = subscriber
+            live.admit(subscriber)
         self.metrics.connections.inc()
         join = live.kind.joined(subscriber.actor, subscriber.id, self.node)
         try:
@@ -426,14 +449,19 @@ class Hub:
 
     async def _forget(self, live: LiveRoom, subscriber: Subscriber) -> None:
         async with live.lock:
-            if live.subscribers.pop(subscriber.id, None) is not None:
+            if live.discharge(subscriber.id) is not None:
                 self.metrics.connections.dec()
 
     def _greet(self, live: LiveRoom, subscriber: Subscriber, since: int) -> None:
         behind = live.seq - since
-        # A newcomer (since 0) starts from a snapshot: the state is smaller than the log.
+        # A newcomer (since 0) starts from a snapshot: the state is smaller than the log. So
+        # does a client that missed an event widening what it may see (the bids fixed, say):
+        # events hidden from it before that are not in any replay, and a connected page got a
+        # fresh snapshot at that moment (_refresh), so a resuming one gets the same.
         replayable = since > 0 and 0 <= behind <= len(live.recent)
-        mode = "replay" if replayable else "snapshot"
+        missed = list(live.recent)[len(live.recent) - behind :] if replayable and behind else []
+        widened = any(event.name in live.kind.reveals for event in missed)
+        mode = "replay" if replayable and not widened else "snapshot"
         limits = {"replay": self.replay_limit}
         welcome = protocol.welcome_frame(
             live.record.id, subscriber.actor, live.seq, mode, self.node, limits
@@ -443,13 +471,13 @@ class Hub:
             view = live.kind.snapshot(live.state, subscriber.actor)
             subscriber.push(protocol.dump(protocol.snapshot_frame(live.seq, view)))
             return
-        for event in list(live.recent)[len(live.recent) - behind :] if behind else []:
+        for event in missed:
             if live.kind.visible(live.state, event, subscriber.actor):
                 subscriber.push(protocol.dump(protocol.event_json(event)))
 
     async def detach(self, room_id: str, subscriber: Subscriber) -> None:
         live = self.rooms.get(room_id)
-        if live is None or live.subscribers.pop(subscriber.id, None) is None:
+        if live is None or live.discharge(subscriber.id) is None:
             return
         self.metrics.connections.dec()
         with contextlib.suppress(StoreError, RoomNotFound):
@@ -463,9 +491,19 @@ class Hub:
 
         Ephemeral, as media signaling is: not in the room's log, not replayed on resume. A
         frame the broker fails to carry is lost; the peers' negotiation times out and retries."""
+        return await self.direct_many(room_id, [to], frame)
+
+    async def direct_many(
+        self, room_id: str, recipients: Sequence[Recipient], frame: Mapping[str, Any]
+    ) -> int:
+        """:meth:`direct` to several addressees at once: one broker message whatever their
+        number (a newcomer telling everyone present it joined costs O(1) messages, not O(N))."""
+        if not recipients:
+            return 0
         live = await self.room(room_id)
-        sent = self._push_direct(live, to, frame)
-        body = protocol.dump({"direct": {"to": to.to_json(), "frame": dict(frame)}})
+        sent = self._push_direct(live, recipients, frame)
+        to = [r.to_json() for r in recipients]
+        body = protocol.dump({"direct": {"to": to, "frame": dict(frame)}})
         try:
             await self.broker.publish(room_id, f"{self.node}\n{body}")
         except BrokerError as exc:
@@ -473,12 +511,16 @@ class Hub:
             log.warning("direct frame not relayed", extra={"room": room_id, "error": exc.message})
         return sent
 
-    def _push_direct(self, live: LiveRoom, to: Recipient, frame: Mapping[str, Any]) -> int:
+    def _push_direct(
+        self, live: LiveRoom, recipients: Sequence[Recipient], frame: Mapping[str, Any]
+    ) -> int:
         text = protocol.dump(dict(frame))
-        targets = [s for s in list(live.subscribers.values()) if to.matches(s)]
-        for subscriber in targets:
-            subscriber.push(text)
-        return len(targets)
+        sent = 0
+        for to in recipients:
+            for subscriber in live.connections_of(to):
+                subscriber.push(text)
+                sent += 1
+        return sent
 
     # nodes -----------------------------------------------------------------------------------
 
@@ -497,7 +539,7 @@ class Hub:
             task.cancel()
         for room_id, live in list(self.rooms.items()):
             for subscriber in list(live.subscribers.values()):
-                subscriber.close(Close.GOING_AWAY, "server shutting down; reconnect")
+                subscriber.close(Close.SERVICE_RESTART, "server shutting down; reconnect")
                 await self.detach(room_id, subscriber)
         with contextlib.suppress(StoreError):
             await self.store.heartbeat(self.node, datetime(1970, 1, 1, tzinfo=UTC))

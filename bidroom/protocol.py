@@ -138,6 +138,8 @@ def _hello(data: Mapping[str, Any]) -> Hello:
     if isinstance(since, bool) or not isinstance(since, int) or since < 0:
         raise ProtocolError("since must be a non-negative integer", detail={"field": "since"})
     role = _text(data, "role", NAME_MAX) if data.get("role") is not None else None
+    if data.get("token") in (None, ""):
+        raise ProtocolError("hello carries no session token; sign in", code="token_missing")
     return Hello(
         token=_text(data, "token", 4096), room=_text(data, "room", ID_MAX), since=since, role=role
     )

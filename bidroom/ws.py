@@ -65,6 +65,7 @@ class Connection:
         self.closing: tuple[int, str] | None = None
         self.closed = asyncio.Event()
         self.last_heard = time.monotonic()
+        self.welcomed = asyncio.Event()  # the first frame (the welcome) is on the wire
         self._metrics = metrics
 
     def push(self, frame: str) -> None:
@@ -86,16 +87,26 @@ class Connection:
             self.closed.set()
 
     async def writer(self) -> None:
+        """The one task that writes to the socket, from the moment it is accepted: the welcome
+        goes out as soon as the hub queues it, not after the rest of the join."""
         while True:
             frame = await self.queue.get()
-            await self.websocket.send_text(frame)
+            try:
+                await self.websocket.send_text(frame)
+            finally:
+                self.queue.task_done()
+            self.welcomed.set()
+
+    async def flush(self) -> None:
+        """Wait until every queued frame is written (callers bound the wait)."""
+        await self.queue.join()
 
     async def reader(self, on_message: Any) -> None:
         while True:
             message = await self.websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
-            self.last_heard = time.monotonic()
+            self.last_heard = time.monotonic()  # any frame is a sign of life
             text = message.get("text")
             if text is None:
                 self.send(protocol.error_frame("bad_json", "binary frames are not supported"))
@@ -103,6 +114,11 @@ class Connection:
             await on_message(text)
 
     async def heartbeat(self, interval: float) -> None:
+        """Ping every ``interval`` from the welcome on; close a client silent for two. Started
+        once the join is done, when the reader starts too: a client that waited for a slow join
+        has been silent because nobody was reading it, so the timer starts afresh here."""
+        await self.welcomed.wait()
+        self.last_heard = time.monotonic()
         while True:
             await asyncio.sleep(interval)
             if time.monotonic() - self.last_heard > 2 * interval:
@@ -127,31 +143,44 @@ class Session:
     async def run(self) -> None:
         websocket = self.conn.websocket
         await websocket.accept()
+        writer = asyncio.create_task(self.conn.writer(), name=f"writer {self.conn.id}")
         try:
-            hello = await self._hello()
-            await self._attach(hello)
-        except _Refusal as refusal:
-            await self._refuse(refusal)
-            return
-        try:
-            await self._serve()
+            try:
+                hello = await self._hello()
+                await self._attach(hello)
+            except _Refusal as refusal:
+                await self._refuse(refusal)
+                return
+            try:
+                await self._serve(writer)
+            finally:
+                await self._farewell()
+                await self.hub.detach(self.room, self.conn)
+                await self._close()
         finally:
-            await self._farewell()
-            await self.hub.detach(self.room, self.conn)
-            await self._close()
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
 
     async def _hello(self) -> Hello:
         try:
             message = await asyncio.wait_for(
-                self.conn.websocket.receive_text(), self.settings.hello_timeout_seconds
+                self.conn.websocket.receive(), self.settings.hello_timeout_seconds
             )
-            frame = protocol.parse(message, self.settings.max_frame_bytes)
         except TimeoutError:
             raise _Refusal(Close.PROTOCOL_VIOLATION, "hello_timeout", "no hello in time") from None
-        except (WebSocketDisconnect, KeyError, RuntimeError):
+        except (WebSocketDisconnect, RuntimeError):
             raise _Refusal(Close.NORMAL, "gone", "client left before hello") from None
+        if message["type"] == "websocket.disconnect":
+            raise _Refusal(Close.NORMAL, "gone", "client left before hello")
+        self.conn.last_heard = time.monotonic()
+        text = message.get("text")
+        if text is None:
+            raise _Refusal(Close.PROTOCOL_VIOLATION, "not_joined", "the first frame must be hello")
+        try:
+            frame = protocol.parse(text, self.settings.max_frame_bytes)
         except ProtocolError as exc:
-            raise _Refusal(Close.PROTOCOL_VIOLATION, exc.code, exc.message) from None
+            code = Close.UNAUTHORIZED if exc.code == "token_missing" else Close.PROTOCOL_VIOLATION
+            raise _Refusal(code, exc.code, exc.message) from None
         if not isinstance(frame, Hello):
             raise _Refusal(Close.PROTOCOL_VIOLATION, "not_joined", "the first frame must be hello")
         return frame
@@ -187,16 +216,17 @@ class Session:
         assert secret is not None, "the app refuses to start without a secret key"
         return secret.get_secret_value()
 
-    async def _serve(self) -> None:
+    async def _serve(self, writer: asyncio.Task[None]) -> None:
+        """Read, write and keep the heartbeat until one of them ends (the writer started at
+        accept and is cancelled by :meth:`run`)."""
         conn = self.conn
         tasks = [
             asyncio.create_task(conn.reader(self._on_message)),
-            asyncio.create_task(conn.writer()),
             asyncio.create_task(conn.heartbeat(self.settings.heartbeat_seconds)),
             asyncio.create_task(conn.closed.wait()),
         ]
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait([*tasks, writer], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
@@ -258,8 +288,8 @@ class Session:
         now = self.hub.clock()
         self.conn.send(media_frame_for(self.settings, now, live.kind, live.state, actor, peers))
         joined = media.joined_frame(actor, self.conn.id)
-        for to in media.recipients(live.kind, live.state, actor):
-            await self.hub.direct(self.room, to, joined)
+        reachable = media.recipients(live.kind, live.state, actor)
+        await self.hub.direct_many(self.room, reachable, joined)
 
     async def _signal(self, frame: SignalFrame) -> None:
         """Relay a signal to its addressee's connections on every node; refusals answer."""
@@ -291,12 +321,13 @@ class Session:
         self.peers.clear()
 
     async def _refuse(self, refusal: _Refusal) -> None:
+        """The refusal's error frame after whatever is queued (through the one writer), then
+        the close code."""
         websocket = self.conn.websocket
         if websocket.application_state == WebSocketState.CONNECTED and refusal.code != Close.NORMAL:
-            with contextlib.suppress(Exception):
-                await websocket.send_text(
-                    protocol.dump(protocol.error_frame(refusal.error, refusal.message))
-                )
+            self.conn.send(protocol.error_frame(refusal.error, refusal.message))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.conn.flush(), CLOSE_GRACE)
         self.conn.close(refusal.code, refusal.error)
         await self._close()
 

@@ -14,7 +14,8 @@ Rules of this file:
 
     opening     chair <-> bidder, custodian, supervisor   (a star: bidders never see each other)
     evaluation  chair, expert (seated), supervisor <-> each other; recorder <- all of them
-    meeting     everyone in the room, but bidder <-> expert
+    meeting     chair <-> everyone, supervisor <-> supervisor   (as presence: only the chair's
+                presence is everyone's to see, so nobody else learns who else is there)
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ COMMITTEE = frozenset({"chair", "expert", "supervisor"})
 PAIRS: Mapping[str, frozenset[Pair]] = {
     "opening": star("chair", ("bidder", "custodian", "supervisor")),
     "evaluation": clique(COMMITTEE) | star(RECORDER, COMMITTEE),
-    "meeting": clique(EVERYONE),
+    "meeting": star("chair", EVERYONE) | clique(WATCHERS - {"chair"}),
 }
 SEATED: Mapping[str, frozenset[str]] = {"evaluation": frozenset({"expert"})}
 RECEIVE_ONLY = frozenset({RECORDER})

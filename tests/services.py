@@ -39,7 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-STARTUP_TIMEOUT = 30.0
+STARTUP_TIMEOUT = 120.0  # a bound, not an aim: a busy machine starts slowly
 STOP_TIMEOUT = 30.0
 POSTGRES_USER = "bidroom"
 POSTGRES_DATABASE = "bidroom"

@@ -25,6 +25,7 @@ import pytest
 import websockets
 from client import TIMEOUT, Frame, RoomClient
 from nodes import SECRET, Node, bidroom
+from redis import asyncio as aioredis
 from services import RunningService
 
 from bidroom import tokens
@@ -554,5 +555,43 @@ async def test_a_signal_reaches_its_peer_on_the_other_node(
         await bidder.close()  # leaving on node-b: node-a's chair is told
         bye = await chair.wait_for(lambda f: f["type"] == "signal" and f["kind"] == "bye")
         assert bye["from"]["subject"] == "bidder-1" and bye["session"] == "x"
+    finally:
+        await close_all(clients)
+
+
+async def publishes(redis_url: str) -> int:
+    """How many PUBLISH commands Redis has served (its own count, whoever sent them)."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        stats = await client.info("commandstats")
+    finally:
+        await client.aclose()
+    return int(stats.get("cmdstat_publish", {}).get("calls", 0))
+
+
+async def test_a_join_costs_a_constant_number_of_broker_messages(
+    nodes: tuple[Node, Node], redis_server: RunningService
+) -> None:
+    """A chair joining a room of 24 bidders tells each of them (peer joined) in one broker
+    message, not one per bidder (199 joins once made about 14,500 Redis messages); bidders on
+    both nodes hear it."""
+    a, b = nodes
+    clients: list[RoomClient] = []
+    try:
+        for n in range(24):
+            clients.append(await join(a if n % 2 else b, f"bidder-{n}", "bidder"))
+        before = await publishes(redis_server.url)
+        chair = await join(a, CHAIR, "chair")
+        clients.append(chair)
+        await asyncio.gather(
+            *(
+                c.wait_for(lambda f: f["type"] == "peer" and f["peer"]["subject"] == CHAIR)
+                for c in clients[:-1]
+            )
+        )
+        media = await chair.wait_for(lambda f: f["type"] == "media")
+        assert len(media["present"]) == 24
+        # The chair's presence.joined event and one direct frame for all 24 bidders.
+        assert await publishes(redis_server.url) - before <= 3
     finally:
         await close_all(clients)

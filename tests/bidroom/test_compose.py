@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from bidroom import opening
@@ -53,3 +54,55 @@ async def test_an_opening_room_routes_meeting_and_opening_commands(store: Store)
         metrics=Metrics(),
     )
     assert (await replayed.room("open-1")).state == live.state, "the log alone rebuilds it"
+
+
+class Page:
+    """A subscriber that keeps its frames, as a page would."""
+
+    def __init__(self, ident: str, actor: Actor):
+        self.id, self.actor, self.frames = ident, actor, []
+
+    def push(self, frame: str) -> None:
+        self.frames.append(json.loads(frame))
+
+    def close(self, code: object, reason: str) -> None:
+        pass
+
+    def last_snapshot(self) -> dict:
+        return next(f for f in reversed(self.frames) if f["type"] == "snapshot")
+
+
+async def test_a_bidder_resuming_across_the_bids_fixed_gets_the_fresh_snapshot(
+    store: Store,
+) -> None:
+    """Offline while the bids were fixed, a bidder resumed with a replay that could not show the
+    others' sign-ins (hidden from it when they happened), so its page showed "—" instead of
+    已签到 until a reload. It gets a snapshot, as connected pages did at that moment."""
+    await store.create_room(
+        RoomRecord("open-2", "opening", "开标会", {"lot": "LOT-2"}, datetime.now(UTC))
+    )
+    hub = Hub(store, LocalBroker(), {"opening": opening.room_type()}, node="n1", metrics=Metrics())
+    one, two = BIDDERS[0], BIDDERS[1]
+    await hub.execute("open-2", Command("meeting.open"), CHAIR)
+    connected = Page("n1/one", one)
+    await hub.attach("open-2", connected, 0)
+    away = Page("n1/two", two)
+    await hub.attach("open-2", away, 0)
+    await hub.detach("open-2", away)  # the link drops
+    since = (await hub.room("open-2")).seq
+    for bidder in (one, two):
+        assert (await hub.execute("open-2", Command("opening.sign_in"), bidder))["ok"]
+    bids = [{"bidder": b.subject, "name": b.name, "envelope": "0" * 64} for b in (one, two)]
+    fixed = await hub.execute("open-2", Command("opening.fix_bids", {"bids": bids}), SYSTEM)
+    assert fixed["ok"]
+    back = Page("n1/two-again", two)
+    await hub.attach("open-2", back, since)
+    welcome = back.frames[0]
+    assert welcome["type"] == "welcome" and welcome["mode"] == "snapshot"
+    resumed = back.last_snapshot()["state"]["opening"]
+    fresh = connected.last_snapshot()["state"]["opening"]
+    assert resumed["signed_in"] == fresh["signed_in"] == sorted(b.subject for b in (one, two))
+    # Resuming where nothing widens is still a replay.
+    again = Page("n1/one-again", one)
+    await hub.attach("open-2", again, (await hub.room("open-2")).seq)
+    assert again.frames[0]["mode"] == "replay"

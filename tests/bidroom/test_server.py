@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 import websockets
-from client import RoomClient
+from client import TIMEOUT, RoomClient
 from nodes import SECRET, Node, bidroom, solo
 
 from bidroom import protocol, tokens
@@ -191,6 +191,50 @@ async def test_a_socket_that_never_says_hello_is_closed(node: Node) -> None:
         assert silent.close_code == Close.PROTOCOL_VIOLATION
 
 
+async def test_a_binary_first_frame_is_refused_as_not_a_hello(node: Node) -> None:
+    async with websockets.connect(node.ws_url) as raw:
+        await raw.send(b'{"type": "hello"}')
+        error = json.loads(await raw.recv())
+        assert error["type"] == "error" and error["code"] == "not_joined"
+        await raw.wait_closed()
+        assert raw.close_code == Close.PROTOCOL_VIOLATION
+
+
+@pytest.mark.parametrize("tokens_field", [{}, {"token": ""}])
+async def test_a_hello_without_a_token_is_told_to_sign_in(
+    node: Node, tokens_field: dict[str, str]
+) -> None:
+    async with websockets.connect(node.ws_url) as raw:
+        await raw.send(json.dumps({"type": "hello", "room": ROOM, **tokens_field}))
+        error = json.loads(await raw.recv())
+        assert error["code"] == "token_missing"
+        await raw.wait_closed()
+        assert raw.close_code == Close.UNAUTHORIZED
+
+
+async def test_a_role_the_token_does_not_hold_is_refused(node: Node) -> None:
+    client = await RoomClient.connect(node.ws_url, token("bidder-7", "bidder"), ROOM, role="chair")
+    assert (await client.wait_for(lambda f: f["type"] == "error"))["code"] == "not_allowed"
+    assert (await client.wait_closed())[0] == Close.FORBIDDEN
+    await client.close()
+
+
+async def test_a_client_slow_to_say_hello_is_kept_while_it_answers_pings(node: Node) -> None:
+    """The silence timer starts at the welcome: a client that took most of the hello timeout
+    (1 s; heartbeat 0.5 s) and answers every ping is not cut (it once was: 4009 at once)."""
+    async with websockets.connect(node.ws_url) as slow:
+        await asyncio.sleep(0.8)  # the scenario itself: a slow link before the hello
+        hello = {"type": "hello", "token": token("bidder-8", "bidder"), "room": ROOM}
+        await slow.send(json.dumps(hello))
+        pings = 0
+        while pings < 6:
+            frame = json.loads(await asyncio.wait_for(slow.recv(), TIMEOUT))
+            if frame["type"] == "ping":
+                pings += 1
+                await slow.send(json.dumps({"type": "pong"}))
+        assert slow.close_code is None
+
+
 async def test_a_client_that_stops_answering_is_closed_for_reconnect(node: Node) -> None:
     async with websockets.connect(node.ws_url) as mute:
         hello = {"type": "hello", "token": token("bidder-6", "bidder"), "room": ROOM}
@@ -275,5 +319,5 @@ async def test_a_node_shutting_down_tells_its_clients_to_reconnect(tmp_path: Pat
     chair = await connect(node, "chair-1", "chair")
     await asyncio.to_thread(node.stop)
     code, _ = await chair.wait_closed()
-    assert code in protocol.RECONNECT
+    assert code == Close.SERVICE_RESTART and code in protocol.RECONNECT
     await chair.close()

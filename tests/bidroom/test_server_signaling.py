@@ -135,6 +135,33 @@ async def test_whom_the_room_hides_cannot_be_reached(node: Node, chair: RoomClie
     await two.close()
 
 
+async def test_a_meeting_tells_no_bidder_who_else_is_there(node: Node) -> None:
+    """In a meeting presence hides other bidders; media frames (who is present, peer joined)
+    named them once. Now a bidder hears of the chair only, and the chair of everyone."""
+    create(node, "meeting-media", "meeting", {"roles": ["chair", "bidder", "supervisor"]})
+    one = await join(node, "bidder-m1", "bidder", "meeting-media")
+    supervisor = await join(node, "supervisor-m", "supervisor", "meeting-media")
+    chair = await join(node, "chair-1", "chair", "meeting-media")
+    two = await join(node, "bidder-m2", "bidder", "meeting-media")
+    joined = await chair.wait_for(
+        lambda f: f["type"] == "peer" and f["peer"]["subject"] == "bidder-m2"
+    )
+    assert joined["event"] == "joined"
+    media = await two.wait_for(lambda f: f["type"] == "media")
+    assert [p["subject"] for p in media["present"]] == ["chair-1"]
+    # The chair heard bidder-m2 join: whatever bidder-m1 would have heard of it was queued at
+    # that moment, and bidder-m1's pong comes after it.
+    await one.send({"type": "ping"})
+    await one.wait_for(lambda f: f["type"] == "pong")
+    for bidder, other in ((one, "bidder-m2"), (two, "bidder-m1")):
+        told = [
+            f for f in bidder.frames if other in json.dumps(f) or "supervisor-m" in json.dumps(f)
+        ]
+        assert told == [], f"{bidder} was told of {other} or the supervisor: {told}"
+    for client in (one, two, supervisor, chair):
+        await client.close()
+
+
 async def test_a_bidder_never_reaches_an_expert(node: Node) -> None:
     expert = await join(node, "expert-1", "expert", EVALUATION)
     bidder = await join(node, "bidder-1", "bidder", EVALUATION)

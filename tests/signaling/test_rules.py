@@ -19,7 +19,9 @@ from signaling import rules
         ("evaluation", "supervisor", "expert"),
         ("evaluation", "expert", "recorder"),
         ("meeting", "bidder", "chair"),
-        ("meeting", "public", "custodian"),
+        ("meeting", "public", "chair"),
+        ("meeting", "supervisor", "chair"),
+        ("meeting", "supervisor", "supervisor"),
     ],
 )
 def test_the_room_lets_these_see_and_hear_each_other(kind: str, sender: str, target: str) -> None:
@@ -37,6 +39,10 @@ def test_the_room_lets_these_see_and_hear_each_other(kind: str, sender: str, tar
         ("evaluation", "bidder", "chair"),
         ("meeting", "bidder", "expert"),  # never, whatever the room
         ("meeting", "expert", "bidder"),
+        # a meeting hides everyone's presence but the chair's from non-watchers: media too
+        ("meeting", "bidder", "bidder"),
+        ("meeting", "public", "custodian"),
+        ("meeting", "bidder", "supervisor"),
         ("unknown-kind", "chair", "chair"),
     ],
 )
