@@ -129,8 +129,10 @@ def _envelope(folder: Path, who: Person, lot: dict[str, Any], name: str = "bid.e
     return path
 
 
-def _upload(platform: Platform, *args: str, token: str | None = None) -> Any:
-    env = {"BIDROOM_TOKEN": token} if token else {}
+def _upload(
+    platform: Platform, *args: str, token: str | None = None, env: dict[str, str] | None = None
+) -> Any:
+    env = {**({"BIDROOM_TOKEN": token} if token else {}), **(env or {})}
     return bidroom("bid", "upload", *args, "--url", platform.node.url, env=env)
 
 
@@ -482,4 +484,46 @@ def test_a_50_mb_upload_over_an_island_link_survives_cuts_and_a_long_outage(
         f"\n{size} bytes in {len(patches)} PATCHes over {link.connections} connections "
         f"({link.refused} refused, {link.cuts} cuts): {sent - size} bytes sent twice, all of "
         "them in flight and unacknowledged at a cut; 0 acknowledged bytes re-sent"
+    )
+
+
+def test_a_link_down_for_longer_than_retry_for_gives_up_in_one_line(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """Out of patience: one line saying where it stopped and that running again resumes."""
+    lot = platform.lots["1"]
+    path = _envelope(tmp_path, platform.world.people["绿源"], lot)
+    link = NetProxy().start(platform.node.port)
+    link.outage()
+    try:
+        done = bidroom(
+            *("bid", "upload", str(path), "--lot", lot["id"], "--url", link.url),
+            *("--retry-for", "2"),
+            env={"BIDROOM_TOKEN": platform.token("绿源")},
+        )
+    finally:
+        link.close()
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"bidroom: the upload stopped at byte 0 of {path.stat().st_size}: ")
+    assert "no progress for 2 s" in last and last.endswith("(upload_interrupted)")
+    assert "trying again in" in done.stderr
+    assert link.refused >= 2
+
+
+def test_a_bad_retry_budget_in_the_environment_is_one_line(
+    platform: Platform, tmp_path: Path
+) -> None:
+    path = _envelope(tmp_path, platform.world.people["绿源"], platform.lots["1"])
+    done = _upload(
+        platform,
+        str(path),
+        "--lot",
+        platform.lots["1"]["id"],
+        token=platform.token("绿源"),
+        env={tus_client.RETRY_ENV: "soon"},
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"bidroom: {tus_client.RETRY_ENV} is a number of seconds, not 'soon' (usage)"
     )

@@ -1,4 +1,4 @@
-// The platform's time, for every countdown on every page (docs/opening.md, "Time").
+// The platform's time, for every countdown on every page.
 //
 // A bidder's computer may be minutes off; a countdown read from it would say "time is up" while
 // there is time left, or show time left when the window has closed. So pages count from now(),
