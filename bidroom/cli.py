@@ -395,6 +395,7 @@ def bid_upload(args: argparse.Namespace) -> None:
         chunk=max(1, int(args.chunk_mib * MIB)),
         progress=progress,
         say=lambda text: tqdm.write(text, file=sys.stderr),
+        retry_for=tus_client.retry_budget() if args.retry_for is None else args.retry_for,
     )
     with bar:
         outcome = upload.run()
@@ -462,6 +463,13 @@ def _add_bid_commands(top: Any) -> None:
         "--receipt", type=Path, help="where to write the receipt (ENVELOPE.receipt.json)"
     )
     up.add_argument("--chunk-mib", type=float, default=4.0, help="MiB per PATCH (default 4)")
+    up.add_argument(
+        "--retry-for",
+        type=float,
+        metavar="SECONDS",
+        help="how long a lost link is waited for without progress "
+        f"(default {tus_client.RETRY_ENV} or {tus_client.RETRY_FOR:g})",
+    )
     up.set_defaults(run=bid_upload)
     out = bid.add_parser("withdraw", help="withdraw your current bid on a lot (signed)")
     out.add_argument("--lot", required=True)

@@ -11,8 +11,12 @@ same in the browser):
 The state file (``ENVELOPE.upload.json``: url, the envelope's SHA-256, lot, length) makes a
 second run after an interruption resume the same upload instead of starting over; it is removed
 once the server has decided. A network error, a 409 ``offset_mismatch`` or ``upload_busy``
-(or a 502/503/504) asks HEAD for the offset and goes on, a few times with growing pauses.
-Refusals are UploadError with the server's stable code.
+(or a 502/503/504) waits and tries again, each time asking HEAD for the server's offset first and
+sending from there, never from its own count (the server keeps every byte that reached it). An
+island's link drops for seconds to minutes: the pauses grow (0.5 s doubling, capped at 15 s,
+jittered) and the upload gives up only after ``retry_for`` seconds (default 300, or
+BIDROOM_UPLOAD_RETRY_SECONDS) without the server taking a byte. Refusals are UploadError with the
+server's stable code.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,7 +41,9 @@ from bidroom.errors import BidroomError
 VERSION = "1.0.0"
 CHUNK = 4 << 20
 BLOCK = 64 << 10  # what is read from the file at a time while a PATCH streams
-RETRIES = (0.5, 1.0, 2.0, 4.0)  # pauses before each new try after a failure
+RETRY_ENV = "BIDROOM_UPLOAD_RETRY_SECONDS"
+RETRY_FOR = 300.0  # seconds without progress before giving up
+BACKOFF = (0.5, 15.0)  # the first pause and the longest
 RETRY_CODES = frozenset(
     {"network", "offset_mismatch", "upload_busy", "http_502", "http_503", "http_504"}
 )
@@ -47,6 +55,53 @@ TIMEOUT = httpx.Timeout(120.0, connect=10.0)  # the last PATCH waits for the env
 class UploadError(BidroomError):
     code = "upload_failed"
     status = 0  # the HTTP status of a server's refusal; 0 for one made here
+
+
+def retry_budget(environ: dict[str, str] | None = None) -> float:
+    """BIDROOM_UPLOAD_RETRY_SECONDS, else RETRY_FOR; a bad value is a usage error."""
+    text = (os.environ if environ is None else environ).get(RETRY_ENV, "").strip()
+    if not text:
+        return RETRY_FOR
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < 1e7:
+        raise UploadError(f"{RETRY_ENV} is a number of seconds, not {text!r}", code="usage")
+    return seconds
+
+
+def backoff(attempt: int) -> float:
+    """The pause before try ``attempt`` (0, 1, ...): doubling up to BACKOFF's cap, the upper
+    half jittered so that clients cut off together do not all come back in the same instant."""
+    first, cap = BACKOFF
+    ceiling: float = min(cap, first * 2.0 ** min(attempt, 32))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+@dataclass
+class Patience:
+    """How long a troubled link is waited for: ``retry_for`` seconds since the last progress."""
+
+    retry_for: float
+    sleep: Callable[[float], None] = time.sleep
+    attempt: int = 0
+    since: float | None = None  # when the trouble began; None while things go well
+
+    def progressed(self) -> None:
+        self.attempt, self.since = 0, None
+
+    def wait(self, error: UploadError) -> float:
+        """Pause before the next try, or raise ``error`` once the budget is spent."""
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+        pause = backoff(self.attempt)
+        if now + pause - self.since > self.retry_for:
+            raise error
+        self.attempt += 1
+        self.sleep(pause)
+        return pause
 
 
 @dataclass
@@ -61,6 +116,7 @@ class Upload:
     progress: Callable[[int, int], None] = lambda sent, total: None
     say: Callable[[str], None] = lambda text: None
     transport: httpx.BaseTransport | None = None  # tests put a faulty link here
+    retry_for: float = RETRY_FOR  # seconds without progress before giving up
 
     def __post_init__(self) -> None:
         self.base = self.base.rstrip("/") + "/"
@@ -69,6 +125,7 @@ class Upload:
         self.offset = 0
         self.length = 0
         self.sha256 = ""
+        self.patience = Patience(self.retry_for)
 
     def run(self) -> dict[str, Any]:
         self.length, self.sha256 = _digest(self.path)
@@ -130,7 +187,7 @@ class Upload:
 
     def _forget(self, url: str) -> None:
         with contextlib.suppress(UploadError):
-            self._request("DELETE", url)  # termination; the server drops stale ones anyway
+            self._request("DELETE", url, patient=False)  # the server drops stale ones anyway
         self.state_file.unlink(missing_ok=True)
 
     def _create(self) -> None:
@@ -167,12 +224,11 @@ class Upload:
         return int(offset)
 
     def _send(self) -> None:
-        failures = 0
         self.progress(self.offset, self.length)
         while self.offset < self.length:
             try:
                 self._patch()
-                failures = 0
+                self.patience.progressed()
             except UploadError as exc:
                 if exc.code == "upload_finished":
                     return  # the last PATCH's answer was lost: the outcome tells
@@ -180,24 +236,32 @@ class Upload:
                     if exc.status in (404, 410, 422):  # decided (or gone): nothing to resume
                         self.state_file.unlink(missing_ok=True)
                     raise
-                if failures >= len(RETRIES):
-                    raise UploadError(
-                        f"the upload stopped at byte {self.offset} of {self.length} "
-                        f"({exc.message}); run the command again to resume",
-                        code="upload_interrupted",
-                        detail={"offset": self.offset},
-                    ) from exc
-                self.say(f"{exc.message}: trying again from the server's offset")
-                time.sleep(RETRIES[failures])
-                failures += 1
+                self._pause(exc)
                 self._resync()
 
+    def _pause(self, exc: UploadError) -> None:
+        """Wait before the next try; UploadError ``upload_interrupted`` once out of patience."""
+        given_up = UploadError(
+            f"the upload stopped at byte {self.offset} of {self.length}: no progress for "
+            f"{self.retry_for:g} s ({exc.message}); run the command again to resume",
+            code="upload_interrupted",
+            detail={"offset": self.offset},
+        )
+        with _cause(exc):
+            pause = self.patience.wait(given_up)
+        self.say(f"{exc.message}: trying again in {pause:.1f} s")
+
     def _resync(self) -> None:
-        """Ask HEAD where the server is; still offline, PATCH again from where we think."""
-        try:
-            offset = self._head(self.url)
-        except UploadError:
-            return
+        """Ask HEAD where the server is (waiting on the link as long as patience lasts): the
+        next PATCH starts there, never at our own count."""
+        while True:
+            try:
+                offset = self._head(self.url)
+                break
+            except UploadError as exc:
+                if exc.code not in RETRY_CODES:
+                    raise
+                self._pause(exc)
         if offset is None:
             self.state_file.unlink(missing_ok=True)
             raise UploadError("the server no longer has this upload", code="upload_gone")
@@ -242,8 +306,31 @@ class Upload:
             code="upload_unconfirmed",
         )
 
-    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        return send(self.client, method, url, **kwargs)
+    def _request(
+        self, method: str, url: str, patient: bool = True, **kwargs: Any
+    ) -> httpx.Response:
+        """One request; a lost link is waited for (but a PATCH goes back to _send, which asks
+        HEAD first). A lost answer to the creating POST leaves an orphan the server sweeps."""
+        while True:
+            try:
+                answer = send(self.client, method, url, **kwargs)
+            except UploadError as exc:
+                if not patient or method == "PATCH":
+                    raise
+                self._pause(exc)
+                continue
+            if method not in ("HEAD", "PATCH"):  # a step done; a PATCH counts in _send
+                self.patience.progressed()
+            return answer
+
+
+@contextlib.contextmanager
+def _cause(exc: BaseException) -> Iterator[None]:
+    """Raise what the block raises ``from exc``."""
+    try:
+        yield
+    except UploadError as given_up:
+        raise given_up from exc
 
 
 def send(client: httpx.Client, method: str, url: str, **kwargs: Any) -> httpx.Response:

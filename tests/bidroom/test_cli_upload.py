@@ -26,6 +26,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from cryptography import x509
+from netproxy import NetProxy
 from nodes import SECRET, Node, bidroom
 from tendering import Person, World, bid_archive, lot_body, make_world, seal
 
@@ -128,8 +129,10 @@ def _envelope(folder: Path, who: Person, lot: dict[str, Any], name: str = "bid.e
     return path
 
 
-def _upload(platform: Platform, *args: str, token: str | None = None) -> Any:
-    env = {"BIDROOM_TOKEN": token} if token else {}
+def _upload(
+    platform: Platform, *args: str, token: str | None = None, env: dict[str, str] | None = None
+) -> Any:
+    env = {**({"BIDROOM_TOKEN": token} if token else {}), **(env or {})}
     return bidroom("bid", "upload", *args, "--url", platform.node.url, env=env)
 
 
@@ -307,7 +310,7 @@ class Flaky(httpx.BaseTransport):
 def test_a_lost_answer_and_an_offset_mismatch_resync_with_head(
     platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tus_client, "RETRIES", (0.01, 0.01, 0.01))
+    monkeypatch.setattr(tus_client, "BACKOFF", (0.01, 0.01))
     lot = platform.lots["1"]
     path = _envelope(tmp_path, platform.world.people["绿源"], lot)
     link = Flaky(lose=2, replay=4)
@@ -397,3 +400,130 @@ def test_withdraw_signs_and_withdraws_the_current_bid(platform: Platform, tmp_pa
     again = bidroom(*args, "--cert", str(cert), env={"BIDROOM_TOKEN": token})
     assert again.returncode == 2
     assert again.stderr.strip().endswith("(bid_not_found)")
+
+
+# an island's link ------------------------------------------------------------------------------
+
+LINK_UP, LINK_DOWN, LINK_LATENCY = 4e6, 8e6, 0.05  # the issue's 2/8 Mbit/s, 150 ms, scaled up
+OUTAGE = 12.0  # longer than the 7.5 s the client used to wait in all
+BIG = 48 << 20  # a 50 MB bid: the plaintext's random drawings, under lot 1's 50 MiB
+
+
+def _big_envelope(folder: Path, who: Person, lot: dict[str, Any]) -> Path:
+    plain = io.BytesIO()
+    with zipfile.ZipFile(plain, "w") as archive:
+        form = zipfile.ZipFile(io.BytesIO(bid_archive(lot["id"], "3650000.00"))).read("bid.json")
+        archive.writestr("bid.json", form)
+        archive.writestr("图纸.bin", os.urandom(BIG))
+    path = folder / "big.env"
+    path.write_bytes(seal(who, lot, plain.getvalue()))
+    return path
+
+
+def test_a_50_mb_upload_over_an_island_link_survives_cuts_and_a_long_outage(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """`bid upload` through a slow link (tests/netproxy.py) that is cut mid-PATCH and then
+    down for 12 s, longer than the client used to wait in all: it waits (backoff), resumes
+    from the server's offset and the stored bid is byte-identical.
+
+    "0 bytes re-sent beyond acknowledged offsets", measured on the link: every PATCH starts
+    exactly at the highest Upload-Offset the server had acknowledged to the client (in a HEAD
+    or PATCH answer that reached the client) when the PATCH arrived; a start below it would
+    re-send acknowledged bytes, a start above it would skip bytes, and a client resuming from
+    its own count instead of asking HEAD would start below the server after a cut. The bytes
+    the client did send twice are the ones in flight at a cut and never acknowledged (the
+    server keeps whatever reached it, so those are only what the link or its socket buffers
+    lost); they are printed, not bounded, since the buffers' size is the kernel's.
+    """
+    lot = platform.lots["1"]
+    who = platform.world.people["蓝天"]
+    path = _big_envelope(tmp_path, who, lot)
+    size = path.stat().st_size
+    link = NetProxy(up=LINK_UP, down=LINK_DOWN, latency=LINK_LATENCY).start(platform.node.port)
+    try:
+        run = subprocess.Popen(
+            [*COMMAND, str(path), "--lot", lot["id"], "--url", link.url, "--retry-for", "120"],
+            env={**os.environ, "BIDROOM_TOKEN": platform.token("蓝天")},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            link.wait(lambda: link.patch_bytes() > size // 4, timeout=120)
+            assert link.cut() >= 1, "a PATCH was going"
+            link.wait(lambda: link.patch_bytes() > size // 2, timeout=120)
+            link.outage(OUTAGE)
+            out, err = run.communicate(timeout=300)
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.communicate(10)
+    finally:
+        link.close()
+    assert run.returncode == 0, err
+    assert "trying again in" in err
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert digest in out
+    stored = httpx.get(
+        f"{platform.node.url}/api/lots/{lot['id']}/bids/mine/envelope",
+        headers=platform.headers("蓝天"),
+        timeout=60,
+    )
+    assert stored.status_code == 200
+    assert hashlib.sha256(stored.content).hexdigest() == digest
+
+    patches = link.patches()
+    assert link.refused >= 1, "the outage refused the client at least once"
+    assert any(p.status is None and p.delivered for p in patches), "a PATCH was cut mid-way"
+    starts = link.patch_starts()
+    assert all(start == acked for start, acked in starts), starts
+    assert link.resent_below_ack() == 0
+    sent = sum(p.sent for p in patches)
+    print(
+        f"\n{size} bytes in {len(patches)} PATCHes over {link.connections} connections "
+        f"({link.refused} refused, {link.cuts} cuts): {sent - size} bytes sent twice, all of "
+        "them in flight and unacknowledged at a cut; 0 acknowledged bytes re-sent"
+    )
+
+
+def test_a_link_down_for_longer_than_retry_for_gives_up_in_one_line(
+    platform: Platform, tmp_path: Path
+) -> None:
+    """Out of patience: one line saying where it stopped and that running again resumes."""
+    lot = platform.lots["1"]
+    path = _envelope(tmp_path, platform.world.people["绿源"], lot)
+    link = NetProxy().start(platform.node.port)
+    link.outage()
+    try:
+        done = bidroom(
+            *("bid", "upload", str(path), "--lot", lot["id"], "--url", link.url),
+            *("--retry-for", "2"),
+            env={"BIDROOM_TOKEN": platform.token("绿源")},
+        )
+    finally:
+        link.close()
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"bidroom: the upload stopped at byte 0 of {path.stat().st_size}: ")
+    assert "no progress for 2 s" in last and last.endswith("(upload_interrupted)")
+    assert "trying again in" in done.stderr
+    assert link.refused >= 2
+
+
+def test_a_bad_retry_budget_in_the_environment_is_one_line(
+    platform: Platform, tmp_path: Path
+) -> None:
+    path = _envelope(tmp_path, platform.world.people["绿源"], platform.lots["1"])
+    done = _upload(
+        platform,
+        str(path),
+        "--lot",
+        platform.lots["1"]["id"],
+        token=platform.token("绿源"),
+        env={tus_client.RETRY_ENV: "soon"},
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"bidroom: {tus_client.RETRY_ENV} is a number of seconds, not 'soon' (usage)"
+    )

@@ -1,7 +1,7 @@
 // A bidder's page for one lot (web/bid.html?lot=<id>; docs/opening.md, Bids).
 //
 // 1. The lot (GET /api/tenders, the published lot with this id) and its deadline, counted down
-//    in Beijing time against the server's clock (the Date header), not the computer's.
+//    in Beijing time against the server's clock (servertime.js), not the computer's.
 // 2. Sign-in is the certificate login (login.html): its session (sessionStorage SESSION_KEY)
 //    carries the token; the key that seals and signs is the non-extractable one in IndexedDB
 //    (keystore.js) whose id is the session holder's certificate fingerprint.
@@ -21,6 +21,7 @@ import * as envelope from "./envelope.js";
 import * as i18n from "./i18n.js";
 import "./i18n-bids.js";
 import * as keystore from "./keystore.js";
+import * as servertime from "./servertime.js";
 import { TusError, Upload } from "./tus.js";
 import { zip } from "./zip.js";
 
@@ -60,7 +61,6 @@ const page = {
   error: null, // {code, message, detail}
   receipt: null, // the latest accepted bid's receipt
   busy: false,
-  skew: 0, // server time - local time, ms
   loadError: null,
 };
 
@@ -74,14 +74,7 @@ class PageError extends Error {
 
 // time ------------------------------------------------------------------------------------
 
-function now() {
-  return Date.now() + page.skew;
-}
-
-function learnSkew(response) {
-  const date = Date.parse(response.headers.get("Date") || "");
-  if (!Number.isNaN(date)) page.skew = date - Date.now();
-}
+const now = servertime.now;
 
 function deadlineMs() {
   return page.lot ? Date.parse(page.lot.deadline) : NaN;
@@ -98,12 +91,13 @@ async function api(path, { method = "GET", body = undefined, auth = true } = {})
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (auth && page.session) headers.Authorization = `Bearer ${page.session.token}`;
   let response;
+  const sent = Date.now();
   try {
     response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch {
     throw new PageError("network");
   }
-  learnSkew(response);
+  servertime.learn(response, sent);
   if (!response.ok) {
     let error = {};
     try {
@@ -136,6 +130,8 @@ async function boot() {
   page.session = loginSession();
   render();
   setInterval(renderClock, 1000);
+  servertime.onChange(renderClock);
+  servertime.start();
   await loadLot();
   if (page.lot && page.session) await loadMine();
   render();
@@ -392,8 +388,9 @@ async function uploadPending(pending) {
     endpoint: `/api/lots/${encodeURIComponent(page.lotId)}/uploads`,
     token: page.session.token,
     fingerprint: `${pending.lot}:${pending.subject}:${pending.sha256}`,
-    onProgress: (sent, total) => setStage("upload", sent, total),
-    onState: (state, detail) => setStage(state === "checking" ? "check" : "upload", page.stage?.done || 0, pending.size, state, detail),
+    // the bar shows what the server acknowledged (upload.offset), from 0 until it says more
+    onProgress: (acked, total) => setStage("upload", acked, total),
+    onState: (state, detail) => setStage(state === "checking" ? "check" : "upload", upload.offset, pending.size, state, detail),
   });
   page.upload = upload;
   render();
@@ -558,6 +555,7 @@ function size(bytes) {
 
 function render() {
   i18n.translatePage();
+  servertime.renderSkew();
   const lang = byId("lang");
   lang.textContent = t("lang.switch");
   lang.setAttribute("aria-label", t("lang.switch.label"));
@@ -745,6 +743,9 @@ function renderProgress() {
   }, t(`bid.step.${step}`))));
   const bar = byId("progress-bar");
   bar.value = stage.total ? stage.done / stage.total : 0;
+  bar.dataset.step = stage.step;
+  bar.dataset.done = String(stage.done);
+  bar.dataset.total = String(stage.total);
   let text = t(`bid.step.${stage.step}`);
   if (stage.total > 1 && stage.step !== "done") {
     text += ` ${size(stage.done)} / ${size(stage.total)} (${Math.floor((100 * stage.done) / stage.total)}%)`;

@@ -19,7 +19,7 @@ export const FATAL_CODES = new Map([
 ]);
 
 const BACKOFF_BASE_MS = 500;
-const BACKOFF_CAP_MS = 30000;
+const BACKOFF_CAP_MS = 15000; // docs/protocol.md: the reconnect delay caps at 15 s
 // The server pings every 15 s by default; hearing nothing for this long means a dead link that
 // the browser has not noticed (a sleeping laptop, a dropped Wi-Fi), so we close and resume.
 const SILENCE_MS = 45000;

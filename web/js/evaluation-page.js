@@ -22,6 +22,7 @@ import * as i18n from "./i18n.js";
 import "./i18n-evaluation.js";
 import * as meeting from "./meeting.js";
 import { MediaRoom } from "./media.js";
+import * as servertime from "./servertime.js";
 
 const { t } = i18n;
 const TOAST_MS = 6000;
@@ -81,6 +82,8 @@ function boot() {
   window.addEventListener("online", () => page.conn.retryNow());
   byId("retry").addEventListener("click", () => page.conn.retryNow());
   setInterval(tick, 1000);
+  servertime.onChange(render);
+  servertime.start();
   render();
 }
 
@@ -212,11 +215,13 @@ async function api(method, path, body, accept = "application/json") {
   const headers = { Authorization: `Bearer ${page.token}`, Accept: accept };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
+  const sent = Date.now();
   try {
     response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch {
     throw new PageError("network");
   }
+  servertime.learn(response, sent);
   if (!response.ok) throw await serverError(response);
   return response;
 }
@@ -686,7 +691,7 @@ function until(iso, testid = null) {
 }
 
 function leftText(iso) {
-  const ms = ev.timeLeft(iso, Date.now());
+  const ms = ev.timeLeft(iso, servertime.now());
   return ms > 0 ? t("ev.left", { time: duration(ms) }) : t("ev.past");
 }
 
@@ -702,7 +707,7 @@ const TASK_PANELS = {
 };
 
 function renderFocus() {
-  const tasks = ev.tasks(page.state, page.me, Date.now(), { voted: Boolean(myVoteNow()) });
+  const tasks = ev.tasks(page.state, page.me, servertime.now(), { voted: Boolean(myVoteNow()) });
   const first = tasks.map((k) => TASK_PANELS[k]).find((id) => id && !byId(id).hidden) || null;
   for (const el of document.querySelectorAll(".panel-now")) if (el.id !== first) el.classList.remove("panel-now");
   if (first) byId(first).classList.add("panel-now");
@@ -710,6 +715,7 @@ function renderFocus() {
 
 function render() {
   if (page.fatal) return;
+  servertime.renderSkew();
   renderHead();
   renderStatus();
   renderBidder();
@@ -751,7 +757,7 @@ function renderHead() {
   const me = page.me;
   const venue = me && (ev.mySeat(s, me.subject)?.venue || me.venue);
   byId("me").textContent = me ? [me.name || me.subject, t(`role.${me.role}`), venue, ev.isLeader(s, me.subject) ? t("ev.leaderMark") : ""].filter(Boolean).join(" · ") : "";
-  const tasks = ev.tasks(s, me, Date.now(), { voted: Boolean(myVoteNow()) });
+  const tasks = ev.tasks(s, me, servertime.now(), { voted: Boolean(myVoteNow()) });
   const el = byId("tasks");
   el.textContent = tasks.length ? t("ev.tasks", { list: tasks.map((k) => t(`ev.task.${k}`)).join(t("ev.listSep")) }) : "";
   el.dataset.tasks = tasks.join(" ");
@@ -765,7 +771,7 @@ function renderHead() {
 /** What the header counts down to: the start, an answer's deadline, or the signing deadline. */
 function clockTarget() {
   const s = page.state;
-  const now = Date.now();
+  const now = servertime.now();
   if (s.phase === "signing" && s.report?.sign_until) return ["ev.clock.signing", s.report.sign_until];
   const pending = ev.answersPending(s, now).sort((a, b) => Date.parse(a.deadline) - Date.parse(b.deadline));
   if (s.phase === "clarifying" && pending.length) return ["ev.clock.answer", pending[0].deadline];
@@ -776,7 +782,7 @@ function clockTarget() {
 function renderClock() {
   const target = clockTarget();
   const el = byId("countdown");
-  const ms = target ? ev.timeLeft(target[1], Date.now()) : 0;
+  const ms = target ? ev.timeLeft(target[1], servertime.now()) : 0;
   el.textContent = target ? `${t(target[0])} ${ms > 0 ? duration(ms) : t("ev.past")}` : "";
   el.dataset.ms = target ? String(Math.max(0, ms)) : "";
 }
@@ -953,7 +959,7 @@ function renderFaults() {
     show(id, isChair() && can(name));
     byId(id).disabled = page.busy.has("chair");
   }
-  const clocks = ev.faultClocks(s.starts_at, s.suspensions, Date.now());
+  const clocks = ev.faultClocks(s.starts_at, s.suspensions, servertime.now());
   const row = (rule, c) => h("tr", { "data-testid": `clock-${rule}`, class: c.exceeded ? "over" : "" },
     h("th", { scope: "row" }, t(`ev.fault.${rule}`)),
     h("td", { class: "left" }, duration(c.elapsed), c.running ? ` ${t("ev.fault.running")}` : ""),
@@ -1005,7 +1011,7 @@ function renderLeader() {
   const s = page.state;
   const working = !["signed", "sealed", "suspended"].includes(s.phase);
   if (!show("leader-panel", leads() && working)) return;
-  const now = Date.now();
+  const now = servertime.now();
   const busy = page.busy.has("leader");
   const buttons = {
     "start-preliminary": can("evaluation.start_preliminary"),
@@ -1041,7 +1047,7 @@ function renderQuestionForm() {
     fill(select, targets.map((x) => h("option", { value: x.key }, bidText(x.bid))));
   }
   const deadline = byId("question-deadline");
-  if (!deadline.value) deadline.value = ev.beijingInput(new Date(Date.now() + 3600 * 1000));
+  if (!deadline.value) deadline.value = ev.beijingInput(new Date(servertime.now() + 3600 * 1000));
   return true;
 }
 

@@ -490,6 +490,22 @@ export function formatCountdown(ms) {
   return current === "en" ? `${days}d ${clock}` : `${days}天 ${clock}`;
 }
 
+// the computer's clock (web/js/servertime.js) ------------------------------------------------
+
+Object.assign(STRINGS["zh-CN"], {
+  "clock.skew.fast": "您电脑的时钟比平台快 {amount}。本页的倒计时已按平台时间显示；请校准电脑时间，以免误判截止时间。",
+  "clock.skew.slow": "您电脑的时钟比平台慢 {amount}。本页的倒计时已按平台时间显示；请校准电脑时间，以免误判截止时间。",
+  "clock.skew.minutes": "{m} 分 {s} 秒",
+  "clock.skew.seconds": "{s} 秒",
+});
+
+Object.assign(STRINGS.en, {
+  "clock.skew.fast": "Your computer's clock is {amount} ahead of the platform's. The countdowns on this page use the platform's time; please set your computer's clock so that you do not misjudge a deadline.",
+  "clock.skew.slow": "Your computer's clock is {amount} behind the platform's. The countdowns on this page use the platform's time; please set your computer's clock so that you do not misjudge a deadline.",
+  "clock.skew.minutes": "{m} min {s} s",
+  "clock.skew.seconds": "{s} s",
+});
+
 // receipt checking page (web/receipt.html, web/js/receipt.js) -------------------------------
 
 Object.assign(STRINGS["zh-CN"], {

@@ -17,6 +17,7 @@ import "./i18n-opening.js";
 import * as meeting from "./meeting.js";
 import { MediaRoom } from "./media.js";
 import * as opening from "./opening.js";
+import * as servertime from "./servertime.js";
 import { signedBody } from "./actions.js";
 import { openShareFile, shareBody } from "./shares.js";
 
@@ -26,6 +27,7 @@ const WATCHERS = new Set(["chair", "supervisor"]);
 const OBJECTION_PHASES = new Set(["decrypting", "settling", "sheet", "record"]);
 const HIDDEN_DATA = new Set(["sealed_key", "signature", "certificate", "sealed_share", "document", "proofs", "checkpoint", "rows"]);
 const BIDDER_CAUSES = ["bidder_key_lost", "bidder_cert_revoked", "platform_fault", "ca_fault", "network_fault"];
+const RESEND_MS = [1000, 2000, 4000, 8000]; // pauses before a signed step is sent again
 
 /** A refusal the page shows by its code: the server's {code, message, detail} or our own. */
 class PageError extends Error {
@@ -72,6 +74,8 @@ function boot() {
   window.addEventListener("online", () => page.conn.retryNow());
   byId("retry").addEventListener("click", () => page.conn.retryNow());
   setInterval(tick, 1000);
+  servertime.onChange(render);
+  servertime.start();
   render();
 }
 
@@ -126,6 +130,7 @@ function onSnapshot(frame) {
   const seen = page.state?.log || [];
   page.state = { ...adoptOwnBid(opening.fromSnapshot(frame.state, page.me?.subject)), log: seen };
   page.meeting = meeting.fromSnapshot(frame.state.meeting || frame.state);
+  clearSettledErrors();
   loadMyBids();
   render();
 }
@@ -133,6 +138,7 @@ function onSnapshot(frame) {
 function onEvent(frame) {
   page.state = adoptOwnBid(opening.apply(page.state, frame));
   page.meeting = meeting.apply(page.meeting, frame);
+  clearSettledErrors();
   if (frame.seq > page.replayedUpTo) announce(frame);
   render();
 }
@@ -165,11 +171,13 @@ async function api(method, path, body) {
   const headers = { Authorization: `Bearer ${page.token}`, Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
+  const sent = Date.now();
   try {
     response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch {
     throw new PageError("network");
   }
+  servertime.learn(response, sent);
   if (!response.ok) throw await serverError(response);
   return response;
 }
@@ -271,9 +279,34 @@ function decrypt() {
     say("op.progress.sign");
     const body = await decryptBody(record, page.room, envelopeSha, sealedKey);
     say("op.progress.send");
-    await api("POST", roomPath("decrypt"), body);
+    await postSigned(roomPath("decrypt"), body, () => page.state.bids[page.me.subject]?.status !== "sealed");
     say("op.progress.done");
   });
+}
+
+/**
+ * POST a signed step. An answer lost on the way (a network error after the server may have
+ * acted) is asked again with the same body, which the server applies once (one signed attempt,
+ * one command id); it stops early when the room already shows the step done (`done()`).
+ */
+async function postSigned(path, body, done) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await api("POST", path, body);
+    } catch (error) {
+      if (error.code !== "network" || attempt >= RESEND_MS.length) throw error;
+      if (done()) return null;
+      await new Promise((resolve) => setTimeout(resolve, RESEND_MS[attempt]));
+      if (done()) return null;
+    }
+  }
+}
+
+/** A step's error goes once the room shows the step done (its answer was lost, not the step). */
+function clearSettledErrors() {
+  const mine = page.state.bids[page.me?.subject];
+  if (page.errors.decrypt && mine && mine.status !== "sealed") page.errors.decrypt = null;
+  if (page.errors.share && page.me && opening.submittedShare(page.state, meForTasks())) page.errors.share = null;
 }
 
 function submitShare() {
@@ -288,7 +321,7 @@ function submitShare() {
     const body = await shareBody(record, page.room, share, roomKey);
     share.mnemonic = "";
     say("op.progress.send");
-    await api("POST", roomPath("share"), body);
+    await postSigned(roomPath("share"), body, () => opening.submittedShare(page.state, { ...meForTasks(), shareIndex: share.index }));
     sessionStorage.setItem(shareKey(), String(share.index)); // the snapshot lists indices only
     say("op.progress.shareDone");
   });
@@ -485,6 +518,7 @@ const can = (name) => opening.allowedFor(page.state, role()).includes(name);
 
 function render() {
   if (page.fatal) return;
+  servertime.renderSkew();
   renderHead();
   renderStatus();
   renderBidder();
@@ -511,7 +545,7 @@ function renderHead() {
   byId("starts").textContent = s.startsAt ? t("op.startsAt", { time: i18n.formatDateTime(s.startsAt) }) : "";
   const me = page.me;
   byId("me").textContent = me ? `${me.name || me.subject} · ${t(`role.${me.role}`)}` : "";
-  const tasks = me ? opening.tasks(s, meForTasks(), Date.now()) : [];
+  const tasks = me ? opening.tasks(s, meForTasks(), servertime.now()) : [];
   const el = byId("tasks");
   el.textContent = tasks.length ? t("op.tasks", { list: tasks.map((k) => t(`op.task.${k}`)).join(t("op.listSep")) }) : "";
   el.dataset.tasks = tasks.join(" ");
@@ -520,7 +554,7 @@ function renderHead() {
 }
 
 function renderClock() {
-  const left = opening.timeLeft(page.state, Date.now());
+  const left = opening.timeLeft(page.state, servertime.now());
   const el = byId("countdown");
   el.textContent = left ? `${t(`op.clock.${left.kind}`)} ${left.ms > 0 ? i18n.formatCountdown(left.ms) : t("op.clock.due")}` : "";
   el.dataset.ms = left ? String(Math.max(0, left.ms)) : "";
@@ -529,7 +563,7 @@ function renderClock() {
 function tick() {
   if (page.fatal) return;
   renderClock();
-  const left = opening.timeLeft(page.state, Date.now());
+  const left = opening.timeLeft(page.state, servertime.now());
   // only a bid still sealed counts down (as renderStatuses draws it)
   for (const cell of document.querySelectorAll("tr.st-sealed td.left")) cell.textContent = left?.kind === "window" ? i18n.formatCountdown(left.ms) : "";
   // the chair's "close window" appears when the time is up, without an event
@@ -585,7 +619,7 @@ function showError(id, error) {
 function renderChair() {
   if (!show("chair-panel", isChair())) return;
   const s = page.state;
-  const tasks = new Set(opening.tasks(s, meForTasks(), Date.now()));
+  const tasks = new Set(opening.tasks(s, meForTasks(), servertime.now()));
   const tally = opening.tally(s);
   fill(byId("signed-in-count"), String(s.signedIn.length), s.signedIn.length ? h("span", { class: "muted" }, ` (${s.signedIn.map(bidName).join(t("op.listSep"))})`) : null);
   byId("bid-count").textContent = s.count === null ? t("op.count.unknown") : String(s.count);
@@ -651,7 +685,7 @@ function renderStatuses() {
   byId("statuses-hint").textContent = everyone
     ? t("op.statuses.hint", opening.tally(s))
     : t("op.statuses.own", { count: s.count ?? "—" });
-  const left = opening.timeLeft(s, Date.now());
+  const left = opening.timeLeft(s, servertime.now());
   const rows = opening.bidList(s).map((b) => h("tr", { "data-testid": `row-${b.bidder}`, class: `st-${b.status}` },
     h("th", { scope: "row" }, bidName(b.bidder), b.bidder === page.me?.subject ? t("participants.you") : ""),
     h("td", {}, s.signedIn.includes(b.bidder) ? t("op.yes") : "—"),

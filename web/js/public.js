@@ -8,6 +8,7 @@ import { byId, fill, h } from "./dom.js";
 import * as i18n from "./i18n.js";
 import "./i18n-bids.js";
 import "./i18n-opening.js"; // the statuses of bids, as the opening page names them
+import * as servertime from "./servertime.js";
 
 const { t } = i18n;
 
@@ -15,14 +16,13 @@ const page = {
   tenders: null,
   failure: null,
   records: new Map(), // room -> {state: "loading"|"none"|"ok"|"failed", record}
-  skew: 0,
 };
 
 async function load() {
   try {
+    const sent = Date.now();
     const response = await fetch("/api/tenders", { headers: { Accept: "application/json" } });
-    const date = Date.parse(response.headers.get("Date") || "");
-    if (!Number.isNaN(date)) page.skew = date - Date.now();
+    servertime.learn(response, sent);
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const answer = await response.json();
     page.tenders = (answer.tenders || answer).filter((x) => x.status === "published");
@@ -35,7 +35,7 @@ async function load() {
   }
 }
 
-const now = () => Date.now() + page.skew;
+const now = servertime.now;
 
 async function loadRecord(room) {
   if (!room || page.records.has(room)) return;
@@ -58,6 +58,7 @@ function money(value) {
 function render() {
   i18n.translatePage();
   document.title = `${t("public.title")} · ${t("app.name")}`;
+  servertime.renderSkew();
   const lang = byId("lang");
   lang.textContent = t("lang.switch");
   lang.setAttribute("aria-label", t("lang.switch.label"));
@@ -159,3 +160,5 @@ byId("lang").addEventListener("click", () => {
 render();
 load();
 setInterval(tick, 1000);
+servertime.onChange(tick);
+servertime.start();

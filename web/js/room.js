@@ -10,6 +10,7 @@ import { byId, fill, h } from "./dom.js";
 import * as i18n from "./i18n.js";
 import * as meeting from "./meeting.js";
 import { MediaRoom } from "./media.js";
+import * as servertime from "./servertime.js";
 
 const { t } = i18n;
 const SPEAKERS = new Set(["chair", "bidder", "expert"]);
@@ -40,6 +41,8 @@ function boot() {
   wireForms();
   connect(token);
   setInterval(renderCountdown, 1000);
+  servertime.onChange(render);
+  servertime.start();
   render();
 }
 
@@ -171,6 +174,7 @@ function ask({ title, body = "", label = "", input = false }) {
 // rendering -------------------------------------------------------------------------------
 
 function render() {
+  servertime.renderSkew();
   renderHead();
   renderStatus();
   renderMe();
@@ -202,7 +206,7 @@ function renderCountdown() {
     el.textContent = "";
     return;
   }
-  const left = startsAt ? new Date(startsAt).getTime() - Date.now() : NaN;
+  const left = startsAt ? new Date(startsAt).getTime() - servertime.now() : NaN;
   if (Number.isNaN(left)) el.textContent = t("countdown.unknown");
   else if (left > 0) el.textContent = `${t("countdown.label")} ${i18n.formatCountdown(left)}`;
   else el.textContent = t("countdown.due");

@@ -13,6 +13,7 @@ import { loginSession } from "./session.js";
 import { byId, fill, h } from "./dom.js";
 import * as i18n from "./i18n.js";
 import "./i18n-bids.js";
+import * as servertime from "./servertime.js";
 
 const { t } = i18n;
 const BEIJING_MS = 8 * 3600 * 1000; // UTC+8, no daylight saving
@@ -136,7 +137,7 @@ function fromLocalInput(value) {
 
 function defaultDeadline() {
   // 21 days from now, 09:30 Beijing time: past the 20-day minimum (BIDROOM_MIN_BID_DAYS)
-  const day = new Date(Date.now() + BEIJING_MS + 21 * 86400 * 1000).toISOString().slice(0, 10);
+  const day = new Date(servertime.now() + BEIJING_MS + 21 * 86400 * 1000).toISOString().slice(0, 10);
   return `${day}T09:30`;
 }
 

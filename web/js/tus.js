@@ -9,8 +9,11 @@
 //   so a reload or another visit resumes the same upload instead of starting over.
 // - Resuming: HEAD <upload> gives the server's Upload-Offset; PATCH sends the rest from there in
 //   chunks (4 MiB by default) with Content-Type application/offset+octet-stream.
-// - A network error, a 409 offset_mismatch or upload_busy resyncs with HEAD and continues, a few times with
-//   growing pauses; then the upload stops as "interrupted" and start() may be called again.
+// - A network error, a 409 offset_mismatch or upload_busy resyncs with HEAD and continues from the
+//   server's offset, a few times with growing pauses; then the upload stops as "interrupted" and
+//   start() may be called again.
+// - Progress (onProgress) is what the server acknowledged (HEAD and PATCH Upload-Offset), never
+//   what was handed to fetch: a cut loses the bytes in flight, and the bar must not claim them.
 // - When the last byte is in, the server checks the envelope; GET <upload> tells the outcome
 //   ("accepted" with the bid, or "refused" with the error), polled until it is not "uploading".
 // - Every request carries Authorization: Bearer <session token> and Tus-Resumable: 1.0.0.
@@ -207,10 +210,11 @@ export class Upload {
         failures += 1;
         const offset = await this._head(this.url, signal).catch((e) => {
           if (signal.aborted) throw e;
-          return this.offset; // still offline: try the PATCH again from where we think we are
+          return this.offset; // still offline: the last offset the server acknowledged
         });
         if (offset === null) throw new TusError("upload_gone", "the server no longer has this upload");
         this.offset = offset;
+        this.onProgress(offset, this.blob.size);
         this.onState("uploading");
       }
     }
