@@ -58,6 +58,7 @@ ERROR_CODES: Mapping[str, str] = {
     "unknown_type": "the frame's type is not one the protocol knows",
     "frame_too_large": "the frame is larger than the server's limit",
     "not_joined": "a command was sent before the hello was answered",
+    "token_missing": "the hello carries no session token (then closed with 4001)",
     "unknown_command": "the room type has no such client command",
     "invalid_args": "the command's arguments do not match its schema",
     "wrong_phase": "the room's phase does not allow this command",
