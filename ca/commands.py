@@ -16,14 +16,15 @@ bar; errors are one line (bidroom.cli prints them).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import getpass
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from cryptography import x509
 from tqdm import tqdm
@@ -113,8 +114,9 @@ def bid_seal(args: argparse.Namespace) -> None:
     opening = load_public_key(args.opening_key)
     if not isinstance(opening, p.EcPublicKey):
         raise KeyFileError("a lot's opening key is a P-256 key", code="key_kind")
-    update, bar = _progress(args.bid.stat().st_size, "sealing")
-    with bar, args.bid.open("rb") as src, args.output.open("wb") as dst:
+    src = _open_for_reading(args.bid)
+    update, bar = _progress(os.fstat(src.fileno()).st_size, "sealing")
+    with bar, src, _replacing(args.output) as dst:
         trailer = envelope.seal(
             src,
             dst,
@@ -131,17 +133,45 @@ def bid_seal(args: argparse.Namespace) -> None:
 
 
 def bid_open(args: argparse.Namespace) -> None:
+    """One pass: open_to checks every chunk and then the trailer's digest and signature, and
+    hands the plaintext over (renamed from a partial file) only if all of it verified."""
     key, _ = load_key(args.key)
-    with args.envelope.open("rb") as src:
-        header = envelope.read_header(src)
-    verified = envelope.verify(args.envelope.open("rb"))
-    update, bar = _progress(verified.plaintext_size, "opening")
-    with bar, args.envelope.open("rb") as src:
-        envelope.open_to(src, args.output, key, progress=update)
+    src = _open_for_reading(args.envelope)
+    update, bar = _progress(_opened_size_about(os.fstat(src.fileno()).st_size), "opening")
+    with bar, src:
+        opened = envelope.open_to(src, args.output, key, progress=update)
+        bar.total = opened.plaintext_size  # the estimate was a little high
+        bar.refresh()
     print(
-        f"opened the bid for lot {header.lot} into {args.output} "
-        f"({verified.plaintext_size} bytes, signature verified)"
+        f"opened the bid for lot {opened.header.lot} into {args.output} "
+        f"({opened.plaintext_size} bytes, signature verified)"
     )
+
+
+def _opened_size_about(size: int) -> int:
+    """About what an envelope of ``size`` bytes opens to, for the progress bar: less the chunk
+    records' heads and tags (its header and trailer make the estimate a few KiB high)."""
+    return size * envelope.CHUNK // (envelope.CHUNK + 5 + p.GCM_TAG)
+
+
+@contextlib.contextmanager
+def _replacing(target: Path) -> Iterator[BinaryIO]:
+    """envelope.replacing, with a folder that cannot be written to as a one-line error."""
+    with contextlib.ExitStack() as stack:
+        try:
+            out = stack.enter_context(envelope.replacing(target))
+        except OSError as exc:
+            raise KeyFileError(
+                f"cannot write {target}: {exc.strerror}", code="file_unwritable"
+            ) from exc
+        yield out
+
+
+def _open_for_reading(path: Path) -> BinaryIO:
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise KeyFileError(f"cannot read {path}: {exc.strerror}", code="file_unreadable") from exc
 
 
 def bid_verify(args: argparse.Namespace) -> None:
@@ -228,56 +258,6 @@ def _plain_share(path: Path) -> shares.Share:
         raise CryptoError(f"{path} is not an opened share", code="share_file") from exc
 
 
-# wiring ------------------------------------------------------------------------------------
-
-
-def register(sub: Any) -> None:
-    """Add the `bid`, `key` and `ca` command groups to bidroom's argument parser."""
-    bid = sub.add_parser("bid", help="seal, open and verify bids (offline)").add_subparsers(
-        dest="action", required=True
-    )
-    seal = bid.add_parser("seal", help="seal a bid file for a lot")
-    seal.add_argument("bid", type=Path)
-    seal.add_argument("--lot", required=True)
-    seal.add_argument("--key", type=Path, required=True, help="your key (PEM or PKCS#12)")
-    seal.add_argument("--cert", type=Path, help="your certificate (if not in the PKCS#12)")
-    seal.add_argument("--opening-key", type=Path, required=True, help="the lot's opening key")
-    seal.add_argument("-o", "--output", type=Path, required=True)
-    seal.set_defaults(run=bid_seal)
-    opener = bid.add_parser("open", help="open a sealed bid with your key")
-    opener.add_argument("envelope", type=Path)
-    opener.add_argument("--key", type=Path, required=True)
-    opener.add_argument("-o", "--output", type=Path, required=True)
-    opener.set_defaults(run=bid_open)
-    check = bid.add_parser("verify", help="check a sealed bid's integrity and signer, no key")
-    check.add_argument("envelope", type=Path)
-    check.set_defaults(run=bid_verify)
-
-    key = sub.add_parser("key", help="opening-key shares for custodians").add_subparsers(
-        dest="action", required=True
-    )
-    split = key.add_parser("share", help="split an opening key k-of-n among custodians")
-    split.add_argument("key", type=Path)
-    split.add_argument("-k", type=int, required=True)
-    split.add_argument("--custodian", action="append", required=True, help="NAME=CERTIFICATE")
-    split.add_argument("--lot", required=True)
-    split.add_argument("-o", "--output", type=Path, required=True)
-    split.set_defaults(run=key_share)
-    mine = key.add_parser("open", help="open your share file with your key")
-    mine.add_argument("share_file", type=Path)
-    mine.add_argument("--key", type=Path, required=True)
-    mine.add_argument("-o", "--output", type=Path, required=True)
-    mine.set_defaults(run=key_open)
-    join = key.add_parser("combine", help="rebuild an opening key from k opened shares")
-    join.add_argument("shares", type=Path, nargs="+")
-    join.add_argument("--commitments", type=Path, required=True)
-    join.add_argument("--public-key", type=Path, required=True)
-    join.add_argument("-o", "--output", type=Path, required=True)
-    join.set_defaults(run=key_combine)
-
-    _register_ca(sub)
-
-
 # ca ----------------------------------------------------------------------------------------
 #
 #   bidroom ca init-root NAME [--kind ec|rsa] --dir DIR [--crl-url URL] [--unprotected]
@@ -294,11 +274,6 @@ def register(sub: Any) -> None:
 # from BIDROOM_KEY_PASSWORD or the terminal. Folder layout: ca/authority.py.
 
 CA_PARENT_PASSWORD_ENV = "BIDROOM_CA_PARENT_PASSWORD"
-REVOCATION_REASONS = [
-    r.value
-    for r in x509.ReasonFlags
-    if r not in (x509.ReasonFlags.unspecified, x509.ReasonFlags.remove_from_crl)
-]
 
 
 def _now() -> dt.datetime:
@@ -532,74 +507,3 @@ def ca_trust_list(args: argparse.Namespace) -> None:
         "crls": [_crl_entry(c) for c in held.crls],
     }
     print(json.dumps(report, ensure_ascii=False, indent=2))
-
-
-def _register_ca(sub: Any) -> None:
-    """The `ca` command group: run CAs kept in folders, and keep the trust store."""
-    ca = sub.add_parser(
-        "ca", help="certificate authorities (roots, intermediates, issuing, CRLs), trust store"
-    ).add_subparsers(dest="action", required=True)
-
-    def new_ca(name: str, help: str) -> argparse.ArgumentParser:
-        cmd: argparse.ArgumentParser = ca.add_parser(name, help=help)
-        cmd.add_argument("name", help="the CA's name (the CN of its certificate)")
-        cmd.add_argument("--kind", choices=["ec", "rsa"], default="ec", help="key kind (ec)")
-        cmd.add_argument("--dir", type=Path, required=True, help="the new CA's folder")
-        cmd.add_argument("--crl-url", help="where its CRL is published (put in what it issues)")
-        cmd.add_argument(
-            "--unprotected",
-            action="store_true",
-            help="demo only: store the CA key unencrypted",
-        )
-        return cmd
-
-    new_ca("init-root", "create a self-signed root CA in a folder").set_defaults(run=ca_init_root)
-    inter = new_ca("init-intermediate", "create an issuing CA under a parent CA")
-    inter.add_argument("--parent", type=Path, required=True, help="the parent CA's folder")
-    inter.set_defaults(run=ca_init_intermediate)
-
-    issue = ca.add_parser("issue", help="issue a holder certificate (from a CSR or a new key)")
-    issue.add_argument("--ca", type=Path, required=True, help="the issuing CA's folder")
-    issue.add_argument("--name", required=True, help="the holder's name (CN), as vetted")
-    issue.add_argument("--org", help="the organisation (O)")
-    issue.add_argument("--uscc", help="the organisation's unified social credit code")
-    source = issue.add_mutually_exclusive_group(required=True)
-    source.add_argument("--csr", type=Path, help="certify the key of this CSR (PEM or DER)")
-    source.add_argument("--out-p12", type=Path, help="generate a key; write it as PKCS#12")
-    source.add_argument("--out-key", type=Path, help="generate a key; write it as PKCS#8 PEM")
-    issue.add_argument("--kind", choices=["ec", "rsa"], default="ec", help="generated key kind")
-    issue.add_argument("--out-cert", type=Path, required=True, help="the certificate (PEM)")
-    issue.set_defaults(run=ca_issue)
-
-    revoke = ca.add_parser("revoke", help="put a certificate on the CA's revocation list")
-    revoke.add_argument("--ca", type=Path, required=True)
-    which = revoke.add_mutually_exclusive_group(required=True)
-    which.add_argument("certificate", type=Path, nargs="?", help="the certificate file")
-    which.add_argument("--serial", help="its serial number (hex, as `issue` printed it)")
-    revoke.add_argument("--reason", choices=REVOCATION_REASONS, default="unspecified")
-    revoke.set_defaults(run=ca_revoke)
-
-    crl = ca.add_parser("crl", help="publish a fresh CRL into the CA's folder")
-    crl.add_argument("--ca", type=Path, required=True)
-    crl.set_defaults(run=ca_crl)
-
-    store = ca.add_parser("trust", help="the trust store: recognised CAs and their CRLs")
-    actions = store.add_subparsers(dest="trust_action", required=True)
-    for action, help in (
-        ("add-root", "recognise a root CA (a PEM file may hold several)"),
-        ("add-intermediate", "offer an issuing CA for path building"),
-        ("add-crl", "keep a CRL (DER or PEM)"),
-    ):
-        add = actions.add_parser(action, help=help)
-        add.add_argument("file", type=Path)
-        add.add_argument("--store", type=Path, required=True, help="the trust store's folder")
-        add.add_argument(
-            "--no-audit",
-            action="store_true",
-            help="do not record the change in the platform's audit log "
-            "(a folder prepared away from any platform database)",
-        )
-        add.set_defaults(run=ca_trust_add)
-    listing = actions.add_parser("list", help="what the trust store holds (JSON)")
-    listing.add_argument("--store", type=Path, required=True)
-    listing.set_defaults(run=ca_trust_list)
