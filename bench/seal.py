@@ -11,6 +11,7 @@ AES-256-GCM each chunk, SHA-256 the ciphertext, write it (and fsync before the e
 `bid seal` must, so that an interrupted seal never replaces the good envelope); for opening, the
 reverse, without fsync (as `bid open`). The raw seal without fsync is printed too. Files are
 file to file through the page cache (the bid, the envelope and the opened copy all fit in it).
+Each child's stderr is a terminal, so the commands draw their progress bars as for a bidder.
 `bidroom --help` is timed against `python -c pass`.
 
 Aims (docs/operations.md): peak RSS under 64 MiB and at least 0.8 of raw for seal and open,
@@ -23,10 +24,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import pty
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,24 +100,43 @@ class Run:
 
 
 def measured(command: list[str | Path], env: dict[str, str] | None = None) -> Run:
-    """One child to its end: wall time, user+system CPU and peak RSS from its rusage."""
+    """One child to its end: wall time, user+system CPU and peak RSS from its rusage. Its
+    stderr is a terminal, as a bidder's is: the progress bar draws (and costs what it costs)."""
+    master, terminal = pty.openpty()
+    seen = bytearray()
+    reader = threading.Thread(target=_drain, args=(master, seen), daemon=True)
     started = time.perf_counter()
     child = subprocess.Popen(
         [str(c) for c in command],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=terminal,
     )
+    os.close(terminal)
+    reader.start()
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
-    assert child.stderr is not None
-    errors = child.stderr.read().decode(errors="replace")
-    child.stderr.close()
+    reader.join()
+    os.close(master)
     if child.returncode != 0:
+        errors = seen[-2000:].decode(errors="replace")
         raise SystemExit(f"{command[0]} {command[1]} failed ({child.returncode}):\n{errors}")
     return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def _drain(master: int, seen: bytearray) -> None:
+    """Read the child's terminal until it closes, keeping the last few KiB."""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child's side is closed
+            return
+        if not chunk:
+            return
+        seen += chunk
+        del seen[:-8192]
 
 
 # the files --------------------------------------------------------------------------------
@@ -195,7 +217,10 @@ def startup(repeat: int) -> dict[str, list[float]]:
 def report(size: int, rounds: list[dict[str, Run]], starts: dict[str, list[float]]) -> bool:
     mb = size / 1e6
     print(f"\nbid of {size / MiB:.0f} MiB, {len(rounds)} round(s); wall and CPU in s")
-    print(f"  {'':22}{'round':>6}{'wall':>8}{'MB/s':>8}{'CPU':>8}{'RSS MiB':>9}{'of raw':>8}")
+    print(
+        f"  {'':22}{'round':>6}{'wall':>8}{'MB/s':>8}{'CPU':>8}{'RSS MiB':>9}{'of raw':>8}"
+        f"{'CPU of raw':>12}"
+    )
     baseline = {"bid seal": "raw seal", "bid open": "raw open"}
     ratios: dict[str, list[float]] = {"bid seal": [], "bid open": [], "nosync": []}
     for n, runs in enumerate(rounds, 1):
@@ -207,7 +232,7 @@ def report(size: int, rounds: list[dict[str, Run]], starts: dict[str, list[float
                 ratios[what].append(ratio)
             if what == "bid seal":
                 ratios["nosync"].append(runs["raw seal, no fsync"].wall / run.wall)
-            shown = f"{ratio:>8.2f}" if ratio is not None else ""
+            shown = f"{ratio:>8.2f}{runs[base].cpu / run.cpu:>12.2f}" if base else ""
             print(
                 f"  {what:22}{n:>6}{run.wall:>8.2f}{mb / run.wall:>8.0f}{run.cpu:>8.2f}"
                 f"{run.rss_mib:>9.1f}{shown}"
@@ -231,6 +256,7 @@ def report(size: int, rounds: list[dict[str, Run]], starts: dict[str, list[float
     for text, held in verdicts:
         print(f"  {'holds ' if held else 'MISSED'}  {text}")
     print(f"  (bid seal against the raw seal without fsync: {nosync:.2f})")
+    print("  (of raw: raw wall / command wall; CPU of raw: raw CPU / command CPU, user+system)")
     return all(held for _, held in verdicts)
 
 

@@ -54,18 +54,18 @@ def register(sub: Any) -> None:
     split.add_argument("--custodian", action="append", required=True, help="NAME=CERTIFICATE")
     split.add_argument("--lot", required=True)
     split.add_argument("-o", "--output", type=Path, required=True)
-    split.set_defaults(run="ca.commands:key_share")
+    split.set_defaults(run="ca.key_commands:key_share")
     mine = key.add_parser("open", help="open your share file with your key")
     mine.add_argument("share_file", type=Path)
     mine.add_argument("--key", type=Path, required=True)
     mine.add_argument("-o", "--output", type=Path, required=True)
-    mine.set_defaults(run="ca.commands:key_open")
+    mine.set_defaults(run="ca.key_commands:key_open")
     join = key.add_parser("combine", help="rebuild an opening key from k opened shares")
     join.add_argument("shares", type=Path, nargs="+")
     join.add_argument("--commitments", type=Path, required=True)
     join.add_argument("--public-key", type=Path, required=True)
     join.add_argument("-o", "--output", type=Path, required=True)
-    join.set_defaults(run="ca.commands:key_combine")
+    join.set_defaults(run="ca.key_commands:key_combine")
 
     _register_ca(sub)
 
@@ -90,11 +90,11 @@ def _register_ca(sub: Any) -> None:
         return cmd
 
     new_ca("init-root", "create a self-signed root CA in a folder").set_defaults(
-        run="ca.commands:ca_init_root"
+        run="ca.ca_commands:ca_init_root"
     )
     inter = new_ca("init-intermediate", "create an issuing CA under a parent CA")
     inter.add_argument("--parent", type=Path, required=True, help="the parent CA's folder")
-    inter.set_defaults(run="ca.commands:ca_init_intermediate")
+    inter.set_defaults(run="ca.ca_commands:ca_init_intermediate")
 
     issue = ca.add_parser("issue", help="issue a holder certificate (from a CSR or a new key)")
     issue.add_argument("--ca", type=Path, required=True, help="the issuing CA's folder")
@@ -107,7 +107,7 @@ def _register_ca(sub: Any) -> None:
     source.add_argument("--out-key", type=Path, help="generate a key; write it as PKCS#8 PEM")
     issue.add_argument("--kind", choices=["ec", "rsa"], default="ec", help="generated key kind")
     issue.add_argument("--out-cert", type=Path, required=True, help="the certificate (PEM)")
-    issue.set_defaults(run="ca.commands:ca_issue")
+    issue.set_defaults(run="ca.ca_commands:ca_issue")
 
     revoke = ca.add_parser("revoke", help="put a certificate on the CA's revocation list")
     revoke.add_argument("--ca", type=Path, required=True)
@@ -115,11 +115,11 @@ def _register_ca(sub: Any) -> None:
     which.add_argument("certificate", type=Path, nargs="?", help="the certificate file")
     which.add_argument("--serial", help="its serial number (hex, as `issue` printed it)")
     revoke.add_argument("--reason", choices=REVOCATION_REASONS, default="unspecified")
-    revoke.set_defaults(run="ca.commands:ca_revoke")
+    revoke.set_defaults(run="ca.ca_commands:ca_revoke")
 
     crl = ca.add_parser("crl", help="publish a fresh CRL into the CA's folder")
     crl.add_argument("--ca", type=Path, required=True)
-    crl.set_defaults(run="ca.commands:ca_crl")
+    crl.set_defaults(run="ca.ca_commands:ca_crl")
 
     store = ca.add_parser("trust", help="the trust store: recognised CAs and their CRLs")
     actions = store.add_subparsers(dest="trust_action", required=True)
@@ -137,7 +137,7 @@ def _register_ca(sub: Any) -> None:
             help="do not record the change in the platform's audit log "
             "(a folder prepared away from any platform database)",
         )
-        add.set_defaults(run="ca.commands:ca_trust_add")
+        add.set_defaults(run="ca.ca_commands:ca_trust_add")
     listing = actions.add_parser("list", help="what the trust store holds (JSON)")
     listing.add_argument("--store", type=Path, required=True)
-    listing.set_defaults(run="ca.commands:ca_trust_list")
+    listing.set_defaults(run="ca.ca_commands:ca_trust_list")
