@@ -103,3 +103,9 @@ def test_help_works_from_the_installed_command() -> None:
         [script, "bid", "seal", "--help"], capture_output=True, text=True, timeout=60, check=False
     )
     assert sub.returncode == 0 and "--opening-key" in sub.stdout
+
+
+def test_the_modules_upload_and_withdraw_run_load_no_server() -> None:
+    """`bid upload` and `bid withdraw` talk to the platform over HTTP: they need no store."""
+    loaded, _ = loaded_after("from bidroom import signed, tus_client\nfrom ca import commands")
+    assert server_modules(loaded) == []
