@@ -1,345 +1,51 @@
-"""The ``bidroom`` command: serve, demo, migrate, token, evaluation recompute. Errors are one line,
-never a traceback."""
+"""The ``bidroom`` command: serve, demo, migrate, token, tender, audit, evaluation recompute, and
+the bidder's, custodians' and CA operators' work on files (bid, key, ca). Errors are one line,
+never a traceback.
+
+Building the argument tree imports nothing heavy, and each command imports only what it runs
+(``run`` names its handler as ``module:function``): `bidroom bid seal` loads the sealing code, not
+the server, the evaluation or the media stack. Only the operator's commands (bidroom.cli_operator)
+read the ``BIDROOM_*`` settings; the offline and client commands need none.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import base64
-import getpass
+import importlib
 import json
 import logging
 import os
-import secrets
-import socket
 import sys
-import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import httpx2 as httpx
-import uvicorn
-from cryptography import x509
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.datastructures import State
-from tqdm import tqdm
-
-from bidroom import (
-    audit,
-    audit_api,
-    audit_bundle,
-    db,
-    demo,
-    logs,
-    receipts,
-    scoring,
-    signed,
-    tender_api,
-    tenders,
-    timestamps,
-    tokens,
-    tus_client,
-)
-from bidroom.app import create_app
-from bidroom.audit_log import AuditLog
 from bidroom.errors import BidroomError, ConfigError, NotFound
-from bidroom.settings import Settings, load_settings
-from bidroom.store import Store, create_engine
-from bidroom.tender_store import TenderRecord, TenderStore
-from ca import commands, tsa
-from ca import primitives as p
+from bidroom.roles import ROLES
+from ca import command_line
 from ca.errors import CryptoError
-from ca.trust import TrustStore
-from signaling.aiortc_backend import discovered_addresses
 
-log = logging.getLogger("bidroom")
+if TYPE_CHECKING:
+    import httpx2 as httpx
 
-
-def step(number: int, total: int, text: str) -> None:
-    print(f"[{number}/{total}] {text}", file=sys.stderr, flush=True)
-
-
-T = TypeVar("T")
-
-
-async def _with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    engine = create_engine(settings.database_url)
-    try:
-        return await work(engine)
-    finally:
-        await engine.dispose()
+DESCRIPTION = (
+    "The bidroom command: run a node or the demo, operate it (migrate, token, tender, registry, "
+    "audit), recompute an evaluation, and seal, open, verify, upload or withdraw bids, share "
+    "opening keys and run CAs. Errors are one line, never a traceback."
+)
+Handler = Callable[[argparse.Namespace], None]
+OPERATOR = "bidroom.cli_operator:run"
+# bidroom.tus_client's budget, spelt here so that building the arguments imports no HTTP client.
+UPLOAD_RETRY_DEFAULT = "BIDROOM_UPLOAD_RETRY_SECONDS or 300"
 
 
-def migrate(settings: Settings) -> None:
-    _prepare_sqlite(settings.database_url)
-    before, after = asyncio.run(_with_engine(settings, db.migrate))
-    if before == after:
-        print(f"database already at migration {after}", file=sys.stderr)
-    else:
-        print(f"database migrated from {before or 'empty'} to {after}", file=sys.stderr)
-
-
-def _prepare_sqlite(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
-
-
-def serve(
-    settings: Settings, sock: socket.socket | None = None, demo_dir: Path | None = None
-) -> None:
-    """Run one node until interrupted. Refuses to start on an unmigrated database."""
-    if settings.secret_key is None:
-        raise ConfigError("BIDROOM_SECRET_KEY is not set (32 or more random characters)")
-    asyncio.run(_with_engine(settings, db.ensure_migrated))
-    sock = sock or _bind(settings.host, settings.port)
-    port = sock.getsockname()[1]
-    settings = settings.model_copy(update={"port": port})
-    config = uvicorn.Config(
-        create_app(settings, demo_dir),
-        log_config=None,
-        lifespan="on",
-        ws="websockets-sansio",
-        ws_max_size=4 * settings.max_frame_bytes,
-        ws_per_message_deflate=False,
-        ws_ping_interval=None,
-        timeout_graceful_shutdown=5,
-        proxy_headers=True,
-    )
-    log.info("listening", extra={"url": settings.base_url, "port": port})
-    uvicorn.Server(config).run(sockets=[sock])
-
-
-def _demo_settings(args: argparse.Namespace) -> Settings:
-    var = Path(args.var).resolve()
-    var.mkdir(parents=True, exist_ok=True)
-    key_file = var / "secret.key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(48))
-        key_file.chmod(0o600)
-    return load_settings(
-        database_url=f"sqlite+aiosqlite:///{var / 'bidroom.db'}",
-        redis_url=None,
-        secret_key=key_file.read_text().strip(),
-        host=args.host,
-        port=args.port,
-        var_dir=var,
-        min_bid_days=0,  # the demo's opening is minutes away, not the law's 20 days
-        fix_grace_seconds=3,  # its bids are small: checked in well under a second
-        expert_pool=demo.pool_file(var),  # written by the seed: the demo experts
-        **_demo_media(),
-    )
-
-
-def _demo_media() -> dict[str, Any]:
-    """The demo's recorder offers loopback too, so that a browser on the same laptop reaches
-    it with no network at all (aioice leaves 127.0.0.1 out); BIDROOM_MEDIA_ADDRESSES wins."""
-    if "BIDROOM_MEDIA_ADDRESSES" in os.environ:
-        return {}
-    return {"media_addresses": [*discovered_addresses(), "127.0.0.1"]}
-
-
-def run_demo(args: argparse.Namespace) -> None:
-    step(1, 4, f"preparing {args.var}")
-    settings = _demo_settings(args)
-    sock = _bind(settings.host, settings.port)
-    settings = settings.model_copy(update={"port": sock.getsockname()[1]})
-    step(2, 4, "migrating the embedded database (SQLite)")
-    migrate(settings)
-    step(3, 4, "seeding the demo tender, the demo CA and its people")
-    opening_in = timedelta(minutes=args.opening_in)
-    links = asyncio.run(
-        _with_engine(settings, lambda e: demo.seed(e, settings, opening_in=opening_in))
-    )
-    step(4, 4, f"starting bidroom on {settings.base_url}")
-    print(
-        "\n演示入口 / demo sign-in (one per person; one click signs in with the demo key):",
-        file=sys.stderr,
-    )
-    for line in links:
-        print(line, file=sys.stderr)
-    print(file=sys.stderr, flush=True)
-    serve(settings, sock, demo.pki_folder(settings))
-
-
-def mint_token(args: argparse.Namespace, settings: Settings) -> None:
-    if settings.secret_key is None:
-        raise ConfigError("BIDROOM_SECRET_KEY is not set")
-    identity = tokens.Identity(
-        args.subject, args.name or args.subject, tuple(args.role), args.venue, args.organisation
-    )
-    ttl = timedelta(seconds=args.ttl or settings.token_ttl_seconds)
-    print(tokens.mint(identity, settings.secret_key.get_secret_value(), datetime.now(UTC), ttl))
-
-
-async def registry(args: argparse.Namespace, engine: AsyncEngine) -> None:
-    """The platform's registry: the certificate says who; the registry says which roles."""
-    await db.ensure_migrated(engine)
-    store = Store(engine)
-    if args.action == "grant":
-        if not args.holder.startswith(("uscc:", "cert:")):
-            raise ConfigError("a holder is uscc:<code> or cert:<fingerprint>")
-        await store.grant(args.holder, args.name, args.role, datetime.now(UTC))
-        print(f"{args.holder} ({args.name}): {', '.join(sorted(set(args.role)))}")
-        return
-    for holder, name, roles in await store.holders():
-        print(f"{holder}\t{name}\t{','.join(roles)}")
-
-
-async def tender_command(args: argparse.Namespace, settings: Settings, engine: AsyncEngine) -> None:
-    """Tenders on the database directly, as the operator: create (draft), publish, list."""
-    await db.ensure_migrated(engine)
-    state = State({"settings": settings, "store": Store(engine), "tenders": TenderStore(engine)})
-    now, operator = datetime.now(UTC), f"operator:{getpass.getuser()}"
-    if args.action == "create":
-        spec = tenders.parse_tender(args.file.read_bytes(), settings.max_bid_bytes)
-        record = TenderRecord(
-            uuid.uuid4().hex, spec.number, spec.title, "draft", spec.frozen(), operator, now, None
-        )
-        await state.tenders.create_tender(record, now)
-        print(record.id)
-    elif args.action == "publish":
-        tender = await state.tenders.tender(args.id)
-        if tender is None:
-            raise NotFound(f"no tender {args.id}", code="tender_not_found")
-        await tender_api.publish(state, tender, operator, now)
-        for lot in await state.tenders.lots_of(tender.id):
-            print(f"{lot.id}\t{lot.room}\t{lot.deadline.isoformat()}\t{lot.key_fingerprint}")
-    else:
-        for tender in await state.tenders.tenders(published_only=False):
-            print(f"{tender.id}\t{tender.status}\t{tender.number}\t{tender.title}")
-
-
-def audit_command(args: argparse.Namespace, settings: Settings) -> None:
-    """`bidroom audit ...`: the offline ones need no database."""
-    if args.action == "verify":
-        verify_bundle(args.folder)
-    elif args.action == "check-receipt":
-        check_receipt(args)
-    else:
-        asyncio.run(_with_engine(settings, lambda engine: _audit_online(args, settings, engine)))
-
-
-async def _audit_online(args: argparse.Namespace, settings: Settings, engine: AsyncEngine) -> None:
-    await db.ensure_migrated(engine)
-    _, stamper = timestamps.open_timestamping(settings)
-    log = audit_api.open_log(engine, settings, stamper)
-    if args.action == "integrate":
-        signed = await log.integrate()
-        print(f"checkpoint {signed.size} signed" if signed else "nothing new to integrate")
-    elif args.action == "export":
-        await _export(log, settings, args.folder)
-    elif args.action == "receipt":
-        made = await receipts.make(log, args.index)
-        args.output.write_text(json.dumps(made, ensure_ascii=False, indent=2))
-        print(f"receipt of entry {args.index} written to {args.output}")
-
-
-async def _export(log: AuditLog, settings: Settings, folder: Path) -> None:
-    latest = await log.latest()
-    pems = {
-        name: (settings.tsa_folder / source).read_bytes()
-        for name, source in (("tsa-roots.pem", "root.pem"), ("tsa-chain.pem", "chain.pem"))
-        if (settings.tsa_folder / source).exists()
-    }
-    with tqdm(
-        total=latest.size if latest else 0,
-        unit=" entries",
-        desc="exporting",
-        disable=None,
-        file=sys.stderr,
-    ) as bar:
-        size = await audit_bundle.export(
-            log, folder, datetime.now(UTC).isoformat(), bar.update, pems
-        )
-    print(f"{size} entries and their checkpoints exported to {folder}")
-
-
-def _token_check(folder: Path) -> audit_bundle.TokenCheck | None:
-    """How a bundle's timestamps are checked: against the TSA roots it carries, if any."""
-    roots_file, chain_file = folder / "tsa-roots.pem", folder / "tsa-chain.pem"
-    if not roots_file.exists():
-        return None
-    roots = x509.load_pem_x509_certificates(roots_file.read_bytes())
-    chain = x509.load_pem_x509_certificates(chain_file.read_bytes()) if chain_file.exists() else []
-
-    def check(token: bytes, note: bytes) -> None:
-        tsa.verify_token(token, note, roots, intermediates=chain)
-
-    return check
-
-
-def verify_bundle(folder: Path) -> None:
-    head = audit_bundle.manifest(folder)
-    check = _token_check(folder)
-    with tqdm(
-        total=head["size"], unit=" entries", desc="verifying", disable=None, file=sys.stderr
-    ) as bar:
-        report = audit_bundle.verify(folder, check, bar.update)
-    stamped = f", {report.timestamps} timestamps" if check else " (timestamps not checked)"
-    print(f"verified: {report.entries} entries, {report.checkpoints} checkpoints{stamped}")
-
-
-def check_receipt(args: argparse.Namespace) -> None:
-    receipt = json.loads(args.receipt.read_text())
-    roots = x509.load_pem_x509_certificates(args.tsa_roots.read_bytes()) if args.tsa_roots else None
-    proven = receipts.check(receipt, args.verifier_key, roots)
-    when = f", timestamped {proven.time.isoformat()}" if proven.time else ""
-    print(
-        f"entry {proven.entry.index} ({proven.entry.action}) is in the log of size "
-        f"{proven.size}{when}"
-    )
-
-
-def record_trust_change(args: argparse.Namespace, settings: Settings) -> None:
-    """Change the trust store, then record each change in the audit log (a trust-store change
-    is a consequential event); the change stands even if the database cannot be reached."""
-    before = len(TrustStore(args.store).changes())
-    args.run(args)
-    made = TrustStore(args.store).changes()[before:]
-    if not made:
-        return
-    operator = f"operator:{getpass.getuser()}"
-    entries = [
-        audit.Entry(
-            datetime.now(UTC),
-            operator,
-            f"trust.{change['action']}",
-            objects={"certificate": str(change["fingerprint"])},
-        )
-        for change in made
-    ]
-
-    async def record(engine: AsyncEngine) -> None:
-        await db.ensure_migrated(engine)
-        await Store(engine).record(entries)
-
-    try:
-        asyncio.run(_with_engine(settings, record))
-    except BidroomError as exc:
-        print(
-            f"bidroom: the change was made but not recorded in the audit log: {exc.message} "
-            "(record it, or use --no-audit for a folder no platform database records)",
-            file=sys.stderr,
-        )
-        raise SystemExit(3) from exc
-    print(f"{len(entries)} change(s) recorded in the audit log")
+def handler(run: str | Handler) -> Handler:
+    """The function a command runs; a ``module:function`` name is imported only now."""
+    if callable(run):
+        return run
+    module, _, name = run.partition(":")
+    found: Handler = getattr(importlib.import_module(module), name)
+    return found
 
 
 TOKEN_ENV = "BIDROOM_TOKEN"
@@ -370,6 +76,10 @@ def _session_token(args: argparse.Namespace) -> str:
 
 def bid_upload(args: argparse.Namespace) -> None:
     """Upload a sealed bid over tus, resuming an interrupted upload of the same envelope."""
+    from tqdm import tqdm
+
+    from bidroom import tus_client
+
     token = _session_token(args)
     if not args.chunk_mib > 0:
         raise ConfigError("--chunk-mib is a positive number", code="usage")
@@ -411,6 +121,14 @@ def bid_upload(args: argparse.Namespace) -> None:
 
 def bid_withdraw(args: argparse.Namespace) -> None:
     """Withdraw my current bid (撤回): action bid.withdraw signed with my certificate key."""
+    import base64
+
+    import httpx2 as httpx
+
+    from bidroom import signed, tus_client
+    from ca import commands
+    from ca import primitives as p
+
     token = _session_token(args)
     key, bundled = commands.load_key(args.key)
     cert = commands.load_certificate(args.cert) if args.cert else bundled
@@ -440,6 +158,8 @@ def bid_withdraw(args: argparse.Namespace) -> None:
 def _current_bid(client: httpx.Client, url: str, envelope: str | None) -> tuple[str, int]:
     """(envelope SHA-256, version) of my current bid, which must be ``envelope`` if given: the
     withdrawal signs both, so that it cannot be replayed against a later identical upload."""
+    from bidroom import tus_client
+
     answer = tus_client.send(client, "GET", url)
     if answer.status_code != 200:
         raise tus_client.refusal(answer)
@@ -468,7 +188,7 @@ def _add_bid_commands(top: Any) -> None:
         type=float,
         metavar="SECONDS",
         help="how long a lost link is waited for without progress "
-        f"(default {tus_client.RETRY_ENV} or {tus_client.RETRY_FOR:g})",
+        f"(default {UPLOAD_RETRY_DEFAULT})",
     )
     up.set_defaults(run=bid_upload)
     out = bid.add_parser("withdraw", help="withdraw your current bid on a lot (signed)")
@@ -481,82 +201,8 @@ def _add_bid_commands(top: Any) -> None:
     out.set_defaults(run=bid_withdraw)
 
 
-def _read_json(path: Path) -> Any:
-    """A JSON document, or the events of a JSON-lines log (one event a line)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BidroomError(f"cannot read {path}: {exc.strerror}", code="unreadable") from exc
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    try:
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    except ValueError as exc:
-        raise BidroomError(f"{path} is not JSON: {exc}", code="record_invalid") from exc
-
-
-def evaluation_record(data: Any) -> Any:
-    """The scoring record in a file: the record itself (bidroom.scoring's format), a summary
-    ({record, computation}, the data of ``evaluation.summarised``), or a room's event log (a
-    list of events, or {"events": [...]}) whose last ``evaluation.summarised`` holds it."""
-    if isinstance(data, dict) and "events" in data:
-        data = data["events"]
-    if isinstance(data, list):
-        summaries = [
-            e.get("data") or {}
-            for e in data
-            if isinstance(e, dict) and e.get("name") == "evaluation.summarised"
-        ]
-        if not summaries or "record" not in summaries[-1]:
-            raise BidroomError("the log holds no summary with a record", code="record_invalid")
-        return summaries[-1]["record"]
-    if isinstance(data, dict) and data.get("format") != scoring.RECORD_FORMAT and "record" in data:
-        return data["record"]
-    return data
-
-
-def _difference(left: Any, right: Any, where: str = "") -> str | None:
-    """Where two JSON values first differ (a path like ``ranking[0].bidder``), or None."""
-    if isinstance(left, dict) and isinstance(right, dict):
-        for key in sorted(set(left) | set(right), key=str):
-            if key not in left or key not in right:
-                return f"{where}.{key}".lstrip(".")
-            found = _difference(left[key], right[key], f"{where}.{key}")
-            if found is not None:
-                return found.lstrip(".")
-        return None
-    if isinstance(left, list) and isinstance(right, list):
-        if len(left) != len(right):
-            return f"{where} (length {len(left)} vs {len(right)})".lstrip(".")
-        for n, (a, b) in enumerate(zip(left, right, strict=True)):
-            found = _difference(a, b, f"{where}[{n}]")
-            if found is not None:
-                return found.lstrip(".")
-        return None
-    return None if left == right else (where.lstrip(".") or "the whole")
-
-
-def evaluation_recompute(args: argparse.Namespace) -> None:
-    """Recompute an evaluation's summary from its record; with --check, compare it."""
-    computation = scoring.recompute(evaluation_record(_read_json(args.file)))
-    print(json.dumps(computation, ensure_ascii=False, indent=2))
-    if args.check is None:
-        return
-    recorded = _read_json(args.check)
-    if isinstance(recorded, dict) and "computation" in recorded:
-        recorded = recorded["computation"]  # a summary: {record, computation}
-    where = _difference(computation, recorded)
-    if where is not None:
-        raise BidroomError(
-            f"the recomputed summary differs from {args.check} at {where}",
-            code="summary_mismatch",
-        )
-
-
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="bidroom", description=__doc__)
+    top = argparse.ArgumentParser(prog="bidroom", description=DESCRIPTION)
     sub = top.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run a node, configured by BIDROOM_* variables")
     sub.add_parser("migrate", help="apply database migrations")
@@ -573,7 +219,7 @@ def parser() -> argparse.ArgumentParser:
     )
     token = sub.add_parser("token", help="mint a session token (until certificate login lands)")
     token.add_argument("subject")
-    token.add_argument("--role", action="append", required=True, choices=sorted(tokens.ROLES))
+    token.add_argument("--role", action="append", required=True, choices=sorted(ROLES))
     token.add_argument("--name")
     token.add_argument("--venue")
     token.add_argument("--organisation")
@@ -582,7 +228,7 @@ def parser() -> argparse.ArgumentParser:
     actions = registry.add_subparsers(dest="action", required=True)
     grant = actions.add_parser("grant", help="give a holder roles (replaces earlier ones)")
     grant.add_argument("holder", help="uscc:<统一社会信用代码> or cert:<sha256 fingerprint>")
-    grant.add_argument("--role", action="append", required=True, choices=sorted(tokens.ROLES))
+    grant.add_argument("--role", action="append", required=True, choices=sorted(ROLES))
     grant.add_argument("--name", required=True)
     actions.add_parser("list", help="list holders and their roles")
     tender_cmd = sub.add_parser("tender", help="tenders: create a draft, publish it, list them")
@@ -615,41 +261,25 @@ def parser() -> argparse.ArgumentParser:
     recompute.add_argument(
         "--check", type=Path, metavar="SUMMARY.json", help="exit 2 if it differs from this one"
     )
-    recompute.set_defaults(run=evaluation_recompute)
-    commands.register(sub)
+    recompute.set_defaults(run="bidroom.cli_evaluation:evaluation_recompute")
+    command_line.register(sub)
     _add_bid_commands(sub)
     return top
+
+
+def _chosen(args: argparse.Namespace) -> str | Handler:
+    """The handler of the command parsed into ``args``; the operator's commands share one."""
+    audited = args.command == "ca" and getattr(args, "trust_action", "").startswith("add")
+    if "run" not in args or (audited and not args.no_audit):
+        return OPERATOR
+    run: str | Handler = args.run
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        settings = load_settings()
-        logs.configure(settings.log_level, settings.node_id)
-        if args.command == "serve":
-            serve(settings)
-        elif args.command == "migrate":
-            migrate(settings)
-        elif args.command == "demo":
-            run_demo(args)
-        elif args.command == "token":
-            mint_token(args, settings)
-        elif args.command == "audit":
-            audit_command(args, settings)
-        elif args.command == "tender":
-            asyncio.run(
-                _with_engine(settings, lambda engine: tender_command(args, settings, engine))
-            )
-        elif args.command == "registry":
-            asyncio.run(_with_engine(settings, lambda engine: registry(args, engine)))
-        elif (
-            args.command == "ca"
-            and getattr(args, "trust_action", "").startswith("add")
-            and (not args.no_audit)
-        ):
-            record_trust_change(args, settings)
-        else:
-            args.run(args)
+        handler(_chosen(args))(args)
     except (BidroomError, CryptoError) as exc:
         print(f"bidroom: {exc.message} ({exc.code})", file=sys.stderr)
         return 2

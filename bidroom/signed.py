@@ -13,15 +13,17 @@ import base64
 import binascii
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bidroom.errors import NotAllowed, TenderError
-from bidroom.settings import Settings
-from bidroom.store import Store
-from bidroom.tokens import Identity
 from ca import envelope, login
 from ca.errors import CryptoError
 from ca.trust import Holder, TrustStore
+
+if TYPE_CHECKING:  # a bidder's `bid withdraw` signs with action_message: no store, no settings
+    from bidroom.settings import Settings
+    from bidroom.store import Store
+    from bidroom.tokens import Identity
 
 PREFIX = b"bidroom action v1\n"
 MAX_CHAIN = 5

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 import jwt
 
 from bidroom.errors import AuthError
+from bidroom.roles import ROLES as ROLES
 
 ISSUER = "bidroom"
 ALGORITHM = "HS256"
-ROLES = frozenset({"chair", "bidder", "expert", "supervisor", "custodian", "public"})
 
 
 @dataclass(frozen=True, slots=True)

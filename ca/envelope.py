@@ -16,6 +16,8 @@ being able to read it (that is what the platform does at receipt).
 Sealing and opening stream in 1 MiB chunks: memory stays bounded whatever the bid's size. Opening
 writes to ``<target>.partial`` and renames only when everything, signature included, verified;
 on any failure the partial file is removed: no plaintext is ever handed over as if it were good.
+Sealing into a file (:func:`replacing`) writes beside it and renames over it only once the
+envelope is complete and on disk: an interrupted seal never replaces the envelope that was there.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import struct
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -231,6 +234,25 @@ def seal(
     encoded = canonical(trailer)
     target.write(struct.pack(">I", len(encoded)) + encoded)
     return trailer
+
+
+@contextlib.contextmanager
+def replacing(target: Path) -> Iterator[BinaryIO]:
+    """A new file that becomes ``target`` only once whole: written beside it under a temporary
+    name, flushed to disk, then renamed over it; removed on any failure or interruption. A bidder
+    resealing near the deadline keeps their good envelope if the new seal does not finish."""
+    partial = target.with_name(f"{target.name}.{secrets.token_hex(4)}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        partial.replace(target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        raise
 
 
 def _seal_body(
@@ -640,6 +662,7 @@ __all__ = [
     "open_to",
     "open_with_data_key",
     "read_header",
+    "replacing",
     "seal",
     "unwrap_with",
     "verify",

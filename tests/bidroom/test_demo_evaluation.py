@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from bidroom import cli, committee, demo, demo_pki, evaluation, receipts, tenders
+from bidroom import cli_operator, committee, demo, demo_pki, evaluation, receipts, tenders
 from bidroom.app import create_app
 from bidroom.db import migrate
 from bidroom.settings import Settings
@@ -51,7 +51,9 @@ async def seed_twice(settings: Settings) -> tuple[list[str], list[str]]:
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seeded:
     var = tmp_path_factory.mktemp("demo") / "var"
-    settings = cli._demo_settings(argparse.Namespace(var=str(var), host="127.0.0.1", port=0))
+    settings = cli_operator._demo_settings(
+        argparse.Namespace(var=str(var), host="127.0.0.1", port=0)
+    )
     first, again = asyncio.run(seed_twice(settings))
     return Seeded(settings, first, again)
 

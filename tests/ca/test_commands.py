@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from certs import certificate
+from client import TIMEOUT
 from cryptography import x509
 
+from ca import command_line
 from ca import primitives as p
 
 PASSWORD = "岛上的密码-2026"
+MIB = 1 << 20
 
 
 def bidroom(*args: str | Path, password: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -166,3 +172,125 @@ def test_custodians_split_open_and_combine_the_opening_key(lot: dict[str, Path])
         lot["dir"] / "no.pem",
     )
     assert too_few.returncode == 2 and "(share_too_few)" in too_few.stderr
+
+
+def seal_args(lot: dict[str, Path], bid: Path, out: Path) -> list[str | Path]:
+    return [
+        "bid",
+        "seal",
+        bid,
+        "--lot",
+        "LOT-1",
+        "--key",
+        lot["key"],
+        "--cert",
+        lot["cert"],
+        "--opening-key",
+        lot["opening_pub"],
+        "-o",
+        out,
+    ]
+
+
+def sealed_bid(lot: dict[str, Path], name: str = "bid.env") -> Path:
+    out = lot["dir"] / name
+    done = bidroom(*seal_args(lot, lot["bid"], out), password=PASSWORD)
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_opening_reads_the_envelope_once_and_writes_nothing_unless_all_verifies(
+    lot: dict[str, Path],
+) -> None:
+    sealed = sealed_bid(lot)
+    data = sealed.read_bytes()
+    key = ("--key", lot["opening_key"])
+    back = lot["dir"] / "back.pdf"
+    good = bidroom("bid", "open", sealed, *key, "-o", back)
+    assert good.returncode == 0, good.stderr
+    assert back.read_bytes() == lot["bid"].read_bytes()
+    assert f"({lot['bid'].stat().st_size} bytes, signature verified)" in good.stdout
+    back.write_bytes(b"what was there before")
+    middle = bytearray(data)
+    middle[len(data) // 2] ^= 1  # a chunk of the body
+    signature = bytearray(data)  # every chunk decrypts, then the trailer's signature fails
+    at = data.rindex(b'"signature":"') + 20
+    signature[at] = ord("A") if data[at] != ord("A") else ord("B")
+    for tampered, code in ((middle, "envelope_chunk_altered"), (signature, "envelope_signature")):
+        sealed.write_bytes(bytes(tampered))
+        bad = bidroom("bid", "open", sealed, *key, "-o", back)
+        assert bad.returncode == 2
+        assert bad.stderr.strip().count("\n") == 0 and bad.stderr.strip().endswith(f"({code})")
+        assert back.read_bytes() == b"what was there before"
+        assert sorted(lot["dir"].glob("*.partial")) == []
+
+
+def running_seal(lot: dict[str, Path], bid: Path, out: Path) -> subprocess.Popen[str]:
+    """`bidroom bid seal` as a bidder's terminal runs it: Ctrl-C interrupts it."""
+    env = {**os.environ, "BIDROOM_KEY_PASSWORD": PASSWORD}
+    return subprocess.Popen(
+        [sys.executable, "-m", "bidroom", *map(str, seal_args(lot, bid, out))],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a shell would
+    )
+
+
+def partial_grown(seal: subprocess.Popen[str], out: Path) -> Path:
+    """The seal's temporary file beside ``out`` once some MiB are in it (the seal still runs)."""
+    deadline = time.monotonic() + 6 * TIMEOUT
+    while time.monotonic() < deadline:
+        assert seal.poll() is None, "the seal ended before it could be interrupted"
+        for partial in out.parent.glob(f"{out.name}.*.partial"):
+            with contextlib.suppress(FileNotFoundError):
+                if partial.stat().st_size > 2 * MIB:
+                    return partial
+        time.sleep(0.002)
+    raise AssertionError("the seal wrote no temporary file beside its output")
+
+
+def test_an_interrupted_seal_keeps_the_envelope_that_was_there(lot: dict[str, Path]) -> None:
+    sealed = sealed_bid(lot)
+    before = sealed.read_bytes()
+    large = lot["dir"] / "large.pdf"
+    with large.open("wb") as out:
+        out.truncate(256 * MIB)  # sparse: quick to make, as long to seal as any
+    killed = running_seal(lot, large, sealed)
+    partial = partial_grown(killed, sealed)
+    killed.kill()
+    killed.communicate(timeout=6 * TIMEOUT)
+    assert sealed.read_bytes() == before
+    assert bidroom("bid", "verify", sealed).returncode == 0
+    partial.unlink()  # SIGKILL leaves its temporary file, never a truncated envelope at -o
+
+    interrupted = running_seal(lot, large, sealed)
+    partial_grown(interrupted, sealed)
+    interrupted.send_signal(signal.SIGINT)
+    _, stderr = interrupted.communicate(timeout=6 * TIMEOUT)
+    assert interrupted.returncode == 130 and "Traceback" not in stderr
+    assert sealed.read_bytes() == before
+    assert sorted(lot["dir"].glob("*.partial")) == []
+
+    done = bidroom(*seal_args(lot, lot["bid"], sealed), password=PASSWORD)
+    assert done.returncode == 0, done.stderr
+    assert sealed.read_bytes() != before and sorted(lot["dir"].glob("*.partial")) == []
+    back = lot["dir"] / "back.pdf"
+    assert bidroom("bid", "open", sealed, "--key", lot["opening_key"], "-o", back).returncode == 0
+    assert back.read_bytes() == lot["bid"].read_bytes()
+
+
+def test_sealing_into_a_missing_folder_is_one_line(lot: dict[str, Path]) -> None:
+    out = lot["dir"] / "no such folder" / "bid.env"
+    done = bidroom(*seal_args(lot, lot["bid"], out), password=PASSWORD)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "(file_unwritable)" in done.stderr
+
+
+def test_the_revocation_reasons_offered_are_x509s() -> None:
+    """ca.command_line spells them out so as not to import cryptography to build the tree."""
+    offered = set(command_line.REVOCATION_REASONS)
+    reasons = {r.value for r in x509.ReasonFlags}
+    assert offered == reasons - {"unspecified", "removeFromCRL"}
