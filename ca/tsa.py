@@ -226,7 +226,14 @@ def _is_tsa_certificate(cert: x509.Certificate) -> bool:
 
 
 class TimeStampAuthority:
-    """The built-in TSA: ``respond`` turns a DER TimeStampReq into a DER TimeStampResp."""
+    """The built-in TSA: ``respond`` turns a DER TimeStampReq into a DER TimeStampResp.
+
+    ``respond`` is blocking work (13 ms or more of DER encoding and signing): call it on a
+    worker thread, never on the event loop. It may run on several threads at once: what it
+    shares is immutable (certificates, key, DER bytes); ``clock`` and ``serials`` must be
+    thread-safe too (the defaults are). asn1crypto objects parse lazily, mutating themselves on
+    first read, so each answer loads its own from the DER kept here.
+    """
 
     def __init__(
         self,
@@ -248,7 +255,7 @@ class TimeStampAuthority:
             raise KeyFileError("the TSA key is not its certificate's", code="ca_key_mismatch")
         self.cert, self.key, self.chain = cert, key, tuple(chain)
         self.policy, self.clock, self.serials = policy_oid, clock, serials
-        self._certs = [asn1_x509.Certificate.load(_cert_der(c)) for c in (cert, *self.chain)]
+        self._ders = tuple(_cert_der(c) for c in (cert, *self.chain))
 
     def respond(self, request_der: bytes) -> bytes:
         """Grant a time-stamp token, or answer a rejection with the PKIFailureInfo bit."""
@@ -288,20 +295,23 @@ class TimeStampAuthority:
         return now
 
     def _token(self, req: tsp.TimeStampReq, now: dt.datetime) -> dict[str, Any]:
-        tst_info = tsp.TSTInfo(self._tst_fields(req, now))
+        certs = [asn1_x509.Certificate.load(der) for der in self._ders]  # this answer's own
+        tst_info = tsp.TSTInfo(self._tst_fields(req, now, certs[0]))
         info = tst_info.dump()
         signed = cms.SignedData(
             {
                 "version": "v3",
                 "digest_algorithms": [{"algorithm": "sha256"}],
                 "encap_content_info": {"content_type": "tst_info", "content": tst_info},
-                "signer_infos": [self._signer_info(info, now)],
-                **({"certificates": self._certs} if req["cert_req"].native else {}),
+                "signer_infos": [self._signer_info(info, now, certs[0])],
+                **({"certificates": certs} if req["cert_req"].native else {}),
             }
         )
         return {"time_stamp_token": {"content_type": "signed_data", "content": signed}}
 
-    def _tst_fields(self, req: tsp.TimeStampReq, now: dt.datetime) -> dict[str, Any]:
+    def _tst_fields(
+        self, req: tsp.TimeStampReq, now: dt.datetime, mine: asn1_x509.Certificate
+    ) -> dict[str, Any]:
         fields: dict[str, Any] = {
             "version": "v1",
             "policy": self.policy,
@@ -309,14 +319,15 @@ class TimeStampAuthority:
             "serial_number": self.serials(),
             "gen_time": now,
             "accuracy": {"seconds": ACCURACY_SECONDS},
-            "tsa": asn1_x509.GeneralName(name="directory_name", value=self._certs[0].subject),
+            "tsa": asn1_x509.GeneralName(name="directory_name", value=mine.subject),
         }
         if req["nonce"].native is not None:
             fields["nonce"] = req["nonce"].native
         return fields
 
-    def _signer_info(self, info: bytes, now: dt.datetime) -> cms.SignerInfo:
-        mine = self._certs[0]
+    def _signer_info(
+        self, info: bytes, now: dt.datetime, mine: asn1_x509.Certificate
+    ) -> cms.SignerInfo:
         attrs = cms.CMSAttributes(
             [
                 {"type": "content_type", "values": ["tst_info"]},
@@ -685,7 +696,12 @@ def verify_token(
 
 
 class Timestamper(Protocol):
-    """What the audit log needs: a verified time-stamp over some data."""
+    """What the audit log needs: a verified time-stamp over some data.
+
+    Making and checking a token is 15-60 ms of CPU (DER, signatures, path building): both
+    implementations do it on a worker thread (``asyncio.to_thread``), so that a time-stamp
+    never stalls the event loop and every room it serves.
+    """
 
     async def stamp(self, message: Message) -> Stamp: ...
 
@@ -697,6 +713,10 @@ class LocalStamper:
         self.tsa, self.trust = tsa, trust
 
     async def stamp(self, message: Message) -> Stamp:
+        return await asyncio.to_thread(self.stamp_blocking, message)
+
+    def stamp_blocking(self, message: Message) -> Stamp:
+        """``stamp`` on the calling thread: for a worker thread or a script, never the loop."""
         nonce = random_nonce()
         token = token_of(self.tsa.respond(request(message, nonce)))
         return Stamp(token, verify_token(token, message, self.trust, nonce=nonce))
@@ -759,6 +779,10 @@ class TsaClient:
         query = request(digest, nonce, policy=self.policy)
         async with httpx.AsyncClient(timeout=self.timeout, transport=self._transport) as client:
             reply = await _post(client, url, query)
+        return await asyncio.to_thread(self._accept, reply, digest, nonce)
+
+    def _accept(self, reply: bytes, digest: Digest, nonce: int) -> Stamp:
+        """The verified token of a TSA's answer (blocking: run on a worker thread)."""
         token = token_of(reply)
         info = verify_token(
             token,

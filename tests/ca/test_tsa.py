@@ -43,6 +43,7 @@ NOW = dt.datetime(2026, 4, 17, 9, 30, 15, tzinfo=dt.UTC)
 BEFORE = NOW - dt.timedelta(days=30)
 DATA = "六横岛环卫一体化服务项目 checkpoint 42".encode()
 UNIT = 2.0  # seconds: the one scalable timeout of these tests
+PASSWORD = b"the built-in TSA's key password"
 
 
 @dataclass(frozen=True)
@@ -560,8 +561,8 @@ async def test_bidroom_serve_runs_the_builtin_tsa(node: tuple[Node, Path], tmp_p
 
 
 def test_the_builtin_tsa_is_made_once_and_kept(tmp_path: Path) -> None:
-    first, root = timestamps.builtin(tmp_path / "tsa", NOW)
-    again, same_root = timestamps.builtin(tmp_path / "tsa", NOW + dt.timedelta(days=1))
+    first, root = timestamps.builtin(tmp_path / "tsa", NOW, PASSWORD)
+    again, same_root = timestamps.builtin(tmp_path / "tsa", NOW + dt.timedelta(days=1), PASSWORD)
     assert first.cert == again.cert and root == same_root
     token = grant(first, tsa.request(DATA))
     assert tsa.verify_token(token, DATA, [root]).tsa == first.cert.subject.rfc4514_string()
