@@ -36,7 +36,7 @@ from bidroom.settings import load_settings
 from bidroom.store import create_engine
 from ca import pki, tsa
 from ca import primitives as p
-from ca.errors import TimestampError
+from ca.errors import KeyFileError, TimestampError
 from ca.trust import TrustStore
 
 NOW = dt.datetime(2026, 4, 17, 9, 30, 15, tzinfo=dt.UTC)
@@ -551,6 +551,8 @@ async def test_bidroom_serve_runs_the_builtin_tsa(node: tuple[Node, Path], tmp_p
     served, var = node
     folder = var / "tsa"
     assert (folder / "tsa.key.pem").stat().st_mode & 0o777 == 0o600
+    with pytest.raises(KeyFileError):  # encrypted: it does not load without its password
+        p.load_private_key((folder / "tsa.key.pem").read_bytes())
     root = x509.load_pem_x509_certificate((folder / "root.pem").read_bytes())
     lone = tsa.TsaClient([_closed_port_url(), f"{served.url}/tsa"], [root], UNIT)
     stamp = await lone.stamp(DATA)
