@@ -35,6 +35,7 @@ import contextlib
 import logging
 import os
 import shutil
+from concurrent.futures import Executor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -72,7 +73,8 @@ async def endpoint(request: Request) -> Response:
     query = await _body(request, MAX_QUERY)
     if query is None:
         return error(413, "tsa_too_large", f"a time-stamp request is at most {MAX_QUERY} bytes")
-    answer = await asyncio.to_thread(authority.respond, query)  # CPU work: off the loop
+    executor: Executor | None = getattr(request.app.state, "tsa_executor", None)  # None: default
+    answer = await asyncio.get_running_loop().run_in_executor(executor, authority.respond, query)
     return Response(answer, media_type=tsa.REPLY_TYPE)
 
 
@@ -96,17 +98,19 @@ async def _body(request: Request, limit: int) -> bytes | None:
 
 
 def open_timestamping(
-    settings: Settings, now: datetime | None = None
+    settings: Settings, now: datetime | None = None, *, executor: Executor | None = None
 ) -> tuple[tsa.TimeStampAuthority | None, tsa.Timestamper]:
-    """The built-in TSA (None with an external one) and the timestamper the platform uses."""
+    """The built-in TSA (None with an external one) and the timestamper the platform uses,
+    which makes and checks tokens on ``executor``'s threads (None: the loop's default)."""
     now = now or tsa.system_clock()
     if settings.tsa_url is None:
         if settings.tsa_fallback_url:
             raise ConfigError("BIDROOM_TSA_FALLBACK_URL is set without BIDROOM_TSA_URL")
         authority, root = builtin(settings.tsa_folder, now, key_password(settings))
-        return authority, tsa.LocalStamper(authority, [root])
+        return authority, tsa.LocalStamper(authority, [root], executor)
     urls = [settings.tsa_url, *filter(None, [settings.tsa_fallback_url])]
-    return None, tsa.TsaClient(urls, _external_trust(settings), settings.tsa_timeout_seconds)
+    trust = _external_trust(settings)
+    return None, tsa.TsaClient(urls, trust, settings.tsa_timeout_seconds, executor=executor)
 
 
 def _external_trust(settings: Settings) -> tsa.Trust:
