@@ -71,10 +71,11 @@ class OnTheCaller(Executor):
 
 
 @contextlib.asynccontextmanager
-async def running(folder: Path, audit_seconds: float) -> AsyncIterator[Any]:
-    """The app's state, its lifespan run, on a database of its own in ``folder``."""
+async def running(folder: Path, name: str, audit_seconds: float) -> AsyncIterator[Any]:
+    """The app's state, its lifespan run, on a database of its own (``name``) in ``folder``;
+    every phase shares the built-in TSA made in the first."""
     settings = load_settings(
-        database_url=f"sqlite+aiosqlite:///{folder / f'{audit_seconds:g}.db'}",
+        database_url=f"sqlite+aiosqlite:///{folder / f'{name}.db'}",
         secret_key=SECRET,
         var_dir=folder / "var",
         audit_seconds=audit_seconds,
@@ -130,9 +131,9 @@ async def bids(state: Any, rate: float, until: float) -> int:
     return len(tasks)
 
 
-async def phase(folder: Path, name: str, args: argparse.Namespace) -> dict[str, Any]:
+async def phase(folder: Path, name: str, round_: int, args: argparse.Namespace) -> dict[str, Any]:
     stamping = name != "baseline"
-    async with running(folder, 2.0 if stamping else 3600.0) as state:
+    async with running(folder, f"{name}-{round_}", 2.0 if stamping else 3600.0) as state:
         if name == "on-loop":
             state.timestamper.executor = OnTheCaller()
         await state.audit.integrate()  # settled: the first checkpoint is not part of the run
@@ -188,7 +189,7 @@ async def main(args: argparse.Namespace) -> int:
         for round_ in range(args.rounds):
             for name in runs:
                 say(f"round {round_ + 1}: {name}, {args.seconds:g} s")
-                runs[name].append(await phase(Path(tmp), name, args))
+                runs[name].append(await phase(Path(tmp), name, round_, args))
     report(runs)
     return 0
 
