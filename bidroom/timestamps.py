@@ -183,9 +183,10 @@ def _load(
     chain = x509.load_pem_x509_certificates(chain_file.read_bytes()) if chain_file.exists() else []
     root = x509.load_pem_x509_certificate((folder / ROOT_FILE).read_bytes())
     data = (folder / KEY_FILE).read_bytes()
-    key = _unlock(folder, data, password) if _encrypted(data) else p.load_private_key(data)
+    locked = _encrypted(data)
+    key = _unlock(folder, data, password) if locked else p.load_private_key(data)
     authority = tsa.TimeStampAuthority(cert, key, chain)  # the key must be its certificate's
-    if not _encrypted(data):
+    if not locked:
         _encrypt_in_place(folder / KEY_FILE, key, password)
     return authority, root
 
