@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,12 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     if settings.secret_key is None:
         raise ConfigError("BIDROOM_SECRET_KEY is not set (32 or more random characters)")
-    app.state.tsa, app.state.timestamper = timestamps.open_timestamping(settings)
+    # The TSA's CPU work (DER, signatures) on one thread of its own: off the loop, and never
+    # more than one thread at once holding the GIL against it.
+    app.state.tsa_executor = ThreadPoolExecutor(1, thread_name_prefix="tsa")
+    app.state.tsa, app.state.timestamper = timestamps.open_timestamping(
+        settings, executor=app.state.tsa_executor
+    )
     engine = create_engine(settings.database_url)
     metrics = Metrics()
     broker = broker_for(settings.redis_url)
@@ -142,6 +148,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.shutdown()
         await broker.stop()
         await engine.dispose()
+        app.state.tsa_executor.shutdown(wait=False, cancel_futures=True)
 
 
 def create_app(settings: Settings, demo_dir: Path | None = None) -> Starlette:

@@ -9,10 +9,12 @@ The signer's registry subject must be the session's subject (403 ``signer_mismat
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bidroom.errors import NotAllowed, TenderError
@@ -45,6 +47,19 @@ def _b64(value: Any, name: str) -> bytes:
         ) from exc
 
 
+def _verified(
+    trust_root: Path,
+    certificate: bytes,
+    intermediates: list[bytes],
+    message: bytes,
+    signature: bytes,
+    now: datetime,
+) -> Holder:
+    return login.verify_signed(
+        TrustStore(trust_root), certificate, intermediates, message, signature, now
+    )
+
+
 async def verify_action(
     settings: Settings,
     store: Store,
@@ -66,8 +81,10 @@ async def verify_action(
     intermediates = [_b64(c, "chain") for c in chain]
     signature = _b64(body.get("signature"), "signature")
     try:
-        holder = login.verify_signed(
-            TrustStore(settings.trust_root),
+        # Reading the trust store's files, the chain and the signature: off the event loop.
+        holder = await asyncio.to_thread(
+            _verified,
+            settings.trust_root,
             certificate,
             intermediates,
             action_message(action, fields),

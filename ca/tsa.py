@@ -36,6 +36,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias
 
@@ -226,7 +227,14 @@ def _is_tsa_certificate(cert: x509.Certificate) -> bool:
 
 
 class TimeStampAuthority:
-    """The built-in TSA: ``respond`` turns a DER TimeStampReq into a DER TimeStampResp."""
+    """The built-in TSA: ``respond`` turns a DER TimeStampReq into a DER TimeStampResp.
+
+    ``respond`` is blocking work (13 ms or more of DER encoding and signing): call it on a
+    worker thread, never on the event loop. It may run on several threads at once: what it
+    shares is immutable (certificates, key, DER bytes); ``clock`` and ``serials`` must be
+    thread-safe too (the defaults are). asn1crypto objects parse lazily, mutating themselves on
+    first read, so each answer loads its own from the DER kept here.
+    """
 
     def __init__(
         self,
@@ -248,7 +256,7 @@ class TimeStampAuthority:
             raise KeyFileError("the TSA key is not its certificate's", code="ca_key_mismatch")
         self.cert, self.key, self.chain = cert, key, tuple(chain)
         self.policy, self.clock, self.serials = policy_oid, clock, serials
-        self._certs = [asn1_x509.Certificate.load(_cert_der(c)) for c in (cert, *self.chain)]
+        self._ders = tuple(_cert_der(c) for c in (cert, *self.chain))
 
     def respond(self, request_der: bytes) -> bytes:
         """Grant a time-stamp token, or answer a rejection with the PKIFailureInfo bit."""
@@ -288,20 +296,23 @@ class TimeStampAuthority:
         return now
 
     def _token(self, req: tsp.TimeStampReq, now: dt.datetime) -> dict[str, Any]:
-        tst_info = tsp.TSTInfo(self._tst_fields(req, now))
+        certs = [asn1_x509.Certificate.load(der) for der in self._ders]  # this answer's own
+        tst_info = tsp.TSTInfo(self._tst_fields(req, now, certs[0]))
         info = tst_info.dump()
         signed = cms.SignedData(
             {
                 "version": "v3",
                 "digest_algorithms": [{"algorithm": "sha256"}],
                 "encap_content_info": {"content_type": "tst_info", "content": tst_info},
-                "signer_infos": [self._signer_info(info, now)],
-                **({"certificates": self._certs} if req["cert_req"].native else {}),
+                "signer_infos": [self._signer_info(info, now, certs[0])],
+                **({"certificates": certs} if req["cert_req"].native else {}),
             }
         )
         return {"time_stamp_token": {"content_type": "signed_data", "content": signed}}
 
-    def _tst_fields(self, req: tsp.TimeStampReq, now: dt.datetime) -> dict[str, Any]:
+    def _tst_fields(
+        self, req: tsp.TimeStampReq, now: dt.datetime, mine: asn1_x509.Certificate
+    ) -> dict[str, Any]:
         fields: dict[str, Any] = {
             "version": "v1",
             "policy": self.policy,
@@ -309,14 +320,15 @@ class TimeStampAuthority:
             "serial_number": self.serials(),
             "gen_time": now,
             "accuracy": {"seconds": ACCURACY_SECONDS},
-            "tsa": asn1_x509.GeneralName(name="directory_name", value=self._certs[0].subject),
+            "tsa": asn1_x509.GeneralName(name="directory_name", value=mine.subject),
         }
         if req["nonce"].native is not None:
             fields["nonce"] = req["nonce"].native
         return fields
 
-    def _signer_info(self, info: bytes, now: dt.datetime) -> cms.SignerInfo:
-        mine = self._certs[0]
+    def _signer_info(
+        self, info: bytes, now: dt.datetime, mine: asn1_x509.Certificate
+    ) -> cms.SignerInfo:
         attrs = cms.CMSAttributes(
             [
                 {"type": "content_type", "values": ["tst_info"]},
@@ -685,7 +697,14 @@ def verify_token(
 
 
 class Timestamper(Protocol):
-    """What the audit log needs: a verified time-stamp over some data."""
+    """What the audit log needs: a verified time-stamp over some data.
+
+    Making and checking a token is 15-60 ms of CPU (DER, signatures, path building): both
+    implementations do it on a worker thread, so that a time-stamp never stalls the event loop
+    and every room it serves. ``executor``: the threads to use; None is the loop's default
+    executor. As asn1crypto is pure Python and holds the GIL, the app gives them one thread of
+    their own: each extra thread busy at once makes the loop wait longer for the GIL.
+    """
 
     async def stamp(self, message: Message) -> Stamp: ...
 
@@ -693,10 +712,15 @@ class Timestamper(Protocol):
 class LocalStamper:
     """The built-in TSA called in process (the embedded default and the tests)."""
 
-    def __init__(self, tsa: TimeStampAuthority, trust: Trust):
-        self.tsa, self.trust = tsa, trust
+    def __init__(self, tsa: TimeStampAuthority, trust: Trust, executor: Executor | None = None):
+        self.tsa, self.trust, self.executor = tsa, trust, executor
 
     async def stamp(self, message: Message) -> Stamp:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self.stamp_blocking, message)
+
+    def stamp_blocking(self, message: Message) -> Stamp:
+        """``stamp`` on the calling thread: for a worker thread or a script, never the loop."""
         nonce = random_nonce()
         token = token_of(self.tsa.respond(request(message, nonce)))
         return Stamp(token, verify_token(token, message, self.trust, nonce=nonce))
@@ -728,20 +752,24 @@ class TsaClient:
         policy: str | None = None,
         nonces: Callable[[], int] = random_nonce,
         transport: httpx.AsyncBaseTransport | None = None,
+        executor: Executor | None = None,
     ):
         if not urls:
             raise ValueError("a TsaClient needs at least one TSA URL")
         self.urls, self.trust, self.timeout = tuple(urls), trust, timeout
         self.intermediates, self.policy, self.nonces = tuple(intermediates), policy, nonces
-        self._transport = transport
+        self._transport, self.executor = transport, executor
 
     async def stamp(self, message: Message) -> Stamp:
         digest = _digest(message)
         failures: list[dict[str, str]] = []
         for url in self.urls:
             try:
-                async with asyncio.timeout(self.timeout):
-                    return await self._stamp_at(url, digest)
+                nonce = self.nonces()
+                async with asyncio.timeout(self.timeout):  # the TSA's answer; not our checking
+                    reply = await self._ask(url, digest, nonce)
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self.executor, self._accept, reply, digest, nonce)
             except (CryptoError, httpx.HTTPError, TimeoutError) as exc:
                 failures.append(_failure(url, exc))
                 failed = failures[-1]
@@ -754,11 +782,13 @@ class TsaClient:
             detail={"failures": failures},
         )
 
-    async def _stamp_at(self, url: str, digest: Digest) -> Stamp:
-        nonce = self.nonces()
+    async def _ask(self, url: str, digest: Digest, nonce: int) -> bytes:
         query = request(digest, nonce, policy=self.policy)
         async with httpx.AsyncClient(timeout=self.timeout, transport=self._transport) as client:
-            reply = await _post(client, url, query)
+            return await _post(client, url, query)
+
+    def _accept(self, reply: bytes, digest: Digest, nonce: int) -> Stamp:
+        """The verified token of a TSA's answer (blocking: run on a worker thread)."""
         token = token_of(reply)
         info = verify_token(
             token,

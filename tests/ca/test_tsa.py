@@ -36,13 +36,14 @@ from bidroom.settings import load_settings
 from bidroom.store import create_engine
 from ca import pki, tsa
 from ca import primitives as p
-from ca.errors import TimestampError
+from ca.errors import KeyFileError, TimestampError
 from ca.trust import TrustStore
 
 NOW = dt.datetime(2026, 4, 17, 9, 30, 15, tzinfo=dt.UTC)
 BEFORE = NOW - dt.timedelta(days=30)
 DATA = "六横岛环卫一体化服务项目 checkpoint 42".encode()
 UNIT = 2.0  # seconds: the one scalable timeout of these tests
+PASSWORD = b"the built-in TSA's key password"
 
 
 @dataclass(frozen=True)
@@ -550,6 +551,8 @@ async def test_bidroom_serve_runs_the_builtin_tsa(node: tuple[Node, Path], tmp_p
     served, var = node
     folder = var / "tsa"
     assert (folder / "tsa.key.pem").stat().st_mode & 0o777 == 0o600
+    with pytest.raises(KeyFileError):  # encrypted: it does not load without its password
+        p.load_private_key((folder / "tsa.key.pem").read_bytes())
     root = x509.load_pem_x509_certificate((folder / "root.pem").read_bytes())
     lone = tsa.TsaClient([_closed_port_url(), f"{served.url}/tsa"], [root], UNIT)
     stamp = await lone.stamp(DATA)
@@ -560,8 +563,8 @@ async def test_bidroom_serve_runs_the_builtin_tsa(node: tuple[Node, Path], tmp_p
 
 
 def test_the_builtin_tsa_is_made_once_and_kept(tmp_path: Path) -> None:
-    first, root = timestamps.builtin(tmp_path / "tsa", NOW)
-    again, same_root = timestamps.builtin(tmp_path / "tsa", NOW + dt.timedelta(days=1))
+    first, root = timestamps.builtin(tmp_path / "tsa", NOW, PASSWORD)
+    again, same_root = timestamps.builtin(tmp_path / "tsa", NOW + dt.timedelta(days=1), PASSWORD)
     assert first.cert == again.cert and root == same_root
     token = grant(first, tsa.request(DATA))
     assert tsa.verify_token(token, DATA, [root]).tsa == first.cert.subject.rfc4514_string()

@@ -28,12 +28,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from nodes import SECRET, Node, bidroom
 from playwright.sync_api import Page
 
-from bidroom import receipts
+from bidroom import receipts, timestamps
 from bidroom.broker import LocalBroker
 from bidroom.hub import Hub
 from bidroom.meeting import Meeting
 from bidroom.metrics import Metrics
 from bidroom.room import Actor, Command
+from bidroom.settings import load_settings
 from bidroom.store import RoomRecord, Store, create_engine
 from ca import checkpoint, tsa
 from ca import primitives as p
@@ -181,7 +182,8 @@ def impostor_root(real_pem: str) -> str:
 def token_over_other_data(var: Path) -> str:
     """A genuine token by the same TSA, over data that is not the receipt's checkpoint."""
     cert = x509.load_pem_x509_certificate((var / "tsa" / "tsa.pem").read_bytes())
-    key = p.load_private_key((var / "tsa" / "tsa.key.pem").read_bytes())
+    password = timestamps.key_password(load_settings(secret_key=SECRET))
+    key = p.load_private_key((var / "tsa" / "tsa.key.pem").read_bytes(), password)
     authority = tsa.TimeStampAuthority(cert, key)
     query = tsa.request(b"another checkpoint\n", tsa.random_nonce())
     token = tsa.token_of(authority.respond(query))
