@@ -28,6 +28,8 @@ Deliver = Callable[[str, str], Awaitable[None]]
 Resync = Callable[[], Awaitable[None]]
 CHANNEL = "bidroom:room:"
 RETRY_FIRST = 0.05
+POOL_CONNECTIONS = 32  # publishes in flight at once; more wait their turn
+POOL_WAIT_SECONDS = 5.0  # then a publish fails (BrokerError) and is republished later
 
 
 class Broker(Protocol):
@@ -92,7 +94,17 @@ class RedisBroker:
 
     def __init__(self, url: str, *, retry_max: float = 2.0):
         self._url = url
-        self._redis = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        # A burst of publishes (a reconnect storm's joins) waits for a pooled connection rather
+        # than failing: the default pool raises MaxConnectionsError past 100 at once, and each
+        # failure lost a direct frame or delayed events until a republish.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=POOL_CONNECTIONS,
+            timeout=POOL_WAIT_SECONDS,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+        )
+        self._redis = aioredis.Redis.from_pool(pool)
         self._retry_max = retry_max
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
