@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import ctypes
 import getpass
 import json
 import logging
@@ -102,6 +104,7 @@ def serve(
     """Run one node until interrupted. Refuses to start on an unmigrated database."""
     if settings.secret_key is None:
         raise ConfigError("BIDROOM_SECRET_KEY is not set (32 or more random characters)")
+    limit_malloc_arenas()
     asyncio.run(_with_engine(settings, db.ensure_migrated))
     sock = sock or _bind(settings.host, settings.port)
     port = sock.getsockname()[1]
@@ -119,6 +122,23 @@ def serve(
     )
     log.info("listening", extra={"url": settings.base_url, "port": port})
     uvicorn.Server(config).run(sockets=[sock])
+
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas() -> None:
+    """Hold glibc to two malloc arenas unless ``MALLOC_ARENA_MAX`` says otherwise.
+
+    glibc gives threads arenas of their own as they contend (up to eight per core); the media
+    stack's threads (aiortc, PyAV's codecs) then grow a node's memory several-fold without a
+    leak (docs/operations.md, "Memory"). The environment variable is read only at process start;
+    mallopt applies to every arena made after it, which is all the threads' arenas."""
+    if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, MALLOC_ARENAS)
 
 
 def _demo_settings(args: argparse.Namespace) -> Settings:
