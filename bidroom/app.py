@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -19,6 +20,7 @@ from bidroom import (
     api,
     audit_api,
     demo,
+    edge,
     evaluation,
     evaluations,
     login,
@@ -26,6 +28,7 @@ from bidroom import (
     openings,
     recordings,
     tender_api,
+    throttle,
     timestamps,
     ws,
 )
@@ -93,6 +96,9 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     if settings.secret_key is None:
         raise ConfigError("BIDROOM_SECRET_KEY is not set (32 or more random characters)")
     app.state.tsa, app.state.timestamper = timestamps.open_timestamping(settings)
+    app.state.login_limits = throttle.LoginLimits.of(
+        settings.logins_per_minute, settings.certificate_logins_per_minute
+    )
     engine = create_engine(settings.database_url)
     metrics = Metrics()
     broker = broker_for(settings.redis_url)
@@ -175,7 +181,11 @@ def create_app(settings: Settings, demo_dir: Path | None = None) -> Starlette:
         ]
     if settings.web_root.is_dir():
         routes.append(Mount("/", StaticFiles(directory=settings.web_root, html=True), name="web"))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = [
+        Middleware(edge.SecurityHeaders),  # outermost: the 413 below carries the headers too
+        Middleware(edge.BodyLimit, max_bid_bytes=settings.max_bid_bytes),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
     app.state.demo_dir = demo_dir
     return app

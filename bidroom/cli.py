@@ -121,6 +121,7 @@ def serve(
         ws_ping_interval=None,
         timeout_graceful_shutdown=5,
         proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,  # none by default: X-Forwarded-* ignored
     )
     log.info("listening", extra={"url": settings.base_url, "port": port})
     uvicorn.Server(config).run(sockets=[sock])
