@@ -41,7 +41,7 @@ def room_public(room: RoomRecord) -> dict[str, Any]:
 def error(status: int, code: str, message: str, detail: dict[str, Any] | None = None) -> Response:
     # The detail is evidence for a person: whatever it holds (bytes, a number too large for
     # JSON, an exception in a validation error's context) goes out as text, never as a 500.
-    plain = json.loads(json.dumps(detail or {}, default=str))
+    plain = json.loads(json.dumps(detail or {}, default=str), parse_constant=str)  # inf, NaN
     return JSONResponse({"code": code, "message": message, "detail": plain}, status)
 
 

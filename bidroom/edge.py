@@ -37,9 +37,10 @@ LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     ("POST", re.compile(r"/api/login(/challenge)?"), 32 * KiB),
     ("POST", re.compile(r"/api/rooms"), 64 * KiB),
     ("POST", re.compile(r"/tsa"), 64 * KiB),
+    ("POST", re.compile(r"/api/lots/[^/]+/evaluations"), 64 * KiB),
     ("*", re.compile(r"/api/(tenders|lots)(/.*)?"), 1 * MiB),  # a tender with its custodians
-    ("POST", re.compile(r"/api/openings/[^/]+/[a-z-]+"), 256 * KiB),
-    ("POST", re.compile(r"/api/evaluations/[^/]+/[a-z/-]+"), 512 * KiB),
+    ("POST", re.compile(r"/api/openings/[^/]+/[a-z-]+"), 64 * KiB),
+    ("POST", re.compile(r"/api/evaluations/[^/]+/[a-z/-]+"), 256 * KiB),  # an answer: 20,000 chars
 )
 DEFAULT_LIMIT = 64 * KiB
 UPLOAD_PATCH = re.compile(r"/api/uploads/[^/]+")

@@ -163,7 +163,10 @@ async def _body(request: Request, model: type[BaseModel], limit: int = 64 * 1024
         return model.model_validate_json(raw or b"{}")
     except ValidationError as exc:
         raise EvaluationRefused(
-            422, "invalid_args", "invalid request", {"errors": exc.errors(include_url=False)}
+            422,
+            "invalid_args",
+            "invalid request",
+            {"errors": exc.errors(include_url=False, include_input=False)},
         ) from exc
 
 
