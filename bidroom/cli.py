@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 import httpx2 as httpx
 import uvicorn
 from cryptography import x509
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import State
 from tqdm import tqdm
@@ -83,9 +82,7 @@ def migrate(settings: Settings) -> None:
 
 
 def _prepare_sqlite(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    db.prepare_sqlite(url)  # its folder 0700 if new, the file 0600
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -157,6 +154,7 @@ def _demo_media() -> dict[str, Any]:
 
 
 def run_demo(args: argparse.Namespace) -> None:
+    demo.guard_host(args.host, args.i_know_this_serves_private_keys)
     step(1, 4, f"preparing {args.var}")
     settings = _demo_settings(args)
     sock = _bind(settings.host, settings.port)
@@ -554,7 +552,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run a node, configured by BIDROOM_* variables")
     sub.add_parser("migrate", help="apply database migrations")
     demo_cmd = sub.add_parser("demo", help="run the demo on the embedded default (SQLite, ./var)")
-    demo_cmd.add_argument("--host", default="127.0.0.1")
+    demo_cmd.add_argument("--host", default="127.0.0.1", help="loopback unless forced")
+    demo_cmd.add_argument(
+        demo.FORCE_NETWORK, action="store_true", help="let --host be a network address"
+    )
     demo_cmd.add_argument("--port", type=int, default=8000)
     demo_cmd.add_argument("--var", default="./var", help="where the demo keeps its data")
     demo_cmd.add_argument(
