@@ -39,6 +39,7 @@ from bidroom.errors import BidroomError, ConfigError
 from bidroom.hub import Hub
 from bidroom.meeting import Meeting
 from bidroom.metrics import Metrics
+from bidroom.presence import Presence
 from bidroom.room import RoomType
 from bidroom.settings import Settings
 from bidroom.store import Store, create_engine
@@ -110,6 +111,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         node=settings.node_id,
         metrics=metrics,
         replay_limit=settings.replay_limit,
+        presence=Presence(settings.connections_per_subject, settings.presence_grace_seconds),
     )
     try:
         await ensure_migrated(engine)

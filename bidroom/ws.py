@@ -23,6 +23,7 @@ from bidroom import media, protocol, tokens
 from bidroom.errors import AuthError, BidroomError, ProtocolError, Refused, RoomNotFound
 from bidroom.hub import Hub, LiveRoom, Recipient
 from bidroom.metrics import Metrics
+from bidroom.presence import TOO_MANY
 from bidroom.protocol import Close, CommandFrame, Hello, Ping, SignalFrame
 from bidroom.room import Actor, RoomType
 from bidroom.settings import Settings
@@ -32,6 +33,7 @@ from signaling.errors import SignalingError
 log = logging.getLogger(__name__)
 
 CLOSE_GRACE = 2.0
+REFUSAL_CLOSE = {"removed": Close.REMOVED, TOO_MANY: Close.TOO_MANY_CONNECTIONS}
 
 
 @dataclass
@@ -177,7 +179,7 @@ class Session:
         except RoomNotFound as exc:
             raise _Refusal(Close.ROOM_NOT_FOUND, exc.code, exc.message) from None
         except Refused as exc:
-            code = Close.REMOVED if exc.code == "removed" else Close.FORBIDDEN
+            code = REFUSAL_CLOSE.get(exc.code, Close.FORBIDDEN)
             raise _Refusal(code, exc.code, exc.message) from None
         except BidroomError as exc:
             raise _Refusal(Close.INTERNAL_ERROR, "unavailable", exc.message) from None
