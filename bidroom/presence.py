@@ -12,7 +12,10 @@ the audit log: one bidder opening and closing 200 sockets in 4 s wrote 400 of ea
   meanwhile *resumes* it: it takes the old socket's connection id, and nothing is recorded, as
   nothing changed in the room. A subject's flapping link writes at most one join and one leave
   per ``grace`` seconds, and the room shows them present throughout, absent ``grace`` seconds
-  after their last socket closed.
+  after their last socket closed. Media is told the truth meanwhile: a held connection is left
+  out of the ``present`` of media frames (:meth:`Presence.held`), so nobody offers to a socket
+  that is not there; the socket that resumes it announces itself (``peer`` joined) as any
+  newcomer does.
 
 The hub calls :meth:`Presence.admit` and :meth:`Presence.resume` while it admits a subscriber
 (under the room's lock), and :meth:`Presence.leave` when one goes; :meth:`Presence.flush`
@@ -118,6 +121,11 @@ class Presence:
             await self._record(item)
         with contextlib.suppress(Exception):
             await asyncio.gather(*self._recording, return_exceptions=True)
+
+    def held(self) -> frozenset[str]:
+        """The connection ids whose departure is held: the room still lists them, but no
+        socket answers there, so nobody should offer them media meanwhile."""
+        return frozenset(h.connection for waiting in self._held.values() for h in waiting)
 
     def holding(self) -> int:
         """How many departures are held (for tests and metrics)."""

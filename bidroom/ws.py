@@ -258,7 +258,9 @@ class Session:
         live = await self.hub.room(self.room)
         actor = self.conn.actor
         now = self.hub.clock()
-        self.conn.send(media_frame_for(self.settings, now, live.kind, live.state, actor, peers))
+        held = self.hub.presence.held()  # departures not yet recorded: no socket there
+        frame = media_frame_for(self.settings, now, live.kind, live.state, actor, peers, held)
+        self.conn.send(frame)
         joined = media.joined_frame(actor, self.conn.id)
         for to in media.recipients(live.kind, live.state, actor):
             await self.hub.direct(self.room, to, joined)
@@ -329,11 +331,17 @@ def media_frame_for(
     state: Any,
     actor: Actor,
     peers: list[str],
+    held: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """The media frame for ``actor``: ICE servers (TURN credentials minted for them), the roles
-    they may signal, who is there to reach now, and who only answers."""
+    they may signal, who is there to reach now (not at a ``held`` connection), and who only
+    answers."""
     servers, expires = ice_for(settings, actor.subject, now)
-    present = media.present(kind, state, actor)
+    present = [
+        {**p, "connections": [c for c in p["connections"] if c not in held]}
+        for p in media.present(kind, state, actor)
+        if set(p["connections"]) - held
+    ]
     receive_only = sorted(rules.RECEIVE_ONLY)
     return protocol.media_frame(servers, peers, expires, present, receive_only)
 
