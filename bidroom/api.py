@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -15,6 +16,7 @@ from bidroom.errors import AuthError, BidroomError, Refused, RoomNotFound, Store
 from bidroom.store import RoomRecord
 
 ROOM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+SEQUENCE = re.compile(r"[0-9]{1,18}")  # ASCII digits only ("²".isdigit() is True), below 2**63
 
 
 class RoomCreate(BaseModel):
@@ -37,7 +39,20 @@ def room_public(room: RoomRecord) -> dict[str, Any]:
 
 
 def error(status: int, code: str, message: str, detail: dict[str, Any] | None = None) -> Response:
-    return JSONResponse({"code": code, "message": message, "detail": detail or {}}, status)
+    # The detail is evidence for a person: whatever it holds (bytes, a number too large for
+    # JSON, an exception in a validation error's context) goes out as text, never as a 500.
+    plain = json.loads(json.dumps(detail or {}, default=str), parse_constant=str)  # inf, NaN
+    return JSONResponse({"code": code, "message": message, "detail": plain}, status)
+
+
+def invalid(exc: ValidationError) -> dict[str, Any]:
+    """A validation error's detail: where and why, never the input (it may be a whole body)."""
+    return {"errors": exc.errors(include_url=False, include_input=False)}
+
+
+def sequence(text: str) -> int | None:
+    """A sequence number from a query parameter; None if it is not one."""
+    return int(text) if SEQUENCE.fullmatch(text) else None
 
 
 async def healthz(request: Request) -> Response:
@@ -77,7 +92,10 @@ async def create_room(request: Request) -> Response:
     try:
         body = RoomCreate.model_validate_json(await request.body())
     except ValidationError as exc:
-        return error(422, "invalid_args", "invalid room", {"errors": exc.errors(include_url=False)})
+        return error(422, "invalid_args", "invalid room", invalid(exc))
+    unfit = _unfit(request.app.state.hub, body)
+    if unfit is not None:
+        return unfit
     try:
         room = await request.app.state.hub.create_room(body.id, body.kind, body.title, body.config)
     except Refused as exc:
@@ -85,6 +103,20 @@ async def create_room(request: Request) -> Response:
     except StoreError:
         return error(409, "room_exists", f"room {body.id} exists already")
     return JSONResponse(room_public(room), 201)
+
+
+def _unfit(hub: Any, body: RoomCreate) -> Response | None:
+    """A room whose config its kind cannot start from would fail every later request (each
+    loads the room): refuse it here, with the kind's reason."""
+    kind = hub.room_types.get(body.kind)
+    if kind is None:
+        return None  # the hub names the kinds it knows
+    try:
+        kind.initial({**body.config, "title": body.title})
+    except Exception as exc:  # any room type's own validation: a KeyError, a ScoringError...
+        reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        return error(422, "invalid_config", f"not a {body.kind} config", {"reason": reason})
+    return None
 
 
 HISTORY_PAGE = 500
@@ -101,16 +133,16 @@ async def room_events(request: Request) -> Response:
         return error(401, exc.code, exc.message)
     if not any(role in who.roles for role in WATCHERS):
         return error(403, "not_allowed", "the room's history is for the chair and supervisors")
-    after = request.query_params.get("after", "0")
-    if not after.isdigit():
-        return error(422, "invalid_args", "after is a sequence number")
+    after = sequence(request.query_params.get("after", "0"))
+    if after is None:
+        return error(422, "invalid_args", "after is a sequence number (0 to 18 digits)")
     hub = request.app.state.hub
     try:
         await hub.room(request.path_params["room"])
     except RoomNotFound as exc:
         return error(404, "room_not_found", exc.message)
     room = request.path_params["room"]
-    found = await hub.store.events(room, after=int(after), upto=int(after) + HISTORY_PAGE)
+    found = await hub.store.events(room, after=after, upto=after + HISTORY_PAGE)
     return JSONResponse(
         {"room": room, "events": [protocol.event_json(e) for e in found], "page": HISTORY_PAGE}
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -20,6 +21,7 @@ from bidroom import (
     api,
     audit_api,
     demo,
+    edge,
     evaluation,
     evaluations,
     login,
@@ -27,6 +29,7 @@ from bidroom import (
     openings,
     recordings,
     tender_api,
+    throttle,
     timestamps,
     ws,
 )
@@ -37,6 +40,7 @@ from bidroom.errors import BidroomError, ConfigError
 from bidroom.hub import Hub
 from bidroom.meeting import Meeting
 from bidroom.metrics import Metrics
+from bidroom.presence import Presence
 from bidroom.room import RoomType
 from bidroom.settings import Settings
 from bidroom.store import Store, create_engine
@@ -99,6 +103,9 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     app.state.tsa, app.state.timestamper = timestamps.open_timestamping(
         settings, executor=app.state.tsa_executor
     )
+    app.state.login_limits = throttle.LoginLimits.of(
+        settings.logins_per_minute, settings.certificate_logins_per_minute
+    )
     engine = create_engine(settings.database_url)
     metrics = Metrics()
     broker = broker_for(settings.redis_url)
@@ -110,6 +117,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         node=settings.node_id,
         metrics=metrics,
         replay_limit=settings.replay_limit,
+        presence=Presence(settings.connections_per_subject, settings.presence_grace_seconds),
     )
     try:
         await ensure_migrated(engine)
@@ -182,7 +190,11 @@ def create_app(settings: Settings, demo_dir: Path | None = None) -> Starlette:
         ]
     if settings.web_root.is_dir():
         routes.append(Mount("/", StaticFiles(directory=settings.web_root, html=True), name="web"))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = [
+        Middleware(edge.SecurityHeaders),  # outermost: the 413 below carries the headers too
+        Middleware(edge.BodyLimit, max_bid_bytes=settings.max_bid_bytes),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
     app.state.demo_dir = demo_dir
     return app

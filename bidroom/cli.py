@@ -37,6 +37,7 @@ Handler = Callable[[argparse.Namespace], None]
 OPERATOR = "bidroom.cli_operator:run"
 # bidroom.tus_client's budget, spelt here so that building the arguments imports no HTTP client.
 UPLOAD_RETRY_DEFAULT = "BIDROOM_UPLOAD_RETRY_SECONDS or 300"
+DEMO_FORCE_NETWORK = "--i-know-this-serves-private-keys"  # bidroom.demo.FORCE_NETWORK
 
 
 def handler(run: str | Handler) -> Handler:
@@ -207,7 +208,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run a node, configured by BIDROOM_* variables")
     sub.add_parser("migrate", help="apply database migrations")
     demo_cmd = sub.add_parser("demo", help="run the demo on the embedded default (SQLite, ./var)")
-    demo_cmd.add_argument("--host", default="127.0.0.1")
+    demo_cmd.add_argument("--host", default="127.0.0.1", help="loopback unless forced")
+    demo_cmd.add_argument(
+        DEMO_FORCE_NETWORK, action="store_true", help="let --host be a network address"
+    )
     demo_cmd.add_argument("--port", type=int, default=8000)
     demo_cmd.add_argument("--var", default="./var", help="where the demo keeps its data")
     demo_cmd.add_argument(

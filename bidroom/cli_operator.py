@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 
 import uvicorn
 from cryptography import x509
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import State
 from tqdm import tqdm
@@ -80,9 +79,7 @@ def migrate(settings: Settings) -> None:
 
 
 def _prepare_sqlite(url: str) -> None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    db.prepare_sqlite(url)  # its folder 0700 if new, the file 0600
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -119,6 +116,7 @@ def serve(
         ws_ping_interval=None,
         timeout_graceful_shutdown=5,
         proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,  # none by default: X-Forwarded-* ignored
     )
     log.info("listening", extra={"url": settings.base_url, "port": port})
     uvicorn.Server(config).run(sockets=[sock])
@@ -171,6 +169,7 @@ def _demo_media() -> dict[str, Any]:
 
 
 def run_demo(args: argparse.Namespace) -> None:
+    demo.guard_host(args.host, args.i_know_this_serves_private_keys)
     step(1, 4, f"preparing {args.var}")
     settings = _demo_settings(args)
     sock = _bind(settings.host, settings.port)

@@ -26,8 +26,10 @@ keys to the login page (one click per person).
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
 import secrets
+import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +55,7 @@ from bidroom import (
     timestamps,
     uploads,
 )
+from bidroom.errors import ConfigError
 from bidroom.settings import Settings
 from bidroom.store import Store
 from bidroom.tender_store import LotRecord, TenderRecord, TenderStore
@@ -261,6 +264,7 @@ async def seed(
 ) -> list[str]:
     """Make the demo (once) and return one 'role name link' block per person."""
     now = now or datetime.now(UTC)
+    settings.var_dir.chmod(0o700)  # the demo people's keys, the TSA's, the database: ours only
     store = Store(engine)
     folder = pki_folder(settings)
     demo_pki.create(folder, settings.trust_root, now)
@@ -422,6 +426,40 @@ def _links_of(base: str, person: demo_pki.DemoPerson, lot: LotRecord, opened: Op
     if person.role == "expert":
         block.append(f"    会场 venue, if drawn: {VENUES[str(person.city)]}（{person.city}）")
     return "\n".join(block)
+
+
+FORCE_NETWORK = "--i-know-this-serves-private-keys"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (a name other than localhost may
+    resolve anywhere: not loopback)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def guard_host(host: str, forced: bool) -> None:
+    """The demo hands every demo person's private key to anyone who asks, without login (the
+    one-click sign-in): it listens on loopback only, unless the operator says they know."""
+    if is_loopback(host):
+        return
+    if not forced:
+        raise ConfigError(
+            f"--host {host} would hand every demo person's private key, without login, to "
+            f"anyone who reaches it: the demo listens on loopback only (127.0.0.1, ::1, "
+            f"localhost); add {FORCE_NETWORK} to serve it on {host} anyway"
+        )
+    line = "!" * 78
+    print(
+        f"{line}\nWARNING: the demo on {host} serves EVERY demo person's PRIVATE KEY, without "
+        f"login,\nto anyone who can reach this address. Demo data only; never real people.\n{line}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def pki_folder(settings: Settings) -> Path:

@@ -163,7 +163,10 @@ async def _body(request: Request, model: type[BaseModel], limit: int = 64 * 1024
         return model.model_validate_json(raw or b"{}")
     except ValidationError as exc:
         raise EvaluationRefused(
-            422, "invalid_args", "invalid request", {"errors": exc.errors(include_url=False)}
+            422,
+            "invalid_args",
+            "invalid request",
+            {"errors": exc.errors(include_url=False, include_input=False)},
         ) from exc
 
 
@@ -497,11 +500,19 @@ def _reading(app: Any) -> tuple[asyncio.Semaphore, OrderedDict[str, dict[str, An
 async def read_bids(app: Any, config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Every bid the evaluation takes, read through the opening's sealed data keys."""
     hub: Hub = app.hub
+    if not config.get("opening_room"):  # a session made by hand (POST /api/rooms)
+        raise EvaluationRefused(409, "bid_not_opened", "this session has no opening to read from")
     room = str(config["opening_room"])
     opened = openings.part(await live_room(hub, room))
     sealed = openings.sealed_keys(await hub.store.events(room))
     key = openings.room_key(app.settings, room)
     wanted = [str(b["bidder"]) for b in config.get("bids") or ()]
+    if any(b not in opened.bids or b not in sealed for b in wanted):
+        # e.g. a session whose opening has not yet handed this bid's data key over: its
+        # bidder is not named, the technical part may be anonymous
+        raise EvaluationRefused(
+            409, "bid_not_opened", "the opening has not handed over this bid's data key yet"
+        )
     limit, read = _reading(app)
     with tempfile.TemporaryDirectory(dir=app.settings.var_dir, prefix="evaluation-") as scratch:
 

@@ -25,6 +25,7 @@ from bidroom import audit, protocol
 from bidroom.broker import Broker
 from bidroom.errors import BrokerError, Refused, RoomNotFound, SeqConflict, StoreError
 from bidroom.metrics import Metrics
+from bidroom.presence import Presence
 from bidroom.protocol import Close
 from bidroom.room import SYSTEM, Actor, Command, Event, Rejected, RoomType, fold
 from bidroom.store import CommandKey, DuplicateCommand, RoomRecord, Store
@@ -192,6 +193,7 @@ class Hub:
         metrics: Metrics,
         replay_limit: int = 1000,
         clock: Clock = system_clock,
+        presence: Presence | None = None,
     ):
         self.store = store
         self.broker = broker
@@ -200,6 +202,7 @@ class Hub:
         self.metrics = metrics
         self.replay_limit = replay_limit
         self.clock = clock
+        self.presence = presence or Presence()  # sockets per subject, departures held back
         self.rooms: dict[str, LiveRoom] = {}
         self._loading = asyncio.Lock()
         self._republishing: set[asyncio.Task[None]] = set()
@@ -432,11 +435,15 @@ class Hub:
             refusal = live.kind.may_join(live.state, subscriber.actor)
             if refusal is not None:
                 raise Refused(refusal.message, code=refusal.code, detail=refusal.detail)
+            self.presence.admit(room_id, live.subscribers.values(), subscriber.actor)
             if since > live.seq:
                 await self._catch_up(live)
             self._greet(live, subscriber, since)
+            resumed = self.presence.resume(room_id, subscriber)  # takes a departed one's id
             live.admit(subscriber)
         self.metrics.connections.inc()
+        if resumed:
+            return
         join = live.kind.joined(subscriber.actor, subscriber.id, self.node)
         try:
             outcome = await self.execute(room_id, join, subscriber.actor)
@@ -480,8 +487,13 @@ class Hub:
         if live is None or live.discharge(subscriber.id) is None:
             return
         self.metrics.connections.dec()
-        with contextlib.suppress(StoreError, RoomNotFound):
-            await self.execute(room_id, live.kind.left(subscriber.id), SYSTEM)
+        leave = live.kind.left(subscriber.id)
+
+        async def record() -> None:
+            with contextlib.suppress(StoreError, RoomNotFound):
+                await self.execute(room_id, leave, SYSTEM)
+
+        await self.presence.leave(room_id, subscriber, record)
 
     # direct frames: not events, never logged ------------------------------------------------
 
@@ -541,5 +553,6 @@ class Hub:
             for subscriber in list(live.subscribers.values()):
                 subscriber.close(Close.SERVICE_RESTART, "server shutting down; reconnect")
                 await self.detach(room_id, subscriber)
+        await self.presence.flush()
         with contextlib.suppress(StoreError):
             await self.store.heartbeat(self.node, datetime(1970, 1, 1, tzinfo=UTC))

@@ -4,6 +4,9 @@
     POST /api/login {"challenge", "certificate", "chain", "signature"}   (base64 DER / bytes)
                                            -> {"token", "expires_at", "holder", "roles"}
 
+Login answers are rate-limited per client address and per certificate (bidroom.throttle):
+over either, ``429 login_rate_limited`` with Retry-After, before any certificate is checked.
+
 The rules live in ca.login (challenge, path, signature) and in the platform's registry (roles);
 this module only decodes, calls and answers. Every refusal has a stable code.
 """
@@ -12,16 +15,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bidroom import audit, tokens
-from bidroom.api import error
+from bidroom.api import error, invalid
 from bidroom.settings import Settings
+from bidroom.throttle import LoginLimits
 from ca import login
 from ca.errors import CertificateError, CryptoError
 from ca.trust import TrustStore
@@ -34,7 +40,9 @@ class Answer(BaseModel):
 
     challenge: str = Field(min_length=10, max_length=512)
     certificate: str = Field(min_length=10, max_length=16384)
-    chain: list[str] = Field(default_factory=list, max_length=MAX_CHAIN)
+    chain: list[Annotated[str, Field(max_length=16384)]] = Field(
+        default_factory=list, max_length=MAX_CHAIN
+    )
     signature: str = Field(min_length=10, max_length=2048)
 
 
@@ -72,12 +80,19 @@ def _b64(text: str) -> bytes:
 
 
 async def answer(request: Request) -> Response:
+    address = request.client.host if request.client else "unknown"
+    limits: LoginLimits = request.app.state.login_limits
+    refused = _throttled(limits.by_address.take(address, time.monotonic()), "address")
+    if refused is not None:
+        return refused
     try:
         body = Answer.model_validate_json(await request.body())
     except ValidationError as exc:
-        return error(
-            422, "invalid_args", "invalid login", {"errors": exc.errors(include_url=False)}
-        )
+        return error(422, "invalid_args", "invalid login", invalid(exc))
+    certificate = _fingerprint(body.certificate)
+    refused = _throttled(limits.by_certificate.take(certificate, time.monotonic()), "certificate")
+    if refused is not None:
+        return refused
     origin = _origin(request)
     if origin is None:
         return error(403, "challenge_origin", "the login comes from another site")
@@ -144,6 +159,31 @@ async def _login(request: Request, body: Answer, origin: str) -> Response:
             },
         }
     )
+
+
+def _fingerprint(certificate: str) -> str:
+    """The bucket's key: the SHA-256 of the certificate's DER (of the text if it is not base64,
+    which the login then refuses anyway)."""
+    try:
+        der = base64.b64decode(certificate, validate=True)
+    except (binascii.Error, ValueError):
+        der = certificate.encode()
+    return hashlib.sha256(der).hexdigest()
+
+
+def _throttled(wait: int, scope: str) -> Response | None:
+    """429 when a bucket is empty: a flood of logins (from one address, or for one
+    certificate) must not take the node's time from the people in its rooms."""
+    if not wait:
+        return None
+    response = error(
+        429,
+        "login_rate_limited",
+        f"too many login attempts from this {scope}: try again in {wait} s",
+        {"scope": scope, "retry_after": wait},
+    )
+    response.headers["retry-after"] = str(wait)
+    return response
 
 
 def _public(detail: Any) -> dict[str, Any]:

@@ -147,7 +147,10 @@ async def _body(request: Request, model: type[BaseModel]) -> Any:
         return model.model_validate_json(raw)
     except ValidationError as exc:
         raise OpeningRefused(
-            422, "invalid_args", "invalid request", {"errors": exc.errors(include_url=False)}
+            422,
+            "invalid_args",
+            "invalid request",
+            {"errors": exc.errors(include_url=False, include_input=False)},
         ) from exc
 
 

@@ -40,6 +40,7 @@ class Close(IntEnum):
     TOO_SLOW = 4008
     HEARTBEAT_TIMEOUT = 4009
     REMOVED = 4010
+    TOO_MANY_CONNECTIONS = 4029
 
 
 RECONNECT = frozenset(

@@ -43,6 +43,18 @@ class Settings(BaseSettings):
     trust_dir: Path | None = None
     ca_dir: Path | None = None  # the CAs this platform operates; None: var_dir / "ca"
     login_challenge_seconds: int = Field(default=120, gt=0)
+    # Login attempts (POST /api/login) each node takes per minute from one client address and
+    # for one certificate (token buckets, bursts of a minute's worth): over them, 429.
+    logins_per_minute: float = Field(default=60.0, gt=0)
+    certificate_logins_per_minute: float = Field(default=10.0, gt=0)
+    # The proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs,
+    # JSON list; "*" any). Empty: the peer's own address is the client's, whatever it claims.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Sockets one subject may hold in one room on one node; the next is closed with 4029.
+    connections_per_subject: int = Field(default=4, ge=1)
+    # A subject's last socket in a room that closes is recorded as gone only after this long;
+    # a reconnection within it takes the old socket's place with no presence event.
+    presence_grace_seconds: float = Field(default=5.0, ge=0)
     audit_key: SecretStr | None = None  # base64 Ed25519 seed; None: derived from secret_key
     audit_origin: str | None = None  # the checkpoints' origin line; None: <host>/audit
     audit_seconds: float = Field(default=2.0, gt=0)  # how often pending entries are integrated

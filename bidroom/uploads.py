@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import re
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +51,7 @@ VERSION = "1.0.0"
 EXTENSIONS = "creation,termination"
 OFFSET_TYPE = "application/offset+octet-stream"
 HEADERS = {"Tus-Resumable": VERSION}
+NUMBER = re.compile(r"[0-9]{1,19}")
 
 
 def upload_dir(request: Request) -> Path:
@@ -74,7 +76,7 @@ def check_version(request: Request) -> None:
 
 def _number(request: Request, name: str) -> int:
     text = request.headers.get(name, "")
-    if not text.isdigit():
+    if not NUMBER.fullmatch(text):  # ASCII digits: "²".isdigit() is True, int("²") fails
         raise UploadRefused(f"{name} is a non-negative integer", code="tus_header")
     return int(text)
 
@@ -198,7 +200,7 @@ async def patch(request: Request, who: Identity) -> Response:
             detail={"offset": upload.offset},
         )
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and offset + int(declared) > upload.length:
+    if NUMBER.fullmatch(declared) and offset + int(declared) > upload.length:
         raise TooLarge("more bytes than Upload-Length", detail={"length": upload.length})
     busy: set[str] = request.app.state.uploads_busy
     if upload.id in busy:

@@ -23,6 +23,7 @@ from bidroom import media, protocol, tokens
 from bidroom.errors import AuthError, BidroomError, ProtocolError, Refused, RoomNotFound
 from bidroom.hub import Hub, LiveRoom, Recipient
 from bidroom.metrics import Metrics
+from bidroom.presence import TOO_MANY
 from bidroom.protocol import Close, CommandFrame, Hello, Ping, SignalFrame
 from bidroom.room import Actor, RoomType
 from bidroom.settings import Settings
@@ -32,6 +33,7 @@ from signaling.errors import SignalingError
 log = logging.getLogger(__name__)
 
 CLOSE_GRACE = 2.0
+REFUSAL_CLOSE = {"removed": Close.REMOVED, TOO_MANY: Close.TOO_MANY_CONNECTIONS}
 
 
 @dataclass
@@ -206,7 +208,7 @@ class Session:
         except RoomNotFound as exc:
             raise _Refusal(Close.ROOM_NOT_FOUND, exc.code, exc.message) from None
         except Refused as exc:
-            code = Close.REMOVED if exc.code == "removed" else Close.FORBIDDEN
+            code = REFUSAL_CLOSE.get(exc.code, Close.FORBIDDEN)
             raise _Refusal(code, exc.code, exc.message) from None
         except BidroomError as exc:
             raise _Refusal(Close.INTERNAL_ERROR, "unavailable", exc.message) from None
@@ -286,7 +288,9 @@ class Session:
         live = await self.hub.room(self.room)
         actor = self.conn.actor
         now = self.hub.clock()
-        self.conn.send(media_frame_for(self.settings, now, live.kind, live.state, actor, peers))
+        held = self.hub.presence.held()  # departures not yet recorded: no socket there
+        frame = media_frame_for(self.settings, now, live.kind, live.state, actor, peers, held)
+        self.conn.send(frame)
         joined = media.joined_frame(actor, self.conn.id)
         reachable = media.recipients(live.kind, live.state, actor)
         await self.hub.direct_many(self.room, reachable, joined)
@@ -358,11 +362,17 @@ def media_frame_for(
     state: Any,
     actor: Actor,
     peers: list[str],
+    held: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """The media frame for ``actor``: ICE servers (TURN credentials minted for them), the roles
-    they may signal, who is there to reach now, and who only answers."""
+    they may signal, who is there to reach now (not at a ``held`` connection), and who only
+    answers."""
     servers, expires = ice_for(settings, actor.subject, now)
-    present = media.present(kind, state, actor)
+    present = [
+        {**p, "connections": [c for c in p["connections"] if c not in held]}
+        for p in media.present(kind, state, actor)
+        if set(p["connections"]) - held
+    ]
     receive_only = sorted(rules.RECEIVE_ONLY)
     return protocol.media_frame(servers, peers, expires, present, receive_only)
 

@@ -115,3 +115,9 @@ def test_the_upload_help_names_the_clients_own_retry_budget() -> None:
     from bidroom import cli, tus_client
 
     assert f"{tus_client.RETRY_ENV} or {tus_client.RETRY_FOR:g}" == cli.UPLOAD_RETRY_DEFAULT
+
+
+def test_the_demo_flag_is_the_demo_modules_own() -> None:
+    from bidroom import cli, demo
+
+    assert demo.FORCE_NETWORK == cli.DEMO_FORCE_NETWORK

@@ -41,6 +41,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         BIDROOM_REPLAY_LIMIT="16",
         BIDROOM_QUEUE_SIZE="80",
         BIDROOM_COMMANDS_PER_SECOND="2000",
+        BIDROOM_PRESENCE_GRACE_SECONDS="0",  # a departure is the cut-off test's signal
     )
     body = {
         "id": ROOM,

@@ -53,6 +53,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         BIDROOM_MAX_SDP_BYTES=str(SDP_LIMIT),
         BIDROOM_HELLO_TIMEOUT_SECONDS="1",
         BIDROOM_SIGNALS_PER_SECOND="1000",
+        BIDROOM_PRESENCE_GRACE_SECONDS="0",  # each socket's presence.joined is join()'s signal
     )
     create(node, OPENING, "opening", {})
     bid = {"bidder": "bidder-1", "name": "投标人1", "status": "decrypted"}

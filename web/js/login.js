@@ -17,10 +17,21 @@ const { t } = i18n;
 const LOGIN_PREFIX = "bidroom login v1\n";
 const MAX_CHAIN = 5;
 
-/** Where to go after signing in: a path on this site only (never another origin). */
+/**
+ * Where to go after signing in: a page of this site only. The value is parsed as the browser
+ * will parse it (which drops tabs and newlines: "/\t/evil.example/" is "//evil.example/") and
+ * its origin compared with ours; what goes to location.assign is the parsed URL's own path.
+ */
 function sameSitePath(value) {
-  if (!value || !value.startsWith("/") || value.startsWith("//") || value.includes("\\")) return "";
-  return value;
+  if (!value) return "";
+  let url;
+  try {
+    url = new URL(value, location.origin);
+  } catch {
+    return "";
+  }
+  if (url.origin !== location.origin) return "";
+  return url.pathname + url.search + url.hash;
 }
 
 const query = new URLSearchParams(location.search);

@@ -1,0 +1,355 @@
+"""The HTTP edge of a real `bidroom serve` on port 0, attacked as a client would: bodies too large
+to read (declared or chunked), bad input that once answered 500, login floods, and the security
+headers every response carries."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from nodes import SECRET, Node, solo
+from tendering import Person, World, grant_roles, make_world, publish_body, tender_body
+
+from bidroom import tokens
+from ca import login
+from ca import primitives as p
+
+TIMEOUT = 30.0  # a generous bound on one answer of a busy machine's node
+HUGE = 256 * 1024 * 1024
+
+
+def headers(person: Person, role: str | None = None) -> dict[str, str]:
+    identity = tokens.Identity(person.subject, person.name, (role or person.role,), None, "")
+    token = tokens.mint(identity, SECRET, datetime.now(UTC), timedelta(hours=1))
+    return {"authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Site:
+    node: Node
+    world: World
+    lot: dict[str, Any]
+
+    def person(self, name: str) -> Person:
+        return self.world.people[name]
+
+    @property
+    def chair(self) -> Person:
+        return self.person("王敏")
+
+    @property
+    def bidder(self) -> Person:
+        return self.person("海洁")
+
+
+def node_with_people(folder: Path, **env: str) -> tuple[Node, World]:
+    """A node whose trust store and registry know make_world's people."""
+    world = make_world(folder / "trust")
+    asyncio.run(grant_roles(f"sqlite+aiosqlite:///{folder / 'b.db'}", world))
+    node = solo(folder, BIDROOM_TRUST_DIR=str(world.trust), BIDROOM_MIN_BID_DAYS="0", **env)
+    return node, world
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    node, world = node_with_people(tmp_path_factory.mktemp("edge"))
+    try:
+        with httpx.Client(base_url=node.url, timeout=TIMEOUT) as client:
+            chair = headers(world.people["王敏"])
+            lot = publish_body(client, tender_body(world), chair)  # type: ignore[arg-type]
+            bidder = headers(world.people["海洁"])
+            registered = client.post(f"/api/lots/{lot['id']}/registrations", headers=bidder)
+            assert registered.status_code in (200, 201), registered.text
+        yield Site(node, world, lot)
+    finally:
+        node.stop()
+
+
+# raw HTTP: what a client sends before the server answers ------------------------------------
+
+
+def _connect(node: Node) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", node.port), timeout=TIMEOUT)
+    sock.settimeout(TIMEOUT)
+    return sock
+
+
+def _head(method: str, path: str, fields: dict[str, str]) -> bytes:
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        *(f"{k}: {v}" for k, v in fields.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def _answer(sock: socket.socket) -> tuple[int, bytes]:
+    """The status and body of the server's answer (it closes the connection after it)."""
+    data = b""
+    while b"\r\n\r\n" not in data or not data.endswith(b"}"):
+        chunk = sock.recv(65536)  # a server still waiting for the body times out here
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+def declared(node: Node, path: str, fields: dict[str, str]) -> tuple[int, bytes]:
+    """Declare a 256 MiB body, send none of it, and wait for the answer."""
+    with _connect(node) as sock:
+        sock.sendall(_head("POST", path, {**fields, "Content-Length": str(HUGE)}))
+        return _answer(sock)
+
+
+def chunked(node: Node, path: str, fields: dict[str, str], sent: int) -> tuple[int, bytes]:
+    """Stream ``sent`` bytes of a chunked body (no length, no end), and wait for the answer."""
+    piece = b"x" * 16384
+    with _connect(node) as sock:
+        sock.sendall(_head("POST", path, {**fields, "Transfer-Encoding": "chunked"}))
+        for _ in range(sent // len(piece)):
+            sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+        return _answer(sock)
+
+
+def _bodies(site: Site) -> list[tuple[str, dict[str, str], int]]:
+    """(path, headers, limit) of every kind of endpoint that takes a body."""
+    room = site.lot["room"]
+    chair = headers(site.chair)
+    return [
+        ("/api/login", {}, 32 * 1024),
+        ("/api/rooms", chair, 64 * 1024),
+        ("/api/tenders", chair, 1024 * 1024),
+        (f"/api/openings/{room}/decrypt", headers(site.bidder), 64 * 1024),
+        (f"/api/lots/{site.lot['id']}/evaluations", chair, 64 * 1024),
+        ("/api/evaluations/any/answer", headers(site.bidder), 256 * 1024),
+    ]
+
+
+def test_a_huge_declared_body_is_refused_before_a_byte_of_it_is_read(site: Site) -> None:
+    for path, fields, limit in _bodies(site):
+        status, body = declared(site.node, path, fields)
+        assert status == 413, (path, body)
+        answer = httpx.Response(413, content=body).json()
+        assert answer["code"] == "body_too_large" and answer["detail"]["max"] == limit
+
+
+def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(site: Site) -> None:
+    for path, fields, limit in _bodies(site):
+        status, body = chunked(site.node, path, fields, limit + 32768)
+        assert status == 413, (path, body)
+        assert httpx.Response(413, content=body).json()["code"] == "body_too_large"
+
+
+def test_bodies_within_the_limits_still_reach_their_endpoints(site: Site) -> None:
+    with httpx.Client(base_url=site.node.url, timeout=TIMEOUT) as client:
+        for path, fields, limit in _bodies(site):
+            sized = client.post(path, content=b"{" + b" " * (limit - 2) + b"}", headers=fields)
+            assert sized.status_code not in (413, 500), (path, sized.text)
+        room = {"id": "edge-room", "kind": "meeting", "title": "开标", "config": {}}
+        made = client.post("/api/rooms", json=room, headers=headers(site.chair))
+        assert made.status_code == 201, made.text
+
+
+def test_the_node_does_not_grow_by_the_bodies_it_refuses(site: Site) -> None:
+    """Ten 256 MiB bodies offered at once leave the node's memory where it was (RSS: the
+    pages it holds; a node that buffered one would hold 256 MiB more)."""
+
+    def rss() -> int:
+        status = Path(f"/proc/{site.node.process.pid}/status").read_text()  # type: ignore[union-attr]
+        return int(
+            next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1]
+        )
+
+    before = rss()
+    for _ in range(10):
+        assert declared(site.node, "/api/login", {})[0] == 413
+    assert rss() - before < 64 * 1024  # KiB: far below one body
+
+
+# bad input: a 4xx with a code, never a 500 ---------------------------------------------------
+
+
+def test_bad_numbers_in_queries_and_tus_headers_are_4xx(site: Site) -> None:
+    room = site.lot["room"]
+    chair = headers(site.chair)
+    bidder = {**headers(site.bidder), "Tus-Resumable": "1.0.0"}
+    with httpx.Client(base_url=site.node.url, timeout=TIMEOUT) as client:
+        for after in ("²", "99999999999999999999999", "9223372036854775807", "-1", "1e3"):
+            got = client.get(f"/api/rooms/{room}/events", params={"after": after}, headers=chair)
+            assert (got.status_code, got.json()["code"]) == (422, "invalid_args"), after
+        assert client.get(f"/api/rooms/{room}/events?after=0", headers=chair).status_code == 200
+        uploads = f"/api/lots/{site.lot['id']}/uploads"
+        for length in ("²".encode(), b"\xd9\xa3", b"-1", b"1e3"):
+            got = client.post(uploads, headers={**bidder, "Upload-Length": length})  # type: ignore[dict-item]
+            assert (got.status_code, got.json()["code"]) == (400, "tus_header"), length
+        got = client.post(uploads, headers={**bidder, "Tus-Resumable": "²".encode()})  # type: ignore[dict-item]
+        assert (got.status_code, got.json()["code"]) == (412, "tus_version")
+        made = client.post(uploads, headers={**bidder, "Upload-Length": "10"})
+        assert made.status_code == 201, made.text
+        url = made.headers["location"]
+        octets = {**bidder, "Content-Type": "application/offset+octet-stream"}
+        for offset in ("²".encode(), b"", b"99999999999999999999999"):
+            got = client.patch(url, content=b"x", headers={**octets, "Upload-Offset": offset})  # type: ignore[dict-item]
+            assert got.status_code in (400, 409) and got.json()["code"], (offset, got.text)
+        assert client.delete(url, headers=bidder).status_code == 204
+
+
+def test_bodies_that_are_not_json_objects_are_422(site: Site) -> None:
+    room = site.lot["room"]
+    chair = headers(site.chair)
+    with httpx.Client(base_url=site.node.url, timeout=TIMEOUT) as client:
+        targets = [
+            ("/api/login", {}),
+            ("/api/rooms", chair),
+            ("/api/tenders", chair),
+            (f"/api/openings/{room}/decrypt", headers(site.bidder)),
+            (f"/api/lots/{site.lot['id']}/evaluations", chair),
+        ]
+        bodies = [b"{", b"\xff\xfe\x00", b"[]", b'{"challenge": 1e999999}', b'"text"', b"null"]
+        for path, fields in targets:
+            for body in bodies:
+                got = client.post(path, content=body, headers=fields)
+                assert got.status_code == 422 and got.json()["code"], (path, body, got.text)
+
+
+def test_a_room_config_its_kind_cannot_start_from_is_refused(site: Site) -> None:
+    chair = headers(site.chair)
+    body = {"id": "broken-eval", "kind": "evaluation", "title": "评标", "config": {"bids": 3}}
+    with httpx.Client(base_url=site.node.url, timeout=TIMEOUT) as client:
+        got = client.post("/api/rooms", json=body, headers=chair)
+        assert (got.status_code, got.json()["code"]) == (422, "invalid_config")
+        assert client.get("/api/rooms").status_code == 200
+
+
+def evaluation_config(opening_room: str | None, bidder: str) -> dict[str, Any]:
+    """A session made by hand (as the evaluation page's test makes one), over ``bidder``."""
+    config: dict[str, Any] = {
+        "lot": "LOT-EDGE",
+        "title": "第1标段",
+        "bids": [{"bidder": bidder, "name": "海洁", "price": "3650000.00", "status": "decrypted"}],
+        "criteria": [{"id": "资格", "text": "资格"}],
+        "params": {
+            "price": {"method": "low_price", "weight": "0.30", "category": "services"},
+            "items": [{"id": "方案", "max": "40"}],
+        },
+        "venues": [{"venue": "舟山主会场", "seats": 1}],
+    }
+    if opening_room is not None:
+        config["opening_room"] = opening_room
+    return config
+
+
+def test_a_bid_read_before_its_key_is_handed_over_is_409(site: Site) -> None:
+    chair = headers(site.chair)
+    with httpx.Client(base_url=site.node.url, timeout=TIMEOUT) as client:
+        for name, opening in (("eval-early", site.lot["room"]), ("eval-alone", None)):
+            config = evaluation_config(opening, site.bidder.subject)
+            body = {"id": name, "kind": "evaluation", "title": "评标", "config": config}
+            made = client.post("/api/rooms", json=body, headers=chair)
+            assert made.status_code == 201, made.text
+            got = client.get(f"/api/evaluations/{name}/bids/{site.bidder.subject}", headers=chair)
+            assert (got.status_code, got.json()["code"]) == (409, "bid_not_opened"), got.text
+
+
+# headers -------------------------------------------------------------------------------------
+
+
+def test_every_response_carries_the_security_headers(site: Site) -> None:
+    with httpx.Client(base_url=site.node.url, timeout=TIMEOUT) as client:
+        answers = [
+            client.get("/"),
+            client.get("/login.html"),
+            client.get("/js/login.js"),
+            client.get("/api/rooms"),
+            client.get("/nothing-here"),
+            client.post("/api/login", content=b"{"),
+        ]
+    for got in answers:
+        policy = got.headers["content-security-policy"]
+        assert "script-src 'self';" in policy and "unsafe-inline" not in policy, got.url
+        assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+        assert f"ws://127.0.0.1:{site.node.port}" in policy
+        assert got.headers["x-content-type-options"] == "nosniff"
+        assert got.headers["referrer-policy"] == "same-origin"
+    status, _ = declared(site.node, "/api/login", {})
+    assert status == 413  # the refusal before the app is covered by the test above
+
+
+# login floods --------------------------------------------------------------------------------
+
+
+def login_body(base: str, person: Person, client: httpx.Client) -> dict[str, Any]:
+    challenge = client.post(base + "/api/login/challenge").json()
+    signature = p.sign(
+        person.key, login.signed_message(challenge["origin"], challenge["challenge"])
+    )
+    return {
+        "challenge": challenge["challenge"],
+        "certificate": base64.b64encode(person.der()).decode(),
+        "chain": [
+            base64.b64encode(c.public_bytes(p.serialization_der())).decode() for c in person.chain
+        ],
+        "signature": base64.b64encode(signature).decode(),
+    }
+
+
+def attempt(node: Node, person: Person, source: str = "127.0.0.1", **extra: str) -> httpx.Response:
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(transport=transport, timeout=TIMEOUT) as client:
+        body = login_body(node.url, person, client)
+        return client.post(node.url + "/api/login", json=body, headers=extra)
+
+
+@pytest.fixture
+def guarded(tmp_path: Path) -> Iterator[tuple[Node, World]]:
+    node, world = node_with_people(
+        tmp_path, BIDROOM_LOGINS_PER_MINUTE="5", BIDROOM_CERTIFICATE_LOGINS_PER_MINUTE="3"
+    )
+    yield node, world
+    node.stop()
+
+
+def refused(answer: httpx.Response, scope: str) -> bool:
+    body = answer.json()
+    return (
+        answer.status_code == 429
+        and body["code"] == "login_rate_limited"
+        and body["detail"]["scope"] == scope
+        and int(answer.headers["retry-after"]) >= 1
+    )
+
+
+def test_a_login_flood_is_refused_while_others_still_sign_in(guarded: tuple[Node, World]) -> None:
+    node, world = guarded
+    flooder, other = world.people["海洁"], world.people["蓝天"]
+    assert [attempt(node, flooder).status_code for _ in range(3)] == [200] * 3
+    assert refused(attempt(node, flooder), "certificate")  # the 4th of one certificate
+    assert attempt(node, other).status_code == 200  # another certificate, same address: in
+    assert refused(attempt(node, other), "address")  # the address's 6th (5 a minute)
+    # a claimed X-Forwarded-For changes nothing (no BIDROOM_TRUSTED_PROXIES)...
+    assert refused(attempt(node, other, **{"X-Forwarded-For": "10.9.8.7"}), "address")
+    # ...while a client at another address still signs in
+    assert attempt(node, other, source="127.0.0.2").status_code == 200
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(tmp_path: Path) -> None:
+    node, world = node_with_people(
+        tmp_path, BIDROOM_LOGINS_PER_MINUTE="2", BIDROOM_TRUSTED_PROXIES='["127.0.0.1"]'
+    )
+    try:
+        bidder = world.people["海洁"]
+        for client in ("10.0.0.1", "10.0.0.2"):
+            forwarded = {"X-Forwarded-For": client}
+            assert [attempt(node, bidder, **forwarded).status_code for _ in range(2)] == [200] * 2
+            assert refused(attempt(node, bidder, **forwarded), "address")
+    finally:
+        node.stop()
