@@ -43,7 +43,7 @@ from bidroom.metrics import Metrics
 from bidroom.presence import Presence
 from bidroom.room import RoomType
 from bidroom.settings import Settings
-from bidroom.store import Store, create_engine
+from bidroom.store import Store, close_engine, create_engine
 from ca.errors import CryptoError
 from signaling.aiortc_backend import pin_host_addresses
 
@@ -124,7 +124,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.heartbeat(timedelta(seconds=settings.node_ttl_seconds))
         await broker.start(hub.deliver, hub.resync)
     except BaseException:
-        await engine.dispose()
+        await close_engine(engine)
         raise
     app.state.store, app.state.broker, app.state.hub, app.state.metrics = (
         store,
@@ -155,7 +155,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await app.state.recordings.shutdown()
         await hub.shutdown()
         await broker.stop()
-        await engine.dispose()
+        await close_engine(engine)
         app.state.tsa_executor.shutdown(wait=False, cancel_futures=True)
 
 

@@ -45,7 +45,7 @@ from bidroom.audit_log import AuditLog
 from bidroom.cli import handler
 from bidroom.errors import BidroomError, ConfigError, NotFound
 from bidroom.settings import Settings, load_settings
-from bidroom.store import Store, create_engine
+from bidroom.store import Store, close_engine, create_engine
 from bidroom.tender_store import TenderRecord, TenderStore
 from ca import tsa
 from ca.trust import TrustStore
@@ -66,7 +66,7 @@ async def _with_engine(settings: Settings, work: Callable[[AsyncEngine], Awaitab
     try:
         return await work(engine)
     finally:
-        await engine.dispose()
+        await close_engine(engine)
 
 
 def migrate(settings: Settings) -> None:

@@ -8,6 +8,7 @@ with the outcome first recorded. Driver exceptions never leave this module untra
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -89,6 +90,38 @@ def create_engine(url: str) -> AsyncEngine:
         cursor.close()
 
     return engine
+
+
+CLOSE_GRACE_SECONDS = 15.0  # how long closing waits for the connections still out
+
+
+async def close_engine(engine: AsyncEngine, grace: float = CLOSE_GRACE_SECONDS) -> None:
+    """Dispose of ``engine`` once every connection it lent is back (waiting at most ``grace``).
+
+    A connection returned to a pool after ``dispose()`` is never closed: it goes back into the
+    discarded pool and its socket is left to the garbage collector (asyncpg's "unclosed
+    connection" and the transport's ResourceWarning). On a busy node shutting down, a command's
+    transaction, a departing client's presence or a clock's read are still finishing when the
+    app closes its engine; they are waited for."""
+    pool = engine.pool
+    lent: Any = getattr(pool, "checkedout", None)  # pools that lend nothing have no count
+    if lent is not None and lent():
+        returned = asyncio.Event()
+
+        def checkin(*_: Any) -> None:
+            returned.set()
+
+        sa_event.listen(pool, "checkin", checkin)
+        try:
+            async with asyncio.timeout(grace):
+                while lent():
+                    returned.clear()
+                    await returned.wait()  # the count drops just after the event: check again
+        except TimeoutError:
+            pass
+        finally:
+            sa_event.remove(pool, "checkin", checkin)
+    await engine.dispose()
 
 
 def _event_from(row: Any) -> Event:

@@ -15,7 +15,7 @@ from bidroom.db import migrate
 from bidroom.hub import Hub
 from bidroom.meeting import Meeting
 from bidroom.metrics import Metrics
-from bidroom.store import RoomRecord, Store, create_engine
+from bidroom.store import RoomRecord, Store, close_engine, create_engine
 
 ROOM = "lot-1"
 CONFIG = {"title": "开标会", "roles": ["chair", "bidder", "supervisor"]}
@@ -37,7 +37,7 @@ async def store(database_url: str) -> AsyncIterator[Store]:
     store = Store(engine)
     await store.create_room(RoomRecord(ROOM, "meeting", "开标会", CONFIG, datetime.now(UTC)))
     yield store
-    await engine.dispose()
+    await close_engine(engine)
 
 
 def make_hub(store: Store, node: str, broker: LocalBroker | None = None) -> Hub:

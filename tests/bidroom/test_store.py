@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from datetime import UTC, datetime
 
 import pytest
 from conftest import ROOM
 
-from bidroom.db import ensure_migrated
+from bidroom.db import ensure_migrated, migrate
 from bidroom.errors import NotMigrated, SeqConflict
 from bidroom.room import Actor, Event
-from bidroom.store import CommandKey, DuplicateCommand, Store, create_engine
+from bidroom.store import (
+    CommandKey,
+    DuplicateCommand,
+    RoomRecord,
+    Store,
+    close_engine,
+    create_engine,
+)
 
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 CHAIR = Actor("chair-1", "王敏", "chair")
@@ -76,3 +84,36 @@ async def test_an_unmigrated_database_is_refused_with_what_to_run(tmp_path: obje
     with pytest.raises(NotMigrated, match="run `bidroom migrate`"):
         await ensure_migrated(engine)
     await engine.dispose()
+
+
+async def test_closing_the_engine_waits_for_a_transaction_still_in_flight(
+    database_url: str,
+) -> None:
+    """A node shutting down under load closed its engine while a transaction was still out; the
+    connection came back to the discarded pool and was left to the garbage collector (asyncpg's
+    "unclosed connection" and the socket's ResourceWarning, errors here). Closing now waits for
+    it, and the transaction commits."""
+    engine = create_engine(database_url)
+    await migrate(engine)
+    store = Store(engine)
+    await store.create_room(RoomRecord(ROOM, "meeting", "开标会", {}, NOW))
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def in_flight() -> None:
+        async with store.writer(ROOM) as writer:
+            inside.set()
+            await release.wait()
+            await writer.insert(events(1), {})
+
+    transaction = asyncio.create_task(in_flight())
+    await inside.wait()
+    closing = asyncio.create_task(close_engine(engine))
+    await asyncio.sleep(0)  # closing has started and is waiting on the connection that is out
+    assert not closing.done()
+    release.set()
+    await transaction
+    await closing
+    gc.collect()  # a connection left to the collector would warn here
+    engine = create_engine(database_url)
+    assert [e.seq for e in await Store(engine).events(ROOM)] == [1]
+    await close_engine(engine)
