@@ -36,6 +36,10 @@ room's log read from the store (what that participant may see, from its first sn
 lost and duplicated events must be 0. The nodes' logs are scanned for MaxConnectionsError and
 warnings. CPU in cores (CPU-seconds per second) of the servers and of the client processes is
 printed per phase: a client process near 1.0 means the client, not the server, was the limit.
+"waited for a CPU" is the largest share of the phase any of those processes' event loops spent
+ready to run but not running (/proc/PID/schedstat): well above a few % means the machine was
+short of CPU for the bench as a whole (other processes, or the bench's own parts on too few
+cores), and the latencies measure that as much as bidroom.
 /proc/loadavg is printed before and after each part (the machine may be shared).
 
 A missed aim prints MISSED, lost or duplicated events FAILED; the exit status is 1 if any did.
@@ -461,6 +465,17 @@ def cpu_of(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def waited(pid: int | None) -> float:
+    """Seconds the process's main thread (its event loop) was ready to run and waited for a
+    CPU (/proc/PID/schedstat): on a shared machine, time lost to the other processes."""
+    if pid is None:
+        return 0.0
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -539,7 +554,10 @@ class Publishes:
 
 
 class Chair:
-    """The chair's own connection: sends announcements open-loop, collects acks."""
+    """The chair's own connection: sends announcements open-loop, collects acks. When the
+    server closes it (a heartbeat timeout under load, say), it resumes with since = its last
+    seq and sends its unanswered commands again with their ids, as web/js/client.js does: the
+    server applies a command id once."""
 
     def __init__(self, url: str, room: str, compression: str | None):
         self.url, self.room, self.compression = url, room, compression
@@ -552,10 +570,14 @@ class Chair:
         self.sent = 0
         self.joined: set[str] = set()
         self.welcomed = False
+        self.unanswered: dict[str, str] = {}  # command id -> its frame, until answered
+        self.cut: Counter[str] = Counter()  # server-initiated closes, by code
+        self.stopping = False
 
     async def connect(self) -> None:
         import websockets
 
+        self.welcomed = False
         self.ws = await websockets.connect(
             self.url,
             max_size=None,
@@ -563,38 +585,67 @@ class Chair:
             ping_interval=None,
             compression=self.compression,
         )
-        hello = {"type": "hello", "token": mint("chair", "chair"), "room": self.room, "since": 0}
+        token = mint("chair", "chair")
+        hello = {"type": "hello", "token": token, "room": self.room, "since": self.last}
         await self.ws.send(json.dumps(hello))
         self.reader = asyncio.create_task(self._read())
-        if not await self.until(lambda: self.welcomed, 60):
-            raise RuntimeError(f"the chair got no welcome from {self.url}")
+        deadline = time.monotonic() + 60
+        while not self.welcomed:
+            if time.monotonic() > deadline or self.reader.done():
+                raise RuntimeError(f"the chair got no welcome from {self.url}")
+            self.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), 0.5)
+        for frame in list(self.unanswered.values()):
+            await self.ws.send(frame)
 
     async def _read(self) -> None:
         import websockets
 
-        with contextlib.suppress(websockets.ConnectionClosed):
+        try:
             async for raw in self.ws:
-                frame = json.loads(raw)
-                kind = frame.get("type")
-                if kind == "welcome":
-                    self.welcomed = True
-                    self.last = max(self.last, int(frame["seq"]))
-                elif kind == "event":
-                    self.last = max(self.last, int(frame["seq"]))
-                    if frame["name"] == "presence.joined" and frame["data"]["role"] != "chair":
-                        self.joined.add(frame["data"]["subject"])
-                elif kind == "ack":
-                    self.acks[frame["id"]] = frame["seqs"]
-                elif kind == "error":
-                    self.rejected[str(frame.get("code"))] += 1
-                    self.acks[str(frame.get("id"))] = []
-                elif kind == "ping":
+                if self._frame(json.loads(raw)) == "ping":
                     await self.ws.send('{"type":"pong"}')
                 self.changed.set()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            if not self.stopping:
+                self.cut[str(self.ws.close_code)] += 1
+            self.changed.set()
+
+    def _frame(self, frame: dict[str, Any]) -> Any:
+        """Take in one frame; its type."""
+        kind = frame.get("type")
+        if kind == "welcome":
+            self.welcomed = True
+            if frame.get("mode") != "replay":
+                self.last = max(self.last, int(frame["seq"]))
+        elif kind == "snapshot":
+            for p in frame["state"].get("participants", []):
+                if p.get("role") != "chair":
+                    self.joined.add(p["subject"])
+        elif kind == "event":
+            self.last = max(self.last, int(frame["seq"]))
+            if frame["name"] == "presence.joined" and frame["data"]["role"] != "chair":
+                self.joined.add(frame["data"]["subject"])
+        elif kind == "ack":
+            self.acks[frame["id"]] = frame["seqs"]
+            self.unanswered.pop(frame["id"], None)
+        elif kind == "error":
+            self.rejected[str(frame.get("code"))] += 1
+            self.acks[str(frame.get("id"))] = []
+            self.unanswered.pop(str(frame.get("id")), None)
+        return kind
+
+    async def _resume_if_cut(self) -> None:
+        if self.reader is not None and self.reader.done() and not self.stopping:
+            await self.connect()
 
     async def until(self, predicate: Any, within: float) -> bool:
         deadline = time.monotonic() + within
         while not predicate():
+            await self._resume_if_cut()
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
@@ -603,12 +654,19 @@ class Chair:
                 await asyncio.wait_for(self.changed.wait(), min(left, 0.5))
         return True
 
+    async def send(self, cid: str, frame: dict[str, Any]) -> None:
+        import websockets
+
+        text = json.dumps(frame)
+        self.unanswered[cid] = text
+        await self._resume_if_cut()
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await self.ws.send(text)  # if cut meanwhile: sent again on resuming
+
     async def command(self, name: str, args: dict[str, Any] | None = None) -> list[int]:
         self.sent += 1
         cid = f"c{self.sent}"
-        await self.ws.send(
-            json.dumps({"type": "command", "id": cid, "name": name, "args": args or {}})
-        )
+        await self.send(cid, {"type": "command", "id": cid, "name": name, "args": args or {}})
         await self.until(lambda: cid in self.acks, 60)
         return self.acks.get(cid, [])
 
@@ -630,7 +688,7 @@ class Chair:
             cid = f"c{self.sent}"
             text = json.dumps({"p": phase, "i": k, "t": time.time()})
             command = {"type": "command", "id": cid, "name": "meeting.announce"}
-            await self.ws.send(json.dumps({**command, "args": {"text": text}}))
+            await self.send(cid, {**command, "args": {"text": text}})
             ids.append(cid)
             k += 1
         return ids
@@ -642,6 +700,7 @@ class Chair:
         return seqs[0] if seqs else 0
 
     async def close(self) -> None:
+        self.stopping = True
         if self.ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.ws.close(), 3)
@@ -877,6 +936,7 @@ async def collect(
     result["told"] = (
         f"{len(ids)} sent, {len(accepted)} accepted, {refused} refused "
         f"{dict(chair.rejected)}, {unanswered} unanswered within 60 s"
+        + (f"; the chair was cut and resumed: close codes {dict(chair.cut)}" if chair.cut else "")
     )
     return result
 
@@ -894,7 +954,10 @@ async def finish(
     else:
         await asyncio.sleep(args.drain)
         end = await head_of(top.db_url, room)
-        note = f"the end barrier was not accepted within 60 s: seqs up to the log's head {end}"
+        note = (
+            f"the end barrier was not accepted within 60 s: seqs up to the log's head {end}, "
+            f"{args.drain:g} s later; what a client had not received by then counts as lost"
+        )
     records = await workers.records("room")
     return records, await against_store(top.db_url, room, end, records), note
 
@@ -910,17 +973,21 @@ async def head_of(db_url: str, room: str) -> int:
 
 
 class Meter:
-    """CPU (in cores) of the servers and of the client processes over one stretch of time."""
+    """CPU (in cores) of the servers and of the client processes over one stretch of time,
+    and the share of it their event loops spent waiting for a CPU."""
 
     def __init__(self, servers: dict[str, int | None], workers: Workers):
         self.servers, self.workers = servers, workers
+        self.pids = [*servers.values(), *(p.pid for p in workers.procs)]
         self.t0 = 0.0
         self.start: dict[str, float] = {}
         self.start_workers: list[float] = []
+        self.start_waits: list[float] = []
 
     async def begin(self) -> Meter:
         self.t0 = time.monotonic()
         self.start = {name: cpu_of(pid) for name, pid in self.servers.items()}
+        self.start_waits = [waited(pid) for pid in self.pids]
         self.start_workers = await self.workers.cpu()
         return self
 
@@ -928,9 +995,11 @@ class Meter:
         wall = max(1e-9, time.monotonic() - self.t0)
         ends = {name: cpu_of(pid) for name, pid in self.servers.items()}
         servers = {n: max(0.0, ends[n] - self.start[n]) / wall for n in self.servers}
+        waits = [waited(pid) for pid in self.pids]
         after = await self.workers.cpu()
         workers = [(b - a) / wall for a, b in zip(self.start_workers, after, strict=True)]
-        return {"servers": servers, "workers": workers}
+        share = [max(0.0, b - a) / wall for a, b in zip(self.start_waits, waits, strict=True)]
+        return {"servers": servers, "workers": workers, "waited": max(share, default=0.0)}
 
 
 def cores(reading: dict[str, Any]) -> str:
@@ -938,7 +1007,7 @@ def cores(reading: dict[str, Any]) -> str:
     workers = " + ".join(f"{w:.2f}" for w in reading["workers"])
     busy = max(reading["workers"], default=0.0)
     flag = " (a client process near 1 core: the client may be the limit)" if busy > 0.85 else ""
-    return f"{servers}; clients {workers}{flag}"
+    return f"{servers}; clients {workers}{flag}; waited for a CPU {reading['waited']:.0%}"
 
 
 async def against_store(
