@@ -106,6 +106,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     app.state.login_limits = throttle.LoginLimits.of(
         settings.logins_per_minute, settings.certificate_logins_per_minute
     )
+    app.state.login_verifying = asyncio.Semaphore(login.VERIFYING_AT_ONCE)
     engine = create_engine(settings.database_url)
     metrics = Metrics()
     broker = broker_for(settings.redis_url)

@@ -4,8 +4,13 @@
     POST /api/login {"challenge", "certificate", "chain", "signature"}   (base64 DER / bytes)
                                            -> {"token", "expires_at", "holder", "roles"}
 
-Login answers are rate-limited per client address and per certificate (bidroom.throttle):
-over either, ``429 login_rate_limited`` with Retry-After, before any certificate is checked.
+Login answers are rate-limited per client network before anything is read (``429
+login_rate_limited`` with Retry-After, ``detail.scope`` "address"); answers that fail are also
+counted per certificate and network, and past that budget a failure is answered 429 (scope
+"certificate") instead of 401. A valid answer is never refused for its certificate: certificates
+are public, and a competitor holding a copy must not be able to lock its holder out
+(bidroom.throttle). The certificate checks run on a worker thread, at most
+``VERIFYING_AT_ONCE`` at a time, so a flood of logins never holds the node's event loop.
 
 The rules live in ca.login (challenge, path, signature) and in the platform's registry (roles);
 this module only decodes, calls and answers. Every refusal has a stable code.
@@ -13,6 +18,7 @@ this module only decodes, calls and answers. Every refusal has a stable code.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -27,12 +33,13 @@ from starlette.responses import JSONResponse, Response
 from bidroom import audit, tokens
 from bidroom.api import error, invalid
 from bidroom.settings import Settings
-from bidroom.throttle import LoginLimits
+from bidroom.throttle import LoginLimits, network
 from ca import login
 from ca.errors import CertificateError, CryptoError
 from ca.trust import TrustStore
 
 MAX_CHAIN = 5
+VERIFYING_AT_ONCE = 2  # certificate checks in flight per node; more logins wait their turn
 
 
 class Answer(BaseModel):
@@ -80,28 +87,27 @@ def _b64(text: str) -> bytes:
 
 
 async def answer(request: Request) -> Response:
-    address = request.client.host if request.client else "unknown"
+    net = network(request.client.host if request.client else "unknown")
     limits: LoginLimits = request.app.state.login_limits
-    refused = _throttled(limits.by_address.take(address, time.monotonic()), "address")
+    refused = _throttled(limits.by_address.take(net, time.monotonic()), "address")
     if refused is not None:
         return refused
     try:
         body = Answer.model_validate_json(await request.body())
     except ValidationError as exc:
         return error(422, "invalid_args", "invalid login", invalid(exc))
-    certificate = _fingerprint(body.certificate)
-    refused = _throttled(limits.by_certificate.take(certificate, time.monotonic()), "certificate")
-    if refused is not None:
-        return refused
     origin = _origin(request)
     if origin is None:
         return error(403, "challenge_origin", "the login comes from another site")
     try:
         return await _login(request, body, origin)
-    except CertificateError as exc:
-        return error(401, exc.code, exc.message, _public(exc.detail))
-    except CryptoError as exc:
-        return error(401, exc.code, exc.message)
+    except (CertificateError, CryptoError) as exc:
+        failed = f"{_fingerprint(body.certificate)} {net}"
+        refused = _throttled(limits.by_certificate.take(failed, time.monotonic()), "certificate")
+        if refused is not None:
+            return refused
+        detail = _public(exc.detail) if isinstance(exc, CertificateError) else {}
+        return error(401, exc.code, exc.message, detail)
 
 
 async def _login(request: Request, body: Answer, origin: str) -> Response:
@@ -109,14 +115,18 @@ async def _login(request: Request, body: Answer, origin: str) -> Response:
     settings: Settings = state.settings
     now: datetime = state.hub.clock()
     issued = login.read_challenge(body.challenge, _secret(settings), origin, now)
-    holder = login.verify_signed(
-        TrustStore(settings.trust_root),
-        _b64(body.certificate),
-        [_b64(c) for c in body.chain],
-        login.signed_message(origin, body.challenge),
-        _b64(body.signature),
-        now,
-    )
+    certificate, chain = _b64(body.certificate), [_b64(c) for c in body.chain]
+    message, signature = login.signed_message(origin, body.challenge), _b64(body.signature)
+    async with state.login_verifying:  # path and signature: CPU, off the loop, bounded
+        holder = await asyncio.to_thread(
+            login.verify_signed,
+            TrustStore(settings.trust_root),
+            certificate,
+            chain,
+            message,
+            signature,
+            now,
+        )
     expires = datetime.fromtimestamp(issued.expires, UTC)
     if not await state.store.use_nonce(issued.nonce, expires, now):
         return error(401, "challenge_replayed", "this challenge was answered before")

@@ -1,5 +1,12 @@
-"""Token buckets by key, without I/O: how many login attempts a client address or a certificate
-may make (BIDROOM_LOGINS_PER_MINUTE, BIDROOM_CERTIFICATE_LOGINS_PER_MINUTE).
+"""Token buckets by key, without I/O: how many login attempts a client network may make, and how
+many failed answers one certificate may get from one network (BIDROOM_LOGINS_PER_MINUTE,
+BIDROOM_CERTIFICATE_LOGINS_PER_MINUTE).
+
+A certificate is public (every signed act of an opening carries one), so a bucket that anyone
+holding a copy could empty would let a competitor lock a bidder out of the opening: the
+certificate's bucket is charged only by answers whose signature fails, per network, and a valid
+answer is never refused by it. A network is a client's IPv4 address, or its IPv6 /64 (one host
+commonly holds a whole /64).
 
 A bucket holds up to ``per_minute`` tokens and refills at that rate; an attempt takes one. Each
 node keeps its own buckets in memory: the limit protects the node's own event loop and database
@@ -11,6 +18,7 @@ afford. Keys are bounded: full buckets carry no information and are forgotten fi
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -67,9 +75,23 @@ class Buckets:
         return len(self._buckets)
 
 
+def network(address: str) -> str:
+    """The key a client's address is counted under: IPv4 as it is, IPv6 by its /64."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 @dataclass
 class LoginLimits:
-    """The login buckets of one node: by client address and by certificate fingerprint."""
+    """The login buckets of one node: every answer by client network; failed answers by
+    (certificate fingerprint, network)."""
 
     by_address: Buckets
     by_certificate: Buckets

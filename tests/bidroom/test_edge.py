@@ -328,17 +328,40 @@ def refused(answer: httpx.Response, scope: str) -> bool:
     )
 
 
+def forged(node: Node, victim: Person, source: str) -> httpx.Response:
+    """An answer with the victim's public certificate and a signature that is not theirs."""
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(transport=transport, timeout=TIMEOUT) as client:
+        body = {**login_body(node.url, victim, client), "signature": "AAAA" * 16}
+        return client.post(node.url + "/api/login", json=body)
+
+
 def test_a_login_flood_is_refused_while_others_still_sign_in(guarded: tuple[Node, World]) -> None:
     node, world = guarded
     flooder, other = world.people["海洁"], world.people["蓝天"]
-    assert [attempt(node, flooder).status_code for _ in range(3)] == [200] * 3
-    assert refused(attempt(node, flooder), "certificate")  # the 4th of one certificate
+    assert [attempt(node, flooder).status_code for _ in range(4)] == [200] * 4
     assert attempt(node, other).status_code == 200  # another certificate, same address: in
     assert refused(attempt(node, other), "address")  # the address's 6th (5 a minute)
     # a claimed X-Forwarded-For changes nothing (no BIDROOM_TRUSTED_PROXIES)...
     assert refused(attempt(node, other, **{"X-Forwarded-For": "10.9.8.7"}), "address")
     # ...while a client at another address still signs in
     assert attempt(node, other, source="127.0.0.2").status_code == 200
+
+
+def test_a_competitor_holding_a_bidders_certificate_cannot_lock_them_out(
+    guarded: tuple[Node, World],
+) -> None:
+    """Certificates are public (every signed act of an opening carries one). Failed answers
+    with the victim's certificate were once charged to the victim's own bucket: ten a minute
+    from anywhere kept them from signing in to the opening. Now the competitor is slowed down
+    and the victim signs in."""
+    node, world = guarded
+    victim = world.people["海洁"]
+    failures = [forged(node, victim, "127.0.0.3") for _ in range(4)]
+    assert [f.status_code for f in failures[:3]] == [401] * 3
+    assert refused(failures[3], "certificate")  # the competitor's 4th failure (3 a minute)
+    assert attempt(node, victim, source="127.0.0.4").status_code == 200
+    assert attempt(node, victim, source="127.0.0.3").status_code == 200  # even from there
 
 
 def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(tmp_path: Path) -> None:
@@ -351,5 +374,9 @@ def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(tmp_path: Pa
             forwarded = {"X-Forwarded-For": client}
             assert [attempt(node, bidder, **forwarded).status_code for _ in range(2)] == [200] * 2
             assert refused(attempt(node, bidder, **forwarded), "address")
+        # one host's /64 is one client: its addresses share a bucket
+        one_host = [{"X-Forwarded-For": f"2001:db8:1:2::{n}"} for n in range(1, 4)]
+        assert [attempt(node, bidder, **h).status_code for h in one_host[:2]] == [200] * 2
+        assert refused(attempt(node, bidder, **one_host[2]), "address")
     finally:
         node.stop()

@@ -3,7 +3,7 @@ say in Retry-After, and a bounded number of keys however many an attacker invent
 
 from __future__ import annotations
 
-from bidroom.throttle import Buckets
+from bidroom.throttle import Buckets, network
 
 
 def test_a_bucket_gives_a_minute_s_worth_then_refills_at_its_rate() -> None:
@@ -31,3 +31,11 @@ def test_keys_are_bounded_and_a_recent_key_keeps_its_empty_bucket() -> None:
     for n in range(50):  # fewer new keys than it takes for the flooder to become the oldest
         bucket.take(f"more-{n}", 0.0)
     assert bucket.take("flooder", 0.0) == 60
+
+
+def test_a_client_is_counted_by_its_ipv4_address_or_its_ipv6_64() -> None:
+    assert network("203.0.113.7") == "203.0.113.7"
+    assert network("2001:db8:1:2::1") == network("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert network("2001:db8:1:3::1") != network("2001:db8:1:2::1")
+    assert network("::ffff:203.0.113.7") == "203.0.113.7"
+    assert network("testclient") == "testclient"
