@@ -34,6 +34,10 @@ OFF_SITE = (
     "http://evil.example/",
     "javascript:alert(document.domain)",
     "data:text/html,<script>alert(1)</script>",
+    # same origin, but a path that reads as protocol-relative once dot-segments go
+    "/.//evil.example/steal",
+    "/a/..//evil.example/steal",
+    "/x/../\\evil.example/steal",
 )
 
 

@@ -20,7 +20,7 @@ const MAX_CHAIN = 5;
 /**
  * Where to go after signing in: a page of this site only. The value is parsed as the browser
  * will parse it (which drops tabs and newlines: "/\t/evil.example/" is "//evil.example/") and
- * its origin compared with ours; what goes to location.assign is the parsed URL's own path.
+ * its origin compared with ours; what goes to location.assign is the parsed URL, absolute.
  */
 function sameSitePath(value) {
   if (!value) return "";
@@ -31,7 +31,11 @@ function sameSitePath(value) {
     return "";
   }
   if (url.origin !== location.origin) return "";
-  return url.pathname + url.search + url.hash;
+  // A same-origin URL may still have a path that reads as protocol-relative once dot-segments
+  // go ("/.//evil.example/" parses to the path "//evil.example/"): refused; and what is followed
+  // is the whole parsed URL, never a path a later parse could read otherwise.
+  if (/^[/\\]{2}/.test(url.pathname)) return "";
+  return url.href;
 }
 
 const query = new URLSearchParams(location.search);
