@@ -435,7 +435,8 @@ class Hub:
             refusal = live.kind.may_join(live.state, subscriber.actor)
             if refusal is not None:
                 raise Refused(refusal.message, code=refusal.code, detail=refusal.detail)
-            self.presence.admit(room_id, live.subscribers.values(), subscriber.actor)
+            for older in self.presence.admit(live.subscribers.values(), subscriber.actor):
+                older.close(Close.CONNECTION_REPLACED, "replaced by your newer connection")
             if since > live.seq:
                 await self._catch_up(live)
             self._greet(live, subscriber, since)

@@ -4,9 +4,12 @@ held back for a moment so that a reconnection takes the old socket's place.
 Without it, every socket is a ``presence.joined`` and a ``presence.left`` in the room's log and
 the audit log: one bidder opening and closing 200 sockets in 4 s wrote 400 of each. Now
 
-- a subject holds at most ``most`` sockets in one room on this node; the next is refused with
-  ``too_many_connections`` (close 4029). Per node: a deployment of n nodes admits n times as
-  many, each node bounding its own work;
+- a subject holds at most ``most`` sockets in one room on this node; a newer one replaces the
+  oldest, which is closed with 4029 (``connection_replaced``). The newest wins because a link
+  that changed (Wi-Fi to 4G, an island's outage) leaves sockets the server cannot yet know are
+  dead until their heartbeat times out: refusing the newcomer would keep the bidder out of the
+  room for that long, in the middle of a decryption window. Per node: a deployment of n nodes
+  admits n times as many, each node bounding its own work;
 - a socket that closes is recorded as gone (``presence.left``) only ``grace`` seconds later. A
   socket of the same actor (subject, name, role, venue, organisation) that arrives in the room
   meanwhile *resumes* it: it takes the old socket's connection id, and nothing is recorded, as
@@ -31,13 +34,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bidroom.errors import BidroomError, Refused
+from bidroom.errors import BidroomError
 from bidroom.room import Actor
 
 log = logging.getLogger(__name__)
 
 Record = Callable[[], Awaitable[Any]]
-TOO_MANY = "too_many_connections"
+REPLACED = "connection_replaced"
 
 
 @dataclass
@@ -56,17 +59,17 @@ class Presence:
     _held: dict[tuple[str, Actor], list[Held]] = field(default_factory=dict)
     _recording: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def admit(self, room: str, present: Iterable[Any], actor: Actor) -> None:
-        """Refuse a socket over the subject's limit (``present``: the room's subscribers)."""
+    def admit(self, present: Iterable[Any], actor: Actor) -> list[Any]:
+        """The subject's sockets to close so that a new one fits (``present``: the room's
+        subscribers, oldest first): the oldest beyond ``most - 1``, not those already closing."""
         if not self.most:
-            return
-        held = sum(1 for s in present if s.actor.subject == actor.subject)
-        if held >= self.most:
-            raise Refused(
-                f"you already hold {held} connections to this room: close one first",
-                code=TOO_MANY,
-                detail={"room": room, "max": self.most},
-            )
+            return []
+        mine = [
+            s
+            for s in present
+            if s.actor.subject == actor.subject and getattr(s, "closing", None) is None
+        ]
+        return mine[: max(0, len(mine) - (self.most - 1))]
 
     def resume(self, room: str, subscriber: Any) -> bool:
         """True if ``subscriber`` takes the place of a departure held for the same actor: it

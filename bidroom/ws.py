@@ -23,7 +23,6 @@ from bidroom import media, protocol, tokens
 from bidroom.errors import AuthError, BidroomError, ProtocolError, Refused, RoomNotFound
 from bidroom.hub import Hub, LiveRoom, Recipient
 from bidroom.metrics import Metrics
-from bidroom.presence import TOO_MANY
 from bidroom.protocol import Close, CommandFrame, Hello, Ping, SignalFrame
 from bidroom.room import Actor, RoomType
 from bidroom.settings import Settings
@@ -33,7 +32,7 @@ from signaling.errors import SignalingError
 log = logging.getLogger(__name__)
 
 CLOSE_GRACE = 2.0
-REFUSAL_CLOSE = {"removed": Close.REMOVED, TOO_MANY: Close.TOO_MANY_CONNECTIONS}
+REFUSAL_CLOSE = {"removed": Close.REMOVED}
 
 
 @dataclass
@@ -209,7 +208,7 @@ class Session:
             raise _Refusal(Close.ROOM_NOT_FOUND, exc.code, exc.message) from None
         except Refused as exc:
             code = REFUSAL_CLOSE.get(exc.code, Close.FORBIDDEN)
-            raise _Refusal(code, exc.code, exc.message) from None
+            raise _Refusal(code, exc.code, exc.message, dict(exc.detail)) from None
         except BidroomError as exc:
             raise _Refusal(Close.INTERNAL_ERROR, "unavailable", exc.message) from None
 
@@ -329,7 +328,7 @@ class Session:
         the close code."""
         websocket = self.conn.websocket
         if websocket.application_state == WebSocketState.CONNECTED and refusal.code != Close.NORMAL:
-            self.conn.send(protocol.error_frame(refusal.error, refusal.message))
+            self.conn.send(protocol.error_frame(refusal.error, refusal.message, refusal.detail))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.conn.flush(), CLOSE_GRACE)
         self.conn.close(refusal.code, refusal.error)
@@ -403,11 +402,12 @@ class MediaWatch:
 
 
 class _Refusal(Exception):
-    def __init__(self, code: int, error: str, message: str):
+    def __init__(self, code: int, error: str, message: str, detail: dict[str, Any] | None = None):
         super().__init__(message)
         self.code = code
         self.error = error
         self.message = message
+        self.detail = detail or {}
 
 
 async def endpoint(websocket: WebSocket) -> None:

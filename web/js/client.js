@@ -16,7 +16,7 @@ export const FATAL_CODES = new Map([
   [4003, "forbidden"],
   [4004, "room_not_found"],
   [4010, "removed"],
-  [4029, "too_many_connections"],
+  [4029, "connection_replaced"],
 ]);
 
 const BACKOFF_BASE_MS = 500;
