@@ -14,8 +14,9 @@ SHA-256 of the exact chunk records: anyone can check an envelope's integrity and
 being able to read it (that is what the platform does at receipt).
 
 Sealing and opening stream in 1 MiB chunks: memory stays bounded whatever the bid's size. Opening
-writes to ``<target>.partial`` and renames only when everything, signature included, verified;
-on any failure the partial file is removed: no plaintext is ever handed over as if it were good.
+writes to a random ``<target>.<hex>.partial`` (0600) and renames only when everything, signature
+included, verified; on any failure the partial file is removed: no plaintext is ever handed over
+as if it were good.
 Sealing into a file (:func:`replacing`) writes beside it and renames over it only once the
 envelope is complete and on disk: an interrupted seal never replaces the envelope that was there.
 """
@@ -237,12 +238,19 @@ def seal(
 
 
 @contextlib.contextmanager
-def replacing(target: Path) -> Iterator[BinaryIO]:
+def replacing(target: Path, *, private: bool = False) -> Iterator[BinaryIO]:
     """A new file that becomes ``target`` only once whole: written beside it under a temporary
     name, flushed to disk, then renamed over it; removed on any failure or interruption. A bidder
-    resealing near the deadline keeps their good envelope if the new seal does not finish."""
-    partial = target.with_name(f"{target.name}.{secrets.token_hex(4)}.partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies
+    resealing near the deadline keeps their good envelope if the new seal does not finish.
+
+    The temporary name is random and created exclusively, never through a symbolic link (a name
+    planted in a shared folder cannot redirect what is written); ``private`` makes it 0600
+    whatever the umask (a bid's plaintext), else the umask applies (an envelope)."""
+    partial = target.with_name(f"{target.name}.{secrets.token_hex(8)}.partial")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(partial, flags, 0o600 if private else 0o666)
+    if private:
+        os.fchmod(fd, 0o600)
     try:
         with os.fdopen(fd, "wb") as out:
             yield out
@@ -507,17 +515,11 @@ def open_with_data_key(
 def _open_into(
     source: BinaryIO, header: Header, gcm: p.Gcm, target: Path, progress: Progress | None
 ) -> Verified:
-    """The body after ``header``, decrypted to ``target.partial``, renamed once all verified."""
-    partial = target.with_name(target.name + ".partial")
-    try:
-        with partial.open("wb") as out:
-            size, count, digest = _open_body(source, out, gcm, header, progress)
+    """The body after ``header``, decrypted beside ``target`` (0600, :func:`replacing`) and
+    renamed over it once all verified."""
+    with replacing(target, private=True) as out:
+        size, count, digest = _open_body(source, out, gcm, header, progress)
         _check_trailer(header, _trailer(source), digest, size, count)
-        partial.replace(target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
-        raise
     return Verified(header, size, count, digest)
 
 

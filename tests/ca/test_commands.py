@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -294,3 +295,25 @@ def test_the_revocation_reasons_offered_are_x509s() -> None:
     offered = set(command_line.REVOCATION_REASONS)
     reasons = {r.value for r in x509.ReasonFlags}
     assert offered == reasons - {"unspecified", "removeFromCRL"}
+
+
+def test_an_opened_bid_is_private_and_a_planted_link_is_not_followed(
+    lot: dict[str, Path],
+) -> None:
+    """`bid open` wrote the plaintext through a fixed `OUT.partial`: a symbolic link planted
+    there in a shared folder received the bid's plaintext, and the result was 0644."""
+    sealed = sealed_bid(lot)
+    shared = lot["dir"] / "shared"
+    shared.mkdir(mode=0o777)
+    decoy = lot["dir"] / "planted-leak.txt"
+    out = shared / "opened.pdf"
+    (shared / "opened.pdf.partial").symlink_to(decoy)
+    old = os.umask(0)
+    try:
+        opened = bidroom("bid", "open", sealed, "--key", lot["opening_key"], "-o", out)
+    finally:
+        os.umask(old)
+    assert opened.returncode == 0, opened.stderr
+    assert not decoy.exists(), "nothing is written through the planted link"
+    assert out.read_bytes() == lot["bid"].read_bytes() and not out.is_symlink()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
