@@ -119,6 +119,12 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         metrics=metrics,
         replay_limit=settings.replay_limit,
         presence=Presence(settings.connections_per_subject, settings.presence_grace_seconds),
+        limits={
+            "heartbeat": settings.heartbeat_seconds,
+            "max_frame_bytes": settings.max_frame_bytes,
+            "commands_per_second": settings.commands_per_second,
+            "signals_per_second": settings.signals_per_second,
+        },
     )
     try:
         await ensure_migrated(engine)

@@ -194,6 +194,7 @@ class Hub:
         replay_limit: int = 1000,
         clock: Clock = system_clock,
         presence: Presence | None = None,
+        limits: Mapping[str, Any] | None = None,
     ):
         self.store = store
         self.broker = broker
@@ -201,6 +202,7 @@ class Hub:
         self.node = node
         self.metrics = metrics
         self.replay_limit = replay_limit
+        self.limits = dict(limits or {})  # told to every client in its welcome, with "replay"
         self.clock = clock
         self.presence = presence or Presence()  # sockets per subject, departures held back
         self.rooms: dict[str, LiveRoom] = {}
@@ -470,7 +472,7 @@ class Hub:
         missed = list(live.recent)[len(live.recent) - behind :] if replayable and behind else []
         widened = any(event.name in live.kind.reveals for event in missed)
         mode = "replay" if replayable and not widened else "snapshot"
-        limits = {"replay": self.replay_limit}
+        limits = {**self.limits, "replay": self.replay_limit}
         welcome = protocol.welcome_frame(
             live.record.id, subscriber.actor, live.seq, mode, self.node, limits
         )

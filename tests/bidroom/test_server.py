@@ -322,3 +322,14 @@ async def test_a_node_shutting_down_tells_its_clients_to_reconnect(tmp_path: Pat
     code, _ = await chair.wait_closed()
     assert code == Close.SERVICE_RESTART and code in protocol.RECONNECT
     await chair.close()
+
+
+async def test_the_welcome_tells_the_client_the_nodes_limits(node: Node) -> None:
+    """A client learns the heartbeat (to know when a silent link is dead) and its budgets from
+    the welcome, not from the defaults it was written against."""
+    client = await connect(node, "bidder-9")
+    limits = client.frames[0]["limits"]
+    assert limits["heartbeat"] == 0.5 and limits["replay"] == 16
+    assert limits["max_frame_bytes"] == LIMIT and limits["commands_per_second"] == 2000
+    assert limits["signals_per_second"] > 0
+    await client.close()

@@ -21,9 +21,11 @@ export const FATAL_CODES = new Map([
 
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 15000; // docs/protocol.md: the reconnect delay caps at 15 s
-// The server pings every 15 s by default; hearing nothing for this long means a dead link that
-// the browser has not noticed (a sleeping laptop, a dropped Wi-Fi), so we close and resume.
+// The server pings every welcome.limits.heartbeat seconds (15 by default); hearing nothing for
+// three of them means a dead link that the browser has not noticed (a sleeping laptop, a dropped
+// Wi-Fi), so we close and resume. Until the first welcome, three default intervals.
 const SILENCE_MS = 45000;
+const SILENCE_HEARTBEATS = 3;
 const SIGNAL_IDS_KEPT = 500;
 
 export class RoomConnection extends EventTarget {
@@ -143,6 +145,9 @@ export class RoomConnection extends EventTarget {
     this._joined = true;
     this._attempt = 0;
     this.you = frame.you;
+    const heartbeat = Number(frame.limits && frame.limits.heartbeat);
+    if (heartbeat > 0) this._silenceMs = SILENCE_HEARTBEATS * heartbeat * 1000;
+    this._heard();
     this._setStatus("online");
     this._emit("welcome", frame);
     for (const id of this._pending.keys()) this._sendCommand(id);
@@ -220,7 +225,7 @@ export class RoomConnection extends EventTarget {
 
   _heard() {
     clearTimeout(this._silenceTimer);
-    this._silenceTimer = setTimeout(() => this._onSilence(), SILENCE_MS);
+    this._silenceTimer = setTimeout(() => this._onSilence(), this._silenceMs || SILENCE_MS);
   }
 
   _onSilence() {
