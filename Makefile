@@ -23,9 +23,9 @@ $(UV):
 sync: $(UV)
 	$(UV) sync --locked --extra test --quiet
 
-# The app alone, as locked (the demo needs no test tools).
+# The app as locked (the demo needs no test tools; --inexact leaves those `make test` installed).
 sync-app: $(UV)
-	$(UV) sync --locked --quiet
+	$(UV) sync --locked --inexact --quiet
 
 demo: sync-app
 	$(BIN)/bidroom demo
