@@ -32,12 +32,15 @@ ENV PATH=/opt/bidroom/bin:$PATH
 
 COPY web /app/web
 WORKDIR /app
+# The node's files (BIDROOM_VAR_DIR); a volume shared by the nodes in docker-compose.yml.
+RUN mkdir -p /app/var && chown bidroom:bidroom /app/var && chmod 0700 /app/var
 
 USER bidroom
 
 ENV BIDROOM_HOST=0.0.0.0 \
     BIDROOM_PORT=8000 \
-    BIDROOM_WEB_DIR=/app/web
+    BIDROOM_WEB_DIR=/app/web \
+    BIDROOM_VAR_DIR=/app/var
 
 EXPOSE 8000
 
