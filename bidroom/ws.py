@@ -218,8 +218,8 @@ class Session:
         return secret.get_secret_value()
 
     async def _serve(self, writer: asyncio.Task[None]) -> None:
-        """Read, write and keep the heartbeat until one of them ends (the writer started at
-        accept and is cancelled by :meth:`run`)."""
+        """Read, write and keep the heartbeat until one of them ends; then end them all, the
+        writer (started at accept) included."""
         conn = self.conn
         tasks = [
             asyncio.create_task(conn.reader(self._on_message)),
@@ -234,9 +234,9 @@ class Session:
         except (WebSocketDisconnect, OSError, RuntimeError):
             conn.close(Close.NORMAL, "")
         finally:
-            for task in tasks:
+            for task in (*tasks, writer):  # the writer ends here too: nothing is written after
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*tasks, writer, return_exceptions=True)
 
     async def _on_message(self, text: str) -> None:
         try:
