@@ -437,7 +437,8 @@ class Hub:
             refusal = live.kind.may_join(live.state, subscriber.actor)
             if refusal is not None:
                 raise Refused(refusal.message, code=refusal.code, detail=refusal.detail)
-            for older in self.presence.admit(live.subscribers.values(), subscriber.actor):
+            mine = live.by_subject.get(subscriber.actor.subject, {}).values()
+            for older in self.presence.admit(mine, subscriber.actor):
                 older.close(Close.CONNECTION_REPLACED, "replaced by your newer connection")
             if since > live.seq:
                 await self._catch_up(live)

@@ -60,8 +60,9 @@ class Presence:
     _recording: set[asyncio.Task[None]] = field(default_factory=set)
 
     def admit(self, present: Iterable[Any], actor: Actor) -> list[Any]:
-        """The subject's sockets to close so that a new one fits (``present``: the room's
-        subscribers, oldest first): the oldest beyond ``most - 1``, not those already closing."""
+        """The subject's sockets to close so that a new one fits (``present``: the subject's
+        subscribers in the room, oldest first; the hub's index, so a join does not scan the
+        room): the oldest beyond ``most - 1``, not those already closing."""
         if not self.most:
             return []
         mine = [

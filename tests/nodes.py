@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2 as httpx
+import uvicorn
+from starlette.applications import Starlette
 
 SECRET = "test-secret-" + "x" * 40
 STARTUP = 120.0  # a bound, not an aim: a busy machine starts a node slowly
@@ -128,3 +133,22 @@ def solo(folder: Path, **env: str) -> Node:
     migrated = bidroom("migrate", env=settings)
     assert migrated.returncode == 0, migrated.stderr
     return Node(settings).start()
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Starlette) -> AsyncIterator[str]:
+    """uvicorn in this loop on a socket bound beforehand (port 0): the URL is known at once."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    config = uvicorn.Config(
+        app, lifespan="off", ws="none", log_level="warning", timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

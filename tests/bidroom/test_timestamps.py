@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import socket
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,9 +21,8 @@ from typing import Any, overload
 
 import httpx2 as httpx
 import pytest
-import uvicorn
 from cryptography import x509
-from nodes import SECRET, solo
+from nodes import SECRET, serving, solo
 from starlette.applications import Starlette
 
 from bidroom import audit, audit_api, timestamps
@@ -125,22 +123,9 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     await migrate(engine)
     await engine.dispose()
     app = create_app(settings)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    config = uvicorn.Config(
-        app, lifespan="off", ws="none", log_level="warning", timeout_graceful_shutdown=1
-    )
-    server = uvicorn.Server(config)
-    async with app.router.lifespan_context(app):
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        try:
-            root = x509.load_pem_x509_certificate((settings.tsa_folder / "root.pem").read_bytes())
-            yield Served(app, f"http://127.0.0.1:{sock.getsockname()[1]}", root)
-        finally:
-            server.should_exit = True
-            await task
-            sock.close()
+    async with app.router.lifespan_context(app), serving(app) as url:
+        root = x509.load_pem_x509_certificate((settings.tsa_folder / "root.pem").read_bytes())
+        yield Served(app, url, root)
 
 
 def loop_thread() -> int:

@@ -69,22 +69,7 @@ def lot(tmp_path: Path) -> dict[str, Path]:
 
 def test_a_bidder_seals_verifies_and_opens_a_bid(lot: dict[str, Path]) -> None:
     sealed = lot["dir"] / "bid.env"
-    done = bidroom(
-        "bid",
-        "seal",
-        lot["bid"],
-        "--lot",
-        "LOT-1",
-        "--key",
-        lot["key"],
-        "--cert",
-        lot["cert"],
-        "--opening-key",
-        lot["opening_pub"],
-        "-o",
-        sealed,
-        password=PASSWORD,
-    )
+    done = bidroom(*seal_args(lot, lot["bid"], sealed), password=PASSWORD)
     assert done.returncode == 0, done.stderr
     assert "sealed" in done.stdout and lot["bid"].read_bytes() not in sealed.read_bytes()
     check = bidroom("bid", "verify", sealed)

@@ -5,7 +5,6 @@ client against the built-in TSA served over real HTTP, with its fallback. Time i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import hashlib
 import shutil
@@ -18,11 +17,10 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 import rfc3161_client
-import uvicorn
 from asn1crypto import cms, tsp
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from nodes import SECRET, Node, bidroom
+from nodes import SECRET, Node, bidroom, serving
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -426,25 +424,6 @@ def _tsa_app(keys: Pki) -> Starlette:
     app = Starlette(routes=routes)
     app.state.tsa = keys.authority()
     return app
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[str]:
-    """uvicorn in this loop on a socket bound beforehand (port 0): the URL is known at once."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    config = uvicorn.Config(
-        app, lifespan="off", ws="none", log_level="warning", timeout_graceful_shutdown=1
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 @pytest.fixture

@@ -151,3 +151,17 @@ def web_origin() -> Iterator[str | None]:
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+def errors_of(page: Page, expected: re.Pattern[str]) -> list[str]:
+    """The page's errors and console errors from now on, bar those ``expected`` (refusals a
+    test provokes on purpose show up as failed requests in the console)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(m.text) if m.type == "error" and not expected.search(m.text) else None
+        ),
+    )
+    return errors

@@ -16,12 +16,11 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-from browser import launched, require_browser
+from browser import errors_of
 from cryptography import x509
 from envelopes import split
 from playwright.sync_api import Browser, Page, Request, Route, expect
@@ -38,32 +37,6 @@ BIDDER_ORG = "六横海洁环境服务有限公司"
 # Refusals a scenario provokes on purpose (a cut PATCH, a not-yet-published record) show up as
 # failed requests in the console.
 EXPECTED = re.compile(r"Failed to load resource|net::ERR_FAILED|net::ERR_ABORTED")
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    require_browser()
-    server = Demo(tmp_path_factory.mktemp("demo") / "var").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(demo: Demo) -> Iterator[Browser]:
-    with launched() as chromium:
-        yield chromium
-
-
-def errors_of(page: Page) -> list[str]:
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on(
-        "console",
-        lambda m: (
-            errors.append(m.text) if m.type == "error" and not EXPECTED.search(m.text) else None
-        ),
-    )
-    return errors
 
 
 def person(demo: Demo, who: str) -> dict[str, object]:
@@ -108,7 +81,7 @@ ZIP_MEMBERS = """async () => {
 
 def test_a_zip_made_by_zip_js_opens_with_python_zipfile(demo: Demo, browser: Browser) -> None:
     page, _ = new_page(browser)
-    errors = errors_of(page)
+    errors = errors_of(page, EXPECTED)
     page.goto(f"{demo.url}/css/app.css")
     made = page.evaluate(ZIP_MEMBERS)
     data = base64.b64decode(made["zip"])
@@ -139,7 +112,7 @@ def publish_tender(demo: Demo, browser: Browser) -> dict[str, object]:
     """The chair creates and publishes a one-lot tender through tenders.html; the lot."""
     custodians = [person(demo, who)["certificate_pem"] for who in ("chair", "supervisor")]
     page, _ = new_page(browser)
-    errors = errors_of(page)
+    errors = errors_of(page, EXPECTED)
     page.on("dialog", lambda dialog: dialog.accept())
     sign_in(page, demo, "chair")
     page.goto(f"{demo.url}/tenders.html")
@@ -219,7 +192,7 @@ def test_a_tender_is_published_and_a_bid_sealed_uploaded_resumed_and_withdrawn(
     document.write_bytes(bytes(range(256)) * (9 * MiB // 256 + 3))  # three 4 MiB tus chunks
 
     page, _ = new_page(browser)
-    errors = errors_of(page)
+    errors = errors_of(page, EXPECTED)
     page.on("dialog", lambda dialog: dialog.accept())
     # The public notice, linked from the home page, lists the lot with its bid link; no login.
     page.goto(f"{demo.url}/")
@@ -366,7 +339,7 @@ def test_an_envelope_sealed_elsewhere_uploads_as_a_file_and_refusals_read_in_chi
 ) -> None:
     lot_id, opening_key = str(lot["id"]), str(lot["opening_key"])
     page, _ = new_page(browser)
-    errors = errors_of(page)
+    errors = errors_of(page, EXPECTED)
     sign_in(page, demo, "bidder-2")
     page.goto(f"{demo.url}/bid.html?lot={lot_id}")
     page.get_by_role("button", name="报名", exact=True).click()

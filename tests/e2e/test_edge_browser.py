@@ -5,13 +5,10 @@ login `next=` never leads off the site, however it is spelled."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import httpx2 as httpx
-import pytest
-from browser import launched, require_browser
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 from test_login_browser import Demo
 
@@ -39,20 +36,6 @@ OFF_SITE = (
     "/a/..//evil.example/steal",
     "/x/../\\evil.example/steal",
 )
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    require_browser()
-    server = Demo(tmp_path_factory.mktemp("edge") / "var").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(demo: Demo) -> Iterator[Browser]:
-    with launched() as chromium:
-        yield chromium
 
 
 class Watched:

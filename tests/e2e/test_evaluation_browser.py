@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx2 as httpx
 import pytest
-from browser import in_a_thread, launched, person_page, require_browser
+from browser import in_a_thread, launched, person_page
 from cryptography import x509
 from playwright.sync_api import Browser, ConsoleMessage, Locator, Request, expect
 from signers import pdfsig
@@ -57,14 +57,6 @@ SHEETS = {
 }
 OUTLIER = ("C", "服务方案", "5")  # the committee's mean is 14.6: 66 % below it
 REPORT_FIELDS = {"certificate", "chain", "token", "signature"}  # all a browser sends to sign
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    require_browser()
-    server = Demo(tmp_path_factory.mktemp("evaluation") / "var").start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from browser import launched, person_page, require_browser
+from browser import person_page
 from playwright.sync_api import Browser, ConsoleMessage, expect
 from test_login_browser import Demo
 
@@ -77,14 +77,6 @@ def config(now: datetime) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    require_browser()
-    server = Demo(tmp_path_factory.mktemp("evaluation-page") / "var").start()
-    yield server
-    server.stop()
-
-
 def token(demo: Demo, identity: tokens.Identity) -> str:
     secret = (demo.var / "secret.key").read_text().strip()
     return tokens.mint(identity, secret, datetime.now(UTC), timedelta(hours=1))
@@ -97,12 +89,6 @@ def room(demo: Demo) -> str:
     made = httpx.post(f"{demo.url}/api/rooms", json=body, headers=headers, timeout=10)
     assert made.status_code == 201, made.text
     return ROOM
-
-
-@pytest.fixture(scope="module")
-def browser(demo: Demo) -> Iterator[Browser]:
-    with launched() as chromium:
-        yield chromium
 
 
 class Screen:

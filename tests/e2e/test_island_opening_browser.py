@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from browser import launched, person_page, require_browser
+from browser import launched, person_page
 from netproxy import NetProxy
 from playwright.sync_api import Browser, Page, Route, expect
 from test_login_browser import Demo
@@ -34,6 +34,10 @@ STEP_MS = 30_000
 DEADLINE_MS = 150_000
 RECONNECT_MS = 60_000  # the page's backoff is capped at 15 s (docs/protocol.md)
 LOST_ANSWERS = 2
+DEMO_ARGS = (
+    "--opening-in",
+    OPENING_IN_MINUTES,
+)  # more `bidroom demo` arguments (tests/e2e/conftest.py)
 
 
 @dataclass
@@ -92,16 +96,6 @@ class Island:
 def settle(page: Page) -> None:
     """Wait until the page has drawn the bidder's own bid (loaded over HTTP after the socket)."""
     expect(page.get_by_test_id("my-status")).not_to_have_text("")
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    require_browser()
-    server = Demo(
-        tmp_path_factory.mktemp("island-opening") / "var", ("--opening-in", OPENING_IN_MINUTES)
-    ).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

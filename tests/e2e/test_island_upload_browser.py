@@ -19,41 +19,28 @@ import os
 import re
 import time
 import zipfile
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
-from browser import launched, person_page, require_browser
+from browser import errors_of, person_page
 from cryptography import x509
 from netproxy import NetProxy
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 from test_login_browser import Demo
 
 from ca import envelope
 from ca import primitives as p
+
+DEMO_ARGS = ("--opening-in", "30")  # more `bidroom demo` arguments (tests/e2e/conftest.py)
 
 STEP_MS = 30_000
 UPLOAD_S = 300
 BIG = 48 << 20  # a 50 MB bid
 # Requests the cuts kill show up as failed loads in the console.
 EXPECTED = re.compile(r"Failed to load resource|net::ERR_")
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    require_browser()
-    server = Demo(tmp_path_factory.mktemp("island") / "var", ("--opening-in", "30")).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(demo: Demo) -> Iterator[Browser]:
-    with launched() as chromium:
-        yield chromium
 
 
 def person(demo: Demo, who: str) -> dict[str, Any]:
@@ -80,18 +67,6 @@ def session_of(browser: Browser, demo: Demo, who: str) -> str:
     session: str = page.evaluate("sessionStorage.getItem('bidroom.session')")
     page.context.close()
     return session
-
-
-def errors_of(page: Page) -> list[str]:
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on(
-        "console",
-        lambda m: (
-            errors.append(m.text) if m.type == "error" and not EXPECTED.search(m.text) else None
-        ),
-    )
-    return errors
 
 
 def big_envelope(demo: Demo, who: str, lot: dict[str, Any], target: Path) -> Path:
@@ -133,7 +108,7 @@ def test_a_50_mb_bid_through_a_cut_link_shows_what_the_server_acknowledged(
     link = NetProxy(up=4e6, down=8e6, latency=0.05).start(demo.port)
     try:
         page, _ = person_page(browser, "island", STEP_MS)
-        errors = errors_of(page)
+        errors = errors_of(page, EXPECTED)
         page.goto(f"{link.url}/css/app.css")  # the island's origin: the session goes there
         page.evaluate("(s) => sessionStorage.setItem('bidroom.session', s)", session)
         page.goto(f"{link.url}/bid.html?lot={lot['id']}")

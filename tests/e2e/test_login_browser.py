@@ -15,14 +15,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-from browser import launched, require_browser
 from cryptography import x509
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect
 
@@ -191,20 +189,6 @@ class Demo:
             sub, identity, datetime.now(UTC) - timedelta(minutes=5), kind=kind
         )
         return key, cert, sub_cert
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    require_browser()
-    server = Demo(tmp_path_factory.mktemp("demo") / "var").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(demo: Demo) -> Iterator[Browser]:
-    with launched() as chromium:
-        yield chromium
 
 
 class Console:

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlparse
 import av
 import httpx2 as httpx
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, MEDIA_ARGS, person_page, require_browser
+from browser import CHROMIUM, CHROMIUM_ARGS, MEDIA_ARGS, person_page
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
@@ -39,14 +39,6 @@ MEDIA_MS = 40_000  # ICE on loopback takes a second; decoding starts soon after
 DENIED = "浏览器拒绝了摄像头/麦克风权限"
 MUTED = "主持人已将您静音"
 RECORDED_FRAMES = 45  # video frames sent to the recorder before stopping: 3 s at 15 fps
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    require_browser()
-    server = Demo(tmp_path_factory.mktemp("media") / "var").start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

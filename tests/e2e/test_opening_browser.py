@@ -19,12 +19,10 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2 as httpx
-import pytest
-from browser import launched, person_page, require_browser
+from browser import person_page
 from playwright.sync_api import Browser, expect
 from test_login_browser import Demo
 
@@ -33,22 +31,10 @@ STEP_MS = 20_000
 DEADLINE_MS = 120_000
 # Refusals a page provokes on purpose, e.g. a record not yet published.
 EXPECTED = re.compile(r"Failed to load resource: the server responded with a status of 404")
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    require_browser()
-    server = Demo(
-        tmp_path_factory.mktemp("opening") / "var", ("--opening-in", OPENING_IN_MINUTES)
-    ).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(demo: Demo) -> Iterator[Browser]:
-    with launched() as chromium:
-        yield chromium
+DEMO_ARGS = (
+    "--opening-in",
+    OPENING_IN_MINUTES,
+)  # more `bidroom demo` arguments (tests/e2e/conftest.py)
 
 
 class Screen:
