@@ -12,13 +12,15 @@ same run, taken in turn --rounds times, each on a fresh app:
 
 1. baseline: audit entries recorded at --entries per second (as rooms do), the integrator
    slowed to once an hour and no bid arriving: nothing time-stamps.
-2. stamping: the same entries; the integrator every 2 s (the default) numbers them and signs
+2. worker: the same entries; the integrator every 2 s (the default) numbers them and signs
    and time-stamps a checkpoint with the built-in TSA; and bid receipts at --receipts per
    second, each what bidroom.bids.receive does around its TSA: the envelope's digest stamped,
    the entry recorded, the log integrated (a second stamp), the receipt made. The TSA works
-   on the app's own TSA thread (app.state.tsa_executor), as it serves.
-3. on-loop: the same as stamping, but the TSA works on the event loop's thread, as it did
-   before it had a thread (an executor that runs each call at once, on the caller's thread).
+   in the app's worker process (app.state.worker, bidroom.worker), as it serves.
+3. thread: the same as worker, but the TSA works on one thread of the app's own process, as
+   it did before it had a process (it holds the GIL against the loop).
+4. on-loop: the same, but the TSA works on the event loop's thread, as it did before it had a
+   thread (an executor that runs each call at once, on the caller's thread).
 
 It prints, per phase, the ticker's lateness at p50, p99, p99.9 and its maximum (ms), the share
 of wake-ups later than 5 ms, and the ratios to the baseline. On a machine busy with other
@@ -36,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -134,8 +136,10 @@ async def bids(state: Any, rate: float, until: float) -> int:
 async def phase(folder: Path, name: str, round_: int, args: argparse.Namespace) -> dict[str, Any]:
     stamping = name != "baseline"
     async with running(folder, f"{name}-{round_}", 2.0 if stamping else 3600.0) as state:
-        if name == "on-loop":
-            state.timestamper.executor = OnTheCaller()
+        if name == "thread":
+            state.timestamper.worker = ThreadPoolExecutor(1, thread_name_prefix="tsa")
+        elif name == "on-loop":
+            state.timestamper.worker = OnTheCaller()
         await state.audit.integrate()  # settled: the first checkpoint is not part of the run
         until = time.perf_counter() + args.seconds
         work = [entries(state, args.entries, until)]
@@ -143,6 +147,8 @@ async def phase(folder: Path, name: str, round_: int, args: argparse.Namespace) 
             work.append(bids(state, args.receipts, until))
         lags, *counts = await asyncio.gather(probe(until), *work)
         checkpoints = len(await state.audit.checkpoints())
+        if isinstance(state.timestamper.worker, ThreadPoolExecutor):
+            state.timestamper.worker.shutdown()
     return {"lags": lags, "entries": counts[0], "receipts": sum(counts[1:]), "cps": checkpoints}
 
 
@@ -175,7 +181,7 @@ def report(runs: dict[str, list[dict[str, Any]]]) -> None:
         )
     base = shown["baseline"]
     print("\nratio to the baseline")
-    for name in ("stamping", "on-loop"):
+    for name in ("worker", "thread", "on-loop"):
         load = shown[name]
         print(
             f"{name:9} {load['p50'] / base['p50']:7.2f} {load['p99'] / base['p99']:7.2f}"
@@ -184,7 +190,12 @@ def report(runs: dict[str, list[dict[str, Any]]]) -> None:
 
 
 async def main(args: argparse.Namespace) -> int:
-    runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "stamping": [], "on-loop": []}
+    runs: dict[str, list[dict[str, Any]]] = {
+        "baseline": [],
+        "worker": [],
+        "thread": [],
+        "on-loop": [],
+    }
     with tempfile.TemporaryDirectory(prefix="bench-loop-") as tmp:
         for round_ in range(args.rounds):
             for name in runs:

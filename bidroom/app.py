@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from bidroom.presence import Presence
 from bidroom.room import RoomType
 from bidroom.settings import Settings
 from bidroom.store import Store, close_engine, create_engine
+from bidroom.worker import Worker
 from ca.errors import CryptoError
 from signaling.aiortc_backend import pin_host_addresses
 
@@ -97,11 +97,11 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     if settings.secret_key is None:
         raise ConfigError("BIDROOM_SECRET_KEY is not set (32 or more random characters)")
-    # The TSA's CPU work (DER, signatures) on one thread of its own: off the loop, and never
-    # more than one thread at once holding the GIL against it.
-    app.state.tsa_executor = ThreadPoolExecutor(1, thread_name_prefix="tsa")
+    # CPU work in pure Python (the TSA's DER, tokens' checks) in a process of its own: on a
+    # thread it would still hold the GIL against the loop (bidroom.worker).
+    app.state.worker = Worker()
     app.state.tsa, app.state.timestamper = timestamps.open_timestamping(
-        settings, executor=app.state.tsa_executor
+        settings, worker=app.state.worker
     )
     app.state.login_limits = throttle.LoginLimits.of(
         settings.logins_per_minute, settings.certificate_logins_per_minute
@@ -163,7 +163,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.shutdown()
         await broker.stop()
         await close_engine(engine)
-        app.state.tsa_executor.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(app.state.worker.shutdown, cancel_futures=True)
 
 
 def create_app(settings: Settings, demo_dir: Path | None = None) -> Starlette:

@@ -36,13 +36,13 @@ from typing import Any
 import httpx2 as httpx
 
 import bidroom.app  # the module only: bidroom.app imports bidroom.demo, which imports this one
-from bidroom import demo_pki, evaluations, openings, signed
+from bidroom import demo_pki, evaluations, openings, signed, timestamps
 from bidroom.errors import BidroomError
 from bidroom.room import Actor, Command
 from bidroom.settings import Settings
 from bidroom.store import Store
 from bidroom.tender_store import LotRecord
-from ca import envelope, handoff, login, tsa
+from ca import envelope, handoff, login
 from ca import primitives as p
 
 BIDDING = timedelta(hours=4)  # from publication to the deadline
@@ -168,9 +168,7 @@ async def platform(settings: Settings, folder: Path, start: datetime) -> AsyncIt
         clock = Clock(start)
         state = app.state
         state.hub.clock = clock
-        builtin = state.tsa
-        pinned = tsa.TimeStampAuthority(builtin.cert, builtin.key, builtin.chain, clock=clock)
-        state.timestamper = tsa.LocalStamper(pinned, [state.timestamper.trust[0]])
+        state.timestamper = timestamps.pinned(state.settings, clock)
         yield Platform(app, folder, clock, exits)
 
 

@@ -699,11 +699,12 @@ def verify_token(
 class Timestamper(Protocol):
     """What the audit log needs: a verified time-stamp over some data.
 
-    Making and checking a token is 15-60 ms of CPU (DER, signatures, path building): both
-    implementations do it on a worker thread, so that a time-stamp never stalls the event loop
-    and every room it serves. ``executor``: the threads to use; None is the loop's default
-    executor. As asn1crypto is pure Python and holds the GIL, the app gives them one thread of
-    their own: each extra thread busy at once makes the loop wait longer for the GIL.
+    Making and checking a token is 15-60 ms of CPU (DER, signatures, path building): the
+    implementations do it on an ``executor``, so that a time-stamp never stalls the event loop
+    and every room it serves. None is the loop's default threads; as asn1crypto is pure Python
+    and holds the GIL, a thread still makes the loop wait for it, so a server gives them a
+    process of its own (bidroom.worker; ``TsaClient`` sends it only picklable arguments, see
+    ``accept``).
     """
 
     async def stamp(self, message: Message) -> Stamp: ...
@@ -768,8 +769,11 @@ class TsaClient:
                 nonce = self.nonces()
                 async with asyncio.timeout(self.timeout):  # the TSA's answer; not our checking
                     reply = await self._ask(url, digest, nonce)
+                roots, intermediates = self._trust_der()
                 loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self.executor, self._accept, reply, digest, nonce)
+                return await loop.run_in_executor(
+                    self.executor, accept, reply, digest, nonce, roots, intermediates, self.policy
+                )
             except (CryptoError, httpx.HTTPError, TimeoutError) as exc:
                 failures.append(_failure(url, exc))
                 failed = failures[-1]
@@ -787,18 +791,32 @@ class TsaClient:
         async with httpx.AsyncClient(timeout=self.timeout, transport=self._transport) as client:
             return await _post(client, url, query)
 
-    def _accept(self, reply: bytes, digest: Digest, nonce: int) -> Stamp:
-        """The verified token of a TSA's answer (blocking: run on a worker thread)."""
-        token = token_of(reply)
-        info = verify_token(
-            token,
-            digest,
-            self.trust,
-            intermediates=self.intermediates,
-            nonce=nonce,
-            policy=self.policy,
-        )
-        return Stamp(token, info)
+    def _trust_der(self) -> tuple[list[bytes], list[bytes]]:
+        roots, intermediates = _anchors(self.trust, self.intermediates)
+        return [_cert_der(c) for c in roots], [_cert_der(c) for c in intermediates]
+
+
+def accept(
+    reply: bytes,
+    digest: Digest,
+    nonce: int,
+    roots: Sequence[bytes],
+    intermediates: Sequence[bytes] = (),
+    policy: str | None = None,
+) -> Stamp:
+    """The verified token of a TSA's answer to a request for ``digest`` with ``nonce``, the
+    trust given as DER certificates: blocking, and picklable, so that a worker process (which
+    shares no objects with its caller) can run it."""
+    token = token_of(reply)
+    info = verify_token(
+        token,
+        digest,
+        [x509.load_der_x509_certificate(der) for der in roots],
+        intermediates=[x509.load_der_x509_certificate(der) for der in intermediates],
+        nonce=nonce,
+        policy=policy,
+    )
+    return Stamp(token, info)
 
 
 async def _post(client: httpx.AsyncClient, url: str, query: bytes) -> bytes:

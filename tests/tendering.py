@@ -22,12 +22,12 @@ from typing import Any, BinaryIO
 from cryptography import x509
 from starlette.testclient import TestClient
 
-from bidroom import signed, tokens
+from bidroom import signed, timestamps, tokens
 from bidroom.app import create_app
 from bidroom.db import migrate
 from bidroom.settings import load_settings
 from bidroom.store import Store, create_engine
-from ca import envelope, handoff, pki, shares, tsa
+from ca import envelope, handoff, pki, shares
 from ca import primitives as p
 from ca.trust import TrustStore
 
@@ -154,9 +154,7 @@ def running_app(
     with TestClient(create_app(config)) as client:
         state = client.app.state  # type: ignore[attr-defined]
         state.hub.clock = clock
-        authority = state.tsa
-        pinned = tsa.TimeStampAuthority(authority.cert, authority.key, authority.chain, clock=clock)
-        state.timestamper = tsa.LocalStamper(pinned, [state.timestamper.trust[0]])
+        state.timestamper = timestamps.pinned(state.settings, clock)
         yield client
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOM
 
-from bidroom import audit, audit_bundle, timestamps
+from bidroom import audit, audit_bundle, builtin_tsa
 from bidroom.audit_log import AuditLog
 from bidroom.hub import Hub
 from bidroom.room import Actor, Command
@@ -129,8 +129,8 @@ def test_two_checkpoints_of_one_size_with_different_roots_are_a_fork(bundle: Pat
 def tsa_world(tmp_path: Path) -> dict:
     """Two built-in TSAs: ours (its root is trusted) and a stranger's."""
     now = datetime.now(UTC)
-    ours, our_root = timestamps.builtin(tmp_path / "ours", now, b"ours")
-    theirs, _ = timestamps.builtin(tmp_path / "theirs", now, b"theirs")
+    ours, our_root = builtin_tsa.builtin(tmp_path / "ours", now, b"ours")
+    theirs, _ = builtin_tsa.builtin(tmp_path / "theirs", now, b"theirs")
     return {"ours": tsa.LocalStamper(ours, [our_root]), "theirs": theirs, "root": our_root}
 
 

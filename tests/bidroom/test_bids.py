@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bidroom import bids, receipts, timestamps
+from bidroom import bids, builtin_tsa, receipts
 from bidroom.audit_log import AuditLog
 from bidroom.store import AUDIT, Store
 from ca import envelope, pki, tsa
@@ -37,7 +37,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     store.add_intermediate(sub.cert, T0)
     store.add_crl(root_crl, T0)
     store.add_crl(sub_crl, T0)
-    authority, tsa_root = timestamps.builtin(folder / "tsa", T0, b"test tsa password")
+    authority, tsa_root = builtin_tsa.builtin(folder / "tsa", T0, b"test tsa password")
     opening = p.generate_ec_key()
 
     def sealed(key: p.PrivateKey, cert: object) -> bytes:

@@ -1,23 +1,26 @@
-"""Trusted time in the app (bidroom.timestamps): the built-in TSA works on a worker thread while
-the event loop keeps serving, and its key is encrypted at rest.
+"""Trusted time in the app (bidroom.timestamps, bidroom.builtin_tsa): the built-in TSA and the
+checks of tokens work in the node's worker process while the event loop keeps serving, a worker
+that dies is replaced, and the TSA's key is encrypted at rest.
 
-Off the loop, proven without timing: a ``Gate`` stands where the TSA must pass (its clock while
-it answers; the roots a verifier trusts while it checks) and holds it there. The test then uses
-the same loop (a request to the app over real HTTP, a database read) and only then lets the TSA
-go. Had the TSA run on the loop's thread, the gate refuses at once and the test fails saying so;
-the gate also records the threads, and none may be the loop's.
+Off the loop, proven without timing: the test stops the worker process (SIGSTOP), asks for a
+time-stamp, and meanwhile uses the same loop (a request to the app over real HTTP, a database
+read). Had the TSA run on the loop's thread, nothing would answer; had it run on a thread of the
+test's process, the stamp would come although the worker is stopped. Only after SIGCONT does
+the stamp come, and it verifies.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
-import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import os
+import signal
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import httpx2 as httpx
 import pytest
@@ -25,72 +28,43 @@ from cryptography import x509
 from nodes import SECRET, serving, solo
 from starlette.applications import Starlette
 
-from bidroom import audit, audit_api, timestamps
+from bidroom import audit, audit_api, builtin_tsa, timestamps
 from bidroom.app import create_app
 from bidroom.db import migrate
 from bidroom.errors import ConfigError
 from bidroom.settings import Settings, load_settings
 from bidroom.store import create_engine
+from bidroom.worker import Worker
 from ca import primitives as p
 from ca import tsa
 from ca.errors import KeyFileError
 
 DATA = "开标记录 checkpoint 7".encode()
 UNIT = 2.0  # seconds: the one scalable timeout of these tests
-HOLD = 15 * UNIT  # the longest a gate holds the TSA before the test gives up
+HOLD = 15 * UNIT  # the longest a test waits for the TSA once it lets it go
 
 
-class Gate:
-    """Where the TSA must pass: it records the thread and holds the TSA until released.
-
-    On the event loop's own thread it does not hold (that would freeze the test): it records
-    the fault, opens, and raises, so the request or stamp fails naming it."""
-
-    def __init__(self, loop_thread: int):
-        self.loop_thread = loop_thread
-        self.entered, self.released = threading.Event(), threading.Event()
-        self.passes: list[tuple[str, int]] = []
-
-    def hold(self, what: str) -> None:
-        self.passes.append((what, threading.get_ident()))
-        self.entered.set()
-        if threading.get_ident() == self.loop_thread:
-            raise AssertionError(f"the TSA's {what} ran on the event loop's thread")
-        if not self.released.wait(HOLD):
-            raise AssertionError(f"the TSA's {what} was never let go")
-
-    def clock(self) -> dt.datetime:
-        """The TSA's clock: read once per answer, after the request is accepted."""
-        self.hold("answer")
-        return dt.datetime.now(dt.UTC)
-
-    async def reached(self) -> None:
-        """Until the TSA stands at the gate (waited for on a thread, not on the loop)."""
-        assert await asyncio.to_thread(self.entered.wait, HOLD), "the TSA never came"
-
-    def on_the_loop(self) -> list[str]:
-        return [what for what, thread in self.passes if thread == self.loop_thread]
+async def worker_pid(worker: Executor) -> int:
+    """The worker process's id (started by this, if it was not running): never the test's."""
+    pid = await asyncio.get_running_loop().run_in_executor(worker, os.getpid)
+    assert pid != os.getpid(), "the worker runs in the test's own process"
+    return pid
 
 
-class GatedRoots(Sequence[x509.Certificate]):
-    """The roots a verifier trusts: reading them is part of checking a token."""
+@contextlib.contextmanager
+def stopped(pid: int) -> Iterator[None]:
+    """The process frozen (SIGSTOP) until the block ends, then let go (SIGCONT)."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
-    def __init__(self, gate: Gate, roots: Sequence[x509.Certificate]):
-        self.gate, self.roots = gate, list(roots)
 
-    @overload
-    def __getitem__(self, index: int) -> x509.Certificate: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[x509.Certificate]: ...
-    def __getitem__(self, index: Any) -> Any:
-        return self.roots[index]
-
-    def __len__(self) -> int:
-        return len(self.roots)
-
-    def __iter__(self) -> Iterator[x509.Certificate]:
-        self.gate.hold("verification")
-        return iter(self.roots)
+async def still_waiting(task: asyncio.Task[Any]) -> bool:
+    """Whether ``task`` is still unfinished after a fair chance to finish."""
+    done, _ = await asyncio.wait({task}, timeout=UNIT / 4)
+    return not done
 
 
 def settings_in(folder: Path, **overrides: Any) -> Settings:
@@ -107,11 +81,7 @@ class Served:
     app: Starlette
     url: str
     root: x509.Certificate  # the built-in TSA's root (var/tsa/root.pem)
-
-    def gated(self, gate: Gate) -> tsa.TimeStampAuthority:
-        """The app's own TSA (its certificate and key) reading the gate as its clock."""
-        own: tsa.TimeStampAuthority = self.app.state.tsa
-        return tsa.TimeStampAuthority(own.cert, own.key, own.chain, clock=gate.clock)
+    settings: Settings
 
 
 @pytest.fixture
@@ -125,76 +95,103 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
     app = create_app(settings)
     async with app.router.lifespan_context(app), serving(app) as url:
         root = x509.load_pem_x509_certificate((settings.tsa_folder / "root.pem").read_bytes())
-        yield Served(app, url, root)
-
-
-def loop_thread() -> int:
-    return threading.get_ident()  # called from a coroutine: the loop's thread
+        yield Served(app, url, root, settings)
 
 
 # the TSA off the event loop ----------------------------------------------------------------
 
 
-async def test_post_tsa_answers_on_a_worker_thread_while_the_loop_serves(served: Served) -> None:
-    gate = Gate(loop_thread())
-    served.app.state.tsa = served.gated(gate)
+async def test_post_tsa_answers_from_the_worker_process_while_the_loop_serves(
+    served: Served,
+) -> None:
+    pid = await worker_pid(served.app.state.worker)
     async with httpx.AsyncClient(base_url=served.url, timeout=HOLD) as http:
-        asking = asyncio.create_task(
-            http.post("/tsa", content=tsa.request(DATA), headers={"content-type": tsa.QUERY_TYPE})
-        )
-        await gate.reached()
-        health, ready = await http.get("/healthz"), await http.get("/readyz")  # meanwhile
-        gate.released.set()
+        with stopped(pid):
+            asking = asyncio.create_task(
+                http.post(
+                    "/tsa", content=tsa.request(DATA), headers={"content-type": tsa.QUERY_TYPE}
+                )
+            )
+            health, ready = await http.get("/healthz"), await http.get("/readyz")  # meanwhile
+            assert await still_waiting(asking), "the TSA answered without its worker process"
         answer = await asking
-    assert gate.on_the_loop() == []
     assert (health.status_code, ready.status_code) == (200, 200)
     assert answer.status_code == 200 and answer.headers["content-type"] == tsa.REPLY_TYPE
     info = tsa.verify_token(tsa.token_of(answer.content), DATA, [served.root])
     assert info.tsa == served.app.state.tsa.cert.subject.rfc4514_string()
 
 
-async def test_the_integrator_time_stamps_on_a_worker_thread(served: Served) -> None:
+async def test_the_integrator_time_stamps_in_the_worker_process(served: Served) -> None:
     """The real integrator (audit_api.open_log, as the app opens it) over the app's database,
-    its checkpoint stamped by the built-in TSA through a LocalStamper."""
-    gate = Gate(loop_thread())
+    its checkpoint stamped by the app's own timestamper."""
     state = served.app.state
-    stamper = tsa.LocalStamper(served.gated(gate), GatedRoots(gate, [served.root]))
-    log = audit_api.open_log(state.store.engine, state.settings, stamper)
+    log = audit_api.open_log(state.store.engine, state.settings, state.timestamper)
     at = dt.datetime.now(dt.UTC)
     await state.store.record([audit.Entry(at, "cert:chair", "room.opened", "lot-1", None, {})])
-    integrating = asyncio.create_task(log.integrate())
-    await gate.reached()
-    before = await log.latest()  # the loop reads the database meanwhile
-    async with httpx.AsyncClient(base_url=served.url, timeout=HOLD) as http:
-        health = await http.get("/healthz")
-    gate.released.set()
-    signed = await integrating
-    assert gate.on_the_loop() == []
-    assert {what for what, _ in gate.passes} == {"answer", "verification"}
+    with stopped(await worker_pid(state.worker)):
+        integrating = asyncio.create_task(log.integrate())
+        before = await log.latest()  # the loop reads the database meanwhile
+        async with httpx.AsyncClient(base_url=served.url, timeout=HOLD) as http:
+            health = await http.get("/healthz")
+        assert await still_waiting(integrating), "the checkpoint was stamped without the worker"
+    signed = await asyncio.wait_for(integrating, HOLD)
     assert before is None and health.status_code == 200
     assert signed is not None and signed.size == 1 and signed.timestamp is not None
     tsa.verify_token(signed.timestamp, signed.note.encode(), [served.root])
 
 
-async def test_the_external_client_verifies_on_a_worker_thread(served: Served) -> None:
-    """The app's POST /tsa as the external TSA of a TsaClient that trusts its root."""
-    gate = Gate(loop_thread())
-    client = tsa.TsaClient([f"{served.url}/tsa"], GatedRoots(gate, [served.root]), HOLD)
-    stamping = asyncio.create_task(client.stamp(DATA))
-    await gate.reached()
-    async with httpx.AsyncClient(base_url=served.url, timeout=HOLD) as http:
-        health = await http.get("/healthz")
-    gate.released.set()
-    stamp = await stamping
-    assert gate.on_the_loop() == [] and health.status_code == 200
+async def test_the_external_client_verifies_in_a_worker_process(served: Served) -> None:
+    """The app's POST /tsa as the external TSA of a TsaClient that checks on a worker of its
+    own: the answer comes, and its check waits for that worker."""
+    checker = Worker()
+    try:
+        client = tsa.TsaClient([f"{served.url}/tsa"], [served.root], HOLD, executor=checker)
+        with stopped(await worker_pid(checker)):
+            stamping = asyncio.create_task(client.stamp(DATA))
+            async with httpx.AsyncClient(base_url=served.url, timeout=HOLD) as http:
+                health = await http.get("/healthz")
+            assert await still_waiting(stamping), "the token was checked without the worker"
+        stamp = await asyncio.wait_for(stamping, HOLD)
+    finally:
+        checker.shutdown()
+    assert health.status_code == 200
     assert tsa.verify_token(stamp.token, DATA, [served.root]) == stamp.info
 
 
-async def test_stamps_made_on_several_threads_at_once_all_verify(served: Served) -> None:
-    """The app's TSA answering on four threads at once: every token whole, over its own data,
-    with its own serial (the TSA shares no half-parsed asn1crypto object between threads)."""
+async def test_a_worker_process_killed_is_replaced_and_stamping_goes_on(served: Served) -> None:
+    state = served.app.state
+    first = await worker_pid(state.worker)
+    os.kill(first, signal.SIGKILL)
+    stamp = await asyncio.wait_for(state.timestamper.stamp(DATA), HOLD)
+    assert tsa.verify_token(stamp.token, DATA, [served.root]) == stamp.info
+    second = await worker_pid(state.worker)
+    assert second != first
+    os.kill(second, signal.SIGKILL)  # and POST /tsa too
+    async with httpx.AsyncClient(base_url=served.url, timeout=HOLD) as http:
+        answer = await http.post(
+            "/tsa", content=tsa.request(DATA), headers={"content-type": tsa.QUERY_TYPE}
+        )
+    assert answer.status_code == 200
+    tsa.verify_token(tsa.token_of(answer.content), DATA, [served.root])
+
+
+async def test_stamps_asked_at_once_all_verify(served: Served) -> None:
+    """Two dozen stamps at once through the worker: every token whole, over its own data,
+    with its own serial."""
+    stamper = served.app.state.timestamper
+    stamps = await asyncio.gather(*(stamper.stamp(DATA + bytes([i])) for i in range(24)))
+    for i, stamp in enumerate(stamps):
+        assert tsa.verify_token(stamp.token, DATA + bytes([i]), [served.root]) == stamp.info
+    assert len({stamp.info.serial for stamp in stamps}) == len(stamps)
+
+
+async def test_the_tsa_answers_on_several_threads_at_once(served: Served) -> None:
+    """A command's stamper (no worker process) on four threads at once: the TSA shares no
+    half-parsed asn1crypto object between threads."""
+    password = timestamps.key_password(served.settings)
+    where = builtin_tsa.BuiltinTsa(str(served.settings.tsa_folder), password)
     with ThreadPoolExecutor(4) as threads:
-        stamper = tsa.LocalStamper(served.app.state.tsa, [served.root], threads)
+        stamper = builtin_tsa.BuiltinStamper(where, served.app.state.tsa.cert, served.root, threads)
         stamps = await asyncio.gather(*(stamper.stamp(DATA + bytes([i])) for i in range(24)))
     for i, stamp in enumerate(stamps):
         assert tsa.verify_token(stamp.token, DATA + bytes([i]), [served.root]) == stamp.info
@@ -205,7 +202,7 @@ async def test_stamps_made_on_several_threads_at_once_all_verify(served: Served)
 
 
 def key_file(settings: Settings) -> Path:
-    return settings.tsa_folder / timestamps.KEY_FILE
+    return settings.tsa_folder / builtin_tsa.KEY_FILE
 
 
 async def test_a_new_tsa_key_is_private_and_encrypted_and_the_tsa_stamps(tmp_path: Path) -> None:
@@ -230,8 +227,9 @@ async def test_a_new_tsa_key_is_private_and_encrypted_and_the_tsa_stamps(tmp_pat
 
 def plaintext_tsa(settings: Settings) -> bytes:
     """A TSA folder as an older bidroom left it: the key unencrypted (mode 0600)."""
-    authority, _ = timestamps.open_timestamping(settings)
-    assert authority is not None
+    authority, _ = builtin_tsa.builtin(
+        settings.tsa_folder, dt.datetime.now(dt.UTC), timestamps.key_password(settings)
+    )
     path = key_file(settings)
     path.unlink()
     plain = p.dump_private_key(authority.key)
@@ -269,7 +267,7 @@ async def test_a_deployed_node_with_a_plaintext_key_starts_and_stamps(tmp_path: 
         node.stop()
     assert tsa.verify_token(stamp.token, DATA, [root]) == stamp.info
     with pytest.raises(KeyFileError):
-        p.load_private_key((var / "tsa" / timestamps.KEY_FILE).read_bytes())
+        p.load_private_key((var / "tsa" / builtin_tsa.KEY_FILE).read_bytes())
 
 
 def test_another_secret_key_cannot_open_the_tsa_and_says_what_to_do(tmp_path: Path) -> None:

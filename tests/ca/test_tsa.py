@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from bidroom import timestamps
+from bidroom import builtin_tsa, timestamps
 from bidroom.app import create_app
 from bidroom.db import migrate
 from bidroom.settings import load_settings
@@ -422,8 +422,18 @@ def _tsa_app(keys: Pki) -> Starlette:
         Route(f"/{f.__name__}", f, methods=["POST"]) for f in (garbage, untrusted, replay, hang)
     ]
     app = Starlette(routes=routes)
-    app.state.tsa = keys.authority()
+    app.state.tsa = Answering(keys.authority())
     return app
+
+
+class Answering:
+    """What bidroom.timestamps.endpoint asks to answer: here the test's own TSA, in process."""
+
+    def __init__(self, authority: tsa.TimeStampAuthority):
+        self.authority = authority
+
+    async def respond(self, query: bytes) -> bytes:
+        return self.authority.respond(query)
 
 
 @pytest.fixture
@@ -542,8 +552,8 @@ async def test_bidroom_serve_runs_the_builtin_tsa(node: tuple[Node, Path], tmp_p
 
 
 def test_the_builtin_tsa_is_made_once_and_kept(tmp_path: Path) -> None:
-    first, root = timestamps.builtin(tmp_path / "tsa", NOW, PASSWORD)
-    again, same_root = timestamps.builtin(tmp_path / "tsa", NOW + dt.timedelta(days=1), PASSWORD)
+    first, root = builtin_tsa.builtin(tmp_path / "tsa", NOW, PASSWORD)
+    again, same_root = builtin_tsa.builtin(tmp_path / "tsa", NOW + dt.timedelta(days=1), PASSWORD)
     assert first.cert == again.cert and root == same_root
     token = grant(first, tsa.request(DATA))
     assert tsa.verify_token(token, DATA, [root]).tsa == first.cert.subject.rfc4514_string()

@@ -1,0 +1,66 @@
+"""The node's worker process: CPU work that would stall the event loop, done outside it.
+
+Python threads share one GIL: work in pure Python (asn1crypto's DER, path building) on a thread
+of the node still makes the loop wait for the GIL, and every room on the node with it (bench/
+loop.py measured 24 ms at p99 with the TSA on a thread of its own). The worker is one process
+of its own, started with ``spawn`` (a fresh interpreter: nothing of the node's threads, sockets
+or keys is inherited) on its first task, and started again on the next task if it has died.
+
+Work sent to it is a module-level function and picklable arguments (see bidroom.builtin_tsa):
+what the process needs it loads itself, once, so a key never crosses the pipe. It is an
+``Executor``: ``loop.run_in_executor(worker, fn, *args)``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Worker(Executor):
+    """One worker process, restarted when it dies; tasks run one at a time, in order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._closed = False
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the worker is shut down")
+            if self._pool is None:
+                context = multiprocessing.get_context("spawn")
+                self._pool = ProcessPoolExecutor(1, mp_context=context)
+            pool = self._pool
+        try:
+            future = pool.submit(fn, *args, **kwargs)
+        except BrokenProcessPool:
+            self._forget(pool)
+            raise
+        future.add_done_callback(lambda done: self._check(pool, done))
+        return future
+
+    def _check(self, pool: ProcessPoolExecutor, done: Future[Any]) -> None:
+        if not done.cancelled() and isinstance(done.exception(), BrokenProcessPool):
+            self._forget(pool)
+
+    def _forget(self, pool: ProcessPoolExecutor) -> None:
+        """A dead process's pool is never used again: the next task starts a new one."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._closed, pool, self._pool = True, self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=wait, cancel_futures=cancel_futures)
