@@ -9,12 +9,17 @@ or keys is inherited) on its first task, and started again on the next task if i
 Work sent to it is a module-level function and picklable arguments (see bidroom.builtin_tsa):
 what the process needs it loads itself, once, so a key never crosses the pipe. It is an
 ``Executor``: ``loop.run_in_executor(worker, fn, *args)``.
+
+The process ends with the node: shut down with it, or within a second of the node's death
+(``kill -9``, a crash), as it watches its parent; it never outlives it as an orphan.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -38,7 +43,9 @@ class Worker(Executor):
                 raise RuntimeError("the worker is shut down")
             if self._pool is None:
                 context = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(1, mp_context=context)
+                self._pool = ProcessPoolExecutor(
+                    1, mp_context=context, initializer=_follow, initargs=(os.getpid(),)
+                )
             pool = self._pool
         try:
             future = pool.submit(fn, *args, **kwargs)
@@ -64,3 +71,18 @@ class Worker(Executor):
             self._closed, pool, self._pool = True, self._pool, None
         if pool is not None:
             pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+PARENT_POLL = 1.0  # seconds between the worker's looks at its parent
+
+
+def _follow(parent: int) -> None:
+    """In the worker: end this process once ``parent`` (the node) is gone. A spawned worker
+    holds both ends of its task queue, so its parent's death alone would not end it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="follow-node", daemon=True).start()

@@ -117,6 +117,8 @@ class Node:
         """Close the log pipe once its reader has seen the end (no ResourceWarning)."""
         if self.pump is not None:
             self.pump.join(10)
+            if self.pump.is_alive():  # a process the node left behind holds the pipe open:
+                return  # closing it under the reader would block until that process ends
         if self.process and self.process.stderr and not self.process.stderr.closed:
             self.process.stderr.close()
 

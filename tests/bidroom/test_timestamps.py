@@ -175,6 +175,48 @@ async def test_a_worker_process_killed_is_replaced_and_stamping_goes_on(served: 
     tsa.verify_token(tsa.token_of(answer.content), DATA, [served.root])
 
 
+def children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.add(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+async def test_a_node_killed_leaves_no_worker_process_behind(tmp_path: Path) -> None:
+    """`bidroom serve` killed with -9 after it has time-stamped: its worker process (and the
+    helper spawn starts with it) end too instead of living on as orphans."""
+    node = solo(tmp_path)
+    try:
+        async with httpx.AsyncClient(base_url=node.url, timeout=HOLD) as http:
+            answer = await http.post(
+                "/tsa", content=tsa.request(DATA), headers={"content-type": tsa.QUERY_TYPE}
+            )
+        assert answer.status_code == 200
+        assert node.process is not None
+        spawned = children(node.process.pid)
+        assert spawned, "the node started no worker process"
+    finally:
+        node.kill()
+    for _ in range(int(HOLD / 0.1)):
+        if not any(alive(pid) for pid in spawned):
+            break
+        await asyncio.sleep(0.1)
+    assert [pid for pid in spawned if alive(pid)] == [], "the worker outlived its node"
+
+
 async def test_stamps_asked_at_once_all_verify(served: Served) -> None:
     """Two dozen stamps at once through the worker: every token whole, over its own data,
     with its own serial."""
