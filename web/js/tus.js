@@ -30,7 +30,9 @@ export const RETRY_FOR_MS = 300_000; // without progress before giving up (the C
 const BACKOFF_MS = [500, 15_000]; // the first pause and the longest
 // Worth another try after a HEAD: the link dropped, our offset is stale, or the server is still
 // finishing a request the dropped link had started.
-const RETRY_CODES = new Set(["network", "offset_mismatch", "upload_busy", "http_502", "http_503", "http_504"]);
+const RETRY_CODES = new Set([
+  "network", "offset_mismatch", "upload_busy", "body_timeout", "http_502", "http_503", "http_504",
+]);
 const POLL_MS = [100, 200, 400, 800, 1000];
 const POLL_LIMIT_MS = 120000;
 
