@@ -12,7 +12,8 @@ nginx's ``client_body_timeout``, between two reads), the app is told the client 
 ``http.disconnect``: a tus PATCH keeps what arrived, as after a cut) and the answer is ``408
 body_timeout`` with ``Connection: close``. A connection whose peer vanished without a reset (an
 island's link going dark) would otherwise hold its handler, and a PATCH its upload's
-``upload_busy``, until TCP gave up hours later; and a client trickling bodies could hold many.
+``upload_busy``, as long as the socket stayed open (uvicorn has no time limit on a body); and a
+client trickling bodies could hold many.
 
 Headers. A Content-Security-Policy without inline script (the pages are ES modules from this
 origin), framing refused (``frame-ancestors 'none'``), ``nosniff`` and a Referrer-Policy that
