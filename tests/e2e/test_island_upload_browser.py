@@ -217,6 +217,39 @@ def test_a_bid_outlasts_a_12_s_outage_resuming_from_the_servers_offset(
         link.close()
 
 
+def test_pausing_while_the_page_waits_for_the_link_stops_it_and_continue_resumes(
+    demo: Demo, browser: Browser, tmp_path: Path
+) -> None:
+    """While the page waits out an outage, 暂停 stops it at once ("已暂停", no error); once the
+    link is back, 继续上传 resumes the same upload from the server's offset."""
+    lot = the_lot(demo)
+    path = big_envelope(demo, "bidder-2", lot, tmp_path / "bid.bidenv", drawings=8 << 20)
+    size = path.stat().st_size
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    session = session_of(browser, demo, "bidder-2")
+    link = NetProxy(up=2e6, down=8e6, latency=0.05).start(demo.port)
+    try:
+        page, errors = island_upload(browser, link, session, lot["id"], path)
+        link.wait(lambda: link.patch_bytes() > size // 4, timeout=UPLOAD_S)
+        link.outage()  # until restore()
+        text = page.locator("#progress-text")
+        expect(text).to_contain_text("网络中断，正在第", timeout=STEP_MS)
+        page.locator("#pause").click()
+        expect(text).to_contain_text("已暂停")
+        expect(page.locator("#bid-error")).to_be_hidden()
+        link.restore()
+        page.locator("#pending-resume").click()
+        expect(page.locator("#receipt-sha")).to_have_text(digest, timeout=UPLOAD_S * 1000)
+        assert stored_sha256(demo, lot["id"], session) == digest
+        starts = link.patch_starts()
+        assert all(start == known for start, known in starts), starts
+        assert link.resent_below_ack() == 0
+        assert not errors, errors
+        page.context.close()
+    finally:
+        link.close()
+
+
 @pytest.mark.parametrize("minutes", [7, -7])
 def test_a_computer_clock_7_minutes_off_counts_down_on_the_servers_time(
     demo: Demo, browser: Browser, minutes: int
