@@ -199,7 +199,11 @@ def create_app(settings: Settings, demo_dir: Path | None = None) -> Starlette:
         routes.append(Mount("/", StaticFiles(directory=settings.web_root, html=True), name="web"))
     middleware = [
         Middleware(edge.SecurityHeaders),  # outermost: the 413 below carries the headers too
-        Middleware(edge.BodyLimit, max_bid_bytes=settings.max_bid_bytes),
+        Middleware(
+            edge.BodyLimit,
+            max_bid_bytes=settings.max_bid_bytes,
+            body_timeout=settings.body_timeout_seconds,
+        ),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings

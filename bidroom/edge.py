@@ -7,6 +7,13 @@ bid. A declared ``Content-Length`` over it is refused before the app runs; a bod
 (chunked) is counted as it streams and refused the moment it passes the limit. Either way the
 answer is ``413 body_too_large`` with ``Connection: close`` (the rest is never read), so no
 handler ever holds more than its limit in memory, whatever it does with ``request.body()``.
+A body must also keep arriving: once no byte of it has come for ``body_timeout`` seconds (as
+nginx's ``client_body_timeout``, between two reads), the app is told the client is gone (an
+``http.disconnect``: a tus PATCH keeps what arrived, as after a cut) and the answer is ``408
+body_timeout`` with ``Connection: close``. A connection whose peer vanished without a reset (an
+island's link going dark) would otherwise hold its handler, and a PATCH its upload's
+``upload_busy``, as long as the socket stayed open (uvicorn has no time limit on a body); and a
+client trickling bodies could hold many.
 
 Headers. A Content-Security-Policy without inline script (the pages are ES modules from this
 origin), framing refused (``frame-ancestors 'none'``), ``nosniff`` and a Referrer-Policy that
@@ -22,6 +29,9 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
+
+import anyio
+from starlette.requests import ClientDisconnect
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -43,6 +53,10 @@ LIMITS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     ("POST", re.compile(r"/api/evaluations/[^/]+/[a-z/-]+"), 256 * KiB),  # an answer: 20,000 chars
 )
 DEFAULT_LIMIT = 64 * KiB
+# Seconds a body may pause between two of its pieces (nginx's client_body_timeout default): well
+# beyond an island's 5-15 s outages and TCP's retransmission backoff after one; a tus PATCH cut
+# here resumes from HEAD anyway.
+BODY_TIMEOUT = 60.0
 UPLOAD_PATCH = re.compile(r"/api/uploads/[^/]+")
 
 
@@ -69,30 +83,73 @@ class BodyTooLarge(Exception):
     """Raised from ``receive`` once a streamed body passes its limit."""
 
 
+def refusal(code: str, message: str, detail: dict[str, Any]) -> bytes:
+    return json.dumps({"code": code, "message": message, "detail": detail}).encode()
+
+
 def too_large_body(limit: int) -> bytes:
     message = f"the request body is larger than this endpoint takes ({limit} bytes)"
-    return json.dumps(
-        {"code": "body_too_large", "message": message, "detail": {"max": limit}}
-    ).encode()
+    return refusal("body_too_large", message, {"max": limit})
+
+
+def stalled_body(seconds: float) -> bytes:
+    message = f"no byte of the request body came for {seconds:g} s; send it again"
+    return refusal("body_timeout", message, {"seconds": seconds})
 
 
 async def refuse_body(send: Send, limit: int) -> None:
-    body = too_large_body(limit)
+    await answer_closing(send, 413, too_large_body(limit))
+
+
+async def answer_closing(send: Send, status: int, body: bytes) -> None:
+    """A JSON error, and the connection closed after it (the rest of the body is never read)."""
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
     ]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
 @dataclass
+class _Body:
+    """One request's body as it arrives: bytes counted against the limit, pauses timed."""
+
+    receive: Receive
+    limit: int
+    timeout: float
+    counted: int = 0
+    done: bool = False  # the last piece came: later receives wait for a disconnect, untimed
+    stalled: bool = False
+
+    async def __call__(self) -> Message:
+        if self.stalled:
+            return {"type": "http.disconnect"}
+        if self.done:
+            return await self.receive()
+        message: Message | None = None
+        with anyio.move_on_after(self.timeout):
+            message = await self.receive()
+        if message is None:
+            self.stalled = True
+            return {"type": "http.disconnect"}  # to the app, the client is gone
+        if message["type"] == "http.request":
+            self.counted += len(message.get("body", b""))
+            if self.counted > self.limit:
+                raise BodyTooLarge
+            self.done = not message.get("more_body", False)
+        return message
+
+
+@dataclass
 class BodyLimit:
-    """ASGI middleware: no request body beyond :func:`body_limit` is ever read."""
+    """ASGI middleware: no request body beyond :func:`body_limit` is ever read, and none that
+    pauses for more than ``body_timeout`` seconds is waited for."""
 
     app: ASGIApp
     max_bid_bytes: int
+    body_timeout: float = BODY_TIMEOUT
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,28 +160,27 @@ class BodyLimit:
         if declared is not None and declared > limit:
             await refuse_body(send, limit)
             return
-        counted = 0
+        body = _Body(receive, limit, self.body_timeout)
         started = False
-
-        async def bounded_receive() -> Message:
-            nonlocal counted
-            message = await receive()
-            if message["type"] == "http.request":
-                counted += len(message.get("body", b""))
-                if counted > limit:
-                    raise BodyTooLarge
-            return message
 
         async def watched_send(message: Message) -> None:
             nonlocal started
+            if body.stalled and not started:
+                return  # the app's answer to a client it thinks gone: the 408 below instead
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, bounded_receive, watched_send)
+            await self.app(scope, body, watched_send)
         except BodyTooLarge:
             if not started:
                 await refuse_body(send, limit)
+            return
+        except ClientDisconnect:
+            if not body.stalled:
+                raise
+        if body.stalled and not started:
+            await answer_closing(send, 408, stalled_body(self.body_timeout))
 
 
 def content_security_policy() -> str:

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # The proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs,
     # JSON list; "*" any). Empty: the peer's own address is the client's, whatever it claims.
     trusted_proxies: list[str] = Field(default_factory=list)
+    # A request body that pauses this long between two of its pieces is given up: 408
+    # body_timeout (docs/operations.md "The HTTP edge").
+    body_timeout_seconds: float = Field(default=60.0, gt=0)
     # Sockets one subject may hold in one room on one node; the next is closed with 4029.
     connections_per_subject: int = Field(default=4, ge=1)
     # A subject's last socket in a room that closes is recorded as gone only after this long;

@@ -10,13 +10,13 @@ same in the browser):
 
 The state file (``ENVELOPE.upload.json``: url, the envelope's SHA-256, lot, length) makes a
 second run after an interruption resume the same upload instead of starting over; it is removed
-once the server has decided. A network error, a 409 ``offset_mismatch`` or ``upload_busy``
-(or a 502/503/504) waits and tries again, each time asking HEAD for the server's offset first and
-sending from there, never from its own count (the server keeps every byte that reached it). An
-island's link drops for seconds to minutes: the pauses grow (0.5 s doubling, capped at 15 s,
-jittered) and the upload gives up only after ``retry_for`` seconds (default 300, or
-BIDROOM_UPLOAD_RETRY_SECONDS) without the server taking a byte. Refusals are UploadError with the
-server's stable code.
+once the server has decided. A network error, a 409 ``offset_mismatch`` or ``upload_busy``, a
+408 ``body_timeout`` (the server gave up on a PATCH that stalled) or a 502/503/504 waits and
+tries again, each time asking HEAD for the server's offset first and sending from there, never
+from its own count (the server keeps every byte that reached it). An island's link drops for
+seconds to minutes: the pauses grow (0.5 s doubling, capped at 15 s, jittered) and the upload
+gives up only after ``retry_for`` seconds (default 300, or BIDROOM_UPLOAD_RETRY_SECONDS) without
+the server taking a byte. Refusals are UploadError with the server's stable code.
 """
 
 from __future__ import annotations
@@ -45,7 +45,15 @@ RETRY_ENV = "BIDROOM_UPLOAD_RETRY_SECONDS"
 RETRY_FOR = 300.0  # seconds without progress before giving up
 BACKOFF = (0.5, 15.0)  # the first pause and the longest
 RETRY_CODES = frozenset(
-    {"network", "offset_mismatch", "upload_busy", "http_502", "http_503", "http_504"}
+    {
+        "network",
+        "offset_mismatch",
+        "upload_busy",
+        "body_timeout",
+        "http_502",
+        "http_503",
+        "http_504",
+    }
 )
 POLL = (0.1, 0.2, 0.4, 0.8, 1.0)
 POLL_LIMIT = 120.0

@@ -24,6 +24,7 @@ from ca import primitives as p
 
 TIMEOUT = 30.0  # a generous bound on one answer of a busy machine's node
 HUGE = 256 * 1024 * 1024
+STALL = "2"  # seconds a body may pause on the `impatient` node
 
 
 def headers(person: Person, role: str | None = None) -> dict[str, str]:
@@ -58,9 +59,9 @@ def node_with_people(folder: Path, **env: str) -> tuple[Node, World]:
     return node, world
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    node, world = node_with_people(tmp_path_factory.mktemp("edge"))
+def open_site(folder: Path, **env: str) -> Iterator[Site]:
+    """A node with a published lot for which 海洁 is registered."""
+    node, world = node_with_people(folder, **env)
     try:
         with httpx.Client(base_url=node.url, timeout=TIMEOUT) as client:
             chair = headers(world.people["王敏"])
@@ -71,6 +72,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield Site(node, world, lot)
     finally:
         node.stop()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    yield from open_site(tmp_path_factory.mktemp("edge"))
+
+
+@pytest.fixture(scope="module")
+def impatient(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """A node that waits only STALL seconds for the next piece of a body (default 60)."""
+    yield from open_site(tmp_path_factory.mktemp("stall"), BIDROOM_BODY_TIMEOUT_SECONDS=STALL)
 
 
 # raw HTTP: what a client sends before the server answers ------------------------------------
@@ -120,6 +132,17 @@ def chunked(node: Node, path: str, fields: dict[str, str], sent: int) -> tuple[i
         return _answer(sock)
 
 
+def stalled(node: Node, head: bytes, part: bytes) -> tuple[int, bytes]:
+    """Send ``head`` and ``part`` of its body, then nothing: the answer, once the connection has
+    closed after it (a socket timeout here: the node waited on)."""
+    with _connect(node) as sock:
+        sock.sendall(head + part)
+        status, body = _answer(sock)
+        rest = sock.recv(65536)
+        assert rest == b"", rest
+        return status, body
+
+
 def _bodies(site: Site) -> list[tuple[str, dict[str, str], int]]:
     """(path, headers, limit) of every kind of endpoint that takes a body."""
     room = site.lot["room"]
@@ -157,6 +180,46 @@ def test_bodies_within_the_limits_still_reach_their_endpoints(site: Site) -> Non
         room = {"id": "edge-room", "kind": "meeting", "title": "开标", "config": {}}
         made = client.post("/api/rooms", json=room, headers=headers(site.chair))
         assert made.status_code == 201, made.text
+
+
+def test_a_body_that_stops_arriving_is_given_up_with_408(impatient: Site) -> None:
+    """Headers and part of a body, then silence (a trickling attacker, or a link gone dark with
+    no reset): the node answers 408 body_timeout and closes, instead of waiting on forever."""
+    for i, (path, fields, _) in enumerate(_bodies(impatient)):
+        sized = _head("POST", path, {**fields, "Content-Length": "1000"})
+        head, part = [(sized, b'{"a": '), (sized, b""), (_chunked_head(path, fields), b"")][i % 3]
+        status, body = stalled(impatient.node, head, part)
+        assert status == 408, (path, body)
+        answer = httpx.Response(408, content=body).json()
+        assert answer["code"] == "body_timeout", answer
+        assert answer["detail"]["seconds"] == float(STALL)
+
+
+def _chunked_head(path: str, fields: dict[str, str]) -> bytes:
+    """A chunked body's head and its first chunk, with no end."""
+    return _head("POST", path, {**fields, "Transfer-Encoding": "chunked"}) + b'6\r\n{"a": \r\n'
+
+
+def test_a_stalled_patch_keeps_what_arrived_and_frees_its_upload(impatient: Site) -> None:
+    """A tus PATCH whose link goes dark mid-body: once given up, the bytes that arrived are the
+    upload's (HEAD says so) and the next PATCH from there is taken, not 409 upload_busy."""
+    bidder = {**headers(impatient.bidder), "Tus-Resumable": "1.0.0"}
+    octets = {**bidder, "Content-Type": "application/offset+octet-stream"}
+    with httpx.Client(base_url=impatient.node.url, timeout=TIMEOUT) as client:
+        made = client.post(
+            f"/api/lots/{impatient.lot['id']}/uploads",
+            headers={**bidder, "Upload-Length": "100000"},
+        )
+        assert made.status_code == 201, made.text
+        url = made.headers["location"]
+        fields = {**octets, "Upload-Offset": "0", "Content-Length": "60000"}
+        status, body = stalled(impatient.node, _head("PATCH", url, fields), b"x" * 40000)
+        assert (status, httpx.Response(408, content=body).json()["code"]) == (408, "body_timeout")
+        head = client.head(url, headers=bidder)
+        assert head.headers["upload-offset"] == "40000", head.headers
+        more = client.patch(url, content=b"y" * 20000, headers={**octets, "Upload-Offset": "40000"})
+        assert (more.status_code, more.headers.get("upload-offset")) == (204, "60000"), more.text
+        assert client.delete(url, headers=bidder).status_code == 204
 
 
 def test_the_node_does_not_grow_by_the_bodies_it_refuses(site: Site) -> None:

@@ -249,8 +249,9 @@ def test_a_tender_is_published_and_a_bid_sealed_uploaded_resumed_and_withdrawn(
     }
     assert plain.read("技术标.pdf") == document.read_bytes()
 
-    # Version 2, cut off after its first chunk: the page stops as interrupted, a reload finds
-    # the sealed envelope in IndexedDB and resumes the same upload from the server's offset.
+    # Version 2, cut off after its first chunk: the page waits for the link (its own clock
+    # fast-forwarded through its 300 s of patience) and stops as interrupted; a reload finds the
+    # sealed envelope in IndexedDB and resumes the same upload from the server's offset.
     patches: list[str] = []
 
     def cut(route: Route, request: Request) -> None:
@@ -264,9 +265,17 @@ def test_a_tender_is_published_and_a_bid_sealed_uploaded_resumed_and_withdrawn(
             route.abort("internetdisconnected")
 
     page.route("**/api/uploads/*", cut)
+    page.clock.install()  # the page's time runs on, and jumps when the test says
     fill_bid(page, "3600000", document)
     page.get_by_role("button", name="加密并上传").click()
-    expect(page.locator("#bid-error")).to_contain_text("upload_interrupted", timeout=60_000)
+    expect(page.locator("#progress-text")).to_contain_text("网络中断，正在第", timeout=60_000)
+    failed = page.locator("#bid-error")
+    for _ in range(200):  # 20 s of the page's time a step: 300 s is spent after about 16
+        if failed.is_visible():
+            break
+        page.clock.fast_forward(20_000)
+        page.wait_for_timeout(250)
+    expect(failed).to_contain_text("upload_interrupted")
     assert patches[0] == "0" and len(patches) >= 2
     page.unroute("**/api/uploads/*")
     resumed: list[str] = []

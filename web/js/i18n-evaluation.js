@@ -1079,6 +1079,7 @@ const errorsZh = {
   record_unpublished: "开标记录尚未公布，不能开始评标。",
   room_exists: "该评标室已存在。",
   body_too_large: "提交的内容过大。",
+  body_timeout: "网络中断，提交未完成，请重试。",
   naive_time: "时间缺少时区。",
   invalid_intervals: "暂停记录的时间不一致。",
 };
@@ -1166,6 +1167,7 @@ const errorsEn = {
   record_unpublished: "The opening record is not published: no evaluation yet.",
   room_exists: "This evaluation room exists already.",
   body_too_large: "What you sent is too large.",
+  body_timeout: "The network dropped before all of it arrived; try again.",
   naive_time: "A time without its time zone.",
   invalid_intervals: "The suspensions' times are inconsistent.",
 };

@@ -9,9 +9,12 @@
 //   so a reload or another visit resumes the same upload instead of starting over.
 // - Resuming: HEAD <upload> gives the server's Upload-Offset; PATCH sends the rest from there in
 //   chunks (4 MiB by default) with Content-Type application/offset+octet-stream.
-// - A network error, a 409 offset_mismatch or upload_busy resyncs with HEAD and continues from the
-//   server's offset, a few times with growing pauses; then the upload stops as "interrupted" and
-//   start() may be called again.
+// - A network error, a 409 offset_mismatch or upload_busy (or a 502/503/504) pauses, asks HEAD for
+//   the server's offset (asking again while the link is down) and continues from there, never from
+//   its own count. As `bidroom bid upload` does (bidroom/tus_client.py), the pauses grow (0.5 s
+//   doubling, capped at 15 s, jittered) and the upload gives up only after `retryFor` ms (default
+//   300 s) without the server taking a byte: an island's link drops for seconds to minutes. Then it
+//   stops as "upload_interrupted" and start() may be called again; abort() stops it at any time.
 // - Progress (onProgress) is what the server acknowledged (HEAD and PATCH Upload-Offset), never
 //   what was handed to fetch: a cut loses the bytes in flight, and the bar must not claim them.
 // - When the last byte is in, the server checks the envelope; GET <upload> tells the outcome
@@ -23,10 +26,13 @@
 export const TUS_VERSION = "1.0.0";
 export const CHUNK = 4 << 20;
 const STORE_PREFIX = "bidroom.tus.";
-const RETRIES = [500, 1000, 2000, 4000];
+export const RETRY_FOR_MS = 300_000; // without progress before giving up (the CLI's default too)
+const BACKOFF_MS = [500, 15_000]; // the first pause and the longest
 // Worth another try after a HEAD: the link dropped, our offset is stale, or the server is still
 // finishing a request the dropped link had started.
-const RETRY_CODES = new Set(["network", "offset_mismatch", "upload_busy", "http_502", "http_503", "http_504"]);
+const RETRY_CODES = new Set([
+  "network", "offset_mismatch", "upload_busy", "body_timeout", "http_502", "http_503", "http_504",
+]);
 const POLL_MS = [100, 200, 400, 800, 1000];
 const POLL_LIMIT_MS = 120000;
 
@@ -42,12 +48,49 @@ export class TusError extends Error {
 
 const sleep = (ms, signal) =>
   new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
+    if (signal?.aborted) return reject(new TusError("aborted"));
+    const stop = () => {
       clearTimeout(timer);
       reject(new TusError("aborted"));
-    }, { once: true });
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", stop);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", stop, { once: true });
   });
+
+/** The pause before try `attempt` (0, 1, ...): doubling up to the cap, the upper half jittered
+ * so that clients cut off together do not all come back in the same instant. */
+export function backoff(attempt) {
+  const [first, cap] = BACKOFF_MS;
+  const ceiling = Math.min(cap, first * 2 ** Math.min(attempt, 32));
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}
+
+/** How long a troubled link is waited for: `retryFor` ms since the server last took a byte. */
+class Patience {
+  constructor(retryFor) {
+    this.retryFor = retryFor;
+    this.attempt = 0;
+    this.since = null; // when the trouble began; null while things go well
+  }
+
+  progressed() {
+    this.attempt = 0;
+    this.since = null;
+  }
+
+  /** The next pause in ms, or null once the budget is spent. */
+  next() {
+    const now = Date.now();
+    if (this.since === null) this.since = now;
+    const pause = backoff(this.attempt);
+    if (now + pause - this.since > this.retryFor) return null;
+    this.attempt += 1;
+    return pause;
+  }
+}
 
 /** The remembered upload URL for a fingerprint, or null. */
 export function remembered(fingerprint) {
@@ -86,7 +129,8 @@ export class Upload {
   /**
    * @param {Blob} blob what to upload
    * @param {{endpoint: string, token: string, fingerprint: string, chunkSize?: number,
-   *          metadata?: object, onProgress?: (sent: number, total: number) => void,
+   *          retryFor?: number, metadata?: object,
+   *          onProgress?: (sent: number, total: number) => void,
    *          onState?: (state: string, detail?: object) => void}} options
    */
   constructor(blob, options) {
@@ -95,6 +139,7 @@ export class Upload {
     this.token = options.token;
     this.fingerprint = options.fingerprint;
     this.chunkSize = options.chunkSize || CHUNK;
+    this.retryFor = options.retryFor ?? RETRY_FOR_MS;
     this.onProgress = options.onProgress || (() => {});
     this.onState = options.onState || (() => {});
     this.url = null;
@@ -191,33 +236,51 @@ export class Upload {
 
   /** PATCH chunks from the server's offset to the end, resyncing after network errors. */
   async _send(signal) {
-    let failures = 0;
+    const patience = new Patience(this.retryFor);
     this.onState("uploading");
     while (this.offset < this.blob.size) {
       try {
         await this._patch(signal);
-        failures = 0;
+        patience.progressed();
       } catch (error) {
         if (signal.aborted) throw error;
         if (error.code === "upload_finished") return; // the last PATCH's answer was lost
-        const retry = RETRY_CODES.has(error.code);
-        if (!retry || failures >= RETRIES.length) {
-          if (retry) throw new TusError("upload_interrupted", error.message, { detail: { offset: this.offset } });
-          throw error;
-        }
-        this.onState("retrying", { attempt: failures + 1, offset: this.offset });
-        await sleep(RETRIES[failures], signal);
-        failures += 1;
-        const offset = await this._head(this.url, signal).catch((e) => {
-          if (signal.aborted) throw e;
-          return this.offset; // still offline: the last offset the server acknowledged
-        });
-        if (offset === null) throw new TusError("upload_gone", "the server no longer has this upload");
-        this.offset = offset;
-        this.onProgress(offset, this.blob.size);
+        if (!RETRY_CODES.has(error.code)) throw error;
+        await this._resync(patience, error, signal);
         this.onState("uploading");
       }
     }
+  }
+
+  /** Pause, then ask HEAD where the server is (again while the link stays down, as long as
+   * patience lasts): the next PATCH starts there. The bar moves to what HEAD says. */
+  async _resync(patience, error, signal) {
+    for (;;) {
+      await this._pause(patience, error, signal);
+      let offset;
+      try {
+        offset = await this._head(this.url, signal);
+      } catch (failed) {
+        if (signal.aborted || !RETRY_CODES.has(failed.code)) throw failed;
+        error = failed; // still offline: wait longer
+        continue;
+      }
+      if (offset === null) throw new TusError("upload_gone", "the server no longer has this upload");
+      if (offset > this.offset) patience.progressed(); // the cut PATCH's bytes got there
+      this.offset = offset;
+      this.onProgress(offset, this.blob.size);
+      return;
+    }
+  }
+
+  /** Wait before the next try ("retrying", attempt N); upload_interrupted once out of patience. */
+  async _pause(patience, error, signal) {
+    const pause = patience.next();
+    if (pause === null) {
+      throw new TusError("upload_interrupted", error.message, { detail: { offset: this.offset } });
+    }
+    this.onState("retrying", { attempt: patience.attempt, offset: this.offset });
+    await sleep(pause, signal);
   }
 
   async _patch(signal) {
@@ -243,18 +306,32 @@ export class Upload {
   /** GET <upload> until the server has decided: accepted (with the bid) or refused. */
   async _outcome(signal) {
     const started = Date.now();
+    const patience = new Patience(this.retryFor);
     for (let i = 0; ; i++) {
-      const response = await this._fetch(this.url, {
-        headers: this._headers({ Accept: "application/json" }),
-        signal,
-        cache: "no-store",
-      });
-      if (!response.ok) throw await refusal(response);
-      const status = await response.json();
+      let status;
+      try {
+        status = await this._status(signal);
+      } catch (error) {
+        if (signal.aborted || !RETRY_CODES.has(error.code)) throw error;
+        await this._pause(patience, error, signal); // the link dropped while the server checks
+        this.onState("checking");
+        continue;
+      }
+      patience.progressed();
       if (status.status !== "uploading") return status;
       if (Date.now() - started > POLL_LIMIT_MS) throw new TusError("upload_unconfirmed");
       await sleep(POLL_MS[Math.min(i, POLL_MS.length - 1)], signal);
     }
+  }
+
+  async _status(signal) {
+    const response = await this._fetch(this.url, {
+      headers: this._headers({ Accept: "application/json" }),
+      signal,
+      cache: "no-store",
+    });
+    if (!response.ok) throw await refusal(response);
+    return response.json();
   }
 
   /** fetch, with a network failure as TusError("network") (an abort stays an abort). */
