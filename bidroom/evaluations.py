@@ -835,7 +835,7 @@ async def issue_report(request: Request) -> Response:
         raise EvaluationRefused(409, "wrong_phase", "the report follows the summary")
     events = await app.hub.store.events(live.record.id)
     content = build_report(state, flag_history(events), app.hub.clock())
-    pdf = await asyncio.to_thread(report.render, content)
+    pdf = await asyncio.get_running_loop().run_in_executor(app.worker, report.render, content)
     digest = _put(app.blobs, app.settings, pdf)
     args = {"digest": digest, "pages": page_count(pdf)}
     outcome = await _execute(app.hub, live.record.id, "evaluation.issue_report", args, actor)
@@ -936,13 +936,16 @@ async def prepare_signature(request: Request) -> Response:
     cert, chain = await _member_certificate(app, who, body, app.hub.clock())
     base = state.report.current
     seat = next(s.seat for s in state.seats if s.expert == who.subject)
-    prepared = await pades.prepare(
+    loop = asyncio.get_running_loop()
+    prepared = await loop.run_in_executor(
+        app.worker,
+        pades.prepare_blocking,
         _read(app.blobs, base),
-        cert,
-        chain,
-        field=f"expert-{seat}-{len(state.report.signatures) + 1}",
-        name=who.name,
-        reason="评标报告签署",
+        cert.public_bytes(p.serialization_der()),
+        [c.public_bytes(p.serialization_der()) for c in chain],
+        f"expert-{seat}-{len(state.report.signatures) + 1}",
+        who.name,
+        "评标报告签署",
     )
     held = _put(app.blobs, app.settings, prepared.state)
     claims = {
@@ -981,12 +984,15 @@ async def finish_signature(request: Request) -> Response:
         )
     held = _read(app.blobs, claims["state"])
     try:
-        finished = await pades.finish(
-            held, _b64(body.signature, "signature"), pades.PadesTimeStamper(app.timestamper)
+        finished = await pades.finish_on(
+            app.worker, held, _b64(body.signature, "signature"), app.timestamper
         )
     except CryptoError as exc:
         raise EvaluationRefused(422, exc.code, exc.message, dict(exc.detail)) from exc
-    statuses = await pades.inspect(finished.pdf, report_trust(app))
+    loop = asyncio.get_running_loop()
+    statuses = await loop.run_in_executor(
+        app.worker, pades.inspect_blocking, finished.pdf, report_trust(app)
+    )
     if not statuses or not statuses[-1].holds:
         summary = statuses[-1].summary if statuses else "no signature found"
         raise EvaluationRefused(422, "signature_invalid", f"the signature does not hold: {summary}")

@@ -41,10 +41,12 @@ not widen the fence of ca.primitives.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import io
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -442,6 +444,13 @@ class Trust:
     crls: Sequence[bytes] = ()  # DER
     at: dt.datetime | None = None  # validation time; now when None
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Sent to a worker process as DER (cryptography's certificates do not pickle)."""
+        ders = [
+            [_der(c) for c in certs] for certs in (self.roots, self.tsa_roots, self.intermediates)
+        ]
+        return _trust_of_der, (*ders, tuple(self.crls), self.at)
+
     def signer_context(self) -> ValidationContext:
         return ValidationContext(
             trust_roots=[_asn1(c) for c in self.roots],
@@ -462,6 +471,23 @@ class Trust:
             allow_fetching=False,
             revocation_mode="soft-fail",
         )
+
+
+def _trust_of_der(
+    roots: list[bytes],
+    tsa_roots: list[bytes],
+    intermediates: list[bytes],
+    crls: tuple[bytes, ...],
+    at: dt.datetime | None,
+) -> Trust:
+    load = x509.load_der_x509_certificate
+    return Trust(
+        [load(d) for d in roots],
+        [load(d) for d in tsa_roots],
+        [load(d) for d in intermediates],
+        crls,
+        at,
+    )
 
 
 def _status(field: str, found: PdfSignatureStatus) -> SignatureStatus:
@@ -533,3 +559,71 @@ async def verify_signatures(
                 detail={"field": status.field, "signer": status.signer, "why": status.summary},
             )
     return found
+
+
+# blocking and picklable: for a worker process ---------------------------------------------
+#
+# pyHanko's work is pure Python (asn1crypto, the PDF writer and reader): tens of milliseconds
+# a signature, and checking a report checks all its signatures. A server runs these in its
+# worker process (bidroom.worker), where each runs its own event loop; their arguments cross
+# as bytes (a Trust sends itself as DER).
+
+
+def prepare_blocking(
+    pdf: bytes,
+    certificate: bytes,
+    chain: Sequence[bytes],
+    field: str,
+    name: str | None,
+    reason: str | None,
+) -> Prepared:
+    """``prepare``, the certificate and its chain given as DER."""
+    load = x509.load_der_x509_certificate
+    return asyncio.run(
+        prepare(
+            pdf, load(certificate), [load(c) for c in chain], field=field, name=name, reason=reason
+        )
+    )
+
+
+def inspect_blocking(pdf: bytes, trust: Trust) -> list[SignatureStatus]:
+    """``inspect``."""
+    return asyncio.run(inspect(pdf, trust))
+
+
+class _Stamped(TimeStamper):
+    """pyHanko's TimeStamper answering with a token fetched beforehand, for ``digest`` alone."""
+
+    def __init__(self, token: bytes, digest: bytes):
+        super().__init__(include_nonce=False)  # type: ignore[no-untyped-call]
+        self.token, self.digest = token, digest
+
+    async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> cms.ContentInfo:
+        if md_algorithm != DIGEST or message_digest != self.digest:
+            raise PdfSignatureError(
+                "the time-stamp was fetched for other bytes than the signature's",
+                code="pdf_sign_failed",
+            )
+        return cms.ContentInfo.load(self.token)
+
+
+def finish_blocking(state: bytes, signature: bytes, token: bytes, digest: bytes) -> Finished:
+    """``finish`` with the signature time-stamp ``token`` fetched beforehand (over ``digest``,
+    the SHA-256 of the signature value as CMS carries it)."""
+    return asyncio.run(finish(state, signature, _Stamped(token, digest)))
+
+
+async def finish_on(
+    worker: Executor | None, state: bytes, signature: bytes, stamper: tsa.Timestamper
+) -> Finished:
+    """``finish`` with pyHanko's work on ``worker`` (a server's worker process; None: the
+    loop's default threads): the holder's signature checked and time-stamped here (the stamper
+    does its own work where it does it), the CMS and the PDF revision made there."""
+    pending = _Pending.from_bytes(state)
+    _, value = _verified(pending.certificate, signature, pending.signed_attrs)
+    digest = hashlib.sha256(value).digest()
+    stamp = await stamper.stamp(tsa.Digest(DIGEST, digest))
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(
+        worker, finish_blocking, state, signature, stamp.token, digest
+    )
