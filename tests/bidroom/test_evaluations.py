@@ -7,12 +7,17 @@ signed PDF checked by pyHanko and by poppler's pdfsig."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
+import os
+import signal
 import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -502,6 +507,45 @@ def test_when_no_bid_passes_the_failed_tenders_report_is_issued_and_signed(
     issued = s.post("report", members[0])
     assert issued.status_code == 200, issued.json()
     assert s.sign_report(members[1]).status_code == 200
+
+
+@contextlib.contextmanager
+def worker_stopped(client: TestClient) -> Iterator[None]:
+    """The app's worker process frozen (SIGSTOP) until the block ends."""
+    pid = client.app.state.worker.submit(os.getpid).result()  # type: ignore[attr-defined]
+    assert pid != os.getpid()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_the_report_is_rendered_and_signed_in_the_worker_process_while_rooms_are_served(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    """Issuing the report (rendering) and a member's signature (preparing, finishing, checking
+    every signature) wait for the worker process, and the node answers meanwhile: with the
+    worker stopped they do not complete, /readyz does; once it goes on, they do."""
+    _, s = seated(client, world, clock)
+    members = s.elect_the_first()
+    assert s.post("precheck", "王敏").status_code == 200
+    ok(s.command("evaluation.start_preliminary", members[0]))
+    for name in members:
+        verdicts = [
+            {"bidder": b.bidder, "criterion": c["id"], "passed": False, "reason": "资格证书过期"}
+            for b in s.state().spec.bids
+            for c in CRITERIA
+        ]
+        ok(s.command("evaluation.submit_review", name, verdicts=verdicts))
+    with ThreadPoolExecutor(1) as caller:
+        for step in (lambda: s.post("report", members[0]), lambda: s.sign_report(members[1])):
+            with worker_stopped(client):
+                pending = caller.submit(step)
+                assert client.get("/readyz").status_code == 200  # the loop serves meanwhile
+                assert not futures_wait([pending], timeout=0.5).done, "done without the worker"
+            assert pending.result(timeout=60).status_code == 200
+    assert len(s.state().report.signatures) == 1
 
 
 def frame_of(socket: Any, kind: str, subject: str | None = None, **fields: Any) -> dict[str, Any]:
