@@ -69,9 +69,11 @@ _loaded: dict[BuiltinTsa, tuple[tsa.TimeStampAuthority, x509.Certificate]] = {}
 
 
 def _authority(where: BuiltinTsa) -> tuple[tsa.TimeStampAuthority, x509.Certificate]:
+    """The TSA the node made or checked at start: loaded, never made here (a folder moved
+    aside meanwhile must not give the node a TSA its own trust does not know)."""
     found = _loaded.get(where)
     if found is None:
-        found = _loaded[where] = builtin(Path(where.folder), tsa.system_clock(), where.password)
+        found = _loaded[where] = _load(Path(where.folder), tsa.system_clock(), where.password)
     return found
 
 
