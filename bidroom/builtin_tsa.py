@@ -34,7 +34,6 @@ import os
 import shutil
 from collections.abc import Callable
 from concurrent.futures import Executor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -42,7 +41,7 @@ from typing import TypeVar
 
 from cryptography import x509
 
-from bidroom.errors import ConfigError
+from bidroom.errors import ConfigError, WorkerUnavailable
 from ca import pki, tsa
 from ca import primitives as p
 from ca.authority import write_private
@@ -95,8 +94,9 @@ class BuiltinStamper:
     """The platform's Timestamper with the built-in TSA, and the answerer of ``POST /tsa``.
 
     ``worker`` runs the TSA's work: the node's worker process (bidroom.worker.Worker), or None
-    for the loop's default threads (a command run once, where a stall harms nobody). A call
-    that finds the worker process dead (killed, out of memory) is tried once more on a new one.
+    for the loop's default threads (a command run once, where a stall harms nobody). A worker
+    that died twice under one call is a TimestampError (``tsa_unavailable``), as an external
+    TSA out of reach is.
     """
 
     def __init__(
@@ -119,14 +119,8 @@ class BuiltinStamper:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self.worker, work, self.where, argument)
-        except BrokenProcessPool:
-            log.warning("the worker process died; the TSA's work is tried on a new one")
-        try:
-            return await loop.run_in_executor(self.worker, work, self.where, argument)
-        except BrokenProcessPool as exc:
-            raise TimestampError(
-                "the worker process that signs time-stamps died twice", code="tsa_unavailable"
-            ) from exc
+        except WorkerUnavailable as exc:
+            raise TimestampError(exc.message, code="tsa_unavailable", detail=exc.detail) from exc
 
 
 # the folder ----------------------------------------------------------------------------------

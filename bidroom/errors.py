@@ -18,7 +18,8 @@
         ├── NotAllowed         the role or the holder may not do this            -> 403
         ├── Conflict           the state forbids it (frozen, deadline, offset)   -> 409
         ├── TooLarge           over a size limit                                 -> 413
-        └── UploadRefused      a tus request the server does not take (412, 415, 400)
+        ├── UploadRefused      a tus request the server does not take (412, 415, 400)
+        └── WorkerUnavailable  the node's worker process died twice on one task  -> 503
 
 The codes are the ones in docs/protocol.md; third-party exceptions are translated where they are
 caught (``raise StoreError(...) from exc``) so callers never depend on a driver's exceptions.
@@ -178,3 +179,10 @@ class ReportError(BidroomError):
     """An evaluation report that cannot be rendered (bidroom.report), e.g. no Chinese font."""
 
     code = "report_invalid"
+
+
+class WorkerUnavailable(HttpRefusal):
+    """The node's worker process (bidroom.worker) died under a task, and again on a new one."""
+
+    code = "worker_unavailable"
+    status = 503

@@ -1,17 +1,21 @@
 """The node's worker process: CPU work that would stall the event loop, done outside it.
 
-Python threads share one GIL: work in pure Python (asn1crypto's DER, path building) on a thread
-of the node still makes the loop wait for the GIL, and every room on the node with it (bench/
-loop.py measured 24 ms at p99 with the TSA on a thread of its own). The worker is one process
-of its own, started with ``spawn`` (a fresh interpreter: nothing of the node's threads, sockets
-or keys is inherited) on its first task, and started again on the next task if it has died.
+Python threads share one GIL: work in pure Python (asn1crypto's DER, pyHanko, fpdf2) on a
+thread of the node still makes the loop wait for the GIL, and every room on the node with it
+(bench/loop.py measured 24 ms at p99 with the TSA on a thread of its own). The worker is one
+process of its own, started with ``spawn`` (a fresh interpreter: nothing of the node's threads,
+sockets or keys is inherited) on its first task; so the first time-stamp after a start waits
+for it to start (about half a second).
 
 Work sent to it is a module-level function and picklable arguments (see bidroom.builtin_tsa):
 what the process needs it loads itself, once, so a key never crosses the pipe. It is an
-``Executor``: ``loop.run_in_executor(worker, fn, *args)``.
+``Executor``: ``loop.run_in_executor(worker, fn, *args)``. Tasks run one at a time, in order.
 
-The process ends with the node: shut down with it, or within a second of the node's death
-(``kill -9``, a crash), as it watches its parent; it never outlives it as an orphan.
+If the process dies under a task (killed, out of memory), the task is sent once more, to a new
+process; if that one dies too, the task fails with WorkerUnavailable (503
+``worker_unavailable``). The process ends with its node: shut down with it, or within a second
+of the node's death (``kill -9``, a crash), as it watches its parent; it never lives on as an
+orphan.
 """
 
 from __future__ import annotations
@@ -25,12 +29,16 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, ParamSpec, TypeVar
 
+from bidroom.errors import WorkerUnavailable
+
 P = ParamSpec("P")
 T = TypeVar("T")
+TRIES = 2  # a task whose process died is sent once more, to a new one
+PARENT_POLL = 1.0  # seconds between the worker's looks at its parent
 
 
 class Worker(Executor):
-    """One worker process, restarted when it dies; tasks run one at a time, in order."""
+    """One worker process, started again when it dies."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -38,6 +46,62 @@ class Worker(Executor):
         self._closed = False
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        outcome: Future[T] = Future()
+        self._send(outcome, fn, args, kwargs, TRIES)
+        return outcome
+
+    def _send(
+        self,
+        outcome: Future[Any],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        tries: int,
+    ) -> None:
+        pool = self._current()
+        try:
+            task = pool.submit(fn, *args, **kwargs)
+        except BrokenProcessPool:
+            self._forget(pool)
+            self._again(outcome, fn, args, kwargs, tries)
+            return
+        outcome.add_done_callback(lambda done: done.cancelled() and task.cancel())
+
+        def settle(task: Future[Any]) -> None:
+            if outcome.done():
+                return  # cancelled meanwhile
+            if task.cancelled():
+                outcome.cancel()
+            elif isinstance(task.exception(), BrokenProcessPool):
+                self._forget(pool)
+                self._again(outcome, fn, args, kwargs, tries)
+            elif (error := task.exception()) is not None:
+                outcome.set_exception(error)
+            else:
+                outcome.set_result(task.result())
+
+        task.add_done_callback(settle)
+
+    def _again(
+        self,
+        outcome: Future[Any],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        tries: int,
+    ) -> None:
+        if tries > 1 and not self._closed:
+            self._send(outcome, fn, args, kwargs, tries - 1)
+        elif not outcome.done():
+            name = getattr(fn, "__qualname__", repr(fn))
+            outcome.set_exception(
+                WorkerUnavailable(
+                    f"the node's worker process died under {name}, twice",
+                    detail={"task": name},
+                )
+            )
+
+    def _current(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the worker is shut down")
@@ -46,18 +110,7 @@ class Worker(Executor):
                 self._pool = ProcessPoolExecutor(
                     1, mp_context=context, initializer=_follow, initargs=(os.getpid(),)
                 )
-            pool = self._pool
-        try:
-            future = pool.submit(fn, *args, **kwargs)
-        except BrokenProcessPool:
-            self._forget(pool)
-            raise
-        future.add_done_callback(lambda done: self._check(pool, done))
-        return future
-
-    def _check(self, pool: ProcessPoolExecutor, done: Future[Any]) -> None:
-        if not done.cancelled() and isinstance(done.exception(), BrokenProcessPool):
-            self._forget(pool)
+            return self._pool
 
     def _forget(self, pool: ProcessPoolExecutor) -> None:
         """A dead process's pool is never used again: the next task starts a new one."""
@@ -71,9 +124,6 @@ class Worker(Executor):
             self._closed, pool, self._pool = True, self._pool, None
         if pool is not None:
             pool.shutdown(wait=wait, cancel_futures=cancel_futures)
-
-
-PARENT_POLL = 1.0  # seconds between the worker's looks at its parent
 
 
 def _follow(parent: int) -> None:
