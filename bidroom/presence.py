@@ -40,7 +40,6 @@ from bidroom.room import Actor
 log = logging.getLogger(__name__)
 
 Record = Callable[[], Awaitable[Any]]
-REPLACED = "connection_replaced"
 
 
 @dataclass
@@ -130,7 +129,3 @@ class Presence:
         """The connection ids whose departure is held: the room still lists them, but no
         socket answers there, so nobody should offer them media meanwhile."""
         return frozenset(h.connection for waiting in self._held.values() for h in waiting)
-
-    def holding(self) -> int:
-        """How many departures are held (for tests and metrics)."""
-        return sum(len(waiting) for waiting in self._held.values())

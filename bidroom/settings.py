@@ -43,8 +43,9 @@ class Settings(BaseSettings):
     trust_dir: Path | None = None
     ca_dir: Path | None = None  # the CAs this platform operates; None: var_dir / "ca"
     login_challenge_seconds: int = Field(default=120, gt=0)
-    # Login attempts (POST /api/login) each node takes per minute from one client address and
-    # for one certificate (token buckets, bursts of a minute's worth): over them, 429.
+    # Login answers (POST /api/login) each node takes per minute from one client network (an
+    # IPv4 address or an IPv6 /64), and failed answers per minute for one certificate and
+    # network (token buckets, bursts of a minute's worth): over them, 429.
     logins_per_minute: float = Field(default=60.0, gt=0)
     certificate_logins_per_minute: float = Field(default=10.0, gt=0)
     # The proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs,
@@ -53,7 +54,8 @@ class Settings(BaseSettings):
     # A request body that pauses this long between two of its pieces is given up: 408
     # body_timeout (docs/operations.md "The HTTP edge").
     body_timeout_seconds: float = Field(default=60.0, gt=0)
-    # Sockets one subject may hold in one room on one node; the next is closed with 4029.
+    # Sockets one subject may hold in one room on one node; a newer one replaces the oldest,
+    # which is closed with 4029.
     connections_per_subject: int = Field(default=4, ge=1)
     # A subject's last socket in a room that closes is recorded as gone only after this long;
     # a reconnection within it takes the old socket's place with no presence event.
@@ -80,10 +82,10 @@ class Settings(BaseSettings):
     # The bids are fixed this long after the deadline: a bid time-stamped before it may still be
     # being checked and recorded (a large envelope takes seconds).
     fix_grace_seconds: float = Field(default=30.0, ge=0)
-    # The clock looks only at openings whose deadline is at most this many days old.
     # The expert database's pool snapshot (a bidroom-expert-pool JSON file, committee.pool_json):
     # the committee is drawn from it. None: no committee can be drawn.
     expert_pool: Path | None = None
+    # The clock looks only at openings whose deadline is at most this many days old.
     clock_horizon_days: float = Field(default=14.0, gt=0)
     # Media signaling (docs/protocol.md "Media signaling"). ICE servers: none by default (host
     # candidates only); TURN credentials are minted per participant in coturn's REST format from
@@ -110,7 +112,7 @@ class Settings(BaseSettings):
     def _replay_fits_the_queue(self) -> Settings:
         # A resume queues its whole replay at once: it must fit, with room for live events.
         if self.queue_size < self.replay_limit + 64:
-            raise ValueError("queue_size must exceed replay_limit by at least 64")
+            raise ValueError("BIDROOM_QUEUE_SIZE must exceed BIDROOM_REPLAY_LIMIT by at least 64")
         return self
 
     @model_validator(mode="after")
@@ -154,7 +156,6 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = first["loc"]
-        name = "BIDROOM_" + str(loc[0]).upper() if loc else "BIDROOM_QUEUE_SIZE"
-        if not loc and "BIDROOM_" in first["msg"]:  # a check across settings names them all
+        if not loc:  # a check across settings: its message names the variables
             raise ConfigError(first["msg"].removeprefix("Value error, ")) from exc
-        raise ConfigError(f"{name}: {first['msg']}") from exc
+        raise ConfigError(f"BIDROOM_{str(loc[0]).upper()}: {first['msg']}") from exc

@@ -6,7 +6,7 @@ connection cut every 30 s, 5-15 s outages).
     link.url                 # give this to the client instead of the server's URL
     link.cut()               # drop every live connection now (both ends reset)
     link.outage(12)          # cut, and reset every new connection for 12 s (None: until restore())
-    link.wait(lambda: link.patch_bytes() > 10 << 20)  # by what happened, never by sleeping
+    link.wait(lambda: link.patch_bytes() > 10 << 20, timeout=60)  # by what happened, not sleeping
     link.close()
 
 Rules of this file:
