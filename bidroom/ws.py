@@ -96,8 +96,7 @@ class Connection:
     def push(self, frame: str) -> None:
         if self.closing is not None:
             return
-        if not self.backlog and self.wire is not None and self.wire.ready():
-            self.wire.write(frame)
+        if not self.backlog and self.wire is not None and self.wire.offer(frame):
             self.welcomed.set()
             return
         if len(self.backlog) >= self.limit:

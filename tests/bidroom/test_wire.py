@@ -60,9 +60,7 @@ async def test_frames_written_on_the_wire_arrive_as_sent(deflate: bool) -> None:
         direct = wire.Wire.of(websocket.scope, frames)
         found.append(direct is not None)
         for text in TEXTS:
-            if direct is not None and direct.ready():
-                direct.write(text)
-            else:
+            if direct is None or not direct.offer(text):
                 await websocket.send_text(text)
         await websocket.receive()  # until the client closes
 
