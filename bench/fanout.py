@@ -999,7 +999,21 @@ class Meter:
         after = await self.workers.cpu()
         workers = [(b - a) / wall for a, b in zip(self.start_workers, after, strict=True)]
         share = [max(0.0, b - a) / wall for a, b in zip(self.start_waits, waits, strict=True)]
-        return {"servers": servers, "workers": workers, "waited": max(share, default=0.0)}
+        spent = {n: max(0.0, ends[n] - self.start[n]) for n in self.servers}  # CPU-seconds
+        return {
+            "servers": servers,
+            "spent": spent,
+            "workers": workers,
+            "waited": max(share, default=0.0),
+        }
+
+
+def per_frame(spent: dict[str, float], results: dict[str, list[dict[str, Any]]]) -> str:
+    """CPU-microseconds the phase's server(s) spent per frame delivered, bare and bidroom
+    (whole phases: the chair's commands, heartbeats and the like are counted in)."""
+    us = {k: spent[k] * 1e6 / max(1, sum(r["delivered"] for r in results[k])) for k in spent}
+    ratio = us["bidroom"] / us["bare"] if us["bare"] else float("nan")
+    return f"bare {us['bare']:.1f} us, bidroom {us['bidroom']:.1f} us ({ratio:.2f}x)"
 
 
 def cores(reading: dict[str, Any]) -> str:
@@ -1151,6 +1165,7 @@ async def fan_out(
             f"{'delivered':>15}{'lost/dup':>10}  CPU (cores)",
         ]
         results: dict[str, list[dict[str, Any]]] = {"bare": [], "bidroom": []}
+        server_cpu = {"bare": 0.0, "bidroom": 0.0}  # CPU-seconds of the phase's own server(s)
         announce_publishes = (0, 0)
         for r in range(1, args.rounds + 1):
             for label, who, group in (("bare", bare_chair, "bare"), ("bidroom", chair, "room")):
@@ -1165,6 +1180,9 @@ async def fan_out(
                         announce_publishes[1] + result["sent"],
                     )
                 results[label].append(result)
+                server_cpu[label] += sum(
+                    v for k, v in reading["spent"].items() if (k == "bare") == (label == "bare")
+                )
                 if result["accepted"] < result["sent"]:
                     lines.append(f"  {r:<7}{label:9}announcements: {result['told']}")
                 delivered = f"{result['delivered']}/{result['expected']}"
@@ -1190,6 +1208,7 @@ async def fan_out(
             f"{p99['bidroom']:.2f} ms ({ratio:.2f}x; per round "
             + ", ".join(f"{x:.2f}x" for x in per_round)
             + f"): aim p99 within {aim:g}x of bare: {verdict}",
+            "  server CPU per delivered frame: " + per_frame(server_cpu, results),
             "  broker messages per announcement: "
             + (per(*announce_publishes) if count > 1 else "- (in-process broker)"),
         ]

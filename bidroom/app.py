@@ -30,6 +30,7 @@ from bidroom import (
     tender_api,
     throttle,
     timestamps,
+    wire,
     ws,
 )
 from bidroom.audit_log import AuditLog
@@ -204,8 +205,10 @@ def create_app(settings: Settings, demo_dir: Path | None = None) -> Starlette:
             max_bid_bytes=settings.max_bid_bytes,
             body_timeout=settings.body_timeout_seconds,
         ),
+        Middleware(wire.ServerSend),  # the WebSocket endpoint writes frames itself (bidroom.wire)
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.settings = settings
     app.state.demo_dir = demo_dir
+    app.state.frames = wire.Frames()  # each event's WebSocket frame, encoded once for all
     return app

@@ -1,7 +1,8 @@
 """The WebSocket shell: decode a frame, call the hub, queue the answer. No room logic here.
 
-Each connection has a bounded outgoing queue and exactly one writer task. The hub only ever
-calls :meth:`Connection.push`, which never waits: a client whose queue is full is closed with
+The hub only ever calls :meth:`Connection.push`, which never waits: a frame goes onto the socket
+at once when the socket takes it (bidroom.wire), else into the connection's bounded backlog,
+which exactly one writer task empties; a client whose backlog is full is closed with
 ``TOO_SLOW`` (reconnect and resume) instead of slowing the room. Reader, writer and heartbeat run
 as sibling tasks and end together.
 """
@@ -13,13 +14,14 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from bidroom import media, protocol, tokens
+from bidroom import media, protocol, tokens, wire
 from bidroom.errors import AuthError, BidroomError, ProtocolError, Refused, RoomNotFound
 from bidroom.hub import Hub, LiveRoom, Recipient
 from bidroom.metrics import Metrics
@@ -56,28 +58,55 @@ class RateLimit:
 
 
 class Connection:
-    """One client's socket, as the hub's Subscriber."""
+    """One client's socket, as the hub's Subscriber.
 
-    def __init__(self, websocket: WebSocket, settings: Settings, metrics: Metrics):
+    A frame pushed while nothing waits before it and the socket's transport takes more goes
+    onto the socket at once (bidroom.wire: the frame's bytes encoded once for every recipient).
+    Otherwise it waits in the backlog, which the one writer task empties in order, as many
+    frames a wake-up as are there; a backlog of ``queue_size`` frames closes the connection as
+    too slow."""
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        settings: Settings,
+        metrics: Metrics,
+        frames: wire.Frames,
+    ):
         self.websocket = websocket
         self.id = f"{settings.node_id}/{uuid.uuid4().hex[:16]}"
         self.actor = Actor(subject="", name="", role="")
-        self.queue: asyncio.Queue[str] = asyncio.Queue(settings.queue_size)
+        self.backlog: deque[str] = deque()
+        self.limit = settings.queue_size
         self.closing: tuple[int, str] | None = None
         self.closed = asyncio.Event()
         self.last_heard = time.monotonic()
         self.welcomed = asyncio.Event()  # the first frame (the welcome) is on the wire
+        self.wire: wire.Wire | None = None  # set once accepted, where the server allows it
+        self._frames = frames
+        self._queued = asyncio.Event()  # the backlog has frames for the writer
+        self._drained = asyncio.Event()  # the backlog is empty and nothing is being written
+        self._drained.set()
         self._metrics = metrics
+
+    def accepted(self) -> None:
+        """The handshake is done: frames may take the direct way from now on."""
+        self.wire = wire.Wire.of(self.websocket.scope, self._frames)
 
     def push(self, frame: str) -> None:
         if self.closing is not None:
             return
-        try:
-            self.queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        if not self.backlog and self.wire is not None and self.wire.offer(frame):
+            self.welcomed.set()
+            return
+        if len(self.backlog) >= self.limit:
             self._metrics.queue_drops.inc()
             log.warning("client too slow; closing", extra={"connection": self.id})
             self.close(Close.TOO_SLOW, "too slow: reconnect and resume")
+            return
+        self.backlog.append(frame)
+        self._drained.clear()
+        self._queued.set()
 
     def send(self, frame: dict[str, Any]) -> None:
         self.push(protocol.dump(frame))
@@ -88,19 +117,29 @@ class Connection:
             self.closed.set()
 
     async def writer(self) -> None:
-        """The one task that writes to the socket, from the moment it is accepted: the welcome
-        goes out as soon as the hub queues it, not after the rest of the join."""
+        """The one task that writes what had to wait, in order, from the moment the socket is
+        accepted: the welcome goes out as soon as the hub queues it, not after the join. A frame
+        leaves the backlog only once written, so a push meanwhile queues behind it."""
         while True:
-            frame = await self.queue.get()
-            try:
-                await self.websocket.send_text(frame)
-            finally:
-                self.queue.task_done()
-            self.welcomed.set()
+            await self._queued.wait()
+            while self.backlog:
+                await self._write(self.backlog[0])
+                self.backlog.popleft()
+                self.welcomed.set()
+            self._queued.clear()
+            self._drained.set()
+
+    async def _write(self, frame: str) -> None:
+        if self.wire is not None:
+            await self.wire.writable()
+            if self.wire.open():
+                self.wire.write(frame)
+                return
+        await self.websocket.send_text(frame)  # the ASGI way; raises if the client is gone
 
     async def flush(self) -> None:
         """Wait until every queued frame is written (callers bound the wait)."""
-        await self.queue.join()
+        await self._drained.wait()
 
     async def reader(self, on_message: Any) -> None:
         while True:
@@ -131,10 +170,17 @@ class Connection:
 class Session:
     """The life of one WebSocket: hello, attach to a room, serve frames, detach."""
 
-    def __init__(self, websocket: WebSocket, hub: Hub, settings: Settings, metrics: Metrics):
+    def __init__(
+        self,
+        websocket: WebSocket,
+        hub: Hub,
+        settings: Settings,
+        metrics: Metrics,
+        frames: wire.Frames,
+    ):
         self.hub = hub
         self.settings = settings
-        self.conn = Connection(websocket, settings, metrics)
+        self.conn = Connection(websocket, settings, metrics, frames)
         self.room = ""
         self.limit = RateLimit(settings.commands_per_second)
         self.signal_limit = RateLimit(settings.signals_per_second)
@@ -144,6 +190,7 @@ class Session:
     async def run(self) -> None:
         websocket = self.conn.websocket
         await websocket.accept()
+        self.conn.accepted()
         writer = asyncio.create_task(self.conn.writer(), name=f"writer {self.conn.id}")
         try:
             try:
@@ -412,4 +459,4 @@ class _Refusal(Exception):
 
 async def endpoint(websocket: WebSocket) -> None:
     state = websocket.app.state
-    await Session(websocket, state.hub, state.settings, state.metrics).run()
+    await Session(websocket, state.hub, state.settings, state.metrics, state.frames).run()

@@ -307,6 +307,50 @@ async def test_a_client_that_stops_reading_is_cut_off_and_the_others_keep_pace(
     assert stalled.close_code != Close.TOO_SLOW or float(drops.split()[1]) >= 1
 
 
+async def test_a_client_that_falls_behind_gets_every_frame_in_order_once_it_reads_again(
+    tmp_path: Path,
+) -> None:
+    """Frames go straight onto a socket while it takes them and wait in the connection's
+    backlog while it does not (bidroom.wire): a client whose socket backs up, well within the
+    queue limit, still gets every event once, in order, with none overtaking another."""
+    node = await asyncio.to_thread(
+        solo,
+        tmp_path,
+        BIDROOM_QUEUE_SIZE="4096",
+        BIDROOM_COMMANDS_PER_SECOND="2000",
+    )
+    try:
+        body = {
+            "id": ROOM,
+            "kind": "meeting",
+            "title": "开标会",
+            "config": {"roles": ["chair", "supervisor"]},
+        }
+        headers = {"authorization": f"Bearer {token('chair-1', 'chair')}"}
+        assert httpx.post(f"{node.url}/api/rooms", json=body, headers=headers).status_code == 201
+        chair = await connect(node, "chair-1", "chair")
+        await chair.command("meeting.open")
+        slow = await connect(node, "sup-9", "supervisor", sock=_tiny_socket(node.port), max_queue=1)
+        slow.socket.transport.pause_reading()  # type: ignore[attr-defined]
+        text = "长" * 1990  # 6 KB a frame: 1000 of them overflow the kernel's buffers (4 MB)
+        for i in range(1000):
+            said = await chair.command("meeting.announce", {"text": f"{i} {text}"}, id=f"a-{i}")
+            assert said["type"] == "ack", said
+        last = (await chair.command("meeting.announce", {"text": "after"}))["seqs"][0]
+        slow.socket.transport.resume_reading()  # type: ignore[attr-defined]
+        await slow.until_seq(last, timeout=60)
+        seqs = slow.seqs()
+        assert seqs == list(range(seqs[0], last + 1)), "every event once, in order"
+        said = [
+            f["data"]["text"].split()[0] for f in slow.events() if f["name"] == "meeting.announced"
+        ]
+        assert said == [str(i) for i in range(1000)] + ["after"]
+        await slow.close()
+        await chair.close()
+    finally:
+        await asyncio.to_thread(node.stop)
+
+
 async def test_a_node_shutting_down_tells_its_clients_to_reconnect(tmp_path: Path) -> None:
     env = {
         "BIDROOM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'b.db'}",
