@@ -16,7 +16,7 @@ same run, taken in turn --rounds times, each on a fresh app:
    and time-stamps a checkpoint with the built-in TSA; and bid receipts at --receipts per
    second, each what bidroom.bids.receive does around its TSA: the envelope's digest stamped,
    the entry recorded, the log integrated (a second stamp), the receipt made. The TSA works
-   in the app's worker process (app.state.worker, bidroom.worker), as it serves.
+   in the app's worker process for trusted time (app.state.time_worker), as it serves.
 3. thread: the same as worker, but the TSA works on one thread of the app's own process, as
    it did before it had a process (it holds the GIL against the loop).
 4. on-loop: the same, but the TSA works on the event loop's thread, as it did before it had a

@@ -98,12 +98,14 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     if settings.secret_key is None:
         raise ConfigError("BIDROOM_SECRET_KEY is not set (32 or more random characters)")
-    # CPU work in pure Python (the TSA's DER, tokens' checks) in a process of its own: on a
-    # thread it would still hold the GIL against the loop (bidroom.worker).
-    app.state.worker = Worker()
+    # CPU work in pure Python in processes of their own: on a thread it would still hold the
+    # GIL against the loop (bidroom.worker). Trusted time has its own, so that a bid's receipt
+    # never waits behind a report being rendered; the public POST /tsa is capped in it.
+    app.state.time_worker, app.state.document_worker = Worker(), Worker()
     app.state.tsa, app.state.timestamper = timestamps.open_timestamping(
-        settings, worker=app.state.worker
+        settings, worker=app.state.time_worker
     )
+    app.state.tsa_public = timestamps.PublicLimits()
     app.state.login_limits = throttle.LoginLimits.of(
         settings.logins_per_minute, settings.certificate_logins_per_minute
     )
@@ -164,7 +166,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.shutdown()
         await broker.stop()
         await close_engine(engine)
-        await asyncio.to_thread(app.state.worker.shutdown, cancel_futures=True)
+        for worker in (app.state.time_worker, app.state.document_worker):
+            await asyncio.to_thread(worker.shutdown, cancel_futures=True)
 
 
 def create_app(settings: Settings, demo_dir: Path | None = None) -> Starlette:

@@ -178,7 +178,7 @@ class BodyLimit:
             return
         except ClientDisconnect:
             if not body.stalled:
-                raise
+                return  # the client left mid-body: nobody to answer, nothing to log
         if body.stalled and not started:
             await answer_closing(send, 408, stalled_body(self.body_timeout))
 

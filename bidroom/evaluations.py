@@ -835,7 +835,9 @@ async def issue_report(request: Request) -> Response:
         raise EvaluationRefused(409, "wrong_phase", "the report follows the summary")
     events = await app.hub.store.events(live.record.id)
     content = build_report(state, flag_history(events), app.hub.clock())
-    pdf = await asyncio.get_running_loop().run_in_executor(app.worker, report.render, content)
+    pdf = await asyncio.get_running_loop().run_in_executor(
+        app.document_worker, report.render, content
+    )
     digest = _put(app.blobs, app.settings, pdf)
     args = {"digest": digest, "pages": page_count(pdf)}
     outcome = await _execute(app.hub, live.record.id, "evaluation.issue_report", args, actor)
@@ -938,7 +940,7 @@ async def prepare_signature(request: Request) -> Response:
     seat = next(s.seat for s in state.seats if s.expert == who.subject)
     loop = asyncio.get_running_loop()
     prepared = await loop.run_in_executor(
-        app.worker,
+        app.document_worker,
         pades.prepare_blocking,
         _read(app.blobs, base),
         cert.public_bytes(p.serialization_der()),
@@ -985,13 +987,13 @@ async def finish_signature(request: Request) -> Response:
     held = _read(app.blobs, claims["state"])
     try:
         finished = await pades.finish_on(
-            app.worker, held, _b64(body.signature, "signature"), app.timestamper
+            app.document_worker, held, _b64(body.signature, "signature"), app.timestamper
         )
     except CryptoError as exc:
         raise EvaluationRefused(422, exc.code, exc.message, dict(exc.detail)) from exc
     loop = asyncio.get_running_loop()
     statuses = await loop.run_in_executor(
-        app.worker, pades.inspect_blocking, finished.pdf, report_trust(app)
+        app.document_worker, pades.inspect_blocking, finished.pdf, report_trust(app)
     )
     if not statuses or not statuses[-1].holds:
         summary = statuses[-1].summary if statuses else "no signature found"

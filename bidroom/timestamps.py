@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from cryptography import x509
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from bidroom import throttle
 from bidroom.api import error
 from bidroom.builtin_tsa import BuiltinStamper, BuiltinTsa, builtin
 from bidroom.errors import ConfigError
@@ -38,6 +41,22 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY = 64 * 1024  # a TimeStampReq is about 100 bytes; anything near this is not one
 KEY_INFO = b"bidroom tsa key password v1"
+# POST /tsa is open to anyone, and its answers share the time worker with the platform's own
+# stamps (a bid's receipt is stamped when the worker reaches it): per node, at most this many
+# public answers wait there at once (the rest are 503 tsa_busy, never queued) ...
+PUBLIC_AT_ONCE = 2
+# ... and one client network gets this many a minute (429 tsa_rate_limited).
+PUBLIC_PER_MINUTE = 60
+
+
+@dataclass
+class PublicLimits:
+    """What POST /tsa may take of a node: requests by client network, answers at once."""
+
+    by_network: throttle.Buckets = field(
+        default_factory=lambda: throttle.Buckets(PUBLIC_PER_MINUTE)
+    )
+    waiting: int = 0
 
 
 # POST /tsa ---------------------------------------------------------------------------------
@@ -51,13 +70,27 @@ async def endpoint(request: Request) -> Response:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != tsa.QUERY_TYPE:
         return error(415, "tsa_media_type", f"send the request as {tsa.QUERY_TYPE}")
+    limits: PublicLimits = request.app.state.tsa_public
+    net = throttle.network(request.client.host if request.client else "unknown")
+    wait = limits.by_network.take(net, time.monotonic())
+    if wait:
+        refused = error(429, "tsa_rate_limited", f"at most {PUBLIC_PER_MINUTE} a minute")
+        refused.headers["Retry-After"] = str(wait)
+        return refused
     query = await _body(request, MAX_QUERY)
     if query is None:
         return error(413, "tsa_too_large", f"a time-stamp request is at most {MAX_QUERY} bytes")
+    if limits.waiting >= PUBLIC_AT_ONCE:
+        busy = error(503, "tsa_busy", "the TSA is answering others: ask again in a second")
+        busy.headers["Retry-After"] = "1"
+        return busy
+    limits.waiting += 1
     try:
         answer = await authority.respond(query)
     except TimestampError as exc:
         return error(503, exc.code, exc.message)
+    finally:
+        limits.waiting -= 1
     return Response(answer, media_type=tsa.REPLY_TYPE)
 
 

@@ -271,10 +271,16 @@ class TimeStampAuthority:
 
     def _accept(self, der: bytes) -> tsp.TimeStampReq:
         try:
-            req = tsp.TimeStampReq.load(der, strict=True)
-            req.native  # noqa: B018  (asn1crypto parses lazily: this parses it all, now)
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise _Refusal("bad_data_format", f"not a DER TimeStampReq: {exc}") from exc
+            return self._checked(der)
+        except _Refusal:
+            raise
+        except Exception as exc:  # asn1crypto fails on hostile DER in whatever way it likes
+            why = f"{type(exc).__name__}: {exc}"[:200]
+            raise _Refusal("bad_data_format", f"not a DER TimeStampReq ({why})") from exc
+
+    def _checked(self, der: bytes) -> tsp.TimeStampReq:
+        req = tsp.TimeStampReq.load(der, strict=True)
+        req.native  # noqa: B018  (asn1crypto parses lazily: this parses it all, now)
         if req["version"].native != "v1":
             raise _Refusal("bad_request", "only TimeStampReq version 1 is known")
         imprint = req["message_imprint"]

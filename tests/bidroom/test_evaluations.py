@@ -511,8 +511,8 @@ def test_when_no_bid_passes_the_failed_tenders_report_is_issued_and_signed(
 
 @contextlib.contextmanager
 def worker_stopped(client: TestClient) -> Iterator[None]:
-    """The app's worker process frozen (SIGSTOP) until the block ends."""
-    pid = client.app.state.worker.submit(os.getpid).result()  # type: ignore[attr-defined]
+    """The app's worker process for documents frozen (SIGSTOP) until the block ends."""
+    pid = client.app.state.document_worker.submit(os.getpid).result()  # type: ignore[attr-defined]
     assert pid != os.getpid()
     os.kill(pid, signal.SIGSTOP)
     try:

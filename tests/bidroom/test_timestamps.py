@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -104,7 +105,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
 async def test_post_tsa_answers_from_the_worker_process_while_the_loop_serves(
     served: Served,
 ) -> None:
-    pid = await worker_pid(served.app.state.worker)
+    pid = await worker_pid(served.app.state.time_worker)
     async with httpx.AsyncClient(base_url=served.url, timeout=HOLD) as http:
         with stopped(pid):
             asking = asyncio.create_task(
@@ -128,7 +129,7 @@ async def test_the_integrator_time_stamps_in_the_worker_process(served: Served) 
     log = audit_api.open_log(state.store.engine, state.settings, state.timestamper)
     at = dt.datetime.now(dt.UTC)
     await state.store.record([audit.Entry(at, "cert:chair", "room.opened", "lot-1", None, {})])
-    with stopped(await worker_pid(state.worker)):
+    with stopped(await worker_pid(state.time_worker)):
         integrating = asyncio.create_task(log.integrate())
         before = await log.latest()  # the loop reads the database meanwhile
         async with httpx.AsyncClient(base_url=served.url, timeout=HOLD) as http:
@@ -160,11 +161,11 @@ async def test_the_external_client_verifies_in_a_worker_process(served: Served) 
 
 async def test_a_worker_process_killed_is_replaced_and_stamping_goes_on(served: Served) -> None:
     state = served.app.state
-    first = await worker_pid(state.worker)
+    first = await worker_pid(state.time_worker)
     os.kill(first, signal.SIGKILL)
     stamp = await asyncio.wait_for(state.timestamper.stamp(DATA), HOLD)
     assert tsa.verify_token(stamp.token, DATA, [served.root]) == stamp.info
-    second = await worker_pid(state.worker)
+    second = await worker_pid(state.time_worker)
     assert second != first
     os.kill(second, signal.SIGKILL)  # and POST /tsa too
     async with httpx.AsyncClient(base_url=served.url, timeout=HOLD) as http:
@@ -173,6 +174,85 @@ async def test_a_worker_process_killed_is_replaced_and_stamping_goes_on(served: 
         )
     assert answer.status_code == 200
     tsa.verify_token(tsa.token_of(answer.content), DATA, [served.root])
+
+
+# what anyone may ask of POST /tsa ------------------------------------------------------------
+
+# A TimeStampReq asn1crypto cannot read (found by fuzzing): it used to make a 500 and a traceback.
+MALFORMED = bytes.fromhex(
+    "30440201013031300d0609608648016503040201050004202d711642b726b04401627ca9fbac32f5c8530fb"
+    "1903cc4db02258717921a48810809008afb9d9819b60ed60101ff"
+)
+
+
+def ask(http: httpx.AsyncClient, query: bytes) -> Any:
+    return http.post("/tsa", content=query, headers={"content-type": tsa.QUERY_TYPE})
+
+
+async def test_a_flood_of_post_tsa_never_queues_ahead_of_the_platforms_stamps(
+    served: Served,
+) -> None:
+    """Ten requests at once while the time worker is stopped: two wait in it, the other eight
+    are answered 503 tsa_busy at once, without waiting (a flood cannot push a bid's receipt
+    stamp behind it); once the worker goes on, the two are answered."""
+    async with httpx.AsyncClient(base_url=served.url, timeout=HOLD) as http:
+        with stopped(await worker_pid(served.app.state.time_worker)):
+            asking = [asyncio.create_task(ask(http, tsa.request(DATA))) for _ in range(10)]
+            refused: list[Any] = []
+            while len(refused) < 8:
+                done, _ = await asyncio.wait(
+                    [t for t in asking if t not in refused],
+                    timeout=HOLD,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                assert done, "requests waited for the stopped worker instead of being refused"
+                refused += done
+            waiting = [t for t in asking if t not in refused]
+            assert len(waiting) == 2 and await still_waiting(waiting[0])
+        answered = [await t for t in waiting]
+    for task in refused:
+        answer = task.result()
+        assert (answer.status_code, answer.json()["code"]) == (503, "tsa_busy")
+        assert answer.headers["retry-after"] == "1"
+    assert [a.status_code for a in answered] == [200, 200]
+
+
+async def test_the_platforms_stamps_never_wait_behind_the_documents(served: Served) -> None:
+    """With the document worker stopped under a task (a report rendering, say), the platform's
+    own time-stamps (a bid's receipt) are still made: trusted time has its own worker."""
+    state = served.app.state
+    loop = asyncio.get_running_loop()
+    with stopped(await worker_pid(state.document_worker)):
+        rendering = loop.run_in_executor(state.document_worker, os.getpid)
+        stamp = await asyncio.wait_for(state.timestamper.stamp(DATA), HOLD)
+        assert await still_waiting(asyncio.ensure_future(rendering))
+    assert tsa.verify_token(stamp.token, DATA, [served.root]) == stamp.info
+
+
+async def test_one_network_gets_sixty_answers_a_minute(served: Served) -> None:
+    """Asked one after another: 60 at once, then one a second as the bucket refills, so the
+    answers before the first 429 are at most 60 plus the seconds they took."""
+    answered = 0
+    started = time.monotonic()
+    async with httpx.AsyncClient(base_url=served.url, timeout=HOLD) as http:
+        for _ in range(600):
+            answer = await ask(http, tsa.request(DATA))
+            if answer.status_code != 200:
+                break
+            answered += 1
+    took = time.monotonic() - started
+    assert (answer.status_code, answer.json()["code"]) == (429, "tsa_rate_limited")
+    assert int(answer.headers["retry-after"]) >= 1
+    assert 60 <= answered <= 60 + took + 1
+
+
+async def test_a_request_the_parser_chokes_on_is_a_rejection_not_a_500(served: Served) -> None:
+    async with httpx.AsyncClient(base_url=served.url, timeout=HOLD) as http:
+        answer = await ask(http, MALFORMED)
+    assert answer.status_code == 200 and answer.headers["content-type"] == tsa.REPLY_TYPE
+    status = tsa.TimeStampResp.load(answer.content)["status"]
+    assert status["status"].native == "rejection"
+    assert set(status["fail_info"].native) == {"bad_data_format"}
 
 
 def children(pid: int) -> set[int]:

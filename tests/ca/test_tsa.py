@@ -423,6 +423,7 @@ def _tsa_app(keys: Pki) -> Starlette:
     ]
     app = Starlette(routes=routes)
     app.state.tsa = Answering(keys.authority())
+    app.state.tsa_public = timestamps.PublicLimits()
     return app
 
 
