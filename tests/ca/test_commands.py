@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from certs import certificate
@@ -238,25 +240,38 @@ def partial_grown(seal: subprocess.Popen[str], out: Path) -> Path:
     raise AssertionError("the seal wrote no temporary file beside its output")
 
 
+def fed_seal(lot: dict[str, Path], sealed: Path) -> tuple[subprocess.Popen[str], BinaryIO]:
+    """A seal reading its bid from a pipe this test writes 8 MiB into and keeps open: the seal
+    is then surely mid-way, waiting for more, whatever the machine's load (a file might be
+    sealed whole before the signal comes)."""
+    fifo = lot["dir"] / f"bid-{secrets.token_hex(4)}.fifo"
+    os.mkfifo(fifo)
+    seal = running_seal(lot, fifo, sealed)
+    feed = fifo.open("wb")  # opens once the seal has opened it to read
+    feed.write(bytes(8 * MIB))
+    feed.flush()
+    partial_grown(seal, sealed)
+    return seal, feed
+
+
 def test_an_interrupted_seal_keeps_the_envelope_that_was_there(lot: dict[str, Path]) -> None:
     sealed = sealed_bid(lot)
     before = sealed.read_bytes()
-    large = lot["dir"] / "large.pdf"
-    with large.open("wb") as out:
-        out.truncate(256 * MIB)  # sparse: quick to make, as long to seal as any
-    killed = running_seal(lot, large, sealed)
-    partial = partial_grown(killed, sealed)
+    killed, feed = fed_seal(lot, sealed)
+    [partial] = sealed.parent.glob(f"{sealed.name}.*.partial")
     killed.kill()
     killed.communicate(timeout=6 * TIMEOUT)
+    feed.close()
     assert sealed.read_bytes() == before
     assert bidroom("bid", "verify", sealed).returncode == 0
     partial.unlink()  # SIGKILL leaves its temporary file, never a truncated envelope at -o
 
-    interrupted = running_seal(lot, large, sealed)
-    partial_grown(interrupted, sealed)
+    interrupted, feed = fed_seal(lot, sealed)
     interrupted.send_signal(signal.SIGINT)
     _, stderr = interrupted.communicate(timeout=6 * TIMEOUT)
-    assert interrupted.returncode == 130 and "Traceback" not in stderr
+    with contextlib.suppress(BrokenPipeError):
+        feed.close()
+    assert interrupted.returncode == 130 and "Traceback" not in stderr, stderr
     assert sealed.read_bytes() == before
     assert sorted(lot["dir"].glob("*.partial")) == []
 
