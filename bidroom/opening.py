@@ -31,7 +31,8 @@ wrong_custodian, commitment_mismatch, duplicate_share, not_requested, share_not_
 too_few_shares, nothing_to_settle, not_all_settled, sheet_mismatch, no_draw,
 already_committed, no_commitment, already_drawn, seed_mismatch, no_such_objection,
 already_answered, draw_not_committed, draw_pending, objections_pending, deadline_passed,
-already_confirmed, text_needed, confirmations_open, confirmations_closed, same_cause.
+already_confirmed, text_needed, confirmations_open, confirmations_closed, same_cause,
+cause_blames_bidder.
 """
 
 from __future__ import annotations
@@ -133,6 +134,9 @@ CAUSES: Mapping[str, str] = {
     "ca_fault": "withdrawn",
     "network_fault": "withdrawn",
 }
+# Causes that blame the bidder: while the bidder could still act, only the bidder may report one
+# (the window's end reports the absent); the chair's word alone never makes a bid revoked.
+BLAMING = frozenset(cause for cause, treated in CAUSES.items() if treated == "revoked")
 OPENED = frozenset({"decrypted", "quorum_opened"})
 # After this, everyone sees the opening whole (the bids fixed at the deadline are public).
 REVEALS = frozenset({"opening.count_published"})
@@ -303,6 +307,13 @@ class Bid:
     envelope: str  # hex SHA-256 of the sealed envelope as received
     status: str = "sealed"
     cause: str | None = None  # why it failed, if it did
+    reported_by: str | None = None  # who said so: "bidder" (their own), "chair", "clock"
+
+    @property
+    def settled_by_bidder(self) -> bool:
+        """Decrypted, or failed on the bidder's own word: nothing left for them to do in the
+        window. A failure the chair reported leaves the bid open for its bidder until the end."""
+        return self.status not in ("sealed", "failed") or self.reported_by == "bidder"
 
     def to_json(self) -> JSON:
         return {
@@ -311,6 +322,7 @@ class Bid:
             "envelope": self.envelope,
             "status": self.status,
             "cause": self.cause,
+            "reported_by": self.reported_by,
         }
 
 
@@ -575,34 +587,54 @@ def _report_failure(state: OpeningState, args: Args, actor: Actor, now: datetime
     if bidder is None:
         return Rejected("bidder_needed", "name the bidder whose decryption failed", {})
     bid = state.bids.get(bidder)
+    cause = args["cause"]
+    # Art. 31 treats a bid failed by its bidder's fault as revoked: that is never assigned on the
+    # chair's word alone (the bidder reports it, or the window's end their absence).
+    blames = actor.role != "bidder" and cause in BLAMING
+    blaming = Rejected(
+        "cause_blames_bidder",
+        "only the bidder may report a cause that blames them",
+        {"bidder": bidder, "cause": cause},
+    )
+    by = "bidder" if actor.role == "bidder" else "chair"
+    reported = [Event("opening.failure_reported", {"bidder": bidder, "cause": cause, "by": by})]
     if state.phase == "settling" and bid is not None and bid.status == "failed":
-        # After the window the chair may correct the cause (a network fault first recorded
-        # as absence): the failure is re-recorded with its true cause before it is settled.
-        if bid.cause == args["cause"]:
+        # After the window the chair may correct the cause in the bidder's favour (a network
+        # fault first recorded as absence), never against it, before the bid is settled.
+        if bid.cause == cause:
             return Rejected("same_cause", f"the failure is recorded as {bid.cause}", {})
-        return [Event("opening.failure_reported", {"bidder": bidder, "cause": args["cause"]})]
-    refused = _sealed(bid, bidder)
-    if refused is not None:
-        return refused
+        return blaming if blames else reported
+    if blames:
+        return blaming
+    if bid is not None and bid.status == "failed" and actor.role == "bidder":
+        # The chair reported it: within the window the bidder's own word replaces it.
+        if bid.reported_by == "bidder":
+            return Rejected("already_failed", f"the bid has failed ({bid.cause})", {})
+    else:
+        refused = _sealed(bid, bidder)
+        if refused is not None:
+            return refused
     if actor.role == "bidder" and _window_over(state, now):
         return Rejected("window_closed", "the decryption window has closed", {})
-    return [Event("opening.failure_reported", {"bidder": bidder, "cause": args["cause"]})]
+    return reported
 
 
 def _close_window(state: OpeningState, args: Args, actor: Actor, now: datetime) -> Decision:
-    """Time is up, or every bid is decrypted or failed already (the clock closes it then)."""
+    """Time is up, or every bid is decrypted or failed on its own bidder's word (the clock closes
+    it then); a failure the chair reported keeps the window open for that bidder to the end."""
     sealed = [b.bidder for b in state.bids.values() if b.status == "sealed"]
-    if not _window_over(state, now) and sealed:
+    waiting = [b.bidder for b in state.bids.values() if not b.settled_by_bidder]
+    if not _window_over(state, now) and waiting:
         ends = state.window_ends.isoformat() if state.window_ends else None
         return Rejected(
             "window_open",
-            "the decryption window has not ended and bids are still sealed",
-            {"ends": ends, "sealed": len(sealed)},
+            "the decryption window has not ended and bids still wait for their bidders",
+            {"ends": ends, "sealed": len(sealed), "waiting": len(waiting)},
         )
     # The phase change is public; which bids failed is for each bidder to see alone.
     absent = [
-        Event("opening.failure_reported", {"bidder": bidder, "cause": "bidder_absent"})
-        for bidder in sealed
+        Event("opening.failure_reported", {"bidder": b, "cause": "bidder_absent", "by": "clock"})
+        for b in sealed
     ]
     return [Event("opening.window_closed", {"absent": len(sealed)}), *absent]
 
@@ -1128,7 +1160,7 @@ _FOLDERS: Mapping[str, Any] = {
     "opening.window_started": _fold_window,
     "opening.bid_decrypted": lambda s, e: _bid(s, e.data["bidder"], status="decrypted", cause=None),
     "opening.failure_reported": lambda s, e: _bid(
-        s, e.data["bidder"], status="failed", cause=e.data["cause"]
+        s, e.data["bidder"], status="failed", cause=e.data["cause"], reported_by=e.data.get("by")
     ),
     "opening.window_closed": lambda s, e: replace(
         s, phase="settling", times=_timed(s, "window_closed", e)

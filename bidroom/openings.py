@@ -610,8 +610,8 @@ def due(
     if state.phase == "signing_in" and now >= deadline + grace:
         return "opening.fix_bids"
     if state.phase == "decrypting" and state.window_ends is not None:
-        sealed = any(b.status == "sealed" for b in state.bids.values())
-        return "opening.close_window" if now >= state.window_ends or not sealed else None
+        waiting = any(not b.settled_by_bidder for b in state.bids.values())
+        return "opening.close_window" if now >= state.window_ends or not waiting else None
     record = state.record
     if state.phase == "record" and record is not None and record.deemed is None:
         answered = all(b in record.confirmations for b in state.bids)

@@ -245,7 +245,7 @@ def test_each_bidder_decrypts_once_within_the_window() -> None:
 def test_a_failure_is_reported_with_its_cause_by_the_bidder_or_the_chair() -> None:
     o = decrypting()
     [mine] = o.ok("opening.report_failure", BIDDERS[0], cause="bidder_key_lost")
-    assert mine.data == {"bidder": B1, "cause": "bidder_key_lost"}
+    assert mine.data == {"bidder": B1, "cause": "bidder_key_lost", "by": "bidder"}
     assert o.state.bids[B1].status == "failed" and o.state.bids[B1].cause == "bidder_key_lost"
     assert o.refused("opening.report_failure", BIDDERS[0], cause="ca_fault") == "already_failed"
     assert o.refused("opening.report_failure", BIDDERS[1], bidder=B3, cause="ca_fault") == (
@@ -267,13 +267,59 @@ def test_a_failure_is_reported_with_its_cause_by_the_bidder_or_the_chair() -> No
 
 def test_within_the_window_the_bidders_own_key_prevails_over_a_reported_failure() -> None:
     o = decrypting()
-    o.ok("opening.report_failure", CHAIR, bidder=B1, cause="bidder_key_lost")
+    o.ok("opening.report_failure", CHAIR, bidder=B1, cause="network_fault")
     assert o.status(B1) == "failed"
     [decrypted] = o.ok("opening.decrypted", BIDDERS[0], **KEY)
     assert decrypted.name == "opening.bid_decrypted"
     assert (o.status(B1), o.state.bids[B1].cause) == ("decrypted", None)
     o.ok("opening.report_failure", BIDDERS[1], cause="bidder_key_lost")
     assert o.refused("opening.decrypted", BIDDERS[1], LATE, **KEY) == "window_closed"
+
+
+def test_the_chair_cannot_fail_a_bid_for_its_bidder_nor_close_the_window_by_reporting() -> None:
+    """The attack of issue 14: during the window the chair reports the bidders who have not yet
+    decrypted as having lost their keys, so that the clock closes the window early and their bids
+    are revoked as their fault. A cause that blames the bidder is refused from the chair; a
+    failure the chair may report (not the bidder's fault) leaves the bid open for its bidder, who
+    still decrypts, and no early close comes of it; the record says who reported what."""
+    o = decrypting()
+    early = T0 + timedelta(minutes=1)
+    o.ok("opening.decrypted", BIDDERS[0], early, **KEY)
+    for cause in sorted(opening.BLAMING):
+        assert o.refused("opening.report_failure", CHAIR, early, bidder=B2, cause=cause) == (
+            "cause_blames_bidder"
+        )
+    [reported] = o.ok("opening.report_failure", CHAIR, early, bidder=B2, cause="network_fault")
+    assert reported.data == {"bidder": B2, "cause": "network_fault", "by": "chair"}
+    o.ok("opening.report_failure", CHAIR, early, bidder=B3, cause="platform_fault")
+    assert o.refused("opening.close_window", SYSTEM, early) == "window_open"
+    assert o.refused("opening.close_window", CHAIR, early) == "window_open"
+    o.ok("opening.decrypted", BIDDERS[1], early, **KEY)  # bidder 2, key in hand
+    assert o.status(B2) == "decrypted"
+    [own] = o.ok("opening.report_failure", BIDDERS[2], early, cause="bidder_key_lost")
+    assert own.data["by"] == "bidder"  # the bidder's own word replaces the chair's
+    assert o.refused("opening.report_failure", BIDDERS[2], early, cause="ca_fault") == (
+        "already_failed"
+    )
+    o.ok("opening.close_window", SYSTEM, early)  # now every bid is settled by its bidder
+    assert o.state.phase == "settling"
+    # After the window the chair may correct a cause in the bidder's favour, never against it.
+    o.ok("opening.report_failure", CHAIR, bidder=B3, cause="network_fault")
+    assert o.refused("opening.report_failure", CHAIR, bidder=B3, cause="bidder_absent") == (
+        "cause_blames_bidder"
+    )
+
+
+def test_a_failure_the_chair_reported_stands_at_the_windows_end_as_not_the_bidders_fault() -> None:
+    o = decrypting()
+    o.ok("opening.report_failure", CHAIR, bidder=B1, cause="platform_fault")
+    for b in BIDDERS[1:]:
+        o.ok("opening.decrypted", b, **KEY)
+    assert o.refused("opening.close_window", SYSTEM) == "window_open"
+    [closed] = o.ok("opening.close_window", SYSTEM, LATE)
+    assert closed.data == {"absent": 0}
+    assert (o.status(B1), o.state.bids[B1].cause) == ("failed", "platform_fault")
+    assert o.state.bids[B1].reported_by == "chair"
 
 
 def test_the_window_closes_at_its_end_or_when_no_bid_is_sealed() -> None:
@@ -295,8 +341,8 @@ def test_bids_still_sealed_when_the_window_closes_have_failed_bidder_absent() ->
     closed, *absent = o.ok("opening.close_window", SYSTEM, LATE + timedelta(seconds=1))
     assert closed.name == "opening.window_closed" and closed.data == {"absent": 2}
     assert [e.data for e in absent] == [
-        {"bidder": B2, "cause": "bidder_absent"},
-        {"bidder": B3, "cause": "bidder_absent"},
+        {"bidder": B2, "cause": "bidder_absent", "by": "clock"},
+        {"bidder": B3, "cause": "bidder_absent", "by": "clock"},
     ]
     assert o.status(B2) == o.status(B3) == "failed"
 
@@ -313,7 +359,7 @@ def test_after_the_window_the_chair_corrects_a_cause_and_the_bid_is_settled_by_i
         "already_settled"
     )
     [corrected] = o.ok("opening.report_failure", CHAIR, bidder=B2, cause="network_fault")
-    assert corrected.data == {"bidder": B2, "cause": "network_fault"}
+    assert corrected.data == {"bidder": B2, "cause": "network_fault", "by": "chair"}
     [settled] = o.ok("opening.settle_failures", CHAIR)
     assert settled.data == {"settled": {B2: "withdrawn", B3: "revoked"}}
 

@@ -167,9 +167,22 @@ async def test_an_opening_on_two_nodes_records_each_step_once(
         await other.event("opening.window_started")
         await hand_over(http, a, room, people["海洁"], sealed["海洁"])
         await hand_over(http, b, room, people["蓝天"], sealed["蓝天"])
-        failed = await watcher.command(
-            "opening.report_failure", {"bidder": people["绿源"].subject, "cause": "ca_fault"}
+        # The chair's attack (issue 14): fail the last bidder as its own fault, so that the clock
+        # closes the window early and the bid is revoked. Refused; a cause that is not the
+        # bidder's fault is taken, but keeps the window open for the bidder.
+        blamed = await watcher.command(
+            "opening.report_failure", {"bidder": people["绿源"].subject, "cause": "bidder_key_lost"}
         )
+        assert (blamed["type"], blamed["code"]) == ("error", "cause_blames_bidder"), blamed
+        reported = await watcher.command(
+            "opening.report_failure", {"bidder": people["绿源"].subject, "cause": "network_fault"}
+        )
+        assert reported["type"] == "ack", reported
+        early = await watcher.command("opening.close_window")
+        assert (early["type"], early["code"]) == ("error", "window_open"), early
+        # The bidder reports its own failure: with every bid settled by its bidder, it closes.
+        third = await RoomClient.connect(b.ws_url, token_for(people["绿源"]), room, name="绿源@b")
+        failed = await third.command("opening.report_failure", {"cause": "ca_fault"})
         assert failed["type"] == "ack", failed
         await watcher.event("opening.window_closed")
         asked = await watcher.command(
@@ -190,7 +203,7 @@ async def test_an_opening_on_two_nodes_records_each_step_once(
     for step in ONCE:
         assert names.count(step) == 1, (step, names)
     assert watcher.seqs() == sorted(set(watcher.seqs())), "one order, no repeats"
-    for client in (watcher, other):
+    for client in (watcher, other, third):
         await client.close()
 
 

@@ -368,7 +368,8 @@ async function decide(event) {
 async function failFor(bid) {
   const answer = await ask({
     title: t("op.failure.for", { name: bidName(bid.bidder) }),
-    choice: { label: t("op.failure.label"), options: Object.keys(opening.CAUSES).map((c) => [c, t(`op.cause.${c}`)]) },
+    // Only causes that do not blame the bidder: those are theirs to report (or the window's end).
+    choice: { label: t("op.failure.label"), options: Object.entries(opening.CAUSES).filter(([, treated]) => treated !== "revoked").map(([c]) => [c, t(`op.cause.${c}`)]) },
   });
   if (answer) run("opening.report_failure", { bidder: bid.bidder, cause: answer.choice }, "op.toast.reported");
 }

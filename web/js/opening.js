@@ -250,7 +250,7 @@ const FOLDERS = {
   }),
   "opening.window_started": (s, d) => ({ ...s, phase: "decrypting", windowEnds: d.ends }),
   "opening.bid_decrypted": (s, d) => withBid(s, d.bidder, { status: "decrypted", cause: null }),
-  "opening.failure_reported": (s, d) => withBid(s, d.bidder, { status: "failed", cause: d.cause }),
+  "opening.failure_reported": (s, d) => withBid(s, d.bidder, { status: "failed", cause: d.cause, reported_by: d.by ?? null }),
   // an earlier core's name for the same step, settled at once
   "opening.bid_failed": (s, d) => withBid(s, d.bidder, { status: d.treated_as || "failed", cause: d.cause }),
   "opening.window_closed": windowClosed,
