@@ -279,7 +279,7 @@ function decrypt() {
     say("op.progress.sign");
     const body = await decryptBody(record, page.room, envelopeSha, sealedKey);
     say("op.progress.send");
-    await postSigned(roomPath("decrypt"), body, () => page.state.bids[page.me.subject]?.status !== "sealed");
+    await postSigned(roomPath("decrypt"), body, () => page.state.bids[page.me.subject]?.status === "decrypted");
     say("op.progress.done");
   });
 }
@@ -602,12 +602,14 @@ function renderBidder() {
   const signedIn = s.signedIn.includes(page.me.subject);
   show("sign-in", can("opening.sign_in") && !signedIn);
   show("signed-in", signedIn);
-  const decrypting = s.phase === "decrypting" && mine?.status === "sealed";
+  // Within the window the bidder's own key prevails over a failure reported for them, and their
+  // own report replaces one the chair made (docs/opening.md): the buttons stay theirs.
+  const decrypting = s.phase === "decrypting" && (mine?.status === "sealed" || mine?.status === "failed");
   show("decrypt", decrypting);
   byId("decrypt").disabled = page.busy.has("decrypt");
   byId("decrypt-progress").textContent = page.progress.decrypt;
   showError("decrypt-error", page.errors.decrypt);
-  show("failure-form", decrypting && can("opening.report_failure"));
+  show("failure-form", decrypting && mine?.reported_by !== "bidder" && can("opening.report_failure"));
 }
 
 function showError(id, error) {
