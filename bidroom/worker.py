@@ -20,6 +20,7 @@ orphan.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import threading
@@ -47,23 +48,18 @@ class Worker(Executor):
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         outcome: Future[T] = Future()
-        self._send(outcome, fn, args, kwargs, TRIES)
+        self._send(outcome, functools.partial(fn, *args, **kwargs), TRIES)
         return outcome
 
-    def _send(
-        self,
-        outcome: Future[Any],
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        tries: int,
-    ) -> None:
+    def _send(self, outcome: Future[Any], call: functools.partial[Any], tries: int) -> None:
+        """``call`` on the current process; on a new one if that one is dead or dies under it
+        (``tries`` times in all), else WorkerUnavailable."""
         pool = self._current()
         try:
-            task = pool.submit(fn, *args, **kwargs)
+            task = pool.submit(call)
         except BrokenProcessPool:
             self._forget(pool)
-            self._again(outcome, fn, args, kwargs, tries)
+            self._again(outcome, call, tries)
             return
         outcome.add_done_callback(lambda done: done.cancelled() and task.cancel())
 
@@ -74,7 +70,7 @@ class Worker(Executor):
                 outcome.cancel()
             elif isinstance(task.exception(), BrokenProcessPool):
                 self._forget(pool)
-                self._again(outcome, fn, args, kwargs, tries)
+                self._again(outcome, call, tries)
             elif (error := task.exception()) is not None:
                 outcome.set_exception(error)
             else:
@@ -82,18 +78,11 @@ class Worker(Executor):
 
         task.add_done_callback(settle)
 
-    def _again(
-        self,
-        outcome: Future[Any],
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        tries: int,
-    ) -> None:
+    def _again(self, outcome: Future[Any], call: functools.partial[Any], tries: int) -> None:
         if tries > 1 and not self._closed:
-            self._send(outcome, fn, args, kwargs, tries - 1)
+            self._send(outcome, call, tries - 1)
         elif not outcome.done():
-            name = getattr(fn, "__qualname__", repr(fn))
+            name = getattr(call.func, "__qualname__", repr(call.func))
             outcome.set_exception(
                 WorkerUnavailable(
                     f"the node's worker process died under {name}, twice",
