@@ -11,12 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bidroom import protocol, tokens
+from bidroom import owners, protocol, tokens
 from bidroom.errors import AuthError, BidroomError, Refused, RoomNotFound, StoreError
 from bidroom.store import RoomRecord
 
 ROOM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 SEQUENCE = re.compile(r"[0-9]{1,18}")  # ASCII digits only ("²".isdigit() is True), below 2**63
+
+
+DIRECTORY_KINDS = frozenset({"meeting"})  # what POST /api/rooms creates
 
 
 class RoomCreate(BaseModel):
@@ -93,6 +96,16 @@ async def create_room(request: Request) -> Response:
         body = RoomCreate.model_validate_json(await request.body())
     except ValidationError as exc:
         return error(422, "invalid_args", "invalid room", invalid(exc))
+    if body.kind in request.app.state.hub.room_types and body.kind not in DIRECTORY_KINDS:
+        # an opening comes only from a tender's publication, an evaluation only from a
+        # published opening record (POST /api/lots/{lot}/evaluations): a room of those kinds
+        # made here would read bids through a live opening's handed-over keys
+        return error(
+            403,
+            "room_kind_reserved",
+            f"rooms of kind {body.kind} are not created here",
+            {"kinds": sorted(DIRECTORY_KINDS)},
+        )
     unfit = _unfit(request.app.state.hub, body)
     if unfit is not None:
         return unfit
@@ -138,9 +151,13 @@ async def room_events(request: Request) -> Response:
         return error(422, "invalid_args", "after is a sequence number (0 to 18 digits)")
     hub = request.app.state.hub
     try:
-        await hub.room(request.path_params["room"])
+        live = await hub.room(request.path_params["room"])
     except RoomNotFound as exc:
         return error(404, "room_not_found", exc.message)
+    if "supervisor" not in who.roles:  # a chair reads only the rooms of their own tenders
+        owned = owners.room_owner(live.record.kind, live.record.config)
+        if not owners.may_chair(owned, who.subject, who.organisation):
+            return error(403, "not_your_tender", "this room belongs to another organisation")
     room = request.path_params["room"]
     found = await hub.store.events(room, after=after, upto=after + HISTORY_PAGE)
     return JSONResponse(

@@ -101,3 +101,15 @@ def room_event(room: str, event: Event) -> Entry:
         if isinstance(file, Mapping) and "sha256" in file and "name" in file:
             objects[f"file:{file['name']}"] = str(file["sha256"])
     return Entry(event.at, actor_id(event.actor), f"room.{event.name}", room, event.seq, objects)
+
+
+BID_READ = "bid.read."  # + the part: the action of an entry recording a read of a bid's plaintext
+BID_READ_PARTS = frozenset({"sheet", "commercial", "technical", "precheck"})
+
+
+def bid_read(at: datetime, reader: Actor | None, room: str, envelope: str, part: str) -> Entry:
+    """The entry recording that ``reader`` read ``part`` of the bid whose envelope has SHA-256
+    ``envelope``, in ``room`` (the opening, for the sheet; an evaluation session otherwise).
+    Written before the plaintext is read, so no read goes unrecorded."""
+    assert part in BID_READ_PARTS, part
+    return Entry(at, actor_id(reader), BID_READ + part, room, None, {"envelope": envelope})

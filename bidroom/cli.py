@@ -239,6 +239,16 @@ def parser() -> argparse.ArgumentParser:
     tender_actions = tender_cmd.add_subparsers(dest="action", required=True)
     create = tender_actions.add_parser("create", help="a draft from a JSON file (docs/opening.md)")
     create.add_argument("file", type=Path)
+    create.add_argument(
+        "--organisation",
+        help="the owning organisation (its chairs' certificate O): they alone chair it",
+    )
+    create.add_argument(
+        "--chair",
+        action="append",
+        default=[],
+        help="a chair (registry subject) who may chair it too; repeatable",
+    )
     publish = tender_actions.add_parser("publish", help="freeze a draft and open its lots")
     publish.add_argument("id")
     tender_actions.add_parser("list", help="every tender, drafts included")

@@ -34,6 +34,7 @@ from bidroom import (
     db,
     demo,
     logs,
+    owners,
     receipts,
     tender_api,
     tenders,
@@ -43,7 +44,7 @@ from bidroom import (
 from bidroom.app import create_app
 from bidroom.audit_log import AuditLog
 from bidroom.cli import handler
-from bidroom.errors import BidroomError, ConfigError, NotFound
+from bidroom.errors import BidroomError, ConfigError, NotFound, TenderError
 from bidroom.settings import Settings, load_settings
 from bidroom.store import Store, close_engine, create_engine
 from bidroom.tender_store import TenderRecord, TenderStore
@@ -223,8 +224,21 @@ async def tender_command(args: argparse.Namespace, settings: Settings, engine: A
     now, operator = datetime.now(UTC), f"operator:{getpass.getuser()}"
     if args.action == "create":
         spec = tenders.parse_tender(args.file.read_bytes(), settings.max_bid_bytes)
+        if not args.organisation and not args.chair:
+            raise TenderError(
+                "a tender needs its owners: --organisation and/or --chair",
+                code="owner_required",
+            )
         record = TenderRecord(
-            uuid.uuid4().hex, spec.number, spec.title, "draft", spec.frozen(), operator, now, None
+            uuid.uuid4().hex,
+            spec.number,
+            spec.title,
+            "draft",
+            spec.frozen(),
+            operator,
+            now,
+            None,
+            owners.owner(args.organisation, owners.parse_chairs(args.chair)),
         )
         await state.tenders.create_tender(record, now)
         print(record.id)

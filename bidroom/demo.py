@@ -50,6 +50,7 @@ from bidroom import (
     committee,
     demo_opening,
     demo_pki,
+    owners,
     tender_api,
     tenders,
     timestamps,
@@ -365,6 +366,7 @@ async def _publish(
         chair,
         now,
         None,
+        owners.owner(demo_pki.person(CHAIR).organisation, [chair]),
     )
     await state.tenders.create_tender(record, now)
     await tender_api.publish(state, record, chair, now)  # type: ignore[arg-type]

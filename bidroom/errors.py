@@ -16,6 +16,7 @@
         ├── TenderError        a tender or lot spec that cannot be accepted      -> 422
         ├── NotFound           no such tender, lot, bid or upload (or not yours) -> 404
         ├── NotAllowed         the role or the holder may not do this            -> 403
+        │   └── NotYourTender  a chair acting on another organisation's tender   -> 403
         ├── Conflict           the state forbids it (frozen, deadline, offset)   -> 409
         ├── TooLarge           over a size limit                                 -> 413
         ├── UploadRefused      a tus request the server does not take (412, 415, 400)
@@ -106,6 +107,12 @@ class NotFound(HttpRefusal):
 class NotAllowed(HttpRefusal):
     code = "not_allowed"
     status = 403
+
+
+class NotYourTender(NotAllowed):
+    """A chair acting on a tender (or its rooms) that is not their organisation's or theirs."""
+
+    code = "not_your_tender"
 
 
 class Conflict(HttpRefusal):

@@ -49,11 +49,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bidroom import (
+    audit,
     bidform,
     blobs,
     committee,
     evaluation,
+    opening,
     openings,
+    owners,
     precheck,
     report,
     signed,
@@ -65,6 +68,7 @@ from bidroom.errors import BidroomError, EvaluationRefused, RoomNotFound, StoreE
 from bidroom.hub import Hub, LiveRoom
 from bidroom.room import SYSTEM, Actor, Command
 from bidroom.settings import Settings
+from bidroom.store import RoomRecord
 from bidroom.tender_api import guarded
 from bidroom.tokens import Identity
 from ca import envelope, handoff, login, pades
@@ -152,7 +156,14 @@ async def _step(
     who = identity(request)
     actor = acting_as(who, role)
     live = await live_room(request.app.state.hub, request.path_params["room"])
+    if role == "chair":
+        chair_owns(who, live.record)
     return who, actor, live, part(live)
+
+
+def chair_owns(who: Identity, record: RoomRecord) -> None:
+    """A chair acts and reads only in the rooms of their own tenders (bidroom.owners)."""
+    owners.check_room(record.kind, record.config, who.subject, who.organisation)
 
 
 async def _body(request: Request, model: type[BaseModel], limit: int = 64 * 1024) -> Any:
@@ -200,18 +211,23 @@ def _room_public(settings: Settings, room: str) -> p.EcPublicKey:
     return openings.room_key(settings, room).public_key()
 
 
-def _leader_or_chair(who: Identity, state: evaluation.EvaluationState) -> Actor:
-    """The chair, or the elected leader acting as an expert."""
+def _leader_or_chair(who: Identity, live: LiveRoom) -> Actor:
+    """The chair (of this tender), or the elected leader acting as an expert."""
+    state = part(live)
     if "chair" in who.roles:
+        chair_owns(who, live.record)
         return acting_as(who, "chair")
     if "expert" in who.roles and who.subject == state.leader:
         return acting_as(who, "expert")
     raise EvaluationRefused(403, "not_leader", "only the chair or the leader does this")
 
 
-def _reader(who: Identity, state: evaluation.EvaluationState) -> None:
-    """A member of the committee, the chair or a supervisor."""
-    if any(r in who.roles for r in evaluation.WATCHERS) or who.subject in state.members:
+def reader(who: Identity, live: LiveRoom) -> None:
+    """A member of the committee, the tender's chair or a supervisor."""
+    if who.subject in part(live).members or "supervisor" in who.roles:
+        return
+    if "chair" in who.roles:
+        chair_owns(who, live.record)
         return
     raise EvaluationRefused(403, "not_allowed", "for the committee, the chair and supervisors")
 
@@ -280,6 +296,7 @@ async def open_session(
         "session": number,
         "starts_at": (starts_at or now).isoformat(),
         "created_by": chair,
+        "owner": opening_live.record.config.get("owner"),  # its tender's owners, as published
     }
     room = f"{lot.room}-evaluation-{number}"
     title = f"{config.get('title', '')} 评标（第{number}次）"
@@ -290,12 +307,21 @@ async def open_session(
     return room
 
 
+async def _lot_owned(state: Any, who: Identity, lot_id: str) -> None:
+    """The chair owns the lot's tender: its opening room names them (bidroom.owners)."""
+    lot = await state.tenders.lot(lot_id)
+    if lot is None:
+        raise EvaluationRefused(404, "lot_not_found", "no such lot")
+    chair_owns(who, (await live_room(state.hub, lot.room)).record)
+
+
 @guarded
 async def create(request: Request) -> Response:
     who = identity(request)
     acting_as(who, "chair")
     body: SessionBody = await _body(request, SessionBody)
     state = request.app.state
+    await _lot_owned(state, who, request.path_params["lot"])
     room = await open_session(
         state, request.path_params["lot"], who.subject, state.hub.clock(), body.starts_at
     )
@@ -307,6 +333,8 @@ async def list_sessions(request: Request) -> Response:
     who = identity(request)
     if not any(r in who.roles for r in evaluation.WATCHERS):
         raise EvaluationRefused(403, "not_allowed", "for the chair and supervisors")
+    if "supervisor" not in who.roles:
+        await _lot_owned(request.app.state, who, request.path_params["lot"])
     hub: Hub = request.app.state.hub
     return JSONResponse({"sessions": await sessions_of(hub, request.path_params["lot"])})
 
@@ -497,40 +525,69 @@ def _reading(app: Any) -> tuple[asyncio.Semaphore, OrderedDict[str, dict[str, An
     return reading
 
 
-async def read_bids(app: Any, config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Every bid the evaluation takes, read through the opening's sealed data keys."""
+READS_SHOWN = 5000
+
+
+async def real_session(app: Any, record: RoomRecord) -> tuple[str, opening.OpeningState]:
+    """The opening a session reads its bids from, once it is shown to be a real session: the
+    lot it names exists, its room is the lot's opening and the session's id is the one
+    ``open_session`` gives, and that opening's record is published. Anything else (a room
+    made by hand, or a session of a lot whose record is not out) reads nothing."""
+    config = record.config
+    lot = await app.tenders.lot(str(config.get("lot_id") or ""))
+    session = config.get("session")
+    real = (
+        record.kind == evaluation.KIND
+        and lot is not None
+        and config.get("opening_room") == lot.room
+        and isinstance(session, int)
+        and record.id == f"{lot.room}-evaluation-{session}"
+    )
+    if not real or lot is None:
+        raise EvaluationRefused(
+            409, "session_not_real", "this room is not an evaluation session of a published lot"
+        )
+    opened = openings.part(await live_room(app.hub, lot.room))
+    if opened.record is None or not opened.record.published:
+        raise EvaluationRefused(409, "record_unpublished", "the opening record is not published")
+    return lot.room, opened
+
+
+async def read_bids(
+    app: Any, record: RoomRecord, bidders: Sequence[str], reader: Actor, read: str
+) -> dict[str, dict[str, Any]]:
+    """The bids of ``bidders`` read through the opening's sealed data keys, for ``reader``;
+    each read (who, which bid, which part, when) is an audit entry first (bid.read.<part>)."""
     hub: Hub = app.hub
-    if not config.get("opening_room"):  # a session made by hand (POST /api/rooms)
-        raise EvaluationRefused(409, "bid_not_opened", "this session has no opening to read from")
-    room = str(config["opening_room"])
-    opened = openings.part(await live_room(hub, room))
+    room, opened = await real_session(app, record)
     sealed = openings.sealed_keys(await hub.store.events(room))
     key = openings.room_key(app.settings, room)
-    wanted = [str(b["bidder"]) for b in config.get("bids") or ()]
-    if any(b not in opened.bids or b not in sealed for b in wanted):
-        # e.g. a session whose opening has not yet handed this bid's data key over: its
-        # bidder is not named, the technical part may be anonymous
+    if any(b not in opened.bids or b not in sealed for b in bidders):
         raise EvaluationRefused(
-            409, "bid_not_opened", "the opening has not handed over this bid's data key yet"
+            409, "bid_not_opened", "the opening has not handed over this bid's data key"
         )
-    limit, read = _reading(app)
+    now = hub.clock()
+    await app.store.record(
+        [audit.bid_read(now, reader, record.id, opened.bids[b].envelope, read) for b in bidders]
+    )
+    limit, kept = _reading(app)
     with tempfile.TemporaryDirectory(dir=app.settings.var_dir, prefix="evaluation-") as scratch:
 
         async def one(bidder: str) -> tuple[str, dict[str, Any]]:
             digest = opened.bids[bidder].envelope
-            if digest in read:
-                read.move_to_end(digest)
-                return bidder, read[digest]
+            if digest in kept:
+                kept.move_to_end(digest)
+                return bidder, kept[digest]
             data_key = handoff.open_key(key, room, digest, sealed[bidder])
             path = app.blobs.path(digest)
             async with limit:
                 facts = await asyncio.to_thread(read_bid, path, data_key, Path(scratch), opened.lot)
-            read[digest] = facts
-            while len(read) > READ_KEPT:
-                read.popitem(last=False)
+            kept[digest] = facts
+            while len(kept) > READ_KEPT:
+                kept.popitem(last=False)
             return bidder, facts
 
-        return dict(await asyncio.gather(*(one(b) for b in wanted)))
+        return dict(await asyncio.gather(*(one(b) for b in bidders)))
 
 
 def _is_ip(text: str) -> bool:
@@ -592,7 +649,8 @@ async def run_precheck(request: Request) -> Response:
             409, "leader_needed", "the pre-check comes once the leader is elected"
         )
     config = live.record.config
-    facts = await read_bids(app, config)
+    wanted = [str(b["bidder"]) for b in config.get("bids") or ()]
+    facts = await read_bids(app, live.record, wanted, actor, "precheck")
     lot = await app.tenders.lot(config["lot_id"])
     history: dict[str, list[str]] = {}
     for bidder in facts:
@@ -618,16 +676,18 @@ async def bid_view(request: Request) -> Response:
     who = identity(request)
     live = await live_room(request.app.state.hub, request.path_params["room"])
     state = part(live)
-    _reader(who, state)
+    reader(who, live)
     shown = request.path_params["shown"]
     bidder = evaluation.bidder_named(state, shown)
     if bidder is None:
         raise EvaluationRefused(404, "no_bid", f"no bid {shown}")
-    facts = (
-        await read_bids(request.app.state, {**live.record.config, "bids": [{"bidder": bidder}]})
-    )[bidder]
+    anonymous = state.anonymous and "expert" in who.roles and who.subject in state.members
+    role = "expert" if who.subject in state.members else _watching(who)
+    reader_ = Actor(who.subject, who.name, role, who.venue, who.organisation)
+    read = "technical" if anonymous else "commercial"
+    facts = (await read_bids(request.app.state, live.record, [bidder], reader_, read))[bidder]
     files = facts.get("files") or []
-    if state.anonymous and "expert" in who.roles and who.subject in state.members:
+    if anonymous:
         technical = [f for f in files if f["name"].startswith("technical/")]
         return JSONResponse({"bid": shown, "anonymous": True, "files": technical})
     return JSONResponse(
@@ -640,6 +700,40 @@ async def bid_view(request: Request) -> Response:
             "error": facts.get("error"),
         }
     )
+
+
+def _watching(who: Identity) -> str:
+    return "supervisor" if "supervisor" in who.roles else "chair"
+
+
+@guarded
+async def bid_reads(request: Request) -> Response:
+    """``GET /api/lots/{lot}/reads``: every read of the lot's bids' plaintext (the sheet's
+    and each evaluation session's), from the audit log, for supervisors and the tender's
+    chairs: who read which bid, which part, when."""
+    who = identity(request)
+    if "supervisor" not in who.roles:
+        acting_as(who, "chair")
+        await _lot_owned(request.app.state, who, request.path_params["lot"])
+    app = request.app.state
+    lot = await app.tenders.lot(request.path_params["lot"])
+    if lot is None:
+        raise EvaluationRefused(404, "lot_not_found", "no such lot")
+    found = await app.store.audit_of(
+        [lot.room], f"{lot.room}-evaluation-", audit.BID_READ, READS_SHOWN + 1
+    )
+    reads = [
+        {
+            "at": entry.at.isoformat(),
+            "reader": entry.actor,
+            "part": entry.action.removeprefix(audit.BID_READ),
+            "room": entry.room,
+            "envelope": entry.objects.get("envelope"),
+            "index": entry.index,
+        }
+        for _, entry in found[:READS_SHOWN]
+    ]
+    return JSONResponse({"lot": lot.id, "reads": reads, "more": len(found) > READS_SHOWN})
 
 
 # clarification -----------------------------------------------------------------------------
@@ -830,7 +924,7 @@ async def issue_report(request: Request) -> Response:
     app = request.app.state
     live = await live_room(app.hub, request.path_params["room"])
     state = part(live)
-    actor = _leader_or_chair(who, state)
+    actor = _leader_or_chair(who, live)
     if state.phase != "summary" or state.summary is None:
         raise EvaluationRefused(409, "wrong_phase", "the report follows the summary")
     events = await app.hub.store.events(live.record.id)
@@ -849,8 +943,9 @@ async def summary(request: Request) -> Response:
     """The summary as recorded, ``{record, computation}``: what ``bidroom evaluation recompute
     FILE --check FILE`` recomputes and compares."""
     who = identity(request)
-    state = part(await live_room(request.app.state.hub, request.path_params["room"]))
-    _reader(who, state)
+    live = await live_room(request.app.state.hub, request.path_params["room"])
+    state = part(live)
+    reader(who, live)
     if state.summary is None:
         raise EvaluationRefused(404, "no_summary", "the evaluation is not summarised yet")
     return JSONResponse(dict(state.summary))
@@ -861,8 +956,9 @@ async def report_pdf(request: Request) -> Response:
     """The report as last signed."""
     who = identity(request)
     app = request.app.state
-    state = part(await live_room(app.hub, request.path_params["room"]))
-    _reader(who, state)
+    live = await live_room(app.hub, request.path_params["room"])
+    state = part(live)
+    reader(who, live)
     if state.report is None:
         raise EvaluationRefused(404, "no_report", "the report is not issued yet")
     pdf = _read(app.blobs, state.report.current)
@@ -1049,6 +1145,7 @@ def _certificate_of(cms_der: bytes) -> bytes:
 ROUTES = [
     Route("/api/lots/{lot}/evaluations", create, methods=["POST"]),
     Route("/api/lots/{lot}/evaluations", list_sessions, methods=["GET"]),
+    Route("/api/lots/{lot}/reads", bid_reads, methods=["GET"]),
     Route("/api/evaluations/{room}/draw", draw, methods=["POST"]),
     Route("/api/evaluations/{room}/sign-in", sign_in, methods=["POST"]),
     Route("/api/evaluations/{room}/replace", replace_seat, methods=["POST"]),

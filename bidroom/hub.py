@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from bidroom import audit, protocol
+from bidroom import audit, owners, protocol
 from bidroom.broker import Broker
 from bidroom.errors import BrokerError, Refused, RoomNotFound, SeqConflict, StoreError
 from bidroom.metrics import Metrics
@@ -169,6 +169,18 @@ def refused(rejected: Rejected) -> Outcome:
     }
 
 
+def not_owner(live: LiveRoom, actor: Actor) -> Rejected | None:
+    """A chair acting in a room of a tender that is not theirs (bidroom.owners)."""
+    if actor.role != "chair":
+        return None
+    owned = owners.room_owner(live.record.kind, live.record.config)
+    if owners.may_chair(owned, actor.subject, actor.organisation):
+        return None
+    return Rejected(
+        "not_your_tender", "this tender belongs to another organisation: only its chairs act", {}
+    )
+
+
 def numbered(events: list[Event], after: int, now: datetime, actor: Actor) -> list[Event]:
     return [
         Event(e.name, e.data, seq=after + i, at=now, actor=actor)
@@ -261,6 +273,10 @@ class Hub:
         say — costs a few transactions instead of one each.
         """
         live = await self.room(room_id)
+        foreign = not_owner(live, actor)
+        if foreign is not None:
+            self.metrics.commands.labels("rejected").inc()
+            return refused(foreign)
         key = CommandKey(actor.subject, command_id) if command_id else None
         pending = Pending(command, actor, key, asyncio.get_running_loop().create_future())
         live.pending.append(pending)
@@ -434,7 +450,9 @@ class Hub:
         """Admit a subscriber: welcome, the events it misses (or a snapshot), then live ones."""
         live = await self.room(room_id)
         async with live.lock:
-            refusal = live.kind.may_join(live.state, subscriber.actor)
+            refusal = not_owner(live, subscriber.actor) or live.kind.may_join(
+                live.state, subscriber.actor
+            )
             if refusal is not None:
                 raise Refused(refusal.message, code=refusal.code, detail=refusal.detail)
             mine = live.by_subject.get(subscriber.actor.subject, {}).values()

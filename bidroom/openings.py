@@ -44,7 +44,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bidroom import bidform, blobs, opening, receipts, signed, uploads
+from bidroom import audit, bidform, blobs, opening, owners, receipts, signed, uploads
 from bidroom.api import identity
 from bidroom.compose import Composite
 from bidroom.errors import OpeningRefused, RoomNotFound
@@ -128,6 +128,8 @@ async def _step(
     who = identity(request)
     actor = actor_for(who, role)
     live = await _live(request)
+    if role == "chair":  # only the tender's own chairs (bidroom.owners)
+        owners.check_room(live.record.kind, live.record.config, who.subject, who.organisation)
     return who, actor, live, part(live)
 
 
@@ -450,6 +452,11 @@ async def sheet(request: Request) -> Response:
     room = live.record.id
     events = await hub.store.events(room)
     state_ = request.app.state
+    opened = [b for b in state.bids.values() if b.status in opening.OPENED]
+    now = hub.clock()
+    await state_.store.record(
+        [audit.bid_read(now, actor, room, b.envelope, "sheet") for b in opened]
+    )
     forms = await read_forms(state_.settings, state_.blobs, room, state, sealed_keys(events))
     rows = opening.sheet_rows(state.bids.values(), forms, live.record.config)
     outcome = await _execute(hub, room, "opening.publish_sheet", {"rows": rows}, actor, None)

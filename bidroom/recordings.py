@@ -36,7 +36,7 @@ from bidroom import evaluation, media, protocol, recording, ws
 from bidroom.api import identity
 from bidroom.compose import Composite
 from bidroom.errors import BidroomError, EvaluationRefused, Refused
-from bidroom.evaluations import acting_as, live_room, part
+from bidroom.evaluations import acting_as, chair_owns, live_room, part, reader
 from bidroom.hub import Hub, LiveRoom, Recipient
 from bidroom.protocol import Close
 from bidroom.room import SYSTEM, Actor, Command
@@ -374,6 +374,7 @@ async def _chair(request: Request) -> tuple[Actor, LiveRoom]:
     who = identity(request)
     actor = acting_as(who, "chair")
     live = await live_room(request.app.state.hub, request.path_params["room"])
+    chair_owns(who, live.record)
     recording_state(live)
     return actor, live
 
@@ -413,9 +414,7 @@ async def status(request: Request) -> Response:
     who = identity(request)
     live = await live_room(request.app.state.hub, request.path_params["room"])
     state = recording_state(live)
-    session = part(live)
-    if not (any(r in who.roles for r in evaluation.WATCHERS) or who.subject in session.members):
-        raise EvaluationRefused(403, "not_allowed", "the recording is the committee's to see")
+    reader(who, live)
     return JSONResponse(_status(state))
 
 

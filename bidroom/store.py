@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, or_, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -290,6 +290,35 @@ class Store:
         own transaction; their row ids (the integrator gives them their index later)."""
         async with self._begin() as conn:
             return await record_audit(conn, entries)
+
+    async def audit_of(
+        self, rooms: Sequence[str], room_prefix: str, action_prefix: str, limit: int
+    ) -> list[tuple[int, Entry]]:
+        """Audit entries (row id, entry) of the rooms named or starting with ``room_prefix``
+        whose action starts with ``action_prefix``, oldest first, at most ``limit``."""
+        query = (
+            select(AUDIT)
+            .where(
+                or_(
+                    AUDIT.c.room_id.in_(rooms),
+                    AUDIT.c.room_id.startswith(room_prefix, autoescape=True),
+                ),
+                AUDIT.c.action.startswith(action_prefix, autoescape=True),
+            )
+            .order_by(AUDIT.c.id)
+            .limit(limit)
+        )
+        async with self._connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            (
+                int(row.id),
+                Entry(
+                    utc(row.at), row.actor, row.action, row.room_id, row.seq, row.objects, row.idx
+                ),
+            )
+            for row in rows
+        ]
 
     async def use_nonce(self, nonce: str, expires_at: datetime, now: datetime) -> bool:
         """Record a login challenge as answered; False if it was answered before (a replay)."""

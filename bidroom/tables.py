@@ -129,6 +129,8 @@ class TenderRow(SQLModel, table=True):
     status: str = Field(max_length=20)  # draft | published
     spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     created_by: str = Field(max_length=200)
+    # its owners (bidroom.owners): {"organisation": str | null, "chairs": [subject]}
+    owner: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     created_at: datetime = _when()
     updated_at: datetime = _when()
     published_at: datetime | None = Field(

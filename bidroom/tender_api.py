@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from bidroom import audit, blobs, signed, tenders, uploads
+from bidroom import audit, blobs, owners, signed, tenders, uploads
 from bidroom.api import error, identity
 from bidroom.bids import BidRefused
 from bidroom.blobs import BlobStore
@@ -189,7 +189,15 @@ async def create_tender(request: Request) -> Response:
     spec = _spec(request, await _body(request))
     now = _now(request)
     record = TenderRecord(
-        uuid.uuid4().hex, spec.number, spec.title, "draft", spec.frozen(), who.subject, now, None
+        uuid.uuid4().hex,
+        spec.number,
+        spec.title,
+        "draft",
+        spec.frozen(),
+        who.subject,
+        now,
+        None,
+        owners.owner(who.organisation, [who.subject]),
     )
     await request.app.state.tenders.create_tender(record, now)
     return JSONResponse({"tender": await tender_public(request.app.state, record)}, 201)
@@ -199,17 +207,30 @@ async def list_tenders(request: Request) -> Response:
     who = _maybe(request)
     chair = who is not None and "chair" in who.roles
     found = await request.app.state.tenders.tenders(published_only=not chair)
+    if who is not None:  # a chair sees the published tenders and their own drafts
+        found = [t for t in found if t.status == "published" or _owns(who, t)]
     return JSONResponse([await tender_public(request.app.state, t) for t in found])
+
+
+def _owns(who: Identity, tender: TenderRecord) -> bool:
+    return "chair" in who.roles and owners.may_chair(tender.owners, who.subject, who.organisation)
 
 
 async def _tender(request: Request, who: Identity | None) -> TenderRecord:
     tender: TenderRecord | None = await request.app.state.tenders.tender(
         request.path_params["tender"]
     )
-    chair = who is not None and "chair" in who.roles
-    if tender is None or (tender.status != "published" and not chair):
-        raise NotFound("no such tender", code="tender_not_found")
+    if tender is None or (tender.status != "published" and (who is None or not _owns(who, tender))):
+        raise NotFound("no such tender", code="tender_not_found")  # a draft is its owners' only
     return tender
+
+
+async def _owned(request: Request) -> tuple[Identity, TenderRecord]:
+    """The tender a chair acts on, if it is theirs (``not_your_tender`` otherwise)."""
+    who = _as(request, "chair")
+    tender = await _tender(request, who)
+    owners.check(tender.owners, who.subject, who.organisation)
+    return who, tender
 
 
 async def get_tender(request: Request) -> Response:
@@ -218,8 +239,7 @@ async def get_tender(request: Request) -> Response:
 
 
 async def update_tender(request: Request) -> Response:
-    who = _as(request, "chair")
-    tender = await _tender(request, who)
+    who, tender = await _owned(request)
     spec = _spec(request, await _body(request))
     state = request.app.state
     await state.tenders.update_tender(
@@ -228,9 +248,35 @@ async def update_tender(request: Request) -> Response:
     return JSONResponse({"tender": await tender_public(state, await _tender(request, who))})
 
 
+async def assign_chairs(request: Request) -> Response:
+    """``PUT /api/tenders/{tender}/chairs`` {"chairs": [subject]}: the owners name the chairs
+    of other organisations (an agency's staff, say) who may chair this tender too; a draft's
+    only (the owners are frozen with publication), logged."""
+    who, tender = await _owned(request)
+    body = _json(await _body(request))
+    if set(body) != {"chairs"}:
+        raise TenderError('the body is {"chairs": [subject]}', code="invalid_chairs")
+    chairs = owners.parse_chairs(body["chairs"])
+    known = {holder: roles for holder, _, roles in await request.app.state.store.holders()}
+    missing = [c for c in chairs if "chair" not in known.get(c, ())]
+    if missing:
+        raise TenderError(
+            "every assigned chair is a registry holder with the chair role",
+            code="invalid_chairs",
+            detail={"unknown": missing},
+        )
+    now = _now(request)
+    assigned = owners.owner(tender.owners.get("organisation"), [who.subject, *chairs])
+    entry = audit.Entry(
+        now, who.subject, "tender.chairs_assigned", objects={"owner": audit.digest(assigned)}
+    )
+    state = request.app.state
+    await state.tenders.assign_chairs(tender.id, assigned["chairs"], entry, now)
+    return JSONResponse({"tender": await tender_public(state, await _tender(request, who))})
+
+
 async def publish_tender(request: Request) -> Response:
-    who = _as(request, "chair")
-    tender = await _tender(request, who)
+    who, tender = await _owned(request)
     if tender.status != "draft":
         raise Conflict("the tender is published already", code="tender_frozen")
     await publish(request.app.state, tender, who.subject, _now(request))
@@ -256,7 +302,7 @@ async def publish(state: State, tender: TenderRecord, actor: str, now: datetime)
                 code="custodian_duplicate",
             )
         split = tenders.split_key(lot_id, lot.k, custodians)
-        config = tenders.opening_config(spec, lot_id, lot, split)
+        config = tenders.opening_config(spec, lot_id, lot, split) | {"owner": dict(tender.owners)}
         room = RoomRecord(
             tenders.room_id(lot_id), "opening", f"{spec.title} {lot.title}", config, now
         )
@@ -446,6 +492,7 @@ ROUTES = [
     Route("/api/tenders/{tender}", guarded(get_tender), methods=["GET"]),
     Route("/api/tenders/{tender}", guarded(update_tender), methods=["PUT"]),
     Route("/api/tenders/{tender}/publish", guarded(publish_tender), methods=["POST"]),
+    Route("/api/tenders/{tender}/chairs", guarded(assign_chairs), methods=["PUT"]),
     Route("/api/lots/{lot}", guarded(get_lot), methods=["GET"]),
     Route("/api/lots/{lot}/share", guarded(share), methods=["GET"]),
     Route("/api/lots/{lot}/registrations", guarded(register), methods=["POST"]),

@@ -17,6 +17,7 @@ from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bidroom import owners
 from bidroom.audit import Entry
 from bidroom.errors import Conflict, NotFound, StoreError
 from bidroom.store import ROOM, RoomRecord, _Translated, record_audit, utc
@@ -41,6 +42,13 @@ class TenderRecord:
     created_by: str
     created_at: datetime
     published_at: datetime | None
+    # its owners (bidroom.owners); None for a tender made before owners existed: then only
+    # the chair who created it
+    owner: Mapping[str, Any] | None = None
+
+    @property
+    def owners(self) -> Mapping[str, Any]:
+        return self.owner if self.owner is not None else owners.owner(None, [self.created_by])
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +127,7 @@ def _tender(row: Any) -> TenderRecord:
         row.created_by,
         utc(row.created_at),
         published,
+        row.owner,
     )
 
 
@@ -190,6 +199,7 @@ class TenderStore:
             "status": "draft",
             "spec": dict(tender.spec),
             "created_by": tender.created_by,
+            "owner": None if tender.owner is None else dict(tender.owner),
             "created_at": now,
             "updated_at": now,
             "published_at": None,
@@ -209,6 +219,25 @@ class TenderStore:
             )
             if done.rowcount == 0:
                 await self._frozen_or_missing(conn, tender_id)
+
+    async def assign_chairs(
+        self, tender_id: str, chairs: Sequence[str], entry: Entry, now: datetime
+    ) -> None:
+        """Set a draft's assigned chairs (its organisation stays) and log it; Conflict once
+        published."""
+        tender = await self.tender(tender_id)
+        if tender is None:
+            raise NotFound(f"no tender {tender_id}", code="tender_not_found")
+        owner = owners.owner(tender.owners.get("organisation"), chairs)
+        async with self._begin() as conn:
+            done = await conn.execute(
+                update(TENDER)
+                .where(TENDER.c.id == tender_id, TENDER.c.status == "draft")
+                .values(owner=owner, updated_at=now)
+            )
+            if done.rowcount == 0:
+                await self._frozen_or_missing(conn, tender_id)
+            await record_audit(conn, [entry])
 
     async def _frozen_or_missing(self, conn: AsyncConnection, tender_id: str) -> None:
         found = (await conn.execute(select(TENDER.c.id).where(TENDER.c.id == tender_id))).first()

@@ -14,8 +14,11 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import uvicorn
@@ -35,6 +38,25 @@ def bidroom(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[s
         timeout=120,
         check=False,
     )
+
+
+def write_room(database: str, room: str, kind: str, title: str, config: dict[str, Any]) -> None:
+    """A room written straight into the node's database, as only the operator could: the room
+    directory makes meetings only, an opening comes from publication and an evaluation from a
+    published record. The tests of media and pages that need a bare session make theirs so."""
+    from bidroom.store import RoomRecord, Store, create_engine
+
+    async def write() -> None:
+        engine = create_engine(database)
+        try:
+            record = RoomRecord(room, kind, title, config, datetime.now(UTC))
+            await Store(engine).create_room(record)
+        finally:
+            await engine.dispose()
+
+    # on a thread of its own: the caller may be inside a running loop (Playwright's, pytest's)
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, write()).result()
 
 
 @dataclass

@@ -484,6 +484,24 @@ def test_the_pre_check_reads_the_decrypted_bids_and_shows_collusion_signs_as_evi
     assert unreadable["bids"] == [o.person("绿源").subject], "one bidder's file stops nothing"
     assert s.state().phase == "prechecked", "evidence for people, never a rejection"
     assert s.post("precheck", "王敏").json()["code"] == "leader_needed"
+    # A member opens one bid's documents: by label, the technical list only (暗标).
+    shown = s.shown(o.person("海洁").subject)
+    view = client.get(
+        f"/api/evaluations/{s.room}/bids/{shown}", headers=s.person(members[0]).headers()
+    )
+    assert view.status_code == 200 and view.json()["anonymous"] is True, view.json()
+    # Every plaintext read is on the record: the sheet's, the pre-check's and the member's.
+    reads = client.get(f"/api/lots/{o.lot['id']}/reads", headers=o.person("王敏").headers())
+    assert reads.status_code == 200, reads.json()
+    seen = [(r["reader"], r["part"], r["room"]) for r in reads.json()["reads"]]
+    chair, member = o.person("王敏").subject, s.person(members[0]).subject
+    assert seen == [(chair, "sheet", o.room)] * 3 + [(chair, "precheck", s.room)] * 3 + [
+        (member, "technical", s.room)
+    ], seen
+    envelopes = {r["envelope"] for r in reads.json()["reads"]}
+    assert envelopes == {b.envelope for b in o.state().bids.values()}
+    refused = client.get(f"/api/lots/{o.lot['id']}/reads", headers=o.person("海洁").headers())
+    assert (refused.status_code, refused.json()["code"]) == (403, "not_allowed")
 
 
 def test_when_no_bid_passes_the_failed_tenders_report_is_issued_and_signed(

@@ -19,7 +19,7 @@ import httpx2 as httpx
 import pytest
 from client import RoomClient
 from media_peers import CYCLE, MediaPeer, Pattern, loopback, luma, tone, until
-from nodes import SECRET, Node, solo
+from nodes import SECRET, Node, solo, write_room
 
 from bidroom import tokens
 
@@ -58,14 +58,12 @@ def node(tmp_path_factory: pytest.TempPathFactory, recordings: Path) -> Iterator
         BIDROOM_MEDIA_MAX_HEIGHT="240",
         BIDROOM_MEDIA_MAX_FPS="10",
     )
-    body = {
-        "id": ROOM,
-        "kind": "evaluation",
-        "title": "远程异地评标",
-        "config": {"params": PARAMS, "bids": [{"bidder": "bidder-1", "name": "投标人1"}]},
+    config = {
+        "params": PARAMS,
+        "bids": [{"bidder": "bidder-1", "name": "投标人1"}],
+        "owner": {"organisation": None, "chairs": ["chair-1"]},
     }
-    created = httpx.post(f"{node.url}/api/rooms", json=body, headers=headers("chair-1", "chair"))
-    assert created.status_code == 201, created.text
+    write_room(node.env["BIDROOM_DATABASE_URL"], ROOM, "evaluation", "远程异地评标", config)
     yield node
     node.stop()
 

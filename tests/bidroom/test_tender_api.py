@@ -438,7 +438,9 @@ def test_staff_create_and_publish_a_tender_from_the_command_line(
         assert granted.returncode == 0, granted.stderr
     spec = tmp_path / "tender.json"
     spec.write_text(json.dumps(tender_body(world), ensure_ascii=False))
-    created = bidroom("tender", "create", str(spec), env=env)
+    ownerless = bidroom("tender", "create", str(spec), env=env)
+    assert ownerless.returncode == 2 and "(owner_required)" in ownerless.stderr
+    created = bidroom("tender", "create", str(spec), "--organisation", "王敏", env=env)
     assert created.returncode == 0, created.stderr
     tender_id = created.stdout.strip()
     assert bidroom("tender", "list", env=env).stdout.split("\t")[:2] == [tender_id, "draft"]
@@ -450,5 +452,5 @@ def test_staff_create_and_publish_a_tender_from_the_command_line(
     again = bidroom("tender", "publish", tender_id, env=env)
     assert again.returncode == 2 and "(tender_frozen)" in again.stderr
     spec.write_text(json.dumps(tender_body(world, window_minutes=1)))
-    bad = bidroom("tender", "create", str(spec), env=env)
+    bad = bidroom("tender", "create", str(spec), "--chair", "uscc:x", env=env)
     assert bad.returncode == 2 and "(window_out_of_range)" in bad.stderr

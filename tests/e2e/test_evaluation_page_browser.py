@@ -19,6 +19,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from browser import person_page
+from nodes import write_room
 from playwright.sync_api import Browser, ConsoleMessage, expect
 from test_login_browser import Demo
 
@@ -84,10 +85,12 @@ def token(demo: Demo, identity: tokens.Identity) -> str:
 
 @pytest.fixture(scope="module")
 def room(demo: Demo) -> str:
-    body = {"id": ROOM, "kind": "evaluation", "title": "评标", "config": config(datetime.now(UTC))}
-    headers = {"Authorization": f"Bearer {token(demo, CHAIR)}"}
-    made = httpx.post(f"{demo.url}/api/rooms", json=body, headers=headers, timeout=10)
-    assert made.status_code == 201, made.text
+    # a bare session, as only the operator makes one (the room directory makes meetings only)
+    # over one of the demo's published lots, whose reads the supervisor's page lists
+    lot = httpx.get(f"{demo.url}/api/tenders", timeout=10).json()[0]["lots"][0]["id"]
+    owner = {"organisation": CHAIR.organisation, "chairs": []}
+    made = config(datetime.now(UTC)) | {"lot": lot, "owner": owner}
+    write_room(f"sqlite+aiosqlite:///{demo.var / 'bidroom.db'}", ROOM, "evaluation", "评标", made)
     return ROOM
 
 
@@ -180,6 +183,9 @@ def test_a_refusal_reads_in_the_language_of_the_page_by_its_code(screens: Any) -
 def test_the_supervisor_watches_read_only(screens: Any) -> None:
     supervisor = screens(SUPERVISOR)
     expect(supervisor.testid("supervisor-panel")).to_contain_text("暂无待审核的澄清问题")
+    # the reads of the lot's bids' plaintext, from the audit log (issue 14 §2)
+    reads = re.compile(r"尚无人读取本标段投标文件的明文|共 \d+ 次读取，每次均已记入审计日志")
+    expect(supervisor.testid("reads-note")).to_have_text(reads)
     expect(supervisor.testid("faults-panel")).to_be_visible()
     expect(supervisor.testid("committee-panel")).to_be_visible()
     expect(supervisor.page.locator("#log-panel")).to_be_visible()

@@ -27,6 +27,7 @@ import * as servertime from "./servertime.js";
 const { t } = i18n;
 const TOAST_MS = 6000;
 const WATCHERS = new Set(["chair", "supervisor"]);
+const READS_REFRESH_MS = 30 * 1000;
 const PREPARE_ATTEMPTS = 10; // report_moved: another member signed meanwhile; prepare again
 const PREPARE_PAUSE_MS = 1000; // at most, random: members signing together do not collide again
 const HIDDEN_DATA = new Set(["sealed", "base", "document", "signature", "certificate", "timestamp", "salt", "draw", "result", "record", "computation", "verdicts", "flags", "seats", "sheets"]);
@@ -56,6 +57,9 @@ const page = {
   errors: { seat: null, sign: null },
   review: null, // the preliminary review form (evaluation.emptyReview's shape)
   sheets: {}, // bid key -> score form (item -> text)
+  reads: null, // the supervisor's list of plaintext reads (GET /api/lots/{lot}/reads)
+  readsAt: 0,
+  readsLoading: false,
   rescoring: null, // the bid key whose sheet is being re-scored
   rescoreForm: null, // its form (item -> text), saved as kind "rescore"
   answers: {}, // question -> the bidder's answer text
@@ -1059,6 +1063,45 @@ function renderSupervisor() {
   const el = byId("supervisor-drafts");
   el.textContent = count ? t("ev.supervisor.drafts", { count }) : t("ev.supervisor.none");
   el.dataset.count = String(count);
+  renderReads();
+}
+
+/** Every read of the lot's bids' plaintext (the audit log's bid.read.* entries), for the supervisor. */
+async function loadReads() {
+  if (!page.state.lot || page.readsLoading) return;
+  page.readsLoading = true;
+  try {
+    const answer = await (await api("GET", `/api/lots/${encodeURIComponent(page.state.lot)}/reads`)).json();
+    page.reads = answer;
+  } catch (err) {
+    page.reads = { error: err.code || "network" };
+  } finally {
+    page.readsAt = Date.now();
+    page.readsLoading = false;
+    render();
+  }
+}
+
+function renderReads() {
+  const body = byId("reads-body");
+  const note = byId("reads-note");
+  if (!page.reads || Date.now() - (page.readsAt || 0) > READS_REFRESH_MS) loadReads(); // the list grows as people read
+  if (!page.reads) {
+    note.textContent = t("ev.reads.loading");
+    return;
+  }
+  if (page.reads.error) {
+    note.textContent = t("ev.reads.error", { code: page.reads.error });
+    return;
+  }
+  const reads = page.reads.reads || [];
+  note.textContent = reads.length ? t("ev.reads.count", { count: reads.length }) : t("ev.reads.none");
+  fill(body, reads.map((r) => h("tr", { "data-testid": "read-row", "data-part": r.part },
+    h("td", {}, beijing(r.at)),
+    h("td", {}, r.reader),
+    h("td", {}, t(`ev.reads.part.${r.part}`)),
+    h("td", { class: "mono", title: r.envelope || "" }, (r.envelope || "").slice(0, 16)),
+  )));
 }
 
 // the committee ------------------------------------------------------------------------------------
