@@ -515,7 +515,7 @@ def _recipients(entries: Any, bidder_key: p.PublicKey) -> list[dict[str, str]]:
         else:
             _domain(entry["enc"] == "", f"{name}.enc")
             wrapped = _base64_field(entry["wrapped"], f"{name}.wrapped")
-            size = (bidder_key.key_size + 7) // 8  # type: ignore[union-attr]
+            size = (bidder_key.key_size + 7) // 8
             _domain(len(wrapped) == size, f"{name}.wrapped")
         checked.append(dict(entry))
     _domain(checked[0]["key"] != checked[1]["key"], "recipients[1].key")

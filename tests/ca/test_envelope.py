@@ -483,3 +483,29 @@ def test_our_sealer_writes_what_the_strict_reader_takes(
         data = sealed(os.urandom(size), who, opening, lot="R&D <标段>/1")
         assert envelope.verify(io.BytesIO(data)).chunk_count == max(1, -(-size // MiB))
         assert len(open_bytes(data, who.key, tmp_path)) == size
+
+
+def test_the_published_rsa_envelope_vector_opens(tmp_path: Path) -> None:
+    """An RSA bidder's envelope with its fixed keys and intermediate values (docs/envelope.md)."""
+    vector = json.loads((VECTORS / "envelope-v1-rsa.json").read_text())
+    data = base64.b64decode(vector["envelope"])
+    plain = bytes((7 * i + 3) % 251 for i in range(vector["plaintext_size"]))
+    proof = envelope.verify(io.BytesIO(data))
+    assert (proof.header.lot, proof.body_digest) == (vector["lot"], vector["body_digest"])
+    assert proof.chunk_count == vector["chunk_count"] == 2
+    assert hashlib.sha256(proof.header.raw).hexdigest() == vector["preamble_sha256"]
+    assert proof.header.binding().decode() == vector["binding"]
+    bidder = p.load_private_key(base64.b64decode(vector["bidder_key_pkcs8"]))
+    opening = p.load_private_key(base64.b64decode(vector["opening_key_pkcs8"]))
+    assert isinstance(bidder, p.RsaPrivateKey) and isinstance(opening, p.EcPrivateKey)
+    assert [e["key"] for e in proof.header.recipients] == [
+        vector["bidder_key_id"],
+        vector["opening_key_id"],
+    ]
+    assert [e["alg"] for e in proof.header.recipients] == [
+        "rsa-oaep-sha256",
+        "hpke-p256-sha256-aes256gcm",
+    ]
+    for key in (bidder, opening):
+        assert envelope.unwrap_with(proof.header, key).hex() == vector["data_key"]
+        assert open_bytes(data, key, tmp_path) == plain

@@ -669,3 +669,22 @@ def test_strict_rules_still_take_every_good_envelope(
         assert verified["code"] is None, verified
         got = page.evaluate(OPEN, {"data": b64(good), "key": party.page_key()})
         assert got["code"] is None, got
+
+
+def test_the_published_rsa_envelope_vector_opens_in_the_browser(
+    browser_page: Page | None,
+) -> None:
+    page = ready(browser_page)
+    vector = json.loads((VECTORS / "envelope-v1-rsa.json").read_text())
+    plain = bytes((7 * i + 3) % 251 for i in range(vector["plaintext_size"]))
+    opening = p.load_private_key(unb64(vector["opening_key_pkcs8"]))
+    keys = [
+        {"pkcs8": vector["bidder_key_pkcs8"], "cert": vector["bidder_cert"]},
+        {"pkcs8": vector["opening_key_pkcs8"], "spki": b64(p.public_der(opening.public_key()))},
+    ]
+    for key in keys:
+        got = page.evaluate(OPEN, {"data": vector["envelope"], "key": key})
+        assert got["code"] is None, got
+        assert unb64(got["plain"]) == plain
+    verified = page.evaluate(VERIFY, {"data": vector["envelope"]})
+    assert verified["digest"] == vector["body_digest"]

@@ -231,9 +231,10 @@ function confirmed(s, d, e) {
   return { ...s, confirmations: { ...s.confirmations, [d.bidder]: row } };
 }
 
-/** A bid opened by the custodians; the request is over when none of its bids is left. */
-function quorumOpened(s, d) {
-  const next = withBid(s, d.bidder, { status: "quorum_opened" });
+/** A bid opened by the custodians (or, ``changes`` given, found to be its bidder's fault: their
+ * entry does not open it); the request is over when none of its bids is left. */
+function quorumOpened(s, d, changes = { status: "quorum_opened" }) {
+  const next = withBid(s, d.bidder, changes);
   if (!next.quorum) return next;
   const waiting = next.quorum.current.filter((b) => b !== d.bidder && (next.bids[b]?.status ?? "failed") === "failed");
   return waiting.length ? next : { ...next, quorum: { ...next.quorum, pending: false }, shares: [] };
@@ -270,6 +271,8 @@ const FOLDERS = {
     ...s, shares: [...s.shares.filter((x) => x.index !== d.index), { index: d.index, custodian: d.custodian }],
   }),
   "opening.quorum_opened": quorumOpened,
+  "opening.quorum_refused": (s, d) =>
+    quorumOpened(s, d, { status: "revoked", cause: d.cause, reported_by: "custodians" }),
   "opening.failures_settled": settledFailures,
   "opening.sheet_published": (s, d) => ({
     ...s,
