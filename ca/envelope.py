@@ -210,7 +210,17 @@ def seal(
     client: Mapping[str, str] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Seal ``source`` into ``target``; returns the trailer (sizes, digest, signature)."""
+    """Seal ``source`` into ``target``; returns the trailer (sizes, digest, signature).
+
+    A lot or client fields a reader would refuse (docs/envelope.md "Preamble") are refused here,
+    before anything is written: the sealer writes only what the strict reader takes."""
+    if not isinstance(lot, str) or lot == "":
+        raise EnvelopeError("the lot is a non-empty string", code="envelope_header_field")
+    if not _client(dict(client or {})):
+        raise EnvelopeError(
+            "client fields are [a-z][a-z0-9_]{0,31} names with string values",
+            code="envelope_header_field",
+        )
     data_key, prefix = os.urandom(32), os.urandom(PREFIX_LEN)
     binding = _binding(lot, sealer.certificate, prefix)
     bidder_public = p.load_public_der(_spki(sealer.certificate))

@@ -509,3 +509,22 @@ def test_the_published_rsa_envelope_vector_opens(tmp_path: Path) -> None:
     for key in (bidder, opening):
         assert envelope.unwrap_with(proof.header, key).hex() == vector["data_key"]
         assert open_bytes(data, key, tmp_path) == plain
+
+
+@pytest.mark.parametrize(
+    ("lot", "client"), [("", {}), (LOT, {"Device": "x"}), (LOT, {"device": 1})]
+)
+def test_the_sealer_refuses_what_the_reader_would(
+    lot: str, client: dict, bidder: envelope.Sealer, opening: p.EcPrivateKey
+) -> None:
+    out = io.BytesIO()
+    with pytest.raises(EnvelopeError) as caught:
+        envelope.seal(
+            io.BytesIO(b"bid"),
+            out,
+            lot=lot,
+            sealer=bidder,
+            opening_key=opening.public_key(),
+            client=client,
+        )
+    assert caught.value.code == "envelope_header_field" and out.getvalue() == b""

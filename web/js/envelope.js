@@ -210,7 +210,9 @@ function signed(preambleDigest, core) {
  */
 export async function seal(source, options, progress = null) {
   const { lot, certificateDer, signingKey, openingKey, client = {} } = options;
-  if (typeof lot !== "string") throw new TypeError("lot must be a string");
+  if (typeof lot !== "string" || lot === "") throw new TypeError("lot must be a non-empty string");
+  // only what the strict reader takes (docs/envelope.md "Preamble")
+  if (!isClient(client)) throw new TypeError("client fields are [a-z][a-z0-9_]{0,31} -> string");
   const certificate = asBytes(certificateDer);
   const bidder = await recipientKey({ certificateDer: certificate });
   const opening = await recipientKey({ publicKey: openingKey });
