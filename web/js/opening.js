@@ -231,9 +231,17 @@ function confirmed(s, d, e) {
   return { ...s, confirmations: { ...s.confirmations, [d.bidder]: row } };
 }
 
-/** A bid opened by the custodians (or, ``changes`` given, found to be its bidder's fault: their
- * entry does not open it); the request is over when none of its bids is left. */
-function quorumOpened(s, d, changes = { status: "quorum_opened" }) {
+/** A bid opened by the custodians; the request is over when none of its bids is left. */
+function quorumOpened(s, d) {
+  return quorumDone(s, d, { status: "quorum_opened" });
+}
+
+/** A bid the custodians' key could not open through its bidder's fault: revoked at once. */
+function quorumRefused(s, d) {
+  return quorumDone(s, d, { status: "revoked", cause: d.cause, reported_by: "custodians" });
+}
+
+function quorumDone(s, d, changes) {
   const next = withBid(s, d.bidder, changes);
   if (!next.quorum) return next;
   const waiting = next.quorum.current.filter((b) => b !== d.bidder && (next.bids[b]?.status ?? "failed") === "failed");
@@ -271,8 +279,7 @@ const FOLDERS = {
     ...s, shares: [...s.shares.filter((x) => x.index !== d.index), { index: d.index, custodian: d.custodian }],
   }),
   "opening.quorum_opened": quorumOpened,
-  "opening.quorum_refused": (s, d) =>
-    quorumOpened(s, d, { status: "revoked", cause: d.cause, reported_by: "custodians" }),
+  "opening.quorum_refused": quorumRefused,
   "opening.failures_settled": settledFailures,
   "opening.sheet_published": (s, d) => ({
     ...s,
