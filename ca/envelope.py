@@ -13,6 +13,10 @@ bidder's certificate key) covers SHA-256(preamble) and the trailer's own fields,
 SHA-256 of the exact chunk records: anyone can check an envelope's integrity and signer without
 being able to read it (that is what the platform does at receipt).
 
+The reader is strict: it takes exactly what a sealer following docs/envelope.md writes (full
+chunks but the last, exactly the listed fields and values, canonical JSON and base64) and checks
+in the document's one order, so two implementations give the same error code on the same bytes.
+
 Sealing and opening stream in 1 MiB chunks: memory stays bounded whatever the bid's size. Opening
 writes to a random ``<target>.<hex>.partial`` (0600) and renames only when everything, signature
 included, verified; on any failure the partial file is removed: no plaintext is ever handed over

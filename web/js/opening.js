@@ -21,6 +21,7 @@ export const CAUSES = {
   bidder_key_lost: "revoked",
   bidder_absent: "revoked",
   bidder_cert_revoked: "revoked",
+  bidder_entry_mismatch: "revoked", // only the custodians' open establishes it (opening.quorum_refused)
   platform_fault: "withdrawn",
   ca_fault: "withdrawn",
   network_fault: "withdrawn",
