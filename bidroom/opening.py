@@ -16,7 +16,8 @@ signature, silence counts as the lot says, the chair countersigns and the record
 
 Phases: signing_in → bids_fixed → decrypting → settling → sheet → record → countersigned →
 published; ``terminated`` ends it early. Statuses of a bid: sealed → decrypted | failed;
-failed → quorum_opened | revoked | withdrawn.
+failed → quorum_opened | revoked | withdrawn (revoked at once when the custodians' key opens
+the bid's opening-key entry but not the bid: ``bidder_entry_mismatch``).
 
 Rules of this file: as bidroom.meeting — pure, phases and roles as data (:data:`RULES`), every
 refusal a Rejected with a stable code, ``now`` an argument. Client commands (:data:`ARGUMENTS`)
@@ -32,7 +33,7 @@ too_few_shares, nothing_to_settle, not_all_settled, sheet_mismatch, no_draw,
 already_committed, no_commitment, already_drawn, seed_mismatch, no_such_objection,
 already_answered, draw_not_committed, draw_pending, objections_pending, deadline_passed,
 already_confirmed, text_needed, confirmations_open, confirmations_closed, same_cause,
-cause_blames_bidder.
+cause_blames_bidder, not_the_bid.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ RULES = Rules(
             "opening.cancel_quorum": CHAIR,
             "opening.share_submitted": CUSTODIAN,
             "opening.quorum_opened": ONLY_SYSTEM,
+            "opening.quorum_refused": ONLY_SYSTEM,
             "opening.settle_failures": CHAIR,
             "opening.publish_sheet": CHAIR,
             **TALK,
@@ -130,6 +132,10 @@ CAUSES: Mapping[str, str] = {
     "bidder_key_lost": "revoked",  # the bidder's fault: treated as revoked (撤销)
     "bidder_absent": "revoked",
     "bidder_cert_revoked": "revoked",
+    # the custodians' key opens the bid's opening-key entry (or the entry was the bidder's to
+    # get right: the lot's key was checked) but what it holds does not open the bid: the bidder
+    # sealed a bid only they could open. Established by the custodians' open, never reported.
+    "bidder_entry_mismatch": "revoked",
     "platform_fault": "withdrawn",  # anyone else's: treated as withdrawn (撤回)
     "ca_fault": "withdrawn",
     "network_fault": "withdrawn",
@@ -238,6 +244,18 @@ class QuorumOpenedArgs(_Args):
     shares: list[int] = Field(min_length=1, max_length=255)  # the indices combined
 
 
+class QuorumRefusedArgs(_Args):
+    """The custodians' key, combined and checked against the lot's, opened the bid's entry for
+    it, but not the bid: the evidence (the entry's key id, the envelope as received, the code
+    of ca.envelope's refusal)."""
+
+    bidder: str = Field(min_length=1, max_length=200)
+    shares: list[int] = Field(min_length=1, max_length=255)
+    entry: str = Field(pattern=DIGEST)
+    envelope: str = Field(pattern=DIGEST)
+    code: str = Field(pattern=r"^envelope_[a-z_]+$", max_length=64)
+
+
 class SheetRow(_Args):
     bidder: str = Field(min_length=1, max_length=200)
     name: str = Field(max_length=200)
@@ -288,6 +306,7 @@ SHELL_ARGUMENTS: Mapping[str, type[BaseModel]] = {
     "opening.decrypted": DecryptedArgs,
     "opening.share_submitted": ShareArgs,
     "opening.quorum_opened": QuorumOpenedArgs,
+    "opening.quorum_refused": QuorumRefusedArgs,
     "opening.publish_sheet": SheetArgs,
     "opening.confirm_record": ConfirmArgs,
     "opening.close_confirmations": NoArgs,
@@ -307,7 +326,7 @@ class Bid:
     envelope: str  # hex SHA-256 of the sealed envelope as received
     status: str = "sealed"
     cause: str | None = None  # why it failed, if it did
-    reported_by: str | None = None  # who said so: "bidder" (their own), "chair", "clock"
+    reported_by: str | None = None  # who said so: "bidder", "chair", "clock", "custodians"
 
     @property
     def settled_by_bidder(self) -> bool:
@@ -344,18 +363,24 @@ class Quorum:
     shares: Mapping[int, str] = field(default_factory=dict)  # index -> custodian
     opened: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # bidder -> indices
     cancelled: str | None = None  # the chair's reason
+    # bidder -> the evidence that the key opened their entry but not their bid
+    refused: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def pending(self) -> bool:
-        return self.cancelled is None and len(self.opened) < len(self.bidders)
+        done = len(self.opened) + len(self.refused)
+        return self.cancelled is None and done < len(self.bidders)
 
     def to_json(self) -> JSON:
-        return {
+        shown: JSON = {
             "bidders": list(self.bidders),
             "reason": self.reason,
             "shares": [{"index": i, "custodian": c} for i, c in sorted(self.shares.items())],
             "opened": {b: list(ix) for b, ix in self.opened.items()},
             "cancelled": self.cancelled,
         }
+        if self.refused:  # only then: a record without one keeps the digest it always had
+            shown["refused"] = {b: dict(evidence) for b, evidence in self.refused.items()}
+        return shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -703,6 +728,34 @@ def _quorum_opened(state: OpeningState, args: Args, actor: Actor, now: datetime)
     return [Event("opening.quorum_opened", data)]
 
 
+def _quorum_refused(state: OpeningState, args: Args, actor: Actor, now: datetime) -> Decision:
+    """The bidder sealed a bid the lot's key cannot open: settled at once as their fault
+    (Art. 31: revoked), so a bid only its bidder could open is no way to withdraw."""
+    quorum, bidder = state.quorum, args["bidder"]
+    if quorum is None or bidder not in quorum.bidders:
+        return Rejected("not_requested", "the custodians were not asked to open this bid", {})
+    bid = state.bids.get(bidder)
+    if bid is None or bid.status != "failed":
+        return Rejected("not_failed", "only a failed bid is opened by the quorum", {})
+    if args["envelope"] != bid.envelope:
+        return Rejected("not_the_bid", "the evidence is for another envelope", {})
+    shares = sorted(set(args["shares"]))
+    missing = [i for i in shares if i not in quorum.shares]
+    if missing:
+        return Rejected("share_not_submitted", "shares not submitted", {"missing": missing})
+    if len(shares) < (state.spec.k or 1):
+        return Rejected("too_few_shares", f"{state.spec.k} shares are needed", {})
+    data = {
+        "bidder": bidder,
+        "cause": "bidder_entry_mismatch",
+        "entry": args["entry"],
+        "envelope": args["envelope"],
+        "code": args["code"],
+        "shares": shares,
+    }
+    return [Event("opening.quorum_refused", data)]
+
+
 def _failed(state: OpeningState) -> list[Bid]:
     return [b for b in state.bids.values() if b.status == "failed"]
 
@@ -904,6 +957,7 @@ _DECIDERS = {
     "opening.cancel_quorum": _cancel_quorum,
     "opening.share_submitted": _share_submitted,
     "opening.quorum_opened": _quorum_opened,
+    "opening.quorum_refused": _quorum_refused,
     "opening.settle_failures": _settle_failures,
     "opening.publish_sheet": _publish_sheet,
     "opening.object": _object,
@@ -1095,6 +1149,17 @@ def _fold_quorum_opened(state: OpeningState, event: Event) -> OpeningState:
     return _bid(_with_quorum(state, opened=opened), bidder, status="quorum_opened")
 
 
+def _fold_quorum_refused(state: OpeningState, event: Event) -> OpeningState:
+    d = event.data
+    bidder = str(d["bidder"])
+    evidence = {k: d[k] for k in ("cause", "entry", "envelope", "code", "shares")}
+    refused = {**state.quorums[-1].refused, bidder: evidence}
+    state = _with_quorum(state, refused=refused)
+    return _bid(
+        state, bidder, status=CAUSES[d["cause"]], cause=d["cause"], reported_by="custodians"
+    )
+
+
 def _fold_settled(state: OpeningState, event: Event) -> OpeningState:
     for bidder, treated_as in event.data["settled"].items():
         state = _bid(state, bidder, status=treated_as)
@@ -1169,6 +1234,7 @@ _FOLDERS: Mapping[str, Any] = {
     "opening.quorum_cancelled": lambda s, e: _with_quorum(s, cancelled=str(e.data["reason"])),
     "opening.share_submitted": _fold_share,
     "opening.quorum_opened": _fold_quorum_opened,
+    "opening.quorum_refused": _fold_quorum_refused,
     "opening.failures_settled": _fold_settled,
     "opening.sheet_published": _fold_sheet,
     "opening.objection": _fold_objection,

@@ -9,7 +9,9 @@ the core sees it (docs/opening.md):
 - ``POST /api/openings/{room}/share``: a custodian submits their share of the lot's opening key,
   signed. It is checked against its published commitment and kept in the room's log sealed to
   the room key; once k are in, the key is combined in memory and the requested bids are opened
-  (``opening.quorum_opened``, one per bid, each naming the shares used).
+  (``opening.quorum_opened``, one per bid, each naming the shares used). The key must open
+  each bid whole; when the bid's own opening-key entry does not hold a key that does, the bid is
+  the bidder's fault (``opening.quorum_refused``, cause ``bidder_entry_mismatch``: revoked).
 - ``POST /api/openings/{room}/sheet``: the chair asks for the sheet; every opened bid is
   decrypted (in threads, streamed to a temporary file), its bid form read, and the rows sent
   with ``opening.publish_sheet``. Nobody, chair included, sees a price before this.
@@ -56,7 +58,7 @@ from bidroom.tender_store import LotRecord
 from bidroom.tokens import Identity
 from ca import envelope, handoff, shares
 from ca import primitives as p
-from ca.errors import CryptoError
+from ca.errors import CryptoError, EnvelopeError
 
 log = logging.getLogger(__name__)
 
@@ -356,8 +358,23 @@ async def open_by_quorum(
     for bidder in waiting:
         digest = state.bids[bidder].envelope
         try:
-            data_key = await asyncio.to_thread(_unwrap, _envelope_path(store, digest), key)
-        except CryptoError as exc:  # refused at receipt since; kept failed, the chair settles it
+            data_key = await asyncio.to_thread(
+                _open_entry, _envelope_path(store, digest), key, digest
+            )
+        except Unopenable as exc:  # the bidder's own envelope: their fault (docs/opening.md)
+            log.warning(
+                "the opening key opens a bid's entry, not the bid", extra={"code": exc.code}
+            )
+            args = {
+                "bidder": bidder,
+                "shares": used,
+                "entry": envelope.key_id(key.public_key()),
+                "envelope": digest,
+                "code": exc.code,
+            }
+            await _execute(hub, room, "opening.quorum_refused", args, SYSTEM, f"quorum:{bidder}")
+            continue
+        except CryptoError as exc:  # not the bidder's doing: kept failed, the chair settles it
             log.warning("the opening key does not open a bid", extra={"code": exc.code})
             continue
         sealed = handoff.seal_key(room_key(settings, room).public_key(), room, digest, data_key)
@@ -367,10 +384,37 @@ async def open_by_quorum(
     return opened
 
 
-def _unwrap(path: Path, key: p.EcPrivateKey) -> bytes:
+class Unopenable(CryptoError):
+    """The lot's key (combined, checked against the lot's public key) finds its entry in the
+    envelope exactly as received and signed by its bidder, but that entry does not unwrap, or
+    the data key it holds does not open the whole bid: the bidder sealed a bid only they could
+    open. ``code`` is ca.envelope's refusal."""
+
+
+def _open_entry(path: Path, key: p.EcPrivateKey, digest: str) -> bytes:
+    """The data key the opening-key entry holds, once it opened the whole bid (every chunk,
+    the trailer, the signature); :class:`Unopenable` if it does not, through the bidder's fault.
+
+    Upload cannot check this (the opening key does not exist before the quorum), so it is
+    checked here, whole: a data key that opens only the first chunk is found out too. The file
+    is hashed first: a stored envelope altered since its receipt is the platform's fault."""
+    received = hashlib.sha256()
+    with path.open("rb") as source:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            received.update(block)
+    if received.hexdigest() != digest:
+        raise CryptoError("the stored envelope is not the one received", code="blob_altered")
     with path.open("rb") as source:
         header = envelope.read_header(source)
-    return envelope.unwrap_with(header, key)
+    if envelope.key_id(key.public_key()) not in {e["key"] for e in header.recipients}:
+        raise CryptoError("the lot's key has no entry in this bid", code="envelope_wrong_recipient")
+    try:
+        data_key = envelope.unwrap_with(header, key)
+        with path.open("rb") as source:
+            envelope.check_opens(source, data_key)
+    except EnvelopeError as exc:
+        raise Unopenable(exc.message, code=exc.code, detail=exc.detail) from exc
+    return data_key
 
 
 # the sheet ---------------------------------------------------------------------------------

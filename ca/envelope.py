@@ -13,6 +13,10 @@ bidder's certificate key) covers SHA-256(preamble) and the trailer's own fields,
 SHA-256 of the exact chunk records: anyone can check an envelope's integrity and signer without
 being able to read it (that is what the platform does at receipt).
 
+The reader is strict: it takes exactly what a sealer following docs/envelope.md writes (full
+chunks but the last, exactly the listed fields and values, canonical JSON and base64) and checks
+in the document's one order, so two implementations give the same error code on the same bytes.
+
 Sealing and opening stream in 1 MiB chunks: memory stays bounded whatever the bid's size. Opening
 writes to a random ``<target>.<hex>.partial`` (0600) and renames only when everything, signature
 included, verified; on any failure the partial file is removed: no plaintext is ever handed over
@@ -28,6 +32,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import secrets
 import struct
 from collections.abc import Callable, Iterator, Mapping
@@ -62,7 +67,13 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.b64decode(text, validate=True)
+    """Canonical base64 only (docs/envelope.md "Notation"): the standard alphabet, padding as
+    needed, the unused bits of the last character zero. Anything else is one of the many other
+    spellings of the same bytes, and is refused."""
+    data = base64.b64decode(text, validate=True)
+    if _b64(data) != text:
+        raise ValueError("not canonical base64")
+    return data
 
 
 def canonical(value: Mapping[str, Any]) -> bytes:
@@ -203,7 +214,17 @@ def seal(
     client: Mapping[str, str] | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Seal ``source`` into ``target``; returns the trailer (sizes, digest, signature)."""
+    """Seal ``source`` into ``target``; returns the trailer (sizes, digest, signature).
+
+    A lot or client fields a reader would refuse (docs/envelope.md "Preamble") are refused here,
+    before anything is written: the sealer writes only what the strict reader takes."""
+    if not isinstance(lot, str) or lot == "":
+        raise EnvelopeError("the lot is a non-empty string", code="envelope_header_field")
+    if not _client(dict(client or {})):
+        raise EnvelopeError(
+            "client fields are [a-z][a-z0-9_]{0,31} names with string values",
+            code="envelope_header_field",
+        )
     data_key, prefix = os.urandom(32), os.urandom(PREFIX_LEN)
     binding = _binding(lot, sealer.certificate, prefix)
     bidder_public = p.load_public_der(_spki(sealer.certificate))
@@ -349,6 +370,8 @@ def _exactly(source: BinaryIO, count: int, what: str) -> bytes:
 
 
 def read_header(source: BinaryIO) -> Header:
+    """The preamble, checked in the order docs/envelope.md "Order of checks" gives (so two
+    implementations name the same fault on the same bytes)."""
     start = _exactly(source, len(MAGIC) + 6, "header")
     if start[: len(MAGIC)] != MAGIC:
         raise EnvelopeError("not a bidroom envelope", code="envelope_header")
@@ -358,22 +381,119 @@ def read_header(source: BinaryIO) -> Header:
     if length > MAX_PREAMBLE:
         raise EnvelopeError("the envelope header is too large", code="envelope_header")
     raw = _exactly(source, length, "header")
-    try:
-        fields = json.loads(raw)
-        if raw != canonical(fields) or fields["suite"] != SUITE:
-            raise ValueError("not canonical")
-        if not (_is_int(fields["v"], VERSION) and _is_int(fields["chunk_size"], CHUNK)):
-            raise ValueError("version or chunk size")
-        prefix, lot, client = _unb64(fields["nonce_prefix"]), fields["lot"], fields["client"]
-        if len(prefix) != PREFIX_LEN or not isinstance(lot, str) or not _strings(client):
-            raise ValueError("nonce prefix, lot or client")
-        recipients = _recipients(fields["recipients"])
-        return Header(raw, lot, _unb64(fields["bidder_cert"]), prefix, recipients, client)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise EnvelopeError("the envelope header is malformed", code="envelope_header") from exc
+    fields = _canonical_object(raw, "envelope_header", "the envelope header")
+    _exact_fields(fields, PREAMBLE_FIELDS, "envelope_header_field", "preamble")
+    _domain(_is_int(fields["v"], VERSION), "v")
+    _domain(fields["suite"] == SUITE, "suite")
+    _domain(_is_int(fields["chunk_size"], CHUNK), "chunk_size")
+    lot = fields["lot"]
+    _domain(isinstance(lot, str) and lot != "", "lot")
+    client = fields["client"]
+    _domain(_client(client), "client")
+    certificate = _base64_field(fields["bidder_cert"], "bidder_cert")
+    bidder_key = _bidder_key(certificate)
+    prefix = _base64_field(fields["nonce_prefix"], "nonce_prefix")
+    _domain(len(prefix) == PREFIX_LEN, "nonce_prefix")
+    recipients = _recipients(fields["recipients"], bidder_key)
+    return Header(raw, lot, certificate, prefix, recipients, client)
 
 
+PREAMBLE_FIELDS = frozenset(
+    {"v", "suite", "lot", "chunk_size", "bidder_cert", "nonce_prefix", "recipients", "client"}
+)
+TRAILER_FIELDS = frozenset({"plaintext_size", "chunk_count", "body_digest", "signature"})
 RECIPIENT_FIELDS = frozenset({"to", "alg", "key", "enc", "wrapped"})
+HPKE_ALG, RSA_ALG = "hpke-p256-sha256-aes256gcm", "rsa-oaep-sha256"
+HPKE_ENC, HPKE_WRAPPED = 65, DATA_KEY + p.GCM_TAG
+CLIENT_KEY = re.compile(r"[a-z][a-z0-9_]{0,31}")
+HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
+SAFE_INT = (1 << 53) - 1  # what every JSON reader holds exactly (a double's integers)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _no_float(text: str) -> Any:
+    raise ValueError("numbers are integers")
+
+
+def _safe_int(text: str) -> int:
+    value = int(text)
+    if abs(value) > SAFE_INT:
+        raise ValueError("an integer beyond 2^53 - 1")
+    return value
+
+
+def _canonical_object(raw: bytes, code: str, what: str) -> dict[str, Any]:
+    """A JSON object whose bytes are exactly its canonical form (docs/envelope.md "Notation"):
+    UTF-8, integers only (within 2^53 - 1), no NaN or Infinity, then byte-compared."""
+    try:
+        value = json.loads(
+            raw.decode("utf-8"),
+            parse_float=_no_float,
+            parse_int=_safe_int,
+            parse_constant=_no_constant,
+        )
+        if not isinstance(value, dict) or raw != canonical(value):
+            raise ValueError("not canonical")
+        return value
+    except ValueError as exc:  # UnicodeError and JSONDecodeError are ValueErrors
+        raise EnvelopeError(f"{what} is not canonical JSON", code=code) from exc
+
+
+def _exact_fields(value: Mapping[str, Any], wanted: frozenset[str], code: str, what: str) -> None:
+    if set(value) != wanted:
+        missing, extra = sorted(wanted - set(value)), sorted(set(value) - wanted)
+        raise EnvelopeError(
+            f"the {what} must have exactly the fields {', '.join(sorted(wanted))}",
+            code=code,
+            detail={"missing": missing, "extra": extra},
+        )
+
+
+def _domain(ok: bool, field: str, code: str = "envelope_header_field") -> None:
+    if not ok:
+        raise EnvelopeError(
+            f"the envelope's {field} is outside what the format allows",
+            code=code,
+            detail={"field": field},
+        )
+
+
+def _base64_field(value: Any, field: str, code: str = "envelope_header_field") -> bytes:
+    _domain(isinstance(value, str), field, code)
+    try:
+        return _unb64(value)
+    except ValueError as exc:
+        raise EnvelopeError(
+            f"the envelope's {field} is not canonical base64",
+            code="envelope_base64",
+            detail={"field": field},
+        ) from exc
+
+
+def _client(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        CLIENT_KEY.fullmatch(k) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+def _bidder_key(certificate: bytes) -> p.PublicKey:
+    try:
+        key = x509.load_der_x509_certificate(certificate).public_key()
+    except ValueError as exc:
+        raise EnvelopeError(
+            "the bidder certificate cannot be read", code="envelope_header"
+        ) from exc
+    try:
+        return p.accept_public_key(key)
+    except CryptoError as exc:
+        raise EnvelopeError(
+            "the bidder certificate's key is not P-256 or RSA of 2048 bits and up",
+            code="envelope_header_field",
+            detail={"field": "bidder_cert"},
+        ) from exc
 
 
 def _is_int(value: Any, expected: int) -> bool:
@@ -381,24 +501,39 @@ def _is_int(value: Any, expected: int) -> bool:
     return type(value) is int and value == expected
 
 
-def _strings(value: Any) -> bool:
-    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
-
-
-def _recipients(entries: Any) -> list[dict[str, str]]:
-    ok = (
-        isinstance(entries, list)
-        and len(entries) >= 2
-        and all(
-            isinstance(e, dict)
-            and set(e) == RECIPIENT_FIELDS
-            and all(isinstance(v, str) for v in e.values())
-            for e in entries
-        )
-    )
-    if not ok:
-        raise ValueError("recipients")
-    return [dict(e) for e in entries]
+def _recipients(entries: Any, bidder_key: p.PublicKey) -> list[dict[str, str]]:
+    """Exactly the two entries a sealer writes: the bidder's (for the certificate's key), then
+    the lot's opening key (P-256), each with exactly its five string fields, in their domains."""
+    _domain(isinstance(entries, list) and len(entries) == 2, "recipients")
+    bidder_alg = HPKE_ALG if isinstance(bidder_key, p.EcPublicKey) else RSA_ALG
+    expected = (("bidder", bidder_alg), ("opening", HPKE_ALG))
+    checked = []
+    for at, (entry, (to, alg)) in enumerate(zip(entries, expected, strict=True)):
+        name = f"recipients[{at}]"
+        _domain(isinstance(entry, dict), name)
+        _exact_fields(entry, RECIPIENT_FIELDS, "envelope_header_field", name)
+        _domain(all(isinstance(v, str) for v in entry.values()), name)
+        _domain(entry["to"] == to, f"{name}.to")
+        _domain(entry["alg"] == alg, f"{name}.alg")
+        _domain(HEX_DIGEST.fullmatch(entry["key"]) is not None, f"{name}.key")
+        if at == 0 and entry["key"] != key_id(bidder_key):
+            raise EnvelopeError(
+                "the bidder's entry is not for the key of the bidder's certificate",
+                code="envelope_bidder_key",
+            )
+        if alg == HPKE_ALG:
+            enc = _base64_field(entry["enc"], f"{name}.enc")
+            _domain(len(enc) == HPKE_ENC and enc[0] == 4, f"{name}.enc")
+            wrapped = _base64_field(entry["wrapped"], f"{name}.wrapped")
+            _domain(len(wrapped) == HPKE_WRAPPED, f"{name}.wrapped")
+        else:
+            _domain(entry["enc"] == "", f"{name}.enc")
+            wrapped = _base64_field(entry["wrapped"], f"{name}.wrapped")
+            size = (bidder_key.key_size + 7) // 8
+            _domain(len(wrapped) == size, f"{name}.wrapped")
+        checked.append(dict(entry))
+    _domain(checked[0]["key"] != checked[1]["key"], "recipients[1].key")
+    return checked
 
 
 Record = tuple[bytes, memoryview, bool]
@@ -409,12 +544,27 @@ def _records(source: BinaryIO, ring: _Ring) -> Iterator[Record]:
 
     The ciphertext is a view into a buffer of ``ring``: valid until that buffer is taken again.
     """
-    for _ in range(MAX_CHUNKS):
+    for index in range(MAX_CHUNKS):
         buffer = ring.take()
         head = _exactly(source, 5, "body")
         kind, length = struct.unpack(">BI", head)
         if kind not in (KIND_CHUNK, KIND_FINAL) or not p.GCM_TAG <= length <= CHUNK + p.GCM_TAG:
             raise EnvelopeError("the body ends without its final chunk", code="envelope_truncated")
+        # The sealer's chunking, enforced: every chunk but the last is full, and the last is
+        # empty only when the whole plaintext is (one record). Else a sealer could cut a bid
+        # into 1-byte chunks (22 times larger, far slower to open) or add an empty tail.
+        if kind == KIND_CHUNK and length != CHUNK + p.GCM_TAG:
+            raise EnvelopeError(
+                f"chunk {index} is not final and shorter than the chunk size",
+                code="envelope_chunk_short",
+                detail={"chunk": index, "length": length},
+            )
+        if kind == KIND_FINAL and length == p.GCM_TAG and index > 0:
+            raise EnvelopeError(
+                f"the final chunk {index} is empty after data",
+                code="envelope_chunk_empty",
+                detail={"chunk": index},
+            )
         yield head, _read_into(source, buffer, length), kind == KIND_FINAL
         if kind == KIND_FINAL:
             return
@@ -437,19 +587,24 @@ def _trailer(source: BinaryIO) -> dict[str, Any]:
     raw = _exactly(source, length, "trailer")
     if source.read(1):
         raise EnvelopeError("data follows the trailer", code="envelope_trailer")
-    try:
-        trailer: dict[str, Any] = json.loads(raw)
-        if raw != canonical(trailer):
-            raise ValueError("not canonical")
-        return trailer
-    except ValueError as exc:
-        raise EnvelopeError("the trailer is malformed", code="envelope_trailer") from exc
+    trailer = _canonical_object(raw, "envelope_trailer", "the trailer")
+    _exact_fields(trailer, TRAILER_FIELDS, "envelope_trailer", "trailer")
+    size, count, digest = trailer["plaintext_size"], trailer["chunk_count"], trailer["body_digest"]
+    _domain(type(size) is int and size >= 0, "plaintext_size", "envelope_trailer")
+    _domain(type(count) is int and count >= 1, "chunk_count", "envelope_trailer")
+    _domain(
+        isinstance(digest, str) and HEX_DIGEST.fullmatch(digest) is not None,
+        "body_digest",
+        "envelope_trailer",
+    )
+    _base64_field(trailer["signature"], "signature", "envelope_trailer")
+    return trailer
 
 
 def _check_trailer(
     header: Header, trailer: Mapping[str, Any], digest: str, size: int, count: int
 ) -> None:
-    core = {k: trailer.get(k) for k in ("plaintext_size", "chunk_count", "body_digest")}
+    core = {k: trailer[k] for k in ("plaintext_size", "chunk_count", "body_digest")}
     sizes = _is_int(core["plaintext_size"], size) and _is_int(core["chunk_count"], count)
     if not sizes or core["body_digest"] != digest:
         raise EnvelopeError(
@@ -457,7 +612,7 @@ def _check_trailer(
         )
     signer = p.load_public_der(_spki(header.bidder_cert))
     try:
-        p.verify_signature(signer, _unb64(str(trailer["signature"])), _signed(header.digest, core))
+        p.verify_signature(signer, _unb64(trailer["signature"]), _signed(header.digest, core))
     except (SignatureInvalid, ValueError) as exc:
         raise EnvelopeError(
             "the bidder's signature does not verify", code="envelope_signature"
@@ -542,6 +697,18 @@ def check_data_key(source: BinaryIO, data_key: bytes) -> Header:
     return header
 
 
+def check_opens(source: BinaryIO, data_key: bytes) -> Verified:
+    """That ``data_key`` opens this envelope whole: every chunk, the trailer and the signature
+    (the plaintext is discarded). What the custodians' open checks of the key the opening-key
+    entry holds: a bidder who wrapped another data key there is found out (docs/opening.md)."""
+    header = read_header(source)
+    gcm = _gcm(data_key)
+    with open(os.devnull, "wb") as discard:
+        size, count, digest = _open_body(source, discard, gcm, header, None)
+    _check_trailer(header, _trailer(source), digest, size, count)
+    return Verified(header, size, count, digest)
+
+
 def unwrap_with(header: Header, key: p.PrivateKey) -> bytes:
     """The data key, unwrapped from the recipient entry that ``key`` answers to."""
     return unwrap(_recipient(header, key), key, header.binding())
@@ -609,6 +776,15 @@ def _position(gcm: p.Gcm, header: Header, ciphertext: memoryview, near: int) -> 
     return None
 
 
+def _peek(following: Iterator[Record]) -> Record | None:
+    """The next record, if there is a well-formed one: a fault is named after the chunk that
+    failed, never after a later record's own defect (docs/envelope.md "Order of checks")."""
+    try:
+        return next(following, None)
+    except EnvelopeError:
+        return None
+
+
 def _fault(
     gcm: p.Gcm,
     header: Header,
@@ -620,7 +796,7 @@ def _fault(
     found = _position(gcm, header, ciphertext, expected)
     detail = {"chunk": expected, "found": found}
     if found is None:
-        nxt = next(following, None) if expected == 0 else None
+        nxt = _peek(following) if expected == 0 else None
         if nxt is not None and _position(gcm, header, nxt[1], 1) is None:
             return EnvelopeError(
                 "the body was not sealed under this header (swapped header)",
@@ -644,7 +820,7 @@ def _fault(
             code="envelope_chunk_final",
             detail=detail,
         )
-    nxt = next(following, None)
+    nxt = _peek(following)
     if nxt is not None and _position(gcm, header, nxt[1], expected) == expected:
         return EnvelopeError(
             f"chunks {expected} and {found} are out of order",
@@ -661,6 +837,7 @@ __all__ = [
     "Sealer",
     "Verified",
     "check_data_key",
+    "check_opens",
     "open_to",
     "open_with_data_key",
     "read_header",

@@ -5,7 +5,13 @@
     ├── SignatureInvalid       a signature does not verify under the claimed key
     ├── HpkeError              HPKE could not open (wrong recipient, altered ciphertext)
     ├── EnvelopeError          a sealed bid is malformed or was tampered with
-    │   └── (codes: envelope_header, envelope_truncated, envelope_chunk, envelope_signature ...)
+    │   └── (codes, docs/envelope.md "Errors": envelope_header, envelope_header_field,
+    │        envelope_base64, envelope_bidder_key, envelope_version, envelope_truncated,
+    │        envelope_chunk_short, envelope_chunk_empty, envelope_wrong_recipient,
+    │        envelope_header_mismatch, envelope_chunk_altered, envelope_chunk_dropped,
+    │        envelope_chunk_repeated, envelope_chunk_reordered, envelope_chunk_final,
+    │        envelope_trailer, envelope_body_digest, envelope_signature, envelope_wrong_key;
+    │        at upload also envelope_lot, envelope_opening_key)
     ├── ShareError             a key share is wrong, missing, or there are too few
     │   └── (codes: share_commitment_mismatch, share_too_few, share_duplicate, share_other_lot,
     │        share_other_key, share_uncommitted, share_malformed, share_key_mismatch,

@@ -7,6 +7,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from envelopes import forge
 from sqlalchemy import select
 
 from bidroom import bids, builtin_tsa, receipts
@@ -52,11 +53,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
         )
         return out.getvalue()
 
+    sealer = envelope.Sealer(good.public_bytes(p.serialization_der()), good_key)
     return {
         "trust": store,
         "tsa": authority,
         "tsa_root": tsa_root,
         "good": sealed(good_key, good),
+        # signed by a good certificate, but cut into 1-byte chunks (docs/envelope.md)
+        "one_byte_chunks": forge(sealer, opening.public_key(), [b"1", b"2", b"3"], lot=LOT.id),
         "revoked": sealed(bad_key, bad),
     }
 
@@ -132,3 +136,22 @@ async def test_a_bid_signed_with_a_revoked_certificate_is_refused_and_recorded(
         )
     assert caught.value.code == "cert_revoked"
     assert await actions(store) == ["bid.refused.cert_revoked"]
+
+
+async def test_a_bid_outside_the_envelope_rules_is_refused_at_upload_and_recorded(
+    store: Store, world: dict
+) -> None:
+    """The upload check is the strict reader: a bid in 1-byte chunks is refused, with its code."""
+    stamper = stamper_at(world, DEADLINE - timedelta(minutes=5))
+    with pytest.raises(bids.BidRefused) as caught:
+        await bids.receive(
+            store,
+            log_for(store),
+            stamper,
+            world["trust"],
+            LOT,
+            io.BytesIO(world["one_byte_chunks"]),
+            "uscc:uploader",
+        )
+    assert caught.value.code == "envelope_chunk_short"
+    assert await actions(store) == ["bid.refused.envelope_chunk_short"]

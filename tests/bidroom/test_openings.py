@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from envelopes import forge
 from opened import GRACE, PRICES, Opening, at_the_window, bids_in, ok
 from starlette.testclient import TestClient
 from tendering import (
@@ -32,7 +33,7 @@ from tendering import (
 
 from bidroom import opening, receipts
 from bidroom.room import Actor, Command
-from ca import handoff, shares
+from ca import envelope, handoff, shares
 from ca import primitives as p
 
 
@@ -283,3 +284,103 @@ def test_the_clock_loads_only_openings_whose_deadline_has_come_within_its_horizo
     clock.at = DEADLINE + GRACE
     o.tick()
     assert o.state().phase == "bids_fixed" and o.state().bids == {}
+
+
+def test_a_bid_only_its_bidder_can_open_is_their_fault_when_the_custodians_open_it(
+    client: TestClient, world: World, clock: Clock, tmp_path: Path
+) -> None:
+    """绿源 seals a bid whose opening-key entry carries the right key id but wraps another data
+    key: upload accepts it (it checks "addressed to", it cannot check "opens"), only 绿源 can open
+    it. 绿源 then does not decrypt and reports a network fault (withdrawn, no fault of theirs, if
+    it stood); the custodians open: the record names the bid as 绿源's fault, revoked at once,
+    with the evidence, and the chair cannot turn it back into a withdrawal."""
+    o = bids_in(client, world, clock)
+    green = o.person("绿源")
+    opening_key = p.load_public_der(base64.b64decode(o.lot["opening_key"]))
+    assert isinstance(opening_key, p.EcPublicKey)
+    archive = bid_archive(o.lot["id"], PRICES["绿源"])
+    sealer = envelope.Sealer(green.der(), green.key)
+    only_mine = forge(
+        sealer, opening_key, [archive], lot=o.lot["id"], opening_data_key=bytes(range(32))
+    )
+    assert upload(client, o.lot, green, only_mine)["status"] == "accepted"  # a new version
+    envelope.open_to(io.BytesIO(only_mine), tmp_path / "mine.zip", green.key)
+    assert (tmp_path / "mine.zip").read_bytes() == archive, "its bidder can open it"
+
+    for name in PRICES:
+        ok(o.command("opening.sign_in", name))
+    clock.at = DEADLINE + GRACE
+    o.tick()
+    assert o.state().bids[green.subject].envelope == hashlib.sha256(only_mine).hexdigest()
+    ok(o.command("opening.start_window", "王敏"))
+    for name in ("海洁", "蓝天"):
+        assert o.hand_over(name).status_code == 200
+    ok(o.command("opening.report_failure", "绿源", cause="network_fault"))
+    o.tick()
+    assert o.state().phase == "settling"
+
+    ok(o.command("opening.request_quorum", "王敏", bidders=[green.subject], reason="网络故障"))
+    assert o.submit_share("代理机构").json()["opened"] == []
+    second = o.submit_share("公证处")
+    assert second.status_code == 200, second.json()
+    assert second.json()["opened"] == [], "the custodians' key does not open this bid"
+
+    state = o.state()
+    bid = state.bids[green.subject]
+    assert (bid.status, bid.cause, bid.reported_by) == (
+        "revoked",
+        "bidder_entry_mismatch",
+        "custodians",
+    )
+    assert state.quorum is None, "the request is over: nothing is left waiting for shares"
+    evidence = state.quorums[-1].refused[green.subject]
+    assert evidence["entry"] == envelope.key_id(opening_key)
+    assert evidence["envelope"] == hashlib.sha256(only_mine).hexdigest()
+    assert evidence["code"].startswith("envelope_chunk_")
+
+    # the chair cannot correct it into a fault of nobody's (withdrawn) after the window
+    corrected = o.command(
+        "opening.report_failure", "王敏", bidder=green.subject, cause="network_fault"
+    )
+    assert not corrected["ok"] and o.state().bids[green.subject].status == "revoked"
+
+    sheet = o.post("sheet", "王敏", {})
+    assert sheet.status_code == 200, sheet.json()
+    rows = {r["name"]: r for r in o.state().sheet["rows"]}
+    assert rows["绿源"]["status"] == "revoked" and rows["绿源"]["fields"] == {}
+    assert rows["海洁"]["fields"]["price"] == PRICES["海洁"]
+    ok(o.command("opening.generate_record", "王敏"))
+    document = o.state().record.document
+    [named] = [b for b in document["bids"] if b["bidder"] == green.subject]
+    assert (named["status"], named["cause"], named["reported_by"]) == (
+        "revoked",
+        "bidder_entry_mismatch",
+        "custodians",
+    )
+    assert document["quorum"][-1]["refused"][green.subject]["entry"] == evidence["entry"]
+
+
+def test_a_bid_whose_entry_opens_it_is_still_opened_by_the_custodians(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    """The legitimate path beside it: a hand-sealed bid whose entries agree opens by quorum."""
+    o = bids_in(client, world, clock)
+    green = o.person("绿源")
+    opening_key = p.load_public_der(base64.b64decode(o.lot["opening_key"]))
+    assert isinstance(opening_key, p.EcPublicKey)
+    archive = bid_archive(o.lot["id"], PRICES["绿源"])
+    good = forge(envelope.Sealer(green.der(), green.key), opening_key, [archive], lot=o.lot["id"])
+    assert upload(client, o.lot, green, good)["status"] == "accepted"
+    for name in PRICES:
+        ok(o.command("opening.sign_in", name))
+    clock.at = DEADLINE + GRACE
+    o.tick()
+    ok(o.command("opening.start_window", "王敏"))
+    for name in ("海洁", "蓝天"):
+        assert o.hand_over(name).status_code == 200
+    clock.at += timedelta(minutes=31)
+    o.tick()
+    ok(o.command("opening.request_quorum", "王敏", bidders=[green.subject], reason="未解密"))
+    o.submit_share("代理机构")
+    assert o.submit_share("公证处").json()["opened"] == [green.subject]
+    assert o.state().bids[green.subject].status == "quorum_opened"

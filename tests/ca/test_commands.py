@@ -18,8 +18,9 @@ import pytest
 from certs import certificate
 from client import TIMEOUT
 from cryptography import x509
+from envelopes import forge
 
-from ca import command_line
+from ca import command_line, envelope
 from ca import primitives as p
 
 PASSWORD = "岛上的密码-2026"
@@ -317,3 +318,32 @@ def test_an_opened_bid_is_private_and_a_planted_link_is_not_followed(
     assert not decoy.exists(), "nothing is written through the planted link"
     assert out.read_bytes() == lot["bid"].read_bytes() and not out.is_symlink()
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_bid_verify_is_the_strict_reader(lot: dict[str, Path]) -> None:
+    """`bidroom bid verify` refuses what the format forbids even when it is signed: a body in
+    1-byte chunks, an upper-case key id (verify took it, open then could not find its entry)."""
+    key = p.generate_ec_key()
+    sealer = envelope.Sealer(certificate(key, "六横海洁"), key)
+    opening = p.load_public_pem(lot["opening_pub"].read_bytes())
+    assert isinstance(opening, p.EcPublicKey)
+
+    def upper(fields: dict) -> dict:
+        entries = [dict(e) for e in fields["recipients"]]
+        entries[1]["key"] = entries[1]["key"].upper()
+        return {**fields, "recipients": entries}
+
+    cases = {
+        "chunks.env": (forge(sealer, opening, [b"a", b"b"], lot="LOT-1"), "envelope_chunk_short"),
+        "upper.env": (
+            forge(sealer, opening, [b"ab"], lot="LOT-1", preamble=upper),
+            ("envelope_header_field"),
+        ),
+    }
+    for name, (data, code) in cases.items():
+        (lot["dir"] / name).write_bytes(data)
+        got = bidroom("bid", "verify", lot["dir"] / name)
+        assert got.returncode == 2 and got.stderr.strip().endswith(f"({code})"), got.stderr
+    good = lot["dir"] / "good.env"
+    good.write_bytes(forge(sealer, opening, [b"ab"], lot="LOT-1"))
+    assert bidroom("bid", "verify", good).returncode == 0

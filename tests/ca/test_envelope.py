@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from certs import certificate
-from envelopes import split
+from envelopes import forge, split
 
 from ca import envelope
 from ca import primitives as p
@@ -113,7 +113,12 @@ def test_a_flipped_bit_anywhere_is_caught(
         codes[where] = refused(bytes(bent), bidder.key, tmp_path)
     assert codes["body"] == "envelope_chunk_altered"
     assert codes["header"].startswith("envelope_")
-    assert codes["trailer"] in ("envelope_trailer", "envelope_signature", "envelope_body_digest")
+    assert codes["trailer"] in (
+        "envelope_trailer",
+        "envelope_base64",
+        "envelope_signature",
+        "envelope_body_digest",
+    )
 
 
 def test_a_truncated_body_is_caught(
@@ -216,23 +221,23 @@ def test_sealing_and_opening_use_bounded_memory(
 
 
 @pytest.mark.parametrize(
-    "bend",
+    ("bend", "code"),
     [
-        {"v": True},
-        {"chunk_size": 1048576.0},
-        {"lot": 7},
-        {"nonce_prefix": envelope._b64(b"12345678")},
-        {"client": {"device": 1}},
+        ({"v": True}, "envelope_header_field"),
+        ({"chunk_size": 1048576.0}, "envelope_header"),  # numbers are integers
+        ({"lot": 7}, "envelope_header_field"),
+        ({"nonce_prefix": envelope._b64(b"12345678")}, "envelope_header_field"),
+        ({"client": {"device": 1}}, "envelope_header_field"),
     ],
 )
 def test_a_header_that_bends_the_types_is_refused(
-    bend: dict, bidder: envelope.Sealer, opening: p.EcPrivateKey, tmp_path: Path
+    bend: dict, code: str, bidder: envelope.Sealer, opening: p.EcPrivateKey, tmp_path: Path
 ) -> None:
     head, records, trailer = split(sealed(b"bid", bidder, opening))
     fields = {**json.loads(head[14:]), **bend}
     preamble = envelope.canonical(fields)
     bent = head[:10] + struct.pack(">I", len(preamble)) + preamble + b"".join(records) + trailer
-    assert refused(bent, bidder.key, tmp_path) == "envelope_header"
+    assert refused(bent, bidder.key, tmp_path) == code
 
 
 def test_the_published_envelope_vector_opens(tmp_path: Path) -> None:
@@ -244,3 +249,282 @@ def test_the_published_envelope_vector_opens(tmp_path: Path) -> None:
     for name in ("bidder_key_pkcs8", "opening_key_pkcs8"):
         key = p.load_private_key(base64.b64decode(vector[name]))
         assert open_bytes(data, key, tmp_path) == plain
+
+
+# the reader enforces the sealer's rules, exactly (docs/envelope.md) ----------------------
+
+
+def codes(data: bytes, key: p.PrivateKey, tmp_path: Path) -> tuple[str, str]:
+    """(the code verifying without a key gives, the code opening gives)."""
+    with pytest.raises(EnvelopeError) as caught:
+        envelope.verify(io.BytesIO(data))
+    fresh = tmp_path / "refused"
+    fresh.mkdir(exist_ok=True)
+    return caught.value.code, refused(data, key, fresh)
+
+
+def bad_padding(text: str) -> str:
+    """The same bytes in non-canonical base64: an unused bit of the last character set."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    assert text.endswith("=")
+    at = len(text.rstrip("=")) - 1
+    bent = text[:at] + alphabet[alphabet.index(text[at]) | 1] + text[at + 1 :]
+    assert bent != text and base64.b64decode(bent) == base64.b64decode(text)
+    return bent
+
+
+def recipient(index: int, **changes: str):  # type: ignore[no-untyped-def]
+    def bend(fields: dict) -> dict:
+        entries = [dict(e) for e in fields["recipients"]]
+        entries[index].update(changes)
+        return {**fields, "recipients": entries}
+
+    return bend
+
+
+def test_a_hand_sealed_envelope_that_follows_the_rules_opens(
+    bidder: envelope.Sealer, opening: p.EcPrivateKey, tmp_path: Path
+) -> None:
+    """The forging helper itself makes good envelopes: each refusal below is its one bent rule."""
+    plain = os.urandom(MiB), os.urandom(100)
+    data = forge(bidder, opening.public_key(), list(plain))
+    assert open_bytes(data, bidder.key, tmp_path) == b"".join(plain)
+    assert open_bytes(data, opening, tmp_path) == b"".join(plain)
+
+
+def test_a_body_in_one_byte_chunks_is_refused(
+    bidder: envelope.Sealer, opening: p.EcPrivateKey, tmp_path: Path
+) -> None:
+    """A sealer cutting a bid into 1-byte chunks makes it 22 times larger and slow to open."""
+    data = forge(bidder, opening.public_key(), [bytes([b]) for b in b"a short bid"])
+    assert codes(data, bidder.key, tmp_path) == ("envelope_chunk_short",) * 2
+
+
+def test_a_short_chunk_before_full_ones_is_refused(
+    bidder: envelope.Sealer, opening: p.EcPrivateKey, tmp_path: Path
+) -> None:
+    data = forge(bidder, opening.public_key(), [b"x" * (MiB - 1), b"y" * MiB, b"z"])
+    assert codes(data, opening, tmp_path) == ("envelope_chunk_short",) * 2
+
+
+def test_an_empty_final_chunk_after_data_is_refused(
+    bidder: envelope.Sealer, opening: p.EcPrivateKey, tmp_path: Path
+) -> None:
+    data = forge(bidder, opening.public_key(), [os.urandom(MiB), b""])
+    assert codes(data, bidder.key, tmp_path) == ("envelope_chunk_empty",) * 2
+    # the empty plaintext is one final, empty chunk: that one is right
+    assert open_bytes(forge(bidder, opening.public_key(), [b""]), opening, tmp_path) == b""
+
+
+@pytest.mark.parametrize(
+    ("bend", "code"),
+    [
+        (lambda f: {**f, "note": "x"}, "envelope_header_field"),
+        (lambda f: {k: v for k, v in f.items() if k != "client"}, "envelope_header_field"),
+        (lambda f: {**f, "lot": ""}, "envelope_header_field"),
+        (lambda f: {**f, "client": {"Device": "x"}}, "envelope_header_field"),
+        (lambda f: {**f, "client": {"设备": "x"}}, "envelope_header_field"),
+        (recipient(1, to="custodians"), "envelope_header_field"),
+        (recipient(0, to="opening"), "envelope_header_field"),
+        (recipient(1, alg="rsa-oaep-sha256"), "envelope_header_field"),
+        (recipient(1, alg="hpke-p256-sha256-chacha20poly1305"), "envelope_header_field"),
+        (recipient(1, note="x"), "envelope_header_field"),
+        (
+            lambda f: {**f, "recipients": [*f["recipients"], f["recipients"][1]]},
+            ("envelope_header_field"),
+        ),
+        (lambda f: {**f, "recipients": f["recipients"][:1]}, "envelope_header_field"),
+        (lambda f: recipient(1, key=f["recipients"][0]["key"])(f), "envelope_header_field"),
+        (
+            lambda f: recipient(0, key=f["recipients"][0]["key"].upper())(f),
+            ("envelope_header_field"),
+        ),
+        (
+            lambda f: recipient(1, key=f["recipients"][1]["key"].upper())(f),
+            ("envelope_header_field"),
+        ),
+        (lambda f: recipient(0, key=f["recipients"][1]["key"])(f), "envelope_bidder_key"),
+        (lambda f: {**f, "nonce_prefix": f["nonce_prefix"] + "\n"}, "envelope_base64"),
+        (
+            lambda f: recipient(1, enc=bad_padding(f["recipients"][1]["enc"]))(f),
+            ("envelope_base64"),
+        ),
+        (
+            lambda f: recipient(1, enc=f["recipients"][1]["enc"].rstrip("="))(f),
+            ("envelope_base64"),
+        ),
+        (
+            lambda f: {**f, "bidder_cert": f["bidder_cert"][:8] + "\\r\\n" + f["bidder_cert"][8:]},
+            ("envelope_base64"),
+        ),
+    ],
+)
+def test_a_preamble_outside_the_rules_is_refused(
+    bend: object, code: str, bidder: envelope.Sealer, opening: p.EcPrivateKey, tmp_path: Path
+) -> None:
+    """Signed by the bidder as it is, yet refused: extra or missing fields, values outside the
+    listed ones, an upper-case key id (verify took it, open then could not find its entry),
+    two entries for one key, non-canonical base64."""
+    data = forge(bidder, opening.public_key(), [b"bid"], preamble=bend)  # type: ignore[arg-type]
+    assert codes(data, opening, tmp_path) == (code, code)
+
+
+def test_padding_bits_in_the_nonce_prefix_are_refused(
+    bidder: envelope.Sealer, opening: p.EcPrivateKey, tmp_path: Path
+) -> None:
+    bend = lambda f: {**f, "nonce_prefix": bad_padding(f["nonce_prefix"])}  # noqa: E731
+    data = forge(bidder, opening.public_key(), [b"bid"], preamble=bend)
+    assert codes(data, bidder.key, tmp_path) == ("envelope_base64",) * 2
+
+
+@pytest.mark.parametrize(
+    ("bend", "code"),
+    [
+        (lambda t: {**t, "note": "x"}, "envelope_trailer"),
+        (lambda t: {k: v for k, v in t.items() if k != "chunk_count"}, "envelope_trailer"),
+        (lambda t: {**t, "body_digest": t["body_digest"].upper()}, "envelope_trailer"),
+        (lambda t: {**t, "signature": bad_padding(t["signature"])}, "envelope_base64"),
+    ],
+)
+def test_a_trailer_outside_the_rules_is_refused(
+    bend: object, code: str, bidder: envelope.Sealer, opening: p.EcPrivateKey, tmp_path: Path
+) -> None:
+    data = forge(bidder, opening.public_key(), [b"bid"], trailer=bend)  # type: ignore[arg-type]
+    assert codes(data, bidder.key, tmp_path) == (code, code)
+
+
+def test_the_rsa_bidder_entry_pads_nothing(
+    rsa_bidder: envelope.Sealer, opening: p.EcPrivateKey, tmp_path: Path
+) -> None:
+    """An RSA bidder's entry has ``enc`` "" and a wrapped key as long as the modulus."""
+    data = forge(rsa_bidder, opening.public_key(), [b"bid"], preamble=recipient(0, enc="AA=="))
+    assert codes(data, rsa_bidder.key, tmp_path) == ("envelope_header_field",) * 2
+    assert open_bytes(forge(rsa_bidder, opening.public_key(), [b"bid"]), rsa_bidder.key, tmp_path)
+
+
+def escaping(**options: object):  # type: ignore[no-untyped-def]
+    def encode(fields: dict) -> bytes:
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"), **options).encode()
+
+    return encode
+
+
+@pytest.mark.parametrize(
+    "lot",
+    ["R&D <1>/2", "招标 ZJ-2026", "tab\there", "nul\u0000", 'quote" back\\', "\u2028\u007f", "😀"],
+)
+def test_the_escaping_rules_are_the_documented_ones(
+    lot: str, bidder: envelope.Sealer, opening: p.EcPrivateKey, tmp_path: Path
+) -> None:
+    """What the doc states: only ", \\ and controls are escaped (\\b \\f \\n \\r \\t, else
+    \\u00xx lower-case); everything else, & < > / U+2028 non-ASCII included, is itself."""
+    data = forge(bidder, opening.public_key(), [b"bid"], lot=lot, preamble=lambda f: f)
+    assert envelope.verify(io.BytesIO(data)).header.lot == lot
+    assert open_bytes(data, opening, tmp_path) == b"bid"
+    ascii_only = forge(
+        bidder, opening.public_key(), [b"bid"], lot=lot, encode=escaping(ensure_ascii=True)
+    )
+    if lot.isascii():
+        assert envelope.verify(io.BytesIO(ascii_only)).header.lot == lot
+    else:  # \\u escapes of non-ASCII are another spelling: refused
+        assert codes(ascii_only, opening, tmp_path) == ("envelope_header",) * 2
+
+
+def test_an_html_safe_escape_is_another_spelling(
+    bidder: envelope.Sealer, opening: p.EcPrivateKey, tmp_path: Path
+) -> None:
+    """A sealer escaping & as \\u0026 (Go's json.Marshal does) writes non-canonical JSON."""
+
+    def go_style(fields: dict) -> bytes:
+        return envelope.canonical(fields).replace(b"&", b"\\u0026")
+
+    data = forge(bidder, opening.public_key(), [b"bid"], lot="R&D", encode=go_style)
+    assert codes(data, opening, tmp_path) == ("envelope_header",) * 2
+
+
+@pytest.mark.parametrize(
+    "spell",
+    [
+        lambda raw: raw.replace(b'"v":1', b'"v":1.0'),
+        lambda raw: raw.replace(b'"v":1', b'"v":1e0'),
+        lambda raw: raw.replace(b'{"bidder_cert"', b'{"v":1,"bidder_cert"', 1),
+        lambda raw: raw.replace(b'"v":1', b'"v": 1'),
+        lambda raw: b"\xef\xbb\xbf" + raw,
+    ],
+)
+def test_another_spelling_of_the_preamble_is_refused(
+    spell: object, bidder: envelope.Sealer, opening: p.EcPrivateKey, tmp_path: Path
+) -> None:
+    """Numbers with a fraction or exponent, a duplicate key, whitespace, a BOM."""
+    encode = lambda f: spell(envelope.canonical(f))  # type: ignore[operator]  # noqa: E731
+    data = forge(bidder, opening.public_key(), [b"bid"], encode=encode)
+    assert codes(data, opening, tmp_path) == ("envelope_header",) * 2
+
+
+def test_a_fault_is_named_after_the_failed_chunk_not_a_later_record(
+    bidder: envelope.Sealer, opening: p.EcPrivateKey, tmp_path: Path
+) -> None:
+    """The look-ahead that names a chunk's fault ignores a malformed later record."""
+    mine = split(sealed(os.urandom(2 * MiB + 5), bidder, opening))
+    other = split(sealed(os.urandom(2 * MiB + 5), bidder, opening))
+    spliced = mine[0] + mine[1][0] + other[1][1] + b"\x07" + mine[1][2] + mine[2]
+    assert refused(spliced, bidder.key, tmp_path) == "envelope_chunk_altered"
+
+
+@pytest.mark.parametrize("size", [0, 5, MiB, 2 * MiB, 2 * MiB + 1])
+def test_our_sealer_writes_what_the_strict_reader_takes(
+    size: int,
+    bidder: envelope.Sealer,
+    rsa_bidder: envelope.Sealer,
+    opening: p.EcPrivateKey,
+    tmp_path: Path,
+) -> None:
+    for who in (bidder, rsa_bidder):
+        data = sealed(os.urandom(size), who, opening, lot="R&D <标段>/1")
+        assert envelope.verify(io.BytesIO(data)).chunk_count == max(1, -(-size // MiB))
+        assert len(open_bytes(data, who.key, tmp_path)) == size
+
+
+def test_the_published_rsa_envelope_vector_opens(tmp_path: Path) -> None:
+    """An RSA bidder's envelope with its fixed keys and intermediate values (docs/envelope.md)."""
+    vector = json.loads((VECTORS / "envelope-v1-rsa.json").read_text())
+    data = base64.b64decode(vector["envelope"])
+    plain = bytes((7 * i + 3) % 251 for i in range(vector["plaintext_size"]))
+    proof = envelope.verify(io.BytesIO(data))
+    assert (proof.header.lot, proof.body_digest) == (vector["lot"], vector["body_digest"])
+    assert proof.chunk_count == vector["chunk_count"] == 2
+    assert hashlib.sha256(proof.header.raw).hexdigest() == vector["preamble_sha256"]
+    assert proof.header.binding().decode() == vector["binding"]
+    bidder = p.load_private_key(base64.b64decode(vector["bidder_key_pkcs8"]))
+    opening = p.load_private_key(base64.b64decode(vector["opening_key_pkcs8"]))
+    assert isinstance(bidder, p.RsaPrivateKey) and isinstance(opening, p.EcPrivateKey)
+    assert [e["key"] for e in proof.header.recipients] == [
+        vector["bidder_key_id"],
+        vector["opening_key_id"],
+    ]
+    assert [e["alg"] for e in proof.header.recipients] == [
+        "rsa-oaep-sha256",
+        "hpke-p256-sha256-aes256gcm",
+    ]
+    for key in (bidder, opening):
+        assert envelope.unwrap_with(proof.header, key).hex() == vector["data_key"]
+        assert open_bytes(data, key, tmp_path) == plain
+
+
+@pytest.mark.parametrize(
+    ("lot", "client"), [("", {}), (LOT, {"Device": "x"}), (LOT, {"device": 1})]
+)
+def test_the_sealer_refuses_what_the_reader_would(
+    lot: str, client: dict, bidder: envelope.Sealer, opening: p.EcPrivateKey
+) -> None:
+    out = io.BytesIO()
+    with pytest.raises(EnvelopeError) as caught:
+        envelope.seal(
+            io.BytesIO(b"bid"),
+            out,
+            lot=lot,
+            sealer=bidder,
+            opening_key=opening.public_key(),
+            client=client,
+        )
+    assert caught.value.code == "envelope_header_field" and out.getvalue() == b""

@@ -24,7 +24,7 @@ import pytest
 from browser import CHROMIUM, checked, chromium_page, require_chromium
 from certs import certificate
 from cryptography.hazmat.primitives import serialization
-from envelopes import split
+from envelopes import forge, split
 from nodes import SECRET, Node, bidroom
 from playwright.sync_api import Page
 
@@ -537,6 +537,145 @@ def test_sealing_with_a_key_not_the_certificates_is_refused(
 def test_the_published_envelope_vector_opens_in_the_browser(browser_page: Page | None) -> None:
     page = ready(browser_page)
     vector = json.loads((VECTORS / "envelope-v1-p256.json").read_text())
+    plain = bytes((7 * i + 3) % 251 for i in range(vector["plaintext_size"]))
+    opening = p.load_private_key(unb64(vector["opening_key_pkcs8"]))
+    keys = [
+        {"pkcs8": vector["bidder_key_pkcs8"], "cert": vector["bidder_cert"]},
+        {"pkcs8": vector["opening_key_pkcs8"], "spki": b64(p.public_der(opening.public_key()))},
+    ]
+    for key in keys:
+        got = page.evaluate(OPEN, {"data": vector["envelope"], "key": key})
+        assert got["code"] is None, got
+        assert unb64(got["plain"]) == plain
+    verified = page.evaluate(VERIFY, {"data": vector["envelope"]})
+    assert verified["digest"] == vector["body_digest"]
+
+
+def _entry(index: int, **changes: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def bend(fields: dict[str, Any]) -> dict[str, Any]:
+        entries = [dict(e) for e in fields["recipients"]]
+        entries[index].update(changes)
+        return {**fields, "recipients": entries}
+
+    return bend
+
+
+def _set_bit(text: str) -> str:
+    """The same bytes, non-canonical base64: an unused bit of the last character set."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    at = len(text.rstrip("=")) - 1
+    return text[:at] + alphabet[alphabet.index(text[at]) | 1] + text[at + 1 :]
+
+
+Forged = Callable[[envelope.Sealer, p.EcPublicKey], bytes]
+STRICT: dict[str, tuple[Forged, str]] = {
+    "1-byte chunks": (lambda s, o: forge(s, o, [b"a", b"b", b"c"]), "envelope_chunk_short"),
+    "empty final chunk": (lambda s, o: forge(s, o, [b"x" * MiB, b""]), "envelope_chunk_empty"),
+    "extra preamble field": (
+        lambda s, o: forge(s, o, [b"bid"], preamble=lambda f: {**f, "x": "1"}),
+        "envelope_header_field",
+    ),
+    "no client": (
+        lambda s, o: forge(s, o, [b"bid"], preamble=lambda f: {**f, "client": None}),
+        "envelope_header_field",
+    ),
+    "empty lot": (lambda s, o: forge(s, o, [b"bid"], lot=""), "envelope_header_field"),
+    "to outside": (
+        lambda s, o: forge(s, o, [b"bid"], preamble=_entry(1, to="custodian")),
+        "envelope_header_field",
+    ),
+    "alg outside": (
+        lambda s, o: forge(s, o, [b"bid"], preamble=_entry(1, alg="hpke-x25519")),
+        "envelope_header_field",
+    ),
+    "upper-case key id": (
+        lambda s, o: forge(
+            s, o, [b"bid"], preamble=lambda f: _entry(1, key=f["recipients"][1]["key"].upper())(f)
+        ),
+        "envelope_header_field",
+    ),
+    "bidder entry for another key": (
+        lambda s, o: forge(
+            s, o, [b"bid"], preamble=lambda f: _entry(0, key=f["recipients"][1]["key"])(f)
+        ),
+        "envelope_bidder_key",
+    ),
+    "padding bits set": (
+        lambda s, o: forge(
+            s, o, [b"bid"], preamble=lambda f: {**f, "nonce_prefix": _set_bit(f["nonce_prefix"])}
+        ),
+        "envelope_base64",
+    ),
+    "extra trailer field": (
+        lambda s, o: forge(s, o, [b"bid"], trailer=lambda t: {**t, "x": 1}),
+        "envelope_trailer",
+    ),
+    "signature padding bits": (
+        lambda s, o: forge(
+            s, o, [b"bid"], trailer=lambda t: {**t, "signature": _set_bit(t["signature"])}
+        ),
+        "envelope_base64",
+    ),
+    "html-safe escape": (
+        lambda s, o: forge(
+            s,
+            o,
+            [b"bid"],
+            lot="R&D",
+            encode=lambda f: envelope.canonical(f).replace(b"&", b"\\u0026"),
+        ),
+        "envelope_header",
+    ),
+    "a fraction": (
+        lambda s, o: forge(
+            s, o, [b"bid"], encode=lambda f: envelope.canonical(f).replace(b'"v":1', b'"v":1.0')
+        ),
+        "envelope_header",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(STRICT))
+def test_the_strict_rules_refuse_in_the_browser_as_in_python(
+    name: str,
+    browser_page: Page | None,
+    parties: dict[str, Party],
+    opening: p.EcPrivateKey,
+    tmp_path: Path,
+) -> None:
+    """Each bent rule, signed by the bidder as it is: the same code on both sides, opening and
+    verifying without a key (docs/envelope.md "Order of checks")."""
+    page = ready(browser_page)
+    make, code = STRICT[name]
+    bent = make(parties["ec"].sealer, opening.public_key())
+    assert python_code(bent, opening, tmp_path) == code
+    with pytest.raises(EnvelopeError) as caught:
+        envelope.verify(io.BytesIO(bent))
+    assert caught.value.code == code
+    got = page.evaluate(OPEN, {"data": b64(bent), "key": opening_key(opening)})
+    assert (got["code"], got["plain"]) == (code, None), got
+    verified = page.evaluate(VERIFY, {"data": b64(bent)})
+    assert verified["code"] == code, verified
+
+
+def test_strict_rules_still_take_every_good_envelope(
+    browser_page: Page | None, parties: dict[str, Party], opening: p.EcPrivateKey
+) -> None:
+    """An RSA bidder's envelope, a lot with & < > and non-ASCII, by the hand sealer: taken."""
+    page = ready(browser_page)
+    for party in parties.values():
+        good = forge(party.sealer, opening.public_key(), [b"x" * MiB, b"y"], lot="R&D <标段>/1")
+        verified = page.evaluate(VERIFY, {"data": b64(good)})
+        assert verified["code"] is None, verified
+        got = page.evaluate(OPEN, {"data": b64(good), "key": party.page_key()})
+        assert got["code"] is None, got
+
+
+def test_the_published_rsa_envelope_vector_opens_in_the_browser(
+    browser_page: Page | None,
+) -> None:
+    page = ready(browser_page)
+    vector = json.loads((VECTORS / "envelope-v1-rsa.json").read_text())
     plain = bytes((7 * i + 3) % 251 for i in range(vector["plaintext_size"]))
     opening = p.load_private_key(unb64(vector["opening_key_pkcs8"]))
     keys = [

@@ -439,14 +439,36 @@ def _script() -> list[tuple[str, Actor, dict[str, Any], timedelta]]:
     return steps
 
 
-def _run_core() -> tuple[list[dict[str, Any]], list[dict[str, dict[str, Any]]]]:
+def _script_with_a_refusal() -> list[tuple[str, Actor, dict[str, Any], timedelta]]:
+    """The same opening, the custodians asked for b3 and b4: b4's entry does not open its bid
+    (``opening.quorum_refused``: revoked at once, docs/opening.md "What upload checks")."""
+    steps = []
+    for name, actor, args, after in _script():
+        if name == "opening.request_quorum":
+            args = {**args, "bidders": ["b3", "b4"]}
+        steps.append((name, actor, args, after))
+        if name == "opening.quorum_opened":
+            refused = {
+                "bidder": "b4",
+                "shares": [1, 2],
+                "entry": "ab" * 32,
+                "envelope": "4" * 64,
+                "code": "envelope_chunk_altered",
+            }
+            steps.append(("opening.quorum_refused", SYSTEM, refused, after))
+    return steps
+
+
+def _run_core(
+    script: list[tuple[str, Actor, dict[str, Any], timedelta]] | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, dict[str, Any]]]]:
     """Every event (as frames), and after each, every watcher's snapshot and visible seqs."""
     kind = opening.room_type()
     state = kind.initial(_config())
     frames: list[dict[str, Any]] = []
     checkpoints: list[dict[str, dict[str, Any]]] = []
     seq = 0
-    steps = _script()
+    steps = _script() if script is None else script
     forms = steps.pop(0)[2]
     for name, actor, args, after in steps:
         part = state[1]
@@ -517,10 +539,13 @@ FOLD = """async ({first, frames, checkpoints, me, subject, reveals}) => {
 }"""
 
 
+@pytest.mark.parametrize("refusal", [False, True], ids=["opened", "refused"])
 @pytest.mark.parametrize("watcher", list(WATCHING))
-def test_the_live_fold_shows_what_a_reload_shows(browser_page: Page | None, watcher: str) -> None:
+def test_the_live_fold_shows_what_a_reload_shows(
+    browser_page: Page | None, watcher: str, refusal: bool
+) -> None:
     page = ready(browser_page)
-    frames, checkpoints = _run_core()
+    frames, checkpoints = _run_core(_script_with_a_refusal() if refusal else None)
     actor = WATCHING[watcher]
     mine = [c[watcher] for c in checkpoints]
     first = {**mine[0], "role": actor.role}
@@ -538,6 +563,8 @@ def test_the_live_fold_shows_what_a_reload_shows(browser_page: Page | None, watc
     for step in got:
         assert step["live"] == step["reload"], f"after seq {step['seq']}"
     assert got[-1]["reload"]["phase"] == "published"
+    if refusal and watcher in ("chair", "supervisor"):
+        assert got[-1]["live"]["bids"]["b4"] == ["revoked", "bidder_entry_mismatch"]
 
 
 # what each page asks its user to do, after the command at that step of _script()

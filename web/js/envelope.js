@@ -56,7 +56,7 @@ const MAX_TRAILER = 4096;
 const MAX_CHUNKS = 2 ** 32 - 1;
 const RSA_MIN_BITS = 2048;
 const SEARCH = 8; // how far a failed chunk's true position is looked for, to name the fault
-const RECIPIENT_FIELDS = ["alg", "enc", "key", "to", "wrapped"];
+const RECIPIENT_FIELDS = ["alg", "enc", "key", "to", "wrapped"]; // sorted, as compared
 const subtle = globalThis.crypto.subtle;
 
 export class EnvelopeError extends Error {
@@ -210,7 +210,9 @@ function signed(preambleDigest, core) {
  */
 export async function seal(source, options, progress = null) {
   const { lot, certificateDer, signingKey, openingKey, client = {} } = options;
-  if (typeof lot !== "string") throw new TypeError("lot must be a string");
+  if (typeof lot !== "string" || lot === "") throw new TypeError("lot must be a non-empty string");
+  // only what the strict reader takes (docs/envelope.md "Preamble")
+  if (!isClient(client)) throw new TypeError("client fields are [a-z][a-z0-9_]{0,31} -> string");
   const certificate = asBytes(certificateDer);
   const bidder = await recipientKey({ certificateDer: certificate });
   const opening = await recipientKey({ publicKey: openingKey });
@@ -289,29 +291,134 @@ async function exactly(blob, at, count, what) {
   return data;
 }
 
-function isStringMap(value) {
+const PREAMBLE_FIELDS = [
+  "bidder_cert", "chunk_size", "client", "lot", "nonce_prefix", "recipients", "suite", "v",
+];
+const TRAILER_FIELDS = ["body_digest", "chunk_count", "plaintext_size", "signature"];
+const CLIENT_KEY = /^[a-z][a-z0-9_]{0,31}$/;
+const HEX_DIGEST = /^[0-9a-f]{64}$/;
+const HPKE_ENC = 65;
+const HPKE_WRAPPED = 48;
+
+function isObject(value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/** A JSON object whose bytes are exactly its canonical form; else ``code``. */
+function canonicalObject(raw, code, what) {
+  let value;
+  try {
+    value = parseCanonical(raw);
+  } catch {
+    throw new EnvelopeError(`${what} is not canonical JSON`, code);
+  }
+  if (!isObject(value)) throw new EnvelopeError(`${what} is not canonical JSON`, code);
+  return value;
+}
+
+function exactFields(value, wanted, code, what) {
+  if (Object.keys(value).sort().join() !== wanted.join()) {
+    throw new EnvelopeError(`the ${what} must have exactly the fields ${wanted.join(", ")}`, code);
+  }
+}
+
+function domain(ok, field, code = "envelope_header_field") {
+  if (!ok) {
+    throw new EnvelopeError(`the envelope's ${field} is outside what the format allows`, code, {
+      field,
+    });
+  }
+}
+
+/** Canonical base64 only: decoding and encoding again gives the same text. */
+function base64Field(value, field, code = "envelope_header_field") {
+  domain(typeof value === "string", field, code);
+  let bytes = null;
+  try {
+    bytes = fromBase64(value);
+  } catch {
+    bytes = null;
+  }
+  if (bytes === null || toBase64(bytes) !== value) {
+    throw new EnvelopeError(`the envelope's ${field} is not canonical base64`, "envelope_base64", {
+      field,
+    });
+  }
+  return bytes;
+}
+
+function isClient(value) {
   return (
-    value !== null &&
-    typeof value === "object" &&
-    !Array.isArray(value) &&
-    Object.values(value).every((v) => typeof v === "string")
+    isObject(value) &&
+    Object.entries(value).every(([k, v]) => CLIENT_KEY.test(k) && typeof v === "string")
   );
 }
 
-function checkRecipients(entries) {
-  const ok =
-    Array.isArray(entries) &&
-    entries.length >= 2 &&
-    entries.every(
-      (e) => isStringMap(e) && Object.keys(e).sort().join() === RECIPIENT_FIELDS.join(),
+/** {kind, spki, bits, id} of the bidder certificate's key, or the code ca/envelope.py gives. */
+async function bidderKey(certificate) {
+  let spki;
+  try {
+    spki = certificateSpki(certificate);
+  } catch {
+    throw new EnvelopeError("the bidder certificate cannot be read", "envelope_header");
+  }
+  try {
+    const kind = spkiKind(spki);
+    const alg = kind === "P-256" ? ECDH : OAEP;
+    const key = await subtle.importKey("spki", spki, alg, true, []);
+    const bits = kind === "RSA" ? key.algorithm.modulusLength : 256;
+    if (kind === "RSA" && bits < RSA_MIN_BITS) throw new TypeError("RSA below 2048 bits");
+    const der = new Uint8Array(await subtle.exportKey("spki", key));
+    return { kind, spki: der, bits, id: await keyId(der) };
+  } catch {
+    throw new EnvelopeError(
+      "the bidder certificate's key is not P-256 or RSA of 2048 bits and up",
+      "envelope_header_field",
+      { field: "bidder_cert" },
     );
-  if (!ok) throw new TypeError("recipients");
-  return entries;
+  }
+}
+
+/** Exactly the bidder's entry then the opening key's, as ca/envelope.py checks them. */
+function checkRecipients(entries, bidder) {
+  domain(Array.isArray(entries) && entries.length === 2, "recipients");
+  const expected = [
+    ["bidder", bidder.kind === "P-256" ? HPKE_ALG : RSA_ALG],
+    ["opening", HPKE_ALG],
+  ];
+  entries.forEach((entry, at) => {
+    const [to, alg] = expected[at];
+    const name = `recipients[${at}]`;
+    domain(isObject(entry), name);
+    exactFields(entry, RECIPIENT_FIELDS, "envelope_header_field", name);
+    domain(Object.values(entry).every((v) => typeof v === "string"), name);
+    domain(entry.to === to, `${name}.to`);
+    domain(entry.alg === alg, `${name}.alg`);
+    domain(HEX_DIGEST.test(entry.key), `${name}.key`);
+    if (at === 0 && entry.key !== bidder.id) {
+      throw new EnvelopeError(
+        "the bidder's entry is not for the key of the bidder's certificate",
+        "envelope_bidder_key",
+      );
+    }
+    if (alg === HPKE_ALG) {
+      const enc = base64Field(entry.enc, `${name}.enc`);
+      domain(enc.length === HPKE_ENC && enc[0] === 4, `${name}.enc`);
+      const wrapped = base64Field(entry.wrapped, `${name}.wrapped`);
+      domain(wrapped.length === HPKE_WRAPPED, `${name}.wrapped`);
+    } else {
+      domain(entry.enc === "", `${name}.enc`);
+      const wrapped = base64Field(entry.wrapped, `${name}.wrapped`);
+      domain(wrapped.length === Math.ceil(bidder.bits / 8), `${name}.wrapped`);
+    }
+  });
+  domain(entries[0].key !== entries[1].key, "recipients[1].key");
+  return entries.map((e) => ({ ...e }));
 }
 
 /**
  * The preamble, parsed: {raw, digest, lot, bidderCert, prefix, recipients, client, end}
- * (``end``: where the body starts).
+ * (``end``: where the body starts). Checked in the order of docs/envelope.md "Order of checks".
  */
 export async function readHeader(blob) {
   const start = await exactly(blob, 0, MAGIC.length + 6, "header");
@@ -327,33 +434,28 @@ export async function readHeader(blob) {
     throw new EnvelopeError("the envelope header is too large", "envelope_header");
   }
   const raw = await exactly(blob, start.length, length, "header");
-  let header;
-  try {
-    const fields = parseCanonical(raw);
-    if (fields.v !== VERSION || fields.suite !== SUITE || fields.chunk_size !== CHUNK) {
-      throw new TypeError("version, suite or chunk size");
-    }
-    if (typeof fields.lot !== "string" || typeof fields.bidder_cert !== "string") {
-      throw new TypeError("lot or certificate");
-    }
-    const prefix = fromBase64(fields.nonce_prefix);
-    if (prefix.length !== PREFIX_LEN) throw new TypeError("nonce prefix");
-    const client = "client" in fields ? fields.client : {};
-    if (!isStringMap(client)) throw new TypeError("client");
-    header = {
-      raw,
-      lot: fields.lot,
-      bidderCert: fromBase64(fields.bidder_cert),
-      prefix,
-      recipients: checkRecipients(fields.recipients),
-      client,
-      end: start.length + length,
-    };
-  } catch {
-    throw new EnvelopeError("the envelope header is malformed", "envelope_header");
-  }
-  header.digest = await sha256(raw);
-  return header;
+  const fields = canonicalObject(raw, "envelope_header", "the envelope header");
+  exactFields(fields, PREAMBLE_FIELDS, "envelope_header_field", "preamble");
+  domain(fields.v === VERSION, "v");
+  domain(fields.suite === SUITE, "suite");
+  domain(fields.chunk_size === CHUNK, "chunk_size");
+  domain(typeof fields.lot === "string" && fields.lot !== "", "lot");
+  domain(isClient(fields.client), "client");
+  const bidderCert = base64Field(fields.bidder_cert, "bidder_cert");
+  const bidder = await bidderKey(bidderCert);
+  const prefix = base64Field(fields.nonce_prefix, "nonce_prefix");
+  domain(prefix.length === PREFIX_LEN, "nonce_prefix");
+  const recipients = checkRecipients(fields.recipients, bidder);
+  return {
+    raw,
+    digest: await sha256(raw),
+    lot: fields.lot,
+    bidderCert,
+    prefix,
+    recipients,
+    client: fields.client,
+    end: start.length + length,
+  };
 }
 
 /** The body's records, in order, stopping after the final one: next() -> record or null. */
@@ -362,6 +464,17 @@ class Records {
     this.blob = blob;
     this.at = at;
     this.over = false;
+    this.count = 0;
+  }
+
+  /** The next record if it is well formed, else null: a fault is named after the chunk that
+   * failed, never after a later record's own defect (as ca/envelope.py's _peek). */
+  async peek() {
+    try {
+      return await this.next();
+    } catch {
+      return null;
+    }
   }
 
   async next() {
@@ -372,11 +485,26 @@ class Records {
     if ((kind !== KIND_CHUNK && kind !== KIND_FINAL) || length < TAG || length > CHUNK + TAG) {
       throw new EnvelopeError("the body ends without its final chunk", "envelope_truncated");
     }
+    // the sealer's chunking, enforced: every chunk but the last is full; the last is empty
+    // only when the whole plaintext is
+    const index = this.count;
+    if (kind === KIND_CHUNK && length !== CHUNK + TAG) {
+      throw new EnvelopeError(
+        `chunk ${index} is not final and shorter than the chunk size`, "envelope_chunk_short",
+        { chunk: index, length },
+      );
+    }
+    if (kind === KIND_FINAL && length === TAG && index > 0) {
+      throw new EnvelopeError(
+        `the final chunk ${index} is empty after data`, "envelope_chunk_empty", { chunk: index },
+      );
+    }
     const ciphertext = await read(this.blob, this.at + 5, length);
     if (ciphertext.length !== length) {
       throw new EnvelopeError("the envelope ends inside its body", "envelope_truncated");
     }
     this.at += 5 + length;
+    this.count += 1;
     this.over = kind === KIND_FINAL;
     return { head, ciphertext, final: kind === KIND_FINAL };
   }
@@ -389,15 +517,14 @@ async function readTrailer(blob, at) {
   if (blob.size > at + 4 + length) {
     throw new EnvelopeError("data follows the trailer", "envelope_trailer");
   }
-  try {
-    const trailer = parseCanonical(raw);
-    if (trailer === null || typeof trailer !== "object" || Array.isArray(trailer)) {
-      throw new TypeError("not an object");
-    }
-    return trailer;
-  } catch {
-    throw new EnvelopeError("the trailer is malformed", "envelope_trailer");
-  }
+  const trailer = canonicalObject(raw, "envelope_trailer", "the trailer");
+  exactFields(trailer, TRAILER_FIELDS, "envelope_trailer", "trailer");
+  const { plaintext_size: size, chunk_count: count, body_digest: digest } = trailer;
+  domain(Number.isSafeInteger(size) && size >= 0, "plaintext_size", "envelope_trailer");
+  domain(Number.isSafeInteger(count) && count >= 1, "chunk_count", "envelope_trailer");
+  domain(typeof digest === "string" && HEX_DIGEST.test(digest), "body_digest", "envelope_trailer");
+  base64Field(trailer.signature, "signature", "envelope_trailer");
+  return trailer;
 }
 
 async function checkTrailer(header, trailer, digest, size, count) {
@@ -522,7 +649,7 @@ async function fault(key, header, expected, ciphertext, following) {
   const found = await position(key, header, ciphertext, expected);
   const detail = { chunk: expected, found };
   if (found === null) {
-    const next = expected === 0 ? await following.next() : null;
+    const next = expected === 0 ? await following.peek() : null;
     if (next !== null && (await position(key, header, next.ciphertext, 1)) === null) {
       return new EnvelopeError(
         "the body was not sealed under this header (swapped header)",
@@ -542,7 +669,7 @@ async function fault(key, header, expected, ciphertext, following) {
     const message = `chunk ${expected} claims the wrong end of the body`;
     return new EnvelopeError(message, "envelope_chunk_final", detail);
   }
-  const next = await following.next();
+  const next = await following.peek();
   if (next !== null && (await position(key, header, next.ciphertext, expected)) === expected) {
     const message = `chunks ${expected} and ${found} are out of order`;
     return new EnvelopeError(message, "envelope_chunk_reordered", detail);

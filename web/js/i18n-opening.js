@@ -60,6 +60,7 @@ const zh = {
   "op.cause.platform_fault": "平台故障",
   "op.cause.ca_fault": "CA机构原因",
   "op.cause.network_fault": "网络故障（非投标人原因）",
+  "op.cause.bidder_entry_mismatch": "投标人封装的开标密钥条目无法解开投标文件（投标人原因）",
 
   "op.bidder.title": "我的投标",
   "op.bidder.status": "解密状态：",
@@ -214,6 +215,7 @@ const zh = {
   "op.event.opening.quorum_cancelled": "撤回分片恢复请求",
   "op.event.opening.share_submitted": "提交密钥分片",
   "op.event.opening.quorum_opened": "分片恢复解密",
+  "op.event.opening.quorum_refused": "分片密钥无法解开（投标人原因）",
   "op.event.opening.failures_settled": "处理解密失败",
   "op.event.opening.sheet_published": "公布开标一览表",
   "op.event.opening.draw_committed": "公布K值承诺",
@@ -296,6 +298,7 @@ const en = {
   "op.cause.platform_fault": "Platform fault",
   "op.cause.ca_fault": "CA fault",
   "op.cause.network_fault": "Network fault (not the bidder's)",
+  "op.cause.bidder_entry_mismatch": "The bidder's envelope: its opening-key entry does not open the bid",
 
   "op.bidder.title": "My bid",
   "op.bidder.status": "Decryption: ",
@@ -450,6 +453,7 @@ const en = {
   "op.event.opening.quorum_cancelled": "Key share request cancelled",
   "op.event.opening.share_submitted": "Key share submitted",
   "op.event.opening.quorum_opened": "Opened by key shares",
+  "op.event.opening.quorum_refused": "Key shares cannot open it (the bidder's fault)",
   "op.event.opening.failures_settled": "Failures settled",
   "op.event.opening.sheet_published": "Sheet published",
   "op.event.opening.draw_committed": "Draw committed",

@@ -21,6 +21,7 @@ export const CAUSES = {
   bidder_key_lost: "revoked",
   bidder_absent: "revoked",
   bidder_cert_revoked: "revoked",
+  bidder_entry_mismatch: "revoked", // only the custodians' open establishes it (opening.quorum_refused)
   platform_fault: "withdrawn",
   ca_fault: "withdrawn",
   network_fault: "withdrawn",
@@ -233,7 +234,16 @@ function confirmed(s, d, e) {
 
 /** A bid opened by the custodians; the request is over when none of its bids is left. */
 function quorumOpened(s, d) {
-  const next = withBid(s, d.bidder, { status: "quorum_opened" });
+  return quorumDone(s, d, { status: "quorum_opened" });
+}
+
+/** A bid the custodians' key could not open through its bidder's fault: revoked at once. */
+function quorumRefused(s, d) {
+  return quorumDone(s, d, { status: "revoked", cause: d.cause, reported_by: "custodians" });
+}
+
+function quorumDone(s, d, changes) {
+  const next = withBid(s, d.bidder, changes);
   if (!next.quorum) return next;
   const waiting = next.quorum.current.filter((b) => b !== d.bidder && (next.bids[b]?.status ?? "failed") === "failed");
   return waiting.length ? next : { ...next, quorum: { ...next.quorum, pending: false }, shares: [] };
@@ -270,6 +280,7 @@ const FOLDERS = {
     ...s, shares: [...s.shares.filter((x) => x.index !== d.index), { index: d.index, custodian: d.custodian }],
   }),
   "opening.quorum_opened": quorumOpened,
+  "opening.quorum_refused": quorumRefused,
   "opening.failures_settled": settledFailures,
   "opening.sheet_published": (s, d) => ({
     ...s,
