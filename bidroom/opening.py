@@ -8,8 +8,12 @@ sealed have failed (``bidder_absent``). After the window the chair may ask the k
 open failed bids with the lot's opening key (the quorum remedy), then settles the rest by cause
 (Art. 31: the bidder's fault = treated as revoked 撤销, anyone else's = treated as withdrawn 撤回).
 Only when every bid is settled is the opening sheet (唱标) published, to everyone at once. The
-coefficient K of benchmark methods is drawn verifiably: a commitment (SHA-256 of a seed drawn
-outside the core) before the sheet, the seed after it; anyone recomputes K with :func:`draw_k`.
+coefficient K of benchmark methods is drawn so that no single party chooses it (K v2,
+docs/opening.md "The draw of K"): the chair's seed (committed before the window, revealed after
+the sheet), each signed-in bidder's contribution (committed at sign-in, revealed in the window,
+hidden from everyone but its bidder until the sheet; absent if not revealed by then) and an input
+fixed when the window starts, after every commitment; anyone recomputes K with
+:func:`draw_k_v2` (:func:`draw_k`: v1, the seed alone, for rooms from before v2).
 Objections (异议) and the chair's answers are recorded. The opening record (开标记录) is a pure
 function of the state (:func:`record_document`); each bidder confirms or dissents with a
 signature, silence counts as the lot says, the chair countersigns and the record is published.
@@ -32,7 +36,7 @@ too_few_shares, nothing_to_settle, not_all_settled, sheet_mismatch, no_draw,
 already_committed, no_commitment, already_drawn, seed_mismatch, no_such_objection,
 already_answered, draw_not_committed, draw_pending, objections_pending, deadline_passed,
 already_confirmed, text_needed, confirmations_open, confirmations_closed, same_cause,
-cause_blames_bidder.
+cause_blames_bidder, no_contribution, already_revealed, contribution_mismatch.
 """
 
 from __future__ import annotations

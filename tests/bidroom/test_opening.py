@@ -708,6 +708,25 @@ def test_draw_k_is_a_fixed_function_of_its_inputs() -> None:
     )
 
 
+def test_the_worked_example_of_docs_opening_md() -> None:
+    seed = bytes(range(32))
+    people = ["uscc:91330903MA2B7H1X6Q", "uscc:91330921MA28K0XX3R", "uscc:91330902MA29Q5L41C"]
+    values = dict(zip(people, ("11" * 32, "22" * 32, "33" * 32), strict=True))
+    commitments = {b: hashlib.sha256(bytes.fromhex(v)).hexdigest() for b, v in values.items()}
+    fixed = opening.fixed_input(
+        "LOT-1",
+        hashlib.sha256(seed).hexdigest(),
+        dict(sorted(commitments.items())),
+        "2026-11-28T01:35:00+00:00",
+    )
+    assert fixed == "26c8599eff7ccf8beebac3ce487e310f93a3d0045e44f838512eda92dd32b522"
+    revealed = {b: values[b] for b in people[:2]}  # the third does not reveal
+    assert k_v2(seed, "LOT-1", fixed, revealed) == Decimal("0.015")
+    assert opening.draw_k_v2(seed.hex(), "LOT-1", K_RANGE, fixed, revealed) == Decimal("0.015")
+    low, high, step = (Decimal(v) for v in K_RANGE)
+    assert opening.draw_k(seed, "LOT-1", low, high, step) == Decimal("0.025")
+
+
 def test_the_chair_cannot_choose_k_with_its_seed() -> None:
     """The attack of issue 14: the chair tries seeds until K v1 is the value it wants, and
     commits that seed. Under v2 the same seed gives K according to the bidders' contributions,
