@@ -432,18 +432,20 @@ function myContribution() {
 }
 
 let revealing = false;
+let revealRefused = false; // a refusal (not a lost connection: the client resends) is final
 
 /** Once the window has fixed K's last input, the page reveals the contribution by itself (up to
  *  the sheet; unrevealed by then, it is absent from K: docs/opening.md). */
 async function revealContribution() {
   const mine = myContribution();
   const value = localStorage.getItem(contributionKey());
-  if (revealing || role() !== "bidder" || !mine || mine.revealed !== false || !value) return;
+  if (revealing || revealRefused || role() !== "bidder" || !mine || mine.revealed !== false || !value) return;
   if (!["decrypting", "settling"].includes(page.state.phase)) return;
   revealing = true;
   try {
     await page.conn.command("opening.reveal_contribution", { value });
   } catch (error) {
+    revealRefused = true;
     if (error?.code !== "already_revealed") toast(i18n.errorText(error), "error");
   } finally {
     revealing = false;
