@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from bidroom import owners, protocol, tokens
 from bidroom.errors import AuthError, BidroomError, Refused, RoomNotFound, StoreError
+from bidroom.room import Actor
 from bidroom.store import RoomRecord
 
 ROOM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -160,8 +161,13 @@ async def room_events(request: Request) -> Response:
             return error(403, "not_your_tender", "this room belongs to another organisation")
     room = request.path_params["room"]
     found = await hub.store.events(room, after=after, upto=after + HISTORY_PAGE)
+    # Even a watcher does not see everything always: a bidder's contribution to K is theirs
+    # alone until the sheet (docs/opening.md). The room type says, as for the live stream.
+    role = next(r for r in WATCHERS if r in who.roles)
+    actor = Actor(who.subject, who.name, role, who.venue, who.organisation)
+    shown = [e for e in found if live.kind.visible(live.state, e, actor)]
     return JSONResponse(
-        {"room": room, "events": [protocol.event_json(e) for e in found], "page": HISTORY_PAGE}
+        {"room": room, "events": [protocol.event_json(e) for e in shown], "page": HISTORY_PAGE}
     )
 
 

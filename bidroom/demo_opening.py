@@ -186,11 +186,14 @@ async def run(
     platform.clock.at = deadline - timedelta(hours=1)
     sealed = {bid.person: await _bid(platform, lot, bid) for bid in bids}
     platform.clock.at = deadline - timedelta(minutes=10)
+    # on a lot that draws K, each bidder's browser commits its contribution at the sign-in
+    values = {who: secrets.token_bytes(32) for who in sealed} if lot.get("k_range") else {}
     for who in sealed:
-        await platform.command(lot["room"], who, "opening.sign_in")
+        given = {"contribution": hashlib.sha256(values[who]).hexdigest()} if values else {}
+        await platform.command(lot["room"], who, "opening.sign_in", **given)
     platform.clock.at = deadline + timedelta(seconds=platform.state.settings.fix_grace_seconds)
     await platform.tick()  # the bids are fixed
-    await _window(platform, lot, chair, sealed)
+    await _window(platform, lot, chair, sealed, values)
     await _sheet(platform, lot, chair, [bid.person for bid in bids])
     await _record(platform, lot, chair, sealed)
     found: LotRecord | None = await platform.state.tenders.lot(lot["id"])
@@ -243,10 +246,15 @@ async def _upload(platform: Platform, who: str, lot: str, data: bytes) -> None:
 
 
 async def _window(
-    platform: Platform, lot: dict[str, Any], chair: str, sealed: dict[str, bytes]
+    platform: Platform,
+    lot: dict[str, Any],
+    chair: str,
+    sealed: dict[str, bytes],
+    values: dict[str, bytes],
 ) -> None:
-    """The chair commits the draw of K and starts the window; each bidder hands over their
-    data key; with no bid still sealed, the clock closes the window."""
+    """The chair commits the draw of K and starts the window; each bidder's page reveals their
+    contribution to K and hands over their data key; with no bid still sealed, the clock closes
+    the window."""
     room = lot["room"]
     platform.later()
     seed = secrets.token_bytes(32)  # drawn in the chair's browser
@@ -259,6 +267,10 @@ async def _window(
     await platform.command(room, chair, "opening.start_window")
     for who, data in sealed.items():
         platform.later()
+        if who in values:
+            await platform.command(
+                room, who, "opening.reveal_contribution", value=values[who].hex()
+            )
         await _hand_over(platform, room, who, data)
     await platform.tick()
 

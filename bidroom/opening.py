@@ -8,8 +8,12 @@ sealed have failed (``bidder_absent``). After the window the chair may ask the k
 open failed bids with the lot's opening key (the quorum remedy), then settles the rest by cause
 (Art. 31: the bidder's fault = treated as revoked 撤销, anyone else's = treated as withdrawn 撤回).
 Only when every bid is settled is the opening sheet (唱标) published, to everyone at once. The
-coefficient K of benchmark methods is drawn verifiably: a commitment (SHA-256 of a seed drawn
-outside the core) before the sheet, the seed after it; anyone recomputes K with :func:`draw_k`.
+coefficient K of benchmark methods is drawn so that no single party chooses it (K v2,
+docs/opening.md "The draw of K"): the chair's seed (committed before the window, revealed after
+the sheet), each signed-in bidder's contribution (committed at sign-in, revealed in the window,
+hidden from everyone but its bidder until the sheet; absent if not revealed by then) and an input
+fixed when the window starts, after every commitment; anyone recomputes K with
+:func:`draw_k_v2` (:func:`draw_k`: v1, the seed alone, for rooms from before v2).
 Objections (异议) and the chair's answers are recorded. The opening record (开标记录) is a pure
 function of the state (:func:`record_document`); each bidder confirms or dissents with a
 signature, silence counts as the lot says, the chair countersigns and the record is published.
@@ -33,7 +37,7 @@ too_few_shares, nothing_to_settle, not_all_settled, sheet_mismatch, no_draw,
 already_committed, no_commitment, already_drawn, seed_mismatch, no_such_objection,
 already_answered, draw_not_committed, draw_pending, objections_pending, deadline_passed,
 already_confirmed, text_needed, confirmations_open, confirmations_closed, same_cause,
-cause_blames_bidder, not_the_bid.
+cause_blames_bidder, not_the_bid, no_contribution, already_revealed, contribution_mismatch.
 """
 
 from __future__ import annotations
@@ -88,6 +92,7 @@ RULES = Rules(
         "terminated",
     ),
     commands={
+        # A bidder's sign-in may carry the commitment of their contribution to K.
         "signing_in": {"opening.sign_in": BIDDER, "opening.fix_bids": ONLY_SYSTEM},
         "bids_fixed": {
             "opening.sign_in": BIDDER,
@@ -99,11 +104,15 @@ RULES = Rules(
         },
         "decrypting": {
             "opening.decrypted": BIDDER,
+            # K's contributions are revealed once the window fixed K's last input, up to the
+            # sheet; each stays hidden from everyone but its bidder until the sheet.
+            "opening.reveal_contribution": BIDDER,
             "opening.report_failure": BIDDER | CHAIR,
             "opening.close_window": CHAIR | ONLY_SYSTEM,
             **TALK,
         },
         "settling": {
+            "opening.reveal_contribution": BIDDER,
             "opening.report_failure": CHAIR,  # the chair corrects a failure's cause
             "opening.request_quorum": CHAIR,
             "opening.cancel_quorum": CHAIR,
@@ -144,8 +153,13 @@ CAUSES: Mapping[str, str] = {
 # (the window's end reports the absent); the chair's word alone never makes a bid revoked.
 BLAMING = frozenset(cause for cause, treated in CAUSES.items() if treated == "revoked")
 OPENED = frozenset({"decrypted", "quorum_opened"})
-# After this, everyone sees the opening whole (the bids fixed at the deadline are public).
-REVEALS = frozenset({"opening.count_published"})
+# After the first, everyone sees the opening whole (the bids fixed at the deadline are public);
+# after the sheet, everyone sees K's revealed contributions (hidden from all until then).
+REVEALS = frozenset({"opening.count_published", "opening.sheet_published"})
+AFTER_SHEET = frozenset({"sheet", "record", "countersigned", "published"})
+K_V1 = "bidroom K v1"
+K_V2 = "bidroom K v2"
+K_INPUT = "bidroom K input v2"
 SETTLED = OPENED | {"revoked", "withdrawn"}
 GUARANTEE_CHECKS = ("ok", "insufficient", "missing", "not_required")
 DIGEST = r"^[0-9a-f]{64}$"
@@ -161,6 +175,15 @@ class _Args(BaseModel):
 
 class NoArgs(_Args):
     pass
+
+
+class SignInArgs(_Args):
+    # hex SHA-256 of the bidder's contribution to K: 32 random bytes their browser made
+    contribution: str | None = Field(default=None, pattern=DIGEST)
+
+
+class ContributionArgs(_Args):
+    value: str = Field(pattern=DIGEST)  # the contribution's 32 bytes, hex, after the window
 
 
 class DecideArgs(_Args):
@@ -285,7 +308,7 @@ class PublishArgs(_Args):
 
 
 ARGUMENTS: Mapping[str, type[BaseModel]] = {
-    "opening.sign_in": NoArgs,
+    "opening.sign_in": SignInArgs,
     "opening.decide": DecideArgs,
     "opening.start_window": NoArgs,
     "opening.report_failure": FailureArgs,
@@ -295,6 +318,7 @@ ARGUMENTS: Mapping[str, type[BaseModel]] = {
     "opening.settle_failures": NoArgs,
     "opening.commit_draw": CommitArgs,
     "opening.reveal_draw": RevealArgs,
+    "opening.reveal_contribution": ContributionArgs,
     "opening.object": TextArgs,
     "opening.answer": AnswerArgs,
     "opening.generate_record": NoArgs,
@@ -453,6 +477,11 @@ class OpeningState:
     seed: str | None = None
     sealed_seed: str | None = None  # the seed sealed to the room key, if the chair gave it
     k: Decimal | None = None
+    formula: str | None = None  # K_V1 | K_V2, once K is drawn
+    contributions: Mapping[str, str] = field(default_factory=dict)  # bidder -> commitment
+    counted: Mapping[str, str] = field(default_factory=dict)  # those with a bid, at the window
+    revealed: Mapping[str, str] = field(default_factory=dict)  # bidder -> value (hex)
+    fixed: Mapping[str, str] | None = None  # K's input fixed at the window: {at, digest}
     record: Record | None = None
 
     @property
@@ -530,7 +559,13 @@ def _sign_in(state: OpeningState, args: Args, actor: Actor, now: datetime) -> De
         return Rejected("already_signed_in", "you have signed in already", {})
     if state.phase != "signing_in" and actor.subject not in state.bids:
         return _no_bid(actor.subject)
-    return [Event("opening.signed_in", {"bidder": actor.subject})]
+    contribution = args.get("contribution")
+    if contribution is None:
+        return [Event("opening.signed_in", {"bidder": actor.subject})]
+    if state.spec.k_range is None:
+        return Rejected("no_draw", "this lot draws no coefficient K", {})
+    data = {"bidder": actor.subject, "contribution": str(contribution).lower()}
+    return [Event("opening.signed_in", data)]
 
 
 def _fix_bids(state: OpeningState, args: Args, actor: Actor, now: datetime) -> Decision:
@@ -566,9 +601,18 @@ def _start_window(state: OpeningState, args: Args, actor: Actor, now: datetime) 
             f"only {count} bids: the chair decides first (continue or terminate)",
             {"count": count},
         )
-    if state.spec.k_range is not None and state.commitment is None:
-        return Rejected("draw_not_committed", "commit the draw of K before the window", {})
-    return [Event("opening.window_started", {"ends": (now + state.spec.window).isoformat()})]
+    data: dict[str, Any] = {"ends": (now + state.spec.window).isoformat()}
+    if state.spec.k_range is not None:
+        if state.commitment is None:
+            return Rejected("draw_not_committed", "commit the draw of K before the window", {})
+        # K's last input, fixed now that no commitment can come any more (no sign-in, no
+        # commit_draw from the window on), and before any contribution is revealed.
+        at = now.isoformat()
+        data["draw_input"] = {
+            "at": at,
+            "digest": fixed_input(state.lot, state.commitment, _counted(state), at),
+        }
+    return [Event("opening.window_started", data)]
 
 
 def _sealed(bid: Bid | None, bidder: str | None) -> Rejected | None:
@@ -823,14 +867,73 @@ def _answer(state: OpeningState, args: Args, actor: Actor, now: datetime) -> Dec
 
 
 def draw_k(seed: bytes, lot: str, low: Decimal, high: Decimal, step: Decimal) -> Decimal:
-    """K from the revealed seed; anyone recomputes it from the record.
+    """K v1, from the chair's seed alone (records before v2; the chair could choose it by
+    trying seeds, which is why v2 exists); anyone recomputes it from the record.
 
     n = SHA-256("bidroom K v1\\n" || lot || "\\n" || seed) as a big-endian integer;
     K = low + (n mod steps) * step, with steps = (high - low) / step + 1.
     """
-    steps = int((high - low) / step) + 1
     digest = hashlib.sha256(b"bidroom K v1\n" + lot.encode() + b"\n" + seed).digest()
+    return _k_of(digest, low, high, step)
+
+
+def _k_of(digest: bytes, low: Decimal, high: Decimal, step: Decimal) -> Decimal:
+    steps = int((high - low) / step) + 1
     return low + (int.from_bytes(digest, "big") % steps) * step
+
+
+def fixed_input(lot: str, commitment: str, contributions: Mapping[str, str], at: str) -> str:
+    """K's input fixed when the window starts, after every commitment (docs/opening.md):
+    hex SHA-256("bidroom K input v2\\n" || canonical JSON {"lot", "commitment" (the chair's),
+    "contributions" {bidder: commitment}, "at" (the window's start, ISO 8601)})."""
+    body = {"lot": lot, "commitment": commitment, "contributions": dict(contributions), "at": at}
+    return hashlib.sha256(K_INPUT.encode() + b"\n" + canonical(body)).hexdigest()
+
+
+def draw_k_v2(
+    seed: str,
+    lot: str,
+    k_range: Sequence[str],
+    fixed: str,
+    contributions: Mapping[str, str],
+) -> Decimal:
+    """K v2: from the chair's seed, every revealed bidder contribution and the fixed input.
+
+    n = SHA-256("bidroom K v2\\n" || canonical JSON {"lot", "range": [low, high, step] as
+    strings, "seed" (hex), "fixed" (hex), "contributions" {bidder: value hex, revealed only}})
+    as a big-endian integer; K = low + (n mod steps) * step, as in v1.
+    """
+    body = {
+        "lot": lot,
+        "range": [str(v) for v in k_range],
+        "seed": seed,
+        "fixed": fixed,
+        "contributions": dict(contributions),
+    }
+    digest = hashlib.sha256(K_V2.encode() + b"\n" + canonical(body)).digest()
+    low, high, step = (Decimal(str(v)) for v in k_range)
+    return _k_of(digest, low, high, step)
+
+
+def _counted(state: OpeningState) -> dict[str, str]:
+    """The contributions K counts: those of signed-in bidders with a bid, sorted by bidder."""
+    return {b: c for b, c in sorted(state.contributions.items()) if b in state.bids}
+
+
+def _reveal_contribution(state: OpeningState, args: Args, actor: Actor, now: datetime) -> Decision:
+    commitment = state.counted.get(actor.subject)
+    if state.fixed is None or commitment is None:
+        return Rejected("no_contribution", "you committed no contribution to K at sign-in", {})
+    if actor.subject in state.revealed:
+        return Rejected("already_revealed", "your contribution to K is revealed already", {})
+    value = str(args["value"]).lower()
+    if hashlib.sha256(bytes.fromhex(value)).hexdigest() != commitment:
+        return Rejected(
+            "contribution_mismatch",
+            "the value does not match the commitment you signed in with",
+            {},
+        )
+    return [Event("opening.contribution_revealed", {"bidder": actor.subject, "value": value})]
 
 
 def _commit(state: OpeningState, args: Args, actor: Actor, now: datetime) -> Decision:
@@ -851,8 +954,22 @@ def _reveal(state: OpeningState, args: Args, actor: Actor, now: datetime) -> Dec
     seed = bytes.fromhex(args["seed"])
     if hashlib.sha256(seed).hexdigest() != state.commitment:
         return Rejected("seed_mismatch", "the seed does not match the published commitment", {})
-    k = draw_k(seed, state.lot, *k_range)
-    data = {"seed": args["seed"], "k": str(k), "range": [str(v) for v in k_range]}
+    shown = [str(v) for v in k_range]
+    if state.fixed is None:  # a room whose window started before v2: K from the seed alone
+        k = draw_k(seed, state.lot, *k_range)
+        return [Event("opening.draw_revealed", {"seed": args["seed"], "k": str(k), "range": shown})]
+    # A contribution not revealed by the sheet is absent from the formula (docs/opening.md).
+    revealed = {b: state.revealed[b] for b in state.counted if b in state.revealed}
+    k = draw_k_v2(seed.hex(), state.lot, shown, state.fixed["digest"], revealed)
+    data = {
+        "formula": K_V2,
+        "seed": seed.hex(),
+        "k": str(k),
+        "range": shown,
+        "fixed": dict(state.fixed),
+        "contributions": revealed,
+        "absent": [b for b in state.counted if b not in revealed],
+    }
     return [Event("opening.draw_revealed", data)]
 
 
@@ -964,6 +1081,7 @@ _DECIDERS = {
     "opening.answer": _answer,
     "opening.commit_draw": _commit,
     "opening.reveal_draw": _reveal,
+    "opening.reveal_contribution": _reveal_contribution,
     "opening.generate_record": _generate_record,
     "opening.confirm_record": _confirm_record,
     "opening.close_confirmations": _close_confirmations,
@@ -1125,7 +1243,24 @@ def _fold_decided(state: OpeningState, event: Event) -> OpeningState:
 def _fold_window(state: OpeningState, event: Event) -> OpeningState:
     ends = datetime.fromisoformat(event.data["ends"])
     times = _timed(state, "window_started", event)
-    return replace(state, phase="decrypting", window_ends=ends, times=times)
+    state = replace(state, phase="decrypting", window_ends=ends, times=times)
+    fixed = event.data.get("draw_input")  # absent before K v2: the draw stays v1
+    if fixed is None:
+        return state
+    return replace(state, fixed=dict(fixed), counted=_counted(state))
+
+
+def _fold_signed_in(state: OpeningState, event: Event) -> OpeningState:
+    bidder, contribution = event.data["bidder"], event.data.get("contribution")
+    state = replace(state, signed_in=state.signed_in | {bidder})
+    if contribution is None:
+        return state
+    return replace(state, contributions={**state.contributions, bidder: contribution})
+
+
+def _fold_drawn(state: OpeningState, event: Event) -> OpeningState:
+    d = event.data
+    return replace(state, seed=d["seed"], k=Decimal(d["k"]), formula=d.get("formula", K_V1))
 
 
 def _with_quorum(state: OpeningState, **changes: Any) -> OpeningState:
@@ -1217,7 +1352,7 @@ def _fold_published(state: OpeningState, event: Event) -> OpeningState:
 
 
 _FOLDERS: Mapping[str, Any] = {
-    "opening.signed_in": lambda s, e: replace(s, signed_in=s.signed_in | {e.data["bidder"]}),
+    "opening.signed_in": _fold_signed_in,
     "opening.bids_fixed": _fold_fixed,
     # The count is what bidders see of the fixing: it is the event that moves the phase.
     "opening.count_published": lambda s, e: replace(s, phase="bids_fixed"),
@@ -1242,7 +1377,10 @@ _FOLDERS: Mapping[str, Any] = {
     "opening.draw_committed": lambda s, e: replace(
         s, commitment=e.data["commitment"], sealed_seed=e.data.get("sealed_seed")
     ),
-    "opening.draw_revealed": lambda s, e: replace(s, seed=e.data["seed"], k=Decimal(e.data["k"])),
+    "opening.contribution_revealed": lambda s, e: replace(
+        s, revealed={**s.revealed, e.data["bidder"]: e.data["value"]}
+    ),
+    "opening.draw_revealed": _fold_drawn,
     "opening.record_generated": _fold_record,
     "opening.record_confirmed": _fold_confirmed,
     "opening.confirmations_closed": lambda s, e: _with_record(s, deemed=dict(e.data["deemed"])),
@@ -1285,17 +1423,46 @@ def _named(event: Event) -> set[str]:
 
 
 def visible(state: OpeningState, event: Event, actor: Actor) -> bool:
-    """Before the deadline a bidder sees the events that name no other bidder than themselves."""
+    """Before the deadline a bidder sees the events that name no other bidder than themselves.
+    A contribution to K is its bidder's alone until the sheet, the chair's and supervisor's too:
+    nobody can then withhold theirs knowing the others (docs/opening.md, "The draw of K")."""
+    if event.name == "opening.contribution_revealed" and state.phase not in AFTER_SHEET:
+        return event.data.get("bidder") == actor.subject
     return _sees_all(state, actor) or _named(event) <= {actor.subject}
 
 
-def _draw_view(state: OpeningState) -> JSON | None:
+def _draw_view(state: OpeningState, actor: Actor | None = None) -> JSON | None:
+    """K's draw as ``actor`` may see it (None: whole, as the record has it, after the sheet).
+
+    Before the sheet a contribution's value is nobody's to see, whether it was revealed is its
+    bidder's alone, and a bidder sees only their own commitment (who signed in stays the
+    watchers')."""
     if state.spec.k_range is None:
         return None
+    whole = actor is None or state.phase in AFTER_SHEET
+    me = None if actor is None else actor.subject
+    watcher = actor is None or actor.role in WATCHERS
+    listed = state.counted if state.fixed is not None else _counted(state)
+    if state.phase == "signing_in":
+        listed = dict(sorted(state.contributions.items()))
+    contributions = [
+        {
+            "bidder": bidder,
+            "commitment": commitment,
+            "value": state.revealed.get(bidder) if whole else None,
+            "revealed": bidder in state.revealed if whole or bidder == me else None,
+        }
+        for bidder, commitment in listed.items()
+        if whole or watcher or bidder == me
+    ]
+    formula = state.formula or (K_V2 if state.fixed is not None else None)
     return {
+        "formula": formula,
         "range": [str(v) for v in state.spec.k_range],
         "commitment": state.commitment,
         "seed": state.seed,
+        "fixed": None if state.fixed is None else dict(state.fixed),
+        "contributions": contributions,
         "k": None if state.k is None else str(state.k),
     }
 
@@ -1360,7 +1527,7 @@ def snapshot(state: OpeningState, actor: Actor) -> JSON:
         "remedy": state.spec.remedy,
         "quorum": _quorum_view(state, shown),
         "sheet": None if state.sheet is None else dict(state.sheet),
-        "draw": _draw_view(state),
+        "draw": _draw_view(state, actor),
         "objections": [o.to_json() for o in state.objections],
         "record": _record_view(state.record),
         "allowed": _commands(state, actor, ARGUMENTS),

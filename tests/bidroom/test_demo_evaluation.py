@@ -86,6 +86,9 @@ def test_the_opened_tenders_record_is_published_with_every_bid_opened_and_confir
     assert not any(row["over_ceiling"] for row in document["sheet"]["rows"])
     assert {bid["status"] for bid in document["bids"]} == {"decrypted"}
     assert document["draw"]["k"] is not None, "K was drawn and revealed (a benchmark lot)"
+    assert document["draw"]["formula"] == "bidroom K v2"
+    revealed = [c for c in document["draw"]["contributions"] if c["revealed"]]
+    assert len(revealed) == 3, "each bidder's contribution went into K"
     assert len(document["objections"]) == 1 and document["objections"][0]["answer"]
     assert [c["opinion"] for c in record["confirmations"].values()] == ["confirm"] * 3
     assert record["countersigned"]["chair"]

@@ -597,31 +597,103 @@ def test_the_form_is_the_first_member_of_the_bid_archive() -> None:
 # K, objections -----------------------------------------------------------------------------
 
 
+K_RANGE = ["0.00", "0.05", "0.005"]
+
+
+def k_v2(seed: bytes, lot: str, fixed: str, contributions: Mapping[str, str]) -> Decimal:
+    """K v2 as docs/opening.md gives it, written out here (not opening.draw_k_v2)."""
+    body = {
+        "lot": lot,
+        "range": K_RANGE,
+        "seed": seed.hex(),
+        "fixed": fixed,
+        "contributions": dict(contributions),
+    }
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    n = int.from_bytes(hashlib.sha256(b"bidroom K v2\n" + text.encode()).digest(), "big")
+    return Decimal("0.00") + (n % 11) * Decimal("0.005")
+
+
+def contribution(n: int) -> bytes:
+    return hashlib.sha256(f"bidder contribution {n}".encode()).digest()
+
+
+def drawing(values: Mapping[str, bytes], seed: bytes = SEED) -> Opening:
+    """Bidders sign in, those in ``values`` with the commitment of their contribution; the
+    chair commits ``seed``; the window starts (K's last input fixed)."""
+    o = Opening(k_range=K_RANGE)
+    for b in BIDDERS:
+        given = values.get(b.subject)
+        args = {} if given is None else {"contribution": hashlib.sha256(given).hexdigest()}
+        o.ok("opening.sign_in", b, **args)
+    bids = [{"bidder": b.subject, "name": b.name, "envelope": "0" * 64} for b in BIDDERS]
+    o.ok("opening.fix_bids", SYSTEM, bids=bids)
+    o.ok("opening.commit_draw", CHAIR, commitment=hashlib.sha256(seed).hexdigest())
+    o.ok("opening.start_window", CHAIR)
+    return o
+
+
+def to_the_sheet(o: Opening) -> None:
+    for b in BIDDERS:
+        o.ok("opening.decrypted", b, **KEY)
+    o.ok("opening.close_window", CHAIR)
+    o.ok("opening.publish_sheet", CHAIR, rows=rows_for(o))
+
+
+def drawn_k(values: Mapping[str, bytes], seed: bytes = SEED) -> Decimal:
+    o = drawing(values, seed)
+    for bidder, value in values.items():
+        actor = next(b for b in BIDDERS if b.subject == bidder)
+        o.ok("opening.reveal_contribution", actor, value=value.hex())
+    to_the_sheet(o)
+    [revealed] = o.ok("opening.reveal_draw", CHAIR, seed=seed.hex())
+    return Decimal(revealed.data["k"])
+
+
 def test_k_is_committed_before_the_window_and_revealed_after_the_sheet() -> None:
-    o = fixed(k_range=["0.00", "0.05", "0.005"])
+    o = fixed(k_range=K_RANGE)
     assert o.refused("opening.start_window", CHAIR) == "draw_not_committed"
     commitment = hashlib.sha256(SEED).hexdigest()
     assert o.refused("opening.commit_draw", BIDDERS[0], commitment=commitment) == "not_allowed"
     o.ok("opening.commit_draw", CHAIR, commitment=commitment)
     assert o.refused("opening.commit_draw", CHAIR, commitment="f" * 64) == "already_committed"
     assert o.refused("opening.reveal_draw", CHAIR, seed=SEED.hex()) == "wrong_phase"
-    o.ok("opening.start_window", CHAIR)
+    [started] = o.ok("opening.start_window", CHAIR)
+    # K's last input, fixed at the window's start, after every commitment
+    fixed_at = started.data["draw_input"]
+    body = {"lot": "LOT-1", "commitment": commitment, "contributions": {}, "at": T0.isoformat()}
+    preimage = b"bidroom K input v2\n" + canonical(body)
+    assert fixed_at == {"at": T0.isoformat(), "digest": hashlib.sha256(preimage).hexdigest()}
     # once data keys can reach the platform, K can no longer be chosen
     assert o.refused("opening.commit_draw", CHAIR, commitment="f" * 64) == "wrong_phase"
-    for b in BIDDERS:
-        o.ok("opening.decrypted", b, **KEY)
-    o.ok("opening.close_window", CHAIR)
-    o.ok("opening.publish_sheet", CHAIR, rows=rows_for(o))
+    to_the_sheet(o)
     assert o.refused("opening.generate_record", CHAIR) == "draw_pending"
     assert o.refused("opening.reveal_draw", CHAIR, seed="00" * 32) == "seed_mismatch"
     [revealed] = o.ok("opening.reveal_draw", CHAIR, seed=SEED.hex())
-    recomputed = opening.draw_k(SEED, "LOT-1", Decimal("0.00"), Decimal("0.05"), Decimal("0.005"))
+    # no bidder contributed: K from the seed and the fixed input (docs/opening.md)
+    recomputed = k_v2(SEED, "LOT-1", fixed_at["digest"], {})
     assert Decimal(revealed.data["k"]) == recomputed, "anyone recomputes K from the record"
-    assert Decimal("0.00") <= recomputed <= Decimal("0.05")
-    assert (recomputed / Decimal("0.005")) % 1 == 0
+    assert revealed.data["formula"] == "bidroom K v2" and revealed.data["absent"] == []
     assert o.refused("opening.reveal_draw", CHAIR, seed=SEED.hex()) == "already_drawn"
     [record] = o.ok("opening.generate_record", CHAIR)
-    assert record.data["document"]["draw"]["seed"] == SEED.hex()
+    draw = record.data["document"]["draw"]
+    assert draw["seed"] == SEED.hex() and draw["fixed"] == fixed_at
+    assert draw["formula"] == "bidroom K v2" and draw["k"] == str(recomputed)
+
+
+def test_a_room_whose_window_started_before_v2_still_draws_k_v1() -> None:
+    """Old records: a window_started without draw_input replays to K v1, from the seed alone."""
+    o = fixed(k_range=K_RANGE)
+    o.ok("opening.commit_draw", CHAIR, commitment=hashlib.sha256(SEED).hexdigest())
+    o.seq += 1
+    old = Event("opening.window_started", {"ends": LATE.isoformat()}, o.seq, T0, CHAIR)
+    o.state = opening.apply(o.state, old)
+    to_the_sheet(o)
+    [revealed] = o.ok("opening.reveal_draw", CHAIR, seed=SEED.hex())
+    n = int.from_bytes(hashlib.sha256(b"bidroom K v1\nLOT-1\n" + SEED).digest(), "big")
+    assert Decimal(revealed.data["k"]) == Decimal("0.00") + (n % 11) * Decimal("0.005")
+    assert "formula" not in revealed.data and o.state.formula == "bidroom K v1"
+    assert opening.snapshot(o.state, BIDDERS[0])["draw"]["formula"] == "bidroom K v1"
 
 
 def test_draw_k_is_a_fixed_function_of_its_inputs() -> None:
@@ -630,6 +702,138 @@ def test_draw_k_is_a_fixed_function_of_its_inputs() -> None:
     assert opening.draw_k(SEED, "LOT-1", low, high, step) == low + (n % 11) * step
     ks = {opening.draw_k(bytes([i]) * 32, "LOT-1", low, high, step) for i in range(200)}
     assert len(ks) == 11, "every step in the range can come up"
+    values = {B1: "ab" * 32}
+    assert opening.draw_k_v2(SEED.hex(), "LOT-1", K_RANGE, "cd" * 32, values) == k_v2(
+        SEED, "LOT-1", "cd" * 32, values
+    )
+
+
+def test_the_worked_example_of_docs_opening_md() -> None:
+    seed = bytes(range(32))
+    people = ["uscc:91330903MA2B7H1X6Q", "uscc:91330921MA28K0XX3R", "uscc:91330902MA29Q5L41C"]
+    values = dict(zip(people, ("11" * 32, "22" * 32, "33" * 32), strict=True))
+    commitments = {b: hashlib.sha256(bytes.fromhex(v)).hexdigest() for b, v in values.items()}
+    fixed = opening.fixed_input(
+        "LOT-1",
+        hashlib.sha256(seed).hexdigest(),
+        dict(sorted(commitments.items())),
+        "2026-11-28T01:35:00+00:00",
+    )
+    assert fixed == "26c8599eff7ccf8beebac3ce487e310f93a3d0045e44f838512eda92dd32b522"
+    revealed = {b: values[b] for b in people[:2]}  # the third does not reveal
+    assert k_v2(seed, "LOT-1", fixed, revealed) == Decimal("0.015")
+    assert opening.draw_k_v2(seed.hex(), "LOT-1", K_RANGE, fixed, revealed) == Decimal("0.015")
+    low, high, step = (Decimal(v) for v in K_RANGE)
+    assert opening.draw_k(seed, "LOT-1", low, high, step) == Decimal("0.025")
+
+
+def test_the_chair_cannot_choose_k_with_its_seed() -> None:
+    """The attack of issue 14: the chair tries seeds until K v1 is the value it wants, and
+    commits that seed. Under v2 the same seed gives K according to the bidders' contributions,
+    which the chair does not know when it commits (each is revealed only after the window)."""
+    low, high, step = (Decimal(v) for v in K_RANGE)
+    wanted = Decimal("0.050")
+    ground = next(
+        seed
+        for seed in (hashlib.sha256(bytes([i])).digest() for i in range(1000))
+        if opening.draw_k(seed, "LOT-1", low, high, step) == wanted
+    )
+    ks = {drawn_k({B1: contribution(n), B2: contribution(1000 + n)}, ground) for n in range(12)}
+    assert len(ks) >= 4, "with its seed committed, K still depends on what the bidders bring"
+    # and one bidder's contribution alone moves K
+    assert len({drawn_k({B1: contribution(1), B2: contribution(n)}) for n in range(12)}) >= 4
+
+
+def test_one_bidder_cannot_choose_k_without_the_chairs_seed() -> None:
+    """A bidder who knows their own contribution, and the rest as the chair's seed varies:
+    K is not determined by what one bidder brings."""
+    seeds = [hashlib.sha256(f"seed {n}".encode()).digest() for n in range(12)]
+    ks = {drawn_k({B1: contribution(1), B2: contribution(2)}, seed) for seed in seeds}
+    assert len(ks) >= 4
+
+
+def test_a_contribution_is_committed_at_sign_in_and_revealed_only_as_committed() -> None:
+    o = Opening(k_range=K_RANGE)
+    mine = contribution(1)
+    o.ok("opening.sign_in", BIDDERS[0], contribution=hashlib.sha256(mine).hexdigest())
+    # the commitment cannot change after the sign-in
+    refused = o.refused("opening.sign_in", BIDDERS[0], contribution="f" * 64)
+    assert refused == "already_signed_in"
+    o.ok("opening.sign_in", BIDDERS[1])  # without a contribution: counted as absent
+    bids = [{"bidder": b.subject, "name": b.name, "envelope": "0" * 64} for b in BIDDERS]
+    o.ok("opening.fix_bids", SYSTEM, bids=bids)
+    late = hashlib.sha256(contribution(3)).hexdigest()
+    o.ok("opening.sign_in", BIDDERS[2], contribution=late)  # after the deadline, before the window
+    assert o.refused("opening.reveal_contribution", BIDDERS[0], value=mine.hex()) == "wrong_phase"
+    o.ok("opening.commit_draw", CHAIR, commitment=hashlib.sha256(SEED).hexdigest())
+    o.ok("opening.start_window", CHAIR)
+    assert set(o.state.counted) == {B1, B3}
+    # no commitment after K's last input is fixed: neither the chair's nor a bidder's
+    assert o.refused("opening.commit_draw", CHAIR, commitment="f" * 64) == "wrong_phase"
+    assert o.refused("opening.sign_in", STRANGER, contribution="f" * 64) == "wrong_phase"
+    wrong = contribution(2).hex()
+    assert o.refused("opening.reveal_contribution", BIDDERS[0], value=wrong) == (
+        "contribution_mismatch"
+    )
+    assert o.refused("opening.reveal_contribution", BIDDERS[1], value=wrong) == "no_contribution"
+    assert o.refused("opening.reveal_contribution", CHAIR, value=mine.hex()) == "not_allowed"
+    o.ok("opening.reveal_contribution", BIDDERS[0], value=mine.hex())
+    refused = o.refused("opening.reveal_contribution", BIDDERS[0], value=mine.hex())
+    assert refused == "already_revealed"
+    to_the_sheet(o)
+    # a reveal after the sheet is refused: B3 stays absent from the formula
+    late_reveal = o.refused("opening.reveal_contribution", BIDDERS[2], value=contribution(3).hex())
+    assert late_reveal == "wrong_phase"
+    [revealed] = o.ok("opening.reveal_draw", CHAIR, seed=SEED.hex())
+    assert revealed.data["contributions"] == {B1: mine.hex()}
+    assert revealed.data["absent"] == [B3]
+    fixed_digest = o.state.fixed["digest"] if o.state.fixed else ""
+    assert Decimal(revealed.data["k"]) == k_v2(SEED, "LOT-1", fixed_digest, {B1: mine.hex()})
+
+
+def test_a_contribution_needs_a_lot_that_draws_k() -> None:
+    o = Opening()
+    assert o.refused("opening.sign_in", BIDDERS[0], contribution="a" * 64) == "no_draw"
+
+
+def test_a_revealed_contribution_is_its_bidders_alone_until_the_sheet() -> None:
+    """No one, chair and supervisor included, learns a contribution (or whether it came) before
+    the sheet: a bidder who withholds theirs does so blind, and the chair cannot time the sheet
+    on them."""
+    values = {B1: contribution(1), B2: contribution(2)}
+    o = drawing(values)
+    [event] = o.ok("opening.reveal_contribution", BIDDERS[0], value=values[B1].hex())
+    for actor in (CHAIR, SUPERVISOR, CUSTODIAN, BIDDERS[1], BIDDERS[2]):
+        assert not opening.visible(o.state, event, actor), actor.role
+        entries = opening.snapshot(o.state, actor)["draw"]["contributions"]
+        assert all(e["value"] is None for e in entries), actor
+        assert all(e["revealed"] is None for e in entries if e["bidder"] == B1), actor
+        assert values[B1].hex() not in json.dumps(opening.snapshot(o.state, actor))
+    assert opening.visible(o.state, event, BIDDERS[0])
+    [own] = opening.snapshot(o.state, BIDDERS[0])["draw"]["contributions"]
+    assert own == {
+        "bidder": B1,
+        "commitment": hashlib.sha256(values[B1]).hexdigest(),
+        "value": None,
+        "revealed": True,
+    }
+    # a bidder sees only their own commitment; the watchers see every one
+    assert [
+        e["bidder"] for e in opening.snapshot(o.state, BIDDERS[1])["draw"]["contributions"]
+    ] == [B2]
+    assert [e["bidder"] for e in opening.snapshot(o.state, CHAIR)["draw"]["contributions"]] == [
+        B1,
+        B2,
+    ]
+    to_the_sheet(o)
+    for actor in (CHAIR, BIDDERS[1], BIDDERS[2]):
+        assert opening.visible(o.state, event, actor), "after the sheet, everyone sees it"
+        entries = opening.snapshot(o.state, actor)["draw"]["contributions"]
+        assert [(e["bidder"], e["value"], e["revealed"]) for e in entries] == [
+            (B1, values[B1].hex(), True),
+            (B2, None, False),
+        ]
+    assert "opening.sheet_published" in opening.REVEALS, "pages get the widened snapshot"
 
 
 def test_a_lot_without_a_draw_refuses_one() -> None:
@@ -853,7 +1057,8 @@ def test_a_whole_opening_replays_from_its_log_and_shows_each_actor_its_share() -
     assert before["signed_in"] == [B1, B2, B3] and before["me_signed_in"] is True
     assert before["sheet"] is None and before["quorum"]["requested"] == []
     assert before["objections"][0]["bidder"] == B3, "objections are public"
-    assert before["allowed"] == ["opening.object"] and before["actions"] == []
+    assert sorted(before["allowed"]) == ["opening.object", "opening.reveal_contribution"]
+    assert before["actions"] == []
     o.ok("opening.request_quorum", CHAIR, bidders=[B3], reason="投标人网络故障")
     assert opening.snapshot(o.state, BIDDERS[0])["quorum"]["requested"] == [B3]
     watcher = opening.snapshot(o.state, SUPERVISOR)

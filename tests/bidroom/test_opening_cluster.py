@@ -11,8 +11,11 @@ import asyncio
 import base64
 import hashlib
 import io
+import json
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,7 @@ from tendering import (
     share_body,
 )
 
+from bidroom import opening
 from bidroom.db import migrate
 from bidroom.store import Store, create_engine
 from ca import envelope, handoff, shares
@@ -209,3 +213,194 @@ async def test_an_opening_on_two_nodes_records_each_step_once(
 
 def token_for(person: Person) -> str:
     return person.headers()["authorization"].removeprefix("Bearer ")
+
+
+def k_from_record(draw: dict[str, Any], lot: str) -> Decimal:
+    """K v2 from the record's draw section alone, as docs/opening.md gives it: what an auditor
+    writes, independent of bidroom.opening."""
+
+    def canonical(value: Any) -> bytes:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    revealed = {c["bidder"]: c["value"] for c in draw["contributions"] if c["value"] is not None}
+    for c in draw["contributions"]:  # each value is the one committed at sign-in
+        assert c["value"] is None or sha256(bytes.fromhex(c["value"])) == c["commitment"]
+    assert sha256(bytes.fromhex(draw["seed"])) == draw["commitment"]
+    committed = {c["bidder"]: c["commitment"] for c in draw["contributions"]}
+    fixed = {"lot": lot, "commitment": draw["commitment"], "contributions": committed}
+    preimage = b"bidroom K input v2\n" + canonical({**fixed, "at": draw["fixed"]["at"]})
+    assert sha256(preimage) == draw["fixed"]["digest"], "the fixed input is what it says"
+    body = {
+        "lot": lot,
+        "range": draw["range"],
+        "seed": draw["seed"],
+        "fixed": draw["fixed"]["digest"],
+        "contributions": revealed,
+    }
+    n = int(sha256(b"bidroom K v2\n" + canonical(body)), 16)
+    low, high, step = (Decimal(v) for v in draw["range"])
+    return low + n % (int((high - low) / step) + 1) * step
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def test_k_is_drawn_on_two_nodes_from_the_chair_and_the_bidders_and_the_chair_cannot_aim(
+    cluster: tuple[World, Node, Node],
+) -> None:
+    """Issue 14 §4. The chair grinds its seed until K v1 would be the value it wants, as it did
+    in the browser, and commits it; two bidders sign in with their contributions' commitments
+    and reveal them in the window (each unseen by anyone else until the sheet); the third signs
+    in with one and does not reveal it: absent from the formula. K is recomputed from the record
+    by a few independent lines, and depends on what the bidders brought, not on the seed alone."""
+    world, a, b = cluster
+    people = world.people
+    chair = people["王敏"]
+    k_range = ["0.00", "0.05", "0.005"]
+    deadline = datetime.now(UTC) + timedelta(seconds=20)
+    lot_spec = lot_body(
+        world,
+        ("代理机构", "公证处", "平台运营"),
+        deadline=deadline.isoformat(),
+        window_minutes=5,
+        method="benchmark",
+        k_range=k_range,
+    )
+    body = {"number": "ZJ-ZS-2026-0418", "title": "基准价法项目", "lots": [lot_spec]}
+    values = {name: os.urandom(32) for name in PRICES}
+    async with httpx.AsyncClient(timeout=30) as http:
+        made = await http.post(f"{a.url}/api/tenders", json=body, headers=chair.headers())
+        tender = made.json()["tender"]
+        published = await http.post(
+            f"{a.url}/api/tenders/{tender['id']}/publish", headers=chair.headers()
+        )
+        assert published.status_code == 200, published.text
+        lot = published.json()["tender"]["lots"][0]
+        room = lot["room"]
+        sealed = {}
+        for n, (name, price) in enumerate(PRICES.items()):
+            sealed[name] = seal(people[name], lot, bid_archive(lot["id"], price))
+            await upload(http, (a, b)[n % 2], lot["id"], people[name], sealed[name])
+
+        # the bidders sign in before the deadline, each with their contribution's commitment
+        clients = {}
+        for n, name in enumerate(PRICES):
+            node = (b, a)[n % 2]
+            clients[name] = await RoomClient.connect(
+                node.ws_url, token_for(people[name]), room, name=f"bidder{n}"
+            )
+            signed = await clients[name].command(
+                "opening.sign_in", {"contribution": sha256(values[name])}
+            )
+            assert signed["type"] == "ack", signed
+        again = await clients["海洁"].command("opening.sign_in", {"contribution": "f" * 64})
+        assert (again["type"], again["code"]) == ("error", "already_signed_in")
+        watcher = await RoomClient.connect(a.ws_url, token_for(chair), room, name="chair@a")
+        await watcher.event("opening.count_published", timeout=TIMEOUT + 25)
+
+        # The chair's attack: a seed whose v1 K is the highest step, found by trying seeds.
+        low, high, step = (Decimal(v) for v in k_range)
+        wanted = high
+        ground = next(
+            seed
+            for seed in (
+                hashlib.sha256(bytes([i, j])).digest() for i in range(256) for j in range(8)
+            )
+            if opening.draw_k(seed, lot["id"], low, high, step) == wanted
+        )
+        committed = await watcher.command("opening.commit_draw", {"commitment": sha256(ground)})
+        assert committed["type"] == "ack", committed
+        assert (await watcher.command("opening.start_window"))["type"] == "ack"
+        await clients["海洁"].event("opening.window_started")
+        late = await watcher.command("opening.commit_draw", {"commitment": "e" * 64})
+        assert (late["type"], late["code"]) == ("error", "wrong_phase")
+
+        for name in ("海洁", "蓝天"):  # 绿源 keeps theirs
+            shown = await clients[name].command(
+                "opening.reveal_contribution", {"value": values[name].hex()}
+            )
+            assert shown["type"] == "ack", shown
+            await clients[name].event("opening.contribution_revealed")
+        for n, name in enumerate(PRICES):
+            await hand_over(http, (a, b)[n % 2], room, people[name], sealed[name])
+        await watcher.event("opening.window_closed", timeout=TIMEOUT + 5)
+        # nobody but its bidder has seen a contribution, nor has the room's history
+        history = await http.get(f"{b.url}/api/rooms/{room}/events", headers=chair.headers())
+        for frames in (
+            watcher.events(),
+            clients["绿源"].events(),
+            history.json()["events"],
+        ):
+            assert not [f for f in frames if f["name"] == "opening.contribution_revealed"]
+        for name, client in clients.items():
+            mine = [f for f in client.events() if f["name"] == "opening.contribution_revealed"]
+            assert [f["data"]["bidder"] for f in mine] == [people[name].subject for _ in mine], (
+                "each bidder saw their own reveal only"
+            )
+        assert values["海洁"].hex() not in json.dumps(clients["蓝天"].frames)
+
+        sheet = await http.post(f"{b.url}/api/openings/{room}/sheet", headers=chair.headers())
+        assert sheet.status_code == 200, sheet.text
+        await watcher.event("opening.sheet_published")
+        too_late = await clients["绿源"].command(
+            "opening.reveal_contribution", {"value": values["绿源"].hex()}
+        )
+        assert (too_late["type"], too_late["code"]) == ("error", "wrong_phase")
+        # after the sheet everyone gets a fresh snapshot with the revealed values
+        fresh = await clients["绿源"].wait_for(
+            lambda f: f["type"] == "snapshot" and f["state"]["opening"]["phase"] == "sheet"
+        )
+        listed = fresh["state"]["opening"]["draw"]["contributions"]
+        assert {c["bidder"]: c["value"] for c in listed} == {
+            people["海洁"].subject: values["海洁"].hex(),
+            people["蓝天"].subject: values["蓝天"].hex(),
+            people["绿源"].subject: None,
+        }
+        revealed = await watcher.command("opening.reveal_draw", {"seed": ground.hex()})
+        assert revealed["type"] == "ack", revealed
+        drawn = await clients["蓝天"].event("opening.draw_revealed")
+        assert drawn["data"]["absent"] == [people["绿源"].subject]
+        assert (await watcher.command("opening.generate_record"))["type"] == "ack"
+        generated = await clients["绿源"].event("opening.record_generated")
+
+    draw = generated["data"]["document"]["draw"]
+    k = k_from_record(draw, lot["id"])
+    assert str(k) == draw["k"] == drawn["data"]["k"], "anyone recomputes K from the record"
+    assert draw["formula"] == "bidroom K v2"
+    # The ground seed did not settle K: the same seed and fixed input with other contributions
+    # from the bidders give other values (K is uniform to a chair who cannot know them).
+    others = {
+        k_from_record(
+            {**draw, "contributions": [{**c, "value": None} for c in draw["contributions"]]},
+            lot["id"],
+        ),
+        *(
+            k_from_record(
+                _with_value(draw, lot["id"], people["海洁"].subject, os.urandom(32)), lot["id"]
+            )
+            for _ in range(12)
+        ),
+    }
+    assert len(others) >= 3, others
+    for client in (watcher, *clients.values()):
+        await client.close()
+
+
+def _with_value(draw: dict[str, Any], lot: str, bidder: str, value: bytes) -> dict[str, Any]:
+    """The draw as if ``bidder`` had committed and revealed ``value``; the fixed input made
+    again for it (the attacker's what-if, not a record)."""
+    contributions = [
+        {**c, "value": value.hex(), "commitment": sha256(value)} if c["bidder"] == bidder else c
+        for c in draw["contributions"]
+    ]
+    committed = {c["bidder"]: c["commitment"] for c in contributions}
+    fixed = {
+        "lot": lot,
+        "commitment": draw["commitment"],
+        "contributions": committed,
+        "at": draw["fixed"]["at"],
+    }
+    text = json.dumps(fixed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = sha256(b"bidroom K input v2\n" + text.encode())
+    return {**draw, "contributions": contributions, "fixed": {**draw["fixed"], "digest": digest}}

@@ -11,7 +11,6 @@ import json
 import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -264,9 +263,10 @@ def test_the_draw_is_revealed_from_its_sealed_copy_when_the_chairs_browser_lost_
     revealed = o.post("reveal", "王敏", {})
     assert revealed.status_code == 200, revealed.json()
     draw = o.state()
-    assert draw.seed == seed.hex()
-    assert draw.k == opening.draw_k(
-        seed, lot["id"], *[Decimal(v) for v in ("0.00", "0.05", "0.01")]
+    assert draw.seed == seed.hex() and draw.fixed is not None
+    # no bidder contributed: K from the seed and the input fixed at the window's start
+    assert draw.k == opening.draw_k_v2(
+        seed.hex(), lot["id"], ["0.00", "0.05", "0.01"], draw.fixed["digest"], {}
     )
 
 

@@ -15,6 +15,7 @@ afterwards verifies offline.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -86,6 +87,14 @@ def statuses(screen: Screen) -> str:
     return re.sub(r"\d\d:\d\d:\d\d", "hh:mm:ss", text)
 
 
+def contribution_of(bidder: Screen, room: str) -> str:
+    """The contribution to K this bidder's browser made at the sign-in (hex)."""
+    key = f"bidroom.contribution.{room}.{bidder.subject}"
+    value: str | None = bidder.page.evaluate("(k) => localStorage.getItem(k)", key)
+    assert value is not None and re.fullmatch(r"[0-9a-f]{64}", value), value
+    return value
+
+
 def room_of(demo: Demo) -> str:
     return demo.room()
 
@@ -117,6 +126,16 @@ def test_a_whole_opening_with_a_bid_opened_by_the_custodians(
         bidder.click("sign-in")
         expect(bidder.testid("signed-in")).to_be_visible()
     expect(chair.testid("signed-in-count")).to_contain_text("3")
+    # each sign-in committed the bidder's contribution to K, made and kept in their browser
+    values = {b.subject: contribution_of(b, room) for b in bidders}
+    for bidder in bidders:
+        mine = bidder.testid(f"contribution-{bidder.subject}")
+        expect(mine).to_contain_text(
+            hashlib.sha256(bytes.fromhex(values[bidder.subject])).hexdigest()
+        )
+        expect(
+            bidder.testid(f"contribution-{b2.subject if bidder is b1 else b1.subject}")
+        ).to_have_count(0)
 
     # the deadline: the clock fixes the bids and the count is public
     for screen in screens:
@@ -131,6 +150,19 @@ def test_a_whole_opening_with_a_bid_opened_by_the_custodians(
     chair.confirm_dialog()
     for screen in screens:
         screen.phase("decrypting")
+    # each bidder's page reveals their contribution by itself; nobody else sees it yet
+    for bidder in bidders:
+        expect(bidder.testid(f"contribution-{bidder.subject}")).to_have_attribute(
+            "data-revealed", "true"
+        )
+    for bidder in bidders:
+        expect(chair.testid(f"contribution-{bidder.subject}")).to_have_attribute(
+            "data-revealed", "null"
+        )
+    for screen in screens:
+        shown = screen.page.content()
+        others = [v for subject, v in values.items() if subject != screen.subject]
+        assert not [v for v in others if v in shown], screen.who
 
     # two bidders decrypt in their own browsers; the second reloads mid-way first
     b1.click("decrypt")
@@ -169,6 +201,9 @@ def test_a_whole_opening_with_a_bid_opened_by_the_custodians(
         expect(screen.testid(f"sheet-row-{b1.subject}")).to_contain_text("3650000.00")
         expect(screen.testid(f"sheet-row-{b3.subject}")).to_contain_text("3598000.00")
     expect(b1.testid(f"sheet-row-{b2.subject}")).to_contain_text("3712500.00")
+    # with the sheet, every contribution is public
+    for subject, value in values.items():
+        expect(supervisor.testid(f"contribution-{subject}")).to_contain_text(value)
 
     # K revealed after the sheet, though the chair's browser lost the seed (the copy sealed to
     # the room at the commitment is opened); a bidder recomputes K in the browser
@@ -178,8 +213,10 @@ def test_a_whole_opening_with_a_bid_opened_by_the_custodians(
     )
     chair.click("reveal-draw")
     expect(b1.testid("draw-k")).to_contain_text(re.compile(r"0\.0\d"))
-    b1.click("verify-k")
-    expect(b1.testid("verify-result")).to_have_attribute("data-ok", "true")
+    expect(b1.testid("draw-formula")).to_contain_text("bidroom K v2")
+    for screen in (b1, chair):
+        screen.click("verify-k")
+        expect(screen.testid("verify-result")).to_have_attribute("data-ok", "true")
 
     # an objection and the chair's answer
     b2.page.get_by_test_id("objection-text").fill("第二标段投标保证金金额是否满足要求，请说明。")

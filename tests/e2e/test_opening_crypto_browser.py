@@ -302,6 +302,7 @@ def test_a_share_file_for_another_custodian_is_refused_by_name(
 
 
 DRAW = """async ({seed, lot, range}) => window.T.O.drawK(window.T.B.fromHex(seed), lot, range)"""
+DRAW_V2 = """async (inputs) => window.T.O.drawKv2(inputs)"""
 
 
 @pytest.mark.parametrize(
@@ -359,6 +360,11 @@ def _config() -> dict[str, Any]:
 
 
 SIG = {"signature": "s" * 20, "certificate": "c" * 20}
+B1_VALUE = bytes(range(100, 132))
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _script() -> list[tuple[str, Actor, dict[str, Any], timedelta]]:
@@ -378,10 +384,13 @@ def _script() -> list[tuple[str, Actor, dict[str, Any], timedelta]]:
     }
     minute = timedelta(minutes=1)
     steps: list[tuple[str, Actor, dict[str, Any], timedelta]] = [
-        ("opening.sign_in", b1, {}, -10 * minute),
+        ("opening.sign_in", b1, {"contribution": sha256(B1_VALUE)}, -10 * minute),
         ("opening.fix_bids", SYSTEM, {"bids": bids}, 0 * minute),
         ("opening.commit_draw", chair, {"commitment": hashlib.sha256(SEED).hexdigest()}, minute),
+        # after the deadline, before the window; b3 never reveals theirs (absent from K)
+        ("opening.sign_in", WATCHING["b3"], {"contribution": sha256(b"b3" * 16)}, minute),
         ("opening.start_window", chair, {}, minute),
+        ("opening.reveal_contribution", b1, {"value": B1_VALUE.hex()}, minute),
         ("opening.decrypted", b1, {"sealed_key": "k" * 20, **SIG}, 2 * minute),
         (
             "opening.report_failure",
@@ -523,16 +532,17 @@ FOLD = """async ({first, frames, checkpoints, me, subject, reveals}) => {
   // room type's reveals, the server sends a fresh snapshot (here: the one after that command)
   const role = first.role;
   const own = (s) => (role === "bidder" ? O.withOwnBid(s, subject, "e".repeat(64)) : s);
-  let live = own(O.fromSnapshot(first.state, subject));
+  let live = own(O.fromSnapshot(first.state, subject, role));
   let last = first.seq;
   const out = [];
   for (const point of checkpoints) {
     const batch = frames.filter((f) => f.seq > last && f.seq <= point.seq && f.seen.includes(me));
     live = batch.some((f) => reveals.includes(f.name))
-      ? own(O.fromSnapshot(point.state, subject))
+      ? own(O.fromSnapshot(point.state, subject, role))
       : batch.reduce((s, f) => own(O.apply(s, f)), live);
     last = point.seq;
-    out.push({seq: point.seq, live: view(live), reload: view(O.fromSnapshot(point.state, subject)),
+    const reload = O.fromSnapshot(point.state, subject, role);
+    out.push({seq: point.seq, live: view(live), reload: view(reload),
               tasks: O.tasks(live, {subject, role}, Date.parse("2026-12-20T02:00:00Z"))});
   }
   return out;
@@ -565,6 +575,24 @@ def test_the_live_fold_shows_what_a_reload_shows(
     assert got[-1]["reload"]["phase"] == "published"
     if refusal and watcher in ("chair", "supervisor"):
         assert got[-1]["live"]["bids"]["b4"] == ["revoked", "bidder_entry_mismatch"]
+    draw = got[-1]["reload"]["draw"]
+    assert [(c["bidder"], c["value"]) for c in draw["contributions"]] == [
+        ("b1", B1_VALUE.hex()),
+        ("b3", None),
+    ]
+    # the page verifies K from what the record shows, as anyone would (docs/opening.md)
+    verified = page.evaluate(
+        "async ({draw, lot}) => window.T.O.verifyDraw(draw, lot)", {"draw": draw, "lot": "lot-1"}
+    )
+    assert verified["ok"] is True and verified["k"] == draw["k"]
+    lied = {**draw, "k": "0.99"}
+    assert (
+        page.evaluate(
+            "async ({draw, lot}) => window.T.O.verifyDraw(draw, lot)",
+            {"draw": lied, "lot": "lot-1"},
+        )["ok"]
+        is False
+    )
 
 
 # what each page asks its user to do, after the command at that step of _script()
@@ -572,16 +600,17 @@ TASKS = {
     "chair": {
         1: {"commit_draw"},
         2: {"start_window"},
-        7: {"request_quorum", "settle_failures", "answer"},
-        11: {"request_quorum", "settle_failures", "answer"},
-        12: {"publish_sheet", "answer"},
-        13: {"reveal_draw", "answer"},
-        15: {"generate_record"},
-        18: {"countersign"},
-        19: {"publish"},
+        3: {"start_window"},
+        9: {"request_quorum", "settle_failures", "answer"},
+        13: {"request_quorum", "settle_failures", "answer"},
+        14: {"publish_sheet", "answer"},
+        15: {"reveal_draw", "answer"},
+        17: {"generate_record"},
+        20: {"countersign"},
+        21: {"publish"},
     },
-    "b1": {3: {"decrypt"}, 16: {"confirm"}},
-    "custodian": {8: {"submit_share"}},
+    "b1": {4: {"decrypt"}, 5: {"decrypt"}, 18: {"confirm"}},
+    "custodian": {10: {"submit_share"}},
 }
 
 
@@ -606,3 +635,24 @@ def test_each_page_names_the_next_step(browser_page: Page | None, watcher: str) 
     for at, expected in TASKS[watcher].items():
         assert tasks[at - 1] == expected, f"after step {at}"
     assert tasks[-1] == set()
+
+
+@pytest.mark.parametrize("k_range", [("0.00", "0.05", "0.01"), ("0.020", "0.030", "0.001")])
+def test_the_page_recomputes_k_v2_as_the_core_draws_it(
+    browser_page: Page | None, k_range: tuple[str, str, str]
+) -> None:
+    page = ready(browser_page)
+    for i in range(6):
+        seed = sha256(f"seed {i}".encode())
+        fixed = sha256(f"fixed {i}".encode())
+        values = {f"uscc:b{j}": sha256(f"value {i} {j}".encode()) for j in range(i % 3)}
+        values["uscc:中文"] = sha256(b"non-ascii bidder keys sort and encode as the core's")
+        expected = opening.draw_k_v2(seed, LOT, list(k_range), fixed, values)
+        inputs = {
+            "lot": LOT,
+            "range": list(k_range),
+            "seed": seed,
+            "fixed": fixed,
+            "contributions": values,
+        }
+        assert page.evaluate(DRAW_V2, inputs) == str(expected)

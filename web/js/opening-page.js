@@ -25,6 +25,7 @@ const { t } = i18n;
 const TOAST_MS = 6000;
 const WATCHERS = new Set(["chair", "supervisor"]);
 const OBJECTION_PHASES = new Set(["decrypting", "settling", "sheet", "record"]);
+const AFTER_SHEET = new Set(["sheet", "record", "countersigned", "published"]);
 const HIDDEN_DATA = new Set(["sealed_key", "signature", "certificate", "sealed_share", "document", "proofs", "checkpoint", "rows"]);
 const BIDDER_CAUSES = ["bidder_key_lost", "bidder_cert_revoked", "platform_fault", "ca_fault", "network_fault"];
 const RESEND_MS = [1000, 2000, 4000, 8000]; // pauses before a signed step is sent again
@@ -128,10 +129,11 @@ async function loadHistory(upto) {
 function onSnapshot(frame) {
   // A snapshot mid-stream (after the sheet, say) replaces the state, not the events seen so far.
   const seen = page.state?.log || [];
-  page.state = { ...adoptOwnBid(opening.fromSnapshot(frame.state, page.me?.subject)), log: seen };
+  page.state = { ...adoptOwnBid(opening.fromSnapshot(frame.state, page.me?.subject, page.me?.role)), log: seen };
   page.meeting = meeting.fromSnapshot(frame.state.meeting || frame.state);
   clearSettledErrors();
   loadMyBids();
+  revealContribution();
   render();
 }
 
@@ -140,6 +142,7 @@ function onEvent(frame) {
   page.meeting = meeting.apply(page.meeting, frame);
   clearSettledErrors();
   if (frame.seq > page.replayedUpTo) announce(frame);
+  revealContribution();
   render();
 }
 
@@ -406,6 +409,48 @@ function chairHttp(stepName, { sign = false } = {}) {
 }
 
 const drawKey = () => `bidroom.draw.${page.room}`;
+// A bidder's contribution to K stays in this browser (never sealed to the platform's key, which
+// its operator holds) from the sign-in until the page reveals it in the window.
+const contributionKey = () => `bidroom.contribution.${page.room}.${page.me?.subject}`;
+
+/** Sign in; on a lot that draws K, with the commitment of 32 random bytes made here. */
+async function signIn(event) {
+  const button = event.currentTarget;
+  if (!page.state.draw?.range) return run("opening.sign_in", {}, "op.toast.signedIn", button);
+  let value = localStorage.getItem(contributionKey());
+  if (!value) {
+    value = toHex(crypto.getRandomValues(new Uint8Array(32)));
+    localStorage.setItem(contributionKey(), value);
+  }
+  const contribution = await opening.commitmentOf(fromHex(value));
+  return run("opening.sign_in", { contribution }, "op.toast.signedIn", button);
+}
+
+/** My contribution's entry in the draw, if I committed one. */
+function myContribution() {
+  return (page.state.draw?.contributions || []).find((c) => c.bidder === page.me?.subject) || null;
+}
+
+let revealing = false;
+let revealRefused = false; // a refusal (not a lost connection: the client resends) is final
+
+/** Once the window has fixed K's last input, the page reveals the contribution by itself (up to
+ *  the sheet; unrevealed by then, it is absent from K: docs/opening.md). */
+async function revealContribution() {
+  const mine = myContribution();
+  const value = localStorage.getItem(contributionKey());
+  if (revealing || revealRefused || role() !== "bidder" || !mine || mine.revealed !== false || !value) return;
+  if (!["decrypting", "settling"].includes(page.state.phase)) return;
+  revealing = true;
+  try {
+    await page.conn.command("opening.reveal_contribution", { value });
+  } catch (error) {
+    revealRefused = true;
+    if (error?.code !== "already_revealed") toast(i18n.errorText(error), "error");
+  } finally {
+    revealing = false;
+  }
+}
 const shareKey = () => `bidroom.share.${page.room}`;
 
 /** Me, as the task list needs me: a custodian also by the share index they submitted. */
@@ -444,10 +489,7 @@ async function answerObjection(o) {
 
 async function verifyK() {
   const { draw, lot } = page.state;
-  const seed = fromHex(draw.seed);
-  const k = await opening.drawK(seed, lot, draw.range);
-  const commitment = await opening.commitmentOf(seed);
-  page.verified = { k, ok: k === String(draw.k) && (!draw.commitment || commitment === draw.commitment), commitment };
+  page.verified = await opening.verifyDraw(draw, lot);
   render();
 }
 
@@ -455,7 +497,7 @@ async function verifyK() {
 
 function wire() {
   const click = (id, fn) => byId(id).addEventListener("click", fn);
-  click("sign-in", (e) => run("opening.sign_in", {}, "op.toast.signedIn", e.currentTarget));
+  click("sign-in", signIn);
   click("decrypt", decrypt);
   byId("failure-form").addEventListener("submit", reportOwnFailure);
   byId("decide-form").addEventListener("submit", decide);
@@ -738,6 +780,9 @@ function renderDraw() {
     draw.range && fact("op.draw.range", t("op.draw.rangeValue", { low, high, step: stepSize }), "draw-range"),
     fact("op.draw.commitment", draw.commitment ? h("code", { class: "hash" }, draw.commitment) : t("op.draw.notYet"), "draw-commitment"),
     fact("op.draw.seed", draw.seed ? h("code", { class: "hash" }, draw.seed) : t("op.draw.afterSheet"), "draw-seed"),
+    draw.fixed && fact("op.draw.fixed", [h("code", { class: "hash" }, draw.fixed.digest), " · ", i18n.formatDateTime(draw.fixed.at)], "draw-fixed"),
+    draw.contributions.length > 0 && fact("op.draw.contributions", contributionList(draw), "draw-contributions"),
+    draw.formula && fact("op.draw.formula", draw.formula, "draw-formula"),
     fact("op.draw.k", draw.k ?? "—", "draw-k"));
   show("verify-k", Boolean(draw.seed && draw.range));
   const v = page.verified;
@@ -745,6 +790,20 @@ function renderDraw() {
   result.textContent = v ? t(v.ok ? "op.draw.verified" : "op.draw.mismatch", { k: v.k }) : "";
   result.className = `hint ${v ? (v.ok ? "ok" : "danger") : ""}`;
   result.dataset.ok = v ? String(v.ok) : "";
+}
+
+/** Each bidder's contribution: its commitment, and its value once the sheet shows them all; a
+ *  bidder's own line says whether the page has revealed it. */
+function contributionList(draw) {
+  return h("ul", { class: "plain" }, draw.contributions.map((c) => {
+    const own = c.bidder === page.me?.subject;
+    const state = c.value ? h("code", { class: "hash" }, c.value)
+      : c.revealed === true ? t("op.draw.revealedHidden")
+      : c.revealed === false ? t(AFTER_SHEET.has(page.state.phase) ? "op.draw.absent" : "op.draw.notRevealed")
+      : t("op.draw.afterSheet");
+    return h("li", { "data-testid": `contribution-${c.bidder}`, "data-revealed": String(c.revealed) },
+      own ? t("op.draw.mine") : bidName(c.bidder), "：", h("code", { class: "hash" }, c.commitment), " → ", state);
+  }));
 }
 
 function renderObjections() {

@@ -7,7 +7,7 @@
 // room as this participant may see it (a bidder sees only the count and their own bid before
 // the sheet); events fold on top of it, so a reload or a late join shows the same room.
 
-import { concat, toHex, utf8 } from "./bytes.js";
+import { canonical, concat, fromHex, toHex, utf8 } from "./bytes.js";
 
 export const PHASES = [
   "signing_in", "bids_fixed", "decrypting", "settling", "sheet", "record", "countersigned",
@@ -42,6 +42,7 @@ export const RULES = {
   "opening.settle_failures": [["chair"], ["settling"]],
   "opening.commit_draw": [["chair"], ["bids_fixed"]],
   "opening.reveal_draw": [["chair"], ["sheet"]],
+  "opening.reveal_contribution": [["bidder"], ["decrypting", "settling"]],
   "opening.object": [["bidder"], TALK],
   "opening.answer": [["chair"], TALK],
   "opening.generate_record": [["chair"], ["sheet"]],
@@ -66,7 +67,7 @@ export function initial(config = {}) {
     quorum: null, // {bidders (every bid ever requested), reason, pending}
     shares: [], // the pending request's shares: [{index, custodian}]
     sheet: null, // {rows, ceiling_price, fields}
-    draw: null, // {range, commitment, seed, k}
+    draw: null, // {formula, range, commitment, seed, fixed: {at, digest}, contributions: [{bidder, commitment, value, revealed}], k}
     objections: [], // [{seq, bidder, text, at, answer}]
     record: null, // {document, digest, confirm_until}
     confirmations: {}, // bidder -> {opinion, text, at}
@@ -76,6 +77,7 @@ export function initial(config = {}) {
     allowed: null, // the server's WebSocket commands for me, valid while allowedPhase holds
     actions: [], // the server's HTTP steps for me (decrypted, confirm_record, countersign, ...)
     allowedPhase: null,
+    viewer: { subject: null, role: null }, // whose view this is: who sees which contribution to K
     log: [],
   };
 }
@@ -117,7 +119,53 @@ function objectionsFrom(snap) {
 
 function drawFrom(d) {
   if (!d) return null;
-  return { range: d.range || null, commitment: d.commitment || null, seed: d.seed || null, k: d.k ?? null };
+  return {
+    formula: d.formula || null,
+    range: d.range || null,
+    commitment: d.commitment || null,
+    seed: d.seed || null,
+    fixed: d.fixed || null,
+    contributions: list(d.contributions).map(contributionFrom),
+    k: d.k ?? null,
+  };
+}
+
+function contributionFrom(c) {
+  return { bidder: c.bidder, commitment: c.commitment || null, value: c.value ?? null, revealed: c.revealed ?? null };
+}
+
+/** The draw with `bidder`'s contribution changed (added if new). */
+function withContribution(s, bidder, changes) {
+  const draw = s.draw || drawFrom({});
+  const known = draw.contributions.find((c) => c.bidder === bidder) || contributionFrom({ bidder });
+  const others = draw.contributions.filter((c) => c.bidder !== bidder);
+  const contributions = [...others, { ...known, ...changes }].sort((a, b) => (a.bidder < b.bidder ? -1 : a.bidder > b.bidder ? 1 : 0));
+  return { ...s, draw: { ...draw, contributions } };
+}
+
+const WATCHING = new Set(["chair", "supervisor"]);
+const AFTER_SHEET = new Set(["sheet", "record", "countersigned", "published"]);
+
+/** Before the sheet a bidder sees only their own contribution's entry; watchers every one. */
+function signedIn(s, d) {
+  const next = { ...s, signedIn: s.signedIn.includes(d.bidder) ? s.signedIn : [...s.signedIn, d.bidder] };
+  const own = d.bidder === s.viewer?.subject;
+  if (!d.contribution || !(own || WATCHING.has(s.viewer?.role))) return next;
+  return withContribution(next, d.bidder, { commitment: d.contribution, revealed: own ? false : null });
+}
+
+/** Only its bidder is sent a reveal before the sheet, and sees only that it went in. */
+function contributionRevealed(s, d) {
+  return withContribution(s, d.bidder, AFTER_SHEET.has(s.phase) ? { value: d.value, revealed: true } : { revealed: true });
+}
+
+/** K drawn: v2 names every contribution it counted, and those absent from it. */
+function drawRevealed(s, d) {
+  let next = { ...s, draw: { ...(s.draw || drawFrom({})), seed: d.seed, k: d.k, range: d.range, formula: d.formula || K_V1 } };
+  if (d.fixed) next = { ...next, draw: { ...next.draw, fixed: d.fixed } };
+  for (const [bidder, value] of Object.entries(d.contributions || {})) next = withContribution(next, bidder, { value, revealed: true });
+  for (const bidder of list(d.absent)) next = withContribution(next, bidder, { value: null, revealed: false });
+  return next;
 }
 
 function quorumFrom(q, bids) {
@@ -132,7 +180,7 @@ function quorumFrom(q, bids) {
  * bidroom/opening.py snapshot() writes it. `me` (the subject) places "me_signed_in" for a bidder,
  * who is not shown the others' sign-ins.
  */
-export function fromSnapshot(snap, me = null) {
+export function fromSnapshot(snap, me = null, role = null) {
   const o = snap.opening || snap;
   const base = initial(o);
   const q = o.quorum || null;
@@ -163,6 +211,7 @@ export function fromSnapshot(snap, me = null) {
     allowed: list(o.allowed),
     actions: list(o.actions),
     allowedPhase: o.phase || base.phase,
+    viewer: { subject: me, role },
   };
 }
 
@@ -202,7 +251,9 @@ function withBid(state, bidder, changes) {
 function fixed(s, d) {
   const bids = {};
   for (const b of list(d.bids)) bids[b.bidder] = { ...bid(b), ...(s.bids[b.bidder] ? { status: s.bids[b.bidder].status } : {}) };
-  return { ...s, phase: "bids_fixed", bids, count: list(d.bids).length };
+  // K counts the contributions of bidders with a bid
+  const draw = s.draw && { ...s.draw, contributions: s.draw.contributions.filter((c) => c.bidder in bids) };
+  return { ...s, phase: "bids_fixed", bids, count: list(d.bids).length, draw };
 }
 
 function windowClosed(s, d) {
@@ -250,7 +301,7 @@ function quorumDone(s, d, changes) {
 }
 
 const FOLDERS = {
-  "opening.signed_in": (s, d) => ({ ...s, signedIn: s.signedIn.includes(d.bidder) ? s.signedIn : [...s.signedIn, d.bidder] }),
+  "opening.signed_in": signedIn,
   "opening.bids_fixed": fixed,
   "opening.count_published": (s, d) => ({ ...s, phase: s.phase === "signing_in" ? "bids_fixed" : s.phase, count: d.count }),
   "opening.decided": (s, d) => ({
@@ -258,7 +309,12 @@ const FOLDERS = {
     decision: { decision: d.decision, reason: d.reason, count: d.count },
     phase: d.decision === "terminate" ? "terminated" : s.phase,
   }),
-  "opening.window_started": (s, d) => ({ ...s, phase: "decrypting", windowEnds: d.ends }),
+  "opening.window_started": (s, d) => {
+    const next = { ...s, phase: "decrypting", windowEnds: d.ends };
+    return d.draw_input ? { ...next, draw: { ...(s.draw || drawFrom({})), fixed: d.draw_input, formula: K_V2 } } : next;
+  },
+  // a bidder's own reveal (no one else is sent it before the sheet)
+  "opening.contribution_revealed": contributionRevealed,
   "opening.bid_decrypted": (s, d) => withBid(s, d.bidder, { status: "decrypted", cause: null }),
   "opening.failure_reported": (s, d) => withBid(s, d.bidder, { status: "failed", cause: d.cause, reported_by: d.by ?? null }),
   // an earlier core's name for the same step, settled at once
@@ -288,8 +344,8 @@ const FOLDERS = {
     sheet: { rows: list(d.rows), ceiling_price: d.ceiling_price ?? null, fields: list(d.fields) },
     bids: sheetBids(s, list(d.rows)),
   }),
-  "opening.draw_committed": (s, d) => ({ ...s, draw: { ...(s.draw || {}), commitment: d.commitment } }),
-  "opening.draw_revealed": (s, d) => ({ ...s, draw: { ...(s.draw || {}), seed: d.seed, k: d.k, range: d.range } }),
+  "opening.draw_committed": (s, d) => ({ ...s, draw: { ...(s.draw || drawFrom({})), commitment: d.commitment } }),
+  "opening.draw_revealed": drawRevealed,
   "opening.objection": objection,
   "opening.answer": answer,
   "opening.record_generated": (s, d) => ({
@@ -459,18 +515,66 @@ function formatDecimal(units, scale) {
  * n = SHA-256("bidroom K v1\n" || lot || "\n" || seed) big-endian; steps = (high - low) / step + 1;
  * K = low + (n mod steps) * step, written with the scale Python's Decimal gives it.
  */
-export async function drawK(seed, lot, [low, high, step]) {
-  const [lo, hi, st] = [decimal(low), decimal(high), decimal(step)];
-  const scale = Math.max(lo.scale, hi.scale, st.scale);
-  const steps = (rescale(hi, scale) - rescale(lo, scale)) / rescale(st, scale) + 1n;
-  const digest = new Uint8Array(await crypto.subtle.digest(
-    "SHA-256", concat(utf8("bidroom K v1\n"), utf8(lot), utf8("\n"), seed)));
-  const n = BigInt(`0x${toHex(digest)}`) % steps;
-  const out = Math.max(lo.scale, st.scale); // Decimal: low + m * step keeps the finer exponent
-  return formatDecimal(rescale(lo, out) + n * rescale(st, out), out);
+export async function drawK(seed, lot, range) {
+  return kOf(await sha256(concat(utf8(`${K_V1}\n`), utf8(lot), utf8("\n"), seed)), range);
 }
 
 /** Hex SHA-256 of the seed: the commitment published before the sheet. */
 export async function commitmentOf(seed) {
   return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", seed)));
+}
+
+export const K_V1 = "bidroom K v1";
+export const K_V2 = "bidroom K v2";
+
+/** K from its digest: low + (n mod steps) * step, with the scale Python's Decimal gives it. */
+function kOf(digest, [low, high, step]) {
+  const [lo, hi, st] = [decimal(low), decimal(high), decimal(step)];
+  const scale = Math.max(lo.scale, hi.scale, st.scale);
+  const steps = (rescale(hi, scale) - rescale(lo, scale)) / rescale(st, scale) + 1n;
+  const n = BigInt(`0x${toHex(digest)}`) % steps;
+  const out = Math.max(lo.scale, st.scale);
+  return formatDecimal(rescale(lo, out) + n * rescale(st, out), out);
+}
+
+const sha256 = async (bytes) => new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+
+/**
+ * K v2, as bidroom.opening.draw_k_v2 computes it (docs/opening.md, "The draw of K"):
+ * n = SHA-256("bidroom K v2\n" || canonical {lot, range, seed, fixed, contributions}).
+ */
+export async function drawKv2({ lot, range, seed, fixed, contributions }) {
+  const body = { lot, range, seed, fixed, contributions };
+  return kOf(await sha256(concat(utf8(`${K_V2}\n`), canonical(body))), range);
+}
+
+/** K's input fixed at the window's start: hex SHA-256("bidroom K input v2\n" || canonical {...}). */
+export async function fixedInput({ lot, commitment, contributions, at }) {
+  return toHex(await sha256(concat(utf8("bidroom K input v2\n"), canonical({ lot, commitment, contributions, at }))));
+}
+
+/**
+ * Check the drawn K from what the room published ({ok, k, commitment}): every value against its
+ * commitment, the fixed input against its parts (v2), and K recomputed from them all.
+ */
+export async function verifyDraw(draw, lot) {
+  const seed = fromHex(draw.seed);
+  const commitment = await commitmentOf(seed);
+  let k;
+  let ok = !draw.commitment || commitment === draw.commitment;
+  if (draw.formula === K_V2) {
+    const counted = Object.fromEntries(draw.contributions.map((c) => [c.bidder, c.commitment]));
+    const revealed = {};
+    for (const c of draw.contributions) {
+      if (c.value == null) continue;
+      revealed[c.bidder] = c.value;
+      ok = ok && (await commitmentOf(fromHex(c.value))) === c.commitment;
+    }
+    const fixed = await fixedInput({ lot, commitment: draw.commitment, contributions: counted, at: draw.fixed?.at });
+    ok = ok && fixed === draw.fixed?.digest;
+    k = await drawKv2({ lot, range: draw.range, seed: draw.seed, fixed: draw.fixed?.digest, contributions: revealed });
+  } else {
+    k = await drawK(seed, lot, draw.range);
+  }
+  return { k, ok: ok && k === String(draw.k), commitment };
 }
