@@ -33,6 +33,7 @@ from bidroom import (
     audit_bundle,
     db,
     demo,
+    demo_pki,
     logs,
     owners,
     receipts,
@@ -157,6 +158,7 @@ def _demo_settings(args: argparse.Namespace) -> Settings:
         min_bid_days=0,  # the demo's opening is minutes away, not the law's 20 days
         fix_grace_seconds=3,  # its bids are small: checked in well under a second
         expert_pool=demo.pool_file(var),  # written by the seed: the demo experts
+        insider_organisations=list(demo_pki.INSIDERS),  # the custody policy's insiders
         **_demo_media(),
     )
 

@@ -369,7 +369,9 @@ async def _publish(
         owners.owner(demo_pki.person(CHAIR).organisation, [chair]),
     )
     await state.tenders.create_tender(record, now)
-    await tender_api.publish(state, record, chair, now)  # type: ignore[arg-type]
+    person = demo_pki.person(CHAIR)
+    publisher = tenders.Publisher(chair, person.name, person.organisation)
+    await tender_api.publish(state, record, chair, now, publisher)  # type: ignore[arg-type]
     [lot] = await state.tenders.lots_of(record.id)
     await _seal_bids(state, folder, lot)
     return lot  # type: ignore[no-any-return]

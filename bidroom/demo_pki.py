@@ -48,10 +48,14 @@ PEOPLE = (
     DemoPerson("bidder-2", "bidder", "陈静", "东港城市服务集团有限公司", "91330901MA28Q3L50"),
     DemoPerson("bidder-3", "bidder", "周涛", "普陀绿源环卫工程有限公司", "91330903MA2A9C2K7"),
     DemoPerson("supervisor", "supervisor", "赵磊", "舟山市财政局", None),
-    # The lot's opening key is split 2-of-3 among custodians of three organisations.
-    DemoPerson("custodian-1", "custodian", "孙丽", "舟山市公共资源交易中心（招标代理）", None),
+    # The lot's opening key is split 2-of-3 among custodians of three organisations, as the
+    # custody policy wants (docs/opening.md "Custodians"): one of the trading centre (the chair's
+    # colleague: an insider), the notary and the development and reform commission (招标投标
+    # 行政监督), so that no two shares that open the key are the trading centre's or the
+    # platform's (INSIDERS).
+    DemoPerson("custodian-1", "custodian", "孙丽", "舟山市公共资源交易中心", None),
     DemoPerson("custodian-2", "custodian", "吴刚", "舟山市公证处", None),
-    DemoPerson("custodian-3", "custodian", "郑洁", "bidroom 平台运营方", None),
+    DemoPerson("custodian-3", "custodian", "郑洁", "舟山市发展和改革委员会", None),
     # The evaluation experts (评标专家), of no party's organisation. The lot's venues take 3 + 1 + 1
     # by home city; each city has one spare, so a replacement can be drawn at any venue.
     DemoPerson("expert-1", "expert", "钱建国", "浙江海洋大学", None, "舟山", SANITATION),
@@ -63,6 +67,10 @@ PEOPLE = (
     DemoPerson("expert-7", "expert", "韩卫东", "岱山县环境监测站", None, "岱山", SANITATION),
     DemoPerson("expert-8", "expert", "杨晓红", "岱山县市政工程设计所", None, "岱山", SANITATION),
 )
+
+# The demo's insider organisations (its BIDROOM_INSIDER_ORGANISATIONS): the trading centre and
+# the platform operator, who holds the database, the disks and the secrets.
+INSIDERS = ("舟山市公共资源交易中心", "bidroom 平台运营方")
 
 
 def _identity(person: DemoPerson) -> pki.Identity:

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     # publication; no lot may accept bids larger than max_bid_bytes.
     min_bid_days: int = Field(default=20, ge=0)
     max_bid_bytes: int = Field(default=512 * 1024 * 1024, ge=1024)
+    # The custody policy's insiders (docs/opening.md "Custodians"): the organisations on the
+    # platform's side, the trading centre and the platform operator (who holds the database, the
+    # disks and the secrets), as their certificates name them: an organisation's name (the O) or
+    # "uscc:<code>", JSON list. The publishing chair's own organisation is always one. Fewer than
+    # k of a lot's custodians may be insiders.
+    insider_organisations: list[str] = Field(default_factory=list)
     # Unfinished uploads a bidder may hold per lot at once (each may take max_bid_bytes of disk).
     max_open_uploads: int = Field(default=2, ge=1)
     # How often the opening clock looks for due steps (bids fixed at the deadline, the window

@@ -136,7 +136,12 @@ def _json(body: bytes) -> dict[str, Any]:
 
 def _custodian_view(pem: str) -> dict[str, Any]:
     holder = holder_of(tenders.custodian_certificate(pem))
-    return {"name": holder.name, "fingerprint": holder.fingerprint}
+    return {
+        "name": holder.name,
+        "organisation": holder.organisation,
+        "uscc": holder.uscc,
+        "fingerprint": holder.fingerprint,
+    }
 
 
 def lot_public(tender_id: str, spec: Mapping[str, Any], lot: LotRecord | None) -> dict[str, Any]:
@@ -279,16 +284,25 @@ async def publish_tender(request: Request) -> Response:
     who, tender = await _owned(request)
     if tender.status != "draft":
         raise Conflict("the tender is published already", code="tender_frozen")
-    await publish(request.app.state, tender, who.subject, _now(request))
+    publisher = tenders.Publisher(who.subject, who.name, who.organisation)
+    await publish(request.app.state, tender, who.subject, _now(request), publisher)
     return JSONResponse(
         {"tender": await tender_public(request.app.state, await _tender(request, who))}
     )
 
 
-async def publish(state: State, tender: TenderRecord, actor: str, now: datetime) -> None:
-    """Freeze the tender: per lot, check the custodians, make and split the opening key, log
-    the commitments and create the opening room; all written in one transaction."""
+async def publish(
+    state: State,
+    tender: TenderRecord,
+    actor: str,
+    now: datetime,
+    publisher: tenders.Publisher | None = None,
+) -> None:
+    """Freeze the tender: per lot, check the custodians (their certificates, the custody policy
+    against ``publisher``: by default ``actor`` alone), make and split the opening key, log the
+    commitments and create the opening room; all written in one transaction."""
     settings: Settings = state.settings
+    publisher = publisher or tenders.Publisher(actor)
     spec = tenders.parse_tender(dict(tender.spec), settings.max_bid_bytes)
     tenders.check_publishable(spec, now, settings.min_bid_days)
     trust = TrustStore(settings.trust_root)
@@ -301,6 +315,9 @@ async def publish(state: State, tender: TenderRecord, actor: str, now: datetime)
                 f"lot {lot.number}: two custodians are one registry holder",
                 code="custodian_duplicate",
             )
+        custodians = tenders.check_custody(
+            lot.number, lot.k, custodians, publisher, settings.insider_organisations
+        )
         split = tenders.split_key(lot_id, lot.k, custodians)
         config = tenders.opening_config(spec, lot_id, lot, split) | {"owner": dict(tender.owners)}
         room = RoomRecord(
@@ -349,7 +366,7 @@ async def _custodian(
             code="custodian_unregistered",
             detail={"lot": lot.number, "holder": login.holder_keys(holder)},
         )
-    return tenders.Custodian(known[0], holder.name, cert)
+    return tenders.Custodian(known[0], holder.name, cert, holder.organisation, holder.uscc)
 
 
 # lots -------------------------------------------------------------------------------------
@@ -361,20 +378,24 @@ async def get_lot(request: Request) -> Response:
 
 
 async def share(request: Request) -> Response:
-    """The caller's share file of this lot's opening key (custodian, or chair holding one)."""
+    """The caller's share file of this lot's opening key, once the lot's deadline has passed;
+    each fetch, and each attempt before the deadline, is an audit entry."""
     who = identity(request)
     lot = await _lot(request)
     data: bytes | None = await request.app.state.tenders.share_file(lot.id, who.subject)
     if data is None:
         raise NotFound("you hold no share of this lot's opening key", code="share_not_found")
-    entry = audit.Entry(
-        _now(request),
-        who.subject,
-        "lot.share_fetched",
-        lot.room,
-        None,
-        {"share": hashlib.sha256(data).hexdigest()},
-    )
+    now = _now(request)
+    if now < lot.deadline:
+        refused = audit.Entry(now, who.subject, "lot.share_refused", lot.room, None, {})
+        await request.app.state.store.record([refused])
+        raise Conflict(
+            "a share is served only after the lot's deadline",
+            code="share_not_yet",
+            detail={"deadline": lot.deadline.isoformat(), "now": now.isoformat()},
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    entry = audit.Entry(now, who.subject, "lot.share_fetched", lot.room, None, {"share": digest})
     await request.app.state.store.record([entry])
     return Response(data, media_type="application/json", headers={"cache-control": "no-store"})
 
@@ -384,6 +405,14 @@ async def register(request: Request) -> Response:
     lot = await _lot(request)
     if _now(request) > lot.deadline:
         raise Conflict("the deadline has passed", code="deadline_passed")
+    custodian = tenders.custodian_of(lot.custodians, who.subject, who.organisation)
+    if custodian is not None:
+        raise NotAllowed(
+            f"your organisation holds a share of this lot's opening key ({custodian['name']}): "
+            "it may not bid on the lot",
+            code="bidder_is_custodian",
+            detail={"lot": lot.id, "custodian": custodian},
+        )
     new = await request.app.state.tenders.register(
         lot.id, who.subject, who.name, who.organisation, _now(request)
     )

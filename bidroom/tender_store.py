@@ -65,7 +65,7 @@ class LotRecord:
     opening_key: bytes  # SubjectPublicKeyInfo, DER
     key_fingerprint: str
     commitments: list[dict[str, Any]]
-    custodians: list[dict[str, Any]]  # [{"subject", "name", "index"}]
+    custodians: list[dict[str, Any]]  # tenders.KeySplit.custodians
 
 
 @dataclass(frozen=True, slots=True)

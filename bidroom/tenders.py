@@ -24,6 +24,16 @@ refusal is a TenderError whose ``code`` names the rule (docs/opening.md "Tenders
     bid_size_over_limit    max_bid_bytes over the platform's limit (BIDROOM_MAX_BID_BYTES)
     lot_number_duplicate   two lots with one number
 
+The custody policy (docs/opening.md "Custodians"), checked at publication by
+:func:`check_custody` with the custodians' verified certificates, the publishing chair and the
+platform's insider organisations (BIDROOM_INSIDER_ORGANISATIONS):
+
+    custodian_organisation_missing  a custodian certificate names no organisation (no O, no USCC)
+    custodian_is_chair              a custodian is the publishing chair
+    custodians_same_organisation    two custodians of one organisation (same USCC or same O)
+    custodian_not_independent       k or more custodians are insiders (the chair's organisation
+                                    or an insider organisation): they could open bids together
+
 The lot's ``evaluation`` section (optional: a lot may be published for its opening alone; if
 present it is complete, and frozen with the rest of the spec, K excepted, which the opening draws):
 
@@ -59,8 +69,9 @@ present it is complete, and frozen with the rest of the spec, K excepted, which 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -501,11 +512,16 @@ def room_id(lot: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Custodian:
-    """A custodian as publication found them: registry subject, name, certificate."""
+    """A custodian as publication found them: registry subject, name, certificate, and the
+    organisation and USCC their (verified) certificate names; ``insider`` once the custody
+    policy has classed them (:func:`check_custody`)."""
 
     subject: str
     name: str
     certificate: x509.Certificate
+    organisation: str | None = None
+    uscc: str | None = None
+    insider: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -516,7 +532,8 @@ class KeySplit:
     fingerprint: str  # hex, ca.shares.key_fingerprint
     commitments: list[dict[str, Any]]
     files: list[tuple[str, int, bytes]]  # (custodian subject, index, share file)
-    custodians: list[dict[str, Any]]  # [{"subject", "name", "index"}]
+    # [{"subject", "name", "organisation", "uscc", "insider", "index"}]
+    custodians: list[dict[str, Any]]
 
 
 def split_key(
@@ -536,7 +553,15 @@ def split_key(
         commitments=[c.to_dict() for c in commitments],
         files=files,
         custodians=[
-            {"subject": c.subject, "name": c.name, "index": i} for i, c in enumerate(custodians, 1)
+            {
+                "subject": c.subject,
+                "name": c.name,
+                "organisation": c.organisation,
+                "uscc": c.uscc,
+                "insider": c.insider,
+                "index": i,
+            }
+            for i, c in enumerate(custodians, 1)
         ],
     )
 
@@ -547,7 +572,7 @@ def opening_config(
     spec: LotSpec,
     split: KeySplit,
 ) -> dict[str, Any]:
-    """The opening room's config: the frozen lot spec (custodians as subject/name/index, not
+    """The opening room's config: the frozen lot spec (custodians as KeySplit.custodians, not
     certificates) plus the lot, its tender, the start time and the opening key's public parts."""
     frozen = spec.frozen()
     frozen["custodians"] = split.custodians
@@ -562,6 +587,144 @@ def opening_config(
         "key_fingerprint": split.fingerprint,
         "commitments": split.commitments,
     }
+
+
+# custody ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Publisher:
+    """Who publishes a tender: their registry subject and the name and organisation their
+    certificate gave their session (none for the operator's command line)."""
+
+    subject: str
+    name: str | None = None
+    organisation: str | None = None
+
+
+def organisation_name(name: str | None) -> str | None:
+    """An organisation's name as the policy compares it: NFKC (full-width brackets, letters and
+    digits as their ASCII forms), without white space, case-folded."""
+    if not name:
+        return None
+    folded = "".join(unicodedata.normalize("NFKC", name).split()).casefold()
+    return folded or None
+
+
+def organisation_keys(organisation: str | None, uscc: str | None) -> frozenset[str]:
+    """What names an organisation: ``uscc:<code>`` and ``o:<name as compared>``. Two holders are
+    of one organisation if their keys meet (the same USCC, or the same O)."""
+    keys = set()
+    if uscc and uscc.strip():
+        keys.add(f"uscc:{uscc.strip().upper()}")
+    name = organisation_name(organisation)
+    if name:
+        keys.add(f"o:{name}")
+    return frozenset(keys)
+
+
+def _uscc_of(subject: str) -> str | None:
+    """The USCC of a registry subject ``uscc:<code>`` (an organisation's certificate)."""
+    return subject.removeprefix("uscc:") if subject.startswith("uscc:") else None
+
+
+def insider_keys(entries: Iterable[str]) -> frozenset[str]:
+    """The insider organisations' keys (BIDROOM_INSIDER_ORGANISATIONS: ``uscc:<code>`` or an
+    organisation's name, as its certificates' O says it)."""
+    keys: set[str] = set()
+    for entry in entries:
+        entry = entry.strip()
+        if entry[:5].lower() == "uscc:":
+            keys |= organisation_keys(None, entry[5:])
+        else:
+            keys |= organisation_keys(entry, None)
+    return frozenset(keys)
+
+
+def _who(custodian: Custodian) -> dict[str, Any]:
+    return {
+        "subject": custodian.subject,
+        "name": custodian.name,
+        "organisation": custodian.organisation,
+    }
+
+
+def _is_publisher(
+    custodian: Custodian, publisher: Publisher, publisher_keys: frozenset[str]
+) -> bool:
+    """The chair themself: their registry subject, or (another certificate of theirs) their
+    name within their organisation."""
+    if custodian.subject == publisher.subject:
+        return True
+    same_name = publisher.name is not None and custodian.name == publisher.name
+    keys = organisation_keys(custodian.organisation, custodian.uscc)
+    return same_name and bool(keys & publisher_keys)
+
+
+def check_custody(
+    lot: str,
+    k: int,
+    custodians: Sequence[Custodian],
+    publisher: Publisher,
+    insiders: Iterable[str],
+) -> list[Custodian]:
+    """The custody policy (docs/opening.md "Custodians"): every custodian names their
+    organisation, none is the publishing chair, no two share an organisation, and fewer than
+    ``k`` are insiders (of the chair's organisation or of ``insiders``), so that any ``k`` who
+    could combine their shares include one from outside. The custodians, each marked insider or
+    not; else TenderError with the rule's code, naming the custodian(s)."""
+    publisher_keys = organisation_keys(publisher.organisation, _uscc_of(publisher.subject))
+    inside = insider_keys(insiders) | publisher_keys
+    marked: list[Custodian] = []
+    for custodian in custodians:
+        if _is_publisher(custodian, publisher, publisher_keys):
+            raise TenderError(
+                f"lot {lot}: custodian {custodian.name} is the chair who publishes the lot",
+                code="custodian_is_chair",
+                detail={"lot": lot, "custodian": _who(custodian)},
+            )
+        keys = organisation_keys(custodian.organisation, custodian.uscc)
+        if not keys:
+            raise TenderError(
+                f"lot {lot}: custodian {custodian.name}'s certificate names no organisation "
+                "(neither O nor a USCC): the policy cannot tell whom they answer to",
+                code="custodian_organisation_missing",
+                detail={"lot": lot, "custodian": _who(custodian)},
+            )
+        for earlier in marked:
+            if keys & organisation_keys(earlier.organisation, earlier.uscc):
+                raise TenderError(
+                    f"lot {lot}: custodians {earlier.name} and {custodian.name} are of one "
+                    f"organisation ({custodian.organisation or custodian.uscc}); each custodian "
+                    "comes from another organisation",
+                    code="custodians_same_organisation",
+                    detail={"lot": lot, "custodians": [_who(earlier), _who(custodian)]},
+                )
+        marked.append(replace(custodian, insider=bool(keys & inside)))
+    found = [c for c in marked if c.insider]
+    if len(found) >= k:
+        names = ", ".join(c.name for c in found)
+        raise TenderError(
+            f"lot {lot}: {len(found)} custodians ({names}) are of the trading centre or the "
+            f"platform, and {k} shares open the key: they could open bids without anyone from "
+            f"outside; at most {k - 1} insiders, or a larger k",
+            code="custodian_not_independent",
+            detail={"lot": lot, "k": k, "insiders": [_who(c) for c in found]},
+        )
+    return marked
+
+
+def custodian_of(
+    custodians: Sequence[Mapping[str, Any]], subject: str, organisation: str | None
+) -> Mapping[str, Any] | None:
+    """The lot's custodian (as KeySplit.custodians lists them) who is this holder or of their
+    organisation (their certificate's O, or the USCC of an ``uscc:`` subject), if any."""
+    keys = organisation_keys(organisation, _uscc_of(subject))
+    for custodian in custodians:
+        theirs = organisation_keys(custodian.get("organisation"), custodian.get("uscc"))
+        if custodian.get("subject") == subject or keys & theirs:
+            return custodian
+    return None
 
 
 # evaluation --------------------------------------------------------------------------------

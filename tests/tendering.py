@@ -46,13 +46,20 @@ class Person:
     cert: x509.Certificate
     chain: list[x509.Certificate]
     subject: str
+    # The certificate's O for a person of an organisation; None for an organisation's own
+    # certificate (USCC-bearing, its O its name).
+    organisation: str | None = None
 
     def der(self) -> bytes:
         return self.cert.public_bytes(p.serialization_der())
 
     def token(self, role: str | None = None) -> str:
-        """A session token for this person (their own role unless ``role``), minted at T0."""
-        identity = tokens.Identity(self.subject, self.name, (role or self.role,), None, self.name)
+        """A session token for this person (their own role unless ``role``), minted at T0, with
+        the organisation their certificate names (as login puts it in the session)."""
+        organisation = self.organisation or self.name
+        identity = tokens.Identity(
+            self.subject, self.name, (role or self.role,), None, organisation
+        )
         return tokens.mint(identity, KEY, T0, timedelta(days=60))
 
     def headers(self, role: str | None = None) -> dict[str, str]:
@@ -94,15 +101,23 @@ PEOPLE = (
 
 def make_world(
     folder: Path,
-    cast: Iterable[tuple[str, str]] = PEOPLE,
+    cast: Iterable[tuple[str, ...]] = PEOPLE,
     revoked: Iterable[str] = ("吊销",),
 ) -> World:
-    """A root and sub CA with fresh CRLs, one USCC-bearing certificate per (name, role) of
-    ``cast``; the certificates of ``revoked`` are revoked."""
+    """A root and sub CA with fresh CRLs, one certificate per (name, role) of ``cast``: an
+    organisation's own (USCC-bearing, O = the name); or, for (name, role, organisation), a
+    person's of that organisation (O, no USCC; registry subject ``cert:<fingerprint>``). The
+    certificates of ``revoked`` are revoked."""
     root = pki.create_root("舟山市数字证书根CA", T0 - timedelta(days=30))
     sub = pki.create_intermediate(root, "舟山市数字证书二级CA", T0 - timedelta(days=30))
     people: dict[str, Person] = {}
-    for n, (name, role) in enumerate(cast):
+    for n, (name, role, *of) in enumerate(cast):
+        if of:
+            identity = pki.Identity(name, of[0])
+            key, cert = pki.issue_with_key(sub, identity, T0 - timedelta(days=1))
+            subject = f"cert:{p.fingerprint(cert).hex()}"
+            people[name] = Person(name, role, key, cert, [sub.cert], subject, of[0])
+            continue
         code = uscc(f"91330900MA2B0{n:04d}")
         key, cert = pki.issue_with_key(sub, pki.Identity(name, name, code), T0 - timedelta(days=1))
         people[name] = Person(name, role, key, cert, [sub.cert], f"uscc:{code}")

@@ -114,7 +114,7 @@ async def audit_actions(client: TestClient) -> list[Any]:
 
 
 def test_a_published_lot_gives_each_custodian_a_share_that_opens_with_their_key(
-    client: TestClient, world: World
+    client: TestClient, world: World, clock: Clock
 ) -> None:
     lot = published(client, world)
     assert lot["room"] == f"opening-{lot['id']}"
@@ -122,6 +122,7 @@ def test_a_published_lot_gives_each_custodian_a_share_that_opens_with_their_key(
         world.people["代理机构"].subject,
         world.people["公证处"].subject,
     ]
+    clock.at = DEADLINE + timedelta(minutes=1)  # a share is served after the deadline only
     opened = []
     for name in CUSTODIANS:
         person = world.people[name]

@@ -189,11 +189,107 @@ def test_the_split_opening_key_opens_with_k_custodian_keys_and_the_room_config_s
     assert base64.b64decode(config["opening_key"]) == split.opening_key
     assert config["commitments"] == split.commitments
     assert config["custodians"] == [
-        {"subject": f"cert:{i}", "name": f"保管人{i}", "index": i + 1} for i in range(3)
+        {
+            "subject": f"cert:{i}",
+            "name": f"保管人{i}",
+            "organisation": None,
+            "uscc": None,
+            "insider": False,
+            "index": i + 1,
+        }
+        for i in range(3)
     ]
     assert config["k_range"] == ["0.00", "0.05", "0.01"] and config["window_minutes"] == 30
     assert "BEGIN CERTIFICATE" not in str(config)
     assert tenders.room_id(lot_id) == "opening-t1-1"
+
+
+# the custody policy ----------------------------------------------------------------------------
+
+CENTRE = "舟山市公共资源交易中心"
+OPERATOR = "bidroom 平台运营方"
+CHAIR = tenders.Publisher("cert:chair", "王敏", CENTRE)
+
+
+def custodian(name: str, organisation: str | None, uscc: str | None = None) -> tenders.Custodian:
+    cert = pki.issue_with_key(
+        pki.create_root("根CA", NOW - timedelta(days=30)), pki.Identity(name), NOW
+    )[1]
+    return tenders.Custodian(f"cert:{name}", name, cert, organisation, uscc)
+
+
+def custody_refusal(k: int, *custodians: tenders.Custodian) -> TenderError:
+    with pytest.raises(TenderError) as caught:
+        tenders.check_custody("1", k, custodians, CHAIR, [OPERATOR])
+    return caught.value
+
+
+def test_the_chair_and_a_colleague_cannot_hold_the_key_together() -> None:
+    chair_as_custodian = tenders.Custodian("cert:chair", "王敏", custodian("x", None).certificate)
+    refused = custody_refusal(2, chair_as_custodian, custodian("孙丽", CENTRE))
+    assert refused.code == "custodian_is_chair" and refused.detail["custodian"]["name"] == "王敏"
+    # the chair with another certificate: their name within their organisation
+    refused = custody_refusal(2, custodian("吴刚", "舟山市公证处"), custodian("王敏", CENTRE))
+    assert refused.code == "custodian_is_chair"
+
+
+def test_custodians_come_from_different_organisations() -> None:
+    refused = custody_refusal(
+        2, custodian("吴刚", "舟山市公证处"), custodian("何平", "舟山市 公证处")
+    )
+    assert refused.code == "custodians_same_organisation"
+    assert [c["name"] for c in refused.detail["custodians"]] == ["吴刚", "何平"]
+    # full-width and ASCII brackets are one name; a USCC names its organisation whatever the O
+    a, b = custodian("甲", "东港集团（舟山）"), custodian("乙", "东港集团(舟山)")
+    assert custody_refusal(2, a, b).code == "custodians_same_organisation"
+    a, b = (
+        custodian("甲", "东港集团", "91330901MA28Q3L50X"),
+        custodian("乙", "东港", "91330901MA28Q3L50X"),
+    )
+    assert custody_refusal(2, a, b).code == "custodians_same_organisation"
+    refused = custody_refusal(2, custodian("吴刚", "舟山市公证处"), custodian("无名", None))
+    assert refused.code == "custodian_organisation_missing"
+
+
+def test_fewer_than_k_custodians_are_insiders() -> None:
+    centre, operator = custodian("孙丽", CENTRE), custodian("郑洁", OPERATOR)
+    notary = custodian("吴刚", "舟山市公证处")
+    refused = custody_refusal(2, centre, operator, notary)
+    assert refused.code == "custodian_not_independent"
+    assert [c["name"] for c in refused.detail["insiders"]] == ["孙丽", "郑洁"]
+    assert refused.detail["k"] == 2
+    # the same three with k = 3: any quorum includes the notary
+    marked = tenders.check_custody("1", 3, [centre, operator, notary], CHAIR, [OPERATOR])
+    assert [c.insider for c in marked] == [True, True, False]
+    # an insider named by USCC; the chair's organisation is an insider without being configured
+    by_code = custodian("郑洁", "某运营公司", "91330900MA2B000011")
+    with pytest.raises(TenderError) as caught:
+        tenders.check_custody("1", 2, [centre, by_code, notary], CHAIR, ["uscc:91330900ma2b000011"])
+    assert caught.value.code == "custodian_not_independent"
+    marked = tenders.check_custody(
+        "1", 2, [centre, notary, custodian("钱明", "舟山市发展和改革委员会")], CHAIR, []
+    )
+    assert [c.insider for c in marked] == [True, False, False]
+
+
+def test_a_bidder_of_a_custodians_organisation_is_found() -> None:
+    listed = [
+        {
+            "subject": "cert:a",
+            "name": "陈静",
+            "organisation": "东港城市服务集团有限公司",
+            "uscc": None,
+        },
+        {"subject": "cert:b", "name": "吴刚", "organisation": "舟山市公证处", "uscc": None},
+    ]
+    found = tenders.custodian_of(listed, "uscc:91330901MA28Q3L50X", "东港城市服务集团有限公司")
+    assert found is not None and found["name"] == "陈静"
+    assert tenders.custodian_of(listed, "cert:b", None) is listed[1]
+    assert (
+        tenders.custodian_of(listed, "uscc:91330903MA2B7H1X6Q", "六横海洁环境服务有限公司") is None
+    )
+    # a lot published before the policy lists custodians without their organisation
+    assert tenders.custodian_of([{"subject": "cert:a", "name": "陈静"}], "cert:x", "东港") is None
 
 
 # the evaluation section ----------------------------------------------------------------------

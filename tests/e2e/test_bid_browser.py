@@ -1,7 +1,7 @@
 """Tenders, bids and public notices in a real browser against `bidroom demo` (real server).
 
 Debian's chromium drives web/tenders.html, web/bid.html and web/public.html through
-Playwright. The chair publishes a tender whose custodians are the demo chair and supervisor; a
+Playwright. The chair publishes a tender whose custodians are the demo notary and commission; a
 demo bidder registers, seals in the browser (zip.js -> envelope.js) and uploads with tus.js;
 the envelope the server stored opens in Python with the bidder's key (ca.envelope.open_to) to
 the ZIP whose bid.json holds the typed price. A cut upload resumes after a reload; withdrawal is
@@ -110,7 +110,8 @@ def test_a_zip_made_by_zip_js_opens_with_python_zipfile(demo: Demo, browser: Bro
 
 def publish_tender(demo: Demo, browser: Browser) -> dict[str, object]:
     """The chair creates and publishes a one-lot tender through tenders.html; the lot."""
-    custodians = [person(demo, who)["certificate_pem"] for who in ("chair", "supervisor")]
+    # two custodians of two organisations outside the trading centre (the custody policy)
+    custodians = [person(demo, who)["certificate_pem"] for who in ("custodian-2", "custodian-3")]
     page, _ = new_page(browser)
     errors = errors_of(page, EXPECTED)
     page.on("dialog", lambda dialog: dialog.accept())

@@ -446,8 +446,10 @@ function fact(label, value) {
 function custodianItem(c) {
   if (typeof c === "string") return h("li", {}, c.slice(0, 40));
   const id = c.subject || (c.fingerprint ? `cert:${c.fingerprint.slice(0, 16)}…` : "");
-  return h("li", {}, h("strong", {}, c.name || ""), " ", h("span", { class: "muted small" }, id),
-    c.index !== undefined ? h("span", { class: "muted small" }, ` · ${t("tenders.shareIndex", { index: c.index })}`) : null);
+  return h("li", {}, h("strong", {}, c.name || ""), c.organisation ? `（${c.organisation}）` : "", " ",
+    h("span", { class: "muted small" }, id),
+    c.index !== undefined ? h("span", { class: "muted small" }, ` · ${t("tenders.shareIndex", { index: c.index })}`) : null,
+    c.insider ? h("span", { class: "muted small" }, ` · ${t("tenders.insider")}`) : null);
 }
 
 function renderViewer() {
