@@ -299,10 +299,13 @@ async def publish(
     publisher: tenders.Publisher | None = None,
 ) -> None:
     """Freeze the tender: per lot, check the custodians (their certificates, the custody policy
-    against ``publisher``: by default ``actor`` alone), make and split the opening key, log the
-    commitments and create the opening room; all written in one transaction."""
+    against ``publisher``: by default ``actor`` and the tender's owning organisation), make
+    and split the opening key, log the commitments and create the opening room; all written in
+    one transaction."""
     settings: Settings = state.settings
-    publisher = publisher or tenders.Publisher(actor)
+    # the operator's command line publishes for the tender's owners: their organisation is
+    # the trading centre's side of the custody policy
+    publisher = publisher or tenders.Publisher(actor, None, tender.owners.get("organisation"))
     spec = tenders.parse_tender(dict(tender.spec), settings.max_bid_bytes)
     tenders.check_publishable(spec, now, settings.min_bid_days)
     trust = TrustStore(settings.trust_root)
