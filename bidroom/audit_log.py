@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -50,26 +51,35 @@ class Signed:
 
 
 def _entry(row: Any) -> audit.Entry:
-    """An entry from its row in ``audit_entry``."""
+    """An entry from its row in ``audit_entry`` (version 1 if integrated before salts)."""
     return audit.Entry(
-        utc(row.at), row.actor, row.action, row.room_id, row.seq, dict(row.objects), row.idx
+        utc(row.at),
+        row.actor,
+        row.action,
+        row.room_id,
+        row.seq,
+        dict(row.objects),
+        row.idx,
+        row.salt,
     )
 
 
 def _numbering(pending: Sequence[Any], size: int) -> list[dict[str, Any]]:
-    """The index and leaf hash of each pending row, numbered on from ``size``."""
+    """The index, salt and leaf hash of each pending row, numbered on from ``size``."""
     return [_numbered(row, size + offset) for offset, row in enumerate(pending)]
 
 
 def _numbered(row: Any, index: int) -> dict[str, Any]:
-    """The index and leaf hash the integrator gives a pending row."""
-    entry = _entry(row)
-    encoding = audit.encode(
-        audit.Entry(
-            entry.at, entry.actor, entry.action, entry.room, entry.seq, entry.objects, index
-        )
-    )
-    return {"row_id": row.id, "row_idx": index, "row_leaf": merkle.leaf_hash(encoding)}
+    """The index, salt and leaf hash the integrator gives a pending row. Every entry it
+    integrates is a version-2 entry: a row recorded before migration 0006 gets its salt now."""
+    salt = row.salt or secrets.token_hex(audit.SALT_BYTES)
+    encoding = audit.encode(replace(_entry(row), index=index, salt=salt))
+    return {
+        "row_id": row.id,
+        "row_idx": index,
+        "row_salt": salt,
+        "row_leaf": merkle.leaf_hash(encoding),
+    }
 
 
 class AuditLog:
@@ -126,7 +136,11 @@ class AuditLog:
                 await conn.execute(
                     update(AUDIT)
                     .where(AUDIT.c.id == bindparam("row_id"))
-                    .values(idx=bindparam("row_idx"), leaf=bindparam("row_leaf")),
+                    .values(
+                        idx=bindparam("row_idx"),
+                        salt=bindparam("row_salt"),
+                        leaf=bindparam("row_leaf"),
+                    ),
                     numbered,
                 )
 
@@ -208,7 +222,8 @@ class AuditLog:
         ]
 
     async def entries(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
-        """(index, canonical encoding, leaf hash) of integrated entries start..end-1."""
+        """(index, canonical encoding, leaf hash) of integrated entries start..end-1; the
+        encoding holds the entry's salt: it is for the entry's subject and the auditors."""
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
