@@ -100,6 +100,8 @@ def decode(data: bytes) -> Entry:
         raise ValueError("not a version-1 or version-2 entry")
     if set(fields) != expected:
         raise ValueError(f"a version-{version} entry has exactly the fields {sorted(expected)}")
+    if type(fields["index"]) is not int or fields["index"] < 0:
+        raise ValueError("an entry's index is a whole number")
     at = datetime.strptime(fields["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     return Entry(
         at,
@@ -108,7 +110,7 @@ def decode(data: bytes) -> Entry:
         fields["room"],
         fields["seq"],
         dict(fields["objects"]),
-        int(fields["index"]),
+        fields["index"],
         fields.get("salt"),
     )
 

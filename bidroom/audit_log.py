@@ -1,9 +1,10 @@
 """The audit log's integrator and reader: numbering pending entries, the Merkle tree, checkpoints.
 
-Sequencing is the transaction that records an event (bidroom.store.record_audit); integration is
-this batched step: one integrator at a time across nodes (a PostgreSQL advisory lock; SQLite has
-one writer anyway) takes the pending entries in order, gives each the next index and its leaf
-hash, extends the tree, and signs a C2SP checkpoint — never one inconsistent with the last one
+Sequencing is the transaction that records an event with its salt (bidroom.store.record_audit);
+integration is this batched step: one integrator at a time across nodes (a PostgreSQL advisory
+lock; SQLite has one writer anyway) takes the pending entries in order, gives each the next index
+and its leaf hash (of the version-2 entry, salt included), extends the tree, and signs a C2SP
+checkpoint — never one inconsistent with the last one
 signed — then has it timestamped (RFC 3161). docs/audit.md is the specification.
 
 It runs on the event loop every few seconds, beside every room: what costs CPU runs on a worker

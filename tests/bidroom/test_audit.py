@@ -65,6 +65,7 @@ def test_a_version_1_entry_integrated_before_salts_keeps_its_encoding() -> None:
         b'"v":2,"salt":"' + b"5A" * 32 + b'"}',  # upper case
         b'"v":2,"salt":"' + b"5a" * 16 + b'"}',  # 16 bytes
         b'"v":3,"salt":"' + b"5a" * 32 + b'"}',  # an unknown version
+        b'"v":2,"salt":"' + b"5a" * 32 + b'","extra":1}',  # a field more
     ],
 )
 def test_an_entry_with_a_missing_or_malformed_salt_is_refused(forged: bytes) -> None:
