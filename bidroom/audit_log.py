@@ -4,8 +4,8 @@ Sequencing is the transaction that records an event with its salt (bidroom.store
 integration is this batched step: one integrator at a time across nodes (a PostgreSQL advisory
 lock; SQLite has one writer anyway) takes the pending entries in order, gives each the next index
 and its leaf hash (of the version-2 entry, salt included), extends the tree, and signs a C2SP
-checkpoint — never one inconsistent with the last one
-signed — then has it timestamped (RFC 3161). docs/audit.md is the specification.
+checkpoint — never one inconsistent with the last one signed — then has it timestamped (RFC
+3161). docs/audit.md is the specification.
 
 It runs on the event loop every few seconds, beside every room: what costs CPU runs on a worker
 thread (numbering a backlog; the TSA, inside the timestamper), and catching the in-memory tree up
