@@ -4,6 +4,7 @@ GET /api/audit/checkpoint                       the latest signed checkpoint (pu
 GET /api/audit/proof/inclusion?index=I&size=N   an audit path (public)
 GET /api/audit/proof/consistency?from=M&to=N    a consistency proof (public)
 GET /api/audit/entries?start=S&end=E            entries S..E-1, at most PAGE (chair, supervisor)
+GET /api/audit/mine?start=S                     the caller's own entries from S on, at most PAGE
 GET /api/audit/receipt?index=I | ?room=R&seq=S  one entry's receipt (its actor, chair, supervisor)
 
 What is public holds hashes only: each leaf commits to its entry with the entry's salt, so a
@@ -126,6 +127,23 @@ async def entries(request: Request) -> Response:
     if bounds is None or not bounds[0] < bounds[1] <= bounds[0] + PAGE:
         return error(422, "invalid_args", f"give start < end, at most {PAGE} apart")
     found = await request.app.state.audit.entries(*bounds)
+    return JSONResponse(
+        [{"index": i, "entry": e.decode(), "leaf": leaf.hex()} for i, e, leaf in found],
+        headers={"cache-control": "no-store"},
+    )
+
+
+async def mine(request: Request) -> Response:
+    """The caller's own integrated entries (the ones whose actor they are), with their salts,
+    from index ``start`` (default 0) on, at most PAGE: a subject checks what the log says of it."""
+    try:
+        identity = api.identity(request)
+    except AuthError as exc:
+        return error(401, exc.code, exc.message)
+    start = _ints(request, "start") if "start" in request.query_params else [0]
+    if start is None:
+        return error(422, "invalid_args", "give start, a whole number")
+    found = await request.app.state.audit.entries_of(identity.subject, start[0], PAGE)
     return JSONResponse(
         [{"index": i, "entry": e.decode(), "leaf": leaf.hex()} for i, e, leaf in found],
         headers={"cache-control": "no-store"},

@@ -235,6 +235,22 @@ class AuditLog:
             ).all()
         return [(r.idx, audit.encode(_entry(r)), bytes(r.leaf)) for r in rows]
 
+    async def entries_of(
+        self, actor: str, start: int, limit: int
+    ) -> list[tuple[int, bytes, bytes]]:
+        """Like ``entries``: the integrated entries naming ``actor``, from index ``start`` on, at
+        most ``limit`` (indexed by actor and index: 0006)."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(AUDIT)
+                    .where(AUDIT.c.actor == actor, AUDIT.c.idx >= start)
+                    .order_by(AUDIT.c.idx)
+                    .limit(limit)
+                )
+            ).all()
+        return [(r.idx, audit.encode(_entry(r)), bytes(r.leaf)) for r in rows]
+
     async def index_of(self, row_id: int) -> int:
         """The index the integrator gave the entry recorded as row ``row_id``."""
         async with self.engine.connect() as conn:

@@ -219,6 +219,16 @@ def test_the_subject_checks_its_own_sign_in_and_no_other_bidder_may(site: Site) 
         path = [base64.b64decode(h) for h in proof]
         merkle.verify_inclusion(leaf, receipt["index"], cp.size, path, cp.root)
 
+        # Its own entries, all of them, each with its salt: it finds the sign-in among them.
+        mine = client.get("/api/audit/mine", headers=bearer(lv_yuan))
+        assert mine.status_code == 200, mine.text
+        own = [audit.decode(e["entry"].encode()) for e in mine.json()]
+        assert {e.actor for e in own} == {lv_yuan.subject} and all(e.salt for e in own)
+        assert receipt["entry"] in [e["entry"] for e in mine.json()]
+        theirs = client.get("/api/audit/mine", headers=bearer(hai_jie)).json()
+        assert receipt["entry"] not in [e["entry"] for e in theirs]
+        assert client.get("/api/audit/mine").status_code == 401
+
         # Another bidder asking for it, by event or by index, is refused; so is no one.
         for params in ({"room": site.room, "seq": seq}, {"index": receipt["index"]}):
             other = client.get("/api/audit/receipt", params=params, headers=bearer(hai_jie))

@@ -1,4 +1,5 @@
-"""each audit entry's salt: the leaf commits to the entry, so a public proof reveals nothing
+"""each audit entry's salt: the leaf commits to the entry, so a public proof reveals nothing;
+an index by actor, so a subject finds its own entries (GET /api/audit/mine)
 
 Revision ID: 0006
 Revises: 0005
@@ -23,7 +24,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("audit_entry", sa.Column("salt", sa.String(length=64), nullable=True))
+    op.create_index("ix_audit_entry_actor_idx", "audit_entry", ["actor", "idx"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_entry_actor_idx", table_name="audit_entry")
     op.drop_column("audit_entry", "salt")
