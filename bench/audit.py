@@ -22,6 +22,7 @@ import random
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -134,9 +135,7 @@ def bundle(size: int, folder: Path, every: int = 100_000) -> Path:
     with (target / "entries.jsonl").open("w") as out:
         for i in range(size):
             e = entry(i)
-            encoding = audit.encode(
-                audit.Entry(e.at, e.actor, e.action, e.room, e.seq, e.objects, i)
-            )
+            encoding = audit.encode(replace(e, index=i, salt=random.randbytes(32).hex()))
             leaf = merkle.leaf_hash(encoding)
             frontier = frontier.append(leaf)
             out.write(

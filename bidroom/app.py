@@ -183,6 +183,7 @@ def create_app(settings: Settings, demo_dir: Path | None = None) -> Starlette:
         Route("/tsa", timestamps.endpoint, methods=["POST"]),  # RFC 3161 over HTTP
         Route("/api/audit/checkpoint", audit_api.latest),
         Route("/api/audit/entries", audit_api.entries),
+        Route("/api/audit/mine", audit_api.mine),
         Route("/api/audit/proof/inclusion", audit_api.inclusion),
         Route("/api/audit/proof/consistency", audit_api.consistency),
         Route("/api/audit/receipt", audit_api.receipt),

@@ -5,17 +5,23 @@ content (a bid, a message's text or a key share stays out of the log; its SHA-25
 Its canonical encoding is what the Merkle tree's leaf hashes (RFC 6962 leaf: SHA-256(0x00 ||
 encoding)), so anyone holding an entry can recompute its leaf and check its inclusion.
 
-    encoding = canonical JSON of {"v": 1, "index", "time", "actor", "action", "room", "seq",
-                                  "objects": {name: hex SHA-256}}
+    encoding = canonical JSON of {"v": 2, "index", "time", "actor", "action", "room", "seq",
+                                  "objects": {name: hex SHA-256}, "salt": 64 hex digits}
 
 with "time" in UTC as ISO 8601 with microseconds and "Z" (2026-11-28T02:00:00.000000Z),
-"room" and "seq" null where there is none. docs/audit.md is the specification.
+"room" and "seq" null where there is none. The salt (32 random bytes, given when the entry is
+recorded) makes the leaf a commitment: the leaves are public (an inclusion proof's first hash
+is a neighbour's leaf), the entries are not, and without its salt no entry can be guessed from
+its leaf — not even one whose every other field is known (who signed in, and when). Entries
+integrated before salts (version 1) have no "salt" and keep their encoding. docs/audit.md is
+the specification.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +29,9 @@ from typing import Any
 
 from bidroom.room import Actor, Event
 
-VERSION = 1
+VERSION = 2  # the version of every entry recorded now; 1 is read and checked, never written
+SALT_BYTES = 32
+SALT = re.compile(r"[0-9a-f]{64}")  # SALT_BYTES, lowercase hex
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +45,7 @@ class Entry:
     seq: int | None = None
     objects: Mapping[str, str] = field(default_factory=dict)
     index: int | None = None
+    salt: str | None = None  # hex; None only for a version-1 entry (integrated before salts)
 
 
 def canonical(value: Mapping[str, Any]) -> bytes:
@@ -54,27 +63,45 @@ def utc_text(at: datetime) -> str:
 
 
 def encode(entry: Entry) -> bytes:
-    """The entry's canonical bytes; it must have its index."""
+    """The entry's canonical bytes: version 2 with its salt, version 1 (legacy) without one.
+    It must have its index."""
     if entry.index is None:
         raise ValueError("an entry is encoded once the log has given it an index")
-    return canonical(
-        {
-            "v": VERSION,
-            "index": entry.index,
-            "time": utc_text(entry.at),
-            "actor": entry.actor,
-            "action": entry.action,
-            "room": entry.room,
-            "seq": entry.seq,
-            "objects": dict(entry.objects),
-        }
-    )
+    fields: dict[str, Any] = {
+        "v": 1,
+        "index": entry.index,
+        "time": utc_text(entry.at),
+        "actor": entry.actor,
+        "action": entry.action,
+        "room": entry.room,
+        "seq": entry.seq,
+        "objects": dict(entry.objects),
+    }
+    if entry.salt is not None:
+        if not SALT.fullmatch(entry.salt):
+            raise ValueError("a salt is 32 bytes in lowercase hex")
+        fields.update(v=VERSION, salt=entry.salt)
+    return canonical(fields)
 
 
 def decode(data: bytes) -> Entry:
+    """The entry of a canonical version-1 or version-2 encoding; ValueError (or KeyError,
+    TypeError) if it is not one."""
     fields = json.loads(data)
-    if canonical(fields) != data or fields.get("v") != VERSION:
-        raise ValueError("not a canonical version-1 entry")
+    if not isinstance(fields, dict) or canonical(fields) != data:
+        raise ValueError("not a canonical entry")
+    version = fields.get("v")
+    expected = {"v", "index", "time", "actor", "action", "room", "seq", "objects"}
+    if version == VERSION:
+        expected.add("salt")
+        if not isinstance(fields.get("salt"), str) or not SALT.fullmatch(fields["salt"]):
+            raise ValueError("a version-2 entry's salt is 32 bytes in lowercase hex")
+    elif version != 1:
+        raise ValueError("not a version-1 or version-2 entry")
+    if set(fields) != expected:
+        raise ValueError(f"a version-{version} entry has exactly the fields {sorted(expected)}")
+    if type(fields["index"]) is not int or fields["index"] < 0:
+        raise ValueError("an entry's index is a whole number")
     at = datetime.strptime(fields["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     return Entry(
         at,
@@ -83,7 +110,8 @@ def decode(data: bytes) -> Entry:
         fields["room"],
         fields["seq"],
         dict(fields["objects"]),
-        int(fields["index"]),
+        fields["index"],
+        fields.get("salt"),
     )
 
 

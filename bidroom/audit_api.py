@@ -1,9 +1,15 @@
 """The audit log over HTTP, and the log's key and name from the settings. Thin: read, answer.
 
-GET /api/audit/checkpoint                        the latest signed checkpoint
-GET /api/audit/entries?start=S&end=E             entries S..E-1 (at most PAGE)
-GET /api/audit/proof/inclusion?index=I&size=N    an audit path
-GET /api/audit/proof/consistency?from=M&to=N     a consistency proof
+GET /api/audit/checkpoint                       the latest signed checkpoint (public)
+GET /api/audit/proof/inclusion?index=I&size=N   an audit path (public)
+GET /api/audit/proof/consistency?from=M&to=N    a consistency proof (public)
+GET /api/audit/entries?start=S&end=E            entries S..E-1, at most PAGE (chair, supervisor)
+GET /api/audit/mine?start=S                     the caller's own entries from S on, at most PAGE
+GET /api/audit/receipt?index=I | ?room=R&seq=S  one entry's receipt (its actor, chair, supervisor)
+
+What is public holds hashes only: each leaf commits to its entry with the entry's salt, so a
+leaf reveals nothing guessable. An entry (with its salt) goes only to whom docs/audit.md "Who
+sees what" names.
 """
 
 from __future__ import annotations
@@ -102,8 +108,8 @@ WATCHERS = frozenset({"chair", "supervisor"})
 
 def _watcher(request: Request) -> Response | None:
     """Entries name who did what: before an opening, who bids is secret (招标投标法实施条例).
-    Checkpoints and proofs, which hold only hashes, are public; entries are for the chair and
-    supervisors, and a receipt for the actor it names."""
+    Checkpoints and proofs, which hold only hashes (salted leaves), are public; entries, with
+    their salts, are for the chair and supervisors, and a receipt for the actor it names."""
     try:
         identity = api.identity(request)
     except AuthError as exc:
@@ -122,7 +128,25 @@ async def entries(request: Request) -> Response:
         return error(422, "invalid_args", f"give start < end, at most {PAGE} apart")
     found = await request.app.state.audit.entries(*bounds)
     return JSONResponse(
-        [{"index": i, "entry": e.decode(), "leaf": leaf.hex()} for i, e, leaf in found]
+        [{"index": i, "entry": e.decode(), "leaf": leaf.hex()} for i, e, leaf in found],
+        headers={"cache-control": "no-store"},
+    )
+
+
+async def mine(request: Request) -> Response:
+    """The caller's own integrated entries (the ones whose actor they are), with their salts,
+    from index ``start`` (default 0) on, at most PAGE: a subject checks what the log says of it."""
+    try:
+        identity = api.identity(request)
+    except AuthError as exc:
+        return error(401, exc.code, exc.message)
+    start = _ints(request, "start") if "start" in request.query_params else [0]
+    if start is None:
+        return error(422, "invalid_args", "give start, a whole number")
+    found = await request.app.state.audit.entries_of(identity.subject, start[0], PAGE)
+    return JSONResponse(
+        [{"index": i, "entry": e.decode(), "leaf": leaf.hex()} for i, e, leaf in found],
+        headers={"cache-control": "no-store"},
     )
 
 
@@ -149,16 +173,18 @@ async def _proof(work: Any) -> Response:
 
 
 async def receipt(request: Request) -> Response:
-    """The receipt of one entry, for the actor it names (or the chair and supervisors)."""
+    """The receipt of one entry, with its salt, for the actor it names (or the chair and
+    supervisors); by its index, or by the room event it records (``room`` and ``seq``)."""
     try:
         identity = api.identity(request)
     except AuthError as exc:
         return error(401, exc.code, exc.message)
-    values = _ints(request, "index")
-    if values is None:
-        return error(422, "invalid_args", "give index")
+    log: AuditLog = request.app.state.audit
     try:
-        made = await receipts.make(request.app.state.audit, values[0])
+        index = await _receipt_index(request, log)
+        if index is None:
+            return error(422, "invalid_args", "give index, or room and seq")
+        made = await receipts.make(log, index)
     except AuditError as exc:
         return error(
             404 if exc.code == "audit_not_yet" else 422, exc.code, exc.message, dict(exc.detail)
@@ -166,4 +192,15 @@ async def receipt(request: Request) -> Response:
     actor = audit.decode(made["entry"].encode()).actor
     if actor != identity.subject and WATCHERS.isdisjoint(identity.roles):
         return error(403, "not_allowed", "a receipt is for the one its entry names")
-    return JSONResponse(made)
+    return JSONResponse(made, headers={"cache-control": "no-store"})
+
+
+async def _receipt_index(request: Request, log: AuditLog) -> int | None:
+    """The index a receipt request names; None if it names none."""
+    if "index" in request.query_params:
+        values = _ints(request, "index")
+        return None if values is None else values[0]
+    room, seq = request.query_params.get("room"), _ints(request, "seq")
+    if not room or seq is None:
+        return None
+    return await log.index_of_event(room, seq[0])

@@ -1,15 +1,18 @@
 """Audit bundles: everything needed to check the log offline, written and checked.
 
-    <bundle>/manifest.json     {"format": "bidroom-audit-bundle", "version": 1, "origin",
+    <bundle>/manifest.json     {"format": "bidroom-audit-bundle", "version": 2, "origin",
                                 "verifier_key", "size", "exported_at"}
-    <bundle>/entries.jsonl     one line per entry, in index order:
-                               {"index": i, "entry": "<canonical encoding>", "leaf": "<hex>"}
+    <bundle>/entries.jsonl     one line per entry, in index order: {"index": i,
+                               "entry": "<canonical encoding, with its salt>", "leaf": "<hex>"}
     <bundle>/checkpoints.jsonl one line per checkpoint, by size:
                                {"size", "note", "timestamp": base64 DER or null}
     <bundle>/tsa-roots.pem     the roots the timestamps must chain to (and tsa-chain.pem)
 
-``verify`` reads it all once, with bounded memory (a Merkle frontier, not the tree), and raises
-an AuditError naming the first entry or checkpoint where anything is wrong.
+It is the audited export: every entry with its salt, which no public route gives out
+(docs/audit.md "Who sees what"). ``verify`` reads it all once, with bounded memory (a Merkle
+frontier, not the tree), recomputes every leaf from its entry and salt, and raises an AuditError
+naming the first entry or checkpoint where anything is wrong. Version 1 bundles (exported before
+salts) still verify; in either, once one entry is version 2 every later entry must be too.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from ca import checkpoint, merkle
 from ca.errors import AuditError, CryptoError
 
 FORMAT = "bidroom-audit-bundle"
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)  # what verify reads
 Progress = Callable[[int], None]
 TokenCheck = Callable[[bytes, bytes], None]  # (token, note bytes) -> raises if not good
 
@@ -43,8 +47,8 @@ def manifest(folder: Path) -> dict[str, Any]:
         data: dict[str, Any] = json.loads((folder / "manifest.json").read_text())
     except (OSError, ValueError) as exc:
         raise AuditError("the bundle has no readable manifest", code="audit_bundle") from exc
-    if data.get("format") != FORMAT or data.get("version") != VERSION:
-        raise AuditError("not a version-1 bidroom audit bundle", code="audit_bundle")
+    if data.get("format") != FORMAT or data.get("version") not in VERSIONS:
+        raise AuditError("not a version-1 or version-2 bidroom audit bundle", code="audit_bundle")
     return data
 
 
@@ -61,8 +65,11 @@ def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 ) from exc
 
 
-def _checked_entry(position: int, line: dict[str, Any]) -> bytes:
-    """The leaf of the entry on this line, after checking it is entry ``position``, unaltered."""
+def _checked_entry(position: int, line: dict[str, Any], salted: bool) -> tuple[bytes, bool]:
+    """The leaf of the entry on this line and whether it is salted, after checking that it is
+    entry ``position``, unaltered: its leaf is SHA-256(0x00 || its encoding, salt included).
+    ``salted``: an earlier entry was version 2, so this one must be too (an unsalted entry
+    after the change would have a guessable leaf)."""
     where = {"index": position}
     if line.get("index") != position:
         raise AuditError(
@@ -75,12 +82,23 @@ def _checked_entry(position: int, line: dict[str, Any]) -> bytes:
         entry = audit.decode(encoding)
     except (ValueError, KeyError, TypeError) as exc:
         raise AuditError(
-            f"entry {position} is malformed", code="audit_entry_malformed", detail=where
+            f"entry {position} is malformed: {exc}", code="audit_entry_malformed", detail=where
         ) from exc
+    if salted and entry.salt is None:
+        raise AuditError(
+            f"entry {position} has no salt (version 1) after salted entries (version 2)",
+            code="audit_entry_unsalted",
+            detail=where,
+        )
     leaf = merkle.leaf_hash(encoding)
     if entry.index != position or leaf.hex() != line.get("leaf"):
-        raise AuditError(f"entry {position} was altered", code="audit_entry_altered", detail=where)
-    return leaf
+        raise AuditError(
+            f"entry {position} was altered: its leaf is not SHA-256(0x00 || the entry as "
+            "written, salt included)",
+            code="audit_entry_altered",
+            detail=where,
+        )
+    return leaf, entry.salt is not None
 
 
 def _checkpoints(folder: Path, verifier: str, origin: str) -> list[tuple[int, bytes, str, Any]]:
@@ -113,8 +131,11 @@ def verify(
     head = manifest(folder)
     marks = _checkpoints(folder, head["verifier_key"], head["origin"])
     frontier, verified_to, stamps, pending = merkle.Frontier(), 0, 0, list(marks)
+    salted = False
     for position, line in _lines(folder / "entries.jsonl"):
-        frontier = frontier.append(_checked_entry(position, line))
+        leaf, this_salted = _checked_entry(position, line, salted)
+        salted = salted or this_salted
+        frontier = frontier.append(leaf)
         if progress:
             progress(1)
         while pending and pending[0][0] == position + 1:

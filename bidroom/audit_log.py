@@ -1,10 +1,11 @@
 """The audit log's integrator and reader: numbering pending entries, the Merkle tree, checkpoints.
 
-Sequencing is the transaction that records an event (bidroom.store.record_audit); integration is
-this batched step: one integrator at a time across nodes (a PostgreSQL advisory lock; SQLite has
-one writer anyway) takes the pending entries in order, gives each the next index and its leaf
-hash, extends the tree, and signs a C2SP checkpoint — never one inconsistent with the last one
-signed — then has it timestamped (RFC 3161). docs/audit.md is the specification.
+Sequencing is the transaction that records an event with its salt (bidroom.store.record_audit);
+integration is this batched step: one integrator at a time across nodes (a PostgreSQL advisory
+lock; SQLite has one writer anyway) takes the pending entries in order, gives each the next index
+and its leaf hash (of the version-2 entry, salt included), extends the tree, and signs a C2SP
+checkpoint — never one inconsistent with the last one signed — then has it timestamped (RFC
+3161). docs/audit.md is the specification.
 
 It runs on the event loop every few seconds, beside every room: what costs CPU runs on a worker
 thread (numbering a backlog; the TSA, inside the timestamper), and catching the in-memory tree up
@@ -16,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -50,26 +52,35 @@ class Signed:
 
 
 def _entry(row: Any) -> audit.Entry:
-    """An entry from its row in ``audit_entry``."""
+    """An entry from its row in ``audit_entry`` (version 1 if integrated before salts)."""
     return audit.Entry(
-        utc(row.at), row.actor, row.action, row.room_id, row.seq, dict(row.objects), row.idx
+        utc(row.at),
+        row.actor,
+        row.action,
+        row.room_id,
+        row.seq,
+        dict(row.objects),
+        row.idx,
+        row.salt,
     )
 
 
 def _numbering(pending: Sequence[Any], size: int) -> list[dict[str, Any]]:
-    """The index and leaf hash of each pending row, numbered on from ``size``."""
+    """The index, salt and leaf hash of each pending row, numbered on from ``size``."""
     return [_numbered(row, size + offset) for offset, row in enumerate(pending)]
 
 
 def _numbered(row: Any, index: int) -> dict[str, Any]:
-    """The index and leaf hash the integrator gives a pending row."""
-    entry = _entry(row)
-    encoding = audit.encode(
-        audit.Entry(
-            entry.at, entry.actor, entry.action, entry.room, entry.seq, entry.objects, index
-        )
-    )
-    return {"row_id": row.id, "row_idx": index, "row_leaf": merkle.leaf_hash(encoding)}
+    """The index, salt and leaf hash the integrator gives a pending row. Every entry it
+    integrates is a version-2 entry: a row recorded before migration 0006 gets its salt now."""
+    salt = row.salt or secrets.token_hex(audit.SALT_BYTES)
+    encoding = audit.encode(replace(_entry(row), index=index, salt=salt))
+    return {
+        "row_id": row.id,
+        "row_idx": index,
+        "row_salt": salt,
+        "row_leaf": merkle.leaf_hash(encoding),
+    }
 
 
 class AuditLog:
@@ -126,7 +137,11 @@ class AuditLog:
                 await conn.execute(
                     update(AUDIT)
                     .where(AUDIT.c.id == bindparam("row_id"))
-                    .values(idx=bindparam("row_idx"), leaf=bindparam("row_leaf")),
+                    .values(
+                        idx=bindparam("row_idx"),
+                        salt=bindparam("row_salt"),
+                        leaf=bindparam("row_leaf"),
+                    ),
                     numbered,
                 )
 
@@ -208,13 +223,30 @@ class AuditLog:
         ]
 
     async def entries(self, start: int, end: int) -> list[tuple[int, bytes, bytes]]:
-        """(index, canonical encoding, leaf hash) of integrated entries start..end-1."""
+        """(index, canonical encoding, leaf hash) of integrated entries start..end-1; the
+        encoding holds the entry's salt: it is for the entry's subject and the auditors."""
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
                     select(AUDIT)
                     .where(AUDIT.c.idx >= start, AUDIT.c.idx < end)
                     .order_by(AUDIT.c.idx)
+                )
+            ).all()
+        return [(r.idx, audit.encode(_entry(r)), bytes(r.leaf)) for r in rows]
+
+    async def entries_of(
+        self, actor: str, start: int, limit: int
+    ) -> list[tuple[int, bytes, bytes]]:
+        """Like ``entries``: the integrated entries naming ``actor``, from index ``start`` on, at
+        most ``limit`` (indexed by actor and index: 0006)."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(AUDIT)
+                    .where(AUDIT.c.actor == actor, AUDIT.c.idx >= start)
+                    .order_by(AUDIT.c.idx)
+                    .limit(limit)
                 )
             ).all()
         return [(r.idx, audit.encode(_entry(r)), bytes(r.leaf)) for r in rows]

@@ -255,7 +255,10 @@ def parser() -> argparse.ArgumentParser:
     audit_cmd = sub.add_parser("audit", help="the audit log: integrate, export, verify, receipts")
     audit_actions = audit_cmd.add_subparsers(dest="action", required=True)
     audit_actions.add_parser("integrate", help="number pending entries and sign a checkpoint")
-    export = audit_actions.add_parser("export", help="write a bundle to check offline")
+    export = audit_actions.add_parser(
+        "export",
+        help="write a bundle to check offline (every entry with its salt: for auditors only)",
+    )
     export.add_argument("folder", type=Path)
     check = audit_actions.add_parser("verify", help="check a bundle offline")
     check.add_argument("folder", type=Path)

@@ -1,12 +1,16 @@
 """Audit receipts: what a bidder keeps to prove, later and offline, what the platform recorded.
 
-    {"format": "bidroom-receipt", "version": 1,
-     "entry": "<canonical encoding>", "index": i, "leaf": hex,
+    {"format": "bidroom-receipt", "version": 2,
+     "entry": "<canonical encoding, with its salt>", "index": i, "leaf": hex,
      "checkpoint": "<signed note>", "verifier_key": "<C2SP verifier key>",
      "inclusion": [base64 hashes], "timestamp": base64 DER RFC 3161 token over the note}
 
-Checking one needs the log's verifier key (published by the platform) and the TSA's root; it
-raises an AuditError or TimestampError naming what does not hold.
+A receipt discloses its entry and the entry's salt: it is for the entry's subject (the actor it
+names), the chair and supervisors, or a record published anyway (docs/audit.md "Who sees what").
+Version 2 (made now) may hold a version-1 or version-2 entry; version 1 (made before salts)
+holds a version-1 entry, and still checks. Checking one needs the log's verifier key (published
+by the platform) and the TSA's root; it raises an AuditError or TimestampError naming what does
+not hold.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from ca import checkpoint, merkle, tsa
 from ca.errors import AuditError
 
 FORMAT = "bidroom-receipt"
+VERSION = 2
+VERSIONS = (1, 2)  # what check reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +52,7 @@ async def make(log: AuditLog, index: int) -> dict[str, Any]:
     proof = await log.inclusion(index, latest.size)
     return {
         "format": FORMAT,
-        "version": 1,
+        "version": VERSION,
         "index": found,
         "entry": encoding.decode(),
         "leaf": leaf.hex(),
@@ -61,8 +67,8 @@ def check(
     receipt: dict[str, Any], verifier_key: str, tsa_roots: Sequence[x509.Certificate] | None = None
 ) -> Proven:
     """Verify a receipt offline against the log's published key (and the TSA's roots)."""
-    if receipt.get("format") != FORMAT or receipt.get("version") != 1:
-        raise AuditError("not a version-1 bidroom receipt", code="audit_receipt")
+    if receipt.get("format") != FORMAT or receipt.get("version") not in VERSIONS:
+        raise AuditError("not a version-1 or version-2 bidroom receipt", code="audit_receipt")
     if receipt.get("verifier_key") != verifier_key:
         raise AuditError("the receipt is for another log", code="audit_note_unknown_key")
     cp = checkpoint.parse_and_verify(receipt["checkpoint"], verifier_key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from bidroom.audit import Entry
+from bidroom.audit import SALT_BYTES, Entry
 from bidroom.errors import SeqConflict, StoreError
 from bidroom.room import Actor, Event
 from bidroom.tables import (
@@ -389,7 +390,8 @@ class RoomWriter:
 
 
 async def record_audit(conn: AsyncConnection, entries: Sequence[Entry]) -> list[int]:
-    """Append pending audit entries in ``conn``'s transaction; their row ids."""
+    """Append pending audit entries in ``conn``'s transaction; their row ids. Each gets its
+    salt here (32 random bytes, docs/audit.md), unless it came with one."""
     if not entries:
         return []
     rows = [
@@ -400,6 +402,7 @@ async def record_audit(conn: AsyncConnection, entries: Sequence[Entry]) -> list[
             "room_id": e.room,
             "seq": e.seq,
             "objects": dict(e.objects),
+            "salt": e.salt or secrets.token_hex(SALT_BYTES),
         }
         for e in entries
     ]

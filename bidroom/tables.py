@@ -82,8 +82,9 @@ class LoginNonceRow(SQLModel, table=True):
 
 
 class AuditEntryRow(SQLModel, table=True):
-    """The audit log. A row is appended, pending, in the transaction of what it records;
-    the integrator later gives it its ``idx`` (its place in the Merkle tree) and its leaf hash."""
+    """The audit log. A row is appended, pending, with its salt, in the transaction of what it
+    records; the integrator later gives it its ``idx`` (its place in the Merkle tree) and its
+    leaf hash."""
 
     __tablename__ = "audit_entry"
 
@@ -101,6 +102,9 @@ class AuditEntryRow(SQLModel, table=True):
     seq: int | None = Field(default=None)
     objects: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     leaf: bytes | None = Field(default=None, sa_column=Column(LargeBinary(32), nullable=True))
+    # 32 random bytes in hex, committed in the leaf (a version-2 entry); null only in entries
+    # integrated before migration 0006 (version 1).
+    salt: str | None = Field(default=None, max_length=64)
 
 
 class CheckpointRow(SQLModel, table=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -17,6 +18,9 @@ AT = datetime(2026, 11, 28, 2, 0, 0, 123456, tzinfo=UTC)
 CHAIR = Actor("cert:ab12", "王敏", "chair")
 
 
+SALT = "5a" * 32
+
+
 def test_an_entry_has_one_canonical_encoding() -> None:
     entry = audit.Entry(
         AT,
@@ -26,16 +30,52 @@ def test_an_entry_has_one_canonical_encoding() -> None:
         None,
         {"envelope": "00" * 32},
         index=41,
+        salt=SALT,
     )
     data = audit.encode(entry)
+    assert data == (
+        b'{"action":"bid.received","actor":"uscc:91330903MA2B7H1X6Q","index":41,'
+        b'"objects":{"envelope":"' + b"0" * 64 + b'"},"room":"lot-1",'
+        b'"salt":"' + SALT.encode() + b'","seq":null,'
+        b'"time":"2026-11-28T02:00:00.123456Z","v":2}'
+    )
+    assert audit.decode(data) == entry
+    with pytest.raises(ValueError):
+        audit.decode(data.replace(b'"v":2', b'"v": 2'))
+
+
+def test_a_version_1_entry_integrated_before_salts_keeps_its_encoding() -> None:
+    legacy = audit.Entry(
+        AT, "uscc:91330903MA2B7H1X6Q", "bid.received", "lot-1", None, {"envelope": "00" * 32}, 41
+    )
+    data = audit.encode(legacy)
     assert data == (
         b'{"action":"bid.received","actor":"uscc:91330903MA2B7H1X6Q","index":41,'
         b'"objects":{"envelope":"' + b"0" * 64 + b'"},"room":"lot-1","seq":null,'
         b'"time":"2026-11-28T02:00:00.123456Z","v":1}'
     )
-    assert audit.decode(data) == entry
+    assert audit.decode(data) == legacy and legacy.salt is None
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        b'"v":2}',  # a version-2 entry without its salt
+        b'"v":1,"salt":"' + b"5a" * 32 + b'"}',  # a salt under version 1
+        b'"v":2,"salt":"' + b"5A" * 32 + b'"}',  # upper case
+        b'"v":2,"salt":"' + b"5a" * 16 + b'"}',  # 16 bytes
+        b'"v":3,"salt":"' + b"5a" * 32 + b'"}',  # an unknown version
+        b'"v":2,"salt":"' + b"5a" * 32 + b'","extra":1}',  # a field more
+    ],
+)
+def test_an_entry_with_a_missing_or_malformed_salt_is_refused(forged: bytes) -> None:
+    fields = (
+        b'{"action":"a","actor":"system","index":0,"objects":{},"room":null,"seq":null,'
+        b'"time":"2026-11-28T02:00:00.123456Z",'
+    )
+    data = audit.canonical(json.loads(fields + forged))
     with pytest.raises(ValueError):
-        audit.decode(data.replace(b'"v":1', b'"v": 1'))
+        audit.decode(data)
 
 
 def test_a_room_event_is_recorded_by_its_hash_never_its_text() -> None:
@@ -72,3 +112,6 @@ async def test_every_appended_event_has_its_pending_entry(store: Store, hub: Hub
         ("room.meeting.announced", 2),
     ]
     assert pending == 2, "numbered later, by the integrator"
+    salts = [r.salt for r in rows]
+    assert all(audit.SALT.fullmatch(salt) for salt in salts), "salted when recorded"
+    assert len(set(salts)) == len(salts), "each entry its own random salt"

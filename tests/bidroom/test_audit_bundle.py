@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -74,15 +75,50 @@ def test_an_entry_rewritten_with_its_leaf_is_caught_by_the_checkpoint(bundle: Pa
     def forge(lines: list[str]) -> list[str]:
         line = json.loads(lines[6])
         entry = audit.decode(line["entry"].encode())
-        forged = audit.Entry(
-            entry.at, "cert:forger", entry.action, entry.room, entry.seq, entry.objects, entry.index
-        )
+        forged = replace(entry, actor="cert:forger")
         encoding = audit.encode(forged)
         line.update(entry=encoding.decode(), leaf=merkle.leaf_hash(encoding).hex())
         return [*lines[:6], json.dumps(line, ensure_ascii=False) + "\n", *lines[7:]]
 
     rewrite(bundle / "entries.jsonl", forge)
     assert code(bundle) == ("audit_checkpoint_root", {"index": 5, "size": 9})
+
+
+def _entry_line(
+    lines: list[str], index: int, change: Callable[[audit.Entry], audit.Entry], *, keep_leaf: bool
+) -> list[str]:
+    line = json.loads(lines[index])
+    encoding = audit.encode(change(audit.decode(line["entry"].encode())))
+    line["entry"] = encoding.decode()
+    if not keep_leaf:
+        line["leaf"] = merkle.leaf_hash(encoding).hex()
+    return [*lines[:index], json.dumps(line, ensure_ascii=False) + "\n", *lines[index + 1 :]]
+
+
+def other_salt(entry: audit.Entry) -> audit.Entry:
+    assert entry.salt is not None
+    return replace(entry, salt=("0" if entry.salt[0] != "0" else "1") + entry.salt[1:])
+
+
+def test_a_changed_salt_is_named(bundle: Path) -> None:
+    rewrite(bundle / "entries.jsonl", lambda ls: _entry_line(ls, 5, other_salt, keep_leaf=True))
+    with pytest.raises(AuditError) as caught:
+        audit_bundle.verify(bundle)
+    assert (caught.value.code, dict(caught.value.detail)) == ("audit_entry_altered", {"index": 5})
+    assert "entry 5 was altered" in caught.value.message and "salt" in caught.value.message
+
+
+def test_a_changed_salt_with_its_leaf_is_caught_by_the_checkpoint(bundle: Path) -> None:
+    rewrite(bundle / "entries.jsonl", lambda ls: _entry_line(ls, 5, other_salt, keep_leaf=False))
+    assert code(bundle) == ("audit_checkpoint_root", {"index": 5, "size": 9})
+
+
+def test_an_entry_stripped_of_its_salt_after_salted_ones_is_named(bundle: Path) -> None:
+    """A version-1 (guessable) entry after version-2 ones: even with its leaf recomputed, the
+    verifier names it before the checkpoint does."""
+    unsalted = lambda e: replace(e, salt=None)  # noqa: E731
+    rewrite(bundle / "entries.jsonl", lambda ls: _entry_line(ls, 7, unsalted, keep_leaf=False))
+    assert code(bundle) == ("audit_entry_unsalted", {"index": 7})
 
 
 @pytest.mark.parametrize(
@@ -167,3 +203,40 @@ async def test_checkpoint_timestamps_are_checked_and_named(
         with pytest.raises(AuditError) as caught:
             audit_bundle.verify(folder, check)
         assert caught.value.code == expected
+
+
+def test_a_bundle_exported_before_salts_still_verifies(tmp_path: Path) -> None:
+    """A version-1 bundle of version-1 entries, written as the exporter wrote it then."""
+    key = p.ed25519_from_seed(b"\x01" * 32)
+    at = datetime(2026, 11, 20, 1, 2, 3, 456789, tzinfo=UTC)
+    encodings = [
+        audit.encode(audit.Entry(at, "uscc:91330903MA2B7H1X6Q", "auth.login", None, None, {}, n))
+        for n in range(5)
+    ]
+    assert all(b'"v":1' in e and b"salt" not in e for e in encodings)
+    leaves = [merkle.leaf_hash(e) for e in encodings]
+    note = checkpoint.sign_note(
+        checkpoint.format_checkpoint(ORIGIN, 5, merkle.root(leaves)), ORIGIN, key
+    )
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / "entries.jsonl").write_text(
+        "".join(
+            json.dumps({"index": n, "entry": e.decode(), "leaf": leaves[n].hex()}) + "\n"
+            for n, e in enumerate(encodings)
+        )
+    )
+    (folder / "checkpoints.jsonl").write_text(
+        json.dumps({"size": 5, "note": note, "timestamp": None}) + "\n"
+    )
+    manifest = {
+        "format": "bidroom-audit-bundle",
+        "version": 1,
+        "origin": ORIGIN,
+        "verifier_key": str(checkpoint.verifier_key(ORIGIN, key)),
+        "size": 5,
+        "exported_at": "2026-11-21T00:00:00Z",
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    report = audit_bundle.verify(folder)
+    assert (report.entries, report.checkpoints) == (5, 1)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from nodes import SECRET, bidroom
 
+from bidroom import audit
 from bidroom.broker import LocalBroker
 from bidroom.hub import Hub
 from bidroom.meeting import Meeting
@@ -72,6 +73,20 @@ def test_an_auditor_exports_verifies_and_checks_a_receipt(tmp_path: Path) -> Non
     assert refused.returncode == 2 and refused.stderr.strip().endswith("(audit_entry_altered)")
 
     lines = (bundle / "entries.jsonl").read_text().splitlines(keepends=True)
+    exported = [audit.decode(json.loads(line)["entry"].encode()) for line in lines]
+    assert all(e.salt for e in exported), "the audited export carries every entry's salt"
+    salted = json.loads(lines[4])
+    salt = exported[4].salt
+    assert salt is not None
+    salted["entry"] = salted["entry"].replace(salt, salt[::-1])
+    (bundle / "entries.jsonl").write_text(
+        "".join([*lines[:4], json.dumps(salted) + "\n", *lines[5:]])
+    )
+    resalted = bidroom("audit", "verify", str(bundle), env=env)
+    assert resalted.returncode == 2, resalted.stdout
+    assert "entry 4 was altered" in resalted.stderr, resalted.stderr
+    assert resalted.stderr.strip().endswith("(audit_entry_altered)")
+
     (bundle / "entries.jsonl").write_text("".join(lines[:2] + lines[3:]))
     broken = bidroom("audit", "verify", str(bundle), env=env)
     assert broken.returncode == 2 and "(audit_entry_order)" in broken.stderr

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOM
 from sqlalchemy import update
 
-from bidroom import audit
+from bidroom import audit, audit_bundle
 from bidroom.audit_log import AuditLog
 from bidroom.hub import Hub
 from bidroom.room import Actor, Command
@@ -97,3 +100,71 @@ async def test_a_log_rewritten_under_a_checkpoint_is_never_signed_again(
         await log_for(store).integrate()
     assert caught.value.code in ("audit_consistency_invalid", "audit_fork")
     assert [c.size for c in await log_for(store).checkpoints()] == [3]
+
+
+async def test_every_leaf_commits_to_its_entry_with_the_entrys_salt(store: Store, hub: Hub) -> None:
+    """The leaf hashes the entry with its salt: the same entry without it (all an outsider
+    could guess) hashes to something else."""
+    await hub.execute(ROOM, Command("meeting.open"), CHAIR)
+    await announce(hub, 2)
+    log = log_for(store)
+    await log.integrate()
+    for _, encoding, leaf in await log.entries(0, 3):
+        entry = audit.decode(encoding)
+        assert entry.salt is not None and audit.SALT.fullmatch(entry.salt)
+        assert merkle.leaf_hash(encoding) == leaf
+        unsalted = audit.encode(replace(entry, salt=None))
+        assert merkle.leaf_hash(unsalted) != leaf
+
+
+async def test_a_log_begun_before_salts_goes_on_and_verifies(
+    store: Store, hub: Hub, tmp_path: Path
+) -> None:
+    """A log written before migration 0006: integrated version-1 entries (no salt) and one
+    still pending without a salt. They keep their leaves; the pending one gets its salt; the
+    log's next checkpoint extends the old one, and the exported bundle verifies."""
+    old = [
+        audit.Entry(LEGACY_AT, CHAIR.subject, "room.meeting.opened", ROOM, 90 + n, {}, n)
+        for n in range(3)
+    ]
+    async with store.engine.begin() as conn:
+        for entry in old:
+            await conn.execute(AUDIT.insert().values(**_legacy_row(entry)))
+    old_log = log_for(store)
+    first = await old_log.integrate()  # signs the old log as it stands
+    assert first is not None and first.size == 3
+    async with store.engine.begin() as conn:  # recorded by the old code, not yet integrated
+        await conn.execute(
+            AUDIT.insert().values(
+                at=LEGACY_AT, actor="system", action="trust.root_added", objects={}, salt=None
+            )
+        )
+    await hub.execute(ROOM, Command("meeting.open"), CHAIR)  # recorded by the new code
+    await announce(hub, 1)
+    log = log_for(store)
+    second = await log.integrate()
+    assert second is not None and second.size == 6
+    merkle.verify_consistency(3, 6, first.root, second.root, await log.consistency(3, 6))
+    read = [audit.decode(e) for _, e, _ in await log.entries(0, 6)]
+    assert [e.salt is None for e in read] == [True] * 3 + [False] * 3
+    assert read[:3] == old, "version-1 entries read back exactly as they were"
+    folder = tmp_path / "bundle"
+    await audit_bundle.export(log, folder, "now")
+    assert audit_bundle.verify(folder).entries == 6
+
+
+LEGACY_AT = datetime(2026, 11, 20, 1, 2, 3, 456789, tzinfo=UTC)
+
+
+def _legacy_row(entry: audit.Entry) -> dict[str, Any]:
+    """The row an integrator before migration 0006 wrote: version-1 leaf, no salt."""
+    return {
+        "idx": entry.index,
+        "at": entry.at,
+        "actor": entry.actor,
+        "action": entry.action,
+        "room_id": entry.room,
+        "seq": entry.seq,
+        "objects": dict(entry.objects),
+        "leaf": merkle.leaf_hash(audit.encode(entry)),
+    }

@@ -111,6 +111,7 @@ def test_a_whole_opening_one_bid_opened_by_the_custodians_quorum(
     for proof in proofs:
         proven = receipts.check(proof["receipt"], str(verifier), None)
         assert proven.entry.room == o.room and proven.entry.seq == proof["seq"]
+        assert proven.entry.salt is not None, "the record's steps are public, salts and all"
 
 
 def test_the_shell_refuses_a_wrong_key_another_signer_and_a_step_out_of_turn(

@@ -28,15 +28,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from nodes import SECRET, Node, bidroom
 from playwright.sync_api import Page
 
-from bidroom import receipts, timestamps
+from bidroom import audit, receipts, timestamps
 from bidroom.broker import LocalBroker
 from bidroom.hub import Hub
 from bidroom.meeting import Meeting
 from bidroom.metrics import Metrics
 from bidroom.room import Actor, Command
 from bidroom.settings import load_settings
-from bidroom.store import RoomRecord, Store, create_engine
-from ca import checkpoint, tsa
+from bidroom.store import AUDIT, RoomRecord, Store, create_engine
+from ca import checkpoint, merkle, tsa
 from ca import primitives as p
 from ca.errors import CryptoError
 
@@ -45,10 +45,34 @@ CHAIR = Actor("cert:ab12", "王敏", "chair")
 INDEX = 3
 
 
+LEGACY = audit.Entry(
+    dt.datetime(2026, 11, 20, 1, 2, 3, 456789, tzinfo=dt.UTC),
+    "uscc:91330903MA2B7H1X6Q",
+    "auth.login",
+    None,
+    None,
+    {"certificate": "ab" * 32},
+    0,
+)
+
+
 def record_some_events(url: str) -> None:
+    """Entry 0 as an integrator before salts wrote it (version 1), then six room events."""
+
     async def run() -> None:
         engine = create_engine(url)
         store = Store(engine)
+        async with engine.begin() as conn:
+            await conn.execute(
+                AUDIT.insert().values(
+                    idx=0,
+                    at=LEGACY.at,
+                    actor=LEGACY.actor,
+                    action=LEGACY.action,
+                    objects=dict(LEGACY.objects),
+                    leaf=merkle.leaf_hash(audit.encode(LEGACY)),
+                )
+            )
         await store.create_room(
             RoomRecord("lot-1", "meeting", "开标会", {}, dt.datetime.now(dt.UTC))
         )
@@ -61,9 +85,18 @@ def record_some_events(url: str) -> None:
     asyncio.run(run())
 
 
+def receipt_of(index: int, tmp: Path, env: dict[str, str]) -> dict[str, Any]:
+    out = tmp / f"receipt-{index}.json"
+    made_receipt = bidroom("audit", "receipt", str(index), "-o", str(out), env=env)
+    assert made_receipt.returncode == 0, made_receipt.stderr
+    receipt: dict[str, Any] = json.loads(out.read_text())
+    return receipt
+
+
 @dataclass(frozen=True)
 class Made:
-    receipt: dict[str, Any]
+    receipt: dict[str, Any]  # version 2, its entry salted
+    legacy: dict[str, Any]  # version 1, made before salts
     var: Path
     node: Node | None
 
@@ -88,17 +121,16 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Made]:
     assert migrated.returncode == 0, migrated.stderr
     record_some_events(env["BIDROOM_DATABASE_URL"])
     done = bidroom("audit", "integrate", env=env)
-    assert done.returncode == 0 and "checkpoint 6 signed" in done.stdout, done.stderr
-    out = tmp / "receipt.json"
-    made_receipt = bidroom("audit", "receipt", str(INDEX), "-o", str(out), env=env)
-    assert made_receipt.returncode == 0, made_receipt.stderr
-    receipt = json.loads(out.read_text())
+    assert done.returncode == 0 and "checkpoint 7 signed" in done.stdout, done.stderr
+    receipt, legacy = (receipt_of(index, tmp, env) for index in (INDEX, 0))
+    # A receipt made before salts: version 1, its entry version 1 (and otherwise the same).
+    legacy = {**legacy, "version": 1}
     if not CHROMIUM.is_file():
-        yield Made(receipt, tmp / "var", None)
+        yield Made(receipt, legacy, tmp / "var", None)
         return
     started = Node(env)
     try:
-        yield Made(receipt, tmp / "var", started.start())
+        yield Made(receipt, legacy, tmp / "var", started.start())
     finally:
         started.kill()
         for thread in threading.enumerate():
@@ -200,12 +232,13 @@ def test_a_genuine_receipt_is_verified_with_its_entry_and_timestamp(
     # The Python reference agrees, so the page is judged against it.
     root = x509.load_pem_x509_certificate(made.root_pem.encode())
     proven = receipts.check(made.receipt, made.receipt["verifier_key"], [root])
-    assert proven.entry.action == "room.meeting.announced" and proven.size == 6
+    assert proven.entry.action == "room.meeting.announced" and proven.size == 7
+    assert made.receipt["version"] == 2 and proven.entry.salt is not None
 
     assert check(page, made.receipt, root=made.root_pem) == "已验证"
     assert page.text_content("#fact-action") == "room.meeting.announced"
     assert page.text_content("#fact-index") == str(INDEX)
-    assert page.text_content("#fact-size") == "6"
+    assert page.text_content("#fact-size") == "7"
     assert "北京时间" in (page.text_content("#fact-time") or "")
     stamp = page.text_content("#fact-timestamp") or ""
     assert "bidroom 时间戳服务" in stamp and "签发机构未核验" not in stamp
@@ -222,6 +255,18 @@ def test_a_genuine_receipt_is_verified_with_its_entry_and_timestamp(
     # Without a root the token is still checked, and the page says the issuer was not.
     assert check(page, made.receipt) == "已验证"
     assert page.is_visible("#verdict-warn")
+
+
+def test_a_receipt_made_before_salts_is_still_verified(
+    browser_page: Page | None, made: Made
+) -> None:
+    page = ready(browser_page, made)
+    root = x509.load_pem_x509_certificate(made.root_pem.encode())
+    proven = receipts.check(made.legacy, made.legacy["verifier_key"], [root])
+    assert (proven.entry, proven.size) == (LEGACY, 7)
+    assert check(page, made.legacy, root=made.root_pem) == "已验证"
+    assert page.text_content("#fact-action") == "auth.login"
+    assert page.text_content("#fact-index") == "0"
 
 
 def test_an_altered_entry_is_refused(browser_page: Page | None, made: Made) -> None:
@@ -271,13 +316,20 @@ def other_time(token_b64: str) -> str:
     return base64.b64encode(bytes(token)).decode()
 
 
+def other_salt(entry: str) -> str:
+    """The entry with one digit of its salt changed (still 32 bytes of hex)."""
+    at = entry.index('"salt":"') + len('"salt":"')
+    return entry[:at] + ("0" if entry[at] != "0" else "1") + entry[at + 1 :]
+
+
 def test_each_tampering_gets_the_code_python_gives(browser_page: Page | None, made: Made) -> None:
     page = ready(browser_page, made)
     r, key = made.receipt, made.receipt["verifier_key"]
     lines = r["checkpoint"].split("\n")
     cases = {
-        "audit_receipt": {**r, "version": 2},
-        "audit_note_signature": {**r, "checkpoint": "\n".join([lines[0], "7", *lines[2:]])},
+        "audit_receipt": {**r, "version": 3},
+        "audit_entry_altered": {**r, "entry": other_salt(r["entry"])},
+        "audit_note_signature": {**r, "checkpoint": "\n".join([lines[0], "8", *lines[2:]])},
         "audit_inclusion_invalid": {**r, "inclusion": r["inclusion"][::-1]},
         "tsa_bad_signature": {**r, "timestamp": other_time(r["timestamp"])},
     }

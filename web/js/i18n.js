@@ -585,7 +585,7 @@ Object.assign(STRINGS.en, {
 });
 
 Object.assign(ERRORS["zh-CN"], {
-  audit_receipt: "回执格式不正确（不是第 1 版 bidroom 回执）",
+  audit_receipt: "回执格式不正确（不是第 1 版或第 2 版 bidroom 回执）",
   receipt_missing: "请先选择回执文件",
   verifier_key_missing: "请填写审计日志公钥",
   audit_key_malformed: "审计日志公钥格式不正确",
@@ -607,7 +607,7 @@ Object.assign(ERRORS["zh-CN"], {
 });
 
 Object.assign(ERRORS.en, {
-  audit_receipt: "Not a valid receipt (not a version-1 bidroom receipt)",
+  audit_receipt: "Not a valid receipt (not a version-1 or version-2 bidroom receipt)",
   receipt_missing: "Choose a receipt file first",
   verifier_key_missing: "Give the audit log verifier key",
   audit_key_malformed: "The verifier key is malformed",

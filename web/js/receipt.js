@@ -1,10 +1,11 @@
 // Checking an audit receipt in the browser, offline, as bidroom/receipts.py's check does
 // (docs/audit.md, Receipts). Each failed check throws a CheckError with Python's code:
-//   audit_receipt            not a version-1 bidroom receipt
+//   audit_receipt            not a version-1 or version-2 bidroom receipt
 //   audit_note_unknown_key   the receipt is for another log (or no signature of the key)
 //   audit_key_malformed, audit_note_malformed, audit_checkpoint_malformed, audit_checkpoint_origin
 //   audit_note_signature     the checkpoint's Ed25519 signature does not verify
-//   audit_entry_altered      the entry is not the one whose leaf hash the receipt carries
+//   audit_entry_altered      the entry (with its salt) is not the one whose leaf hash the receipt
+//                            carries
 //   audit_inclusion_invalid  the inclusion proof does not lead to the checkpoint's root
 //   audit_timestamp          a TSA root was given but the receipt has no timestamp
 //   tsa_*                    the RFC 3161 token (web/js/tsp.js)
@@ -21,6 +22,7 @@ export { CheckError };
 
 const subtle = globalThis.crypto.subtle;
 const FORMAT = "bidroom-receipt";
+const VERSIONS = [1, 2]; // 2: made since salts (its entry version 1 or 2); 1: made before
 const SIGNATURE_PREFIX = "\u2014 "; // em dash, space
 const MAX_SIGNATURES = 100;
 
@@ -176,12 +178,21 @@ export async function verifyInclusion(leaf, index, size, proof, root) {
 // the receipt -------------------------------------------------------------------------------
 
 const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+const SALT = /^[0-9a-f]{64}$/; // 32 random bytes, lowercase hex
+const V1_FIELDS = ["action", "actor", "index", "objects", "room", "seq", "time", "v"];
+const V2_FIELDS = ["action", "actor", "index", "objects", "room", "salt", "seq", "time", "v"];
 
-/** The entry its canonical encoding holds (audit.decode); null if it is not one. */
+/** The entry its canonical encoding holds (audit.decode): version 2 with its salt, or version
+ * 1 (recorded before salts); null if it is not one. */
 function decodeEntry(text) {
   try {
     const fields = JSON.parse(text);
-    if (!equal(canonical(fields), utf8(text)) || fields.v !== 1 || !TIME.test(fields.time)) return null;
+    if (!fields || typeof fields !== "object" || Array.isArray(fields)) return null;
+    if (!equal(canonical(fields), utf8(text)) || !TIME.test(fields.time)) return null;
+    const keys = Object.keys(fields).sort().join();
+    const v1 = fields.v === 1 && keys === V1_FIELDS.join();
+    const v2 = fields.v === 2 && keys === V2_FIELDS.join() && typeof fields.salt === "string" && SALT.test(fields.salt);
+    if (!(v1 || v2)) return null;
     if (typeof fields.action !== "string" || !Number.isSafeInteger(fields.index)) return null;
     return fields;
   } catch {
@@ -191,7 +202,7 @@ function decodeEntry(text) {
 
 function wellFormed(r) {
   return (
-    r && typeof r === "object" && !Array.isArray(r) && r.format === FORMAT && r.version === 1
+    r && typeof r === "object" && !Array.isArray(r) && r.format === FORMAT && VERSIONS.includes(r.version)
     && Number.isSafeInteger(r.index) && typeof r.entry === "string" && typeof r.leaf === "string"
     && typeof r.checkpoint === "string" && typeof r.verifier_key === "string"
     && Array.isArray(r.inclusion) && r.inclusion.every((x) => typeof x === "string")
@@ -205,7 +216,7 @@ function wellFormed(r) {
  * | null}; throws CheckError naming the first check that fails, in Python's order.
  */
 export async function checkReceipt(receipt, verifierKey, rootsPem = null) {
-  if (!wellFormed(receipt)) throw new CheckError("audit_receipt", "not a version-1 bidroom receipt");
+  if (!wellFormed(receipt)) throw new CheckError("audit_receipt", "not a version-1 or version-2 bidroom receipt");
   if (receipt.verifier_key !== verifierKey) {
     throw new CheckError("audit_note_unknown_key", "the receipt is for another log");
   }
