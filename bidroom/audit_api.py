@@ -103,19 +103,22 @@ async def latest(request: Request) -> Response:
     return JSONResponse(checkpoint_json(signed, log))
 
 
-WATCHERS = frozenset({"chair", "supervisor"})
+AUDITORS = frozenset({"supervisor"})
 
 
 def _watcher(request: Request) -> Response | None:
     """Entries name who did what: before an opening, who bids is secret (招标投标法实施条例).
-    Checkpoints and proofs, which hold only hashes (salted leaves), are public; entries, with
-    their salts, are for the chair and supervisors, and a receipt for the actor it names."""
+    Checkpoints and proofs, which hold only hashes (salted leaves), are public; the log's
+    entries, with their salts, are for supervisors (who watch every tender), and a receipt for
+    the actor it names. A chair is not one: the log spans every organisation's tenders, and a
+    chair sees their own tenders' rooms through the rooms (docs/opening.md "Who chairs a
+    tender")."""
     try:
         identity = api.identity(request)
     except AuthError as exc:
         return error(401, exc.code, exc.message)
-    if WATCHERS.isdisjoint(identity.roles):
-        return error(403, "not_allowed", "audit entries are for the chair and supervisors")
+    if AUDITORS.isdisjoint(identity.roles):
+        return error(403, "not_allowed", "the audit log's entries are for supervisors")
     return None
 
 
@@ -173,8 +176,7 @@ async def _proof(work: Any) -> Response:
 
 
 async def receipt(request: Request) -> Response:
-    """The receipt of one entry, with its salt, for the actor it names (or the chair and
-    supervisors); by its index, or by the room event it records (``room`` and ``seq``)."""
+    """The receipt of one entry, with its salt, for the actor it names (or supervisors); by its index, or by the room event it records (``room`` and ``seq``)."""
     try:
         identity = api.identity(request)
     except AuthError as exc:
@@ -190,7 +192,7 @@ async def receipt(request: Request) -> Response:
             404 if exc.code == "audit_not_yet" else 422, exc.code, exc.message, dict(exc.detail)
         )
     actor = audit.decode(made["entry"].encode()).actor
-    if actor != identity.subject and WATCHERS.isdisjoint(identity.roles):
+    if actor != identity.subject and AUDITORS.isdisjoint(identity.roles):
         return error(403, "not_allowed", "a receipt is for the one its entry names")
     return JSONResponse(made, headers={"cache-control": "no-store"})
 
