@@ -176,7 +176,8 @@ async def _proof(work: Any) -> Response:
 
 
 async def receipt(request: Request) -> Response:
-    """The receipt of one entry, with its salt, for the actor it names (or supervisors); by its index, or by the room event it records (``room`` and ``seq``)."""
+    """The receipt of one entry, with its salt, for the actor it names (or supervisors); by
+    its index, or by the room event it records (``room`` and ``seq``)."""
     try:
         identity = api.identity(request)
     except AuthError as exc:
