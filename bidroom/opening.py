@@ -1518,7 +1518,14 @@ def snapshot(state: OpeningState, actor: Actor) -> JSON:
         "count": len(state.bids),
         "settled": sum(1 for b in state.bids.values() if b.status in SETTLED),
         "bids": [
-            {"bidder": b.bidder, "name": b.name, "status": b.status, "cause": b.cause}
+            {
+                "bidder": b.bidder,
+                "name": b.name,
+                "status": b.status,
+                "cause": b.cause,
+                # a page tells the chair's report (the bid still its bidder's) from the bidder's
+                "reported_by": b.reported_by,
+            }
             for b in shown.values()
         ],
         "signed_in": sorted(state.signed_in) if everything else None,

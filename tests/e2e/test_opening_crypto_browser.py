@@ -398,6 +398,8 @@ def _script() -> list[tuple[str, Actor, dict[str, Any], timedelta]]:
             {"cause": "network_fault"},
             3 * minute,
         ),
+        # the chair's word for b4, who never acts: the bid stays b4's to the window's end
+        ("opening.report_failure", chair, {"bidder": "b4", "cause": "network_fault"}, 3 * minute),
         ("opening.object", b1, {"text": "二号投标人的网络故障是否属实？"}, 4 * minute),
         ("opening.close_window", SYSTEM, {}, 40 * minute),
         (
@@ -518,7 +520,8 @@ FOLD = """async ({first, frames, checkpoints, me, subject, reveals}) => {
   const {O} = window.T;
   const view = (s) => ({
     phase: s.phase, count: s.count,
-    bids: Object.fromEntries(Object.values(s.bids).map((b) => [b.bidder, [b.status, b.cause]])),
+    bids: Object.fromEntries(
+      Object.values(s.bids).map((b) => [b.bidder, [b.status, b.cause, b.reported_by]])),
     signedIn: [...s.signedIn].sort(), decision: s.decision && s.decision.decision,
     windowEnds: s.windowEnds, quorum: s.quorum && [s.quorum.bidders, s.quorum.pending],
     shares: s.shares.map((x) => x.index).sort(), sheet: s.sheet && s.sheet.rows.length,
@@ -574,7 +577,7 @@ def test_the_live_fold_shows_what_a_reload_shows(
         assert step["live"] == step["reload"], f"after seq {step['seq']}"
     assert got[-1]["reload"]["phase"] == "published"
     if refusal and watcher in ("chair", "supervisor"):
-        assert got[-1]["live"]["bids"]["b4"] == ["revoked", "bidder_entry_mismatch"]
+        assert got[-1]["live"]["bids"]["b4"] == ["revoked", "bidder_entry_mismatch", "custodians"]
     draw = got[-1]["reload"]["draw"]
     assert [(c["bidder"], c["value"]) for c in draw["contributions"]] == [
         ("b1", B1_VALUE.hex()),
@@ -601,16 +604,16 @@ TASKS = {
         1: {"commit_draw"},
         2: {"start_window"},
         3: {"start_window"},
-        9: {"request_quorum", "settle_failures", "answer"},
-        13: {"request_quorum", "settle_failures", "answer"},
-        14: {"publish_sheet", "answer"},
-        15: {"reveal_draw", "answer"},
-        17: {"generate_record"},
-        20: {"countersign"},
-        21: {"publish"},
+        10: {"request_quorum", "settle_failures", "answer"},
+        14: {"request_quorum", "settle_failures", "answer"},
+        15: {"publish_sheet", "answer"},
+        16: {"reveal_draw", "answer"},
+        18: {"generate_record"},
+        21: {"countersign"},
+        22: {"publish"},
     },
-    "b1": {4: {"decrypt"}, 5: {"decrypt"}, 18: {"confirm"}},
-    "custodian": {10: {"submit_share"}},
+    "b1": {4: {"decrypt"}, 5: {"decrypt"}, 19: {"confirm"}},
+    "custodian": {11: {"submit_share"}},
 }
 
 

@@ -77,6 +77,7 @@ const zh = {
   "op.failure.short": "登记失败",
   "op.failure.for": "登记解密失败：{name}",
   "op.failure.confirm": "确认报告解密失败？原因：{cause}。报告后本次解密即结束，按原因处理（撤销或撤回）。",
+  "op.failure.byChair": "主持人已为本投标登记解密失败。解密时间结束前，您仍可用本人证书解密，或自行报告失败原因。",
 
   "op.progress.envelope": "正在读取投标文件头…",
   "op.progress.unwrap": "正在用您的证书解开数据密钥（密钥不离开本机）…",
@@ -323,6 +324,7 @@ const en = {
   "op.failure.short": "Record failure",
   "op.failure.for": "Record a failure for {name}",
   "op.failure.confirm": "Report the failure? Cause: {cause}. Your decryption then ends and the bid is settled by that cause (revoked or withdrawn).",
+  "op.failure.byChair": "The chair recorded a decryption failure for your bid. Until the window ends you may still decrypt with your own certificate, or report the cause yourself.",
 
   "op.progress.envelope": "Reading your bid's header…",
   "op.progress.unwrap": "Unwrapping the data key with your certificate (the key stays on this device)…",

@@ -652,6 +652,8 @@ function renderBidder() {
   byId("decrypt-progress").textContent = page.progress.decrypt;
   showError("decrypt-error", page.errors.decrypt);
   show("failure-form", decrypting && mine?.reported_by !== "bidder" && can("opening.report_failure"));
+  const byChair = decrypting && mine?.status === "failed" && mine.reported_by === "chair";
+  byId("failure-by-chair").textContent = show("failure-by-chair", byChair) ? t("op.failure.byChair") : "";
 }
 
 function showError(id, error) {

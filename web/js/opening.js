@@ -104,6 +104,7 @@ function bid(b) {
     envelope: b.envelope || null,
     status: b.status || "sealed",
     cause: b.cause || null,
+    reported_by: b.reported_by || null, // who said it failed: bidder, chair, clock, custodians
   };
 }
 
@@ -384,6 +385,12 @@ export function bidList(state) {
     (a.name || a.bidder).localeCompare(b.name || b.bidder, "zh-CN"));
 }
 
+/** Decrypted, or failed on the bidder's own word: nothing left for them in the window (the
+ *  core's Bid.settled_by_bidder). */
+export function settledByBidder(b) {
+  return !["sealed", "failed"].includes(b.status) || b.reported_by === "bidder";
+}
+
 export function isSettled(b) {
   return SETTLED.has(b.status);
 }
@@ -468,7 +475,9 @@ const TASKS = {
     else if (s.phase === "bids_fixed" && !(s.draw?.range && !s.draw.commitment)) out.push("start_window");
     if (s.phase === "decrypting") {
       const over = s.windowEnds && new Date(s.windowEnds).getTime() <= now;
-      if (over || t.sealed === 0) out.push("close_window");
+      // early only once every bid is settled by its own bidder (a failure the chair reported
+      // leaves the bid to its bidder until the end): the core refuses it otherwise
+      if (over || Object.values(s.bids).every(settledByBidder)) out.push("close_window");
     }
     if (s.phase === "settling") {
       const failed = Object.values(s.bids).filter((b) => b.status === "failed");
