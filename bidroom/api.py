@@ -21,6 +21,7 @@ SEQUENCE = re.compile(r"[0-9]{1,18}")  # ASCII digits only ("²".isdigit() is Tr
 
 
 DIRECTORY_KINDS = frozenset({"meeting"})  # what POST /api/rooms creates
+RESERVED_PREFIX = "opening-"  # the ids of openings and their evaluation sessions (tenders.room_id)
 
 
 class RoomCreate(BaseModel):
@@ -107,6 +108,14 @@ async def create_room(request: Request) -> Response:
             f"rooms of kind {body.kind} are not created here",
             {"kinds": sorted(DIRECTORY_KINDS)},
         )
+    if body.id.startswith(RESERVED_PREFIX):
+        # a meeting squatting on "opening-<lot>-evaluation-1" would stop the lot's evaluation
+        return error(
+            403,
+            "room_id_reserved",
+            f"room ids starting {RESERVED_PREFIX} are the openings' and their sessions'",
+            {"prefix": RESERVED_PREFIX},
+        )
     unfit = _unfit(request.app.state.hub, body)
     if unfit is not None:
         return unfit
@@ -156,9 +165,10 @@ async def room_events(request: Request) -> Response:
     except RoomNotFound as exc:
         return error(404, "room_not_found", exc.message)
     if "supervisor" not in who.roles:  # a chair reads only the rooms of their own tenders
-        owned = owners.room_owner(live.record.kind, live.record.config)
-        if not owners.may_chair(owned, who.subject, who.organisation):
-            return error(403, "not_your_tender", "this room belongs to another organisation")
+        kind, config = live.record.kind, live.record.config
+        refused = owners.refusal(kind, config, who.subject, who.organisation)
+        if refused is not None:
+            return error(403, "not_your_tender", refused)
     room = request.path_params["room"]
     found = await hub.store.events(room, after=after, upto=after + HISTORY_PAGE)
     # Even a watcher does not see everything always: a bidder's contribution to K is theirs

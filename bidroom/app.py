@@ -151,6 +151,13 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     maintenance = asyncio.create_task(_maintain(hub, settings), name="maintenance")
     integration = asyncio.create_task(_integrate(app.state.audit, settings), name="audit")
     clock = asyncio.create_task(_clock(app.state, settings.clock_seconds), name="clock")
+    if not settings.insider_organisations:
+        # the custody policy then counts only the chair's and the owners' organisations as
+        # insiders: the platform operator's staff could hold shares as outsiders
+        log.warning(
+            "BIDROOM_INSIDER_ORGANISATIONS is empty: name the trading centre and the platform "
+            "operator (docs/operations.md)"
+        )
     log.info(
         "node ready",
         extra={"database": engine.url.get_backend_name(), "broker": type(broker).__name__},

@@ -3,9 +3,9 @@
 GET /api/audit/checkpoint                       the latest signed checkpoint (public)
 GET /api/audit/proof/inclusion?index=I&size=N   an audit path (public)
 GET /api/audit/proof/consistency?from=M&to=N    a consistency proof (public)
-GET /api/audit/entries?start=S&end=E            entries S..E-1, at most PAGE (chair, supervisor)
+GET /api/audit/entries?start=S&end=E            entries S..E-1, at most PAGE (supervisor)
 GET /api/audit/mine?start=S                     the caller's own entries from S on, at most PAGE
-GET /api/audit/receipt?index=I | ?room=R&seq=S  one entry's receipt (its actor, chair, supervisor)
+GET /api/audit/receipt?index=I | ?room=R&seq=S  one entry's receipt (its actor, supervisor)
 
 What is public holds hashes only: each leaf commits to its entry with the entry's salt, so a
 leaf reveals nothing guessable. An entry (with its salt) goes only to whom docs/audit.md "Who
@@ -183,8 +183,9 @@ async def receipt(request: Request) -> Response:
     except AuthError as exc:
         return error(401, exc.code, exc.message)
     log: AuditLog = request.app.state.audit
+    mine = None if not AUDITORS.isdisjoint(identity.roles) else identity.subject
     try:
-        index = await _receipt_index(request, log)
+        index = await _receipt_index(request, log, mine)
         if index is None:
             return error(422, "invalid_args", "give index, or room and seq")
         made = await receipts.make(log, index)
@@ -198,12 +199,14 @@ async def receipt(request: Request) -> Response:
     return JSONResponse(made, headers={"cache-control": "no-store"})
 
 
-async def _receipt_index(request: Request, log: AuditLog) -> int | None:
-    """The index a receipt request names; None if it names none."""
+async def _receipt_index(request: Request, log: AuditLog, mine: str | None) -> int | None:
+    """The index a receipt request names; None if it names none. By room and seq for someone
+    other than a supervisor (``mine``), only an entry of theirs is found: another's is answered
+    `404 audit_not_yet` as a missing one is, so no one counts a room's events (its sign-ins)."""
     if "index" in request.query_params:
         values = _ints(request, "index")
         return None if values is None else values[0]
     room, seq = request.query_params.get("room"), _ints(request, "seq")
     if not room or seq is None:
         return None
-    return await log.index_of_event(room, seq[0])
+    return await log.index_of_event(room, seq[0], mine)

@@ -261,14 +261,15 @@ class AuditLog:
             )
         return int(index)
 
-    async def index_of_event(self, room: str, seq: int) -> int:
-        """The index of the entry that recorded event ``seq`` of ``room`` (indexed: 0005)."""
+    async def index_of_event(self, room: str, seq: int, actor: str | None = None) -> int:
+        """The index of the entry that recorded event ``seq`` of ``room`` (indexed: 0005); with
+        ``actor``, only if that entry is theirs: another's entry is answered as one not there
+        (not yet integrated), so the answer tells nothing of how many events a room has."""
+        query = select(AUDIT.c.idx).where(AUDIT.c.room_id == room, AUDIT.c.seq == seq)
+        if actor is not None:
+            query = query.where(AUDIT.c.actor == actor)
         async with self.engine.connect() as conn:
-            index = (
-                await conn.execute(
-                    select(AUDIT.c.idx).where(AUDIT.c.room_id == room, AUDIT.c.seq == seq)
-                )
-            ).scalar()
+            index = (await conn.execute(query)).scalar()
         if index is None:
             raise AuditError(
                 "the event is not integrated yet",

@@ -51,6 +51,9 @@ class Composite:
         }
         self.gates = frozenset().union(*(part.kind.gates for part in self.parts))
         self.reveals = frozenset().union(*(part.kind.reveals for part in self.parts))
+        self.signed: Mapping[str, tuple[str, ...]] = {
+            name: fields for part in self.parts for name, fields in part.kind.signed.items()
+        }
 
     def _index(self, name: str) -> int:
         for index, part in enumerate(self.parts):
@@ -157,6 +160,7 @@ class ModuleRoomType(Generic[S]):
     arguments: Mapping[str, Any]
     gates: frozenset[str]
     reveals: frozenset[str]
+    signed: Mapping[str, tuple[str, ...]]
     _core: Core[Any]
     _presence: Presence
 
@@ -167,11 +171,12 @@ class ModuleRoomType(Generic[S]):
         presence: Presence,
         gates: frozenset[str] = frozenset(),
         reveals: frozenset[str] = frozenset(),
+        signed: Mapping[str, tuple[str, ...]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
         cls.kind, cls.rules, cls.arguments = core.KIND, core.RULES, core.ARGUMENTS
-        cls.gates, cls.reveals = gates, reveals
+        cls.gates, cls.reveals, cls.signed = gates, reveals, dict(signed or {})
         cls._core, cls._presence = core, presence
 
     def initial(self, config: Mapping[str, Any]) -> S:

@@ -190,6 +190,8 @@ async def run(
     values = {who: secrets.token_bytes(32) for who in sealed} if lot.get("k_range") else {}
     for who in sealed:
         given = {"contribution": hashlib.sha256(values[who]).hexdigest()} if values else {}
+        if given:  # the commitment is the bidder's own word: signed, as their page signs it
+            given |= platform.signed(who, "opening.sign_in", {"room": lot["room"], **given})
         await platform.command(lot["room"], who, "opening.sign_in", **given)
     platform.clock.at = deadline + timedelta(seconds=platform.state.settings.fix_grace_seconds)
     await platform.tick()  # the bids are fixed

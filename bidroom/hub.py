@@ -173,12 +173,9 @@ def not_owner(live: LiveRoom, actor: Actor) -> Rejected | None:
     """A chair acting in a room of a tender that is not theirs (bidroom.owners)."""
     if actor.role != "chair":
         return None
-    owned = owners.room_owner(live.record.kind, live.record.config)
-    if owners.may_chair(owned, actor.subject, actor.organisation):
-        return None
-    return Rejected(
-        "not_your_tender", "this tender belongs to another organisation: only its chairs act", {}
-    )
+    kind, config = live.record.kind, live.record.config
+    refused = owners.refusal(kind, config, actor.subject, actor.organisation)
+    return None if refused is None else Rejected("not_your_tender", refused, {})
 
 
 def numbered(events: list[Event], after: int, now: datetime, actor: Actor) -> list[Event]:

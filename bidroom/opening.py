@@ -47,7 +47,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -177,7 +177,19 @@ class NoArgs(_Args):
     pass
 
 
-class SignInArgs(_Args):
+class _MaySign(_Args):
+    """A command a bidder signs with their certificate key (:data:`SIGNED`): the WebSocket
+    shell checks the signature as a signed action (docs/opening.md "Signed actions") before the
+    core sees it; the core requires it where the bidder's word decides."""
+
+    signature: str | None = Field(default=None, min_length=16, max_length=1024)  # base64
+    certificate: str | None = Field(default=None, min_length=16, max_length=16384)  # DER, b64
+    chain: list[Annotated[str, Field(min_length=16, max_length=16384)]] | None = Field(
+        default=None, max_length=5
+    )
+
+
+class SignInArgs(_MaySign):
     # hex SHA-256 of the bidder's contribution to K: 32 random bytes their browser made
     contribution: str | None = Field(default=None, pattern=DIGEST)
 
@@ -191,7 +203,7 @@ class DecideArgs(_Args):
     reason: str = Field(min_length=1, max_length=TEXT_MAX)
 
 
-class FailureArgs(_Args):
+class FailureArgs(_MaySign):
     """A bidder reports their own failure (no ``bidder``); the chair names the bidder."""
 
     bidder: str | None = Field(default=None, min_length=1, max_length=200)
@@ -324,6 +336,14 @@ ARGUMENTS: Mapping[str, type[BaseModel]] = {
     "opening.generate_record": NoArgs,
 }
 """What clients may send over the WebSocket (the room type's ``arguments``)."""
+
+SIGNED: Mapping[str, tuple[str, ...]] = {
+    "opening.sign_in": ("contribution",),
+    "opening.report_failure": ("cause",),
+}
+"""The WebSocket commands a bidder signs: the action's fields besides ``room``. A bidder's own
+failure report and a sign-in that commits a contribution to K are the bidder's word: a session
+token alone (which the operator could mint) does not make them (``signature_required``)."""
 
 SHELL_ARGUMENTS: Mapping[str, type[BaseModel]] = {
     "opening.fix_bids": FixBidsArgs,
@@ -564,8 +584,19 @@ def _sign_in(state: OpeningState, args: Args, actor: Actor, now: datetime) -> De
         return [Event("opening.signed_in", {"bidder": actor.subject})]
     if state.spec.k_range is None:
         return Rejected("no_draw", "this lot draws no coefficient K", {})
-    data = {"bidder": actor.subject, "contribution": str(contribution).lower()}
+    if args.get("signature") is None:
+        return _unsigned("a contribution to K is committed with the bidder's signature")
+    data = {"bidder": actor.subject, "contribution": str(contribution).lower(), **_signed(args)}
     return [Event("opening.signed_in", data)]
+
+
+def _unsigned(message: str) -> Rejected:
+    return Rejected("signature_required", message, {})
+
+
+def _signed(args: Args) -> dict[str, str]:
+    """The signature a bidder's signed command carries, kept with its event."""
+    return {"signature": str(args["signature"]), "certificate": str(args["certificate"])}
 
 
 def _fix_bids(state: OpeningState, args: Args, actor: Actor, now: datetime) -> Decision:
@@ -666,7 +697,12 @@ def _report_failure(state: OpeningState, args: Args, actor: Actor, now: datetime
         {"bidder": bidder, "cause": cause},
     )
     by = "bidder" if actor.role == "bidder" else "chair"
-    reported = [Event("opening.failure_reported", {"bidder": bidder, "cause": cause, "by": by})]
+    data = {"bidder": bidder, "cause": cause, "by": by}
+    if by == "bidder":  # their own word settles their bid: signed, never a session's alone
+        if args.get("signature") is None:
+            return _unsigned("a bidder's own failure report is signed with their certificate key")
+        data |= _signed(args)
+    reported = [Event("opening.failure_reported", data)]
     if state.phase == "settling" and bid is not None and bid.status == "failed":
         # After the window the chair may correct the cause in the bidder's favour (a network
         # fault first recorded as absence), never against it, before the bid is settled.
@@ -1542,7 +1578,9 @@ def snapshot(state: OpeningState, actor: Actor) -> JSON:
     }
 
 
-class Opening(ModuleRoomType[OpeningState], core=this, presence=meeting, reveals=REVEALS):
+class Opening(
+    ModuleRoomType[OpeningState], core=this, presence=meeting, reveals=REVEALS, signed=SIGNED
+):
     """The opening part, as bidroom.compose sees it (presence is the meeting part's).
 
     Its ``arguments`` are the WebSocket edge's: shell commands are not a client's to send."""

@@ -20,10 +20,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bidroom.errors import NotYourTender, TenderError
+from bidroom.organisations import organisation_keys
 
 MAX_CHAIRS = 20
 SUBJECT = re.compile(r"^[A-Za-z0-9:_.@-]{1,200}$")
 OWNED_KINDS = frozenset({"opening", "evaluation"})
+FOREIGN = "this tender belongs to another organisation: only its own chairs act on it"
 
 
 def owner(organisation: str | None, chairs: Sequence[str]) -> dict[str, Any]:
@@ -35,22 +37,20 @@ def may_chair(owned: Mapping[str, Any] | None, subject: str, organisation: str |
     """Whether the chair ``subject`` of ``organisation`` is one of ``owned``'s owners.
 
     ``owned`` is a tender's or a room config's ``"owner"`` value; ``None`` means no owner rule
-    (a meeting). An organisation matches only when it is known (not null, not empty): two
-    chairs without one are not colleagues."""
+    (a meeting). Organisations compare as the custody policy compares them
+    (bidroom.organisations: full-width brackets as ASCII, no white space, case-folded), and
+    only when known (not null, not empty): two chairs without one are not colleagues."""
     if owned is None:
         return True
     if subject in (owned.get("chairs") or ()):
         return True
-    mine = owned.get("organisation")
-    return bool(mine) and mine == organisation
+    theirs = organisation_keys(owned.get("organisation"), None)
+    return bool(theirs & organisation_keys(organisation, None))
 
 
 def check(owned: Mapping[str, Any] | None, subject: str, organisation: str | None) -> None:
     if not may_chair(owned, subject, organisation):
-        raise NotYourTender(
-            "this tender belongs to another organisation: only its own chairs act on it",
-            detail={"organisation": (owned or {}).get("organisation")},
-        )
+        raise NotYourTender(FOREIGN, detail={"organisation": (owned or {}).get("organisation")})
 
 
 def room_owner(kind: str, config: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -61,6 +61,13 @@ def room_owner(kind: str, config: Mapping[str, Any]) -> Mapping[str, Any] | None
     if isinstance(found, Mapping):
         return found
     return owner(None, ()) if kind in OWNED_KINDS else None
+
+
+def refusal(
+    kind: str, config: Mapping[str, Any], subject: str, organisation: str | None
+) -> str | None:
+    """Why the chair may not chair this room (a message), or None if they may."""
+    return None if may_chair(room_owner(kind, config), subject, organisation) else FOREIGN
 
 
 def check_room(

@@ -153,6 +153,10 @@ class RoomType(Protocol[S]):
     they were not sent are in a snapshot only."""
     arguments: Mapping[str, Any]
     """Client commands and the pydantic model of each one's arguments (the edge contract)."""
+    signed: Mapping[str, tuple[str, ...]]
+    """Client commands its sender signs as a signed action, and the argument fields the
+    signature covers besides ``room``: the WebSocket shell checks the signature, if the
+    arguments carry one, before the command reaches the hub (the core says when one is needed)."""
 
     def initial(self, config: Mapping[str, Any]) -> S:
         """The state of a newly created room, from its frozen configuration."""

@@ -173,6 +173,7 @@ async def tender_public(state: State, tender: TenderRecord) -> dict[str, Any]:
         "number": tender.number,
         "title": tender.title,
         "status": tender.status,
+        "owner": dict(tender.owners),  # who chairs it (docs/opening.md "Who chairs a tender")
         "published_at": tender.published_at.isoformat() if tender.published_at else None,
         "lots": [
             lot_public(tender.id, spec, published.get(spec["number"]))
@@ -306,6 +307,15 @@ async def publish(
     # the operator's command line publishes for the tender's owners: their organisation is
     # the trading centre's side of the custody policy
     publisher = publisher or tenders.Publisher(actor, None, tender.owners.get("organisation"))
+    # insiders: the configured list, and the tender's owners (an assigned chair of an agency
+    # may publish: the trading centre that owns the tender is no less on the inside)
+    owning = tender.owners.get("organisation")
+    chairs = list(tender.owners.get("chairs") or ())
+    insiders = [
+        *settings.insider_organisations,
+        *([owning] if owning else []),
+        *(c for c in chairs if c.startswith("uscc:")),  # an assigned chair's organisation
+    ]
     spec = tenders.parse_tender(dict(tender.spec), settings.max_bid_bytes)
     tenders.check_publishable(spec, now, settings.min_bid_days)
     trust = TrustStore(settings.trust_root)
@@ -318,9 +328,14 @@ async def publish(
                 f"lot {lot.number}: two custodians are one registry holder",
                 code="custodian_duplicate",
             )
-        custodians = tenders.check_custody(
-            lot.number, lot.k, custodians, publisher, settings.insider_organisations
-        )
+        chairing = next((c for c in custodians if c.subject in chairs), None)
+        if chairing is not None:  # a chair of the tender holds no share of it
+            raise TenderError(
+                f"lot {lot.number}: custodian {chairing.name} chairs this tender",
+                code="custodian_is_chair",
+                detail={"lot": lot.number, "custodian": tenders.who(chairing)},
+            )
+        custodians = tenders.check_custody(lot.number, lot.k, custodians, publisher, insiders)
         split = tenders.split_key(lot_id, lot.k, custodians)
         config = tenders.opening_config(spec, lot_id, lot, split) | {"owner": dict(tender.owners)}
         room = RoomRecord(
@@ -408,6 +423,13 @@ async def register(request: Request) -> Response:
     lot = await _lot(request)
     if _now(request) > lot.deadline:
         raise Conflict("the deadline has passed", code="deadline_passed")
+    tender = await request.app.state.tenders.tender(lot.tender_id)
+    if tender is not None and owners.may_chair(tender.owners, who.subject, who.organisation):
+        raise NotAllowed(
+            "your organisation runs this tender (or you chair it): it may not bid on it",
+            code="bidder_is_owner",
+            detail={"lot": lot.id},
+        )
     custodian = tenders.custodian_of(lot.custodians, who.subject, who.organisation)
     if custodian is not None:
         raise NotAllowed(

@@ -69,7 +69,6 @@ present it is complete, and frozen with the rest of the spec, K excepted, which 
 from __future__ import annotations
 
 import base64
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -93,6 +92,7 @@ from pydantic_core import PydanticCustomError
 from bidroom import scoring
 from bidroom.errors import ScoringError, TenderError
 from bidroom.opening import OPENED, RECORD_FORMAT, SETTLED
+from bidroom.organisations import organisation_keys
 from ca import primitives as p
 from ca import shares
 
@@ -602,27 +602,6 @@ class Publisher:
     organisation: str | None = None
 
 
-def organisation_name(name: str | None) -> str | None:
-    """An organisation's name as the policy compares it: NFKC (full-width brackets, letters and
-    digits as their ASCII forms), without white space, case-folded."""
-    if not name:
-        return None
-    folded = "".join(unicodedata.normalize("NFKC", name).split()).casefold()
-    return folded or None
-
-
-def organisation_keys(organisation: str | None, uscc: str | None) -> frozenset[str]:
-    """What names an organisation: ``uscc:<code>`` and ``o:<name as compared>``. Two holders are
-    of one organisation if their keys meet (the same USCC, or the same O)."""
-    keys = set()
-    if uscc and uscc.strip():
-        keys.add(f"uscc:{uscc.strip().upper()}")
-    name = organisation_name(organisation)
-    if name:
-        keys.add(f"o:{name}")
-    return frozenset(keys)
-
-
 def _uscc_of(subject: str) -> str | None:
     """The USCC of a registry subject ``uscc:<code>`` (an organisation's certificate)."""
     return subject.removeprefix("uscc:") if subject.startswith("uscc:") else None
@@ -641,7 +620,7 @@ def insider_keys(entries: Iterable[str]) -> frozenset[str]:
     return frozenset(keys)
 
 
-def _who(custodian: Custodian) -> dict[str, Any]:
+def who(custodian: Custodian) -> dict[str, Any]:
     return {
         "subject": custodian.subject,
         "name": custodian.name,
@@ -681,7 +660,7 @@ def check_custody(
             raise TenderError(
                 f"lot {lot}: custodian {custodian.name} is the chair who publishes the lot",
                 code="custodian_is_chair",
-                detail={"lot": lot, "custodian": _who(custodian)},
+                detail={"lot": lot, "custodian": who(custodian)},
             )
         keys = organisation_keys(custodian.organisation, custodian.uscc)
         if not keys:
@@ -689,7 +668,7 @@ def check_custody(
                 f"lot {lot}: custodian {custodian.name}'s certificate names no organisation "
                 "(neither O nor a USCC): the policy cannot tell whom they answer to",
                 code="custodian_organisation_missing",
-                detail={"lot": lot, "custodian": _who(custodian)},
+                detail={"lot": lot, "custodian": who(custodian)},
             )
         for earlier in marked:
             if keys & organisation_keys(earlier.organisation, earlier.uscc):
@@ -698,7 +677,7 @@ def check_custody(
                     f"organisation ({custodian.organisation or custodian.uscc}); each custodian "
                     "comes from another organisation",
                     code="custodians_same_organisation",
-                    detail={"lot": lot, "custodians": [_who(earlier), _who(custodian)]},
+                    detail={"lot": lot, "custodians": [who(earlier), who(custodian)]},
                 )
         marked.append(replace(custodian, insider=bool(keys & inside)))
     found = [c for c in marked if c.insider]
@@ -709,7 +688,7 @@ def check_custody(
             f"platform, and {k} shares open the key: they could open bids without anyone from "
             f"outside; at most {k - 1} insiders, or a larger k",
             code="custodian_not_independent",
-            detail={"lot": lot, "k": k, "insiders": [_who(c) for c in found]},
+            detail={"lot": lot, "k": k, "insiders": [who(c) for c in found]},
         )
     return marked
 

@@ -229,13 +229,26 @@ def test_the_subject_checks_its_own_sign_in_and_no_other_bidder_may(site: Site) 
         assert receipt["entry"] not in [e["entry"] for e in theirs]
         assert client.get("/api/audit/mine").status_code == 401
 
-        # Another bidder asking for it, by event or by index, is refused; so is no one.
-        for params in ({"room": site.room, "seq": seq}, {"index": receipt["index"]}):
+        # Another bidder asking for it, by event or by index, is refused; so is no one. By
+        # event, another's entry is answered as a missing one is: no one counts a room's events
+        # (its sign-ins) by asking for seq after seq.
+        answers = {
+            "room": ((404, "audit_not_yet"), {"room": site.room, "seq": seq}),
+            "index": ((403, "not_allowed"), {"index": receipt["index"]}),
+        }
+        for expected, params in answers.values():
             other = client.get("/api/audit/receipt", params=params, headers=bearer(hai_jie))
-            assert (other.status_code, other.json()["code"]) == (403, "not_allowed")
+            assert (other.status_code, other.json()["code"]) == expected, other.text
             nobody = client.get("/api/audit/receipt", params=params)
             assert (nobody.status_code, nobody.json()["code"]) == (401, "token_missing")
             assert receipt["entry"] not in other.text + nobody.text
+        absent = {"room": site.room, "seq": 10_000}
+        missing = client.get("/api/audit/receipt", params=absent, headers=bearer(hai_jie))
+        by_room = client.get(
+            "/api/audit/receipt", params=answers["room"][1], headers=bearer(hai_jie)
+        )
+        assert missing.json()["code"] == by_room.json()["code"] == "audit_not_yet"
+        assert missing.status_code == by_room.status_code == 404
         # Nor are the entries (with their salts) for bidders or the public.
         span = {"start": 0, "end": cp.size}
         assert client.get("/api/audit/entries", params=span).status_code == 401

@@ -31,6 +31,7 @@ from ca import shares
 CENTRE = "舟山市公共资源交易中心"
 OPERATOR = "bidroom 平台运营方"
 EASTPORT = "东港城市服务集团有限公司"
+AGENCY = "舟山海天招标代理有限公司"
 CAST = (
     ("王敏", "chair", CENTRE),
     ("孙丽", "custodian", CENTRE),  # the chair's colleague
@@ -41,6 +42,9 @@ CAST = (
     ("赵磊", "supervisor", "舟山市财政局"),
     (EASTPORT, "bidder"),  # the company's own certificate: USCC, O = its name
     ("六横海洁环境服务有限公司", "bidder"),
+    ("李娜", "chair", AGENCY),  # the agency's staff, assigned to chair the tender
+    ("周代", "custodian", AGENCY),
+    ("冯清", "bidder", CENTRE),  # a bidder's certificate naming the trading centre
 )
 
 
@@ -200,3 +204,47 @@ async def test_a_bidder_whose_organisation_holds_a_share_cannot_register(
     assert refusal(created) == (403, "not_registered"), "no registration, no bid"
     other = await http.post(url, headers=world.people["六横海洁环境服务有限公司"].headers())
     assert other.status_code == 201, other.text
+
+
+async def test_an_assigned_chair_publishes_under_the_owners_insiders_and_owners_bid_not(
+    http: httpx.AsyncClient, world: World
+) -> None:
+    """The agency's chair, assigned to the trading centre's tender, publishes it with one
+    custodian of each of the two: both are insiders (the owning organisation counts as well as
+    the publisher's), k = 2, refused. And nobody of the owning organisation bids on it."""
+    chair, agent = world.people["王敏"], world.people["李娜"]
+    made = await http.post(
+        "/api/tenders", json=tender(world, ("孙丽", "周代")), headers=chair.headers()
+    )
+    assert made.status_code == 201, made.text
+    tender_id = made.json()["tender"]["id"]
+    assigned = await http.put(
+        f"/api/tenders/{tender_id}/chairs",
+        json={"chairs": [agent.subject]},
+        headers=chair.headers(),
+    )
+    assert assigned.status_code == 200, assigned.text
+    assert assigned.json()["tender"]["owner"]["chairs"] == sorted([chair.subject, agent.subject])
+    answer = await http.post(f"/api/tenders/{tender_id}/publish", headers=agent.headers())
+    assert refusal(answer) == (422, "custodian_not_independent"), answer.text
+    insiders = {c["name"] for c in answer.json()["detail"]["insiders"]}
+    assert insiders == {"孙丽", "周代"}
+    # with the notary in the agency's place: one insider of two, published by the agency
+    fixed = await http.put(
+        f"/api/tenders/{tender_id}",
+        json=tender(world, ("孙丽", "吴刚")),
+        headers=agent.headers(),
+    )
+    assert fixed.status_code == 200, fixed.text
+    done = await http.post(f"/api/tenders/{tender_id}/publish", headers=agent.headers())
+    assert done.status_code == 200, done.text
+    lot = done.json()["tender"]["lots"][0]
+    own = await http.post(
+        f"/api/lots/{lot['id']}/registrations", headers=world.people["冯清"].headers()
+    )
+    assert refusal(own) == (403, "bidder_is_owner"), own.text
+    other = await http.post(
+        f"/api/lots/{lot['id']}/registrations",
+        headers=world.people["六横海洁环境服务有限公司"].headers(),
+    )
+    assert other.status_code in (200, 201), other.text

@@ -223,6 +223,11 @@ async def test_a_chair_of_another_organisation_acts_on_no_part_of_the_tender(
     w = window
     other = w.person("李雷")
     async with httpx.AsyncClient(base_url=w.node.url, timeout=TIMEOUT) as http:
+        # It cannot take the id of the lot's first evaluation session for a meeting, which
+        # would leave the owners' POST /api/lots/{lot}/evaluations a room_exists for ever.
+        squat = {"id": f"{w.room}-evaluation-1", "kind": "meeting", "title": "会议"}
+        taken = await http.post("/api/rooms", json=squat, headers=bearer(other))
+        assert (taken.status_code, taken.json()["code"]) == (403, "room_id_reserved"), taken.text
         history = await http.get(f"/api/rooms/{w.room}/events", headers=bearer(other))
         assert (history.status_code, history.json()["code"]) == (403, "not_your_tender")
         sheet = await http.post(f"/api/openings/{w.room}/sheet", headers=bearer(other))

@@ -130,7 +130,7 @@ def settling(**config: Any) -> Opening:
     """b1 decrypted; b2 lost their key; b3 never came (bidder_absent when the window closed)."""
     o = decrypting(**config)
     o.ok("opening.decrypted", BIDDERS[0], **KEY)
-    o.ok("opening.report_failure", BIDDERS[1], cause="bidder_key_lost")
+    o.ok("opening.report_failure", BIDDERS[1], cause="bidder_key_lost", **SIGNED)
     o.ok("opening.close_window", SYSTEM, LATE)
     return o
 
@@ -244,18 +244,25 @@ def test_each_bidder_decrypts_once_within_the_window() -> None:
 
 def test_a_failure_is_reported_with_its_cause_by_the_bidder_or_the_chair() -> None:
     o = decrypting()
-    [mine] = o.ok("opening.report_failure", BIDDERS[0], cause="bidder_key_lost")
-    assert mine.data == {"bidder": B1, "cause": "bidder_key_lost", "by": "bidder"}
+    # A bidder's own word settles their bid: a session alone (which the operator could mint)
+    # does not make it; the WebSocket shell checks the signature the command carries.
+    unsigned = o.refused("opening.report_failure", BIDDERS[0], cause="bidder_key_lost")
+    assert unsigned == "signature_required"
+    [mine] = o.ok("opening.report_failure", BIDDERS[0], cause="bidder_key_lost", **SIGNED)
+    assert mine.data == {"bidder": B1, "cause": "bidder_key_lost", "by": "bidder", **SIGNED}
     assert o.state.bids[B1].status == "failed" and o.state.bids[B1].cause == "bidder_key_lost"
-    assert o.refused("opening.report_failure", BIDDERS[0], cause="ca_fault") == "already_failed"
-    assert o.refused("opening.report_failure", BIDDERS[1], bidder=B3, cause="ca_fault") == (
-        "not_allowed"
+    assert (
+        o.refused("opening.report_failure", BIDDERS[0], cause="ca_fault", **SIGNED)
+        == "already_failed"
     )
+    assert o.refused(
+        "opening.report_failure", BIDDERS[1], bidder=B3, cause="ca_fault", **SIGNED
+    ) == ("not_allowed")
     assert o.refused("opening.report_failure", CHAIR, cause="ca_fault") == "bidder_needed"
     assert o.refused("opening.report_failure", SUPERVISOR, bidder=B2, cause="ca_fault") == (
         "not_allowed"
     )
-    assert o.refused("opening.report_failure", BIDDERS[1], LATE, cause="ca_fault") == (
+    assert o.refused("opening.report_failure", BIDDERS[1], LATE, cause="ca_fault", **SIGNED) == (
         "window_closed"
     )
     o.ok("opening.report_failure", CHAIR, LATE, bidder=B2, cause="network_fault")
@@ -272,7 +279,7 @@ def test_within_the_window_the_bidders_own_key_prevails_over_a_reported_failure(
     [decrypted] = o.ok("opening.decrypted", BIDDERS[0], **KEY)
     assert decrypted.name == "opening.bid_decrypted"
     assert (o.status(B1), o.state.bids[B1].cause) == ("decrypted", None)
-    o.ok("opening.report_failure", BIDDERS[1], cause="bidder_key_lost")
+    o.ok("opening.report_failure", BIDDERS[1], cause="bidder_key_lost", **SIGNED)
     assert o.refused("opening.decrypted", BIDDERS[1], LATE, **KEY) == "window_closed"
 
 
@@ -296,9 +303,9 @@ def test_the_chair_cannot_fail_a_bid_for_its_bidder_nor_close_the_window_by_repo
     assert o.refused("opening.close_window", CHAIR, early) == "window_open"
     o.ok("opening.decrypted", BIDDERS[1], early, **KEY)  # bidder 2, key in hand
     assert o.status(B2) == "decrypted"
-    [own] = o.ok("opening.report_failure", BIDDERS[2], early, cause="bidder_key_lost")
+    [own] = o.ok("opening.report_failure", BIDDERS[2], early, cause="bidder_key_lost", **SIGNED)
     assert own.data["by"] == "bidder"  # the bidder's own word replaces the chair's
-    assert o.refused("opening.report_failure", BIDDERS[2], early, cause="ca_fault") == (
+    assert o.refused("opening.report_failure", BIDDERS[2], early, cause="ca_fault", **SIGNED) == (
         "already_failed"
     )
     o.ok("opening.close_window", SYSTEM, early)  # now every bid is settled by its bidder
@@ -330,7 +337,7 @@ def test_the_window_closes_at_its_end_or_when_no_bid_is_sealed() -> None:
     assert o.refused("opening.close_window", BIDDERS[0], LATE) == "not_allowed"
     for b in BIDDERS[:2]:
         o.ok("opening.decrypted", b, early, **KEY)
-    o.ok("opening.report_failure", BIDDERS[2], early, cause="bidder_cert_revoked")
+    o.ok("opening.report_failure", BIDDERS[2], early, cause="bidder_cert_revoked", **SIGNED)
     [closed] = o.ok("opening.close_window", CHAIR, early)
     assert closed.data == {"absent": 0} and o.state.phase == "settling"
 
@@ -351,7 +358,9 @@ def test_after_the_window_the_chair_corrects_a_cause_and_the_bid_is_settled_by_i
     o = decrypting()
     o.ok("opening.decrypted", BIDDERS[0], **KEY)
     o.ok("opening.close_window", SYSTEM, LATE)
-    assert o.refused("opening.report_failure", BIDDERS[1], cause="network_fault") == ("not_allowed")
+    assert o.refused("opening.report_failure", BIDDERS[1], cause="network_fault", **SIGNED) == (
+        "not_allowed"
+    )
     assert o.refused("opening.report_failure", CHAIR, bidder=B2, cause="bidder_absent") == (
         "same_cause"
     )
@@ -369,7 +378,7 @@ def test_after_the_window_the_chair_corrects_a_cause_and_the_bid_is_settled_by_i
 
 def test_the_quorum_is_refused_before_the_window_ends() -> None:
     o = decrypting()
-    o.ok("opening.report_failure", BIDDERS[1], cause="bidder_key_lost")
+    o.ok("opening.report_failure", BIDDERS[1], cause="bidder_key_lost", **SIGNED)
     assert o.refused("opening.request_quorum", CHAIR, bidders=[B2], reason="x") == "wrong_phase"
     assert o.refused("opening.share_submitted", CUSTODIAN, **share(1)) == "wrong_phase"
     opened = {"bidder": B2, "sealed_key": "q" * 32, "shares": [1, 2]}
@@ -624,7 +633,9 @@ def drawing(values: Mapping[str, bytes], seed: bytes = SEED) -> Opening:
     o = Opening(k_range=K_RANGE)
     for b in BIDDERS:
         given = values.get(b.subject)
-        args = {} if given is None else {"contribution": hashlib.sha256(given).hexdigest()}
+        args = (
+            {} if given is None else {"contribution": hashlib.sha256(given).hexdigest(), **SIGNED}
+        )
         o.ok("opening.sign_in", b, **args)
     bids = [{"bidder": b.subject, "name": b.name, "envelope": "0" * 64} for b in BIDDERS]
     o.ok("opening.fix_bids", SYSTEM, bids=bids)
@@ -755,22 +766,26 @@ def test_one_bidder_cannot_choose_k_without_the_chairs_seed() -> None:
 def test_a_contribution_is_committed_at_sign_in_and_revealed_only_as_committed() -> None:
     o = Opening(k_range=K_RANGE)
     mine = contribution(1)
-    o.ok("opening.sign_in", BIDDERS[0], contribution=hashlib.sha256(mine).hexdigest())
+    unsigned = o.refused("opening.sign_in", BIDDERS[0], contribution="f" * 64)
+    assert unsigned == "signature_required", "a commitment to K is the bidder's own, signed"
+    o.ok("opening.sign_in", BIDDERS[0], contribution=hashlib.sha256(mine).hexdigest(), **SIGNED)
     # the commitment cannot change after the sign-in
-    refused = o.refused("opening.sign_in", BIDDERS[0], contribution="f" * 64)
+    refused = o.refused("opening.sign_in", BIDDERS[0], contribution="f" * 64, **SIGNED)
     assert refused == "already_signed_in"
     o.ok("opening.sign_in", BIDDERS[1])  # without a contribution: counted as absent
     bids = [{"bidder": b.subject, "name": b.name, "envelope": "0" * 64} for b in BIDDERS]
     o.ok("opening.fix_bids", SYSTEM, bids=bids)
     late = hashlib.sha256(contribution(3)).hexdigest()
-    o.ok("opening.sign_in", BIDDERS[2], contribution=late)  # after the deadline, before the window
+    o.ok(
+        "opening.sign_in", BIDDERS[2], contribution=late, **SIGNED
+    )  # after the deadline, before the window
     assert o.refused("opening.reveal_contribution", BIDDERS[0], value=mine.hex()) == "wrong_phase"
     o.ok("opening.commit_draw", CHAIR, commitment=hashlib.sha256(SEED).hexdigest())
     o.ok("opening.start_window", CHAIR)
     assert set(o.state.counted) == {B1, B3}
     # no commitment after K's last input is fixed: neither the chair's nor a bidder's
     assert o.refused("opening.commit_draw", CHAIR, commitment="f" * 64) == "wrong_phase"
-    assert o.refused("opening.sign_in", STRANGER, contribution="f" * 64) == "wrong_phase"
+    assert o.refused("opening.sign_in", STRANGER, contribution="f" * 64, **SIGNED) == "wrong_phase"
     wrong = contribution(2).hex()
     assert o.refused("opening.reveal_contribution", BIDDERS[0], value=wrong) == (
         "contribution_mismatch"
@@ -793,7 +808,7 @@ def test_a_contribution_is_committed_at_sign_in_and_revealed_only_as_committed()
 
 def test_a_contribution_needs_a_lot_that_draws_k() -> None:
     o = Opening()
-    assert o.refused("opening.sign_in", BIDDERS[0], contribution="a" * 64) == "no_draw"
+    assert o.refused("opening.sign_in", BIDDERS[0], contribution="a" * 64, **SIGNED) == "no_draw"
 
 
 def test_a_revealed_contribution_is_its_bidders_alone_until_the_sheet() -> None:
@@ -1048,7 +1063,7 @@ def roundtrip(events: list[Event]) -> list[Event]:
 def test_a_whole_opening_replays_from_its_log_and_shows_each_actor_its_share() -> None:
     o = decrypting(k_range=["0.00", "0.05", "0.01"])
     o.ok("opening.decrypted", BIDDERS[0], **KEY)
-    o.ok("opening.report_failure", BIDDERS[1], cause="bidder_key_lost")
+    o.ok("opening.report_failure", BIDDERS[1], cause="bidder_key_lost", **SIGNED)
     o.ok("opening.object", BIDDERS[2], text="无法解密")
     o.ok("opening.close_window", SYSTEM, LATE)
     before = opening.snapshot(o.state, BIDDERS[0])

@@ -186,7 +186,17 @@ async def test_an_opening_on_two_nodes_records_each_step_once(
         assert (early["type"], early["code"]) == ("error", "window_open"), early
         # The bidder reports its own failure: with every bid settled by its bidder, it closes.
         third = await RoomClient.connect(b.ws_url, token_for(people["绿源"]), room, name="绿源@b")
-        failed = await third.command("opening.report_failure", {"cause": "ca_fault"})
+        # ... but only in its own word: a session alone (the operator can mint one) does not
+        # make the report, nor does a signature by another key.
+        unsigned = await third.command("opening.report_failure", {"cause": "bidder_key_lost"})
+        assert (unsigned["type"], unsigned["code"]) == ("error", "signature_required"), unsigned
+        fields = {"room": room, "cause": "ca_fault"}
+        forged = people["绿源"].signed("opening.report_failure", fields)
+        forged["signature"] = people["海洁"].signed("opening.report_failure", fields)["signature"]
+        refused = await third.command("opening.report_failure", {"cause": "ca_fault", **forged})
+        assert refused["type"] == "error", refused
+        own = people["绿源"].signed("opening.report_failure", fields)
+        failed = await third.command("opening.report_failure", {"cause": "ca_fault", **own})
         assert failed["type"] == "ack", failed
         await watcher.event("opening.window_closed")
         asked = await watcher.command(
@@ -290,9 +300,11 @@ async def test_k_is_drawn_on_two_nodes_from_the_chair_and_the_bidders_and_the_ch
             clients[name] = await RoomClient.connect(
                 node.ws_url, token_for(people[name]), room, name=f"bidder{n}"
             )
-            signed = await clients[name].command(
-                "opening.sign_in", {"contribution": sha256(values[name])}
-            )
+            commitment = {"contribution": sha256(values[name])}
+            unsigned = await clients[name].command("opening.sign_in", commitment)
+            assert (unsigned["type"], unsigned["code"]) == ("error", "signature_required")
+            own = people[name].signed("opening.sign_in", {"room": room, **commitment})
+            signed = await clients[name].command("opening.sign_in", {**commitment, **own})
             assert signed["type"] == "ack", signed
         again = await clients["海洁"].command("opening.sign_in", {"contribution": "f" * 64})
         assert (again["type"], again["code"]) == ("error", "already_signed_in")

@@ -48,7 +48,7 @@ def test_a_whole_opening_one_bid_opened_by_the_custodians_quorum(
     o = at_the_window(client, world, clock)
     assert o.hand_over("海洁").status_code == 200
     assert o.hand_over("蓝天").status_code == 200
-    ok(o.command("opening.report_failure", "绿源", cause="network_fault"))
+    ok(o.command("opening.report_failure", "绿源", cause="network_fault", **own_word(o, "绿源")))
     o.tick()  # no bid is still sealed: the clock closes the window at once
     assert o.state().phase == "settling"
 
@@ -316,7 +316,7 @@ def test_a_bid_only_its_bidder_can_open_is_their_fault_when_the_custodians_open_
     ok(o.command("opening.start_window", "王敏"))
     for name in ("海洁", "蓝天"):
         assert o.hand_over(name).status_code == 200
-    ok(o.command("opening.report_failure", "绿源", cause="network_fault"))
+    ok(o.command("opening.report_failure", "绿源", cause="network_fault", **own_word(o, "绿源")))
     o.tick()
     assert o.state().phase == "settling"
 
@@ -385,3 +385,9 @@ def test_a_bid_whose_entry_opens_it_is_still_opened_by_the_custodians(
     o.submit_share("代理机构")
     assert o.submit_share("公证处").json()["opened"] == [green.subject]
     assert o.state().bids[green.subject].status == "quorum_opened"
+
+
+def own_word(o: Opening, who: str) -> dict[str, object]:
+    """The signature a bidder's page adds to their own failure report (opening.SIGNED)."""
+    fields = {"room": o.room, "cause": "network_fault"}
+    return o.person(who).signed("opening.report_failure", fields)

@@ -384,18 +384,18 @@ def _script() -> list[tuple[str, Actor, dict[str, Any], timedelta]]:
     }
     minute = timedelta(minutes=1)
     steps: list[tuple[str, Actor, dict[str, Any], timedelta]] = [
-        ("opening.sign_in", b1, {"contribution": sha256(B1_VALUE)}, -10 * minute),
+        ("opening.sign_in", b1, {"contribution": sha256(B1_VALUE), **SIG}, -10 * minute),
         ("opening.fix_bids", SYSTEM, {"bids": bids}, 0 * minute),
         ("opening.commit_draw", chair, {"commitment": hashlib.sha256(SEED).hexdigest()}, minute),
         # after the deadline, before the window; b3 never reveals theirs (absent from K)
-        ("opening.sign_in", WATCHING["b3"], {"contribution": sha256(b"b3" * 16)}, minute),
+        ("opening.sign_in", WATCHING["b3"], {"contribution": sha256(b"b3" * 16), **SIG}, minute),
         ("opening.start_window", chair, {}, minute),
         ("opening.reveal_contribution", b1, {"value": B1_VALUE.hex()}, minute),
         ("opening.decrypted", b1, {"sealed_key": "k" * 20, **SIG}, 2 * minute),
         (
             "opening.report_failure",
             Actor("b2", "", "bidder"),
-            {"cause": "network_fault"},
+            {"cause": "network_fault", **SIG},
             3 * minute,
         ),
         # the chair's word for b4, who never acts: the bid stays b4's to the window's end

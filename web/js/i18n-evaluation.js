@@ -1023,6 +1023,9 @@ const en = {
 
 // The refusals of bidroom/evaluation.py, committee.py, scoring.py and the shell (evaluations.py).
 const errorsZh = {
+  not_your_tender: "该项目属于其他单位，只有其主持人可以操作。",
+  session_not_real: "该评标房间不是已公布开标记录的标段的评标会话，不能读取投标文件。",
+  room_kind_reserved: "开标和评标房间只能由项目发布和开标记录生成，不能手工创建。",
   key_missing: "本浏览器中没有您的证书密钥，请先用数字证书登录。",
   signer_unavailable: "本页面暂时无法签署报告（签名组件未加载），请刷新后重试。",
   network: "网络不通，请检查网络后重试。",
@@ -1111,6 +1114,9 @@ const errorsZh = {
 };
 
 const errorsEn = {
+  not_your_tender: "This tender belongs to another organisation: only its own chairs act on it.",
+  session_not_real: "This room is not an evaluation session of a lot with a published record: it reads no bid.",
+  room_kind_reserved: "Openings and evaluations come from publication and the published record, not by hand.",
   key_missing: "Your certificate key is not in this browser: sign in with your certificate first.",
   signer_unavailable: "The page cannot sign the report now (the signing module did not load); reload and try again.",
   network: "The network is down; check it and try again.",

@@ -498,6 +498,10 @@ const en = {
 };
 
 const errorsZh = {
+  cause_blames_bidder: "该原因归责于投标人（视为撤销投标文件），只能由投标人本人报告或在解密时限届满时认定。",
+  window_open: "仍有投标人未自行解密或报告失败，解密时限届满前不能提前结束解密。",
+  not_your_tender: "该项目属于其他单位，只有其主持人可以操作。",
+  signature_required: "此操作须用您的数字证书签名（报告本人解密失败、提交K值随机数承诺）。",
   key_missing: "本浏览器中没有您的证书密钥，请先用数字证书登录。",
   network: "网络不通，请检查网络后重试。",
   unexpected: "出现意外错误，请重试或联系交易中心。",
@@ -534,6 +538,10 @@ const errorsZh = {
 };
 
 const errorsEn = {
+  cause_blames_bidder: "That cause is the bidder's fault (the bid is treated as revoked): only the bidder reports it, or the window's end finds it.",
+  window_open: "A bidder has not yet decrypted or reported a failure: the window stays open until it ends.",
+  not_your_tender: "This tender belongs to another organisation: only its own chairs act on it.",
+  signature_required: "This step is signed with your certificate key (your own failure report, your contribution to K).",
   key_missing: "Your certificate key is not in this browser: sign in with your certificate first.",
   network: "The network is down; check it and try again.",
   unexpected: "Something went wrong; try again or call the trading centre.",

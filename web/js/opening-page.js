@@ -213,6 +213,18 @@ async function run(name, args = {}, okKey = null, button = null) {
   }
 }
 
+/** A command the bidder signs as a signed action over the room and `fields` (opening.SIGNED). */
+async function runSigned(name, fields, okKey = null, button = null) {
+  let body;
+  try {
+    body = await signedBody(await keyRecord(), name, { room: page.room, ...fields });
+  } catch (error) {
+    toast(i18n.errorText(error), "error");
+    return false;
+  }
+  return run(name, body, okKey, button);
+}
+
 /** Run one long step once at a time, its progress and error shown under `slot`. */
 async function step(slot, action) {
   if (page.busy.has(slot)) return;
@@ -350,7 +362,8 @@ async function reportOwnFailure(event) {
   event.preventDefault();
   const cause = byId("failure-cause").value;
   const answer = await ask({ title: t("op.failure.report"), body: t("op.failure.confirm", { cause: t(`op.cause.${cause}`) }) });
-  if (answer !== null) run("opening.report_failure", { cause }, "op.toast.reported");
+  // Their own word settles their bid: signed with the certificate key, never a session's alone.
+  if (answer !== null) runSigned("opening.report_failure", { cause }, "op.toast.reported");
 }
 
 async function raiseObjection(event) {
@@ -423,7 +436,8 @@ async function signIn(event) {
     localStorage.setItem(contributionKey(), value);
   }
   const contribution = await opening.commitmentOf(fromHex(value));
-  return run("opening.sign_in", { contribution }, "op.toast.signedIn", button);
+  // The commitment is the bidder's own: signed, so no minted session can make one for them.
+  return runSigned("opening.sign_in", { contribution }, "op.toast.signedIn", button);
 }
 
 /** My contribution's entry in the draw, if I committed one. */
