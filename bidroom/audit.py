@@ -84,34 +84,83 @@ def encode(entry: Entry) -> bytes:
     return canonical(fields)
 
 
+class EntryMalformed(ValueError):
+    """An encoding that is not a canonical version-1 or version-2 entry (docs/audit.md
+    "Entries"). ``code`` is always ``audit_entry_malformed``; ``field`` names the field at
+    fault in the documented order of checks, or is None (not canonical JSON; fields missing or
+    extra)."""
+
+    code = "audit_entry_malformed"
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+HEX_DIGEST = SALT  # 64 lowercase hex digits: an object's SHA-256, like a salt
+SAFE_INT = (1 << 53) - 1  # what every JSON reader holds exactly (JavaScript's numbers)
+FIELDS_V1 = frozenset({"v", "index", "time", "actor", "action", "room", "seq", "objects"})
+
+
+def _count(value: Any) -> bool:
+    """A whole number from 0 to 2^53 - 1; JSON's true and 1.0 are not (Python: True == 1)."""
+    return type(value) is int and 0 <= value <= SAFE_INT
+
+
 def decode(data: bytes) -> Entry:
-    """The entry of a canonical version-1 or version-2 encoding; ValueError (or KeyError,
-    TypeError) if it is not one."""
-    fields = json.loads(data)
-    if not isinstance(fields, dict) or canonical(fields) != data:
-        raise ValueError("not a canonical entry")
+    """The entry of a canonical version-1 or version-2 encoding; :class:`EntryMalformed` (a
+    ValueError) if it is not one. Checked in docs/audit.md's order, every field by its type."""
+    try:
+        fields = json.loads(data.decode("utf-8"))
+        canonical_ = isinstance(fields, dict) and canonical(fields) == data
+    except ValueError as exc:  # invalid UTF-8, not JSON, a lone surrogate (not UTF-8 again)
+        raise EntryMalformed("not a canonical entry") from exc
+    if not canonical_:
+        raise EntryMalformed("not a canonical entry")
     version = fields.get("v")
-    expected = {"v", "index", "time", "actor", "action", "room", "seq", "objects"}
-    if version == VERSION:
-        expected.add("salt")
-        if not isinstance(fields.get("salt"), str) or not SALT.fullmatch(fields["salt"]):
-            raise ValueError("a version-2 entry's salt is 32 bytes in lowercase hex")
-    elif version != 1:
-        raise ValueError("not a version-1 or version-2 entry")
+    if type(version) is not int or version not in (1, VERSION):
+        raise EntryMalformed("not a version-1 or version-2 entry", "v")
+    expected = FIELDS_V1 | {"salt"} if version == VERSION else FIELDS_V1
     if set(fields) != expected:
-        raise ValueError(f"a version-{version} entry has exactly the fields {sorted(expected)}")
-    if type(fields["index"]) is not int or fields["index"] < 0:
-        raise ValueError("an entry's index is a whole number")
-    at = datetime.strptime(fields["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        missing, extra = sorted(expected - set(fields)), sorted(set(fields) - expected)
+        raise EntryMalformed(
+            f"a version-{version} entry has exactly the fields {sorted(expected)} "
+            f"(missing {missing}, extra {extra})"
+        )
+    if not _count(fields["index"]):
+        raise EntryMalformed("an entry's index is a whole number", "index")
+    text = fields["time"]
+    try:
+        at = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except (TypeError, ValueError):
+        at = None
+    if not isinstance(text, str) or not TIME.fullmatch(text) or at is None:
+        raise EntryMalformed("an entry's time is UTC as 2026-11-28T02:00:00.000000Z", "time")
+    for name in ("actor", "action"):
+        if not isinstance(fields[name], str) or fields[name] == "":
+            raise EntryMalformed(f"an entry's {name} is a non-empty string", name)
+    if fields["room"] is not None and not isinstance(fields["room"], str):
+        raise EntryMalformed("an entry's room is a string or null", "room")
+    if fields["seq"] is not None and not _count(fields["seq"]):
+        raise EntryMalformed("an entry's seq is a whole number or null", "seq")
+    objects = fields["objects"]
+    if not isinstance(objects, dict) or not all(
+        isinstance(v, str) and HEX_DIGEST.fullmatch(v) for v in objects.values()
+    ):
+        raise EntryMalformed("an entry's objects map names to lowercase hex SHA-256", "objects")
+    salt = fields.get("salt")
+    if version == VERSION and not (isinstance(salt, str) and SALT.fullmatch(salt)):
+        raise EntryMalformed("a version-2 entry's salt is 32 bytes in lowercase hex", "salt")
     return Entry(
         at,
         fields["actor"],
         fields["action"],
         fields["room"],
         fields["seq"],
-        dict(fields["objects"]),
+        dict(objects),
         fields["index"],
-        fields.get("salt"),
+        salt,
     )
 
 

@@ -80,9 +80,12 @@ def _checked_entry(position: int, line: dict[str, Any], salted: bool) -> tuple[b
     encoding = str(line.get("entry", "")).encode()
     try:
         entry = audit.decode(encoding)
-    except (ValueError, KeyError, TypeError) as exc:
+    except audit.EntryMalformed as exc:
+        field = {} if exc.field is None else {"field": exc.field}
         raise AuditError(
-            f"entry {position} is malformed: {exc}", code="audit_entry_malformed", detail=where
+            f"entry {position} is malformed: {exc}",
+            code="audit_entry_malformed",
+            detail={**where, **field},
         ) from exc
     if salted and entry.salt is None:
         raise AuditError(

@@ -75,7 +75,7 @@ def check(
     encoding = str(receipt["entry"]).encode()
     try:
         entry = audit.decode(encoding)
-    except (ValueError, KeyError, TypeError) as exc:
+    except audit.EntryMalformed as exc:
         raise AuditError(
             "the receipt's entry was altered",
             code="audit_entry_altered",

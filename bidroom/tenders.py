@@ -13,6 +13,8 @@ refusal is a TenderError whose ``code`` names the rule (docs/opening.md "Tenders
     k_range_required       a benchmark lot without k_range
     k_range_unexpected     a k_range on a lot that is not benchmark
     k_range_invalid        k_range is not [low, high, step] with 0 <= low < high, 0 < step
+                           <= high - low, high - low a whole number of steps, each value
+                           with at most 6 decimal places and no exponent
     remedy_unknown         remedy not quorum | none
     custodians_too_few     fewer than 2 custodians
     custodian_unreadable   a custodian certificate is not PEM
@@ -387,6 +389,15 @@ def _check_k_range(k_range: Sequence[Decimal]) -> None:
     low, high, step = k_range
     if not (0 <= low < high and 0 < step <= high - low):
         raise _refuse("k_range_invalid", "k_range needs 0 <= low < high and 0 < step <= high - low")
+    # K's text is written with max(scale(low), scale(step)) decimal places, never an exponent,
+    # and every value of the range is drawn: docs/opening.md "The draw of K".
+    if not all(-K_SCALE <= int(v.as_tuple().exponent) <= 0 for v in k_range):
+        raise _refuse("k_range_invalid", f"k_range values have at most {K_SCALE} decimal places")
+    if (high - low) % step != 0:
+        raise _refuse("k_range_invalid", "k_range needs high - low to be a whole number of steps")
+
+
+K_SCALE = 6  # at most 6 decimal places in k_range: plain decimal notation, no exponent
 
 
 def _check_evaluation(evaluation: Evaluation, method: str, ceiling: Decimal) -> None:

@@ -227,7 +227,7 @@ def seal(
         )
     data_key, prefix = os.urandom(32), os.urandom(PREFIX_LEN)
     binding = _binding(lot, sealer.certificate, prefix)
-    bidder_public = p.load_public_der(_spki(sealer.certificate))
+    bidder_public = _bidder_key(sealer.certificate)
     preamble = canonical(
         {
             "v": VERSION,
@@ -407,6 +407,7 @@ HPKE_ALG, RSA_ALG = "hpke-p256-sha256-aes256gcm", "rsa-oaep-sha256"
 HPKE_ENC, HPKE_WRAPPED = 65, DATA_KEY + p.GCM_TAG
 CLIENT_KEY = re.compile(r"[a-z][a-z0-9_]{0,31}")
 HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
+RSA_MAX_BITS, RSA_EXPONENT = 4096, 65537  # with p.RSA_MIN_BITS (2048): docs/envelope.md
 SAFE_INT = (1 << 53) - 1  # what every JSON reader holds exactly (a double's integers)
 
 
@@ -486,14 +487,21 @@ def _bidder_key(certificate: bytes) -> p.PublicKey:
         raise EnvelopeError(
             "the bidder certificate cannot be read", code="envelope_header"
         ) from exc
+    refused = EnvelopeError(
+        "the bidder certificate's key is not P-256, nor RSA of 2048 to 4096 bits with exponent "
+        "65537",
+        code="envelope_header_field",
+        detail={"field": "bidder_cert"},
+    )
     try:
-        return p.accept_public_key(key)
+        accepted = p.accept_public_key(key)
     except CryptoError as exc:
-        raise EnvelopeError(
-            "the bidder certificate's key is not P-256 or RSA of 2048 bits and up",
-            code="envelope_header_field",
-            detail={"field": "bidder_cert"},
-        ) from exc
+        raise refused from exc
+    if isinstance(accepted, p.RsaPublicKey) and (
+        accepted.key_size > RSA_MAX_BITS or accepted.public_numbers().e != RSA_EXPONENT
+    ):
+        raise refused
+    return accepted
 
 
 def _is_int(value: Any, expected: int) -> bool:
@@ -664,16 +672,23 @@ def open_with_data_key(
     """Decrypt into ``target`` with a data key handed over at the opening (or recovered by the
     custodians' quorum); the same checks and the same partial-file rule as :func:`open_to`."""
     header = read_header(source)
-    return _open_into(source, header, _gcm(data_key), target, progress)
+    return _open_into(source, header, _gcm(data_key), target, progress, given=True)
 
 
 def _open_into(
-    source: BinaryIO, header: Header, gcm: p.Gcm, target: Path, progress: Progress | None
+    source: BinaryIO,
+    header: Header,
+    gcm: p.Gcm,
+    target: Path,
+    progress: Progress | None,
+    *,
+    given: bool = False,
 ) -> Verified:
     """The body after ``header``, decrypted beside ``target`` (0600, :func:`replacing`) and
-    renamed over it once all verified."""
+    renamed over it once all verified. ``given``: the data key was handed over, not unwrapped
+    from the envelope's own entry (docs/envelope.md "Opening with a data key")."""
     with replacing(target, private=True) as out:
-        size, count, digest = _open_body(source, out, gcm, header, progress)
+        size, count, digest = _open_body(source, out, gcm, header, progress, given=given)
         _check_trailer(header, _trailer(source), digest, size, count)
     return Verified(header, size, count, digest)
 
@@ -681,18 +696,19 @@ def _open_into(
 def check_data_key(source: BinaryIO, data_key: bytes) -> Header:
     """That ``data_key`` opens this envelope: its first chunk authenticates under it.
 
-    Cheap (one chunk), so a wrong key handed over at the opening is refused at once.
+    Cheap (one chunk), so a wrong key handed over at the opening is refused at once. A record 0
+    that does not open is named as :func:`check_opens` and :func:`open_with_data_key` name it
+    (docs/envelope.md "Opening with a data key"): the same key gets the same code from all three.
     """
     header = read_header(source)
     gcm = _gcm(data_key)
     ring = _Ring(CHUNK + p.GCM_TAG)
-    for _head, ciphertext, final in _records(source, ring):
+    records = _records(source, ring)
+    for _head, ciphertext, final in records:
         try:
             gcm.open(nonce(header.prefix, 0, final), bytes(ciphertext), header.digest)
-        except CryptoError as exc:
-            raise EnvelopeError(
-                "the data key does not open this envelope", code="envelope_wrong_key"
-            ) from exc
+        except CryptoError:
+            raise _fault(gcm, header, 0, ciphertext, records, given=True) from None
         break
     return header
 
@@ -704,7 +720,7 @@ def check_opens(source: BinaryIO, data_key: bytes) -> Verified:
     header = read_header(source)
     gcm = _gcm(data_key)
     with open(os.devnull, "wb") as discard:
-        size, count, digest = _open_body(source, discard, gcm, header, None)
+        size, count, digest = _open_body(source, discard, gcm, header, None, given=True)
     _check_trailer(header, _trailer(source), digest, size, count)
     return Verified(header, size, count, digest)
 
@@ -731,11 +747,17 @@ def _recipient(header: Header, key: p.PrivateKey) -> dict[str, str]:
 
 
 def _open_body(
-    source: BinaryIO, out: BinaryIO, gcm: p.Gcm, header: Header, progress: Progress | None
+    source: BinaryIO,
+    out: BinaryIO,
+    gcm: p.Gcm,
+    header: Header,
+    progress: Progress | None,
+    *,
+    given: bool = False,
 ) -> tuple[int, int, str]:
     body, ring = _Digest(), _Ring(CHUNK + p.GCM_TAG)
     try:
-        return _decrypt_records(source, out, gcm, header, progress, body, ring)
+        return _decrypt_records(source, out, gcm, header, progress, body, ring, given)
     finally:
         body.close()
 
@@ -748,6 +770,7 @@ def _decrypt_records(
     progress: Progress | None,
     body: _Digest,
     ring: _Ring,
+    given: bool,
 ) -> tuple[int, int, str]:
     plain = memoryview(bytearray(CHUNK))
     size = count = 0
@@ -758,7 +781,7 @@ def _decrypt_records(
         try:
             gcm.open_into(nonce(header.prefix, count, final), ciphertext, header.digest, opened)
         except CryptoError:
-            raise _fault(gcm, header, count, ciphertext, records) from None
+            raise _fault(gcm, header, count, ciphertext, records, given=given) from None
         out.write(opened)
         size, count = size + len(opened), count + 1
         if progress:
@@ -791,10 +814,21 @@ def _fault(
     expected: int,
     ciphertext: memoryview,
     following: Iterator[Record],
+    *,
+    given: bool = False,
 ) -> EnvelopeError:
-    """Name what happened to the chunk that failed at position ``expected``."""
+    """Name what happened to the chunk that failed at position ``expected``.
+
+    ``given``: the data key was handed over (or recovered by the quorum from an entry that may
+    wrap another key), not unwrapped from the envelope's own entry. Then a record 0 that opens
+    at no nearby position says the key is not this envelope's: ``envelope_wrong_key``, never a
+    swapped preamble or an altered chunk (docs/envelope.md "Opening with a data key")."""
     found = _position(gcm, header, ciphertext, expected)
     detail = {"chunk": expected, "found": found}
+    if found is None and expected == 0 and given:
+        return EnvelopeError(
+            "the data key does not open this envelope", code="envelope_wrong_key", detail=detail
+        )
     if found is None:
         nxt = _peek(following) if expected == 0 else None
         if nxt is not None and _position(gcm, header, nxt[1], 1) is None:

@@ -115,3 +115,95 @@ async def test_every_appended_event_has_its_pending_entry(store: Store, hub: Hub
     salts = [r.salt for r in rows]
     assert all(audit.SALT.fullmatch(salt) for salt in salts), "salted when recorded"
     assert len(set(salts)) == len(salts), "each entry its own random salt"
+
+
+GOOD = {
+    "action": "bid.received",
+    "actor": "uscc:91330903MA2B7H1X6Q",
+    "index": 41,
+    "objects": {"envelope": "0" * 64},
+    "room": "lot-1",
+    "salt": SALT,
+    "seq": None,
+    "time": "2026-11-28T02:00:00.123456Z",
+    "v": 2,
+}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"v": True}, "v"),  # JSON true is not 1 (Python says True == 1)
+        ({"v": 2.0}, "v"),
+        ({"v": "2"}, "v"),
+        ({"index": True}, "index"),
+        ({"index": 41.0}, "index"),
+        ({"index": -1}, "index"),
+        ({"index": 1 << 53}, "index"),  # beyond what every JSON reader holds exactly
+        ({"time": "2026-11-28T02:00:00Z"}, "time"),  # no microseconds
+        ({"time": "2026-11-28T02:00:00.123456+00:00"}, "time"),
+        ({"time": "2026-11-28 02:00:00.123456Z"}, "time"),
+        ({"time": "2026-02-30T02:00:00.123456Z"}, "time"),  # no such day
+        ({"time": "2026-11-28T02:00:00.12345Z"}, "time"),  # five digits: strptime takes it
+        ({"time": "２０２６-11-28T02:00:00.123456Z"}, "time"),  # fullwidth digits
+        ({"time": 1764295200}, "time"),
+        ({"actor": ""}, "actor"),
+        ({"actor": 7}, "actor"),
+        ({"actor": None}, "actor"),
+        ({"action": ["bid.received"]}, "action"),
+        ({"action": ""}, "action"),
+        ({"room": 1}, "room"),
+        ({"room": {"id": "lot-1"}}, "room"),
+        ({"seq": True}, "seq"),
+        ({"seq": 3.0}, "seq"),
+        ({"seq": "3"}, "seq"),
+        ({"seq": -3}, "seq"),
+        ({"objects": []}, "objects"),
+        ({"objects": None}, "objects"),
+        ({"objects": {"envelope": "0" * 63}}, "objects"),
+        ({"objects": {"envelope": "A" * 64}}, "objects"),  # upper case
+        ({"objects": {"envelope": 0}}, "objects"),
+        ({"salt": 5}, "salt"),
+        ({"salt": None}, "salt"),
+    ],
+)
+def test_each_field_of_an_entry_has_its_type(changes: dict[str, object], field: str) -> None:
+    """docs/audit.md "Entries": every field by its type, each refusal naming the field, with
+    the code audit_entry_malformed; canonical JSON alone takes 1.0 and true for 1."""
+    assert audit.decode(audit.canonical(GOOD)).index == 41
+    data = audit.canonical({**GOOD, **changes})
+    with pytest.raises(audit.EntryMalformed) as caught:
+        audit.decode(data)
+    assert (caught.value.code, caught.value.field) == ("audit_entry_malformed", field)
+
+
+def test_a_version_1_entry_as_true_or_one_point_zero_is_refused() -> None:
+    legacy = {k: v for k, v in GOOD.items() if k != "salt"}
+    assert audit.decode(audit.canonical({**legacy, "v": 1})).salt is None
+    for v in (True, 1.0):
+        with pytest.raises(audit.EntryMalformed) as caught:
+            audit.decode(audit.canonical({**legacy, "v": v}))
+        assert caught.value.field == "v"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"not json",
+        b"[1]",
+        b'{"v":2}\xff',
+        audit.canonical({**GOOD, "actor": "X@"}).replace(b"X@", b"\\ud800"),  # lone surrogate
+        audit.canonical(GOOD).replace(b'"v":2', b'"v":2,"v":2'),  # a duplicate key
+    ],
+)
+def test_an_encoding_that_is_not_canonical_json_names_no_field(data: bytes) -> None:
+    with pytest.raises(audit.EntryMalformed) as caught:
+        audit.decode(data)
+    assert (caught.value.code, caught.value.field) == ("audit_entry_malformed", None)
+
+
+def test_a_field_missing_or_extra_names_no_field() -> None:
+    for fields in ({**GOOD, "extra": 1}, {k: v for k, v in GOOD.items() if k != "room"}):
+        with pytest.raises(audit.EntryMalformed) as caught:
+            audit.decode(audit.canonical(fields))
+        assert caught.value.field is None

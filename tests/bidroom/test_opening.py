@@ -9,6 +9,7 @@ import zipfile
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -719,23 +720,80 @@ def test_draw_k_is_a_fixed_function_of_its_inputs() -> None:
     )
 
 
+EXAMPLE_LOT = "5b0f3e2a9c6d4e81a7f2c3d4e5f60718-1"  # <tender id>-<number>, as a record's `lot`
+
+
+def docs_checker() -> Any:
+    """The Python checker docs/opening.md "The draw of K" gives, taken from the doc itself."""
+    text = (Path(__file__).parents[2] / "docs" / "opening.md").read_text()
+    section = text[text.index("## The draw of K") :]
+    start = section.index("A complete checker in Python")
+    code = section[section.index("```python\n", start) + 10 :]
+    namespace: dict[str, Any] = {}
+    exec(code[: code.index("```")], namespace)  # the doc's own snippet
+    return namespace["check_k"]
+
+
 def test_the_worked_example_of_docs_opening_md() -> None:
     seed = bytes(range(32))
     people = ["uscc:91330903MA2B7H1X6Q", "uscc:91330921MA28K0XX3R", "uscc:91330902MA29Q5L41C"]
     values = dict(zip(people, ("11" * 32, "22" * 32, "33" * 32), strict=True))
     commitments = {b: hashlib.sha256(bytes.fromhex(v)).hexdigest() for b, v in values.items()}
     fixed = opening.fixed_input(
-        "LOT-1",
+        EXAMPLE_LOT,
         hashlib.sha256(seed).hexdigest(),
         dict(sorted(commitments.items())),
         "2026-11-28T01:35:00+00:00",
     )
-    assert fixed == "26c8599eff7ccf8beebac3ce487e310f93a3d0045e44f838512eda92dd32b522"
+    assert fixed == "7b9920307b0ace23c6370eff0950cc42676ae128bfd725e28732f72083c76c73"
     revealed = {b: values[b] for b in people[:2]}  # the third does not reveal
-    assert k_v2(seed, "LOT-1", fixed, revealed) == Decimal("0.015")
-    assert opening.draw_k_v2(seed.hex(), "LOT-1", K_RANGE, fixed, revealed) == Decimal("0.015")
+    assert k_v2(seed, EXAMPLE_LOT, fixed, revealed) == Decimal("0.000")
+    k = opening.draw_k_v2(seed.hex(), EXAMPLE_LOT, K_RANGE, fixed, revealed)
+    assert str(k) == "0.000", "K's text has the step's three places"
+    none = opening.draw_k_v2(seed.hex(), EXAMPLE_LOT, K_RANGE, fixed, {})
+    assert str(none) == "0.030"
     low, high, step = (Decimal(v) for v in K_RANGE)
-    assert opening.draw_k(seed, "LOT-1", low, high, step) == Decimal("0.025")
+    v1 = hashlib.sha256(b"bidroom K v1\n" + EXAMPLE_LOT.encode() + b"\n" + seed).hexdigest()
+    assert v1 == "7a0e611f82b81442cf4578805c2a2b100af4cb6d14f97aad8d0e41039e7ca3b3"
+    assert str(opening.draw_k(seed, EXAMPLE_LOT, low, high, step)) == "0.035"
+
+    # the doc's checker, on the example as a record's draw would carry it
+    draw = {
+        "formula": "bidroom K v2",
+        "range": K_RANGE,
+        "commitment": hashlib.sha256(seed).hexdigest(),
+        "seed": seed.hex(),
+        "fixed": {"at": "2026-11-28T01:35:00+00:00", "digest": fixed},
+        "contributions": [
+            {
+                "bidder": b,
+                "commitment": commitments[b],
+                "value": revealed.get(b),
+                "revealed": b in revealed,
+            }
+            for b in sorted(people)
+        ],
+        "k": "0.000",
+    }
+    check_k = docs_checker()
+    assert check_k({"lot": EXAMPLE_LOT, "draw": draw}) == "0.000"
+    with pytest.raises(AssertionError):
+        check_k({"lot": "LOT-1", "draw": draw})  # the lot number is not the lot id
+
+
+@pytest.mark.parametrize("revealing", [2, 1, 0])
+def test_the_docs_checker_verifies_a_real_record(revealing: int) -> None:
+    """The doc's checker, on the record the core writes: some, one or no contribution revealed
+    (then the body's contributions is {}), every counted one listed."""
+    values = {b.subject: contribution(n) for n, b in enumerate(BIDDERS[:2])}
+    o = drawing(values)
+    for b in BIDDERS[:revealing]:
+        o.ok("opening.reveal_contribution", b, value=values[b.subject].hex())
+    to_the_sheet(o)
+    o.ok("opening.reveal_draw", CHAIR, seed=SEED.hex())
+    record = opening.record_document(o.state, T0)
+    assert [e["bidder"] for e in record["draw"]["contributions"]] == sorted(values)
+    assert docs_checker()(record) == record["draw"]["k"]
 
 
 def test_the_chair_cannot_choose_k_with_its_seed() -> None:

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
@@ -287,22 +288,41 @@ def test_the_clock_loads_only_openings_whose_deadline_has_come_within_its_horizo
     assert o.state().phase == "bids_fixed" and o.state().bids == {}
 
 
+def large_archive(lot: str, price: str) -> bytes:
+    """A real-size bid: the form and an incompressible annex, over 1 MiB (two chunks)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(
+            "bid.json", zipfile.ZipFile(io.BytesIO(bid_archive(lot, price))).read("bid.json")
+        )
+        archive.writestr("技术标.pdf", os.urandom(envelope.CHUNK + 4096))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("size", ["one chunk", "over 1 MiB"])
 def test_a_bid_only_its_bidder_can_open_is_their_fault_when_the_custodians_open_it(
-    client: TestClient, world: World, clock: Clock, tmp_path: Path
+    size: str, client: TestClient, world: World, clock: Clock, tmp_path: Path
 ) -> None:
     """绿源 seals a bid whose opening-key entry carries the right key id but wraps another data
     key: upload accepts it (it checks "addressed to", it cannot check "opens"), only 绿源 can open
     it. 绿源 then does not decrypt and reports a network fault (withdrawn, no fault of theirs, if
     it stood); the custodians open: the record names the bid as 绿源's fault, revoked at once,
-    with the evidence, and the chair cannot turn it back into a withdrawal."""
+    with the evidence, and the chair cannot turn it back into a withdrawal. The evidence's code
+    is ``envelope_wrong_key`` for a real-size bid (several chunks) as for a one-chunk one: never
+    a swapped preamble, which would read as the platform's tampering."""
     o = bids_in(client, world, clock)
     green = o.person("绿源")
     opening_key = p.load_public_der(base64.b64decode(o.lot["opening_key"]))
     assert isinstance(opening_key, p.EcPublicKey)
-    archive = bid_archive(o.lot["id"], PRICES["绿源"])
+    if size == "one chunk":
+        archive = bid_archive(o.lot["id"], PRICES["绿源"])
+    else:
+        archive = large_archive(o.lot["id"], PRICES["绿源"])
+        assert len(archive) > envelope.CHUNK
+    chunks = [archive[i : i + envelope.CHUNK] for i in range(0, len(archive), envelope.CHUNK)]
     sealer = envelope.Sealer(green.der(), green.key)
     only_mine = forge(
-        sealer, opening_key, [archive], lot=o.lot["id"], opening_data_key=bytes(range(32))
+        sealer, opening_key, chunks, lot=o.lot["id"], opening_data_key=bytes(range(32))
     )
     assert upload(client, o.lot, green, only_mine)["status"] == "accepted"  # a new version
     envelope.open_to(io.BytesIO(only_mine), tmp_path / "mine.zip", green.key)
@@ -337,7 +357,7 @@ def test_a_bid_only_its_bidder_can_open_is_their_fault_when_the_custodians_open_
     evidence = state.quorums[-1].refused[green.subject]
     assert evidence["entry"] == envelope.key_id(opening_key)
     assert evidence["envelope"] == hashlib.sha256(only_mine).hexdigest()
-    assert evidence["code"].startswith("envelope_chunk_")
+    assert evidence["code"] == "envelope_wrong_key"
 
     # the chair cannot correct it into a fault of nobody's (withdrawn) after the window
     corrected = o.command(
@@ -359,6 +379,7 @@ def test_a_bid_only_its_bidder_can_open_is_their_fault_when_the_custodians_open_
         "custodians",
     )
     assert document["quorum"][-1]["refused"][green.subject]["entry"] == evidence["entry"]
+    assert document["quorum"][-1]["refused"][green.subject]["code"] == "envelope_wrong_key"
 
 
 def test_a_bid_whose_entry_opens_it_is_still_opened_by_the_custodians(

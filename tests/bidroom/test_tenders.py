@@ -112,6 +112,10 @@ def _with(body: dict[str, Any], **changes: Any) -> dict[str, Any]:
         ({"k_range": ["0.05", "0.00", "0.01"]}, "k_range_invalid"),
         ({"k_range": ["0.00", "0.05"]}, "k_range_invalid"),
         ({"k_range": ["0.00", "0.05", "x"]}, "k_range_invalid"),
+        ({"k_range": ["0.00", "0.05", "0.03"]}, "k_range_invalid"),  # 0.05 not reached
+        ({"k_range": ["0.01", "0.06", "0.02"]}, "k_range_invalid"),
+        ({"k_range": ["0", "0.0000010", "0.0000001"]}, "k_range_invalid"),  # 7 places
+        ({"k_range": ["0", "1E+1", "1"]}, "k_range_invalid"),  # an exponent
         ({"remedy": "retry"}, "remedy_unknown"),
         ({"k": 1}, "k_out_of_range"),
         ({"k": 4}, "k_out_of_range"),

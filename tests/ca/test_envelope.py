@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from certs import certificate
+from cryptography.hazmat.primitives.asymmetric import rsa
 from envelopes import forge, split
 
 from ca import envelope
@@ -528,3 +529,175 @@ def test_the_sealer_refuses_what_the_reader_would(
             client=client,
         )
     assert caught.value.code == "envelope_header_field" and out.getvalue() == b""
+
+
+@pytest.mark.parametrize("size", [5, MiB + 1, 2 * MiB + 12345])
+def test_a_data_key_that_is_not_the_envelopes_is_a_wrong_key_at_every_size(
+    size: int, bidder: envelope.Sealer, opening: p.EcPrivateKey, tmp_path: Path
+) -> None:
+    """An opening-key entry that wraps another data key (what the custodians' quorum meets),
+    or any data key handed over that is not this envelope's: every data-key path names it
+    ``envelope_wrong_key``, for a one-chunk bid and for a real bid of several chunks alike;
+    never a swapped preamble (which would read as the platform's tampering) nor an altered
+    chunk. The envelope's own key still opens it."""
+    plain = os.urandom(size)
+    only_mine = forge(
+        bidder,
+        opening.public_key(),
+        [plain[i : i + MiB] for i in range(0, size, MiB)],
+        opening_data_key=os.urandom(32),
+    )
+    assert open_bytes(only_mine, bidder.key, tmp_path) == plain, "its bidder can open it"
+    header = envelope.read_header(io.BytesIO(only_mine))
+    entered = envelope.unwrap_with(header, opening)  # the key the opening entry holds
+    target = tmp_path / "bid.zip"
+    with pytest.raises(EnvelopeError) as whole:
+        envelope.check_opens(io.BytesIO(only_mine), entered)
+    with pytest.raises(EnvelopeError) as first:
+        envelope.check_data_key(io.BytesIO(only_mine), entered)
+    with pytest.raises(EnvelopeError) as opened:
+        envelope.open_with_data_key(io.BytesIO(only_mine), target, entered)
+    assert whole.value.code == first.value.code == opened.value.code == "envelope_wrong_key"
+    assert whole.value.detail == {"chunk": 0, "found": None}
+    assert not target.exists() and not list(tmp_path.glob("bid.zip*.partial"))
+    own = envelope.unwrap_with(header, bidder.key)
+    envelope.check_data_key(io.BytesIO(only_mine), own)
+    assert envelope.check_opens(io.BytesIO(only_mine), own).plaintext_size == size
+
+
+def test_a_right_data_key_on_a_damaged_body_names_the_chunk(
+    bidder: envelope.Sealer, opening: p.EcPrivateKey, tmp_path: Path
+) -> None:
+    """A data key that opens record 0 is the envelope's: a later chunk's fault keeps its name."""
+    data = sealed(os.urandom(2 * MiB + 3), bidder, opening)
+    data_key = envelope.unwrap_with(envelope.read_header(io.BytesIO(data)), opening)
+    head, records, trailer = split(data)
+    altered = bytearray(records[1])
+    altered[100] ^= 1
+    with pytest.raises(EnvelopeError) as caught:
+        envelope.check_opens(
+            io.BytesIO(head + records[0] + bytes(altered) + records[2] + trailer), data_key
+        )
+    assert caught.value.code == "envelope_chunk_altered"
+    assert caught.value.detail == {"chunk": 1, "found": None}
+
+
+def test_an_enc_point_off_the_curve_passes_the_header_and_fails_at_unwrap(
+    bidder: envelope.Sealer, opening: p.EcPrivateKey, tmp_path: Path
+) -> None:
+    """The header checks ``enc``'s length and 0x04 prefix only; that the point is on P-256 is
+    HPKE's check at unwrap: ``envelope_wrong_recipient`` for the key that unwraps it."""
+    off_curve = envelope._b64(b"\x04" + bytes(64))
+    data = forge(bidder, opening.public_key(), [b"bid"], preamble=recipient(1, enc=off_curve))
+    envelope.verify(io.BytesIO(data))
+    assert refused(data, opening, tmp_path) == "envelope_wrong_recipient"
+    assert open_bytes(data, bidder.key, tmp_path) == b"bid", "the bidder's entry still opens"
+
+
+@pytest.fixture(scope="module")
+def odd_rsa_bidders() -> list[envelope.Sealer]:
+    """RSA keys the format refuses: exponent 3, and 4104 bits (over 4096)."""
+    small_e = rsa.generate_private_key(public_exponent=3, key_size=2048)
+    large = p.generate_rsa_key(4104)
+    return [envelope.Sealer(certificate(k, "某某公司"), k) for k in (small_e, large)]
+
+
+def test_rsa_bidder_keys_are_2048_to_4096_bits_with_exponent_65537(
+    odd_rsa_bidders: list[envelope.Sealer], opening: p.EcPrivateKey, tmp_path: Path
+) -> None:
+    """A reader refuses them (``envelope_header_field`` on ``bidder_cert``), and our sealer
+    refuses to write them, before anything is written."""
+    for sealer in odd_rsa_bidders:
+        data = forge(sealer, opening.public_key(), [b"bid"])
+        with pytest.raises(EnvelopeError) as caught:
+            envelope.verify(io.BytesIO(data))
+        assert (caught.value.code, caught.value.detail) == (
+            "envelope_header_field",
+            {"field": "bidder_cert"},
+        )
+        out = io.BytesIO()
+        with pytest.raises(EnvelopeError) as sealing:
+            envelope.seal(
+                io.BytesIO(b"bid"), out, lot=LOT, sealer=sealer, opening_key=opening.public_key()
+            )
+        assert sealing.value.code == "envelope_header_field" and out.getvalue() == b""
+
+
+def test_a_certificate_with_bytes_after_it_is_not_der(
+    bidder: envelope.Sealer, opening: p.EcPrivateKey
+) -> None:
+    """The certificate is one strict-DER Certificate and nothing after it."""
+    data = forge(
+        bidder,
+        opening.public_key(),
+        [b"bid"],
+        preamble=lambda f: {**f, "bidder_cert": envelope._b64(bidder.certificate + b"\0")},
+    )
+    with pytest.raises(EnvelopeError) as caught:
+        envelope.verify(io.BytesIO(data))
+    assert caught.value.code == "envelope_header"
+
+
+@pytest.mark.parametrize("start", [b"", b"NOTANENV", b"BIDROOM\0\0\1\0\0\0", b"X" * 13])
+def test_fewer_than_14_bytes_are_truncated_whatever_they_hold(start: bytes) -> None:
+    with pytest.raises(EnvelopeError) as caught:
+        envelope.verify(io.BytesIO(start))
+    assert caught.value.code == "envelope_truncated"
+    with pytest.raises(EnvelopeError) as magic:
+        envelope.verify(io.BytesIO(b"X" * 14))
+    assert magic.value.code == "envelope_header"
+
+
+def test_a_field_missing_and_another_extra_lists_both(
+    bidder: envelope.Sealer, opening: p.EcPrivateKey
+) -> None:
+    """``detail`` is ``{"missing": [...], "extra": [...]}``, each sorted; no ``field``."""
+
+    def bend(fields: dict) -> dict:
+        bent = {k: v for k, v in fields.items() if k != "client"}
+        entries = [dict(e) for e in fields["recipients"]]
+        entries[1]["note"] = "x"
+        return {**bent, "zz": 1, "aa": 2, "recipients": entries}
+
+    data = forge(bidder, opening.public_key(), [b"bid"], preamble=bend)
+    with pytest.raises(EnvelopeError) as caught:
+        envelope.verify(io.BytesIO(data))
+    assert caught.value.code == "envelope_header_field"
+    assert caught.value.detail == {"missing": ["client"], "extra": ["aa", "zz"]}
+    entry = forge(bidder, opening.public_key(), [b"bid"], preamble=recipient(1, note="x"))
+    with pytest.raises(EnvelopeError) as caught:
+        envelope.verify(io.BytesIO(entry))
+    assert caught.value.detail == {"missing": [], "extra": ["note"]}
+
+
+def test_an_escaped_lone_surrogate_is_not_canonical(
+    bidder: envelope.Sealer, opening: p.EcPrivateKey
+) -> None:
+    def encode(fields: dict) -> bytes:
+        return envelope.canonical({**fields, "lot": "LOT@"}).replace(b"LOT@", b"\\ud800")
+
+    data = forge(bidder, opening.public_key(), [b"bid"], encode=encode)
+    with pytest.raises(EnvelopeError) as caught:
+        envelope.verify(io.BytesIO(data))
+    assert caught.value.code == "envelope_header"
+
+
+def test_a_high_s_signature_is_another_valid_envelope_of_the_same_bid(
+    bidder: envelope.Sealer, opening: p.EcPrivateKey, tmp_path: Path
+) -> None:
+    """Documented, not refused (docs/envelope.md "Trailer"): replacing ECDSA's ``s`` by
+    ``n - s`` gives a second file, with another SHA-256, that verifies and opens to the same
+    bid under the same signed preamble and core."""
+    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    data = sealed(os.urandom(100), bidder, opening)
+    head, records, trailer_record = split(data)
+    trailer = json.loads(trailer_record[4:])
+    signature = base64.b64decode(trailer["signature"])
+    s = int.from_bytes(signature[32:], "big")
+    trailer["signature"] = envelope._b64(signature[:32] + (n - s).to_bytes(32, "big"))
+    encoded = envelope.canonical(trailer)
+    other = head + b"".join(records) + struct.pack(">I", len(encoded)) + encoded
+    assert hashlib.sha256(other).digest() != hashlib.sha256(data).digest()
+    first, second = envelope.verify(io.BytesIO(data)), envelope.verify(io.BytesIO(other))
+    assert (first.header.digest, first.body_digest) == (second.header.digest, second.body_digest)
+    assert open_bytes(other, opening, tmp_path) == open_bytes(data, opening, tmp_path)

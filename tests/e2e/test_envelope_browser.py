@@ -11,6 +11,7 @@ that skips proves nothing.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import os
@@ -24,6 +25,7 @@ import pytest
 from browser import CHROMIUM, checked, chromium_page, require_chromium
 from certs import certificate
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from envelopes import forge, split
 from nodes import SECRET, Node, bidroom
 from playwright.sync_api import Page
@@ -352,7 +354,7 @@ VERIFY = """async ({data}) => {
     return {size: proof.plaintextSize, count: proof.chunkCount, digest: proof.bodyDigest,
             client: proof.header.client, code: null};
   } catch (error) {
-    return {code: error.code ?? null, message: String(error)};
+    return {code: error.code ?? null, detail: error.detail ?? null, message: String(error)};
   }
 }"""
 
@@ -568,6 +570,26 @@ def _set_bit(text: str) -> str:
 
 
 Forged = Callable[[envelope.Sealer, p.EcPublicKey], bytes]
+
+
+@functools.cache
+def _odd_rsa(kind: str) -> envelope.Sealer:
+    """An RSA bidder the format refuses: exponent 3, or 4104 bits (over 4096)."""
+    if kind == "e3":
+        key = rsa.generate_private_key(public_exponent=3, key_size=2048)
+    else:
+        key = p.generate_rsa_key(4104)
+    return envelope.Sealer(certificate(key, "某某公司"), key)
+
+
+def _lone_surrogate(fields: dict[str, Any]) -> bytes:
+    return envelope.canonical({**fields, "lot": "LOT@"}).replace(b"LOT@", b"\\ud800")
+
+
+def _missing_and_extra(fields: dict[str, Any]) -> dict[str, Any]:
+    return {**{k: v for k, v in fields.items() if k != "client"}, "zz": 1, "aa": 2}
+
+
 STRICT: dict[str, tuple[Forged, str]] = {
     "1-byte chunks": (lambda s, o: forge(s, o, [b"a", b"b", b"c"]), "envelope_chunk_short"),
     "empty final chunk": (lambda s, o: forge(s, o, [b"x" * MiB, b""]), "envelope_chunk_empty"),
@@ -626,6 +648,31 @@ STRICT: dict[str, tuple[Forged, str]] = {
         ),
         "envelope_header",
     ),
+    "rsa exponent 3": (
+        lambda s, o: forge(_odd_rsa("e3"), o, [b"bid"]),
+        "envelope_header_field",
+    ),
+    "rsa of 4104 bits": (
+        lambda s, o: forge(_odd_rsa("4104"), o, [b"bid"]),
+        "envelope_header_field",
+    ),
+    "bytes after the certificate": (
+        lambda s, o: forge(
+            s,
+            o,
+            [b"bid"],
+            preamble=lambda f: {**f, "bidder_cert": envelope._b64(s.certificate + b"\0")},
+        ),
+        "envelope_header",
+    ),
+    "escaped lone surrogate": (
+        lambda s, o: forge(s, o, [b"bid"], encode=_lone_surrogate),
+        "envelope_header",
+    ),
+    "a field missing, two extra": (
+        lambda s, o: forge(s, o, [b"bid"], preamble=_missing_and_extra),
+        "envelope_header_field",
+    ),
     "a fraction": (
         lambda s, o: forge(
             s, o, [b"bid"], encode=lambda f: envelope.canonical(f).replace(b'"v":1', b'"v":1.0')
@@ -656,6 +703,15 @@ def test_the_strict_rules_refuse_in_the_browser_as_in_python(
     assert (got["code"], got["plain"]) == (code, None), got
     verified = page.evaluate(VERIFY, {"data": b64(bent)})
     assert verified["code"] == code, verified
+    assert verified["detail"] == (caught.value.detail or None), verified
+
+
+def test_fewer_than_14_bytes_are_truncated_in_the_browser_too(browser_page: Page | None) -> None:
+    page = ready(browser_page)
+    for start in (b"", b"NOTANENV", b"X" * 13):
+        verified = page.evaluate(VERIFY, {"data": b64(start)})
+        assert verified["code"] == "envelope_truncated", verified
+    assert page.evaluate(VERIFY, {"data": b64(b"X" * 14)})["code"] == "envelope_header"
 
 
 def test_strict_rules_still_take_every_good_envelope(

@@ -337,3 +337,69 @@ def test_each_tampering_gets_the_code_python_gives(browser_page: Page | None, ma
         assert python_code(receipt, key, made.root_pem) == code
         title = check(page, receipt, root=made.root_pem)
         assert title.startswith(f"验证失败 ({code}:"), title
+
+
+GOOD_ENTRY = {
+    "action": "bid.received",
+    "actor": "uscc:91330903MA2B7H1X6Q",
+    "index": 41,
+    "objects": {"envelope": "0" * 64},
+    "room": "lot-1",
+    "salt": "5a" * 32,
+    "seq": None,
+    "time": "2026-11-28T02:00:00.123456Z",
+    "v": 2,
+}
+LEGACY_ENTRY = {k: v for k, v in GOOD_ENTRY.items() if k != "salt"} | {"v": 1}
+MALFORMED: list[dict[str, Any]] = [
+    {"v": True},
+    {"v": 2.0},
+    {"index": True},
+    {"index": 41.0},
+    {"index": -1},
+    {"index": 1 << 53},
+    {"time": "2026-11-28T02:00:00Z"},
+    {"time": "2026-02-30T02:00:00.123456Z"},
+    {"time": "2026-11-28T02:00:00.12345Z"},
+    {"time": "0000-11-28T02:00:00.123456Z"},
+    {"time": "２０２６-11-28T02:00:00.123456Z"},
+    {"actor": ""},
+    {"actor": 7},
+    {"action": ["bid.received"]},
+    {"room": 1},
+    {"seq": True},
+    {"seq": 3.0},
+    {"seq": "3"},
+    {"seq": -3},
+    {"objects": []},
+    {"objects": {"envelope": "A" * 64}},
+    {"objects": {"envelope": 0}},
+    {"salt": None},
+]
+
+DECODE = """async (texts) => {
+  const { decodeEntry } = await import("/js/receipt.js");
+  return texts.map((text) => decodeEntry(text) !== null);
+}"""
+
+
+def test_the_browser_takes_exactly_the_entries_python_takes(
+    browser_page: Page | None, made: Made
+) -> None:
+    """docs/audit.md "Entries": every field by its type. An entry the log holds whose field is
+    of another type (true or 1.0 for a number, an empty actor, a non-hex object) is refused by
+    the page as by bidroom.audit.decode, never read as a valid entry."""
+    page = ready(browser_page, made)
+    good = [audit.canonical(GOOD_ENTRY), audit.canonical(LEGACY_ENTRY)]
+    bad = [audit.canonical({**GOOD_ENTRY, **changes}) for changes in MALFORMED]
+    bad.append(audit.canonical({**LEGACY_ENTRY, "v": 1.0}))
+    bad.append(audit.canonical({**LEGACY_ENTRY, "v": True}))
+    for data in bad:
+        with pytest.raises(audit.EntryMalformed):
+            audit.decode(data)
+    for data in good:
+        audit.decode(data)
+    taken = page.evaluate(DECODE, [d.decode() for d in good + bad])
+    assert taken == [True] * len(good) + [False] * len(bad), [
+        d for d, t in zip(good + bad, taken, strict=True) if t != (d in good)
+    ]

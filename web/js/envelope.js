@@ -55,6 +55,7 @@ const MAX_PREAMBLE = 1 << 20;
 const MAX_TRAILER = 4096;
 const MAX_CHUNKS = 2 ** 32 - 1;
 const RSA_MIN_BITS = 2048;
+const RSA_MAX_BITS = 4096; // and exponent 65537: docs/envelope.md "Preamble"
 const SEARCH = 8; // how far a failed chunk's true position is looked for, to name the fault
 const RECIPIENT_FIELDS = ["alg", "enc", "key", "to", "wrapped"]; // sorted, as compared
 const subtle = globalThis.crypto.subtle;
@@ -214,6 +215,7 @@ export async function seal(source, options, progress = null) {
   // only what the strict reader takes (docs/envelope.md "Preamble")
   if (!isClient(client)) throw new TypeError("client fields are [a-z][a-z0-9_]{0,31} -> string");
   const certificate = asBytes(certificateDer);
+  await bidderKey(certificate); // a key the reader refuses is refused before anything is written
   const bidder = await recipientKey({ certificateDer: certificate });
   const opening = await recipientKey({ publicKey: openingKey });
   if (opening.kind !== "P-256") throw new TypeError("the lot's opening key is a P-256 key");
@@ -316,9 +318,15 @@ function canonicalObject(raw, code, what) {
   return value;
 }
 
+/** Exactly the ``wanted`` fields (sorted); ``detail`` lists the missing and the extra ones, each
+ * sorted (by UTF-16 code unit: every field name the format knows is ASCII), as ca/envelope.py. */
 function exactFields(value, wanted, code, what) {
-  if (Object.keys(value).sort().join() !== wanted.join()) {
-    throw new EnvelopeError(`the ${what} must have exactly the fields ${wanted.join(", ")}`, code);
+  const have = Object.keys(value).sort();
+  if (have.join() !== wanted.join() || have.length !== wanted.length) {
+    const missing = wanted.filter((k) => !have.includes(k));
+    const extra = have.filter((k) => !wanted.includes(k));
+    const message = `the ${what} must have exactly the fields ${wanted.join(", ")}`;
+    throw new EnvelopeError(message, code, { missing, extra });
   }
 }
 
@@ -358,6 +366,8 @@ function isClient(value) {
 async function bidderKey(certificate) {
   let spki;
   try {
+    // one DER certificate, nothing after it (the browser reads its key only: docs/envelope.md)
+    if (derRead(certificate, 0).end !== certificate.length) throw new TypeError("data after");
     spki = certificateSpki(certificate);
   } catch {
     throw new EnvelopeError("the bidder certificate cannot be read", "envelope_header");
@@ -367,12 +377,17 @@ async function bidderKey(certificate) {
     const alg = kind === "P-256" ? ECDH : OAEP;
     const key = await subtle.importKey("spki", spki, alg, true, []);
     const bits = kind === "RSA" ? key.algorithm.modulusLength : 256;
-    if (kind === "RSA" && bits < RSA_MIN_BITS) throw new TypeError("RSA below 2048 bits");
+    if (kind === "RSA" && (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS)) {
+      throw new TypeError("RSA of 2048 to 4096 bits only");
+    }
+    if (kind === "RSA" && toHex(key.algorithm.publicExponent).replace(/^(00)+/, "") !== "010001") {
+      throw new TypeError("RSA with exponent 65537 only");
+    }
     const der = new Uint8Array(await subtle.exportKey("spki", key));
     return { kind, spki: der, bits, id: await keyId(der) };
   } catch {
     throw new EnvelopeError(
-      "the bidder certificate's key is not P-256 or RSA of 2048 bits and up",
+      "the bidder certificate's key is not P-256, nor RSA of 2048 to 4096 bits with exponent 65537",
       "envelope_header_field",
       { field: "bidder_cert" },
     );

@@ -177,23 +177,44 @@ export async function verifyInclusion(leaf, index, size, proof, root) {
 
 // the receipt -------------------------------------------------------------------------------
 
-const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+const TIME = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$/;
 const SALT = /^[0-9a-f]{64}$/; // 32 random bytes, lowercase hex
+const HEX_DIGEST = SALT; // an object's SHA-256: 64 lowercase hex digits, like a salt
 const V1_FIELDS = ["action", "actor", "index", "objects", "room", "seq", "time", "v"];
 const V2_FIELDS = ["action", "actor", "index", "objects", "room", "salt", "seq", "time", "v"];
 
-/** The entry its canonical encoding holds (audit.decode): version 2 with its salt, or version
- * 1 (recorded before salts); null if it is not one. */
-function decodeEntry(text) {
+/** A whole number from 0 to 2^53 - 1 (the text "1.0" parses to 1 here, but is not canonical). */
+const isCount = (value) => Number.isSafeInteger(value) && value >= 0;
+const isText = (value) => typeof value === "string" && value !== "";
+const isPlain = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
+
+/** A real UTC time in the one format (a 30 February or a year 0 is not one), as Python's
+ * strptime("%Y-%m-%dT%H:%M:%S.%fZ") with the format's six digits. */
+function isTime(text) {
+  if (typeof text !== "string" || !TIME.test(text) || text.startsWith("0000")) return false;
+  const ms = Date.parse(`${text.slice(0, 23)}Z`);
+  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 19) === text.slice(0, 19);
+}
+
+/** The entry its canonical encoding holds (audit.decode, docs/audit.md "Entries"): version 2
+ * with its salt, or version 1 (recorded before salts), every field of its type; null if it is
+ * not one. JSON's 1.0 parses to 1 here: the canonical bytes (1.0 is not canonical) refuse it. */
+export function decodeEntry(text) {
   try {
     const fields = JSON.parse(text);
-    if (!fields || typeof fields !== "object" || Array.isArray(fields)) return null;
-    if (!equal(canonical(fields), utf8(text)) || !TIME.test(fields.time)) return null;
+    if (!isPlain(fields) || !equal(canonical(fields), utf8(text))) return null;
+    if (fields.v !== 1 && fields.v !== 2) return null;
     const keys = Object.keys(fields).sort().join();
-    const v1 = fields.v === 1 && keys === V1_FIELDS.join();
-    const v2 = fields.v === 2 && keys === V2_FIELDS.join() && typeof fields.salt === "string" && SALT.test(fields.salt);
-    if (!(v1 || v2)) return null;
-    if (typeof fields.action !== "string" || !Number.isSafeInteger(fields.index)) return null;
+    if (keys !== (fields.v === 2 ? V2_FIELDS : V1_FIELDS).join()) return null;
+    if (!isCount(fields.index) || !isTime(fields.time)) return null;
+    if (!isText(fields.actor) || !isText(fields.action)) return null;
+    if (fields.room !== null && typeof fields.room !== "string") return null;
+    if (fields.seq !== null && !isCount(fields.seq)) return null;
+    if (!isPlain(fields.objects)) return null;
+    if (!Object.values(fields.objects).every((v) => typeof v === "string" && HEX_DIGEST.test(v))) {
+      return null;
+    }
+    if (fields.v === 2 && !(typeof fields.salt === "string" && SALT.test(fields.salt))) return null;
     return fields;
   } catch {
     return null;
