@@ -88,11 +88,15 @@ def checkpoint_json(signed: Signed, log: AuditLog) -> dict[str, Any]:
 
 
 def _ints(request: Request, *names: str) -> list[int] | None:
-    try:
-        values = [int(request.query_params[name]) for name in names]
-    except (KeyError, ValueError):
-        return None
-    return values if all(v >= 0 for v in values) else None
+    """Whole numbers from the query, each 0 <= n < 2**63 as the database keeps them; None if
+    one is missing or is not one (a longer number would overflow the driver: a 500)."""
+    values = []
+    for name in names:
+        value = api.sequence(request.query_params.get(name, ""))
+        if value is None:
+            return None
+        values.append(value)
+    return values
 
 
 async def latest(request: Request) -> Response:
@@ -193,7 +197,10 @@ async def receipt(request: Request) -> Response:
         return error(
             404 if exc.code == "audit_not_yet" else 422, exc.code, exc.message, dict(exc.detail)
         )
-    actor = audit.decode(made["entry"].encode()).actor
+    try:
+        actor = audit.decode(made["entry"].encode()).actor
+    except ValueError:  # an entry the log holds that its own rules refuse: altered at rest
+        return error(409, "audit_entry_malformed", "the log's entry is malformed", {"index": index})
     if actor != identity.subject and AUDITORS.isdisjoint(identity.roles):
         return error(403, "not_allowed", "a receipt is for the one its entry names")
     return JSONResponse(made, headers={"cache-control": "no-store"})

@@ -242,6 +242,14 @@ def test_the_subject_checks_its_own_sign_in_and_no_other_bidder_may(site: Site) 
             nobody = client.get("/api/audit/receipt", params=params)
             assert (nobody.status_code, nobody.json()["code"]) == (401, "token_missing")
             assert receipt["entry"] not in other.text + nobody.text
+        # Numbers too large for the database are bad input, not a 500.
+        for path, params in (
+            ("/api/audit/receipt", {"room": site.room, "seq": str(10**30)}),
+            ("/api/audit/mine", {"start": str(10**30)}),
+            ("/api/audit/proof/inclusion", {"index": str(10**30), "size": "1"}),
+        ):
+            huge = client.get(path, params=params, headers=bearer(hai_jie))
+            assert (huge.status_code, huge.json()["code"]) == (422, "invalid_args"), huge.text
         absent = {"room": site.room, "seq": 10_000}
         missing = client.get("/api/audit/receipt", params=absent, headers=bearer(hai_jie))
         by_room = client.get(

@@ -464,7 +464,7 @@ def _script_with_a_refusal() -> list[tuple[str, Actor, dict[str, Any], timedelta
                 "shares": [1, 2],
                 "entry": "ab" * 32,
                 "envelope": "4" * 64,
-                "code": "envelope_chunk_altered",
+                "code": "envelope_wrong_key",
             }
             steps.append(("opening.quorum_refused", SYSTEM, refused, after))
     return steps
