@@ -11,11 +11,20 @@ import unicodedata
 
 def organisation_name(name: str | None) -> str | None:
     """An organisation's name as the policy compares it: NFKC (full-width brackets, letters and
-    digits as their ASCII forms), without white space, case-folded."""
+    digits as their ASCII forms), without white space or invisible format characters (Unicode
+    category Cf: zero-width spaces and joiners, which would make one name look like two),
+    case-folded. A person's name compares the same way (:func:`person_name`)."""
     if not name:
         return None
-    folded = "".join(unicodedata.normalize("NFKC", name).split()).casefold()
-    return folded or None
+    normal = unicodedata.normalize("NFKC", name)
+    kept = "".join(c for c in normal if not c.isspace() and unicodedata.category(c) != "Cf")
+    return kept.casefold() or None
+
+
+def person_name(name: str | None) -> str | None:
+    """A person's name as certificates may spell it (王敏, 王 敏, 王\u200b敏): compared as an
+    organisation's name is."""
+    return organisation_name(name)
 
 
 def organisation_keys(organisation: str | None, uscc: str | None) -> frozenset[str]:

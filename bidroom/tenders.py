@@ -94,7 +94,7 @@ from pydantic_core import PydanticCustomError
 from bidroom import scoring
 from bidroom.errors import ScoringError, TenderError
 from bidroom.opening import OPENED, RECORD_FORMAT, SETTLED
-from bidroom.organisations import organisation_keys
+from bidroom.organisations import organisation_keys, person_name
 from ca import primitives as p
 from ca import shares
 
@@ -646,7 +646,8 @@ def _is_publisher(
     name within their organisation."""
     if custodian.subject == publisher.subject:
         return True
-    same_name = publisher.name is not None and custodian.name == publisher.name
+    mine = person_name(publisher.name)
+    same_name = mine is not None and person_name(custodian.name) == mine
     keys = organisation_keys(custodian.organisation, custodian.uscc)
     return same_name and bool(keys & publisher_keys)
 

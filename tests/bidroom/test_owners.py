@@ -15,6 +15,9 @@ def test_a_chair_of_the_owning_organisation_chairs_however_its_certificate_spell
     assert owners.may_chair(CENTRE, "uscc:someone", "舟山市公共资源交易中心（招标代理）")
     assert owners.may_chair(CENTRE, "uscc:someone", "舟山市公共资源交易中心(招标代理)")
     assert owners.may_chair(CENTRE, "uscc:someone", " 舟山市公共资源交易中心 （招标代理）")
+    # an invisible character does not make a second organisation of one
+    assert owners.may_chair(CENTRE, "uscc:someone", "舟山市公共资源\u200b交易中心（招标代理）")
+    assert owners.may_chair(CENTRE, "uscc:someone", "舟山市公共资源交易中心\u2060（招标代理）")
 
 
 def test_an_assigned_chair_chairs_and_no_other_does() -> None:

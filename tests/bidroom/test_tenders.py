@@ -235,6 +235,10 @@ def test_the_chair_and_a_colleague_cannot_hold_the_key_together() -> None:
     # the chair with another certificate: their name within their organisation
     refused = custody_refusal(2, custodian("吴刚", "舟山市公证处"), custodian("王敏", CENTRE))
     assert refused.code == "custodian_is_chair"
+    # ... however that certificate spells the name: a space, an invisible character
+    for spelled in ("王 敏", "王\u200b敏"):
+        refused = custody_refusal(2, custodian("吴刚", "舟山市公证处"), custodian(spelled, CENTRE))
+        assert refused.code == "custodian_is_chair", spelled
 
 
 def test_custodians_come_from_different_organisations() -> None:
@@ -245,6 +249,9 @@ def test_custodians_come_from_different_organisations() -> None:
     assert [c["name"] for c in refused.detail["custodians"]] == ["吴刚", "何平"]
     # full-width and ASCII brackets are one name; a USCC names its organisation whatever the O
     a, b = custodian("甲", "东港集团（舟山）"), custodian("乙", "东港集团(舟山)")
+    assert custody_refusal(2, a, b).code == "custodians_same_organisation"
+    # an invisible character does not make a second organisation of one
+    a, b = custodian("甲", "东港集团"), custodian("乙", "东港\u200b集团")
     assert custody_refusal(2, a, b).code == "custodians_same_organisation"
     a, b = (
         custodian("甲", "东港集团", "91330901MA28Q3L50X"),
