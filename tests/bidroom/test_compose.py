@@ -14,12 +14,13 @@ from bidroom.room import SYSTEM, Actor, Command
 from bidroom.store import RoomRecord, Store
 
 CHAIR = Actor("chair", "王敏", "chair")
+OWNED = {"owner": {"organisation": None, "chairs": ["chair"]}}  # who chairs it (bidroom.owners)
 BIDDERS = [Actor(f"uscc:b{n}", f"投标人{n}", "bidder") for n in range(1, 4)]
 
 
 async def test_an_opening_room_routes_meeting_and_opening_commands(store: Store) -> None:
     await store.create_room(
-        RoomRecord("open-1", "opening", "开标会", {"lot": "LOT-1"}, datetime.now(UTC))
+        RoomRecord("open-1", "opening", "开标会", {"lot": "LOT-1", **OWNED}, datetime.now(UTC))
     )
     hub = Hub(
         store,

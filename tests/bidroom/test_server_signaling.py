@@ -13,7 +13,7 @@ import httpx2 as httpx
 import pytest
 import websockets
 from client import Frame, RoomClient
-from nodes import SECRET, Node, solo
+from nodes import SECRET, Node, solo, write_room
 
 from bidroom import tokens
 from bidroom.protocol import Close
@@ -39,10 +39,10 @@ def token(subject: str, role: str) -> str:
 
 
 def create(node: Node, room: str, kind: str, config: dict[str, Any]) -> None:
-    body = {"id": room, "kind": kind, "title": "信令", "config": config}
-    headers = {"authorization": f"Bearer {token('chair-1', 'chair')}"}
-    created = httpx.post(f"{node.url}/api/rooms", json=body, headers=headers)
-    assert created.status_code == 201, created.text
+    """A bare opening or evaluation room, as only the operator writes one (the directory makes
+    meetings only), chaired by chair-1."""
+    owned = {**config, "owner": {"organisation": None, "chairs": ["chair-1"]}}
+    write_room(node.env["BIDROOM_DATABASE_URL"], room, kind, "信令", owned)
 
 
 @pytest.fixture(scope="module")
