@@ -791,33 +791,16 @@ def _share_submitted(state: OpeningState, args: Args, actor: Actor, now: datetim
     return [Event("opening.share_submitted", data)]
 
 
-def _quorum_opened(state: OpeningState, args: Args, actor: Actor, now: datetime) -> Decision:
+def _quorum_shares(state: OpeningState, args: Args) -> Rejected | list[int]:
+    """The shares that opened (or failed to open) a requested failed bid, if the request and
+    the shares submitted bear them out (``envelope``, if given, must be the bid's)."""
     quorum, bidder = state.quorum, args["bidder"]
     if quorum is None or bidder not in quorum.bidders:
         return Rejected("not_requested", "the custodians were not asked to open this bid", {})
     bid = state.bids.get(bidder)
     if bid is None or bid.status != "failed":
         return Rejected("not_failed", "only a failed bid is opened by the quorum", {})
-    shares = sorted(set(args["shares"]))
-    missing = [i for i in shares if i not in quorum.shares]
-    if missing:
-        return Rejected("share_not_submitted", "shares not submitted", {"missing": missing})
-    if len(shares) < (state.spec.k or 1):
-        return Rejected("too_few_shares", f"{state.spec.k} shares are needed", {})
-    data = {"bidder": bidder, "sealed_key": args["sealed_key"], "shares": shares}
-    return [Event("opening.quorum_opened", data)]
-
-
-def _quorum_refused(state: OpeningState, args: Args, actor: Actor, now: datetime) -> Decision:
-    """The bidder sealed a bid the lot's key cannot open: settled at once as their fault
-    (Art. 31: revoked), so a bid only its bidder could open is no way to withdraw."""
-    quorum, bidder = state.quorum, args["bidder"]
-    if quorum is None or bidder not in quorum.bidders:
-        return Rejected("not_requested", "the custodians were not asked to open this bid", {})
-    bid = state.bids.get(bidder)
-    if bid is None or bid.status != "failed":
-        return Rejected("not_failed", "only a failed bid is opened by the quorum", {})
-    if args["envelope"] != bid.envelope:
+    if "envelope" in args and args["envelope"] != bid.envelope:
         return Rejected("not_the_bid", "the evidence is for another envelope", {})
     shares = sorted(set(args["shares"]))
     missing = [i for i in shares if i not in quorum.shares]
@@ -825,6 +808,24 @@ def _quorum_refused(state: OpeningState, args: Args, actor: Actor, now: datetime
         return Rejected("share_not_submitted", "shares not submitted", {"missing": missing})
     if len(shares) < (state.spec.k or 1):
         return Rejected("too_few_shares", f"{state.spec.k} shares are needed", {})
+    return shares
+
+
+def _quorum_opened(state: OpeningState, args: Args, actor: Actor, now: datetime) -> Decision:
+    shares = _quorum_shares(state, args)
+    if isinstance(shares, Rejected):
+        return shares
+    data = {"bidder": args["bidder"], "sealed_key": args["sealed_key"], "shares": shares}
+    return [Event("opening.quorum_opened", data)]
+
+
+def _quorum_refused(state: OpeningState, args: Args, actor: Actor, now: datetime) -> Decision:
+    """The bidder sealed a bid the lot's key cannot open: settled at once as their fault
+    (Art. 31: revoked), so a bid only its bidder could open is no way to withdraw."""
+    shares = _quorum_shares(state, args)
+    if isinstance(shares, Rejected):
+        return shares
+    bidder = args["bidder"]
     data = {
         "bidder": bidder,
         "cause": "bidder_entry_mismatch",
