@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import os
@@ -22,6 +23,7 @@ from typing import Any
 
 import httpx2 as httpx
 import uvicorn
+from services import die_with_parent
 from starlette.applications import Starlette
 
 SECRET = "test-secret-" + "x" * 40
@@ -59,6 +61,17 @@ def write_room(database: str, room: str, kind: str, title: str, config: dict[str
         thread.submit(asyncio.run, write()).result()
 
 
+_STARTED: list[subprocess.Popen[str]] = []
+
+
+@atexit.register
+def _kill_left_over() -> None:
+    """Nodes a failed fixture started and never stopped: killed when the tests end."""
+    for process in _STARTED:
+        if process.poll() is None:
+            process.kill()
+
+
 @dataclass
 class Node:
     """One `bidroom serve` process; `.url` once it listens, `.kill()` to crash it."""
@@ -83,6 +96,10 @@ class Node:
         env = {**os.environ, "BIDROOM_HOST": "127.0.0.1", "BIDROOM_PORT": "0", **self.env}
         # Each node keeps its files (the built-in TSA's key, trust store) out of the checkout.
         env.setdefault("BIDROOM_VAR_DIR", tempfile.mkdtemp(prefix="bidroom-node-"))
+        # A node dies with the test process, even a killed one (the parent-death signal, which
+        # follows the thread that forks: so only from the main thread), and is killed at exit
+        # if a failed fixture never stopped it.
+        main = threading.current_thread() is threading.main_thread()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bidroom", "serve"],
             env=env,
@@ -90,8 +107,9 @@ class Node:
             stdout=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
             text=True,
-            preexec_fn=self.preexec,
+            preexec_fn=self.preexec or (die_with_parent if main else None),
         )
+        _STARTED.append(self.process)
         listening = threading.Event()
         self.pump = threading.Thread(target=self._pump, args=(listening,), daemon=True)
         self.pump.start()

@@ -430,7 +430,7 @@ def _spawn(command: list[str], log_path: Path, run_as: RunAs | None) -> subproce
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a Ctrl-C aimed at pytest must not reach the server first
-            preexec_fn=_die_with_parent if in_main_thread else None,
+            preexec_fn=die_with_parent if in_main_thread else None,
             **_user_kwargs(run_as, log_path.parent),
         )
 
@@ -441,7 +441,7 @@ def _user_kwargs(run_as: RunAs | None, cwd: Path) -> dict[str, Any]:
     return {"cwd": cwd, "user": run_as.uid, "group": run_as.gid, "extra_groups": []}
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child: be killed when the test process dies, even by SIGKILL or os._exit (which
     pytest-timeout uses), when atexit handlers never run. Runs after the switch of user."""
     if sys.platform.startswith("linux"):
