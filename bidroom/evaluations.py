@@ -307,12 +307,18 @@ async def open_session(
     return room
 
 
-async def _lot_owned(state: Any, who: Identity, lot_id: str) -> None:
-    """The chair owns the lot's tender: its opening room names them (bidroom.owners)."""
+async def _lot(state: Any, lot_id: str) -> Any:
     lot = await state.tenders.lot(lot_id)
     if lot is None:
         raise EvaluationRefused(404, "lot_not_found", "no such lot")
+    return lot
+
+
+async def _lot_owned(state: Any, who: Identity, lot_id: str) -> Any:
+    """The lot, if the chair owns its tender: its opening room names them (bidroom.owners)."""
+    lot = await _lot(state, lot_id)
     chair_owns(who, (await live_room(state.hub, lot.room)).record)
+    return lot
 
 
 @guarded
@@ -712,13 +718,12 @@ async def bid_reads(request: Request) -> Response:
     and each evaluation session's), from the audit log, for supervisors and the tender's
     chairs: who read which bid, which part, when."""
     who = identity(request)
-    if "supervisor" not in who.roles:
+    app, lot_id = request.app.state, request.path_params["lot"]
+    if "supervisor" in who.roles:
+        lot = await _lot(app, lot_id)
+    else:
         acting_as(who, "chair")
-        await _lot_owned(request.app.state, who, request.path_params["lot"])
-    app = request.app.state
-    lot = await app.tenders.lot(request.path_params["lot"])
-    if lot is None:
-        raise EvaluationRefused(404, "lot_not_found", "no such lot")
+        lot = await _lot_owned(app, who, lot_id)
     found = await app.store.audit_of(
         [lot.room], f"{lot.room}-evaluation-", audit.BID_READ, READS_SHOWN + 1
     )
@@ -731,7 +736,7 @@ async def bid_reads(request: Request) -> Response:
             "envelope": entry.objects.get("envelope"),
             "index": entry.index,
         }
-        for _, entry in found[:READS_SHOWN]
+        for entry in found[:READS_SHOWN]
     ]
     return JSONResponse({"lot": lot.id, "reads": reads, "more": len(found) > READS_SHOWN})
 

@@ -294,9 +294,9 @@ class Store:
 
     async def audit_of(
         self, rooms: Sequence[str], room_prefix: str, action_prefix: str, limit: int
-    ) -> list[tuple[int, Entry]]:
-        """Audit entries (row id, entry) of the rooms named or starting with ``room_prefix``
-        whose action starts with ``action_prefix``, oldest first, at most ``limit``."""
+    ) -> list[Entry]:
+        """Audit entries of the rooms named or starting with ``room_prefix`` whose action
+        starts with ``action_prefix``, oldest first, at most ``limit``."""
         query = (
             select(AUDIT)
             .where(
@@ -312,12 +312,7 @@ class Store:
         async with self._connect() as conn:
             rows = (await conn.execute(query)).all()
         return [
-            (
-                int(row.id),
-                Entry(
-                    utc(row.at), row.actor, row.action, row.room_id, row.seq, row.objects, row.idx
-                ),
-            )
+            Entry(utc(row.at), row.actor, row.action, row.room_id, row.seq, row.objects, row.idx)
             for row in rows
         ]
 

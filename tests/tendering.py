@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import io
 import json
 import os
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import httpx2 as httpx
 from cryptography import x509
 from starlette.testclient import TestClient
 
@@ -322,3 +324,36 @@ def share_body(
         "sealed_share": sealed,
         **person.signed("opening.share", fields),
     }
+
+
+# through a live node (a `bidroom serve` process, or the app served on port 0) ---------------
+
+
+async def upload_to(http: httpx.AsyncClient, base: str, lot: str, who: Person, data: bytes) -> None:
+    """Register ``who`` for ``lot`` and upload ``data`` over tus to the node at ``base``."""
+    await http.post(f"{base}/api/lots/{lot}/registrations", headers=who.headers())
+    created = await http.post(
+        f"{base}/api/lots/{lot}/uploads",
+        headers={**who.headers(), **TUS, "Upload-Length": str(len(data))},
+    )
+    assert created.status_code == 201, created.text
+    url = base + created.headers["location"]
+    headers = {**who.headers(), **TUS, "Content-Type": "application/offset+octet-stream"}
+    sent = await http.patch(url, content=data, headers={**headers, "Upload-Offset": "0"})
+    assert sent.status_code == 204, sent.text
+    assert (await http.get(url, headers=who.headers())).json()["status"] == "accepted"
+
+
+async def hand_over_to(
+    http: httpx.AsyncClient, base: str, room: str, who: Person, sealed: bytes
+) -> None:
+    """``who`` decrypts in the window, as their page does: the data key sealed to the room,
+    the signed action posted to the node at ``base``."""
+    digest = hashlib.sha256(sealed).hexdigest()
+    data_key = envelope.unwrap_with(envelope.read_header(io.BytesIO(sealed)), who.key)
+    point = (await http.get(f"{base}/api/openings/{room}/key")).json()["public_key"]
+    sealed_key = handoff.seal_key(p.ec_from_point(base64.b64decode(point)), room, digest, data_key)
+    fields = {"room": room, "envelope": digest, "sealed_key": sealed_key}
+    body = {"envelope": digest, "sealed_key": sealed_key, **who.signed("opening.decrypt", fields)}
+    done = await http.post(f"{base}/api/openings/{room}/decrypt", json=body, headers=who.headers())
+    assert done.status_code == 200, done.text

@@ -15,9 +15,6 @@ The attacks, as they were made against the demo:
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,35 +24,23 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from client import TIMEOUT, RoomClient
-from nodes import SECRET, Node, solo, write_room
+from nodes import Node, solo, write_room
 from tendering import (
+    KEY,
     PEOPLE,
-    TUS,
     Person,
     World,
     bid_archive,
     grant_roles,
+    hand_over_to,
     lot_body,
     make_world,
     seal,
+    upload_to,
 )
-
-from bidroom import tokens
-from ca import envelope, handoff
-from ca import primitives as p
 
 CAST = (*PEOPLE, ("李雷", "chair"), ("周监", "supervisor"))
 PRICES = {"海洁": "3650000.00", "蓝天": "3720000.50", "绿源": "3900000.00"}
-
-
-def bearer(person: Person) -> dict[str, str]:
-    """A session token as sign-in mints one: the certificate's organisation is the person's."""
-    return {"authorization": f"Bearer {token(person)}"}
-
-
-def token(person: Person) -> str:
-    identity = tokens.Identity(person.subject, person.name, (person.role,), None, person.name)
-    return tokens.mint(identity, SECRET, datetime.now(UTC), timedelta(hours=1))
 
 
 @dataclass
@@ -75,31 +60,6 @@ class Window:
         return str(self.lot["room"])
 
 
-async def upload(http: httpx.AsyncClient, lot: str, who: Person, data: bytes) -> None:
-    await http.post(f"/api/lots/{lot}/registrations", headers=bearer(who))
-    made = await http.post(
-        f"/api/lots/{lot}/uploads",
-        headers={**bearer(who), **TUS, "Upload-Length": str(len(data))},
-    )
-    assert made.status_code == 201, made.text
-    fields = {**bearer(who), **TUS, "Content-Type": "application/offset+octet-stream"}
-    sent = await http.patch(
-        made.headers["location"], content=data, headers={**fields, "Upload-Offset": "0"}
-    )
-    assert sent.status_code == 204, sent.text
-
-
-async def hand_over(http: httpx.AsyncClient, room: str, who: Person, sealed: bytes) -> None:
-    digest = hashlib.sha256(sealed).hexdigest()
-    data_key = envelope.unwrap_with(envelope.read_header(io.BytesIO(sealed)), who.key)
-    point = (await http.get(f"/api/openings/{room}/key")).json()["public_key"]
-    sealed_key = handoff.seal_key(p.ec_from_point(base64.b64decode(point)), room, digest, data_key)
-    fields = {"room": room, "envelope": digest, "sealed_key": sealed_key}
-    body = {"envelope": digest, "sealed_key": sealed_key, **who.signed("opening.decrypt", fields)}
-    done = await http.post(f"/api/openings/{room}/decrypt", json=body, headers=bearer(who))
-    assert done.status_code == 200, done.text
-
-
 @pytest.fixture
 async def window(tmp_path: Path) -> AsyncIterator[Window]:
     world = make_world(tmp_path / "trust", CAST)
@@ -108,6 +68,7 @@ async def window(tmp_path: Path) -> AsyncIterator[Window]:
     node = await asyncio.to_thread(
         solo,
         tmp_path,
+        BIDROOM_SECRET_KEY=KEY,  # the key Person.token() mints with
         BIDROOM_TRUST_DIR=str(world.trust),
         BIDROOM_VAR_DIR=str(tmp_path / "var"),
         BIDROOM_MIN_BID_DAYS="0",
@@ -121,26 +82,28 @@ async def window(tmp_path: Path) -> AsyncIterator[Window]:
             custodians = ("代理机构", "公证处", "平台运营")
             lot_spec = lot_body(world, custodians, deadline=deadline.isoformat(), window_minutes=5)
             body = {"number": "ZJ-ZS-2026-0417", "title": "六横岛环卫", "lots": [lot_spec]}
-            made = await http.post("/api/tenders", json=body, headers=bearer(chair))
+            made = await http.post("/api/tenders", json=body, headers=chair.headers())
             assert made.status_code == 201, made.text
             tender = made.json()["tender"]["id"]
             foreign = await http.post(
-                f"/api/tenders/{tender}/publish", headers=bearer(world.people["李雷"])
+                f"/api/tenders/{tender}/publish", headers=world.people["李雷"].headers()
             )  # a draft is its owners' only: another centre's chair does not even see it
             assert (foreign.status_code, foreign.json()["code"]) == (404, "tender_not_found")
-            done = await http.post(f"/api/tenders/{tender}/publish", headers=bearer(chair))
+            done = await http.post(f"/api/tenders/{tender}/publish", headers=chair.headers())
             assert done.status_code == 200, done.text
             lot = done.json()["tender"]["lots"][0]
             sealed = {}
             for name, price in PRICES.items():
                 sealed[name] = seal(world.people[name], lot, bid_archive(lot["id"], price))
-                await upload(http, lot["id"], world.people[name], sealed[name])
-            watcher = await RoomClient.connect(node.ws_url, token(chair), lot["room"], name="chair")
+                await upload_to(http, node.url, lot["id"], world.people[name], sealed[name])
+            watcher = await RoomClient.connect(
+                node.ws_url, chair.token(), lot["room"], name="chair"
+            )
             await watcher.event("opening.count_published", timeout=TIMEOUT + 20)
             started = await watcher.command("opening.start_window")
             assert started["type"] == "ack", started
             await watcher.event("opening.window_started")
-            await hand_over(http, lot["room"], world.people["海洁"], sealed["海洁"])
+            await hand_over_to(http, node.url, lot["room"], world.people["海洁"], sealed["海洁"])
             await watcher.event("opening.bid_decrypted")
             yield Window(node, world, lot, watcher)
             await watcher.close()
@@ -178,13 +141,13 @@ async def test_no_insider_reads_a_price_during_the_decryption_window(window: Win
         for kind in ("evaluation", "opening"):
             body = {"id": f"mine-{kind}", "kind": kind, "title": "评标", "config": {}}
             body["config"] = session_config(w, 1) if kind == "evaluation" else {}
-            got = await http.post("/api/rooms", json=body, headers=bearer(chair))
+            got = await http.post("/api/rooms", json=body, headers=chair.headers())
             assert (got.status_code, got.json()["code"]) == (403, "room_kind_reserved"), got.text
-            got = await http.post("/api/rooms", json=body, headers=bearer(supervisor))
+            got = await http.post("/api/rooms", json=body, headers=supervisor.headers())
             assert got.status_code == 403, got.text
         # 2. A session from the live opening: refused until its record is published.
         got = await http.post(
-            f"/api/lots/{w.lot['id']}/evaluations", json={}, headers=bearer(chair)
+            f"/api/lots/{w.lot['id']}/evaluations", json={}, headers=chair.headers()
         )
         assert (got.status_code, got.json()["code"]) == (409, "record_unpublished"), got.text
         # 3. The operator's forgeries, written into the database: a session named as the real
@@ -204,15 +167,15 @@ async def test_no_insider_reads_a_price_during_the_decryption_window(window: Win
         ):
             for reader in (chair, supervisor):
                 got = await http.get(
-                    f"/api/evaluations/{room}/bids/{bidder}", headers=bearer(reader)
+                    f"/api/evaluations/{room}/bids/{bidder}", headers=reader.headers()
                 )
                 assert (got.status_code, got.json()["code"]) == (409, code), (room, got.text)
                 assert "3650000" not in got.text
         # Nothing was read, so the supervisor's list of reads is empty.
-        reads = await http.get(f"/api/lots/{w.lot['id']}/reads", headers=bearer(supervisor))
+        reads = await http.get(f"/api/lots/{w.lot['id']}/reads", headers=supervisor.headers())
         assert reads.status_code == 200 and reads.json()["reads"] == [], reads.text
         bidders_view = await http.get(
-            f"/api/lots/{w.lot['id']}/reads", headers=bearer(w.person("蓝天"))
+            f"/api/lots/{w.lot['id']}/reads", headers=w.person("蓝天").headers()
         )
         assert bidders_view.status_code == 403, bidders_view.text
 
@@ -226,20 +189,20 @@ async def test_a_chair_of_another_organisation_acts_on_no_part_of_the_tender(
         # It cannot take the id of the lot's first evaluation session for a meeting, which
         # would leave the owners' POST /api/lots/{lot}/evaluations a room_exists for ever.
         squat = {"id": f"{w.room}-evaluation-1", "kind": "meeting", "title": "会议"}
-        taken = await http.post("/api/rooms", json=squat, headers=bearer(other))
+        taken = await http.post("/api/rooms", json=squat, headers=other.headers())
         assert (taken.status_code, taken.json()["code"]) == (403, "room_id_reserved"), taken.text
-        history = await http.get(f"/api/rooms/{w.room}/events", headers=bearer(other))
+        history = await http.get(f"/api/rooms/{w.room}/events", headers=other.headers())
         assert (history.status_code, history.json()["code"]) == (403, "not_your_tender")
-        sheet = await http.post(f"/api/openings/{w.room}/sheet", headers=bearer(other))
+        sheet = await http.post(f"/api/openings/{w.room}/sheet", headers=other.headers())
         assert (sheet.status_code, sheet.json()["code"]) == (403, "not_your_tender"), sheet.text
         sessions = await http.post(
-            f"/api/lots/{w.lot['id']}/evaluations", json={}, headers=bearer(other)
+            f"/api/lots/{w.lot['id']}/evaluations", json={}, headers=other.headers()
         )
         assert (sessions.status_code, sessions.json()["code"]) == (403, "not_your_tender")
-        reads = await http.get(f"/api/lots/{w.lot['id']}/reads", headers=bearer(other))
+        reads = await http.get(f"/api/lots/{w.lot['id']}/reads", headers=other.headers())
         assert (reads.status_code, reads.json()["code"]) == (403, "not_your_tender")
     # Joining the opening as its chair is refused: the socket closes with the code.
-    intruder = await RoomClient.connect(w.node.ws_url, token(other), w.room, name="李雷")
+    intruder = await RoomClient.connect(w.node.ws_url, other.token(), w.room, name="李雷")
     code, reason = await intruder.wait_closed()
     assert (code, reason) == (4003, "not_your_tender")
     assert any(
