@@ -25,6 +25,7 @@ keys to the login page (one click per person).
 
 from __future__ import annotations
 
+import base64
 import io
 import ipaddress
 import json
@@ -51,16 +52,18 @@ from bidroom import (
     demo_opening,
     demo_pki,
     owners,
+    signed,
     tender_api,
     tenders,
     timestamps,
+    tokens,
     uploads,
 )
 from bidroom.errors import ConfigError
 from bidroom.settings import Settings
 from bidroom.store import Store
 from bidroom.tender_store import LotRecord, TenderRecord, TenderStore
-from ca import envelope
+from ca import envelope, lot_key
 from ca import primitives as p
 
 TENDER_NUMBER = "ZJ-ZS-2026-0417"
@@ -373,8 +376,27 @@ async def _publish(
     publisher = tenders.Publisher(chair, person.name, person.organisation)
     await tender_api.publish(state, record, chair, now, publisher)  # type: ignore[arg-type]
     [lot] = await state.tenders.lots_of(record.id)
+    await _sign_key(state, folder, record, lot, now)
+    [lot] = await state.tenders.lots_of(record.id)
     await _seal_bids(state, folder, lot)
     return lot  # type: ignore[no-any-return]
+
+
+async def _sign_key(
+    state: SimpleNamespace, folder: Path, tender: TenderRecord, lot: LotRecord, now: datetime
+) -> None:
+    """The chair signs the lot's key statement, as their browser would after publishing."""
+    person = demo_pki.person(CHAIR)
+    served = tender_api.lot_public(tender.id, lot.spec, lot, tender.owners)
+    message = signed.action_message(lot_key.ACTION, lot_key.statement(served))
+    key = p.load_private_key((folder / f"{CHAIR}.key.pem").read_bytes())
+    body = {
+        "certificate": base64.b64encode(demo_pki.certificate_der(folder, CHAIR)).decode(),
+        "chain": [base64.b64encode(c).decode() for c in demo_pki.chain_der(folder)],
+        "signature": base64.b64encode(p.sign(key, message)).decode(),
+    }
+    who = tokens.Identity(tender.created_by, person.name, ("chair",), None, person.organisation)
+    await tender_api.accept_key_signature(state, lot, who, body, now)  # type: ignore[arg-type]
 
 
 def _subject(folder: Path, person_id: str) -> str:

@@ -42,8 +42,9 @@ from bidroom.room import Actor, Command
 from bidroom.settings import Settings
 from bidroom.store import Store
 from bidroom.tender_store import LotRecord
-from ca import envelope, handoff, login
+from ca import envelope, handoff, login, lot_key
 from ca import primitives as p
+from ca.trust import TrustStore
 
 BIDDING = timedelta(hours=4)  # from publication to the deadline
 STEP = timedelta(minutes=2)  # from one step of the opening to the next
@@ -207,7 +208,11 @@ async def _publish(platform: Platform, chair: str, spec: dict[str, Any]) -> dict
     made = await platform.post("tender", chair, "/api/tenders", spec)
     tender = made["tender"]["id"]
     done = await platform.post("publication", chair, f"/api/tenders/{tender}/publish")
-    lot: dict[str, Any] = done["tender"]["lots"][0]
+    published = done["tender"]["lots"][0]
+    # the chair signs the lot's key statement in their browser: no bid is taken before
+    body = platform.signed(chair, lot_key.ACTION, lot_key.statement(published))
+    path = f"/api/lots/{published['id']}/key-signature"
+    lot: dict[str, Any] = (await platform.post("key signature", chair, path, body))["lot"]
     return lot
 
 
@@ -215,8 +220,9 @@ async def _bid(platform: Platform, lot: dict[str, Any], bid: Bid) -> bytes:
     """The bidder's tool seals the bid to the lot's opening key; the bid page uploads it."""
     who = bid.person
     await platform.sign_in(who)
-    opening_key = p.load_public_der(base64.b64decode(lot["opening_key"]))
-    assert isinstance(opening_key, p.EcPublicKey)
+    # the bidder's tool seals only to a key the tender's chair signed, by its own trust roots
+    lot_key.verify(lot, TrustStore(platform.state.settings.trust_root), platform.clock())
+    opening_key = lot_key.opening_key(lot)
     sealer = envelope.Sealer(demo_pki.certificate_der(platform.folder, who), platform.key(who))
     out = io.BytesIO()
     envelope.seal(

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bidroom.errors import NotYourTender, TenderError
-from bidroom.organisations import organisation_keys
+from ca.organisations import organisation_keys
 
 MAX_CHAIRS = 20
 SUBJECT = re.compile(r"^[A-Za-z0-9:_.@-]{1,200}$")

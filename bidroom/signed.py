@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bidroom.errors import NotAllowed, TenderError
-from ca import envelope, login
+from ca import login
 from ca.errors import CryptoError
+from ca.login import action_message
 from ca.trust import Holder, TrustStore
 
 if TYPE_CHECKING:  # a bidder's `bid withdraw` signs with action_message: no store, no settings
@@ -27,13 +28,8 @@ if TYPE_CHECKING:  # a bidder's `bid withdraw` signs with action_message: no sto
     from bidroom.store import Store
     from bidroom.tokens import Identity
 
-PREFIX = b"bidroom action v1\n"
 MAX_CHAIN = 5
-
-
-def action_message(action: str, fields: Mapping[str, Any]) -> bytes:
-    """The bytes a holder signs for ``action`` with ``fields`` (``action`` itself is a field)."""
-    return PREFIX + envelope.canonical({**fields, "action": action})
+__all__ = ["action_message", "verify_action"]
 
 
 def _b64(value: Any, name: str) -> bytes:

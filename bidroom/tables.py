@@ -159,6 +159,11 @@ class LotRow(SQLModel, table=True):
     key_fingerprint: str = Field(max_length=64)
     commitments: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     custodians: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
+    # the chair's signature of the lot's public parts (ca.lot_key); none until signed, and
+    # no bid is taken until then
+    key_signature: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
     status: str = Field(max_length=20)  # published
     created_at: datetime = _when()
 

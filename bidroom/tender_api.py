@@ -39,7 +39,7 @@ from bidroom.settings import Settings
 from bidroom.store import RoomRecord
 from bidroom.tender_store import LotRecord, Publication, TenderRecord, TenderStore
 from bidroom.tokens import Identity
-from ca import login, tsa
+from ca import login, lot_key, tsa
 from ca.errors import CryptoError
 from ca.trust import TrustStore, Usage, holder_of
 
@@ -144,21 +144,33 @@ def _custodian_view(pem: str) -> dict[str, Any]:
     }
 
 
-def lot_public(tender_id: str, spec: Mapping[str, Any], lot: LotRecord | None) -> dict[str, Any]:
-    """``Lot`` of docs/opening.md: the spec, its id and room, the opening key's public parts,
-    the custodians by name (never a certificate, never a share)."""
+def lot_public(
+    tender_id: str,
+    spec: Mapping[str, Any],
+    lot: LotRecord | None,
+    owner: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``Lot`` of docs/opening.md: the spec, its id and room, the custodians by name (never a
+    certificate, never a share); once published also its tender and owners, the opening key's
+    public parts and the chair's signature of them (``key_signature``, null until signed:
+    "The signed lot key")."""
     lot_id = tenders.lot_id(tender_id, str(spec["number"]))
-    shown = {k: v for k, v in spec.items() if k != "custodians"}
     if lot is None:
+        shown = {k: v for k, v in spec.items() if k != "custodians"}
         custodians = [_custodian_view(pem) for pem in spec["custodians"]]
         return {**shown, "id": lot_id, "room": tenders.room_id(lot_id), "custodians": custodians}
+    frozen = {k: v for k, v in lot.spec.items() if k != "custodians"}
     return {
-        **shown,
+        **frozen,
         "id": lot.id,
         "room": lot.room,
+        "tender": lot.tender_id,
+        "owner": dict(owner or {}),
         "opening_key": _b64(lot.opening_key),
         "key_fingerprint": lot.key_fingerprint,
         "custodians": lot.custodians,
+        "commitments": lot.commitments,
+        "key_signature": dict(lot.key_signature) if lot.key_signature else None,
     }
 
 
@@ -176,7 +188,7 @@ async def tender_public(state: State, tender: TenderRecord) -> dict[str, Any]:
         "owner": dict(tender.owners),  # who chairs it (docs/opening.md "Who chairs a tender")
         "published_at": tender.published_at.isoformat() if tender.published_at else None,
         "lots": [
-            lot_public(tender.id, spec, published.get(spec["number"]))
+            lot_public(tender.id, spec, published.get(spec["number"]), tender.owners)
             for spec in tender.spec["lots"]
         ],
     }
@@ -392,7 +404,61 @@ async def _custodian(
 
 async def get_lot(request: Request) -> Response:
     lot = await _lot(request)
-    return JSONResponse({"lot": lot_public(lot.tender_id, lot.spec, lot)})
+    tender = await request.app.state.tenders.tender(lot.tender_id)
+    owned = tender.owners if tender is not None else None
+    return JSONResponse({"lot": lot_public(lot.tender_id, lot.spec, lot, owned)})
+
+
+async def sign_key(request: Request) -> Response:
+    """``POST /api/lots/{lot}/key-signature``: one of the tender's chairs signs the lot's public
+    parts (the signed action ``lot.sign_key`` over ca.lot_key's statement), once; until then
+    the lot takes no bid (``lot_key_unsigned``). docs/opening.md "The signed lot key"."""
+    who = _as(request, "chair")
+    lot = await _lot(request)
+    body = _json(await _body(request))
+    served = await accept_key_signature(request.app.state, lot, who, body, _now(request))
+    return JSONResponse({"lot": served})
+
+
+async def accept_key_signature(
+    state: State, lot: LotRecord, who: Identity, body: Mapping[str, Any], now: datetime
+) -> dict[str, Any]:
+    """Check and keep ``who``'s signature (``body``: certificate, chain, signature) of ``lot``'s
+    key statement, with its audit entry ``lot.key_signed``; the lot as now served."""
+    tender = await state.tenders.tender(lot.tender_id)
+    if tender is None:
+        raise NotFound("no such lot", code="lot_not_found")
+    owners.check(tender.owners, who.subject, who.organisation)
+    served = lot_public(lot.tender_id, lot.spec, lot, tender.owners)
+    holder = await signed.verify_action(
+        state.settings, state.store, who, body, lot_key.ACTION, lot_key.statement(served), now
+    )
+    if not lot_key.signer_owns(tender.owners, holder):
+        # the session may chair (an assigned subject), but a sealer checks the certificate alone
+        raise NotAllowed(
+            "your certificate does not name you an owner of this tender",
+            code="lot_key_signer",
+            detail={"organisation": holder.organisation},
+        )
+    signature = {
+        "certificate": body["certificate"],
+        "chain": list(body.get("chain") or []),
+        "signature": body["signature"],
+        "signer": {
+            "name": holder.name,
+            "organisation": holder.organisation,
+            "uscc": holder.uscc,
+            "fingerprint": holder.fingerprint,
+        },
+        "signed_at": now.isoformat(),
+    }
+    digest = hashlib.sha256(lot_key.message(served)).hexdigest()
+    objects = {"statement": digest, "opening_key": lot.key_fingerprint}
+    entry = audit.Entry(now, who.subject, "lot.key_signed", lot.room, None, objects)
+    if not await state.tenders.sign_key(lot.id, signature, entry):
+        raise Conflict("this lot's key is signed already", code="lot_key_signed")
+    kept = await state.tenders.lot(lot.id)
+    return lot_public(lot.tender_id, lot.spec, kept, tender.owners)
 
 
 async def share(request: Request) -> Response:
@@ -549,6 +615,7 @@ ROUTES = [
     Route("/api/tenders/{tender}/chairs", guarded(assign_chairs), methods=["PUT"]),
     Route("/api/lots/{lot}", guarded(get_lot), methods=["GET"]),
     Route("/api/lots/{lot}/share", guarded(share), methods=["GET"]),
+    Route("/api/lots/{lot}/key-signature", guarded(sign_key), methods=["POST"]),
     Route("/api/lots/{lot}/registrations", guarded(register), methods=["POST"]),
     Route("/api/lots/{lot}/bids/mine", guarded(my_bids), methods=["GET"]),
     Route("/api/lots/{lot}/bids/mine/envelope", guarded(my_envelope), methods=["GET"]),

@@ -66,6 +66,8 @@ class LotRecord:
     key_fingerprint: str
     commitments: list[dict[str, Any]]
     custodians: list[dict[str, Any]]  # tenders.KeySplit.custodians
+    # {"certificate", "chain", "signature", "signer", "signed_at"}: ca.lot_key, or None
+    key_signature: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,7 @@ def _lot(row: Any) -> LotRecord:
         row.key_fingerprint,
         list(row.commitments),
         list(row.custodians),
+        row.key_signature,
     )
 
 
@@ -303,6 +306,20 @@ class TenderStore:
         async with self._connect() as conn:
             rows = (await conn.execute(query.order_by(LOT.c.deadline, LOT.c.id))).all()
         return [_lot(row) for row in rows]
+
+    async def sign_key(self, lot_id: str, signature: Mapping[str, Any], entry: Entry) -> bool:
+        """Keep the chair's signature of the lot's key statement and log it; False (nothing
+        written) if the lot is signed already: a signature is never replaced."""
+        async with self._begin() as conn:
+            done = await conn.execute(
+                update(LOT)
+                .where(LOT.c.id == lot_id, LOT.c.key_signature.is_(None))
+                .values(key_signature=dict(signature))
+            )
+            if done.rowcount == 0:
+                return False
+            await record_audit(conn, [entry])
+        return True
 
     async def share_file(self, lot_id: str, subject: str) -> bytes | None:
         """The share file of ``subject`` for ``lot_id`` (encrypted to their certificate)."""

@@ -94,9 +94,9 @@ from pydantic_core import PydanticCustomError
 from bidroom import scoring
 from bidroom.errors import ScoringError, TenderError
 from bidroom.opening import OPENED, RECORD_FORMAT, SETTLED
-from bidroom.organisations import organisation_keys, person_name
 from ca import primitives as p
 from ca import shares
+from ca.organisations import organisation_keys, person_name
 
 SHEET_FIELDS = (
     "price",

@@ -98,6 +98,7 @@ async def create(request: Request, who: Identity, lot: LotRecord) -> Response:
     limit = int(lot.spec["max_bid_bytes"])
     if not await state.tenders.is_registered(lot.id, who.subject):
         raise NotAllowed("register for this lot before uploading", code="not_registered")
+    check_signed(lot)
     now = state.hub.clock()
     if now > lot.deadline:
         await sweep(state, lot, now)
@@ -286,6 +287,17 @@ async def _unstick(state: Any, upload: UploadRecord, path: Path, exc: BaseExcept
             await state.tenders.finish_upload(upload.id, "failed", {"error": error})
 
 
+def check_signed(lot: LotRecord) -> None:
+    """``409 lot_key_unsigned`` until the tender's chair has signed the lot's key statement
+    (docs/opening.md "The signed lot key"): nobody seals to a key its owner has not signed."""
+    if not lot.key_signature:
+        raise Conflict(
+            "the lot's opening key is not signed by its tender's chair yet: no bid is taken",
+            code="lot_key_unsigned",
+            detail={"lot": lot.id},
+        )
+
+
 async def accept(
     state: Any, lot: LotRecord, path: Path, uploader: str, address: str | None
 ) -> BidRecord:
@@ -295,6 +307,7 @@ async def accept(
     ``state`` holds settings, store, audit, timestamper, blobs and tenders (the app's state,
     or the demo's). BidRefused leaves nothing recorded but the refusal's audit entry.
     """
+    check_signed(lot)
     size = (await anyio.Path(path).stat()).st_size
     with path.open("rb") as source:
         got = await bids.receive(

@@ -30,10 +30,22 @@ def register(sub: Any) -> None:
     )
     seal = bid.add_parser("seal", help="seal a bid file for a lot")
     seal.add_argument("bid", type=Path)
-    seal.add_argument("--lot", required=True)
+    seal.add_argument("--lot", help="the lot's id (taken from --lot-file if not given)")
     seal.add_argument("--key", type=Path, required=True, help="your key (PEM or PKCS#12)")
     seal.add_argument("--cert", type=Path, help="your certificate (if not in the PKCS#12)")
-    seal.add_argument("--opening-key", type=Path, required=True, help="the lot's opening key")
+    target = seal.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--lot-file",
+        type=Path,
+        help="the lot as the platform serves it (GET /api/lots/LOT): its key is sealed to only "
+        "if the tender's chair signed it, checked against --trust",
+    )
+    target.add_argument(
+        "--opening-key", type=Path, help="a bare opening key (unchecked: prefer --lot-file)"
+    )
+    seal.add_argument(
+        "--trust", type=Path, help="your own trust store's folder (`bidroom ca trust add-root`)"
+    )
     seal.add_argument("-o", "--output", type=Path, required=True)
     seal.set_defaults(run="ca.commands:bid_seal")
     opener = bid.add_parser("open", help="open a sealed bid with your key")

@@ -1,6 +1,7 @@
 """`bidroom bid|key|ca ...`: offline work on files for bidders, custodians and CA operators.
 
-    bidroom bid seal BID --lot LOT --cert CERT --key KEY --opening-key PUB -o OUT
+    bidroom bid seal BID --lot-file LOT.json --trust DIR --cert CERT --key KEY -o OUT
+    bidroom bid seal BID --lot LOT --cert CERT --key KEY --opening-key PUB -o OUT   (unchecked)
     bidroom bid open ENVELOPE --key KEY -o OUT
     bidroom bid verify ENVELOPE
     bidroom key share KEY -k K --custodian NAME=CERT ... --lot LOT -o DIR
@@ -25,15 +26,18 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from cryptography import x509
 from tqdm import tqdm
 
-from ca import envelope
+from ca import envelope, lot_key
 from ca import primitives as p
 from ca.errors import KeyFileError
+from ca.lot_key import LotKeyError
+from ca.trust import TrustStore
 
 PASSWORD_ENV = "BIDROOM_KEY_PASSWORD"
 T = TypeVar("T")
@@ -113,25 +117,63 @@ def bid_seal(args: argparse.Namespace) -> None:
         raise KeyFileError(
             "give --cert, or a PKCS#12 key file that holds the certificate", code="cert_missing"
         )
-    opening = load_public_key(args.opening_key)
-    if not isinstance(opening, p.EcPublicKey):
-        raise KeyFileError("a lot's opening key is a P-256 key", code="key_kind")
+    lot, opening = _sealing_target(args)
     src = _open_for_reading(args.bid)
     update, bar = _progress(os.fstat(src.fileno()).st_size, "sealing")
     with bar, src, _replacing(args.output) as dst:
         trailer = envelope.seal(
             src,
             dst,
-            lot=args.lot,
+            lot=lot,
             sealer=envelope.Sealer(_der(cert), key),
             opening_key=opening,
             client={"tool": "bidroom-cli"},
             progress=update,
         )
     print(
-        f"sealed {trailer['plaintext_size']} bytes for lot {args.lot} into {args.output}; "
+        f"sealed {trailer['plaintext_size']} bytes for lot {lot} into {args.output}; "
         f"body SHA-256 {trailer['body_digest']}"
     )
+    if args.lot_file is None:
+        print(
+            "warning: a bare --opening-key was not checked against the chair's signature; "
+            "seal with --lot-file and --trust (docs/opening.md 'The signed lot key')",
+            file=sys.stderr,
+        )
+
+
+def _sealing_target(args: argparse.Namespace) -> tuple[str, p.EcPublicKey]:
+    """The lot id and the key to seal to: from a lot file whose key statement the tender's chair
+    signed (checked against the sealer's own trust store, now), or a bare key, with a warning."""
+    if args.lot_file is None:
+        if not args.lot:
+            raise KeyFileError("give --lot with --opening-key", code="lot_missing")
+        opening = load_public_key(args.opening_key)
+        if not isinstance(opening, p.EcPublicKey):
+            raise KeyFileError("a lot's opening key is a P-256 key", code="key_kind")
+        return args.lot, opening
+    if args.trust is None:
+        raise KeyFileError("--lot-file needs --trust, your own trust store", code="trust_missing")
+    try:
+        doc = json.loads(read_file(args.lot_file))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LotKeyError("the lot file is not JSON", code="lot_key_malformed") from exc
+    lot = doc.get("lot", doc) if isinstance(doc, dict) else None
+    if not isinstance(lot, dict):
+        raise LotKeyError("the lot file holds no lot", code="lot_key_malformed")
+    if args.lot and args.lot != lot.get("id"):
+        raise LotKeyError(
+            f"the lot file is for lot {lot.get('id')}, not {args.lot}",
+            code="lot_key_malformed",
+            detail={"lot": lot.get("id")},
+        )
+    signer = lot_key.verify(lot, TrustStore(args.trust), datetime.now(UTC))
+    print(
+        f"lot {lot['id']}: opening key {lot['key_fingerprint']} signed by {signer.name} "
+        f"({signer.organisation}), checked against {args.trust}",
+        file=sys.stderr,
+    )
+    return str(lot["id"]), lot_key.opening_key(lot)
 
 
 def bid_open(args: argparse.Namespace) -> None:

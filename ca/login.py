@@ -18,17 +18,20 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 
 from ca import primitives as p
+from ca.envelope import canonical
 from ca.errors import CryptoError, SignatureInvalid
 from ca.trust import Holder, TrustStore, Usage
 
 LOGIN_PREFIX = b"bidroom login v1\n"
+ACTION_PREFIX = b"bidroom action v1\n"
 NONCE_BYTES = 32
 
 
@@ -129,6 +132,12 @@ def verify_signed(
             "the signature is not by this certificate's key", code="signature_invalid"
         ) from exc
     return verified.holder
+
+
+def action_message(action: str, fields: Mapping[str, Any]) -> bytes:
+    """The bytes a holder signs for the signed action ``action`` with ``fields`` (docs/opening.md
+    "Signed actions"; ``action`` itself is a field): the prefix, then canonical JSON."""
+    return ACTION_PREFIX + canonical({**fields, "action": action})
 
 
 def holder_keys(holder: Holder) -> list[str]:

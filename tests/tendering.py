@@ -29,7 +29,7 @@ from bidroom.app import create_app
 from bidroom.db import migrate
 from bidroom.settings import load_settings
 from bidroom.store import Store, create_engine
-from ca import envelope, handoff, pki, shares
+from ca import envelope, handoff, lot_key, pki, shares
 from ca import primitives as p
 from ca.trust import TrustStore
 
@@ -206,21 +206,52 @@ def tender_body(
 
 
 def publish_body(
-    client: TestClient, body: dict[str, Any], headers: dict[str, str]
+    client: TestClient, body: dict[str, Any], headers: dict[str, str], chair: Person
 ) -> dict[str, Any]:
-    """Create and publish the tender ``body`` (as ``headers``' staff); its first published lot."""
+    """Create and publish the tender ``body`` (as ``headers``' staff, who is ``chair``) and sign
+    its first lot's key statement: that lot, as served once signed."""
     made = client.post("/api/tenders", json=body, headers=headers)
     assert made.status_code == 201, made.json()
     tender = made.json()["tender"]
     done = client.post(f"/api/tenders/{tender['id']}/publish", headers=headers)
     assert done.status_code == 200, done.json()
-    published: dict[str, Any] = done.json()["tender"]["lots"][0]
-    return published
+    return sign_key(client, done.json()["tender"]["lots"][0], headers, chair)
+
+
+def key_signature(lot: dict[str, Any], chair: Person) -> dict[str, Any]:
+    """The body of ``POST /api/lots/{lot}/key-signature``: ``chair`` signs the lot's statement."""
+    return chair.signed(lot_key.ACTION, lot_key.statement(lot))
+
+
+def sign_key(
+    client: TestClient, lot: dict[str, Any], headers: dict[str, str], chair: Person
+) -> dict[str, Any]:
+    """The chair signs the published ``lot``'s key statement; the lot as served then."""
+    path = f"/api/lots/{lot['id']}/key-signature"
+    done = client.post(path, json=key_signature(lot, chair), headers=headers)
+    assert done.status_code == 200, done.json()
+    signed_lot: dict[str, Any] = done.json()["lot"]
+    return signed_lot
+
+
+async def sign_key_async(
+    http: httpx.AsyncClient,
+    lot: dict[str, Any],
+    headers: dict[str, str],
+    chair: Person,
+    base: str = "",
+) -> dict[str, Any]:
+    """:func:`sign_key` through an async client (to the node at ``base``, if it has none)."""
+    path = f"{base}/api/lots/{lot['id']}/key-signature"
+    done = await http.post(path, json=key_signature(lot, chair), headers=headers)
+    assert done.status_code == 200, done.text
+    signed_lot: dict[str, Any] = done.json()["lot"]
+    return signed_lot
 
 
 def publish(client: TestClient, world: World, chair: Person, **lot: Any) -> dict[str, Any]:
-    """Create and publish a one-lot tender; the published lot."""
-    return publish_body(client, tender_body(world, **lot), chair.headers())
+    """Create and publish a one-lot tender with its key signed; the published lot."""
+    return publish_body(client, tender_body(world, **lot), chair.headers(), chair)
 
 
 def bid_form(lot: str, price: str, **form: Any) -> dict[str, Any]:

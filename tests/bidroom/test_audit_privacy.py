@@ -68,6 +68,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 client,  # type: ignore[arg-type]
                 tender_body(world),
                 bearer(world.people["王敏"]),
+                world.people["王敏"],
             )
             for name in ("海洁", "蓝天", "绿源"):
                 done = client.post(

@@ -28,7 +28,7 @@ import pytest
 from cryptography import x509
 from netproxy import NetProxy
 from nodes import SECRET, Node, bidroom
-from tendering import Person, World, bid_archive, lot_body, make_world, seal
+from tendering import Person, World, bid_archive, key_signature, lot_body, make_world, seal
 
 from bidroom import receipts, tokens, tus_client
 from bidroom.db import migrate
@@ -120,7 +120,14 @@ def _publish(platform: Platform) -> dict[str, dict[str, Any]]:
     tender = made.json()["tender"]["id"]
     done = httpx.post(f"{platform.node.url}/api/tenders/{tender}/publish", headers=chair)
     assert done.status_code == 200, done.text
-    return {lot["number"]: lot for lot in done.json()["tender"]["lots"]}
+    signed = {}
+    for lot in done.json()["tender"]["lots"]:
+        path = f"{platform.node.url}/api/lots/{lot['id']}/key-signature"
+        body = key_signature(lot, platform.world.people["王敏"])
+        answer = httpx.post(path, json=body, headers=chair)
+        assert answer.status_code == 200, answer.text
+        signed[lot["number"]] = answer.json()["lot"]
+    return signed
 
 
 def _envelope(folder: Path, who: Person, lot: dict[str, Any], name: str = "bid.env") -> Path:

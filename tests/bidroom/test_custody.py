@@ -21,7 +21,17 @@ import httpx2 as httpx
 import pytest
 from nodes import serving
 from starlette.applications import Starlette
-from tendering import DEADLINE, KEY, T0, Clock, World, grant_roles, lot_body, make_world
+from tendering import (
+    DEADLINE,
+    KEY,
+    T0,
+    Clock,
+    World,
+    grant_roles,
+    lot_body,
+    make_world,
+    sign_key_async,
+)
 
 from bidroom import audit, timestamps
 from bidroom.app import create_app
@@ -108,7 +118,8 @@ async def publish(
 async def published(http: httpx.AsyncClient, world: World, custodians: tuple[str, ...]) -> Any:
     done = await publish(http, world, custodians)
     assert done.status_code == 200, done.text
-    return done.json()["tender"]["lots"][0]
+    chair = world.people["王敏"]
+    return await sign_key_async(http, done.json()["tender"]["lots"][0], chair.headers(), chair)
 
 
 def refusal(answer: httpx.Response) -> tuple[int, str]:

@@ -65,7 +65,8 @@ def open_site(folder: Path, **env: str) -> Iterator[Site]:
     try:
         with httpx.Client(base_url=node.url, timeout=TIMEOUT) as client:
             chair = headers(world.people["王敏"])
-            lot = publish_body(client, tender_body(world), chair)  # type: ignore[arg-type]
+            wang = world.people["王敏"]
+            lot = publish_body(client, tender_body(world), chair, wang)  # type: ignore[arg-type]
             bidder = headers(world.people["海洁"])
             registered = client.post(f"/api/lots/{lot['id']}/registrations", headers=bidder)
             assert registered.status_code in (200, 201), registered.text

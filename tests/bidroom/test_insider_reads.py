@@ -36,6 +36,7 @@ from tendering import (
     lot_body,
     make_world,
     seal,
+    sign_key_async,
     upload_to,
 )
 
@@ -91,7 +92,9 @@ async def window(tmp_path: Path) -> AsyncIterator[Window]:
             assert (foreign.status_code, foreign.json()["code"]) == (404, "tender_not_found")
             done = await http.post(f"/api/tenders/{tender}/publish", headers=chair.headers())
             assert done.status_code == 200, done.text
-            lot = done.json()["tender"]["lots"][0]
+            lot = await sign_key_async(
+                http, done.json()["tender"]["lots"][0], chair.headers(), chair
+            )
             sealed = {}
             for name, price in PRICES.items():
                 sealed[name] = seal(world.people[name], lot, bid_archive(lot["id"], price))

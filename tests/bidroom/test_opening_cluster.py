@@ -31,6 +31,7 @@ from tendering import (
     make_world,
     seal,
     share_body,
+    sign_key_async,
     upload_to,
 )
 
@@ -126,6 +127,7 @@ async def test_an_opening_on_two_nodes_records_each_step_once(
         )
         assert published.status_code == 200, published.text
         lot = published.json()["tender"]["lots"][0]
+        lot = await sign_key_async(http, lot, chair.headers(), chair, a.url)
         room = lot["room"]
         sealed = {}
         for n, (name, price) in enumerate(PRICES.items()):
@@ -256,6 +258,7 @@ async def test_k_is_drawn_on_two_nodes_from_the_chair_and_the_bidders_and_the_ch
         )
         assert published.status_code == 200, published.text
         lot = published.json()["tender"]["lots"][0]
+        lot = await sign_key_async(http, lot, chair.headers(), chair, a.url)
         room = lot["room"]
         sealed = {}
         for n, (name, price) in enumerate(PRICES.items()):

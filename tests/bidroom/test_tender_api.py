@@ -53,7 +53,8 @@ def tender_body(world: World, **lot: Any) -> dict[str, Any]:
 
 
 def published(client: TestClient, world: World) -> dict[str, Any]:
-    return publish_body(client, tender_body(world), chair())
+    wang = world.people["王敏"]
+    return publish_body(client, tender_body(world), wang.headers(), wang)
 
 
 def bidding(
@@ -139,7 +140,7 @@ def test_a_published_lot_gives_each_custodian_a_share_that_opens_with_their_key(
     refused = client.get(f"/api/lots/{lot['id']}/share", headers=bidder.headers())
     assert (refused.status_code, refused.json()["code"]) == (404, "share_not_found")
     [split] = [r for r in client.portal.call(audit_actions, client) if r.action == "lot.key_split"]
-    assert split.room_id == lot["room"] and split.actor == "staff:chair"
+    assert split.room_id == lot["room"] and split.actor == world.people["王敏"].subject
     assert split.objects["opening_key"] == lot["key_fingerprint"]
     for share in opened:
         digest = shares.commitment_digest(share).hex()

@@ -134,6 +134,8 @@ def publish_tender(demo: Demo, browser: Browser) -> dict[str, object]:
     fingerprint = card.locator("[data-fingerprint]")
     expect(fingerprint).to_have_text(re.compile(r"^[0-9a-f]{16,}$"))
     expect(card.locator(".custodians li")).to_have_count(2)
+    # publishing signed the lot's key statement with the chair's own key, in this browser
+    expect(card.locator('[data-key-signed="yes"]')).to_contain_text("签署")
     expect(card.get_by_role("link", name="进入开标会")).to_have_attribute(
         "href", re.compile(r"^/opening\.html\?room=opening-")
     )

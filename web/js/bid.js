@@ -21,6 +21,7 @@ import * as envelope from "./envelope.js";
 import * as i18n from "./i18n.js";
 import "./i18n-bids.js";
 import * as keystore from "./keystore.js";
+import * as lotkey from "./lotkey.js";
 import * as servertime from "./servertime.js";
 import { TusError, Upload } from "./tus.js";
 import { zip } from "./zip.js";
@@ -154,6 +155,16 @@ async function loadLot() {
     if (!page.lot) page.loadError = new PageError("lot_not_found");
   } catch (error) {
     page.loadError = error;
+  }
+  if (page.lot) page.keyCheck = await checkLotKey();
+}
+
+/** Whether the lot's key statement is signed by an owner of the tender ({signer} or {error}). */
+async function checkLotKey() {
+  try {
+    return { signer: await lotkey.check(page.lot) };
+  } catch (error) {
+    return { error };
   }
 }
 
@@ -313,6 +324,7 @@ async function onSeal(event) {
     byId("form-warnings").textContent = warnings.join(" ");
     if (warnings.length && !confirm(`${warnings.join("\n")}\n\n${t("bid.warn.continue")}`)) return;
     if (!page.record) throw new PageError("key_not_here");
+    await lotkey.check(page.lot); // seal only to a key the tender's chair signed
     setStage("zip", 0, 1);
     const plain = await zip([
       { name: "bid.json", data: new TextEncoder().encode(JSON.stringify(form, null, 2)) },
@@ -663,8 +675,23 @@ function renderLot() {
     fact(t("lot.fields"), sheetFields().map((f) => t(`field.${f}`)).join(t("bids.listSep"))),
     fact(t("lot.maxSize"), size(Number(lot.max_bid_bytes || 0))),
     fact(t("lot.keyFingerprint"), h("code", { class: "fingerprint" }, lot.key_fingerprint || "")),
+    fact(t("lot.keySigner"), keySigner(), "fact-key-signer"),
     fact(t("lot.room"), h("a", { href: `/opening.html?room=${encodeURIComponent(lot.room)}` }, t("lot.room.open"))),
   );
+}
+
+function keySigner() {
+  const checked = page.keyCheck;
+  if (!checked) return "";
+  if (checked.error) {
+    const code = checked.error.code || "lot_key_malformed";
+    const known = i18n.errorText({ code, message: "" });
+    const text = known && known !== code && known !== "?" ? known : checked.error.message;
+    return h("span", { class: "warn", "data-code": code }, text);
+  }
+  const { name, organisation, signedAt } = checked.signer;
+  const when = signedAt ? `，${i18n.formatDateTime(signedAt)}` : "";
+  return h("span", { "data-code": "signed" }, t("lot.keySigner.by", { name, organisation: organisation || "" }) + when);
 }
 
 function inputFor(name, kind) {

@@ -9,7 +9,9 @@
 // Times are typed as Beijing wall-clock time (datetime-local) and sent in UTC; money is a
 // decimal string in yuan with 2 places.
 
-import { loginSession } from "./session.js";
+import { holderKey, loginSession } from "./session.js";
+import { signedBody } from "./actions.js";
+import * as lotkey from "./lotkey.js";
 import { byId, fill, h } from "./dom.js";
 import * as i18n from "./i18n.js";
 import "./i18n-bids.js";
@@ -101,6 +103,7 @@ async function load() {
   page.tenders = answer.tenders || answer;
   const wanted = new URLSearchParams(location.search).get("tender");
   if (wanted && !page.viewing) page.viewing = page.tenders.find((x) => String(x.id) === wanted) || null;
+  else if (page.viewing) page.viewing = page.tenders.find((x) => x.id === page.viewing.id) || page.viewing;
 }
 
 // editing ---------------------------------------------------------------------------------
@@ -327,7 +330,27 @@ async function publish() {
   if (!tender || !confirm(t("tenders.publish.confirm", { title: tender.title }))) return;
   const answer = await api(`/api/tenders/${encodeURIComponent(tender.id)}/publish`, { method: "POST" });
   page.viewing = answer.tender || answer;
+  // the chair signs each lot's key statement at once: no bid is taken before (lot_key_unsigned)
+  for (const lot of page.viewing.lots || []) {
+    if (!lot.key_signature) await signKey(lot);
+  }
   page.notice = t("tenders.published");
+  await load();
+}
+
+/** Sign `lot`'s key statement with this chair's certificate key (docs/opening.md "The signed lot key"). */
+async function signKey(lot) {
+  const record = await holderKey();
+  if (!record) throw new PageError("key_not_here");
+  const body = await signedBody(record, lotkey.LOT_KEY_ACTION, lotkey.statement(lot));
+  await api(`/api/lots/${encodeURIComponent(lot.id)}/key-signature`, { method: "POST", body });
+}
+
+async function signLot(lotId) {
+  const lot = (page.viewing?.lots || []).find((l) => l.id === lotId);
+  if (!lot || lot.key_signature) return;
+  await signKey(lot);
+  page.notice = t("tenders.keySigned");
   await load();
 }
 
@@ -474,6 +497,7 @@ function renderViewer() {
       fact(t("tenders.quorum"), t("tenders.kOfN", { k: lot.k, n: lot.custodians?.length || 0 })),
       fact(t("tenders.record"), t("tenders.recordRule", { minutes: lot.record?.confirm_minutes, silence: t(`silence.${lot.record?.silence}`) })),
       draft ? null : fact(t("lot.keyFingerprint"), h("code", { class: "fingerprint", "data-fingerprint": "" }, lot.key_fingerprint || "")),
+      draft ? null : fact(t("lot.keySigner"), keySigned(lot)),
     ),
     h("div", {},
       h("h4", {}, t("tenders.custodians")),
@@ -482,6 +506,17 @@ function renderViewer() {
       h("a", { class: "button", href: `/opening.html?room=${encodeURIComponent(lot.room)}` }, t("lot.room.open")),
       h("a", { class: "button", href: `/bid.html?lot=${encodeURIComponent(lot.id)}` }, t("tenders.bidPage"))),
   )));
+}
+
+function keySigned(lot) {
+  const signed = lot.key_signature;
+  if (signed) {
+    const by = t("lot.keySigner.by", { name: signed.signer?.name || "", organisation: signed.signer?.organisation || "" });
+    return h("span", { "data-key-signed": "yes" }, `${by}，${i18n.formatDateTime(signed.signed_at)}`);
+  }
+  return h("span", { "data-key-signed": "no" },
+    h("span", { class: "warn" }, t("tenders.keyUnsigned")), " ",
+    h("button", { type: "button", class: "sign-key", onclick: () => withBusy(() => signLot(lot.id)) }, t("tenders.signKey")));
 }
 
 if (byId("tenders-main")) boot();

@@ -1,0 +1,252 @@
+"""The operator cannot swap a lot's opening key under the sealers (issue 14, the review's
+critical finding), on a real node and through the bidder's own command line.
+
+The attack: the platform makes a lot's opening key at publication and the database then serves
+it. An operator who writes its own P-256 key (and that key's fingerprint) into the ``lot`` row
+gets every later bid sealed to a key it holds, the upload check agrees (it compares with the
+same row), and it reads the bids before the opening. Now the tender's chair signs the lot's
+public parts with their own certificate key before any bid is taken, and a sealer seals only
+to a key so signed, checked against trust roots it holds itself: the swapped key, whatever
+signature the operator puts beside it, is refused before a byte is sealed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from nodes import Node, bidroom, solo
+from tendering import (
+    KEY,
+    PEOPLE,
+    T0,
+    TUS,
+    Person,
+    World,
+    bid_archive,
+    grant_roles,
+    key_signature,
+    make_world,
+    tender_body,
+    upload_to,
+)
+
+from ca import lot_key, pki, shares
+from ca import primitives as p
+from ca.trust import TrustStore
+
+WAIT = 60.0
+
+
+@dataclass
+class Site:
+    node: Node
+    world: World
+    folder: Path
+
+    @property
+    def database(self) -> Path:
+        return self.folder / "b.db"
+
+    def person(self, name: str) -> Person:
+        return self.world.people[name]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    folder = tmp_path_factory.mktemp("lot-key")
+    world = make_world(folder / "trust", (*PEOPLE, ("李雷", "chair")))
+    asyncio.run(grant_roles(f"sqlite+aiosqlite:///{folder / 'b.db'}", world))
+    node = solo(
+        folder,
+        BIDROOM_SECRET_KEY=KEY,
+        BIDROOM_TRUST_DIR=str(world.trust),
+        BIDROOM_MIN_BID_DAYS="0",
+    )
+    try:
+        yield Site(node, world, folder)
+    finally:
+        node.stop()
+
+
+def published(site: Site, number: str) -> dict[str, Any]:
+    """The chair 王敏 creates and publishes a tender; its lot, not yet signed."""
+    chair = site.person("王敏").headers()
+    body = {**tender_body(site.world), "number": number}
+    made = httpx.post(f"{site.node.url}/api/tenders", json=body, headers=chair, timeout=WAIT)
+    assert made.status_code == 201, made.text
+    path = f"{site.node.url}/api/tenders/{made.json()['tender']['id']}/publish"
+    done = httpx.post(path, headers=chair, timeout=WAIT)
+    assert done.status_code == 200, done.text
+    lot: dict[str, Any] = done.json()["tender"]["lots"][0]
+    return lot
+
+
+def sign(site: Site, lot: dict[str, Any], who: str, signer: str | None = None) -> httpx.Response:
+    """``who``'s session posts a signature of ``lot``'s statement by ``signer``'s key."""
+    body = key_signature(lot, site.person(signer or who))
+    path = f"{site.node.url}/api/lots/{lot['id']}/key-signature"
+    return httpx.post(path, json=body, headers=site.person(who).headers(), timeout=WAIT)
+
+
+def served(site: Site, lot: str) -> dict[str, Any]:
+    got = httpx.get(f"{site.node.url}/api/lots/{lot}", timeout=WAIT)
+    assert got.status_code == 200, got.text
+    found: dict[str, Any] = got.json()["lot"]
+    return found
+
+
+def refusal(answer: httpx.Response) -> tuple[int, str]:
+    return answer.status_code, answer.json()["code"]
+
+
+def start_upload(site: Site, lot: str, who: Person) -> httpx.Response:
+    httpx.post(f"{site.node.url}/api/lots/{lot}/registrations", headers=who.headers())
+    headers = {**who.headers(), **TUS, "Upload-Length": "1000"}
+    return httpx.post(f"{site.node.url}/api/lots/{lot}/uploads", headers=headers, timeout=WAIT)
+
+
+def seal_cli(site: Site, tmp: Path, lot: dict[str, Any], who: Person, trust: Path) -> Any:
+    """The bidder's own tool: `bidroom bid seal --lot-file --trust` with their key and roots."""
+    (tmp / "lot.json").write_text(json.dumps({"lot": lot}, ensure_ascii=False))
+    (tmp / "bid.zip").write_bytes(bid_archive(lot["id"], "3650000.00"))
+    (tmp / "key.pem").write_bytes(p.dump_private_key(who.key))
+    (tmp / "cert.pem").write_bytes(p.certificate_pem(who.cert))
+    out = tmp / "bid.env"
+    out.unlink(missing_ok=True)
+    args = ("--key", str(tmp / "key.pem"), "--cert", str(tmp / "cert.pem"), "-o", str(out))
+    ran = bidroom(
+        "bid", "seal", str(tmp / "bid.zip"), "--lot-file", str(tmp / "lot.json"),
+        "--trust", str(trust), *args, env={},
+    )  # fmt: skip
+    return ran, out
+
+
+def bidders_roots(site: Site, tmp: Path) -> Path:
+    """The bidder's own trust store: the CA's root and CRLs, copied out of the platform's."""
+    own = tmp / "my-roots"
+    shutil.copytree(site.world.trust, own)
+    return own
+
+
+def swap(site: Site, lot: str, key: p.EcPrivateKey, signature: dict[str, Any] | None) -> None:
+    """The operator's edit: its own key (and that key's fingerprint) in the lot row, and,
+    if given, its own signature beside it; the node keeps running."""
+    public = key.public_key()
+    with sqlite3.connect(site.database) as db:
+        db.execute(
+            "UPDATE lot SET opening_key = ?, key_fingerprint = ?, key_signature = COALESCE(?, "
+            "key_signature) WHERE id = ?",
+            (
+                p.public_der(public),
+                shares.key_fingerprint(public).hex(),
+                None if signature is None else json.dumps(signature),
+                lot,
+            ),
+        )
+
+
+def test_no_bid_is_taken_until_an_owner_signs_the_lot_key_with_their_own_key(
+    site: Site,
+) -> None:
+    lot = published(site, "ZJ-ZS-2026-0501")
+    assert lot["key_signature"] is None
+    bidder = site.person("海洁")
+    assert refusal(start_upload(site, lot["id"], bidder)) == (409, "lot_key_unsigned")
+
+    # who may not sign: a bidder, another organisation's chair, the chair's session carrying
+    # someone else's key (what an operator's minted token can do), a signature over other bytes
+    assert refusal(sign(site, lot, "海洁")) == (403, "not_allowed")
+    assert refusal(sign(site, lot, "李雷")) == (403, "not_your_tender")
+    assert refusal(sign(site, lot, "王敏", signer="平台运营")) == (403, "signer_mismatch")
+    other = {**lot, "opening_key": served(site, lot["id"])["opening_key"][:-8] + "AAAAAAA="}
+    forged = {**key_signature(other, site.person("王敏"))}
+    answer = httpx.post(
+        f"{site.node.url}/api/lots/{lot['id']}/key-signature",
+        json=forged,
+        headers=site.person("王敏").headers(),
+        timeout=WAIT,
+    )
+    assert refusal(answer) == (403, "signature_invalid")
+    assert served(site, lot["id"])["key_signature"] is None
+
+    # the owner signs: once, logged, and the lot now takes bids
+    signed = sign(site, lot, "王敏")
+    assert signed.status_code == 200, signed.text
+    shown = signed.json()["lot"]["key_signature"]
+    assert shown["signer"]["name"] == "王敏" and shown["signed_at"]
+    assert refusal(sign(site, lot, "王敏")) == (409, "lot_key_signed")
+    assert start_upload(site, lot["id"], bidder).status_code == 201
+    holder = lot_key.verify(served(site, lot["id"]), TrustStore(site.world.trust), T0)
+    assert holder.name == "王敏"
+
+
+async def test_an_operator_who_swaps_the_lot_key_in_the_database_gets_nothing_sealed_to_it(
+    site: Site, tmp_path: Path
+) -> None:
+    lot = published(site, "ZJ-ZS-2026-0502")
+    assert sign(site, lot, "王敏").status_code == 200
+    bidder = site.person("蓝天")
+    roots = bidders_roots(site, tmp_path)
+
+    # the legitimate path: the bidder's tool checks the chair's signature and seals; it uploads
+    ran, sealed = seal_cli(site, tmp_path, served(site, lot["id"]), bidder, roots)
+    assert ran.returncode == 0, ran.stderr
+    assert "王敏" in ran.stderr and sealed.exists()
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        await upload_to(http, site.node.url, lot["id"], bidder, sealed.read_bytes())
+
+    # 1. the operator writes its own key into the row: served as the lot's key, and refused
+    operator = p.generate_ec_key()
+    swap(site, lot["id"], operator, None)
+    shown = served(site, lot["id"])
+    assert shown["opening_key"] == base64.b64encode(p.public_der(operator.public_key())).decode()
+    ran, sealed = seal_cli(site, tmp_path, shown, bidder, roots)
+    assert ran.returncode != 0 and "signature_invalid" in ran.stderr, ran.stderr
+    assert not sealed.exists(), "nothing was sealed to the operator's key"
+
+    # 2. ... and signs it with a key of its own making that names the owning organisation:
+    # the bidder's roots do not know the operator's CA
+    fake_root = pki.create_root("运营自建CA", T0 - timedelta(days=1))
+    owner = site.person("王敏")
+    fake_key, fake_cert = pki.issue_with_key(
+        fake_root, pki.Identity("王敏", "王敏", owner.subject.removeprefix("uscc:")), T0
+    )
+    impostor = Person("王敏", "chair", fake_key, fake_cert, [], owner.subject, None)
+    swap(site, lot["id"], operator, {**key_signature(shown, impostor), "signer": {}})
+    ran, sealed = seal_cli(site, tmp_path, served(site, lot["id"]), bidder, roots)
+    assert ran.returncode != 0 and "unknown_issuer" in ran.stderr, ran.stderr
+    assert not sealed.exists()
+
+    # 3. ... or with a real certificate of someone who does not own the tender (a custodian's)
+    custodian = site.person("平台运营")
+    swap(site, lot["id"], operator, {**key_signature(shown, custodian), "signer": {}})
+    ran, sealed = seal_cli(site, tmp_path, served(site, lot["id"]), bidder, roots)
+    assert ran.returncode != 0 and "lot_key_signer" in ran.stderr, ran.stderr
+    assert not sealed.exists()
+
+
+def test_a_lot_file_without_a_signature_or_without_the_bidders_roots_seals_nothing(
+    site: Site, tmp_path: Path
+) -> None:
+    lot = published(site, "ZJ-ZS-2026-0503")
+    bidder = site.person("绿源")
+    ran, sealed = seal_cli(site, tmp_path, served(site, lot["id"]), bidder, site.world.trust)
+    assert ran.returncode != 0 and "lot_key_unsigned" in ran.stderr, ran.stderr
+    assert not sealed.exists()
+    assert sign(site, lot, "王敏").status_code == 200
+    empty = tmp_path / "no-roots"
+    empty.mkdir()
+    ran, sealed = seal_cli(site, tmp_path, served(site, lot["id"]), bidder, empty)
+    assert ran.returncode != 0, ran.stderr
+    assert not sealed.exists()
