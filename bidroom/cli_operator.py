@@ -251,6 +251,11 @@ async def tender_command(args: argparse.Namespace, settings: Settings, engine: A
         await tender_api.publish(state, tender, operator, now)
         for lot in await state.tenders.lots_of(tender.id):
             print(f"{lot.id}\t{lot.room}\t{lot.deadline.isoformat()}\t{lot.key_fingerprint}")
+        print(
+            "each lot takes bids once one of the tender's chairs signs its key in tenders.html "
+            "(docs/opening.md 'The signed lot key')",
+            file=sys.stderr,
+        )
     else:
         for tender in await state.tenders.tenders(published_only=False):
             print(f"{tender.id}\t{tender.status}\t{tender.number}\t{tender.title}")

@@ -390,3 +390,50 @@ def test_an_envelope_sealed_elsewhere_uploads_as_a_file_and_refusals_read_in_chi
     assert json.loads(plain.read("bid.json"))["price"] == "3700000.00"
     assert not errors, errors
     page.context.close()
+
+
+def test_the_bid_page_seals_nothing_to_a_key_its_chair_did_not_sign(
+    demo: Demo, browser: Browser, lot: dict[str, object], tmp_path: Path
+) -> None:
+    """The operator's swap, as the page meets it: the lot served with the operator's own key
+    (and that key's fingerprint) beside the chair's signature of the real one. The page says
+    so before the bidder types anything, and sealing is refused before a byte is uploaded."""
+    lot_id = str(lot["id"])
+    operator = p.generate_ec_key().public_key()
+    swapped = {
+        "opening_key": base64.b64encode(p.public_der(operator)).decode(),
+        "key_fingerprint": hashlib.sha256(p.ec_point(operator)).hexdigest(),
+    }
+
+    def served_swapped(route: Route, request: Request) -> None:
+        listed = route.fetch().json()
+        for tender in listed:
+            for each in tender["lots"]:
+                if each["id"] == lot_id:
+                    each.update(swapped)
+        route.fulfill(json=listed)
+
+    page, _ = new_page(browser)
+    errors = errors_of(page, EXPECTED)
+    sign_in(page, demo, "bidder-3")
+    uploads: list[str] = []
+    page.on("request", lambda r: uploads.append(r.url) if "/uploads" in r.url else None)
+    page.route("**/api/tenders", served_swapped)
+    page.goto(f"{demo.url}/bid.html?lot={lot_id}")
+    warning = page.locator('#fact-key-signer [data-code="signature_invalid"]')
+    expect(warning).to_have_text("签名无法验证")
+    page.get_by_role("button", name="报名", exact=True).click()
+    expect(page.locator("#register-state")).to_have_text("已报名本标段。")
+    document = tmp_path / "技术标.pdf"
+    document.write_bytes(b"%PDF-1.7\n" + bytes(1000))
+    fill_bid(page, "3550000", document)
+    page.get_by_role("button", name="加密并上传").click()
+    expect(page.locator("#bid-error")).to_contain_text("signature_invalid")
+    assert uploads == [], "nothing was uploaded"
+
+    # the same page, served the lot as the chair signed it: the signer is shown by name
+    page.unroute("**/api/tenders")
+    page.goto(f"{demo.url}/bid.html?lot={lot_id}")
+    expect(page.locator('#fact-key-signer [data-code="signed"]')).to_contain_text("王敏")
+    assert not errors, errors
+    page.context.close()
