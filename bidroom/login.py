@@ -139,6 +139,7 @@ async def _login(request: Request, body: Answer, origin: str) -> Response:
             {"holder": login.holder_keys(holder)},
         )
     subject, roles = known
+    await state.store.signed_in(subject, holder.organisation)
     await state.store.record(
         [
             audit.Entry(

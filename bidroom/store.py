@@ -265,14 +265,36 @@ class Store:
     # the holder registry and login nonces ------------------------------------------------
 
     async def grant(self, holder: str, name: str, roles: Sequence[str], at: datetime) -> None:
-        """Set a holder's roles (the platform's registry, not the certificate, says them)."""
+        """Set a holder's roles (the platform's registry, not the certificate, says them); the
+        organisation they last signed in with is kept."""
         async with self._begin() as conn:
+            seen = (
+                await conn.execute(select(HOLDER.c.organisation).where(HOLDER.c.holder == holder))
+            ).scalar()
             await conn.execute(HOLDER.delete().where(HOLDER.c.holder == holder))
             await conn.execute(
                 insert(HOLDER).values(
-                    holder=holder, name=name, roles=sorted(set(roles)), granted_at=at
+                    holder=holder,
+                    name=name,
+                    roles=sorted(set(roles)),
+                    granted_at=at,
+                    organisation=seen,
                 )
             )
+
+    async def signed_in(self, holder: str, organisation: str | None) -> None:
+        """Remember the organisation (the certificate's O) ``holder`` signed in with."""
+        async with self._begin() as conn:
+            await conn.execute(
+                update(HOLDER).where(HOLDER.c.holder == holder).values(organisation=organisation)
+            )
+
+    async def organisations_of(self, holders: Sequence[str]) -> dict[str, str | None]:
+        """The organisation each of ``holders`` last signed in with (None: never signed in)."""
+        query = select(HOLDER.c.holder, HOLDER.c.organisation).where(HOLDER.c.holder.in_(holders))
+        async with self._connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {row.holder: row.organisation for row in rows}
 
     async def roles_of(self, holders: Sequence[str]) -> tuple[str, list[str]] | None:
         """The first of ``holders`` that the registry knows, with its roles."""

@@ -70,6 +70,9 @@ class HolderRoleRow(SQLModel, table=True):
     name: str = Field(max_length=300)
     roles: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     granted_at: datetime = _when()
+    # the O of the certificate the holder last signed in with (the custody policy counts an
+    # assigned chair's organisation as an insider); None until they first sign in
+    organisation: str | None = Field(default=None, max_length=300)
 
 
 class LoginNonceRow(SQLModel, table=True):

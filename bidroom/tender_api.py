@@ -326,7 +326,8 @@ async def publish(
     insiders = [
         *settings.insider_organisations,
         *([owning] if owning else []),
-        *(c for c in chairs if c.startswith("uscc:")),  # an assigned chair's organisation
+        *(c for c in chairs if c.startswith("uscc:")),  # an organisation's own certificate
+        *await _assigned_organisations(state, tender, chairs, publisher),
     ]
     spec = tenders.parse_tender(dict(tender.spec), settings.max_bid_bytes)
     tenders.check_publishable(spec, now, settings.min_bid_days)
@@ -369,6 +370,30 @@ async def publish(
         made.append(Publication(record, split.files, room))
         entries.append(_key_split_entry(actor, room.id, split, now))
     await state.tenders.publish(tender.id, made, entries, now)
+
+
+async def _assigned_organisations(
+    state: State, tender: TenderRecord, chairs: list[str], publisher: tenders.Publisher
+) -> list[str]:
+    """The organisations of the chairs assigned to ``tender`` by name (insiders: the custody
+    policy): each as they last signed in, since a person's certificate names no USCC. The
+    creator's organisation is the tender's owning one and the publisher's their session's; an
+    assigned chair who never signed in is ``chair_organisation_unknown``."""
+    others = [
+        c
+        for c in chairs
+        if not c.startswith("uscc:") and c not in (tender.created_by, publisher.subject)
+    ]
+    known = await state.store.organisations_of(others)
+    unknown = [c for c in others if not known.get(c)]
+    if unknown:
+        raise TenderError(
+            "an assigned chair's organisation is known once they have signed in with their "
+            "certificate: they sign in once before the tender is published",
+            code="chair_organisation_unknown",
+            detail={"chairs": unknown},
+        )
+    return [str(known[c]) for c in others]
 
 
 def _key_split_entry(actor: str, room: str, split: tenders.KeySplit, now: datetime) -> audit.Entry:

@@ -29,7 +29,7 @@ from bidroom.app import create_app
 from bidroom.db import migrate
 from bidroom.settings import load_settings
 from bidroom.store import Store, create_engine
-from ca import envelope, handoff, lot_key, pki, shares
+from ca import envelope, handoff, login, lot_key, pki, shares
 from ca import primitives as p
 from ca.trust import TrustStore
 
@@ -77,6 +77,24 @@ class Person:
             ],
             "signature": base64.b64encode(signature).decode(),
         }
+
+
+async def sign_in(http: httpx.AsyncClient, person: Person) -> dict[str, Any]:
+    """Certificate login through the node ``http`` talks to: challenge, signature, session."""
+    challenge = (await http.post("/api/login/challenge")).json()
+    message = login.signed_message(challenge["origin"], challenge["challenge"])
+    body = {
+        "challenge": challenge["challenge"],
+        "certificate": base64.b64encode(person.der()).decode(),
+        "chain": [
+            base64.b64encode(c.public_bytes(p.serialization_der())).decode() for c in person.chain
+        ],
+        "signature": base64.b64encode(p.sign(person.key, message)).decode(),
+    }
+    done = await http.post("/api/login", json=body)
+    assert done.status_code == 200, done.text
+    session: dict[str, Any] = done.json()
+    return session
 
 
 @dataclass

@@ -30,6 +30,7 @@ from tendering import (
     grant_roles,
     lot_body,
     make_world,
+    sign_in,
     sign_key_async,
 )
 
@@ -259,3 +260,40 @@ async def test_an_assigned_chair_publishes_under_the_owners_insiders_and_owners_
         headers=world.people["六横海洁环境服务有限公司"].headers(),
     )
     assert other.status_code in (200, 201), other.text
+
+
+async def test_an_assigned_chairs_organisation_is_an_insider_once_known(
+    http: httpx.AsyncClient, world: World
+) -> None:
+    """The trading centre's chair assigns the agency's chair (a person's certificate: no USCC)
+    and publishes with one custodian of each: the agency, which may chair the tender, is as much
+    inside as the centre, so k = 2 is refused. Its organisation is what its chair signed in
+    with: before the agency's chair ever signed in, publication cannot tell, and says so."""
+    chair, agent = world.people["王敏"], world.people["李娜"]
+    made = await http.post(
+        "/api/tenders", json=tender(world, ("孙丽", "周代")), headers=chair.headers()
+    )
+    tender_id = made.json()["tender"]["id"]
+    assigned = await http.put(
+        f"/api/tenders/{tender_id}/chairs",
+        json={"chairs": [agent.subject]},
+        headers=chair.headers(),
+    )
+    assert assigned.status_code == 200, assigned.text
+    publish_path = f"/api/tenders/{tender_id}/publish"
+    unknown = await http.post(publish_path, headers=chair.headers())
+    assert refusal(unknown) == (422, "chair_organisation_unknown"), unknown.text
+    assert unknown.json()["detail"]["chairs"] == [agent.subject]
+
+    await sign_in(http, agent)
+    answer = await http.post(publish_path, headers=chair.headers())
+    assert refusal(answer) == (422, "custodian_not_independent"), answer.text
+    assert {c["name"] for c in answer.json()["detail"]["insiders"]} == {"孙丽", "周代"}
+
+    # with the notary in the agency's place: published
+    fixed = await http.put(
+        f"/api/tenders/{tender_id}", json=tender(world, ("孙丽", "吴刚")), headers=chair.headers()
+    )
+    assert fixed.status_code == 200, fixed.text
+    done = await http.post(publish_path, headers=chair.headers())
+    assert done.status_code == 200, done.text
