@@ -152,8 +152,12 @@ def _sealing_target(args: argparse.Namespace) -> tuple[str, p.EcPublicKey]:
         if not isinstance(opening, p.EcPublicKey):
             raise KeyFileError("a lot's opening key is a P-256 key", code="key_kind")
         return args.lot, opening
-    if args.trust is None:
-        raise KeyFileError("--lot-file needs --trust, your own trust store", code="trust_missing")
+    if args.trust is None or not args.trust.is_dir():
+        raise KeyFileError(
+            "--lot-file needs --trust, the folder of your own trust store "
+            "(bidroom ca trust add-root / add-crl)",
+            code="trust_missing",
+        )
     try:
         doc = json.loads(read_file(args.lot_file))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

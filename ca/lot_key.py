@@ -78,11 +78,15 @@ def message(lot: Mapping[str, Any]) -> bytes:
 def opening_key(lot: Mapping[str, Any]) -> p.EcPublicKey:
     """The lot's opening key, once its fingerprint agrees with it (``lot_key_mismatch``)."""
     try:
-        key = p.load_public_der(base64.b64decode(str(lot["opening_key"]), validate=True))
+        der = base64.b64decode(str(lot["opening_key"]), validate=True)
+        key = p.load_public_der(der)
     except (KeyError, binascii.Error, ValueError, CryptoError) as exc:
         raise LotKeyError("the lot's opening key is unreadable", code="lot_key_malformed") from exc
-    if not isinstance(key, p.EcPublicKey):
-        raise LotKeyError("a lot's opening key is a P-256 key", code="lot_key_malformed")
+    if not isinstance(key, p.EcPublicKey) or p.public_der(key) != der:
+        # one encoding only: the SubjectPublicKeyInfo of the uncompressed point, as published
+        raise LotKeyError(
+            "a lot's opening key is a P-256 key, its point uncompressed", code="lot_key_malformed"
+        )
     if shares.key_fingerprint(key).hex() != lot.get("key_fingerprint"):
         raise LotKeyError(
             "the lot's key fingerprint is not its opening key's",

@@ -289,16 +289,22 @@ def _current_crl(
     detail = {**_evidence(issuer), "at": at.isoformat()}
     named = [c for c in crls if c.issuer == issuer.subject]
     if not named:
-        raise RevocationUnknown("no CRL from this CA", detail={**detail, "why": "no_crl"})
+        raise RevocationUnknown(
+            f"no CRL from {issuer.subject.rfc4514_string()}", detail={**detail, "why": "no_crl"}
+        )
     signed = [c for c in named if _crl_signed_by(c, issuer)]
     if not signed:
         why = {**detail, "why": "crl_signature"}
-        raise RevocationUnknown("no CRL signed by this CA's key", detail=why)
+        raise RevocationUnknown(
+            f"no CRL signed by the key of {issuer.subject.rfc4514_string()}", detail=why
+        )
     # A CRL without nextUpdate is never in force (RFC 5280 requires the field).
     current = [c for c in signed if c.last_update_utc <= at < (c.next_update_utc or at)]
     if not current:
         why = {**detail, "why": "crl_stale"}
-        raise RevocationUnknown("no CRL of this CA is in force at that time", detail=why)
+        raise RevocationUnknown(
+            f"no CRL of {issuer.subject.rfc4514_string()} is in force at that time", detail=why
+        )
     return max(current, key=lambda c: c.last_update_utc)
 
 

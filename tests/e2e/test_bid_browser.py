@@ -135,7 +135,7 @@ def publish_tender(demo: Demo, browser: Browser) -> dict[str, object]:
     expect(fingerprint).to_have_text(re.compile(r"^[0-9a-f]{16,}$"))
     expect(card.locator(".custodians li")).to_have_count(2)
     # publishing signed the lot's key statement with the chair's own key, in this browser
-    expect(card.locator('[data-key-signed="yes"]')).to_contain_text("签署")
+    expect(card.locator('[data-key-signed="yes"]')).to_contain_text("王敏")
     expect(card.get_by_role("link", name="进入开标会")).to_have_attribute(
         "href", re.compile(r"^/opening\.html\?room=opening-")
     )
@@ -421,7 +421,7 @@ def test_the_bid_page_seals_nothing_to_a_key_its_chair_did_not_sign(
     page.route("**/api/tenders", served_swapped)
     page.goto(f"{demo.url}/bid.html?lot={lot_id}")
     warning = page.locator('#fact-key-signer [data-code="signature_invalid"]')
-    expect(warning).to_have_text("签名无法验证")
+    expect(warning).to_have_text("签名无法验证。请勿密封，并向监督人员报告。")
     page.get_by_role("button", name="报名", exact=True).click()
     expect(page.locator("#register-state")).to_have_text("已报名本标段。")
     document = tmp_path / "技术标.pdf"

@@ -687,11 +687,12 @@ function keySigner() {
     const code = checked.error.code || "lot_key_malformed";
     const known = i18n.errorText({ code, message: "" });
     const text = known && known !== code && known !== "?" ? known : checked.error.message;
-    return h("span", { class: "warn", "data-code": code }, text);
+    return h("span", { class: "warn", "data-code": code }, t("lot.keyRefused", { text }));
   }
   const { name, organisation, signedAt } = checked.signer;
-  const when = signedAt ? `，${i18n.formatDateTime(signedAt)}` : "";
-  return h("span", { "data-code": "signed" }, t("lot.keySigner.by", { name, organisation: organisation || "" }) + when);
+  const who = organisation ? `${name}（${organisation}）` : name;
+  const time = signedAt ? i18n.formatDateTime(signedAt) : "";
+  return h("span", { "data-code": "signed" }, t("lot.keySigner.by", { who, time }));
 }
 
 function inputFor(name, kind) {

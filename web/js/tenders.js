@@ -511,8 +511,9 @@ function renderViewer() {
 function keySigned(lot) {
   const signed = lot.key_signature;
   if (signed) {
-    const by = t("lot.keySigner.by", { name: signed.signer?.name || "", organisation: signed.signer?.organisation || "" });
-    return h("span", { "data-key-signed": "yes" }, `${by}，${i18n.formatDateTime(signed.signed_at)}`);
+    const { name = "", organisation = null } = signed.signer || {};
+    const who = organisation ? `${name}（${organisation}）` : name;
+    return h("span", { "data-key-signed": "yes" }, t("lot.keySigner.by", { who, time: i18n.formatDateTime(signed.signed_at) }));
   }
   return h("span", { "data-key-signed": "no" },
     h("span", { class: "warn" }, t("tenders.keyUnsigned")), " ",
