@@ -11,7 +11,7 @@
 // nothing the platform serves seals with `bidroom bid seal --lot-file --trust`, which checks
 // the path against trust roots of their own.
 
-import { fromBase64, toHex } from "./bytes.js";
+import { equal, fromBase64, toHex } from "./bytes.js";
 import { actionMessage } from "./actions.js";
 import { readCertificate } from "./pkcs.js";
 
@@ -62,8 +62,11 @@ export async function check(lot) {
   const fields = statement(lot);
   let point;
   try {
-    const key = await crypto.subtle.importKey("spki", fromBase64(lot.opening_key), { name: "ECDH", namedCurve: "P-256" }, true, []);
+    const der = fromBase64(lot.opening_key);
+    const key = await crypto.subtle.importKey("spki", der, { name: "ECDH", namedCurve: "P-256" }, true, []);
     point = new Uint8Array(await crypto.subtle.exportKey("raw", key));
+    // one encoding only: the SubjectPublicKeyInfo of the uncompressed point, as published
+    if (!equal(new Uint8Array(await crypto.subtle.exportKey("spki", key)), der)) throw new Error("encoding");
   } catch {
     throw new LotKeyError("lot_key_malformed", "the lot's opening key is unreadable");
   }
