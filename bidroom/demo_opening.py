@@ -220,8 +220,10 @@ async def _bid(platform: Platform, lot: dict[str, Any], bid: Bid) -> bytes:
     """The bidder's tool seals the bid to the lot's opening key; the bid page uploads it."""
     who = bid.person
     await platform.sign_in(who)
-    # the bidder's tool seals only to a key the tender's chair signed, by its own trust roots
-    lot_key.verify(lot, TrustStore(platform.state.settings.trust_root), platform.clock())
+    # the bidder's tool seals only to a key the tenderer signed, by its own trust roots and the
+    # tenderer as the notice names it (the demo's trading centre)
+    tenderer = [demo_pki.person("chair").organisation]
+    lot_key.verify(lot, TrustStore(platform.state.settings.trust_root), platform.clock(), tenderer)
     opening_key = lot_key.opening_key(lot)
     sealer = envelope.Sealer(demo_pki.certificate_der(platform.folder, who), platform.key(who))
     out = io.BytesIO()

@@ -327,7 +327,7 @@ async def publish(
         *settings.insider_organisations,
         *([owning] if owning else []),
         *(c for c in chairs if c.startswith("uscc:")),  # an organisation's own certificate
-        *await _assigned_organisations(state, tender, chairs, publisher),
+        *await _assigned_organisations(state, tender, chairs, publisher),  # and its O
     ]
     spec = tenders.parse_tender(dict(tender.spec), settings.max_bid_bytes)
     tenders.check_publishable(spec, now, settings.min_bid_days)
@@ -376,14 +376,12 @@ async def _assigned_organisations(
     state: State, tender: TenderRecord, chairs: list[str], publisher: tenders.Publisher
 ) -> list[str]:
     """The organisations of the chairs assigned to ``tender`` by name (insiders: the custody
-    policy): each as they last signed in, since a person's certificate names no USCC. The
-    creator's organisation is the tender's owning one and the publisher's their session's; an
-    assigned chair who never signed in is ``chair_organisation_unknown``."""
-    others = [
-        c
-        for c in chairs
-        if not c.startswith("uscc:") and c not in (tender.created_by, publisher.subject)
-    ]
+    policy): each by the O they last signed in with, since their staff's person certificates
+    name the organisation by O alone (no USCC), whether the chair is a person (``cert:``) or the
+    organisation itself (``uscc:``). The creator's organisation is the tender's owning one and
+    the publisher's their session's; an assigned chair who never signed in is
+    ``chair_organisation_unknown``."""
+    others = [c for c in chairs if c not in (tender.created_by, publisher.subject)]
     known = await state.store.organisations_of(others)
     unknown = [c for c in others if not known.get(c)]
     if unknown:
@@ -455,6 +453,8 @@ async def accept_key_signature(
         raise NotFound("no such lot", code="lot_not_found")
     owners.check(tender.owners, who.subject, who.organisation)
     served = lot_public(lot.tender_id, lot.spec, lot, tender.owners)
+    await _as_logged(state, lot)
+    lapsed = _lapsed(state.settings, served, now)
     holder = await signed.verify_action(
         state.settings, state.store, who, body, lot_key.ACTION, lot_key.statement(served), now
     )
@@ -480,10 +480,51 @@ async def accept_key_signature(
     digest = hashlib.sha256(lot_key.message(served)).hexdigest()
     objects = {"statement": digest, "opening_key": lot.key_fingerprint}
     entry = audit.Entry(now, who.subject, "lot.key_signed", lot.room, None, objects)
-    if not await state.tenders.sign_key(lot.id, signature, entry):
+    if not await state.tenders.sign_key(lot.id, signature, entry, lapsed):
         raise Conflict("this lot's key is signed already", code="lot_key_signed")
     kept = await state.tenders.lot(lot.id)
     return lot_public(lot.tender_id, lot.spec, kept, tender.owners)
+
+
+async def _as_logged(state: State, lot: LotRecord) -> None:
+    """``409 lot_key_mismatch`` unless the lot's key and share commitments are those its
+    publication logged (``lot.key_split``): a chair signs only the key the platform made, not
+    one written into the lot's row since."""
+    logged = await state.store.audit_of([lot.room], lot.room, "lot.key_split", 1)
+    made = {"opening_key": lot.key_fingerprint}
+    made.update({f"share-{c['index']}": c["digest"] for c in lot.commitments})
+    if not logged or dict(logged[0].objects or {}) != made:
+        raise Conflict(
+            "the lot's key is not the one its publication logged: do not sign it; tell the "
+            "supervisor",
+            code="lot_key_mismatch",
+            detail={"lot": lot.id, "key_fingerprint": lot.key_fingerprint},
+        )
+
+
+def _lapsed(settings: Settings, served: Mapping[str, Any], now: datetime) -> Any:
+    """The lot's signature if an owner may replace it: held, but its certificate no longer
+    valid now (expired, revoked: a sealer checking at the moment of sealing would refuse it);
+    None if unsigned; ``409 lot_key_signed`` while it holds. The statement stays the same."""
+    held = served.get("key_signature")
+    if not held:
+        return None
+    try:
+        login.verify_signed(
+            TrustStore(settings.trust_root),
+            base64.b64decode(held["certificate"]),
+            [base64.b64decode(c) for c in held.get("chain") or []],
+            lot_key.message(served),
+            base64.b64decode(held["signature"]),
+            now,
+        )
+    except (CryptoError, KeyError, TypeError, ValueError):  # lapsed, or not a signature at all
+        return held
+    raise Conflict(
+        "this lot's key is signed already, by a certificate still valid",
+        code="lot_key_signed",
+        detail={"signer": held.get("signer"), "signed_at": held.get("signed_at")},
+    )
 
 
 async def share(request: Request) -> Response:

@@ -307,17 +307,36 @@ class TenderStore:
             rows = (await conn.execute(query.order_by(LOT.c.deadline, LOT.c.id))).all()
         return [_lot(row) for row in rows]
 
-    async def sign_key(self, lot_id: str, signature: Mapping[str, Any], entry: Entry) -> bool:
-        """Keep the chair's signature of the lot's key statement and log it; False (nothing
-        written) if the lot is signed already: a signature is never replaced."""
+    async def sign_key(
+        self,
+        lot_id: str,
+        signature: Mapping[str, Any],
+        entry: Entry,
+        replacing: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Keep an owner's signature of the lot's key statement and log it; False (nothing
+        written) if the lot is signed already, unless ``replacing`` is the signature it holds
+        (one whose certificate has lapsed: the caller checked)."""
         async with self._begin() as conn:
-            done = await conn.execute(
-                update(LOT)
-                .where(LOT.c.id == lot_id, LOT.c.key_signature.is_(None))
-                .values(key_signature=dict(signature))
-            )
-            if done.rowcount == 0:
-                return False
+            if replacing is None:
+                done = await conn.execute(
+                    update(LOT)
+                    .where(LOT.c.id == lot_id, LOT.c.key_signature.is_(None))
+                    .values(key_signature=dict(signature))
+                )
+                if done.rowcount == 0:
+                    return False
+            else:
+                held = (
+                    await conn.execute(
+                        select(LOT.c.key_signature).where(LOT.c.id == lot_id).with_for_update()
+                    )
+                ).scalar()
+                if held != dict(replacing):
+                    return False
+                await conn.execute(
+                    update(LOT).where(LOT.c.id == lot_id).values(key_signature=dict(signature))
+                )
             await record_audit(conn, [entry])
         return True
 

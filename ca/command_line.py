@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
     )
     seal = bid.add_parser("seal", help="seal a bid file for a lot")
     seal.add_argument("bid", type=Path)
-    seal.add_argument("--lot", help="the lot's id (taken from --lot-file if not given)")
+    seal.add_argument("--lot", required=True, help="the lot's id")
     seal.add_argument("--key", type=Path, required=True, help="your key (PEM or PKCS#12)")
     seal.add_argument("--cert", type=Path, help="your certificate (if not in the PKCS#12)")
     target = seal.add_mutually_exclusive_group(required=True)
@@ -45,6 +45,13 @@ def register(sub: Any) -> None:
     )
     seal.add_argument(
         "--trust", type=Path, help="your own trust store's folder (`bidroom ca trust add-root`)"
+    )
+    seal.add_argument(
+        "--owner",
+        action="append",
+        default=[],
+        help="with --lot-file: the tenderer (or its agency) as the published notice names it, "
+        "an organisation's name or uscc:<code>; repeat for each; the key's signer must be one",
     )
     seal.add_argument("-o", "--output", type=Path, required=True)
     seal.set_defaults(run="ca.commands:bid_seal")

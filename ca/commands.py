@@ -1,6 +1,6 @@
 """`bidroom bid|key|ca ...`: offline work on files for bidders, custodians and CA operators.
 
-    bidroom bid seal BID --lot-file LOT.json --trust DIR --cert CERT --key KEY -o OUT
+    bidroom bid seal BID --lot LOT --lot-file LOT.json --trust DIR --owner ORG --key KEY -o OUT
     bidroom bid seal BID --lot LOT --cert CERT --key KEY --opening-key PUB -o OUT   (unchecked)
     bidroom bid open ENVELOPE --key KEY -o OUT
     bidroom bid verify ENVELOPE
@@ -146,8 +146,6 @@ def _sealing_target(args: argparse.Namespace) -> tuple[str, p.EcPublicKey]:
     """The lot id and the key to seal to: from a lot file whose key statement the tender's chair
     signed (checked against the sealer's own trust store, now), or a bare key, with a warning."""
     if args.lot_file is None:
-        if not args.lot:
-            raise KeyFileError("give --lot with --opening-key", code="lot_missing")
         opening = load_public_key(args.opening_key)
         if not isinstance(opening, p.EcPublicKey):
             raise KeyFileError("a lot's opening key is a P-256 key", code="key_kind")
@@ -165,13 +163,13 @@ def _sealing_target(args: argparse.Namespace) -> tuple[str, p.EcPublicKey]:
     lot = doc.get("lot", doc) if isinstance(doc, dict) else None
     if not isinstance(lot, dict):
         raise LotKeyError("the lot file holds no lot", code="lot_key_malformed")
-    if args.lot and args.lot != lot.get("id"):
+    if args.lot != lot.get("id"):
         raise LotKeyError(
             f"the lot file is for lot {lot.get('id')}, not {args.lot}",
             code="lot_key_malformed",
             detail={"lot": lot.get("id")},
         )
-    signer = lot_key.verify(lot, TrustStore(args.trust), datetime.now(UTC))
+    signer = lot_key.verify(lot, TrustStore(args.trust), datetime.now(UTC), args.owner)
     print(
         f"lot {lot['id']}: opening key {lot['key_fingerprint']} signed by {signer.name} "
         f"({signer.organisation}), checked against {args.trust}",

@@ -10,11 +10,11 @@ signed:
     message = "bidroom action v1\\n" + canonical({"action": "lot.sign_key", **statement(lot)})
 
 The statement is made from the served lot's own fields (:data:`FIELDS`), so the key a sealer
-seals to is the key that was signed. :func:`verify` is the sealer's whole check, with trust
-roots the sealer holds itself: the signature, the signer's certificate path at the moment of
-sealing, the fingerprint against the key, and that the signer is one of the owners the
-statement names (:func:`signer_owns`; the same rule as bidroom.owners, from the certificate
-alone). Pure apart from the trust store's files.
+seals to is the key that was signed. :func:`verify` is the sealer's whole check, with what the
+sealer holds itself: its trust roots (the signer's certificate path at the moment of sealing)
+and the tender's owner as the published notice names it (:func:`signer_is`), since everything
+the platform serves, the statement's ``owner`` included, is the platform's word. Pure apart
+from the trust store's files.
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ MAX_CHAIN = 5
 class LotKeyError(CryptoError):
     """A lot's key statement that a sealer must not seal to. Codes: lot_key_unsigned (no
     signature), lot_key_malformed (a field missing or of the wrong shape), lot_key_mismatch
-    (the fingerprint is not the key's), lot_key_signer (the signer is not an owner the
-    statement names); the certificate path and signature keep ca's codes (cert_revoked,
-    unknown_issuer, signature_invalid, ...)."""
+    (the fingerprint is not the key's), lot_key_signer (the signer is none of the owners the
+    sealer named), lot_key_owner_missing (the sealer named none); the certificate path and
+    signature keep ca's codes (cert_revoked, unknown_issuer, signature_invalid, ...)."""
 
     code = "lot_key_invalid"
 
@@ -100,7 +100,7 @@ def signer_owns(owner: Any, holder: Holder) -> bool:
     """Whether ``holder`` is one of the tender's ``owner`` (``{"organisation", "chairs"}``): a
     chair assigned by registry subject (``uscc:<code>`` or ``cert:<fingerprint>``, which the
     certificate gives), or a holder of the owning organisation (its O, compared as
-    ca.organisations compares names)."""
+    ca.organisations compares names). The server's rule, against the owners it holds."""
     if not isinstance(owner, Mapping):
         return False
     chairs = owner.get("chairs") or ()
@@ -111,6 +111,24 @@ def signer_owns(owner: Any, holder: Holder) -> bool:
     return bool(theirs & organisation_keys(holder.organisation, None))
 
 
+def signer_is(expected: Sequence[str], holder: Holder) -> bool:
+    """Whether ``holder`` is one of the owners a sealer ``expected`` from outside the platform
+    (the published tender notice): each ``uscc:<code>`` or ``cert:<fingerprint>`` (a registry
+    subject), or an organisation's name, compared with the certificate's O and USCC as
+    ca.organisations compares them."""
+    mine = organisation_keys(holder.organisation, holder.uscc)
+    for owner in expected:
+        if owner.startswith("cert:"):
+            named = owner.lower() == f"cert:{holder.fingerprint}"
+        elif owner.startswith("uscc:"):
+            named = bool(organisation_keys(None, owner.removeprefix("uscc:")) & mine)
+        else:
+            named = bool(organisation_keys(owner, None) & mine)
+        if named:
+            return True
+    return False
+
+
 def _b64(value: Any, name: str) -> bytes:
     try:
         return base64.b64decode(str(value), validate=True)
@@ -118,9 +136,18 @@ def _b64(value: Any, name: str) -> bytes:
         raise LotKeyError(f"{name} is not base64", code="lot_key_malformed") from exc
 
 
-def verify(lot: Mapping[str, Any], trust: TrustStore, at: datetime) -> Holder:
+def verify(
+    lot: Mapping[str, Any], trust: TrustStore, at: datetime, expected: Sequence[str]
+) -> Holder:
     """The owner who signed ``lot``'s key statement, checked against ``trust`` at ``at`` (the
-    moment of sealing); raises LotKeyError or ca's certificate and signature errors."""
+    moment of sealing) and against the owners the sealer ``expected`` (:func:`signer_is`: never
+    the served ``owner``, which is the platform's word); raises LotKeyError or ca's
+    certificate and signature errors."""
+    if not expected:
+        raise LotKeyError(
+            "name the tender's owner as its notice does (an organisation, or uscc:<code>)",
+            code="lot_key_owner_missing",
+        )
     signed = lot.get("key_signature")
     if not isinstance(signed, Mapping):
         raise LotKeyError(
@@ -140,9 +167,9 @@ def verify(lot: Mapping[str, Any], trust: TrustStore, at: datetime) -> Holder:
         _b64(signed.get("signature"), "signature"),
         at,
     )
-    if not signer_owns(lot.get("owner"), holder):
+    if not signer_is(expected, holder):
         raise LotKeyError(
-            f"{holder.name} ({holder.organisation}) is not an owner of this tender",
+            f"{holder.name} ({holder.organisation}) is none of the owners you named",
             code="lot_key_signer",
             detail={"signer": holder.name, "organisation": holder.organisation},
         )

@@ -101,6 +101,7 @@ async def sign_in(http: httpx.AsyncClient, person: Person) -> dict[str, Any]:
 class World:
     trust: Path
     people: dict[str, Person]
+    issuer: pki.CertificateAuthority | None = None  # the CA that issued the people's certificates
 
 
 def uscc(body: str) -> str:
@@ -150,7 +151,7 @@ def make_world(
     store.add_intermediate(sub.cert, T0)
     for crl in (root_crl, sub_crl):
         store.add_crl(crl, T0)
-    return World(folder, people)
+    return World(folder, people, sub)
 
 
 class Clock:

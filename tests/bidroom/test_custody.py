@@ -56,6 +56,7 @@ CAST = (
     ("李娜", "chair", AGENCY),  # the agency's staff, assigned to chair the tender
     ("周代", "custodian", AGENCY),
     ("冯清", "bidder", CENTRE),  # a bidder's certificate naming the trading centre
+    (AGENCY, "chair"),  # the agency's own certificate: USCC, O = its name
 )
 
 
@@ -262,14 +263,17 @@ async def test_an_assigned_chair_publishes_under_the_owners_insiders_and_owners_
     assert other.status_code in (200, 201), other.text
 
 
+@pytest.mark.parametrize("assigned", ["李娜", AGENCY])
 async def test_an_assigned_chairs_organisation_is_an_insider_once_known(
-    http: httpx.AsyncClient, world: World
+    http: httpx.AsyncClient, world: World, assigned: str
 ) -> None:
     """The trading centre's chair assigns the agency's chair (a person's certificate: no USCC)
     and publishes with one custodian of each: the agency, which may chair the tender, is as much
     inside as the centre, so k = 2 is refused. Its organisation is what its chair signed in
-    with: before the agency's chair ever signed in, publication cannot tell, and says so."""
-    chair, agent = world.people["王敏"], world.people["李娜"]
+    with: before the agency's chair ever signed in, publication cannot tell, and says so. The
+    same whether the agency is assigned by its staff's certificate (李娜, ``cert:``) or its
+    own (``uscc:``): its staff's certificates name it by O alone."""
+    chair, agent = world.people["王敏"], world.people[assigned]
     made = await http.post(
         "/api/tenders", json=tender(world, ("孙丽", "周代")), headers=chair.headers()
     )

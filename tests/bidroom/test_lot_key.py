@@ -26,23 +26,27 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from nodes import Node, bidroom, solo
+from starlette.testclient import TestClient
 from tendering import (
     KEY,
     PEOPLE,
     T0,
     TUS,
+    Clock,
     Person,
     World,
     bid_archive,
     grant_roles,
     key_signature,
     make_world,
+    publish,
     tender_body,
     upload_to,
 )
 
 from ca import lot_key, pki, shares
 from ca import primitives as p
+from ca.errors import CryptoError
 from ca.trust import TrustStore
 
 WAIT = 60.0
@@ -63,9 +67,16 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    """make_world's people, another organisation's chair (李雷) and a colleague of the chair
+    王敏 (李明: a person's certificate of the same organisation, so an owner too)."""
+    cast = (*PEOPLE, ("李雷", "chair"), ("李明", "chair", "王敏"))
+    return make_world(tmp_path_factory.mktemp("trust"), cast)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, world: World) -> Iterator[Site]:
     folder = tmp_path_factory.mktemp("lot-key")
-    world = make_world(folder / "trust", (*PEOPLE, ("李雷", "chair")))
     asyncio.run(grant_roles(f"sqlite+aiosqlite:///{folder / 'b.db'}", world))
     node = solo(
         folder,
@@ -116,8 +127,11 @@ def start_upload(site: Site, lot: str, who: Person) -> httpx.Response:
     return httpx.post(f"{site.node.url}/api/lots/{lot}/uploads", headers=headers, timeout=WAIT)
 
 
-def seal_cli(site: Site, tmp: Path, lot: dict[str, Any], who: Person, trust: Path) -> Any:
-    """The bidder's own tool: `bidroom bid seal --lot-file --trust` with their key and roots."""
+def seal_cli(
+    site: Site, tmp: Path, lot: dict[str, Any], who: Person, trust: Path, owner: str = "王敏"
+) -> Any:
+    """The bidder's own tool: `bidroom bid seal --lot-file --trust --owner` with their key, their
+    roots and the tenderer as its notice names it (王敏's organisation, in this world)."""
     (tmp / "lot.json").write_text(json.dumps({"lot": lot}, ensure_ascii=False))
     (tmp / "bid.zip").write_bytes(bid_archive(lot["id"], "3650000.00"))
     (tmp / "key.pem").write_bytes(p.dump_private_key(who.key))
@@ -126,8 +140,9 @@ def seal_cli(site: Site, tmp: Path, lot: dict[str, Any], who: Person, trust: Pat
     out.unlink(missing_ok=True)
     args = ("--key", str(tmp / "key.pem"), "--cert", str(tmp / "cert.pem"), "-o", str(out))
     ran = bidroom(
-        "bid", "seal", str(tmp / "bid.zip"), "--lot-file", str(tmp / "lot.json"),
-        "--trust", str(trust), *args, env={},
+        "bid", "seal", str(tmp / "bid.zip"), "--lot", lot["id"],
+        "--lot-file", str(tmp / "lot.json"), "--trust", str(trust), "--owner", owner,
+        *args, env={},
     )  # fmt: skip
     return ran, out
 
@@ -187,7 +202,7 @@ def test_no_bid_is_taken_until_an_owner_signs_the_lot_key_with_their_own_key(
     assert shown["signer"]["name"] == "王敏" and shown["signed_at"]
     assert refusal(sign(site, lot, "王敏")) == (409, "lot_key_signed")
     assert start_upload(site, lot["id"], bidder).status_code == 201
-    holder = lot_key.verify(served(site, lot["id"]), TrustStore(site.world.trust), T0)
+    holder = lot_key.verify(served(site, lot["id"]), TrustStore(site.world.trust), T0, ["王敏"])
     assert holder.name == "王敏"
 
 
@@ -228,9 +243,18 @@ async def test_an_operator_who_swaps_the_lot_key_in_the_database_gets_nothing_se
     assert ran.returncode != 0 and "unknown_issuer" in ran.stderr, ran.stderr
     assert not sealed.exists()
 
-    # 3. ... or with a real certificate of someone who does not own the tender (a custodian's)
+    # 3. ... or with a real certificate it holds (its own staff's, a custodian's), after
+    # writing that holder into the tender's owners: what the platform serves as the owner is
+    # its word; the bidder checks the signer against the tenderer its notice names
     custodian = site.person("平台运营")
-    swap(site, lot["id"], operator, {**key_signature(shown, custodian), "signer": {}})
+    with sqlite3.connect(site.database) as db:
+        (raw,) = db.execute("SELECT owner FROM tender WHERE id = ?", (lot["tender"],)).fetchone()
+        owner = json.loads(raw)
+        owner["chairs"] = [*owner["chairs"], custodian.subject]
+        db.execute("UPDATE tender SET owner = ? WHERE id = ?", (json.dumps(owner), lot["tender"]))
+    rewritten = served(site, lot["id"])
+    assert custodian.subject in rewritten["owner"]["chairs"]
+    swap(site, lot["id"], operator, {**key_signature(rewritten, custodian), "signer": {}})
     ran, sealed = seal_cli(site, tmp_path, served(site, lot["id"]), bidder, roots)
     assert ran.returncode != 0 and "lot_key_signer" in ran.stderr, ran.stderr
     assert not sealed.exists()
@@ -250,3 +274,60 @@ def test_a_lot_file_without_a_signature_or_without_the_bidders_roots_seals_nothi
     ran, sealed = seal_cli(site, tmp_path, served(site, lot["id"]), bidder, empty)
     assert ran.returncode != 0, ran.stderr
     assert not sealed.exists()
+
+
+def test_an_owner_replaces_a_signature_whose_certificate_lapsed_and_only_then(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    """A sealer checks the signer's path at the moment of sealing, so a chair's certificate
+    revoked (or expired) during bidding would leave every careful sealer nothing to seal to:
+    the chair could shut them out by having their own certificate revoked. Another owner then
+    signs the same statement again; while a signature holds, nobody replaces it."""
+    chair, colleague = world.people["王敏"], world.people["李明"]
+    lot = publish(client, world, chair)
+    path = f"/api/lots/{lot['id']}/key-signature"
+    again = client.post(path, json=key_signature(lot, colleague), headers=colleague.headers())
+    assert (again.status_code, again.json()["code"]) == (409, "lot_key_signed")
+
+    # the chair's certificate is revoked an hour in; the CA's new CRL reaches the trust store
+    assert world.issuer is not None
+    later = T0 + timedelta(hours=2)
+    revoked = pki.revoke(world.issuer, chair.cert.serial_number, T0 + timedelta(hours=1))
+    _, crl = pki.publish_crl(revoked, T0 + timedelta(hours=1, minutes=1), timedelta(days=60))
+    TrustStore(world.trust).add_crl(crl, later)
+    clock.at = later
+    served_lot = client.get(f"/api/lots/{lot['id']}").json()["lot"]
+    with pytest.raises(CryptoError) as refused:
+        lot_key.verify(served_lot, TrustStore(world.trust), later, ["王敏"])
+    assert refused.value.code == "cert_revoked"
+
+    answer = client.post(path, json=key_signature(lot, chair), headers=chair.headers())
+    assert (answer.status_code, answer.json()["code"]) == (403, "cert_revoked")
+    replaced = client.post(path, json=key_signature(lot, colleague), headers=colleague.headers())
+    assert replaced.status_code == 200, replaced.text
+    holder = lot_key.verify(replaced.json()["lot"], TrustStore(world.trust), later, ["王敏"])
+    assert holder.name == "李明"
+    assert replaced.json()["lot"]["opening_key"] == lot["opening_key"], "the same key, re-signed"
+    third = client.post(path, json=key_signature(lot, colleague), headers=colleague.headers())
+    assert (third.status_code, third.json()["code"]) == (409, "lot_key_signed")
+
+
+def test_a_chair_is_not_led_to_sign_a_key_written_into_the_row_after_publication(
+    site: Site,
+) -> None:
+    """The operator's other way round: swap the key before the chair signs (or clear the
+    signature after, so the chair's page offers to sign again). The chair signs only the key the
+    publication logged (``lot.key_split``, checkpointed and time-stamped with the rest)."""
+    lot = published(site, "ZJ-ZS-2026-0504")
+    swap(site, lot["id"], p.generate_ec_key(), None)
+    answer = sign(site, {**lot, **served(site, lot["id"])}, "王敏")
+    assert refusal(answer) == (409, "lot_key_mismatch"), answer.text
+    assert served(site, lot["id"])["key_signature"] is None
+
+    lot = published(site, "ZJ-ZS-2026-0505")
+    assert sign(site, lot, "王敏").status_code == 200
+    with sqlite3.connect(site.database) as db:
+        db.execute("UPDATE lot SET key_signature = NULL WHERE id = ?", (lot["id"],))
+    swap(site, lot["id"], p.generate_ec_key(), None)
+    answer = sign(site, served(site, lot["id"]), "王敏")
+    assert refusal(answer) == (409, "lot_key_mismatch"), answer.text

@@ -34,10 +34,14 @@ export function statement(lot) {
   return Object.fromEntries(FIELDS.map((name) => [name, lot[name]]));
 }
 
-/** A name as the platform compares organisations: NFKC, no white space or format characters, case-folded. */
+/**
+ * A name as the platform compares organisations (ca/organisations.py): NFKC, no white space
+ * (Python's str.isspace: JavaScript's \s and \x1c-\x1f, \x85) or format characters, case-folded
+ * (upper then lower case: ß and ss compare equal, as with Python's casefold).
+ */
 export function organisationName(name) {
   if (!name) return null;
-  const kept = name.normalize("NFKC").replace(/[\s\p{Cf}]/gu, "").toLowerCase();
+  const kept = name.normalize("NFKC").replace(/[\s\x1c-\x1f\x85\p{Cf}]/gu, "").toUpperCase().toLowerCase();
   return kept || null;
 }
 

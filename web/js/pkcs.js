@@ -519,7 +519,7 @@ function readName(name) {
     for (const atv of expect(rdn, 17, "RDN").children) {
       const [type, value] = seq(atv);
       const key = keys[oid(type)];
-      if (key) out[key] = readString(value);
+      if (key && !(key in out)) out[key] = readString(value); // the first, as ca/trust.py reads it
     }
   }
   return out;

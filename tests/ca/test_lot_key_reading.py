@@ -53,7 +53,7 @@ def test_an_unsigned_or_incomplete_lot_is_refused_before_any_certificate(tmp_pat
     lot = lot_with(p.public_der(key), shares.key_fingerprint(key).hex())
     store = TrustStore(tmp_path)
     with pytest.raises(lot_key.LotKeyError) as refused:
-        lot_key.verify({**lot, "key_signature": None}, store, datetime.now(UTC))
+        lot_key.verify({**lot, "key_signature": None}, store, datetime.now(UTC), ["王敏"])
     assert refused.value.code == "lot_key_unsigned"
     with pytest.raises(lot_key.LotKeyError) as refused:
         lot_key.statement(lot)
