@@ -392,7 +392,7 @@ const EN = {
 
 const ERRORS_ZH = {
   lot_key_unsigned: "招标方尚未签署本标段的开标公钥：暂不能密封和递交投标文件",
-  lot_key_mismatch: "本标段开标公钥与其指纹不符",
+  lot_key_mismatch: "本标段开标公钥与发布时记录的不一致，或与其指纹不符",
   lot_key_signer: "本标段开标公钥的签名人既不属于本项目的招标单位，也不是指派的主持人",
   lot_key_malformed: "本标段开标公钥或其签名无法读取",
   lot_key_signed: "本标段开标公钥已签署，不能重复签署",
@@ -464,7 +464,7 @@ const ERRORS_ZH = {
 
 const ERRORS_EN = {
   lot_key_unsigned: "The tenderer has not signed this lot's opening key yet: no bid can be sealed or submitted",
-  lot_key_mismatch: "This lot's opening key does not match its fingerprint",
+  lot_key_mismatch: "This lot's opening key is not the one its publication recorded, or does not match its fingerprint",
   lot_key_signer: "This lot's opening key is signed by someone neither of the tendering organisation nor an assigned chair",
   lot_key_malformed: "This lot's opening key or its signature cannot be read",
   lot_key_signed: "This lot's opening key is signed already: it is signed once",
