@@ -33,11 +33,9 @@ from typing import Any, BinaryIO, TypeVar
 from cryptography import x509
 from tqdm import tqdm
 
-from ca import envelope, lot_key
+from ca import envelope
 from ca import primitives as p
 from ca.errors import KeyFileError
-from ca.lot_key import LotKeyError
-from ca.trust import TrustStore
 
 PASSWORD_ENV = "BIDROOM_KEY_PASSWORD"
 T = TypeVar("T")
@@ -150,6 +148,11 @@ def _sealing_target(args: argparse.Namespace) -> tuple[str, p.EcPublicKey]:
         if not isinstance(opening, p.EcPublicKey):
             raise KeyFileError("a lot's opening key is a P-256 key", code="key_kind")
         return args.lot, opening
+    # the lot's check needs the trust store's path validation; a bare key does not load it
+    from ca import lot_key
+    from ca.lot_key import LotKeyError
+    from ca.trust import TrustStore
+
     if args.trust is None or not args.trust.is_dir():
         raise KeyFileError(
             "--lot-file needs --trust, the folder of your own trust store "
