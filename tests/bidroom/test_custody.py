@@ -26,6 +26,7 @@ from tendering import (
     KEY,
     T0,
     Clock,
+    Person,
     World,
     grant_roles,
     lot_body,
@@ -225,19 +226,8 @@ async def test_an_assigned_chair_publishes_under_the_owners_insiders_and_owners_
     """The agency's chair, assigned to the trading centre's tender, publishes it with one
     custodian of each of the two: both are insiders (the owning organisation counts as well as
     the publisher's), k = 2, refused. And nobody of the owning organisation bids on it."""
-    chair, agent = world.people["王敏"], world.people["李娜"]
-    made = await http.post(
-        "/api/tenders", json=tender(world, ("孙丽", "周代")), headers=chair.headers()
-    )
-    assert made.status_code == 201, made.text
-    tender_id = made.json()["tender"]["id"]
-    assigned = await http.put(
-        f"/api/tenders/{tender_id}/chairs",
-        json={"chairs": [agent.subject]},
-        headers=chair.headers(),
-    )
-    assert assigned.status_code == 200, assigned.text
-    assert assigned.json()["tender"]["owner"]["chairs"] == sorted([chair.subject, agent.subject])
+    agent = world.people["李娜"]
+    tender_id = await assigned_to(http, world, agent, ("孙丽", "周代"))
     answer = await http.post(f"/api/tenders/{tender_id}/publish", headers=agent.headers())
     assert refusal(answer) == (422, "custodian_not_independent"), answer.text
     insiders = {c["name"] for c in answer.json()["detail"]["insiders"]}
@@ -263,6 +253,25 @@ async def test_an_assigned_chair_publishes_under_the_owners_insiders_and_owners_
     assert other.status_code in (200, 201), other.text
 
 
+async def assigned_to(
+    http: httpx.AsyncClient, world: World, agent: Person, custodians: tuple[str, ...]
+) -> str:
+    """The trading centre's chair 王敏 drafts a tender with ``custodians`` and assigns
+    ``agent`` to chair it too: the tender's id."""
+    chair = world.people["王敏"]
+    made = await http.post("/api/tenders", json=tender(world, custodians), headers=chair.headers())
+    assert made.status_code == 201, made.text
+    tender_id: str = made.json()["tender"]["id"]
+    assigned = await http.put(
+        f"/api/tenders/{tender_id}/chairs",
+        json={"chairs": [agent.subject]},
+        headers=chair.headers(),
+    )
+    assert assigned.status_code == 200, assigned.text
+    assert assigned.json()["tender"]["owner"]["chairs"] == sorted([chair.subject, agent.subject])
+    return tender_id
+
+
 @pytest.mark.parametrize("assigned", ["李娜", AGENCY])
 async def test_an_assigned_chairs_organisation_is_an_insider_once_known(
     http: httpx.AsyncClient, world: World, assigned: str
@@ -274,16 +283,7 @@ async def test_an_assigned_chairs_organisation_is_an_insider_once_known(
     same whether the agency is assigned by its staff's certificate (李娜, ``cert:``) or its
     own (``uscc:``): its staff's certificates name it by O alone."""
     chair, agent = world.people["王敏"], world.people[assigned]
-    made = await http.post(
-        "/api/tenders", json=tender(world, ("孙丽", "周代")), headers=chair.headers()
-    )
-    tender_id = made.json()["tender"]["id"]
-    assigned = await http.put(
-        f"/api/tenders/{tender_id}/chairs",
-        json={"chairs": [agent.subject]},
-        headers=chair.headers(),
-    )
-    assert assigned.status_code == 200, assigned.text
+    tender_id = await assigned_to(http, world, agent, ("孙丽", "周代"))
     publish_path = f"/api/tenders/{tender_id}/publish"
     unknown = await http.post(publish_path, headers=chair.headers())
     assert refusal(unknown) == (422, "chair_organisation_unknown"), unknown.text
