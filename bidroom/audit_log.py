@@ -251,6 +251,21 @@ class AuditLog:
             ).all()
         return [(r.idx, audit.encode(_entry(r)), bytes(r.leaf)) for r in rows]
 
+    async def first_of(self, room: str, action: str) -> tuple[audit.Entry, bytes | None] | None:
+        """The first entry of exactly ``room`` and ``action``, and its stored leaf hash (None
+        until integrated)."""
+        query = (
+            select(AUDIT)
+            .where(AUDIT.c.room_id == room, AUDIT.c.action == action)
+            .order_by(AUDIT.c.id)
+            .limit(1)
+        )
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        return _entry(row), None if row.leaf is None else bytes(row.leaf)
+
     async def index_of(self, row_id: int) -> int:
         """The index the integrator gave the entry recorded as row ``row_id``."""
         async with self.engine.connect() as conn:

@@ -39,7 +39,7 @@ from bidroom.settings import Settings
 from bidroom.store import RoomRecord
 from bidroom.tender_store import LotRecord, Publication, TenderRecord, TenderStore
 from bidroom.tokens import Identity
-from ca import login, lot_key, tsa
+from ca import login, lot_key, merkle, tsa
 from ca.errors import CryptoError
 from ca.trust import TrustStore, Usage, holder_of
 
@@ -170,7 +170,10 @@ def lot_public(
         "key_fingerprint": lot.key_fingerprint,
         "custodians": lot.custodians,
         "commitments": lot.commitments,
-        "key_signature": dict(lot.key_signature) if lot.key_signature else None,
+        # as stored: a sealer refuses anything but a signature object
+        "key_signature": (
+            dict(lot.key_signature) if isinstance(lot.key_signature, Mapping) else lot.key_signature
+        ),
     }
 
 
@@ -488,12 +491,18 @@ async def accept_key_signature(
 
 async def _as_logged(state: State, lot: LotRecord) -> None:
     """``409 lot_key_mismatch`` unless the lot's key and share commitments are those its
-    publication logged (``lot.key_split``): a chair signs only the key the platform made, not
-    one written into the lot's row since."""
-    logged = await state.store.audit_of([lot.room], lot.room, "lot.key_split", 1)
+    publication logged (the first ``lot.key_split`` entry of exactly its room) and, once the
+    log has taken that entry, the entry is still what its leaf hash commits to: a key written
+    into the lot's row since is not signed, and one written into the entry as well shows
+    against the checkpoints already signed (docs/opening.md "The signed lot key")."""
+    found = await state.audit.first_of(lot.room, "lot.key_split")
     made = {"opening_key": lot.key_fingerprint}
     made.update({f"share-{c['index']}": c["digest"] for c in lot.commitments})
-    if not logged or dict(logged[0].objects or {}) != made:
+    entry, leaf = found if found is not None else (None, None)
+    logged = entry is not None and dict(entry.objects or {}) == made
+    if logged and entry is not None and leaf is not None:
+        logged = merkle.leaf_hash(audit.encode(entry)) == leaf
+    if not logged:
         raise Conflict(
             "the lot's key is not the one its publication logged: do not sign it; tell the "
             "supervisor",
@@ -507,8 +516,10 @@ def _lapsed(settings: Settings, served: Mapping[str, Any], now: datetime) -> Any
     valid now (expired, revoked: a sealer checking at the moment of sealing would refuse it);
     None if unsigned; ``409 lot_key_signed`` while it holds. The statement stays the same."""
     held = served.get("key_signature")
-    if not held:
+    if held is None:
         return None
+    if not isinstance(held, Mapping):  # not a signature at all: replaced
+        return held
     try:
         login.verify_signed(
             TrustStore(settings.trust_root),

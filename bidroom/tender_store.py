@@ -312,7 +312,7 @@ class TenderStore:
         lot_id: str,
         signature: Mapping[str, Any],
         entry: Entry,
-        replacing: Mapping[str, Any] | None = None,
+        replacing: Any = None,
     ) -> bool:
         """Keep an owner's signature of the lot's key statement and log it; False (nothing
         written) if the lot is signed already, unless ``replacing`` is the signature it holds
@@ -332,11 +332,11 @@ class TenderStore:
                         select(LOT.c.key_signature).where(LOT.c.id == lot_id).with_for_update()
                     )
                 ).scalar()
-                if held != dict(replacing):
+                if held != replacing:
                     return False
                 await conn.execute(
                     update(LOT).where(LOT.c.id == lot_id).values(key_signature=dict(signature))
-                )
+                )  # the held value was no signature, or one whose certificate lapsed
             await record_audit(conn, [entry])
         return True
 

@@ -161,7 +161,7 @@ def _sealing_target(args: argparse.Namespace) -> tuple[str, p.EcPublicKey]:
         )
     try:
         doc = json.loads(read_file(args.lot_file))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # not UTF-8, not JSON, a number too long to read
         raise LotKeyError("the lot file is not JSON", code="lot_key_malformed") from exc
     lot = doc.get("lot", doc) if isinstance(doc, dict) else None
     if not isinstance(lot, dict):

@@ -72,7 +72,12 @@ def statement(lot: Mapping[str, Any]) -> dict[str, Any]:
 
 def message(lot: Mapping[str, Any]) -> bytes:
     """The exact bytes the chair's key signs for ``lot``."""
-    return action_message(ACTION, statement(lot))
+    try:
+        return action_message(ACTION, statement(lot))
+    except (TypeError, ValueError) as exc:  # a lone surrogate, a value JSON cannot write
+        raise LotKeyError(
+            "the lot's statement cannot be written as canonical JSON", code="lot_key_malformed"
+        ) from exc
 
 
 def opening_key(lot: Mapping[str, Any]) -> p.EcPublicKey:
@@ -117,13 +122,14 @@ def signer_is(expected: Sequence[str], holder: Holder) -> bool:
     subject), or an organisation's name, compared with the certificate's O and USCC as
     ca.organisations compares them."""
     mine = organisation_keys(holder.organisation, holder.uscc)
-    for owner in expected:
-        if owner.startswith("cert:"):
-            named = owner.lower() == f"cert:{holder.fingerprint}"
-        elif owner.startswith("uscc:"):
-            named = bool(organisation_keys(None, owner.removeprefix("uscc:")) & mine)
+    for given in expected:
+        kind, _, rest = given.strip().partition(":")
+        if kind.lower() == "cert" and rest:
+            named = rest.strip().lower() == holder.fingerprint
+        elif kind.lower() == "uscc" and rest:
+            named = bool(organisation_keys(None, rest.strip()) & mine)
         else:
-            named = bool(organisation_keys(owner, None) & mine)
+            named = bool(organisation_keys(given, None) & mine)
         if named:
             return True
     return False
@@ -143,7 +149,7 @@ def verify(
     moment of sealing) and against the owners the sealer ``expected`` (:func:`signer_is`: never
     the served ``owner``, which is the platform's word); raises LotKeyError or ca's
     certificate and signature errors."""
-    if not expected:
+    if not [given for given in expected if given.strip()]:
         raise LotKeyError(
             "name the tender's owner as its notice does (an organisation, or uscc:<code>)",
             code="lot_key_owner_missing",

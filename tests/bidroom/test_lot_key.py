@@ -17,6 +17,7 @@ import base64
 import json
 import shutil
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -331,3 +332,79 @@ def test_a_chair_is_not_led_to_sign_a_key_written_into_the_row_after_publication
     swap(site, lot["id"], p.generate_ec_key(), None)
     answer = sign(site, served(site, lot["id"]), "王敏")
     assert refusal(answer) == (409, "lot_key_mismatch"), answer.text
+
+
+def key_split_row(site: Site, room: str) -> tuple[int, Any]:
+    """The publication's ``lot.key_split`` entry: its row id and its index (None until the log
+    has taken it)."""
+    with sqlite3.connect(site.database) as db:
+        row = db.execute(
+            "SELECT id, idx FROM audit_entry WHERE room_id = ? AND action = 'lot.key_split'",
+            (room,),
+        ).fetchone()
+    return row  # type: ignore[no-any-return]
+
+
+def test_a_key_split_entry_rewritten_after_the_log_took_it_leads_no_chair_to_sign(
+    site: Site,
+) -> None:
+    """The operator rewrites the logged fingerprint as well as the row, once the entry is in
+    the log, and clears the signature so the chair's page offers to sign again: the entry no
+    longer encodes to the leaf it was logged with, and the chair is not led to sign."""
+    lot = published(site, "ZJ-ZS-2026-0601")
+    assert sign(site, lot, "王敏").status_code == 200
+    deadline = time.monotonic() + WAIT
+    while key_split_row(site, lot["room"])[1] is None:  # integrated: its leaf is stored
+        assert time.monotonic() < deadline, "the log never took the publication's entry"
+        time.sleep(0.2)
+    row_id, _ = key_split_row(site, lot["room"])
+    operator = p.generate_ec_key()
+    swap(site, lot["id"], operator, None)
+    fingerprint = shares.key_fingerprint(operator.public_key()).hex()
+    with sqlite3.connect(site.database) as db:
+        db.execute("UPDATE lot SET key_signature = NULL WHERE id = ?", (lot["id"],))
+        (raw,) = db.execute("SELECT objects FROM audit_entry WHERE id = ?", (row_id,)).fetchone()
+        objects = {**json.loads(raw), "opening_key": fingerprint}
+        db.execute("UPDATE audit_entry SET objects = ? WHERE id = ?", (json.dumps(objects), row_id))
+    answer = sign(site, served(site, lot["id"]), "王敏")
+    assert refusal(answer) == (409, "lot_key_mismatch"), answer.text
+
+
+def test_lots_whose_numbers_share_a_prefix_are_each_signed_against_their_own_entry(
+    site: Site,
+) -> None:
+    """Lot "1"'s room id is a prefix of lot "10"'s: each lot compares with its own entry."""
+    chair = site.person("王敏").headers()
+    first = tender_body(site.world)["lots"][0]
+    body = {
+        **tender_body(site.world),
+        "number": "ZJ-ZS-2026-0602",
+        "lots": [
+            {**first, "number": "10", "title": "第10标段"},
+            {**first, "number": "1", "title": "第1标段"},
+        ],
+    }
+    made = httpx.post(f"{site.node.url}/api/tenders", json=body, headers=chair, timeout=WAIT)
+    assert made.status_code == 201, made.text
+    path = f"{site.node.url}/api/tenders/{made.json()['tender']['id']}/publish"
+    done = httpx.post(path, headers=chair, timeout=WAIT)
+    assert done.status_code == 200, done.text
+    lots = {lot["number"]: lot for lot in done.json()["tender"]["lots"]}
+    assert sign(site, lots["10"], "王敏").status_code == 200
+    assert sign(site, lots["1"], "王敏").status_code == 200
+
+
+def test_a_stored_signature_that_is_no_signature_is_served_refused_and_replaced(
+    site: Site, tmp_path: Path
+) -> None:
+    lot = published(site, "ZJ-ZS-2026-0603")
+    with sqlite3.connect(site.database) as db:
+        db.execute("UPDATE lot SET key_signature = ? WHERE id = ?", ('"garbage"', lot["id"]))
+    shown = served(site, lot["id"])
+    assert shown["key_signature"] == "garbage"
+    ran, sealed = seal_cli(site, tmp_path, shown, site.person("绿源"), site.world.trust)
+    assert ran.returncode != 0 and "lot_key_unsigned" in ran.stderr, ran.stderr
+    assert not sealed.exists()
+    answer = sign(site, lot, "王敏")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["lot"]["key_signature"]["signer"]["name"] == "王敏"

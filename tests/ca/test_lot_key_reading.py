@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 
 from ca import lot_key, shares
 from ca import primitives as p
-from ca.trust import TrustStore
+from ca.trust import Holder, TrustStore
 
 # SubjectPublicKeyInfo of a P-256 key, up to the BIT STRING of a 33-byte compressed point
 COMPRESSED_SPKI = bytes.fromhex("3039301306072a8648ce3d020106082a8648ce3d030107032200")
@@ -61,3 +61,31 @@ def test_an_unsigned_or_incomplete_lot_is_refused_before_any_certificate(tmp_pat
     assert set(refused.value.detail["missing"]) == {
         "tender", "owner", "deadline", "k", "custodians", "commitments"
     }  # fmt: skip
+
+
+def test_the_owners_a_sealer_names_match_as_certificates_name_them() -> None:
+    fingerprint = "ab" * 32
+    company = Holder("海天招标代理", "舟山海天招标代理有限公司", "91330900MA2B000017", fingerprint)
+    staff = Holder("李娜", "舟山海天招标代理有限公司", None, "cd" * 32)
+    for given in (
+        "舟山海天招标代理有限公司",
+        " 舟山海天招标代理 有限公司 ",
+        "uscc:91330900MA2B000017",
+        "USCC:91330900ma2b000017",
+        f"cert:{fingerprint}",
+        f"CERT:{fingerprint.upper()}",
+    ):
+        assert lot_key.signer_is([given], company), given
+    assert lot_key.signer_is(["舟山海天招标代理有限公司"], staff)
+    assert not lot_key.signer_is(["uscc:91330900MA2B000017"], staff), "a person names no USCC"
+    for given in ("舟山市公共资源交易中心", "uscc:", "cert:", "", f"cert:{'cd' * 32}"):
+        assert not lot_key.signer_is([given], company), given
+
+
+def test_a_sealer_who_names_no_owner_seals_nothing(tmp_path: Any) -> None:
+    key = p.generate_ec_key().public_key()
+    lot = lot_with(p.public_der(key), shares.key_fingerprint(key).hex())
+    for named in ([], ["", "  "]):
+        with pytest.raises(lot_key.LotKeyError) as refused:
+            lot_key.verify(lot, TrustStore(tmp_path), datetime.now(UTC), named)
+        assert refused.value.code == "lot_key_owner_missing"

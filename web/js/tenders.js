@@ -349,6 +349,9 @@ async function signKey(lot) {
 async function signLot(lotId) {
   const lot = (page.viewing?.lots || []).find((l) => l.id === lotId);
   if (!lot || lot.key_signature) return;
+  // a lot is signed once, right after publication: one that asks again may have had its key
+  // replaced in the platform's database since (docs/opening.md "The signed lot key")
+  if (!confirm(t("tenders.signKey.confirm", { fingerprint: lot.key_fingerprint }))) return;
   await signKey(lot);
   page.notice = t("tenders.keySigned");
   await load();
