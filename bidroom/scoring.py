@@ -19,12 +19,18 @@ ordered tie-breakers (:class:`TieBreaker`); bids still equal share a rank and ar
 the order among them is not decided here, and a tie across the last recommended place leaves those
 bids ``undecided`` instead of choosing one.
 
-Rounding (:class:`Rounding`, frozen too): every published score (price score, each item's
-committee score) is rounded to ``places`` with ``mode``, so the printed items add up to the printed
-total. S, B and D are kept exact by default (``intermediate_places=None``); a lot that rounds them
-sets ``intermediate_places``. Arithmetic runs in a fixed decimal context (34 digits), never the
-caller's, and numbers arrive as decimal strings, never floats: the same record always gives the
-same result, whatever the order of its bids and sheets (:func:`recompute`).
+Rounding (:class:`Rounding`, frozen too): S, B, D, B / P and the committee's mean of an item are
+exact rationals (:class:`fractions.Fraction`), and every published score (price score, each item's
+committee score) is rounded once, at the end, to ``places`` with ``mode``, as the law's worked
+examples do: an exact half (29.375) goes the way the mode says, however long the decimals of S or
+D (1173333.33...) are. The printed items add up to the printed total. S, B and D stay exact by
+default (``intermediate_places=None``); a lot that rounds them sets ``intermediate_places`` and
+each is then rounded, by ``mode``, before the next step uses it. An intermediate is written
+(:func:`exact_text`) as a plain decimal when it terminates and as an exact fraction ``"p/q"`` in
+lowest terms when it does not ("3520000/3"), never as a truncated decimal. Sums of decimal scores
+run in a fixed decimal context (34 digits, where they are exact), never the caller's, and numbers
+arrive as decimal strings, never floats: the same record always gives the same result, whatever
+the order of its bids and sheets (:func:`recompute`).
 
 The deviation check (87号令 Art. 64, :func:`deviations`) returns flags with their evidence: an
 expert's sheet that does not add up to its stated total (``sum_error``), a score outside
@@ -87,6 +93,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from fractions import Fraction
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from pydantic import (
@@ -169,6 +176,7 @@ CODES = frozenset(
 M = TypeVar("M", bound=BaseModel)
 P = ParamSpec("P")
 R = TypeVar("R")
+V = TypeVar("V")
 
 
 def _exact(function: Callable[P, R]) -> Callable[P, R]:
@@ -189,6 +197,47 @@ def _refuse(code: str, message: str) -> PydanticCustomError:
 def text(value: Decimal) -> str:
     """A Decimal as plain text, never in exponent form (``"29.50"``, ``"-5"``)."""
     return format(value, "f")
+
+
+def exact_text(value: Fraction) -> str:
+    """An exact rational as text: a plain decimal when it terminates (``"3.125"``, ``"-5"``),
+    else the fraction in lowest terms (``"3520000/3"``); never a rounded tail."""
+    denominator, twos, fives = value.denominator, 0, 0
+    while denominator % 2 == 0:
+        denominator, twos = denominator // 2, twos + 1
+    while denominator % 5 == 0:
+        denominator, fives = denominator // 5, fives + 1
+    if denominator != 1:
+        return f"{value.numerator}/{value.denominator}"
+    places = max(twos, fives)
+    scaled = value.numerator * 10**places // value.denominator  # exact: 10**places divides
+    while places > 0 and scaled % 10 == 0:
+        scaled, places = scaled // 10, places - 1
+    return text(_scaled(scaled, places))
+
+
+def _scaled(units: int, places: int) -> Decimal:
+    """``units`` x 10**-places as a Decimal, exactly (no context: any number of digits)."""
+    return Decimal((1 if units < 0 else 0, tuple(int(d) for d in str(abs(units))), -places))
+
+
+def _rational(value: Decimal | Fraction) -> Fraction:
+    return value if isinstance(value, Fraction) else Fraction(value)
+
+
+def round_exact(value: Decimal | Fraction, places: int, mode: RoundingMode) -> Decimal:
+    """``value`` rounded once to ``places`` by ``mode``, from its exact value: half_up takes a
+    half away from zero (四舍五入), half_even to the even neighbour, down toward zero."""
+    exact = _rational(value) * 10**places
+    magnitude = abs(exact)
+    whole, rest = divmod(magnitude.numerator, magnitude.denominator)
+    remainder = Fraction(rest, magnitude.denominator)
+    half = Fraction(1, 2)
+    if mode is RoundingMode.HALF_UP:
+        whole += remainder >= half
+    elif mode is RoundingMode.HALF_EVEN:
+        whole += remainder > half or (remainder == half and whole % 2 == 1)
+    return _scaled(-whole if exact < 0 else whole, places)
 
 
 def _decimal(value: object) -> Decimal:
@@ -238,28 +287,15 @@ class Rounding(_Frozen):
     places: int = Field(default=2, ge=0, le=6)
     intermediate_places: int | None = Field(default=None, ge=0, le=12)
 
-    def score(self, value: Decimal) -> Decimal:
-        return _quantize(value, self.places, self.mode)
+    def score(self, value: Decimal | Fraction) -> Decimal:
+        """A published score: the exact value rounded once to ``places``."""
+        return round_exact(value, self.places, self.mode)
 
-    def intermediate(self, value: Decimal) -> Decimal:
+    def intermediate(self, value: Fraction) -> Fraction:
+        """S, B or D: exact, or rounded to ``intermediate_places`` when the lot says so."""
         if self.intermediate_places is None:
-            return _plain(value)
-        return _quantize(value, self.intermediate_places, self.mode)
-
-
-def _plain(value: Decimal) -> Decimal:
-    """An exact value without trailing zeros, and without an exponent: 10.0 -> 10, 2.50 -> 2.5."""
-    value = value.normalize(CONTEXT)
-    exponent = value.as_tuple().exponent
-    return (
-        value.quantize(Decimal(1), context=CONTEXT)
-        if isinstance(exponent, int) and exponent > 0
-        else value
-    )
-
-
-def _quantize(value: Decimal, places: int, mode: RoundingMode) -> Decimal:
-    return value.quantize(Decimal(1).scaleb(-places), rounding=mode.decimal, context=CONTEXT)
+            return value
+        return Fraction(round_exact(value, self.intermediate_places, self.mode))
 
 
 class Trim(StrEnum):
@@ -494,9 +530,9 @@ def record_from_json(data: Any) -> Record:
 
 @dataclass(frozen=True)
 class Trimmed:
-    """A (trimmed) mean with the values kept and dropped, all in ascending order."""
+    """A (trimmed) mean, exact, with the values kept and dropped, all in ascending order."""
 
-    mean: Decimal
+    mean: Fraction
     kept: tuple[Decimal, ...]
     dropped: tuple[Decimal, ...]
 
@@ -504,45 +540,39 @@ class Trimmed:
 @_exact
 def trimmed_mean(values: Iterable[Decimal], trim: Trim, trim_from: int = 5) -> Trimmed:
     """The mean of ``values`` after dropping ``trim.each`` from both ends if there are at least
-    ``trim_from`` of them; exact (34 digits)."""
+    ``trim_from`` of them; exact (a rational)."""
     ordered = sorted(values)
     if not ordered:
         raise ScoringError("no value to average", code="no_valid_price")
     each = trim.each if len(ordered) >= max(trim_from, 2 * trim.each + 1) else 0
     kept = tuple(ordered[each : len(ordered) - each])
     dropped = tuple(ordered[:each] + ordered[len(ordered) - each :])
-    mean = _plain(CONTEXT.divide(sum(kept, Decimal(0)), Decimal(len(kept))))
+    mean = sum((Fraction(v) for v in kept), Fraction(0)) / len(kept)
     return Trimmed(mean, kept, dropped)
 
 
-@_exact
 def low_price_score(
     lowest: Decimal, price: Decimal, weight: Decimal, rounding: Rounding
 ) -> Decimal:
-    """B / P x W x 100, rounded (低价优先)."""
-    ratio = CONTEXT.divide(lowest, price)
-    return rounding.score(CONTEXT.multiply(CONTEXT.multiply(ratio, weight), HUNDRED))
+    """B / P x W x 100 (低价优先, 87号令 Art. 55), exact, rounded once."""
+    return rounding.score(Fraction(lowest) / Fraction(price) * Fraction(weight) * 100)
 
 
-@_exact
-def benchmark_price(mean: Decimal, k: Decimal, rounding: Rounding) -> Decimal:
-    """B = S x (1 - K) (基准价)."""
-    return rounding.intermediate(CONTEXT.multiply(mean, CONTEXT.subtract(Decimal(1), k)))
+def benchmark_price(mean: Fraction, k: Decimal, rounding: Rounding) -> Fraction:
+    """B = S x (1 - K) (基准价), exact unless the lot rounds intermediates."""
+    return rounding.intermediate(mean * (1 - Fraction(k)))
 
 
-@_exact
-def deviation(price: Decimal, benchmark: Decimal, rounding: Rounding) -> Decimal:
-    """D = (P - B) / B x 100, in percent (偏差率)."""
-    rate = CONTEXT.divide(CONTEXT.subtract(price, benchmark), benchmark)
-    return rounding.intermediate(CONTEXT.multiply(rate, HUNDRED))
+def deviation(price: Decimal, benchmark: Fraction, rounding: Rounding) -> Fraction:
+    """D = (P - B) / B x 100, in percent (偏差率), exact unless the lot rounds intermediates."""
+    return rounding.intermediate((Fraction(price) - benchmark) / benchmark * 100)
 
 
-@_exact
-def benchmark_score(rate: Decimal, method: Benchmark, rounding: Rounding) -> Decimal:
-    """C - |D| x E, E_high above B and E_low below, never below 0, rounded."""
-    slope = method.e_high if rate > 0 else method.e_low
-    raw = CONTEXT.subtract(method.full, CONTEXT.multiply(abs(rate), slope))
-    return rounding.score(max(raw, Decimal(0)))
+def benchmark_score(rate: Fraction, method: Benchmark, rounding: Rounding) -> Decimal:
+    """C - |D| x E, E_high above B and E_low below, never below 0: exact, rounded once."""
+    slope = Fraction(method.e_high if rate > 0 else method.e_low)
+    raw = Fraction(method.full) - abs(rate) * slope
+    return rounding.score(max(raw, Fraction(0)))
 
 
 @dataclass(frozen=True)
@@ -554,7 +584,7 @@ class PriceLine:
     price: Decimal
     status: str
     evaluated: Decimal | None = None  # lowest_evaluated: the price plus its adjustments
-    deviation: Decimal | None = None  # benchmark: D in %
+    deviation: Fraction | None = None  # benchmark: D in %, exact (or as the lot rounds it)
     score: Decimal | None = None  # low_price, benchmark
 
 
@@ -565,7 +595,7 @@ class PriceResult:
     lowest: Decimal | None = None  # low_price: B
     mean: Trimmed | None = None  # benchmark: S
     k: Decimal | None = None
-    benchmark: Decimal | None = None  # benchmark: B
+    benchmark: Fraction | None = None  # benchmark: B, exact (or as the lot rounds it)
 
     def line(self, bidder: str) -> PriceLine:
         return next(line for line in self.lines if line.bidder == bidder)
@@ -686,7 +716,7 @@ def _lowest_evaluated(method: LowestEvaluated, bids: Sequence[Bid]) -> PriceResu
     return PriceResult(method.method, tuple(lines))
 
 
-def _if_valid(status: str, value: Decimal) -> Decimal | None:
+def _if_valid(status: str, value: V) -> V | None:
     return value if status == "valid" else None
 
 
@@ -1012,9 +1042,9 @@ def abnormal_scores(
 def _abnormal_evidence(
     score: Decimal, n: Decimal, total: Decimal, threshold: Decimal
 ) -> dict[str, Any]:
-    mean = CONTEXT.divide(total, n)
+    mean = Fraction(total) / Fraction(n)
     shown = Rounding(places=EVIDENCE_PLACES)
-    ratio = None if total == 0 else shown.score(CONTEXT.divide(abs(score - mean), abs(mean)))
+    ratio = None if total == 0 else shown.score(abs(Fraction(score) - mean) / abs(mean))
     return {
         "score": text(score),
         "mean": text(shown.score(mean)),
@@ -1122,9 +1152,13 @@ def _opt(value: Decimal | None) -> str | None:
     return None if value is None else text(value)
 
 
+def _opt_exact(value: Fraction | None) -> str | None:
+    return None if value is None else exact_text(value)
+
+
 def _trimmed_json(trimmed: Trimmed) -> dict[str, Any]:
     return {
-        "mean": text(trimmed.mean),
+        "mean": exact_text(trimmed.mean),
         "kept": [text(v) for v in trimmed.kept],
         "dropped": [text(v) for v in trimmed.dropped],
     }
@@ -1137,7 +1171,7 @@ def _price_json(price: PriceResult) -> dict[str, Any]:
             "price": text(line.price),
             "status": line.status,
             "evaluated": _opt(line.evaluated),
-            "deviation": _opt(line.deviation),
+            "deviation": _opt_exact(line.deviation),
             "score": _opt(line.score),
         }
         for line in price.lines
@@ -1147,7 +1181,7 @@ def _price_json(price: PriceResult) -> dict[str, Any]:
         "lowest": _opt(price.lowest),
         "mean": None if price.mean is None else _trimmed_json(price.mean),
         "k": _opt(price.k),
-        "benchmark": _opt(price.benchmark),
+        "benchmark": _opt_exact(price.benchmark),
         "lines": lines,
     }
 

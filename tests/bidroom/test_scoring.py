@@ -266,11 +266,13 @@ def test_intermediates_exact_by_default_or_rounded_when_the_lot_says() -> None:
     prices = bids("100", "101", "103")
     method = benchmark(trim=Trim.NONE)
     exact = scoring.price_scores(method, prices, D(0), ROUND)
-    assert exact.benchmark is not None and str(exact.benchmark).startswith("101.33333333")
+    assert exact.benchmark == Fraction(304, 3)  # 101.333..., exact
+    assert scoring.exact_text(exact.benchmark) == "304/3"
     rounded = scoring.price_scores(method, prices, D(0), Rounding(intermediate_places=2))
-    assert str(rounded.benchmark) == "101.33"
-    assert rounded.mean is not None and str(rounded.mean.mean) == "101.33"
-    assert str(rounded.line("B1").deviation) == "-1.31"  # -1.3125..
+    assert rounded.benchmark is not None and scoring.exact_text(rounded.benchmark) == "101.33"
+    assert rounded.mean is not None and scoring.exact_text(rounded.mean.mean) == "101.33"
+    deviation = rounded.line("B1").deviation
+    assert deviation is not None and scoring.exact_text(deviation) == "-1.31"  # -1.3125..
     assert exact.line("B1").deviation != rounded.line("B1").deviation
 
 
@@ -876,3 +878,218 @@ def test_a_naive_receipt_time_is_refused() -> None:
 def test_every_code_is_documented() -> None:
     documented = set(re.findall(r"^    ([a-z_]+) {2,}", scoring.__doc__ or "", re.MULTILINE))
     assert documented == scoring.CODES
+
+
+# exact arithmetic, one rounding (issue 15 §4) ------------------------------------------------
+
+
+def test_an_exact_half_behind_a_non_terminating_mean_rounds_half_up() -> None:
+    # S = 3520000/3 = 1173333.33...; D(1210000) = 110000/3520000 = 3.125 % exactly;
+    # 30 - 3.125 x 0.2 = 29.375 exactly -> 29.38 (a 34-digit context gave 29.37)
+    prices = bids("1200000", "1110000", "1210000")
+    result = scoring.price_scores(benchmark(), prices, D(0), ROUND)
+    assert result.benchmark == Fraction(3520000, 3)
+    assert result.line("B3").deviation == Fraction(3125, 1000)
+    assert scores(result)["B3"] == "29.38"
+    data = {
+        "params": {"price": {"method": "benchmark", "full": "30", "e_high": "0.2", "e_low": "0.1"}},
+        "k": "0",
+        "bids": [
+            {"bidder": b.bidder, "price": str(b.price), "received_at": T0.isoformat()}
+            for b in prices
+        ],
+    }
+    out = scoring.recompute(data)["price"]
+    assert out["mean"]["mean"] == "3520000/3" and out["benchmark"] == "3520000/3"
+    line = next(line for line in out["lines"] if line["bidder"] == "B3")
+    assert (line["deviation"], line["score"]) == ("3.125", "29.38")
+    # written exactly, never with a 34-digit tail: 25/11 % = 2.2727..., -475/88 % = -5.3977...
+    assert [x["deviation"] for x in out["lines"]] == ["25/11", "-475/88", "3.125"]
+
+
+def test_exact_arithmetic_decides_the_candidate() -> None:
+    # S = 400/3; D(A) = 0.05 %, 30 - 0.025 = 29.975 -> 29.98, total 69.98;
+    # D(B) = D(C) = -0.025 %, 30 - 0.0125 = 29.9875 -> 29.99, totals 69.97 and 68.99
+    params = Params(
+        price=benchmark(e_high=D("0.5"), e_low=D("0.5")),
+        items=(Item(id="tech", max=D(40)),),
+        candidates=1,
+    )
+    entries = [bid("A", "133.40"), bid("B", "133.30", at=1), bid("C", "133.30", at=2)]
+    sheets = [
+        Sheet(expert="e1", bidder=b, scores={"tech": D(t)})
+        for b, t in (("A", "40"), ("B", "39.98"), ("C", "39"))
+    ]
+    result = scoring.evaluate(params, entries, sheets, D(0))
+    totals = {t.bidder: str(t.total) for t in result.totals}
+    assert totals == {"A": "69.98", "B": "69.97", "C": "68.99"}
+    assert result.ranking.recommended == ("A",)
+
+
+def test_low_price_exact_half_behind_a_non_terminating_ratio() -> None:
+    # 6683622.14 / 24677989.44 = 13/48 = 0.2708333...; x 30 = 8.125 exactly -> 8.13
+    result = scoring.price_scores(
+        LowPrice(weight=D("0.30")), bids("6683622.14", "24677989.44"), None, ROUND
+    )
+    assert scores(result) == {"B1": "30.00", "B2": "8.13"}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (Fraction(3125, 1000), "3.125"),
+        (Fraction(-5), "-5"),
+        (Fraction(0), "0"),
+        (Fraction(3520000, 3), "3520000/3"),
+        (Fraction(-1, 6), "-1/6"),
+        (Fraction(10**40 + 1, 10**40), "1." + "0" * 39 + "1"),
+        (Fraction(10**50), "1" + "0" * 50),
+    ],
+)
+def test_exact_text_terminates_or_is_a_fraction(value: Fraction, expected: str) -> None:
+    assert scoring.exact_text(value) == expected
+    assert Fraction(expected) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "mode", "expected"),
+    [
+        (Fraction(29375, 1000), RoundingMode.HALF_UP, "29.38"),
+        (Fraction(29375, 1000), RoundingMode.HALF_EVEN, "29.38"),
+        (Fraction(29365, 1000), RoundingMode.HALF_EVEN, "29.36"),
+        (Fraction(29375, 1000), RoundingMode.DOWN, "29.37"),
+        (Fraction(-29375, 1000), RoundingMode.HALF_UP, "-29.38"),
+        (Fraction(-29375, 1000), RoundingMode.DOWN, "-29.37"),
+        (Fraction(-1, 1000), RoundingMode.HALF_UP, "0.00"),
+        (Fraction(2, 3), RoundingMode.HALF_UP, "0.67"),
+        (Fraction(10**40 + 5, 10**3), RoundingMode.HALF_UP, f"{10**37}.01"),
+        (D("0.125"), RoundingMode.HALF_UP, "0.13"),
+    ],
+)
+def test_round_exact_rounds_once_from_the_exact_value(
+    value: Fraction | Decimal, mode: RoundingMode, expected: str
+) -> None:
+    assert scoring.text(scoring.round_exact(value, 2, mode)) == expected
+
+
+def reference_round(value: Fraction, places: int, mode: str) -> Fraction:
+    """An independent rounding: floor-based, over exact fractions."""
+    scaled = value * 10**places
+    sign = -1 if scaled < 0 else 1
+    magnitude = abs(scaled)
+    floor = magnitude.numerator // magnitude.denominator
+    rest = magnitude - floor
+    if mode == "half_up" and rest >= Fraction(1, 2):
+        floor += 1
+    if mode == "half_even" and (rest > Fraction(1, 2) or (rest == Fraction(1, 2) and floor % 2)):
+        floor += 1
+    return Fraction(sign * floor, 10**places)
+
+
+def reference_benchmark(
+    prices: Sequence[Fraction],
+    k: Fraction,
+    full: Fraction,
+    high: Fraction,
+    low: Fraction,
+    trim_each: int,
+    mode: str,
+) -> list[Fraction]:
+    """Benchmark scores with exact fractions, trimmed from 5 prices, rounded once to 2 places."""
+    ordered = sorted(prices)
+    each = trim_each if len(prices) >= max(5, 2 * trim_each + 1) else 0
+    kept = ordered[each : len(ordered) - each]
+    b = sum(kept, Fraction(0)) / len(kept) * (1 - k)
+    out = []
+    for p in prices:
+        d = (p - b) / b * 100
+        raw = max(full - abs(d) * (high if d > 0 else low), Fraction(0))
+        out.append(reference_round(raw, 2, mode))
+    return out
+
+
+MODES = ["half_up", "half_even", "down"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.integers(min_value=1, max_value=10**9), min_size=1, max_size=8),
+    st.integers(min_value=0, max_value=999),
+    st.sampled_from(["0.1", "0.15", "0.2", "0.25", "0.3", "0.5", "1"]),
+    st.sampled_from(["0.05", "0.1", "0.125", "0.2", "0.5"]),
+    st.sampled_from([Trim.NONE, Trim.DROP_MAX_MIN, Trim.DROP_TWO_EACH]),
+    st.sampled_from(MODES),
+)
+def test_benchmark_scores_equal_an_exact_reference(
+    cents: list[int], k_milli: int, high: str, low: str, trim: Trim, mode: str
+) -> None:
+    k = Fraction(k_milli, 1000) if k_milli < 200 else Fraction(0)
+    entries = [bid(f"B{n}", str(D(c) / 100)) for n, c in enumerate(cents)]
+    method = benchmark(e_high=D(high), e_low=D(low), trim=trim, trim_from=5)
+    rounding = Rounding(mode=RoundingMode(mode))
+    result = scoring.price_scores(method, entries, D(k.numerator) / k.denominator, rounding)
+    expected = reference_benchmark(
+        [Fraction(c, 100) for c in cents], k, Fraction(30), Fraction(high), Fraction(low),
+        trim.each, mode,
+    )  # fmt: skip
+    got = [result.line(f"B{n}").score for n in range(len(cents))]
+    assert [None if g is None else Fraction(g) for g in got] == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=10**6),
+    st.integers(min_value=0, max_value=300),
+    st.booleans(),
+    st.integers(min_value=1, max_value=10**9),
+    st.sampled_from(MODES),
+)
+def test_exact_halves_behind_non_terminating_benchmarks(
+    u: int, i: int, above: bool, split: int, mode: str
+) -> None:
+    """Three prices whose S = 1000 u / 3 never terminates (3 does not divide u) while one bid's
+    D is t / 1000 % exactly, chosen so that its exact score ends in a half at the third place:
+    above B with E_high 0.2, t = 25 m; below with E_low 0.1, t = -50 m (m = 6 i + 5, odd, and
+    3 divides 100000 + t, so that the price terminates at two places)."""
+    u = u * 3 + 1
+    m = 6 * i + 5
+    t = 25 * m if above else -50 * m
+    p3 = Fraction(u * (100000 + t), 300)
+    assert p3.denominator in (1, 2, 4, 5, 10, 20, 25, 50, 100)
+    rest = 1000 * u - p3  # P1 + P2 = 3 S - P3
+    p1 = Fraction(1 + split % int(rest * 100 - 1), 100)
+    prices = [p1, rest - p1, p3]
+    assert all(p > 0 for p in prices)
+    entries = [bid(f"B{n}", scoring.exact_text(p)) for n, p in enumerate(prices)]
+    rounding = Rounding(mode=RoundingMode(mode))
+    result = scoring.price_scores(benchmark(trim=Trim.NONE), entries, D(0), rounding)
+    assert result.benchmark == Fraction(1000 * u, 3) and result.benchmark.denominator == 3
+    assert result.line("B2").deviation == Fraction(t, 1000)
+    exact = 30 - abs(Fraction(t, 1000)) * (Fraction(2, 10) if above else Fraction(1, 10))
+    if exact > 0:
+        assert (exact * 100).denominator == 2, "an exact half at the third place"
+    expected = reference_benchmark(
+        prices, Fraction(0), Fraction(30), Fraction(2, 10), Fraction(1, 10), 0, mode
+    )
+    got = [result.line(f"B{n}").score for n in range(3)]
+    assert [Fraction(g) for g in got if g is not None] == expected
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=5999),
+    st.integers(min_value=1, max_value=10**6),
+    st.sampled_from(MODES),
+)
+def test_exact_halves_behind_non_terminating_low_price_ratios(h: int, c: int, mode: str) -> None:
+    """B / P = h / 6000 (non-terminating unless 3 divides h), x 0.30 x 100 = h / 200: an exact
+    half at the third place for every odd h."""
+    h = h | 1
+    lowest, price = Fraction(h * c, 100), Fraction(6000 * c, 100)
+    entries = bids(scoring.exact_text(lowest), scoring.exact_text(price))
+    result = scoring.price_scores(
+        LowPrice(weight=D("0.30")), entries, None, Rounding(mode=RoundingMode(mode))
+    )
+    score = result.line("B2").score
+    assert score is not None
+    assert Fraction(score) == reference_round(Fraction(h, 200), 2, mode)
