@@ -78,6 +78,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -526,6 +527,17 @@ class EvaluationState:
         return tuple(self.preliminary["passed"]) if self.preliminary else ()
 
     @property
+    def ranked(self) -> tuple[str, ...]:
+        """The passed bids whose price is valid (scoring.status): the bids the summary ranks.
+        A passed bid without a price above 0.00, or over the ceiling, is listed, never ranked."""
+        ceiling = self.spec.params.price.ceiling
+        return tuple(
+            b
+            for b in self.passed
+            if scoring.status(True, _price(self.spec.bid(b)), ceiling) == "valid"
+        )
+
+    @property
     def anonymous(self) -> bool:
         """Whether bids are still named by their labels."""
         return self.spec.anonymous and not self.revealed
@@ -536,6 +548,17 @@ class EvaluationState:
             for f in self.flags
             if f["kind"] not in EXPLAINABLE or f["key"] not in self.explanations
         ]
+
+
+def _price(bid: Bid | None) -> Decimal | None:
+    """A bid's price from the opening's sheet; None when absent or not a finite decimal."""
+    if bid is None or bid.price is None:
+        return None
+    try:
+        price = Decimal(str(bid.price))
+    except InvalidOperation:
+        return None
+    return price if price.is_finite() else None
 
 
 def labels(bidders: Iterable[str], lot: str, seed: bytes) -> dict[str, str]:
@@ -948,8 +971,19 @@ def _submit_review(state: EvaluationState, args: Args, actor: Actor, now: dateti
     events = [submitted]
     after = apply(state, submitted)
     if set(after.reviews) == set(after.members):
-        events.append(Event("evaluation.preliminary_decided", decide_review(after)))
+        decided = Event("evaluation.preliminary_decided", decide_review(after))
+        events.append(decided)
+        after = apply(after, decided)
+        if after.passed and not after.ranked:
+            events.append(_no_valid_bid(after))
     return events
+
+
+def _no_valid_bid(state: EvaluationState) -> Event:
+    """Bids passed, but none has a valid price (unpriced, 0.00 or over the ceiling): the tender
+    fails as when no bid passes, its summary without scores, its report issued and signed."""
+    summary = {"record": record(state), "computation": None, "reason": "no_valid_bid"}
+    return Event("evaluation.summarised", summary)
 
 
 def _verdict(v: Any) -> dict[str, Any]:
@@ -1044,14 +1078,19 @@ def _numbers(args: Args) -> JSON:
 
 
 def _all_sheets_in(state: EvaluationState) -> bool:
-    return all((e, b) in state.sheets for e in state.members for b in state.passed)
+    """Every member's sheet for every bid that will be ranked (a passed bid that is unpriced or
+    over the ceiling may be scored, but is never waited for)."""
+    return all((e, b) in state.sheets for e in state.members for b in state.ranked)
 
 
 def _checked(state: EvaluationState) -> Event:
-    """The deviation check over the sheets as they stand."""
+    """The deviation check over the sheets as they stand, of the bids that will be ranked only:
+    a sheet of a bid that is not ranked raises no flag that could hold up the summary."""
+    ranked = set(state.ranked)
     sheets = [
         scoring.Sheet.model_validate({"expert": e, "bidder": b, **sheet})
         for (e, b), sheet in sorted(state.sheets.items())
+        if b in ranked
     ]
     flags = scoring.deviations(state.spec.params, sheets)
     return Event("evaluation.deviations_checked", {"flags": [_flag(state, f) for f in flags]})
@@ -1139,6 +1178,8 @@ def _summarise(state: EvaluationState, args: Args, actor: Actor, now: datetime) 
     if still:
         keys = [f["key"] for f in still]
         return Rejected("flags_open", f"{len(keys)} flags are not resolved", {"flags": keys})
+    if not state.ranked:
+        return [_no_valid_bid(state)]
     data = record(state)
     try:
         computation = scoring.recompute(data)

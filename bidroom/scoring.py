@@ -12,7 +12,11 @@ the opening (bidroom.opening.draw_k), is an input:
 - ``lowest_evaluated`` (经评审的最低投标价法): no points; the evaluated price (the bid price
   plus its adjustments, each with its reason) ranks ascending.
 
-A price is valid when its bid passed the preliminary review and is not over the ceiling. Subjective
+A price is valid when its bid passed the preliminary review, has a price (not null: its form could
+be read at the opening) above 0.00, and is not over the ceiling. Any other bid is listed with its
+status (``failed_review``, ``unpriced``, ``over_ceiling``), without a score, and never stops the
+computation; only a lot without any valid price does (``no_valid_price``: the evaluation ends it as
+a failed tender, its report issued like one where no bid passed). Subjective
 items are averaged over the committee (optionally trimmed); objective items must be the same on
 every expert's sheet. Totals rank descending (evaluated prices ascending), then by the lot's
 ordered tie-breakers (:class:`TieBreaker`); bids still equal share a rank and are marked ``tied``:
@@ -69,13 +73,13 @@ with one of these codes:
     item_duplicate          two items with one id
     item_max_invalid        an item's maximum is not > 0
     tie_breaker_duplicate   a tie-breaker named twice
-    price_invalid           a bid price that is not > 0
+    price_invalid           a ceiling that is not > 0
     adjustment_unexpected   price adjustments on a lot that is not lowest_evaluated
     bid_duplicate           two bids from one bidder
     k_required              a benchmark computation without K
     k_unexpected            K given to a method that has none
     k_invalid               K not in [0, 1)
-    no_valid_price          no bid passed the review within the ceiling
+    no_valid_price          no bid passed the review with a price > 0 within the ceiling
     sheet_duplicate         two sheets of one expert for one bidder
     bidder_unknown          a sheet for a bidder without a bid
     item_unknown            a sheet scores an item the lot does not have
@@ -176,7 +180,6 @@ CODES = frozenset(
 M = TypeVar("M", bound=BaseModel)
 P = ParamSpec("P")
 R = TypeVar("R")
-V = TypeVar("V")
 
 
 def _exact(function: Callable[P, R]) -> Callable[P, R]:
@@ -464,20 +467,14 @@ class Adjustment(_Frozen):
 
 
 class Bid(_Frozen):
-    """One opened bid as the evaluation sees it: price, the preliminary review, receipt time."""
+    """One opened bid as the evaluation sees it: price (None when the opening could not read its
+    form; a price not > 0 is kept and listed ``unpriced``), the preliminary review, receipt time."""
 
     bidder: str = Field(min_length=1, max_length=128)
-    price: Dec
+    price: Dec | None
     passed: bool = True
     received_at: AwareDatetime
     adjustments: tuple[Adjustment, ...] = ()
-
-    @field_validator("price")
-    @classmethod
-    def _price(cls, value: Decimal) -> Decimal:
-        if value <= 0:
-            raise _refuse("price_invalid", "a bid price is > 0")
-        return value
 
 
 class Sheet(_Frozen):
@@ -577,11 +574,11 @@ def benchmark_score(rate: Fraction, method: Benchmark, rounding: Rounding) -> De
 
 @dataclass(frozen=True)
 class PriceLine:
-    """One bid's price result; ``status`` is valid, failed_review or over_ceiling, and an
-    invalid bid has neither score nor evaluated price."""
+    """One bid's price result; ``status`` is valid, failed_review, unpriced or over_ceiling
+    (:func:`status`), and an invalid bid has neither deviation, score nor evaluated price."""
 
     bidder: str
-    price: Decimal
+    price: Decimal | None
     status: str
     evaluated: Decimal | None = None  # lowest_evaluated: the price plus its adjustments
     deviation: Fraction | None = None  # benchmark: D in %, exact (or as the lot rounds it)
@@ -605,19 +602,35 @@ class PriceResult:
         return tuple(line for line in self.lines if line.status == "valid")
 
 
-def _status(bid: Bid, ceiling: Decimal | None) -> str:
-    if not bid.passed:
+STATUSES = ("valid", "failed_review", "unpriced", "over_ceiling")
+
+
+def status(passed: bool, price: Decimal | None, ceiling: Decimal | None) -> str:
+    """Whether a bid's price is valid, and if not the first reason: the review failed it, it has
+    no price above 0.00 (its form unread at the opening, or 0.00), or it is over the ceiling."""
+    if not passed:
         return "failed_review"
-    if ceiling is not None and bid.price > ceiling:
+    if price is None or price <= 0:
+        return "unpriced"
+    if ceiling is not None and price > ceiling:
         return "over_ceiling"
     return "valid"
 
 
+def _status(bid: Bid, ceiling: Decimal | None) -> str:
+    return status(bid.passed, bid.price, ceiling)
+
+
+def _price_of(bid: Bid) -> Decimal:
+    assert bid.price is not None  # a valid bid's
+    return bid.price
+
+
 def _valid_prices(method: PriceMethod, bids: Sequence[Bid]) -> list[Decimal]:
-    prices = [b.price for b in bids if _status(b, method.ceiling) == "valid"]
+    prices = [_price_of(b) for b in bids if _status(b, method.ceiling) == "valid"]
     if not prices:
         raise ScoringError(
-            "no bid passed the review within the ceiling: there is no valid price",
+            "no bid passed the review with a price within the ceiling: there is no valid price",
             code="no_valid_price",
             detail={
                 "bids": len(bids),
@@ -674,9 +687,12 @@ def _low_price(method: LowPrice, bids: Sequence[Bid], rounding: Rounding) -> Pri
     lowest = min(_valid_prices(method, bids))
     lines = []
     for bid in bids:
-        status = _status(bid, method.ceiling)
-        score = low_price_score(lowest, bid.price, method.weight, rounding)
-        lines.append(PriceLine(bid.bidder, bid.price, status, score=_if_valid(status, score)))
+        state = _status(bid, method.ceiling)
+        if state != "valid":
+            lines.append(PriceLine(bid.bidder, bid.price, state))
+            continue
+        score = low_price_score(lowest, _price_of(bid), method.weight, rounding)
+        lines.append(PriceLine(bid.bidder, bid.price, state, score=score))
     return PriceResult(method.method, tuple(lines), lowest=lowest)
 
 
@@ -688,18 +704,13 @@ def _benchmark(
     b = benchmark_price(s, k, rounding)
     lines = []
     for bid in bids:
-        status = _status(bid, method.ceiling)
-        rate = deviation(bid.price, b, rounding)
+        state = _status(bid, method.ceiling)
+        if state != "valid":
+            lines.append(PriceLine(bid.bidder, bid.price, state))
+            continue
+        rate = deviation(_price_of(bid), b, rounding)
         score = benchmark_score(rate, method, rounding)
-        lines.append(
-            PriceLine(
-                bid.bidder,
-                bid.price,
-                status,
-                deviation=_if_valid(status, rate),
-                score=_if_valid(status, score),
-            )
-        )
+        lines.append(PriceLine(bid.bidder, bid.price, state, deviation=rate, score=score))
     shown = Trimmed(s, mean.kept, mean.dropped)
     return PriceResult(method.method, tuple(lines), mean=shown, k=k, benchmark=b)
 
@@ -708,16 +719,13 @@ def _lowest_evaluated(method: LowestEvaluated, bids: Sequence[Bid]) -> PriceResu
     _valid_prices(method, bids)
     lines = []
     for bid in bids:
-        status = _status(bid, method.ceiling)
-        evaluated = sum((a.amount for a in bid.adjustments), bid.price)
-        lines.append(
-            PriceLine(bid.bidder, bid.price, status, evaluated=_if_valid(status, evaluated))
-        )
+        state = _status(bid, method.ceiling)
+        if state != "valid":
+            lines.append(PriceLine(bid.bidder, bid.price, state))
+            continue
+        evaluated = sum((a.amount for a in bid.adjustments), _price_of(bid))
+        lines.append(PriceLine(bid.bidder, bid.price, state, evaluated=evaluated))
     return PriceResult(method.method, tuple(lines))
-
-
-def _if_valid(status: str, value: V) -> V | None:
-    return value if status == "valid" else None
 
 
 # item scores and totals ---------------------------------------------------------------------
@@ -854,6 +862,7 @@ def totals(
         tech = sum((s.score for s in mine if s.item in technical), Decimal(0))
         summed = sum((s.score for s in mine), Decimal(0))
         total = None if line.score is None else summed + line.score
+        assert line.price is not None  # a valid line's
         result.append(
             Total(
                 line.bidder,
@@ -1108,13 +1117,16 @@ def evaluate(
 
     Flags do not stop the computation, but a score out of range, a missing score or an objective
     item in dispute does (``score_out_of_range``, ``score_missing``, ``objective_inconsistent``):
-    they must be resolved before a total means anything.
+    they must be resolved before a total means anything. Only the sheets of valid bids (the bids
+    ranked) are checked and counted: a sheet of a failed, unpriced or over-ceiling bid never
+    holds up the summary.
     """
     price = price_scores(params.price, bids, k, params.rounding)
     names = {b.bidder for b in bids}
     _index_sheets(params, sheets, names)
-    flags = deviations(params, sheets)
-    items = item_scores(params, sheets, [line.bidder for line in price.valid])
+    ranked = {line.bidder for line in price.valid}
+    flags = deviations(params, [s for s in sheets if s.bidder in ranked])
+    items = item_scores(params, sheets, sorted(ranked))
     received = {b.bidder: b.received_at for b in bids}
     rows = totals(params, price, items, received)
     return Evaluation(
@@ -1168,7 +1180,7 @@ def _price_json(price: PriceResult) -> dict[str, Any]:
     lines = [
         {
             "bidder": line.bidder,
-            "price": text(line.price),
+            "price": _opt(line.price),
             "status": line.status,
             "evaluated": _opt(line.evaluated),
             "deviation": _opt_exact(line.deviation),

@@ -695,6 +695,62 @@ def test_a_scoring_refusal_reaches_the_leader_with_its_code() -> None:
     assert s.refused("evaluation.summarise", EXPERTS[0]) == "k_required"
 
 
+def with_bids(*prices: str | None) -> list[dict[str, Any]]:
+    """CONFIG's bids B1, B2, B3 with these prices (None: the form could not be read)."""
+    return [
+        {**opened(b, "", "decrypted"), "price": p}
+        for b, p in zip((B1, B2, B3), prices, strict=True)
+    ]
+
+
+def test_unpriced_and_zero_priced_bids_are_listed_and_never_block_the_summary() -> None:
+    s = reviewing(bids=with_bids("98", "0.00", None))
+    for e in EXPERTS:  # B3 (price null) fails the review, B2 (0.00) passes it
+        s.ok("evaluation.submit_review", e, verdicts=verdicts({(B3, "licence"): "报价无法读取"}))
+    assert s.state.passed == (B1, B2) and s.state.ranked == (B1,)
+    for e in EXPERTS:  # B1's sheets are all it waits for
+        s.ok("evaluation.submit_sheet", e, bid=B1, **sheet())
+    assert s.state.phase == "deviations" and s.state.flags == ()
+    s.ok("evaluation.summarise", EXPERTS[0])
+    summary = s.state.summary
+    assert summary is not None and summary["computation"] == scoring.recompute(summary["record"])
+    lines = {x["bidder"]: x["status"] for x in summary["computation"]["price"]["lines"]}
+    assert lines == {B1: "valid", B2: "unpriced", B3: "failed_review"}
+    assert summary["computation"]["recommended"] == [B1]
+
+
+def test_flags_on_sheets_of_bids_over_the_ceiling_do_not_hold_up_the_summary() -> None:
+    params = {**PARAMS, "price": {**PARAMS["price"], "ceiling": "99"}}
+    s = scoring_phase(params=params)
+    assert s.state.ranked == (B1,)
+    s.ok("evaluation.submit_sheet", EXPERTS[-1], bid=B2, **sheet(tech="45"))  # out of range
+    s.ok("evaluation.submit_sheet", EXPERTS[0], bid=B3, **sheet(tech="1"))  # abnormal, missing
+    for e in EXPERTS:
+        s.ok("evaluation.submit_sheet", e, bid=B1, **sheet())
+    assert s.state.phase == "deviations" and s.state.flags == ()
+    s.ok("evaluation.summarise", EXPERTS[0])
+    computation = s.state.summary["computation"] if s.state.summary else None
+    assert computation is not None and computation["flags"] == []
+    lines = {x["bidder"]: x["status"] for x in computation["price"]["lines"]}
+    assert lines == {B1: "valid", B2: "over_ceiling", B3: "over_ceiling"}
+
+
+def test_no_valid_bid_ends_as_a_failed_tender_with_its_report() -> None:
+    params = {**PARAMS, "price": {**PARAMS["price"], "ceiling": "90"}}
+    s = reviewing(params=params, bids=with_bids("98", "0.00", None))
+    for e in EXPERTS:
+        s.ok("evaluation.submit_review", e, verdicts=verdicts())
+    assert s.log[-1].name == "evaluation.summarised"
+    assert s.state.phase == "summary" and s.state.summary is not None
+    assert s.state.summary["reason"] == "no_valid_bid"
+    assert s.state.summary["computation"] is None
+    s.ok("evaluation.issue_report", SYSTEM, digest=DIGEST, pages=2)  # the failed tender's report
+    replayed = evaluation.initial(s.config)
+    for event in roundtrip(s.log):
+        replayed = evaluation.apply(replayed, event)
+    assert replayed.phase == "signing" and replayed.summary == s.state.summary
+
+
 # faults ------------------------------------------------------------------------------------
 
 

@@ -1093,3 +1093,81 @@ def test_exact_halves_behind_non_terminating_low_price_ratios(h: int, c: int, mo
     score = result.line("B2").score
     assert score is not None
     assert Fraction(score) == reference_round(Fraction(h, 200), 2, mode)
+
+
+# invalid bids are listed, never block (issue 15 §4) ------------------------------------------
+
+
+def test_unpriced_zero_failed_and_over_ceiling_bids_are_listed_without_blocking() -> None:
+    params = Params(
+        price=benchmark(ceiling=D(120), trim=Trim.NONE), items=(Item(id="tech", max=D(40)),)
+    )
+    entries = [
+        *bids("95", "105"),
+        Bid(bidder="null", price=None, received_at=T0),  # its form could not be read
+        bid("zero", "0.00"),
+        bid("failed", "0", passed=False),
+        bid("over", "130"),
+    ]
+    # sheets of the bids that are not ranked: one out of range, one abnormal, one missing item
+    sheets = [
+        *(Sheet(expert=e, bidder=b, scores={"tech": D(30)}) for e in ("e1", "e2") for b in ("B1", "B2")),
+        Sheet(expert="e1", bidder="over", scores={"tech": D(99)}),
+        Sheet(expert="e2", bidder="over", scores={"tech": D(1)}),
+        Sheet(expert="e1", bidder="zero", scores={}),
+    ]  # fmt: skip
+    result = scoring.evaluate(params, entries, sheets, D(0))
+    statuses = {line.bidder: line.status for line in result.price.lines}
+    assert statuses == {
+        "B1": "valid",
+        "B2": "valid",
+        "null": "unpriced",
+        "zero": "unpriced",
+        "failed": "failed_review",
+        "over": "over_ceiling",
+    }
+    assert result.flags == ()
+    assert [t.bidder for t in result.totals] == ["B1", "B2"]
+    assert result.ranking.recommended == ("B1", "B2")
+    data = {
+        "params": params.model_dump(mode="json"),
+        "k": "0",
+        "bids": [
+            {
+                "bidder": b.bidder,
+                "price": None if b.price is None else str(b.price),
+                "passed": b.passed,
+                "received_at": T0.isoformat(),
+            }
+            for b in entries
+        ],
+    }
+    data["params"]["items"] = []
+    lines = {x["bidder"]: x for x in scoring.recompute(data)["price"]["lines"]}
+    assert lines["null"] == {
+        "bidder": "null",
+        "price": None,
+        "status": "unpriced",
+        "evaluated": None,
+        "deviation": None,
+        "score": None,
+    }
+
+
+@pytest.mark.parametrize("method", [LowPrice(weight=D("0.3")), LowestEvaluated()])
+def test_a_zero_or_missing_price_is_unpriced_for_every_method(method: scoring.PriceMethod) -> None:
+    entries = [*bids("100"), bid("zero", "0.00"), Bid(bidder="null", price=None, received_at=T0)]
+    result = scoring.price_scores(method, entries, None, ROUND)
+    assert [line.status for line in result.lines] == ["valid", "unpriced", "unpriced"]
+
+
+def test_only_unpriced_bids_leave_no_valid_price() -> None:
+    with refused("no_valid_price"):
+        scoring.price_scores(LowPrice(weight=D("0.3")), [bid("zero", "0")], None, ROUND)
+
+
+def test_status_names_the_first_reason() -> None:
+    assert scoring.status(False, None, D(1)) == "failed_review"
+    assert scoring.status(True, D("-1"), None) == "unpriced"
+    assert scoring.status(True, D(2), D(1)) == "over_ceiling"
+    assert scoring.status(True, D(1), D(1)) == "valid"
