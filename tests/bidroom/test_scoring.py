@@ -1110,12 +1110,13 @@ def test_unpriced_zero_failed_and_over_ceiling_bids_are_listed_without_blocking(
         bid("over", "130"),
     ]
     # sheets of the bids that are not ranked: one out of range, one abnormal, one missing item
+    fine = [("e1", "B1"), ("e2", "B1"), ("e1", "B2"), ("e2", "B2")]
     sheets = [
-        *(Sheet(expert=e, bidder=b, scores={"tech": D(30)}) for e in ("e1", "e2") for b in ("B1", "B2")),
+        *(Sheet(expert=e, bidder=b, scores={"tech": D(30)}) for e, b in fine),
         Sheet(expert="e1", bidder="over", scores={"tech": D(99)}),
         Sheet(expert="e2", bidder="over", scores={"tech": D(1)}),
         Sheet(expert="e1", bidder="zero", scores={}),
-    ]  # fmt: skip
+    ]
     result = scoring.evaluate(params, entries, sheets, D(0))
     statuses = {line.bidder: line.status for line in result.price.lines}
     assert statuses == {
