@@ -12,9 +12,9 @@ refusal is a TenderError whose ``code`` names the rule (docs/opening.md "Tenders
     method_unknown         method not low_price | benchmark | lowest_evaluated
     k_range_required       a benchmark lot without k_range
     k_range_unexpected     a k_range on a lot that is not benchmark
-    k_range_invalid        k_range is not [low, high, step] with 0 <= low < high, 0 < step
-                           <= high - low, high - low a whole number of steps, each value
-                           with at most 6 decimal places and no exponent
+    k_range_invalid        k_range is not [low, high, step] with 0 <= low < high <= 0.20
+                           (K_MAX), 0 < step <= high - low, high - low a whole number of
+                           steps, each value with at most 6 decimal places and no exponent
     remedy_unknown         remedy not quorum | none
     custodians_too_few     fewer than 2 custodians
     custodian_unreadable   a custodian certificate is not PEM
@@ -47,6 +47,8 @@ present it is complete, and frozen with the rest of the spec, K excepted, which 
                                 price_invalid, number_invalid)
     evaluation_method_mismatch  params.price.method is not the lot's method
     evaluation_ceiling_mismatch params.price.ceiling differs from the lot's ceiling_price
+    category_required           a low_price lot whose params.price names no category (goods or
+                                services): 87号令 Art. 55 bounds W by it
     criteria_empty              no preliminary review criterion
     criteria_duplicate          two criteria with one id
     review_rule_unknown         review_rule not majority | unanimity
@@ -389,6 +391,12 @@ def _check_k_range(k_range: Sequence[Decimal]) -> None:
     low, high, step = k_range
     if not (0 <= low < high and 0 < step <= high - low):
         raise _refuse("k_range_invalid", "k_range needs 0 <= low < high and 0 < step <= high - low")
+    if high > K_MAX:
+        raise _refuse(
+            "k_range_invalid",
+            f"K is at most {K_MAX}: B = S x (1 - K) stays at least {1 - K_MAX} of S "
+            '(a range like ["0.95", "0.99", "0.01"] is the B = S x K convention: write 1 - K)',
+        )
     # K's text is written with max(scale(low), scale(step)) decimal places, never an exponent,
     # and every value of the range is drawn: docs/opening.md "The draw of K".
     if not all(-K_SCALE <= int(v.as_tuple().exponent) <= 0 for v in k_range):
@@ -398,6 +406,11 @@ def _check_k_range(k_range: Sequence[Decimal]) -> None:
 
 
 K_SCALE = 6  # at most 6 decimal places in k_range: plain decimal notation, no exponent
+# The largest K a lot may draw. B = S x (1 - K) (bidroom.scoring): K is how far the benchmark
+# sits below the mean of the valid prices (下浮系数); published ranges run to a few percent, and
+# past 0.20 the benchmark is no longer "near the mean" but a different rule (K = 0.95 typed for
+# the B = S x K convention zeroes every price score), so publication refuses it.
+K_MAX = Decimal("0.20")
 
 
 def _check_evaluation(evaluation: Evaluation, method: str, ceiling: Decimal) -> None:
@@ -411,6 +424,11 @@ def _check_evaluation(evaluation: Evaluation, method: str, ceiling: Decimal) -> 
     if stated is not None and Decimal(stated) != ceiling:
         raise _refuse(
             "evaluation_ceiling_mismatch", "params.price.ceiling, if given, is the ceiling_price"
+        )
+    if method == "low_price" and price.get("category") is None:
+        raise _refuse(
+            "category_required",
+            "a low_price lot names its category (goods or services): 87号令 Art. 55 bounds W by it",
         )
 
 
@@ -481,6 +499,7 @@ _CODES = frozenset(
         "evaluation_params_invalid",
         "evaluation_method_mismatch",
         "evaluation_ceiling_mismatch",
+        "category_required",
         "criteria_empty",
         "criteria_duplicate",
         "review_rule_unknown",

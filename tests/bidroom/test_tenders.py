@@ -116,6 +116,9 @@ def _with(body: dict[str, Any], **changes: Any) -> dict[str, Any]:
         ({"k_range": ["0.01", "0.06", "0.02"]}, "k_range_invalid"),
         ({"k_range": ["0", "0.0000010", "0.0000001"]}, "k_range_invalid"),  # 7 places
         ({"k_range": ["0", "1E+1", "1"]}, "k_range_invalid"),  # an exponent
+        ({"k_range": ["0.95", "0.99", "0.01"]}, "k_range_invalid"),  # B = S x K, mistyped
+        ({"k_range": ["0", "5", "1"]}, "k_range_invalid"),  # K = 3 could be drawn
+        ({"k_range": ["0.00", "0.21", "0.01"]}, "k_range_invalid"),  # over K_MAX = 0.20
         ({"remedy": "retry"}, "remedy_unknown"),
         ({"k": 1}, "k_out_of_range"),
         ({"k": 4}, "k_out_of_range"),
@@ -404,8 +407,29 @@ def test_three_experts_is_the_smallest_committee(body: dict[str, Any]) -> None:
     assert tenders.parse_tender(_evaluated(body, venues=three), CAP).lots[0].evaluation
 
 
+def test_a_k_range_up_to_k_max_is_published(body: dict[str, Any]) -> None:
+    body["lots"][0]["k_range"] = ["0.00", "0.20", "0.05"]
+    spec = tenders.parse_tender(body, CAP).lots[0]
+    assert spec.k_range is not None and spec.k_range[1] == tenders.K_MAX
+
+
+def test_a_low_price_lot_names_its_category(body: dict[str, Any]) -> None:
+    """87号令 Art. 55 bounds the price weight by the category: without one, no bound applies."""
+    bare = {"price": {"method": "low_price", "weight": "0.30"}}
+    lot = _evaluated(body, params=bare)
+    lot["lots"][0].update(method="low_price", k_range=None)
+    assert refusal(lot) == "category_required"
+    services = {"price": {"method": "low_price", "weight": "0.45", "category": "services"}}
+    lot = _evaluated(body, params=services)
+    lot["lots"][0].update(method="low_price", k_range=None)
+    assert refusal(lot) == "weight_out_of_range"  # services: 10-30 %
+
+
 def test_the_scoring_method_is_the_lot_s(body: dict[str, Any]) -> None:
-    low_price = {"price": {"method": "low_price", "weight": "0.30"}, "items": []}
+    low_price = {
+        "price": {"method": "low_price", "weight": "0.30", "category": "goods"},
+        "items": [],
+    }
     assert refusal(_evaluated(body, params=low_price)) == "evaluation_method_mismatch"
     lot = _evaluated(body, params=low_price)
     lot["lots"][0].update(method="low_price", k_range=None)
@@ -559,7 +583,7 @@ def test_the_evaluation_config_needs_a_complete_published_record(body: dict[str,
 
 
 def test_a_lot_without_a_draw_takes_no_k(body: dict[str, Any]) -> None:
-    low_price = {"price": {"method": "low_price", "weight": "0.30"}}
+    low_price = {"price": {"method": "low_price", "weight": "0.30", "category": "services"}}
     lot = _evaluated(body, params=low_price)
     lot["lots"][0].update(method="low_price", k_range=None)
     spec = tenders.parse_tender(lot, CAP).lots[0]
