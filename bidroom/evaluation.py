@@ -1078,9 +1078,9 @@ def _numbers(args: Args) -> JSON:
 
 
 def _all_sheets_in(state: EvaluationState) -> bool:
-    """Every member's sheet for every bid that will be ranked (a passed bid that is unpriced or
-    over the ceiling may be scored, but is never waited for)."""
-    return all((e, b) in state.sheets for e in state.members for b in state.ranked)
+    """Every member's sheet for every passed bid (the pages ask for them all; the check and the
+    summary then count only the bids that will be ranked)."""
+    return all((e, b) in state.sheets for e in state.members for b in state.passed)
 
 
 def _checked(state: EvaluationState) -> Event:

@@ -708,8 +708,9 @@ def test_unpriced_and_zero_priced_bids_are_listed_and_never_block_the_summary() 
     for e in EXPERTS:  # B3 (price null) fails the review, B2 (0.00) passes it
         s.ok("evaluation.submit_review", e, verdicts=verdicts({(B3, "licence"): "报价无法读取"}))
     assert s.state.passed == (B1, B2) and s.state.ranked == (B1,)
-    for e in EXPERTS:  # B1's sheets are all it waits for
+    for e in EXPERTS:  # B2 is scored too, by one expert out of range: no flag, never ranked
         s.ok("evaluation.submit_sheet", e, bid=B1, **sheet())
+        s.ok("evaluation.submit_sheet", e, bid=B2, **sheet(tech="45" if e is EXPERTS[0] else "1"))
     assert s.state.phase == "deviations" and s.state.flags == ()
     s.ok("evaluation.summarise", EXPERTS[0])
     summary = s.state.summary
@@ -723,9 +724,9 @@ def test_flags_on_sheets_of_bids_over_the_ceiling_do_not_hold_up_the_summary() -
     params = {**PARAMS, "price": {**PARAMS["price"], "ceiling": "99"}}
     s = scoring_phase(params=params)
     assert s.state.ranked == (B1,)
-    s.ok("evaluation.submit_sheet", EXPERTS[-1], bid=B2, **sheet(tech="45"))  # out of range
-    s.ok("evaluation.submit_sheet", EXPERTS[0], bid=B3, **sheet(tech="1"))  # abnormal, missing
-    for e in EXPERTS:
+    for e in EXPERTS:  # on B2 one out of range, on B3 one abnormal: neither is ranked
+        s.ok("evaluation.submit_sheet", e, bid=B2, **sheet(tech="45" if e is EXPERTS[-1] else "30"))
+        s.ok("evaluation.submit_sheet", e, bid=B3, **sheet(tech="1" if e is EXPERTS[0] else "30"))
         s.ok("evaluation.submit_sheet", e, bid=B1, **sheet())
     assert s.state.phase == "deviations" and s.state.flags == ()
     s.ok("evaluation.summarise", EXPERTS[0])
