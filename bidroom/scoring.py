@@ -63,7 +63,8 @@ with one of these codes:
 
     record_invalid          the record or the parameters are not of the expected shape
     format_unknown          the record is not a bidroom-evaluation-record version 1
-    number_invalid          a number is a float, a bool, or not a finite decimal
+    number_invalid          a number is a float, a bool, not a finite decimal, or has more
+                            than 30 digits before the point or 40 after it
     weight_invalid          the price weight W is not in (0, 1]
     weight_out_of_range     W outside its category's range (goods 30-60 %, services 10-30 %)
     coefficient_invalid     C not > 0, or E_high / E_low negative
@@ -129,6 +130,10 @@ WEIGHT_RANGES: Mapping[str, tuple[Decimal, Decimal]] = {
     "goods": (Decimal("0.30"), Decimal("0.60")),
     "services": (Decimal("0.10"), Decimal("0.30")),
 }
+# The exact arithmetic (fractions) takes any size; these bounds keep a hostile record from making
+# numbers of millions of digits (1E+999999) while leaving every real amount, weight and K in.
+MAX_WHOLE_DIGITS = 30
+MAX_PLACES = 40
 EVIDENCE_PLACES = 4  # means and ratios shown in a flag's evidence (the test itself is exact)
 HUNDRED = Decimal(100)
 # The codes params_from_json raises for a lot's parameters (a tender passes them through).
@@ -252,6 +257,14 @@ def _decimal(value: object) -> Decimal:
         raise _refuse("number_invalid", f"{value!r} is not a decimal number") from None
     if not number.is_finite():
         raise _refuse("number_invalid", "numbers are finite")
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    if number and (number.adjusted() >= MAX_WHOLE_DIGITS or exponent < -MAX_PLACES):
+        raise _refuse(
+            "number_invalid",
+            f"numbers have at most {MAX_WHOLE_DIGITS} digits before the point "
+            f"and {MAX_PLACES} after it",
+        )
     return number
 
 

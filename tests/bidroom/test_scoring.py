@@ -1172,3 +1172,21 @@ def test_status_names_the_first_reason() -> None:
     assert scoring.status(True, D("-1"), None) == "unpriced"
     assert scoring.status(True, D(2), D(1)) == "over_ceiling"
     assert scoring.status(True, D(1), D(1)) == "valid"
+
+
+@pytest.mark.parametrize(
+    "full", ["1E+999999", "1" + "0" * 30, "0." + "0" * 40 + "1", "1." + "0" * 40 + "1"]
+)
+def test_numbers_of_absurd_size_are_refused_not_computed(full: str) -> None:
+    with refused("number_invalid"):
+        scoring.params_from_json(
+            {"price": {"method": "benchmark", "full": full, "e_high": "0.2", "e_low": "0.1"}}
+        )
+
+
+def test_numbers_within_the_bounds_compute_exactly() -> None:
+    k = "0." + "9" * 38  # K with 38 nines is < 1: B is tiny but positive, every score 0
+    method = benchmark(full=D("9" * 30))
+    result = scoring.price_scores(method, bids("1" + "0" * 29, "1"), D(k), ROUND)
+    assert result.benchmark is not None and result.benchmark > 0
+    assert all(line.score is not None for line in result.lines)
