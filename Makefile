@@ -36,7 +36,7 @@ lint: sync
 	$(BIN)/mypy bidroom ca signaling
 
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 # Re-resolve every package to its newest allowed version (then run `make test` and commit uv.lock).
 lock: $(UV)

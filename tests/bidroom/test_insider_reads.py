@@ -79,7 +79,7 @@ async def window(tmp_path: Path) -> AsyncIterator[Window]:
     chair = world.people["王敏"]
     try:
         async with httpx.AsyncClient(base_url=node.url, timeout=TIMEOUT) as http:
-            deadline = datetime.now(UTC) + timedelta(seconds=15)
+            deadline = datetime.now(UTC) + timedelta(seconds=40)
             custodians = ("代理机构", "公证处", "平台运营")
             lot_spec = lot_body(world, custodians, deadline=deadline.isoformat(), window_minutes=5)
             body = {"number": "ZJ-ZS-2026-0417", "title": "六横岛环卫", "lots": [lot_spec]}
@@ -102,7 +102,7 @@ async def window(tmp_path: Path) -> AsyncIterator[Window]:
             watcher = await RoomClient.connect(
                 node.ws_url, chair.token(), lot["room"], name="chair"
             )
-            await watcher.event("opening.count_published", timeout=TIMEOUT + 20)
+            await watcher.event("opening.count_published", timeout=TIMEOUT + 45)
             started = await watcher.command("opening.start_window")
             assert started["type"] == "ack", started
             await watcher.event("opening.window_started")

@@ -32,7 +32,7 @@ ROOM = r"opening-[0-9a-f]{32}-1"  # the demo lot's opening room
 TITLE = "六横岛环卫一体化服务项目 第1标段（六横镇）"
 BIDDER_ORG = "六横海洁环境服务有限公司"
 TIMEOUT_MS = 15_000
-STARTUP_S = 60
+STARTUP_S = 180
 PASSWORD = "证书密码-2026"
 # Refusals the scenario provokes on purpose show up as failed requests in the console.
 EXPECTED_REFUSAL = re.compile(
