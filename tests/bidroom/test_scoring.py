@@ -862,7 +862,7 @@ def test_float_prices_are_refused() -> None:
         "params": {"price": {"method": "lowest_evaluated"}},
         "bids": [{"bidder": "A", "price": 99.9, "received_at": T0.isoformat()}],
     }
-    with refused("number_invalid"):
+    with refused("money_invalid"):
         scoring.recompute(data)
 
 
@@ -1185,8 +1185,15 @@ def test_numbers_of_absurd_size_are_refused_not_computed(full: str) -> None:
 
 
 def test_numbers_within_the_bounds_compute_exactly() -> None:
-    k = "0." + "9" * 38  # K with 38 nines is < 1: B is tiny but positive, every score 0
+    """The largest amount and the smallest, K at its bounds, C of 30 digits: exact, no error."""
     method = benchmark(full=D("9" * 30))
-    result = scoring.price_scores(method, bids("1" + "0" * 29, "1"), D(k), ROUND)
-    assert result.benchmark is not None and result.benchmark > 0
-    assert all(line.score is not None for line in result.lines)
+    for k in ("0.2", "0.000001"):
+        result = scoring.price_scores(method, bids("9" * 15 + ".99", "0.01"), D(k), ROUND)
+        assert result.benchmark is not None and result.benchmark > 0
+        assert all(line.score is not None for line in result.lines)
+
+
+@pytest.mark.parametrize("k", ["0." + "9" * 38, "0.21", "0.0000001", "-0.01", "1"])
+def test_k_outside_what_a_published_range_can_draw_is_refused(k: str) -> None:
+    with refused("k_invalid"):
+        scoring.price_scores(benchmark(), bids("100"), D(k), ROUND)
