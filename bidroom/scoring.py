@@ -645,8 +645,24 @@ def trimmed_mean(values: Iterable[Decimal], trim: Trim, trim_from: int = 5) -> T
     each = trim.each if len(ordered) >= max(trim_from, 2 * trim.each + 1) else 0
     kept = tuple(ordered[each : len(ordered) - each])
     dropped = tuple(ordered[:each] + ordered[len(ordered) - each :])
-    mean = sum((Fraction(v) for v in kept), Fraction(0)) / len(kept)
-    return Trimmed(mean, kept, dropped)
+    units, places = as_units(kept)
+    return Trimmed(Fraction(sum(units), len(kept) * 10**places), kept, dropped)
+
+
+def as_units(values: Sequence[Decimal]) -> tuple[list[int], int]:
+    """``values`` as integers of one scale, exactly: (units, places), each value being its unit
+    x 10**-places (no decimal context: integer sums and products stay exact and fast)."""
+    places = max([0, *(-int(v.as_tuple().exponent) for v in values)])
+    return [int(v.scaleb(places, _UNLIMITED)) for v in values], places
+
+
+# Shifting a Decimal's exponent in this context never rounds (and would raise if it did).
+_UNLIMITED = decimal.Context(
+    prec=decimal.MAX_PREC,
+    Emax=decimal.MAX_EMAX,
+    Emin=decimal.MIN_EMIN,
+    traps=[decimal.Inexact, decimal.InvalidOperation, decimal.Overflow],
+)
 
 
 def low_price_score(
@@ -1153,10 +1169,15 @@ def abnormal_scores(
     mean 14.6 would flag four of five). With m = 0 every non-zero score is flagged (its ratio is
     then null)."""
     flags = []
+    t = Fraction(threshold)
     for bidder, item, scores in _by_item(items, sheets, "subjective"):
-        base = trimmed_mean([s for _, s in scores], trim, trim_from).mean
-        for expert, score in scores:
-            if abs(Fraction(score) - base) > Fraction(threshold) * abs(base):
+        values = [s for _, s in scores]
+        base = trimmed_mean(values, trim, trim_from).mean
+        units, places = as_units(values)
+        # |u / 10^p - n / d| > t x |n| / d, in integers: |u d - n 10^p| x t.d > t.n x |n| x 10^p
+        bound = t.numerator * abs(base.numerator) * 10**places
+        for (expert, score), unit in zip(scores, units, strict=True):
+            if abs(unit * base.denominator - base.numerator * 10**places) * t.denominator > bound:
                 evidence = _abnormal_evidence(score, base, threshold)
                 flags.append(Flag("abnormal", bidder, expert, item.id, evidence))
     return _sorted(flags)
