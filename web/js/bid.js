@@ -29,7 +29,7 @@ import { zip } from "./zip.js";
 const { t } = i18n;
 const ACTION_PREFIX = "bidroom action v1\n";
 const HASH_PIECE = 1 << 20;
-const MONEY = /^(0|[1-9]\d{0,14})(\.\d{1,2})?$/; // bidroom/money.py's one format
+const MONEY = /^(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$/; // bidroom/money.py's one format
 const PERCENT = /^(0|[1-9]\d{0,2})(\.\d{1,4})?$/;
 const INTEGER = /^(0|[1-9]\d{0,5})$/; // and at most 100000 (bidroom/bidform.py)
 const TEXT_MAX = 200;

@@ -21,7 +21,7 @@ import * as servertime from "./servertime.js";
 const { t } = i18n;
 const BEIJING_MS = 8 * 3600 * 1000; // UTC+8, no daylight saving
 const MiB = 1 << 20;
-const MONEY = /^(0|[1-9]\d{0,14})(\.\d{1,2})?$/; // bidroom/money.py's one format
+const MONEY = /^(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$/; // bidroom/money.py's one format
 const DECIMAL = /^\d+(\.\d+)?$/; // k_range's own rules: krange.js
 const CATALOGUE = ["price", "duration_days", "quality", "project_manager", "guarantee", "warranty_months", "discount_rate"];
 const METHODS = ["low_price", "benchmark", "lowest_evaluated"];
