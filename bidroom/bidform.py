@@ -24,6 +24,12 @@ Rules of this file: no I/O (bytes in, a dict or a :class:`FormError` out), amoun
 - ``form_other_lot``: the form names another lot
 - ``form_duplicate``: the archive has a second ``bid.json``
 - ``form_bad_field``: a field has the wrong type or form (``detail["field"]`` names it)
+- ``price_not_positive``: (:func:`sealable` only) the price is 0.00
+
+The opening reads a form priced 0.00 as written (the sheet shows it; the evaluation lists the bid
+``unpriced``, never ranked: docs/evaluation.md); the bidder's own tools refuse to seal one
+(:func:`sealable`: ``bidroom bid seal`` and the bid page), since a sealed price is out of
+everyone's sight until the opening.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import IO, Any
 
+from bidroom import money as amounts
 from bidroom.errors import BidroomError
 
 FORMAT = "bidroom-bid-form"
@@ -44,7 +51,6 @@ VERSION = 1
 FORM_MEMBER = "bid.json"
 MAX_FORM_BYTES = 64 * 1024
 TEXT_MAX = 200
-MONEY = re.compile(r"^(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$")
 PERCENT = re.compile(r"^(0|[1-9][0-9]{0,2})(\.[0-9]{1,4})?$")
 GUARANTEE_KINDS = frozenset({"bank", "insurance", "deposit"})
 
@@ -56,10 +62,9 @@ class FormError(BidroomError):
 
 
 def money(value: object) -> Decimal | None:
-    """A money string as a Decimal, or None if it is not one (``"1234.50"``, never a float)."""
-    if not isinstance(value, str) or not MONEY.match(value):
-        return None
-    return Decimal(value)
+    """A money string as a Decimal, or None if it is not one (``"1234.50"``, never a float):
+    bidroom.money's one format."""
+    return amounts.parse(value)
 
 
 def form_from_archive(archive: bytes | IO[bytes], lot: str) -> dict[str, Any]:
@@ -85,6 +90,19 @@ def form_from_archive(archive: bytes | IO[bytes], lot: str) -> dict[str, Any]:
     except (RuntimeError, NotImplementedError) as exc:  # encrypted, or an unknown compression
         raise FormError("bid.json cannot be read from the archive", code="form_unreadable") from exc
     return read_form(data, lot)
+
+
+def sealable(archive: bytes | IO[bytes], lot: str) -> dict[str, Any]:
+    """The form of a bid about to be sealed: readable as the opening will read it
+    (:func:`form_from_archive`), for ``lot``, and priced above 0.00 (``price_not_positive``)."""
+    form = form_from_archive(archive, lot)
+    if amounts.positive(form["price"]) is None:
+        raise FormError(
+            f"the price is {form['price']}: a bid is priced above 0.00",
+            code="price_not_positive",
+            detail={"field": "price", "price": form["price"]},
+        )
+    return form
 
 
 def read_form(data: bytes, lot: str) -> dict[str, Any]:
@@ -150,7 +168,7 @@ def _text(doc: Mapping[str, Any], name: str) -> str:
 def _percent(doc: Mapping[str, Any], name: str) -> str:
     value = doc.get(name)
     text = str(value) if type(value) is int else value
-    if not isinstance(text, str) or not PERCENT.match(text):
+    if not isinstance(text, str) or PERCENT.fullmatch(text) is None:
         raise _bad(name, 'a decimal percent string, e.g. "2.5"')
     if Decimal(text) > 100:
         raise _bad(name, "at most 100 (percent)")

@@ -172,9 +172,18 @@ def _current_bid(client: httpx.Client, url: str, envelope: str | None) -> tuple[
 
 
 def _add_bid_commands(top: Any) -> None:
-    """`bid upload` and `bid withdraw`, next to the offline `bid` commands of ca.commands."""
+    """`bid upload` and `bid withdraw`, next to the offline `bid` commands of ca.commands; `bid
+    seal` checks the bid's form first (bidroom.sealing)."""
     group = top.choices["bid"]
     [bid] = [a for a in group._actions if isinstance(a, argparse._SubParsersAction)]
+    seal = bid.choices["seal"]
+    seal.add_argument(
+        "--no-form-check",
+        action="store_true",
+        help="seal the file as it is: do not check first that it is a bid archive whose form "
+        "(bid.json) names this lot and a price above 0.00",
+    )
+    seal.set_defaults(run="bidroom.sealing:bid_seal")
     up = bid.add_parser("upload", help="upload a sealed bid to a lot (tus; resumes)")
     up.add_argument("envelope", type=Path)
     up.add_argument("--lot", required=True, help="the lot id (<tender id>-<lot number>)")

@@ -14,17 +14,23 @@ from bidroom.errors import BidroomError
 def _read_json(path: Path) -> Any:
     """A JSON document, or the events of a JSON-lines log (one event a line)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise BidroomError(f"cannot read {path}: {exc.strerror}", code="unreadable") from exc
     try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BidroomError(
+            f"{path} is not UTF-8 text (byte {exc.start})", code="record_invalid"
+        ) from exc
+    try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     try:
         return [json.loads(line) for line in text.splitlines() if line.strip()]
-    except ValueError as exc:
-        raise BidroomError(f"{path} is not JSON: {exc}", code="record_invalid") from exc
+    except (ValueError, RecursionError) as exc:
+        raise BidroomError(f"{path} is not JSON: {str(exc)[:200]}", code="record_invalid") from exc
 
 
 def evaluation_record(data: Any) -> Any:
@@ -70,6 +76,13 @@ def _difference(left: Any, right: Any, where: str = "") -> str | None:
 
 def evaluation_recompute(args: argparse.Namespace) -> None:
     """Recompute an evaluation's summary from its record; with --check, compare it."""
+    try:
+        _recompute(args)
+    except RecursionError as exc:  # a document nested beyond any record's depth
+        raise BidroomError("the document is nested too deeply", code="record_invalid") from exc
+
+
+def _recompute(args: argparse.Namespace) -> None:
     computation = scoring.recompute(evaluation_record(_read_json(args.file)))
     print(json.dumps(computation, ensure_ascii=False, indent=2))
     if args.check is None:

@@ -1164,6 +1164,8 @@ def record(state: EvaluationState) -> JSON:
             }
             for b in state.spec.bids
         ],
+        # the roster, so that a recomputation names a member who never scored (member_unscored)
+        "committee": list(state.members),
         "sheets": [
             {"expert": e, "bidder": b, **sheet} for (e, b), sheet in sorted(state.sheets.items())
         ],

@@ -40,8 +40,15 @@ The deviation check (87号令 Art. 64, :func:`deviations`) returns flags with th
 expert's sheet that does not add up to its stated total (``sum_error``), a score outside
 [0, max] of its item (``out_of_range``), a missing item score (``missing``), experts disagreeing on
 an objective item (``objective_inconsistent``), and a subjective score more than the lot's
-threshold from the committee mean of that item (``abnormal``): |x - m| > t x m, which for m = 0
-flags every non-zero score.
+threshold from the committee mean of that item after the lot's expert trim (``abnormal``):
+|x - m| > t x m, which for m = 0 flags every non-zero score (:func:`abnormal_scores` says why the
+base is trimmed).
+
+Money (the ceiling, a bid's price, an adjustment) is checked by bidroom.money's one format
+(``"3650000.00"``: at most 15 digits and 2 decimals, no sign but an adjustment's "-", no exponent,
+no white space); every other number is a plain decimal string (or a JSON integer) with at most 30
+digits before the point and 40 after it; K is what the opening can draw: [0, 0.20], at most 6
+decimal places.
 
 The record (:func:`recompute`; numbers are decimal strings, times ISO 8601 with their offset)::
 
@@ -55,6 +62,7 @@ The record (:func:`recompute`; numbers are decimal strings, times ISO 8601 with 
      "k": "0.02",
      "bids": [{"bidder": "...", "price": "3650000.00", "passed": true,
                "received_at": "2026-11-28T09:12:03+08:00", "adjustments": []}],
+     "committee": ["<expert>", ...],
      "sheets": [{"expert": "...", "bidder": "...", "scores": {"tech": "31.5"}, "total": "31.5"}]}
 
 Rules of this file: no I/O, no clock, no randomness; models (pydantic, frozen) are the record's
@@ -63,8 +71,11 @@ with one of these codes:
 
     record_invalid          the record or the parameters are not of the expected shape
     format_unknown          the record is not a bidroom-evaluation-record version 1
-    number_invalid          a number is a float, a bool, not a finite decimal, or has more
-                            than 30 digits before the point or 40 after it
+    number_invalid          a number is a float, a bool, not a plain decimal string (an
+                            exponent, white space, "+"), or has more than 30 digits before the
+                            point or 40 after it
+    money_invalid           an amount (ceiling, price, adjustment) not in bidroom.money's format
+    time_invalid            a receipt time outside years 1 .. 9999 once in UTC
     weight_invalid          the price weight W is not in (0, 1]
     weight_out_of_range     W outside its category's range (goods 30-60 %, services 10-30 %)
     coefficient_invalid     C not > 0, or E_high / E_low negative
@@ -79,9 +90,12 @@ with one of these codes:
     bid_duplicate           two bids from one bidder
     k_required              a benchmark computation without K
     k_unexpected            K given to a method that has none
-    k_invalid               K not in [0, 1)
+    k_invalid               K not in [0, 0.20] (K_MAX) or with more than 6 decimal places
     no_valid_price          no bid passed the review with a price > 0 within the ceiling
     sheet_duplicate         two sheets of one expert for one bidder
+    member_duplicate        the committee names a member twice
+    expert_unknown          a sheet of an expert the record's committee does not name
+    member_unscored         a committee member without a sheet for a ranked bid (named)
     bidder_unknown          a sheet for a bidder without a bid
     item_unknown            a sheet scores an item the lot does not have
     score_missing           a valid bid without every expert's score on every item
@@ -93,6 +107,7 @@ from __future__ import annotations
 
 import decimal
 import functools
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -114,6 +129,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from bidroom import money
 from bidroom.errors import ScoringError
 
 RECORD_FORMAT = "bidroom-evaluation-record"
@@ -134,6 +150,13 @@ WEIGHT_RANGES: Mapping[str, tuple[Decimal, Decimal]] = {
 # numbers of millions of digits (1E+999999) while leaving every real amount, weight and K in.
 MAX_WHOLE_DIGITS = 30
 MAX_PLACES = 40
+# A number's text: plain digits, an optional "-" and decimals; no exponent, sign "+", white space,
+# "_" or non-ASCII digits (Decimal would take them all).
+NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?", re.ASCII)
+# K as the opening draws it (bidroom.tenders checks k_range by these at publication): B = S x
+# (1 - K) stays within 20 % below S, K written with at most 6 decimal places.
+K_MAX = Decimal("0.20")
+K_SCALE = 6
 EVIDENCE_PLACES = 4  # means and ratios shown in a flag's evidence (the test itself is exact)
 HUNDRED = Decimal(100)
 # The codes params_from_json raises for a lot's parameters (a tender passes them through).
@@ -150,6 +173,7 @@ PARAMS_CODES = frozenset(
         "item_max_invalid",
         "tie_breaker_duplicate",
         "price_invalid",
+        "money_invalid",
     }
 )
 # Every ScoringError code this module raises (the module docstring explains each).
@@ -180,6 +204,11 @@ CODES = frozenset(
         "score_missing",
         "score_out_of_range",
         "objective_inconsistent",
+        "money_invalid",
+        "time_invalid",
+        "member_duplicate",
+        "expert_unknown",
+        "member_unscored",
     }
 )
 M = TypeVar("M", bound=BaseModel)
@@ -251,6 +280,12 @@ def round_exact(value: Decimal | Fraction, places: int, mode: RoundingMode) -> D
 def _decimal(value: object) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise _refuse("number_invalid", 'numbers are decimal strings like "0.30", never floats')
+    if isinstance(value, str) and NUMBER.fullmatch(value) is None:
+        raise _refuse(
+            "number_invalid",
+            f"{value[:40]!r} is not a plain decimal (digits, an optional - and decimal point; "
+            "no exponent, no white space)",
+        )
     try:
         number = Decimal(value)
     except InvalidOperation:
@@ -269,6 +304,33 @@ def _decimal(value: object) -> Decimal:
 
 
 Dec = Annotated[Decimal, BeforeValidator(_decimal), PlainSerializer(text, return_type=str)]
+
+
+def _as_text(value: object) -> object:
+    """A Decimal built in process is checked by its plain text; JSON brings strings."""
+    return text(value) if isinstance(value, Decimal) and value.is_finite() else value
+
+
+def _money(value: object) -> Decimal:
+    amount = money.parse(_as_text(value))
+    if amount is None:
+        raise _refuse(
+            "money_invalid", f"an amount is {money.DESCRIPTION} (docs/evaluation.md, Money)"
+        )
+    return amount
+
+
+def _signed_money(value: object) -> Decimal:
+    amount = money.parse(_as_text(value), signed=True)
+    if amount is None:
+        raise _refuse("money_invalid", f"an adjustment is {money.DESCRIPTION}, or - one")
+    return amount
+
+
+Money = Annotated[Decimal, BeforeValidator(_money), PlainSerializer(text, return_type=str)]
+SignedMoney = Annotated[
+    Decimal, BeforeValidator(_signed_money), PlainSerializer(text, return_type=str)
+]
 
 
 # parameters, frozen at publication ------------------------------------------------------------
@@ -334,7 +396,7 @@ class Trim(StrEnum):
 
 
 class _PriceMethod(_Frozen):
-    ceiling: Dec | None = None  # 最高限价: a price above it is not valid
+    ceiling: Money | None = None  # 最高限价: a price above it is not valid
 
     @field_validator("ceiling")
     @classmethod
@@ -475,7 +537,7 @@ class Params(_Frozen):
 class Adjustment(_Frozen):
     """A price adjustment of the lowest evaluated price method (+ or -), with its reason."""
 
-    amount: Dec
+    amount: SignedMoney
     reason: str = Field(min_length=1, max_length=500)
 
 
@@ -484,10 +546,20 @@ class Bid(_Frozen):
     form; a price not > 0 is kept and listed ``unpriced``), the preliminary review, receipt time."""
 
     bidder: str = Field(min_length=1, max_length=128)
-    price: Dec | None
+    price: Money | None
     passed: bool = True
     received_at: AwareDatetime
     adjustments: tuple[Adjustment, ...] = ()
+
+    @field_validator("received_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise _refuse(
+                "time_invalid", "a receipt time is within years 1 .. 9999 in UTC"
+            ) from None
 
 
 class Sheet(_Frozen):
@@ -500,14 +572,30 @@ class Sheet(_Frozen):
 
 
 class Record(_Frozen):
-    """What the computation is recomputed from: parameters, K, bids and score sheets."""
+    """What the computation is recomputed from: parameters, K, bids, the committee (the seated
+    members when the sheets were checked; None in a record written before it was kept) and
+    score sheets."""
 
     format: Literal["bidroom-evaluation-record"] = "bidroom-evaluation-record"
     version: Literal[1] = 1
     params: Params
     k: Dec | None = None
     bids: tuple[Bid, ...]
+    committee: tuple[Annotated[str, Field(min_length=1, max_length=128)], ...] | None = None
     sheets: tuple[Sheet, ...] = ()
+
+    @model_validator(mode="after")
+    def _roster(self) -> Record:
+        if self.committee is None:
+            return self
+        if len(set(self.committee)) != len(self.committee):
+            raise _refuse("member_duplicate", "each committee member once")
+        outside = sorted({s.expert for s in self.sheets} - set(self.committee))
+        if outside:
+            raise _refuse(
+                "expert_unknown", f"sheets of experts not on the committee: {', '.join(outside)}"
+            )
+        return self
 
 
 def _validated(model: type[M], data: Any) -> M:
@@ -557,8 +645,24 @@ def trimmed_mean(values: Iterable[Decimal], trim: Trim, trim_from: int = 5) -> T
     each = trim.each if len(ordered) >= max(trim_from, 2 * trim.each + 1) else 0
     kept = tuple(ordered[each : len(ordered) - each])
     dropped = tuple(ordered[:each] + ordered[len(ordered) - each :])
-    mean = sum((Fraction(v) for v in kept), Fraction(0)) / len(kept)
-    return Trimmed(mean, kept, dropped)
+    units, places = as_units(kept)
+    return Trimmed(Fraction(sum(units), len(kept) * 10**places), kept, dropped)
+
+
+def as_units(values: Sequence[Decimal]) -> tuple[list[int], int]:
+    """``values`` as integers of one scale, exactly: (units, places), each value being its unit
+    x 10**-places (no decimal context: integer sums and products stay exact and fast)."""
+    places = max([0, *(-int(v.as_tuple().exponent) for v in values)])
+    return [int(v.scaleb(places, _UNLIMITED)) for v in values], places
+
+
+# Shifting a Decimal's exponent in this context never rounds (and would raise if it did).
+_UNLIMITED = decimal.Context(
+    prec=decimal.MAX_PREC,
+    Emax=decimal.MAX_EMAX,
+    Emin=decimal.MIN_EMIN,
+    traps=[decimal.Inexact, decimal.InvalidOperation, decimal.Overflow],
+)
 
 
 def low_price_score(
@@ -692,8 +796,14 @@ def _check_k(method: PriceMethod, k: Decimal | None) -> None:
         raise ScoringError(
             "the benchmark method needs K from the opening's draw", code="k_required"
         )
-    if not 0 <= k < 1:
-        raise ScoringError("K is in [0, 1)", code="k_invalid", detail={"k": text(k)})
+    places = -int(k.as_tuple().exponent)
+    if not 0 <= k <= K_MAX or places > K_SCALE:
+        raise ScoringError(
+            f"K is in [0, {text(K_MAX)}] with at most {K_SCALE} decimal places, as the opening "
+            "draws it from a published k_range",
+            code="k_invalid",
+            detail={"k": text(k)[:60]},
+        )
 
 
 def _low_price(method: LowPrice, bids: Sequence[Bid], rounding: Rounding) -> PriceResult:
@@ -1045,28 +1155,37 @@ def objective_inconsistencies(items: Sequence[Item], sheets: Sequence[Sheet]) ->
 
 @_exact
 def abnormal_scores(
-    items: Sequence[Item], sheets: Sequence[Sheet], threshold: Decimal
+    items: Sequence[Item],
+    sheets: Sequence[Sheet],
+    threshold: Decimal,
+    trim: Trim = Trim.NONE,
+    trim_from: int = 5,
 ) -> tuple[Flag, ...]:
-    """Subjective scores more than ``threshold`` (0.30 = 30 %) from the committee mean of the
-    item: |x - m| > t x |m|, tested exactly as |n x - sum| > t x |sum|. With m = 0 every non-zero
-    score is flagged (its ratio is then null)."""
+    """Subjective scores more than ``threshold`` (0.30 = 30 %) from the base m of the item:
+    |x - m| > t x |m|, exactly. The base is the committee's mean of the item after the lot's
+    expert trim (``trim`` from ``trim_from`` scores: the mean the item's committee score is
+    rounded from), so one extreme score does not drag the base towards itself and flag the
+    others: 10/10/10/13/30 under drop_max_min has m = 11 and flags only the 30 (the untrimmed
+    mean 14.6 would flag four of five). With m = 0 every non-zero score is flagged (its ratio is
+    then null)."""
     flags = []
+    t = Fraction(threshold)
     for bidder, item, scores in _by_item(items, sheets, "subjective"):
-        n = Decimal(len(scores))
-        total = sum((s for _, s in scores), Decimal(0))
-        for expert, score in scores:
-            if abs(n * score - total) > threshold * abs(total):
-                evidence = _abnormal_evidence(score, n, total, threshold)
+        values = [s for _, s in scores]
+        base = trimmed_mean(values, trim, trim_from).mean
+        units, places = as_units(values)
+        # |u / 10^p - n / d| > t x |n| / d, in integers: |u d - n 10^p| x t.d > t.n x |n| x 10^p
+        bound = t.numerator * abs(base.numerator) * 10**places
+        for (expert, score), unit in zip(scores, units, strict=True):
+            if abs(unit * base.denominator - base.numerator * 10**places) * t.denominator > bound:
+                evidence = _abnormal_evidence(score, base, threshold)
                 flags.append(Flag("abnormal", bidder, expert, item.id, evidence))
     return _sorted(flags)
 
 
-def _abnormal_evidence(
-    score: Decimal, n: Decimal, total: Decimal, threshold: Decimal
-) -> dict[str, Any]:
-    mean = Fraction(total) / Fraction(n)
+def _abnormal_evidence(score: Decimal, mean: Fraction, threshold: Decimal) -> dict[str, Any]:
     shown = Rounding(places=EVIDENCE_PLACES)
-    ratio = None if total == 0 else shown.score(abs(Fraction(score) - mean) / abs(mean))
+    ratio = None if mean == 0 else shown.score(abs(Fraction(score) - mean) / abs(mean))
     return {
         "score": text(score),
         "mean": text(shown.score(mean)),
@@ -1100,7 +1219,9 @@ def deviations(params: Params, sheets: Sequence[Sheet]) -> tuple[Flag, ...]:
             *out_of_range(params.items, sheets),
             *missing_scores(params.items, sheets),
             *objective_inconsistencies(params.items, sheets),
-            *abnormal_scores(params.items, sheets, params.threshold),
+            *abnormal_scores(
+                params.items, sheets, params.threshold, params.expert_trim, params.expert_trim_from
+            ),
         ]
     )
 
@@ -1122,9 +1243,30 @@ class Evaluation:
     flags: tuple[Flag, ...]
 
 
+def _unscored(committee: Sequence[str], sheets: Sequence[Sheet], ranked: Iterable[str]) -> None:
+    """Refuse when a committee member has no sheet for a bid that is ranked (member_unscored)."""
+    have = {(s.expert, s.bidder) for s in sheets}
+    missing = {
+        member: bidders
+        for member in sorted(committee)
+        if (bidders := sorted(b for b in ranked if (member, b) not in have))
+    }
+    if missing:
+        named = "; ".join(f"{m} ({', '.join(b)})" for m, b in missing.items())
+        raise ScoringError(
+            f"committee members without a sheet for a ranked bid: {named}",
+            code="member_unscored",
+            detail={"missing": missing},
+        )
+
+
 @_exact
 def evaluate(
-    params: Params, bids: Sequence[Bid], sheets: Sequence[Sheet] = (), k: Decimal | None = None
+    params: Params,
+    bids: Sequence[Bid],
+    sheets: Sequence[Sheet] = (),
+    k: Decimal | None = None,
+    committee: Sequence[str] | None = None,
 ) -> Evaluation:
     """Price scores, item scores, totals, ranking and the deviation flags of one lot.
 
@@ -1132,12 +1274,15 @@ def evaluate(
     item in dispute does (``score_out_of_range``, ``score_missing``, ``objective_inconsistent``):
     they must be resolved before a total means anything. Only the sheets of valid bids (the bids
     ranked) are checked and counted: a sheet of a failed, unpriced or over-ceiling bid never
-    holds up the summary.
+    holds up the summary. With the ``committee`` (the record's roster), a member without a sheet
+    for a ranked bid is refused by name (``member_unscored``), even one who scored nothing.
     """
     price = price_scores(params.price, bids, k, params.rounding)
     names = {b.bidder for b in bids}
     _index_sheets(params, sheets, names)
     ranked = {line.bidder for line in price.valid}
+    if committee is not None:
+        _unscored(committee, sheets, ranked)
     flags = deviations(params, [s for s in sheets if s.bidder in ranked])
     items = item_scores(params, sheets, sorted(ranked))
     received = {b.bidder: b.received_at for b in bids}
@@ -1152,7 +1297,7 @@ def recompute(data: Mapping[str, Any]) -> dict[str, Any]:
     """The whole computation from a record's JSON form, every intermediate value included, as
     JSON values (numbers as decimal strings): what ``bidroom evaluation recompute`` prints."""
     record = record_from_json(data)
-    evaluation = evaluate(record.params, record.bids, record.sheets, record.k)
+    evaluation = evaluate(record.params, record.bids, record.sheets, record.k, record.committee)
     return evaluation_json(evaluation)
 
 

@@ -5,7 +5,8 @@ No I/O here: the store, the trust store and the clock are the caller's (tender_a
 refusal is a TenderError whose ``code`` names the rule (docs/opening.md "Tenders and lots"):
 
     invalid_tender         the body is not a tender at all (missing field, wrong type)
-    money_invalid          a money value is not a positive decimal with at most 2 places
+    money_invalid          a money value is not in bidroom.money's format ("3650000.00": at most
+                           15 digits and 2 decimals, no sign, exponent or white space) or is 0
     deadline_naive         a deadline without a UTC offset
     deadline_too_soon      at publication, a deadline less than BIDROOM_MIN_BID_DAYS away
     window_out_of_range    window_minutes not in 5 .. 240
@@ -76,7 +77,7 @@ import base64
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any
 
 from cryptography import x509
@@ -93,7 +94,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from bidroom import scoring
+from bidroom import money, scoring
 from bidroom.errors import ScoringError, TenderError
 from bidroom.opening import OPENED, RECORD_FORMAT, SETTLED
 from ca import primitives as p
@@ -125,15 +126,11 @@ def _refuse(code: str, message: str) -> PydanticCustomError:
 
 
 def _money(value: Any) -> Decimal:
-    """A money value: a decimal string (or number) in yuan, positive, at most 2 places."""
-    try:
-        amount = Decimal(str(value)) if isinstance(value, str | int | Decimal) else None
-    except InvalidOperation:
-        amount = None
-    if amount is None or not amount.is_finite() or amount <= 0:
-        raise _refuse("money_invalid", 'money is a positive decimal string like "1234.50"')
-    if -amount.as_tuple().exponent > 2:  # type: ignore[operator]
-        raise _refuse("money_invalid", "money has at most 2 decimal places")
+    """A money value: bidroom.money's one format (a decimal string in yuan, at most 15 digits
+    and 2 decimals), above 0.00."""
+    amount = money.positive(value)
+    if amount is None:
+        raise _refuse("money_invalid", f"money is {money.DESCRIPTION}, above 0.00")
     return amount
 
 
@@ -143,13 +140,12 @@ Money = Annotated[
 
 
 def _decimal(value: Any) -> Decimal:
-    try:
-        number = Decimal(str(value)) if isinstance(value, str | int | Decimal) else None
-    except InvalidOperation:
-        number = None
-    if number is None or not number.is_finite():
+    """A k_range value: a decimal string in plain notation (no exponent, sign "+" or white space:
+    scoring.NUMBER), as web/js/krange.js reads it too."""
+    plain = isinstance(value, str) and scoring.NUMBER.fullmatch(value) is not None
+    if not (plain or (isinstance(value, int) and not isinstance(value, bool))):
         raise _refuse("k_range_invalid", "k_range is three decimal strings [low, high, step]")
-    return number
+    return Decimal(value)
 
 
 Coefficient = Annotated[
@@ -385,6 +381,14 @@ class LotSpec(BaseModel):
         return self.model_dump(mode="json")
 
 
+def check_k_range(values: Sequence[Any]) -> None:
+    """The rules of a published k_range (``k_range_invalid``), from its JSON values: what
+    LotSpec checks, and what web/js/krange.js checks on the tender page."""
+    if not isinstance(values, list | tuple):
+        raise _refuse("k_range_invalid", "k_range is [low, high, step]")
+    _check_k_range([_decimal(v) for v in values])
+
+
 def _check_k_range(k_range: Sequence[Decimal]) -> None:
     if len(k_range) != 3:
         raise _refuse("k_range_invalid", "k_range is [low, high, step]")
@@ -405,12 +409,13 @@ def _check_k_range(k_range: Sequence[Decimal]) -> None:
         raise _refuse("k_range_invalid", "k_range needs high - low to be a whole number of steps")
 
 
-K_SCALE = 6  # at most 6 decimal places in k_range: plain decimal notation, no exponent
+K_SCALE = scoring.K_SCALE  # at most 6 decimal places in k_range: plain notation, no exponent
 # The largest K a lot may draw. B = S x (1 - K) (bidroom.scoring): K is how far the benchmark
 # sits below the mean of the valid prices (下浮系数); published ranges run to a few percent, and
 # past 0.20 the benchmark is no longer "near the mean" but a different rule (K = 0.95 typed for
-# the B = S x K convention zeroes every price score), so publication refuses it.
-K_MAX = Decimal("0.20")
+# the B = S x K convention zeroes every price score), so publication refuses it; and the
+# evaluation refuses a K beyond it too (k_invalid).
+K_MAX = scoring.K_MAX
 
 
 def _check_evaluation(evaluation: Evaluation, method: str, ceiling: Decimal) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from certs import certificate
 from cryptography import x509
+from tendering import bid_archive
 
 from ca import primitives as p
 
@@ -74,9 +75,9 @@ def test_sealing_and_opening_a_bid_load_no_server(tmp_path: Path) -> None:
     (tmp_path / "bidder.crt").write_bytes(cert.public_bytes(p.serialization_pem()))
     (tmp_path / "opening.key").write_bytes(p.dump_private_key(opening))
     (tmp_path / "opening.pub").write_bytes(p.dump_public_pem(opening.public_key()))
-    bid = tmp_path / "bid.pdf"
-    bid.write_bytes(os.urandom((1 << 20) + 5))
-    sealed, back = tmp_path / "bid.env", tmp_path / "back.pdf"
+    bid = tmp_path / "bid.zip"  # a bid archive: sealing reads its form first (bidroom.sealing)
+    bid.write_bytes(bid_archive("L-1", "3650000.00"))
+    sealed, back = tmp_path / "bid.env", tmp_path / "back.zip"
     seal = main_call(
         "bid", "seal", bid, "--lot", "L-1", "--key", tmp_path / "bidder.key",
         "--cert", tmp_path / "bidder.crt", "--opening-key", tmp_path / "opening.pub", "-o", sealed,

@@ -690,6 +690,22 @@ def test_the_summary_is_scorings_recomputable_computation() -> None:
     assert s.refused("evaluation.summarise", EXPERTS[0]) == "wrong_phase"
 
 
+def test_the_record_carries_the_committee_so_a_member_who_never_scored_is_named() -> None:
+    s = deviating()
+    s.ok("evaluation.summarise", EXPERTS[0])
+    assert s.state.summary is not None
+    record = s.state.summary["record"]
+    assert record["committee"] == [e.subject for e in EXPERTS] == list(s.state.members)
+    absent = EXPERTS[1].subject  # their sheets dropped from the record, as an editor would
+    edited = {**record, "sheets": [x for x in record["sheets"] if x["expert"] != absent]}
+    with pytest.raises(ScoringError) as refused:
+        scoring.recompute(edited)
+    assert refused.value.code == "member_unscored" and absent in refused.value.message
+    # without the roster the same sheets would recompute, one member short, unnoticed
+    roster_less = {k: v for k, v in edited.items() if k != "committee"}
+    assert scoring.recompute(roster_less)["items"]
+
+
 def test_a_scoring_refusal_reaches_the_leader_with_its_code() -> None:
     s = deviating(k=None)
     assert s.refused("evaluation.summarise", EXPERTS[0]) == "k_required"

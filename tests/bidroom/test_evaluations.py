@@ -368,6 +368,9 @@ def test_a_whole_evaluation_from_the_draw_to_the_report_signed_by_every_member(
         capture_output=True, check=False,
     )  # fmt: skip
     assert recomputed.returncode == 0, recomputed.stderr.decode()
+    # the record names the committee: a recomputation catches a member who never scored
+    roster = summary.json()["record"]["committee"]
+    assert sorted(roster) == sorted(s.person(name).subject for name in members)
     [top] = [r for r in summary.json()["computation"]["ranking"] if r["rank"] == 1]
     # 海洁's lowest price is worth 0.57 more points than 蓝天's, but the explained outlier costs
     # 海洁 2.2 points of 人员 (a reason keeps a score; it does not drop it)

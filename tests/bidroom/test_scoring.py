@@ -670,6 +670,47 @@ def test_abnormal_scores_with_a_mean_of_zero() -> None:
     assert flags[0].evidence["ratio"] is None and flags[0].evidence["mean"] == "0.0000"
 
 
+def test_the_abnormal_base_is_the_mean_after_the_experts_trim() -> None:
+    """docs/evaluation.md "The deviation check": 10/10/10/13/30 under drop_max_min."""
+    values = ("10", "10", "10", "13", "30")
+    sheets = [sheet(f"e{n}", "A", tech=v) for n, v in enumerate(values, 1)]
+    trimmed = scoring.abnormal_scores((TECH,), sheets, D("0.30"), Trim.DROP_MAX_MIN, 5)
+    assert kinds(trimmed) == [("abnormal", "A", "e5", "tech")]
+    assert trimmed[0].evidence["mean"] == "11.0000"
+    plain = scoring.abnormal_scores((TECH,), sheets, D("0.30"))
+    assert [f.expert for f in plain] == ["e1", "e2", "e3", "e5"]  # the mean 14.6 flags four
+    # below expert_trim_from scores the trim does not apply, so neither does it to the base
+    four = scoring.abnormal_scores((TECH,), sheets[1:], D("0.30"), Trim.DROP_MAX_MIN, 5)
+    assert [f.expert for f in four] == ["e2", "e3", "e5"]  # mean 15.75, band 4.725
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(min_value=0, max_value=6000), st.integers(min_value=0, max_value=3)),
+        min_size=1,
+        max_size=9,
+    ),
+    st.sampled_from(["0.05", "0.3", "0.333", "1"]),
+    st.sampled_from([Trim.NONE, Trim.DROP_MAX_MIN, Trim.DROP_TWO_EACH]),
+)
+def test_abnormal_scores_equal_an_exact_reference(
+    raw: list[tuple[int, int]], threshold: str, trim: Trim
+) -> None:
+    """The check in integers of one scale (scoring.as_units) flags exactly what the definition
+    |x - m| > t x |m| in fractions does, m the mean after the trim, with mixed decimal places."""
+    values = [D(units).scaleb(-places) for units, places in raw]
+    sheets = [sheet(f"e{n}", "A", tech=str(v)) for n, v in enumerate(values)]
+    got = scoring.abnormal_scores((TECH,), sheets, D(threshold), trim, 5)
+    ordered = sorted(Fraction(v) for v in values)
+    each = trim.each if len(ordered) >= max(5, 2 * trim.each + 1) else 0
+    kept = ordered[each : len(ordered) - each]
+    m = sum(kept, Fraction(0)) / len(kept)
+    t = Fraction(threshold)
+    expected = sorted(f"e{n}" for n, v in enumerate(values) if abs(Fraction(v) - m) > t * abs(m))
+    assert sorted(f.expert or "" for f in got) == expected
+
+
 def test_objective_items_are_not_checked_for_abnormal_scores() -> None:
     sheets = [sheet("e1", "A", cert="0"), sheet("e2", "A", cert="5")]
     assert scoring.abnormal_scores((CERT,), sheets, D("0.30")) == ()
@@ -862,7 +903,7 @@ def test_float_prices_are_refused() -> None:
         "params": {"price": {"method": "lowest_evaluated"}},
         "bids": [{"bidder": "A", "price": 99.9, "received_at": T0.isoformat()}],
     }
-    with refused("number_invalid"):
+    with refused("money_invalid"):
         scoring.recompute(data)
 
 
@@ -1185,8 +1226,15 @@ def test_numbers_of_absurd_size_are_refused_not_computed(full: str) -> None:
 
 
 def test_numbers_within_the_bounds_compute_exactly() -> None:
-    k = "0." + "9" * 38  # K with 38 nines is < 1: B is tiny but positive, every score 0
+    """The largest amount and the smallest, K at its bounds, C of 30 digits: exact, no error."""
     method = benchmark(full=D("9" * 30))
-    result = scoring.price_scores(method, bids("1" + "0" * 29, "1"), D(k), ROUND)
-    assert result.benchmark is not None and result.benchmark > 0
-    assert all(line.score is not None for line in result.lines)
+    for k in ("0.2", "0.000001"):
+        result = scoring.price_scores(method, bids("9" * 15 + ".99", "0.01"), D(k), ROUND)
+        assert result.benchmark is not None and result.benchmark > 0
+        assert all(line.score is not None for line in result.lines)
+
+
+@pytest.mark.parametrize("k", ["0." + "9" * 38, "0.21", "0.0000001", "-0.01", "1"])
+def test_k_outside_what_a_published_range_can_draw_is_refused(k: str) -> None:
+    with refused("k_invalid"):
+        scoring.price_scores(benchmark(), bids("100"), D(k), ROUND)

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 from tendering import (
@@ -188,6 +189,24 @@ def test_publication_refuses_a_short_bidding_period_and_an_unusable_custodian(
     assert client.get("/api/tenders").json() == [], "nothing was published"
     bad = client.post("/api/tenders", json=tender_body(world, k=3), headers=chair())
     assert (bad.status_code, bad.json()["code"]) == (422, "k_out_of_range")
+
+
+@pytest.mark.parametrize(
+    ("lot", "code"),
+    [
+        # 0.00 + n x 0.03 never draws the published 0.05 (docs/opening.md "The draw of K")
+        ({"method": "benchmark", "k_range": ["0.00", "0.05", "0.03"]}, "k_range_invalid"),
+        ({"method": "benchmark", "k_range": ["0.95", "0.99", "0.01"]}, "k_range_invalid"),
+        ({"ceiling_price": "1E+6"}, "money_invalid"),  # bidroom.money's one format
+        ({"ceiling_price": " 3800000.00 "}, "money_invalid"),
+        ({"guarantee": {"required": True, "amount": "50000.005"}}, "money_invalid"),
+    ],
+)
+def test_a_k_range_off_its_step_and_money_out_of_format_are_refused(
+    client: TestClient, world: World, lot: dict[str, Any], code: str
+) -> None:
+    refused = client.post("/api/tenders", json=tender_body(world, **lot), headers=chair())
+    assert (refused.status_code, refused.json()["code"]) == (422, code)
 
 
 # bids --------------------------------------------------------------------------------------

@@ -101,6 +101,10 @@ def _with(body: dict[str, Any], **changes: Any) -> dict[str, Any]:
         ({"ceiling_price": "0"}, "money_invalid"),
         ({"ceiling_price": "NaN"}, "money_invalid"),
         ({"ceiling_price": 1.5}, "money_invalid"),
+        ({"ceiling_price": "1E+6"}, "money_invalid"),  # bidroom.money's one format
+        ({"ceiling_price": " 100 "}, "money_invalid"),
+        ({"ceiling_price": "3800000.00\n"}, "money_invalid"),
+        ({"ceiling_price": "1" * 16}, "money_invalid"),
         ({"guarantee": {"required": True, "amount": "1.001"}}, "money_invalid"),
         ({"guarantee": {"required": True}}, "guarantee_amount"),
         ({"deadline": "2026-12-20T09:30:00"}, "deadline_naive"),

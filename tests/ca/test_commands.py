@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import secrets
@@ -11,6 +12,7 @@ import stat
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -89,6 +91,7 @@ def test_errors_are_one_line_with_a_code(lot: dict[str, Path]) -> None:
     wrong = bidroom(
         "bid",
         "seal",
+        "--no-form-check",
         lot["bid"],
         "--lot",
         "L",
@@ -163,10 +166,15 @@ def test_custodians_split_open_and_combine_the_opening_key(lot: dict[str, Path])
     assert too_few.returncode == 2 and "(share_too_few)" in too_few.stderr
 
 
-def seal_args(lot: dict[str, Path], bid: Path, out: Path) -> list[str | Path]:
+def seal_args(
+    lot: dict[str, Path], bid: Path, out: Path, *, form_check: bool = False
+) -> list[str | Path]:
+    """Seal ``bid``; without ``form_check``, as it is: the envelope takes any file (most bids here
+    are random bytes, not a bid archive with its form, which bidroom.sealing checks by default)."""
     return [
         "bid",
         "seal",
+        *([] if form_check else ["--no-form-check"]),
         bid,
         "--lot",
         "LOT-1",
@@ -347,3 +355,56 @@ def test_bid_verify_is_the_strict_reader(lot: dict[str, Path]) -> None:
     good = lot["dir"] / "good.env"
     good.write_bytes(forge(sealer, opening, [b"ab"], lot="LOT-1"))
     assert bidroom("bid", "verify", good).returncode == 0
+
+
+def bid_archive(form: dict[str, object] | bytes | None) -> bytes:
+    """A bid's plaintext: a ZIP whose first member is ``bid.json`` (``form``, unless None)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        if form is not None:
+            data = form if isinstance(form, bytes) else json.dumps(form).encode()
+            archive.writestr("bid.json", data)
+        archive.writestr("技术标.pdf", os.urandom(2048))
+    return out.getvalue()
+
+
+def form(price: object, lot: str = "LOT-1") -> dict[str, object]:
+    return {"format": "bidroom-bid-form", "version": 1, "lot": lot, "price": price}
+
+
+@pytest.mark.parametrize(
+    ("plaintext", "code"),
+    [
+        (bid_archive(form("0.00")), "price_not_positive"),
+        (bid_archive(form("0")), "price_not_positive"),
+        (bid_archive(form("-1.00")), "form_bad_field"),
+        (bid_archive(form("abc")), "form_bad_field"),
+        (bid_archive(form("99.505")), "form_bad_field"),
+        (bid_archive(form("1E+2")), "form_bad_field"),
+        (bid_archive(form(3650000)), "form_bad_field"),
+        (bid_archive(form("3650000.00", lot="LOT-2")), "form_other_lot"),
+        (bid_archive(None), "form_missing"),
+        (bid_archive(b"\xff not json"), "form_unreadable"),
+        (b"%PDF-1.7 not a bid archive", "form_not_zip"),
+    ],
+)
+def test_sealing_refuses_a_bid_the_opening_could_not_price(
+    lot: dict[str, Path], plaintext: bytes, code: str
+) -> None:
+    """A sealed price is out of sight until the opening: the bidder's tool is the last check."""
+    bid, out = lot["dir"] / "bid.zip", lot["dir"] / "bid.env"
+    bid.write_bytes(plaintext)
+    done = bidroom(*seal_args(lot, bid, out, form_check=True), password=PASSWORD)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.endswith(f"({code})") and not out.exists()
+
+
+def test_a_bid_priced_above_zero_is_sealed(lot: dict[str, Path]) -> None:
+    bid, out = lot["dir"] / "bid.zip", lot["dir"] / "bid.env"
+    bid.write_bytes(bid_archive(form("0.01")))
+    done = bidroom(*seal_args(lot, bid, out, form_check=True), password=PASSWORD)
+    assert done.returncode == 0, done.stderr
+    back = lot["dir"] / "back.zip"
+    opened = bidroom("bid", "open", out, "--key", lot["key"], "-o", back, password=PASSWORD)
+    assert opened.returncode == 0 and back.read_bytes() == bid.read_bytes()

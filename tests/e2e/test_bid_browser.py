@@ -16,6 +16,7 @@ import io
 import json
 import re
 import zipfile
+from decimal import Decimal
 from pathlib import Path
 
 import httpx2 as httpx
@@ -24,8 +25,10 @@ from browser import errors_of
 from cryptography import x509
 from envelopes import split
 from playwright.sync_api import Browser, Page, Request, Route, expect
+from pydantic_core import PydanticCustomError
 from test_login_browser import Demo, new_page
 
+from bidroom import tenders
 from ca import envelope
 from ca import primitives as p
 
@@ -125,9 +128,12 @@ def publish_tender(demo: Demo, browser: Browser) -> dict[str, object]:
     page.fill("#l0-g-amount", "50000")
     page.fill("#l0-custodians", "\n".join(str(c) for c in custodians))
     expect(page.locator("[data-custodian-count]")).to_have_text("已填写 2 个证书")
+    check_the_benchmark_shown(page)
     page.get_by_role("button", name="保存草稿").click()
     expect(page.locator("#next-step")).to_have_text("草稿已保存。核对无误后可发布。")
     expect(page.locator("#viewer .badge").first).to_have_text("草稿")
+    # the draft, before publication, says what its range means
+    expect(page.locator("#viewer [data-benchmark]")).to_have_text(DEFAULT_MEANING)
     page.get_by_role("button", name="发布").click()
     expect(page.locator("#next-step")).to_contain_text("已发布")
     card = page.locator("#viewer .lot-card")
@@ -150,6 +156,103 @@ def publish_tender(demo: Demo, browser: Browser) -> dict[str, object]:
     assert not errors, errors
     page.context.close()
     return lot  # type: ignore[no-any-return]
+
+
+DEFAULT_MEANING = (
+    "K 从 0.00、0.01、0.02、0.03、0.04、0.05 中抽取（共 6 个值）；基准价 B = S ×（1 − K），"
+    "即有效报价平均值 S 的 95.00%～100.00%（K 越大，B 越低）。"
+)
+
+
+def check_the_benchmark_shown(page: Page) -> None:
+    """The editor explains the lot's k_range as it is typed (web/js/krange.js) and refuses to
+    save one that publication would refuse; the default range is left as it was."""
+    meaning = page.locator("#l0-k-meaning")
+    expect(meaning).to_have_text(DEFAULT_MEANING)
+    # the "B = S x K" convention typed into a "B = S x (1 - K)" form: said, with the fix
+    page.fill("#l0-k-min", "0.95")
+    page.fill("#l0-k-max", "0.99")
+    expect(meaning).to_have_attribute("data-ok", "no")
+    expect(meaning).to_contain_text("下限 0.01、上限 0.05、步长 0.01")
+    page.get_by_role("button", name="保存草稿").click()
+    error = page.locator("#tenders-error")
+    expect(error).to_contain_text("标段 1：下浮系数 K 的范围无效")
+    expect(error).to_contain_text("k_range_invalid")
+    # an upper end off the step: the values that can be drawn, and the one that cannot
+    page.fill("#l0-k-min", "0.00")
+    page.fill("#l0-k-max", "0.05")
+    page.fill("#l0-k-step", "0.03")
+    expect(meaning).to_have_text(
+        "K 上限 0.05 不在步长上：只能抽到 0.00、0.03，抽不到 0.05。请调整上限或步长。"
+    )
+    page.click("#lang")
+    expect(meaning).to_contain_text("K can be 0.00, 0.03, never 0.05")
+    page.fill("#l0-k-step", "0.005")
+    expect(meaning).to_have_text(
+        "K is drawn from 0.000, 0.005, 0.010, …, 0.050 (11 values); the benchmark "
+        "B = S × (1 − K) is 95.00% to 100.00% of S, the mean of the valid prices "
+        "(the larger K, the lower B)."
+    )
+    page.click("#lang")
+    page.fill("#l0-k-step", "0.01")
+    expect(meaning).to_have_text(DEFAULT_MEANING)
+
+
+K_RANGES = [
+    ["0.00", "0.05", "0.01"],
+    ["0.00", "0.05", "0.03"],
+    ["0.00", "0.05", "0.005"],
+    ["0.020", "0.030", "0.001"],
+    ["0.01", "0.06", "0.02"],
+    ["0", "0.2", "0.2"],
+    ["0.00", "0.20", "0.05"],
+    ["0.00", "0.21", "0.01"],
+    ["0.95", "0.99", "0.01"],
+    ["0", "5", "1"],
+    ["0.05", "0.00", "0.01"],
+    ["0.00", "0.05", "0.06"],
+    ["0.00", "0.05", "0"],
+    ["0", "0.0000010", "0.0000001"],
+    ["0", "0.000002", "0.000001"],
+    ["0", "1E-1", "0.01"],
+    ["0", "-0.1", "0.01"],
+    ["0", "0.1"],
+]
+KRANGE = """async (ranges) => {
+  const krange = await import("/js/krange.js");
+  return ranges.map((range) => krange.meaning(range));
+}"""
+
+
+def test_the_pages_k_range_check_is_publications(demo: Demo, browser: Browser) -> None:
+    """web/js/krange.js accepts exactly the ranges bidroom.tenders publishes, and its benchmark
+    bounds are (1 - high) and (1 - low) of the mean, exactly."""
+
+    def published(range_: list[str]) -> bool:
+        try:
+            tenders.check_k_range(range_)
+        except PydanticCustomError as refused:
+            assert refused.type == "k_range_invalid"
+            return False
+        return True
+
+    page, _ = new_page(browser)
+    page.goto(f"{demo.url}/tenders.html")
+    meanings = page.evaluate(KRANGE, K_RANGES)
+    for range_, meant in zip(K_RANGES, meanings, strict=True):
+        assert meant["ok"] == published(range_), (range_, meant)
+        if meant["ok"]:
+            low, high, step = (Decimal(v) for v in range_)
+            assert meant["count"] == (high - low) / step + 1
+            assert Decimal(meant["lowest"]) == (1 - high) * 100
+            assert Decimal(meant["highest"]) == (1 - low) * 100
+        else:
+            assert meant["code"] == "k_range_invalid"
+    assert meanings[1]["reason"] == "step" and meanings[1]["values"] == ["0.00", "0.03"]
+    assert meanings[8]["suggested"] == ["0.01", "0.05", "0.01"]
+    assert meanings[3]["values"] == ["0.020", "0.021", "0.022", "…", "0.030"]
+    assert meanings[8 + 0]["reason"] == "over" and meanings[9]["suggested"] is None
+    page.context.close()
 
 
 def fill_bid(page: Page, price: str, document: Path) -> None:
@@ -215,6 +318,17 @@ def test_a_tender_is_published_and_a_bid_sealed_uploaded_resumed_and_withdrawn(
     expect(page.locator("#next-step")).to_have_text("下一步：报名参加本标段。")
     page.get_by_role("button", name="报名", exact=True).click()
     expect(page.locator("#register-state")).to_have_text("已报名本标段。")
+
+    # A price of 0.00 is refused before anything is sealed: once sealed, no one could see it
+    # before the opening (docs/evaluation.md "Where a price of 0.00 is stopped").
+    fill_bid(page, "0.00", document)
+    page.get_by_role("button", name="加密并上传").click()
+    expect(page.locator("#bid-error")).to_contain_text("投标报价应大于 0.00")
+    expect(page.locator("#bid-error")).to_contain_text("price_not_positive")
+    expect(page.locator("#f-price")).to_have_attribute("aria-invalid", "true")
+    fill_bid(page, "１００", document)  # full-width digits: not an amount
+    page.get_by_role("button", name="加密并上传").click()
+    expect(page.locator("#bid-error")).to_contain_text("form_money")
 
     # Version 1: sealed here and uploaded; the receipt's digest is what the server stored.
     fill_bid(page, PRICE, document)

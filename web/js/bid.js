@@ -29,7 +29,7 @@ import { zip } from "./zip.js";
 const { t } = i18n;
 const ACTION_PREFIX = "bidroom action v1\n";
 const HASH_PIECE = 1 << 20;
-const MONEY = /^(0|[1-9]\d{0,13})(\.\d{1,2})?$/;
+const MONEY = /^(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$/; // bidroom/money.py's one format
 const PERCENT = /^(0|[1-9]\d{0,2})(\.\d{1,4})?$/;
 const INTEGER = /^(0|[1-9]\d{0,5})$/; // and at most 100000 (bidroom/bidform.py)
 const TEXT_MAX = 200;
@@ -261,7 +261,9 @@ function readValue(name, kind) {
   input.removeAttribute("aria-invalid");
   if (!value) fail("form_missing");
   if (kind === "money") {
-    if (!MONEY.test(value) || Number(value) <= 0) fail("form_money");
+    if (!MONEY.test(value)) fail("form_money");
+    // a sealed price is out of sight until the opening: 0.00 is caught here or never
+    if (name === "price" && !/[1-9]/.test(value)) fail("price_not_positive");
     return value.includes(".") ? value.padEnd(value.indexOf(".") + 3, "0") : `${value}.00`;
   }
   if (kind === "integer") {

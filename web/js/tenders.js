@@ -12,6 +12,7 @@
 import { holderKey, loginSession } from "./session.js";
 import { signedBody } from "./actions.js";
 import * as lotkey from "./lotkey.js";
+import * as krange from "./krange.js";
 import { byId, fill, h } from "./dom.js";
 import * as i18n from "./i18n.js";
 import "./i18n-bids.js";
@@ -20,8 +21,8 @@ import * as servertime from "./servertime.js";
 const { t } = i18n;
 const BEIJING_MS = 8 * 3600 * 1000; // UTC+8, no daylight saving
 const MiB = 1 << 20;
-const MONEY = /^(0|[1-9]\d{0,13})(\.\d{1,2})?$/;
-const DECIMAL = /^\d(\.\d{1,4})?$/;
+const MONEY = /^(0|[1-9][0-9]{0,14})(\.[0-9]{1,2})?$/; // bidroom/money.py's one format
+const DECIMAL = /^\d+(\.\d+)?$/; // k_range's own rules: krange.js
 const CATALOGUE = ["price", "duration_days", "quality", "project_manager", "guarantee", "warranty_months", "discount_rate"];
 const METHODS = ["low_price", "benchmark", "lowest_evaluated"];
 const PEM = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
@@ -167,10 +168,24 @@ function lotEditor(lot, index) {
   };
   custodians.addEventListener("input", recount);
   recount();
+  const kInputs = [["k-min", 0], ["k-max", 1], ["k-step", 2]].map(([key, i]) =>
+    input(key, { value: kRange[i], inputmode: "decimal", "aria-describedby": `${p}k-meaning` }));
+  // what the range means, as it is typed: the K values drawable and B = S x (1 - K) as a share
+  // of the mean, so that a range typed for another convention shows before publication
+  const kMeaning = h("p", { id: `${p}k-meaning`, class: "hint field-wide", "data-k-meaning": "", "aria-live": "polite" });
+  const explain = () => {
+    const meant = krange.meaning(kInputs.map((el) => el.value));
+    kMeaning.textContent = kRangeText(meant);
+    kMeaning.dataset.ok = meant.ok ? "yes" : "no";
+    kMeaning.classList.toggle("warn", !meant.ok);
+  };
+  for (const el of kInputs) el.addEventListener("input", explain);
+  explain();
   const kRangeBox = h("div", { class: "field-grid k-range", hidden: method !== "benchmark" },
-    field(`${p}k-min`, t("tenders.kRange.min"), input("k-min", { value: kRange[0], inputmode: "decimal" })),
-    field(`${p}k-max`, t("tenders.kRange.max"), input("k-max", { value: kRange[1], inputmode: "decimal" })),
-    field(`${p}k-step`, t("tenders.kRange.step"), input("k-step", { value: kRange[2], inputmode: "decimal" })));
+    field(`${p}k-min`, t("tenders.kRange.min"), kInputs[0]),
+    field(`${p}k-max`, t("tenders.kRange.max"), kInputs[1]),
+    field(`${p}k-step`, t("tenders.kRange.step"), kInputs[2]),
+    kMeaning);
   const methodSelect = select("method", METHODS.map((m) => [m, t(`method.${m}`)]), method);
   methodSelect.addEventListener("change", () => {
     kRangeBox.hidden = methodSelect.value !== "benchmark";
@@ -277,9 +292,29 @@ function readLot(box, index) {
       if (!DECIMAL.test(value(key))) fail(key, "form_decimal");
       return value(key);
     });
+    const meant = krange.meaning(range);
+    if (!meant.ok) {
+      const el = box.querySelector(`[data-k="${meant.reason === "step" ? "k-step" : "k-max"}"]`);
+      el.setAttribute("aria-invalid", "true");
+      el.focus();
+      throw new PageError("k_range_invalid", kRangeText(meant), { lot: index + 1 });
+    }
     lot.k_range = range;
   }
   return lot;
+}
+
+/** What a k_range means (krange.meaning), or why it cannot be published, in words. */
+function kRangeText(meant) {
+  const sep = t("bids.listSep");
+  if (meant.ok) return t("tenders.kRange.meaning", { ...meant, values: meant.values.join(sep) });
+  if (meant.reason === "over" && meant.suggested) {
+    const [low, high, step] = meant.suggested;
+    return t("tenders.kRange.overMirrored", { max: krange.K_MAX, low, high, step });
+  }
+  if (meant.reason === "over") return t("tenders.kRange.over", { max: krange.K_MAX });
+  if (meant.reason === "step") return t("tenders.kRange.offStep", { high: meant.high, values: meant.values.join(sep) });
+  return t(`tenders.kRange.${meant.reason}`);
 }
 
 function money2(text) {
@@ -396,6 +431,8 @@ function relabel() {
     }
   });
   if (lots.every(Boolean)) fill(byId("lots"), lots.map((lot, i) => lotEditor(lot, i)));
+  // a lot kept as it is (half-filled, or a range that cannot be published) explains its range anew
+  for (const el of byId("lots").querySelectorAll('[data-k="k-min"]')) el.dispatchEvent(new Event("input"));
 }
 
 function render() {
@@ -494,6 +531,7 @@ function renderViewer() {
       fact(t("lot.ceiling"), money(lot.ceiling_price)),
       fact(t("lot.deadline"), `${i18n.formatDateTime(lot.deadline)}（${t("time.beijing")}）`),
       fact(t("lot.method"), t(`method.${lot.method}`) + (lot.k_range ? ` · K ${lot.k_range[0]}–${lot.k_range[1]} / ${lot.k_range[2]}` : "")),
+      lot.k_range ? fact(t("tenders.benchmark"), h("span", { "data-benchmark": "" }, kRangeText(krange.meaning(lot.k_range)))) : null,
       fact(t("lot.guarantee"), lot.guarantee?.required ? money(lot.guarantee.amount) : t("bids.guarantee.none")),
       fact(t("lot.fields"), (lot.sheet_fields || []).map((f) => t(`field.${f}`)).join(t("bids.listSep"))),
       fact(t("tenders.remedy"), t(`remedy.${lot.remedy}`)),
