@@ -418,6 +418,12 @@ def test_a_whole_evaluation_from_the_draw_to_the_report_signed_by_every_member(
     signers = shown.split("附可信时间戳）：")[1]
     assert conflicted not in signers and all(name in signers for name in members)
     assert f"{conflicted}" in shown and "回避" in shown, "who left is named, as having left"
+    words = " ".join(text.stdout.decode().split())  # a table cell by cell, row after row
+    for name in members:  # each member's own sheet, which their signature binds
+        for b in bidders:
+            plan = "5" if (name == outlier and b == bidders[0]) else "16"
+            row = (name, s.state().spec.bid(b).name, "32", plan, "8", str(40 + int(plan)))
+            assert " ".join(row) in words, row
     trust = evaluations.report_trust(client.app.state)  # type: ignore[attr-defined]
     portal = client.portal  # type: ignore[attr-defined]
     found = portal.call(pades.verify_signatures, pdf.content, trust, 5)
