@@ -711,16 +711,18 @@ def test_an_operators_token_makes_no_experts_act_and_the_experts_own_signature_d
     fields = {"room": s.room, **declare}
     by_other = s.person(other).signed("evaluation.declare", fields)
     wrong_key = {**expert.signed("evaluation.declare", fields), "signature": by_other["signature"]}
+    revoked = s.person("吊销").signed("evaluation.declare", fields)  # its certificate is revoked
     recorded = len(events_of(s))
     with socket_of(s, token) as operator:
         refusals = [
             operator.command("evaluation.declare", {**declare, **extra})
-            for extra in ({}, by_other, wrong_key)
+            for extra in ({}, by_other, wrong_key, revoked)
         ]
     assert [(r["type"], r["code"]) for r in refusals] == [
         ("error", "signature_required"),
         ("error", "signer_mismatch"),
         ("error", "signature_invalid"),
+        ("error", "cert_revoked"),
     ], refusals
     declared = [e for e in events_of(s)[recorded:] if e.name == "evaluation.declared"]
     assert declared == [] and all(x.declaration is None for x in s.state().seats)
