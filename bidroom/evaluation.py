@@ -266,6 +266,9 @@ class SignInArgs(_Args):
     seat: int = Field(ge=1, le=1000)
     expert: str = Field(min_length=1, max_length=200)
     salt: str = Field(pattern=r"^[0-9a-f]{64}$")  # the seat's salt, sent sealed to the expert
+    # The expert's signed action evaluation.sign_in {room, venue}, which the shell checked.
+    signature: str | None = Field(default=None, min_length=16, max_length=2048)
+    certificate: str | None = Field(default=None, min_length=16, max_length=16384)
 
 
 class DeclareArgs(_MaySign):
@@ -390,6 +393,7 @@ argument but the signature's own: ``signature``, ``certificate``, ``chain``), as
 contract gives them (strings trimmed, absent fields at their defaults)."""
 SIGNED_EVENTS = frozenset(
     {
+        "evaluation.expert_seated",  # the sign-in, a signed action through the HTTP shell
         "evaluation.declared",
         "evaluation.voted",
         "evaluation.review_submitted",
@@ -400,7 +404,8 @@ SIGNED_EVENTS = frozenset(
         "evaluation.signing_refused",
     }
 )
-"""The events of the signed acts: the first event each one causes carries its signature."""
+"""The events of the signed acts: the first event each one causes carries its signature (and
+the seating, of the sign-in the shell checked: ``signed`` is {action, venue})."""
 
 SHELL_ARGUMENTS: Mapping[str, type[BaseModel]] = {
     "evaluation.record_draw": DrawArgs,
@@ -701,9 +706,8 @@ def decide(state: EvaluationState, command: Command, actor: Actor, now: datetime
 def _unsigned(state: EvaluationState, args: Args) -> Rejected | None:
     """An expert's act needs its signature (the shell checked it), one not recorded before."""
     if not args.get("signature") or not args.get("certificate"):
-        return Rejected(
-            "signature_required", "an expert's act is signed with their certificate key", {}
-        )
+        message = "an expert's act is signed with their certificate key"
+        return Rejected("signature_required", message, {})
     if str(args["signature"]) in state.signatures:
         return Rejected("signature_reused", "this signature is recorded already: sign anew", {})
     return None
@@ -840,12 +844,18 @@ def _sign_in(state: EvaluationState, args: Args, actor: Actor, now: datetime) ->
         committee.verify_sign_in(_public_view(state), number, actor.venue or "", expert, salt)
     except BidroomError as exc:
         return _refused(exc)
+    refused = _unsigned(state, args)
+    if refused is not None:
+        return refused
     data = {
         "seat": number,
         "venue": actor.venue,
         "expert": expert,
         "name": actor.name,
         "salt": args["salt"],
+        "signature": str(args["signature"]),
+        "certificate": str(args["certificate"]),
+        "signed": {"action": "evaluation.sign_in", "venue": actor.venue},
     }
     return [Event("evaluation.expert_seated", data)]
 

@@ -440,7 +440,13 @@ async def sign_in(request: Request) -> Response:
             409, "wrong_venue", "you signed in at another venue", {"venue": who.venue}
         )
     actor = acting_as(who, "expert", body.venue)
-    args = {"seat": seat.seat, "expert": who.subject, "salt": seat.salt.hex()}
+    args = {
+        "seat": seat.seat,
+        "expert": who.subject,
+        "salt": seat.salt.hex(),
+        "signature": body.signature,  # kept with the seating: checked offline as it was here
+        "certificate": body.certificate,
+    }
     command = openings.attempt("sign_in", body)
     outcome = await _execute(app.hub, room, "evaluation.sign_in", args, actor, command)
     return _answer(outcome, seat=seat.seat)

@@ -102,14 +102,15 @@ SEATS = DRAW.sealed_view()
 EXPERTS = [seated_actor(s) for s in SEATS]
 MEMBERS = [e.subject for e in EXPERTS]
 STRANGER = Actor("e99", "路人", "expert", venue=MAIN)
+UNSIGNED: dict[str, Any] = {"signature": None}  # an act sent without its signature
 
 
 class Session:
     """An evaluation room driven through decide/apply, as the hub would, with stamped events.
 
-    An expert's signed act (evaluation.SIGNED) gets a signature of its own unless ``args`` give
-    one (``signature=None``: unsigned): the core only requires it (the WebSocket shell checks it,
-    tests/bidroom/test_evaluations.py)."""
+    An expert's signed act (evaluation.SIGNED, and the sign-in) gets a signature of its own
+    unless ``args`` give one (``signature=None``: unsigned): the core only requires it (the
+    shells check it, tests/bidroom/test_evaluations.py)."""
 
     def __init__(self, **config: Any) -> None:
         self.config = {**CONFIG, **config}
@@ -125,7 +126,7 @@ class Session:
         return {"signature": f"signature-{self.signatures:08d}", "certificate": "certificate-der"}
 
     def run(self, name: str, actor: Actor, at: datetime | None = None, **args: Any) -> Any:
-        if name in evaluation.SIGNED and "signature" not in args:
+        if (name in evaluation.SIGNED or name == "evaluation.sign_in") and "signature" not in args:
             args |= self.signature()
         decision = evaluation.decide(self.state, Command(name, args), actor, at or self.at)
         if isinstance(decision, Rejected):
@@ -317,14 +318,17 @@ def test_each_expert_signs_in_at_their_own_seat_and_venue() -> None:
     assert s.refused("evaluation.sign_in", me, seat=9, expert=me.subject, salt="0" * 64) == (
         "no_such_seat"
     )
+    unsigned = {"seat": 1, "expert": me.subject, "salt": first.salt.hex(), **UNSIGNED}
+    assert s.refused("evaluation.sign_in", me, **unsigned) == "signature_required"
     [came] = sign_in(s, first)
-    assert came.data == {
+    assert act(came) == {
         "seat": 1,
         "venue": MAIN,
         "expert": me.subject,
         "name": me.name,
         "salt": first.salt.hex(),
     }
+    assert came.data["signed"] == {"action": "evaluation.sign_in", "venue": MAIN}
     assert (
         s.refused("evaluation.sign_in", me, seat=2, expert=me.subject, salt=SEATS[1].salt.hex())
         == "already_seated"
@@ -1145,9 +1149,6 @@ def test_the_client_and_shell_commands_are_split() -> None:
         "evaluation.submit_sheet",
     ]
     assert drawn().view(EXPERTS[0])["actions"] == ["evaluation.sign_in"]
-
-
-UNSIGNED: dict[str, Any] = {"signature": None}
 
 
 def test_every_experts_act_is_refused_unsigned_and_nothing_is_recorded() -> None:

@@ -703,6 +703,10 @@ def test_an_operators_token_makes_no_experts_act_and_the_experts_own_signature_d
     another holder, or signed by another key under the expert's certificate, each is refused and
     nothing is recorded; the expert's own signature is taken, and kept with the event."""
     _, s = seated(client, world, clock)
+    seatings = [e for e in events_of(s) if e.name == "evaluation.expert_seated"]
+    assert len(seatings) == 5, "each sign-in keeps its signature, checked offline here"
+    for seating in seatings:
+        assert checked_offline(s, seating) == s.person(s.name_of(seating.data["expert"])).der()
     ok(s.command("evaluation.open_declarations", "王敏"))
     target, other = s.members()[:2]
     expert = s.person(target)

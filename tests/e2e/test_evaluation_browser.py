@@ -534,7 +534,8 @@ def acts_signed_in_the_browsers(demo: Demo, session: Session) -> None:
     events = in_a_thread(room_events(demo.var, room))
     acts = [e for e in events if e.name in evaluation.SIGNED_EVENTS]
     kinds = Counter(e.name for e in acts)
-    assert kinds["evaluation.declared"] == 6 and kinds["evaluation.voted"] == 5, kinds
+    assert kinds["evaluation.expert_seated"] == 6 and kinds["evaluation.declared"] == 6, kinds
+    assert kinds["evaluation.voted"] == 5, kinds
     assert kinds["evaluation.review_submitted"] == 5, kinds
     assert kinds["evaluation.sheet_submitted"] == 15 and kinds["evaluation.flag_explained"] == 1
     subjects = {m.subject for m in [*session.members, *session.gone]}

@@ -245,11 +245,11 @@ SIGNED_ARGS = {  # what pages send, loosely: white space, and fields left at the
             {"bidder": "uscc:b2", "criterion": "资格", "passed": False, "reason": " 执照过期 "},
         ]
     },
-    "evaluation.submit_sheet": {"bid": "A", "scores": {"服务方案": " 16.5", "类似业绩": "8"}},
+    "evaluation.submit_sheet": {"bid": "A", "scores": {"服务方案": " 16.5", " 类似业绩": "8"}},
     "evaluation.rescore": {"bid": "B", "scores": {"服务方案": "12"}, "total": "12"},
     "evaluation.explain": {"flag": "abnormal|A|服务方案|expert-e2e", "reason": "理由\n"},
-    "evaluation.dissent": {"reason": "  对排名有保留意见"},
-    "evaluation.refuse_signing": {"reason": "不同意"},
+    "evaluation.dissent": {"reason": "\u3000对排名有保留意见\x85"},  # Unicode's White_Space
+    "evaluation.refuse_signing": {"reason": "\ufeff不同意\x1f"},  # neither is
 }
 MESSAGES = """async ([room, acts]) => {
   const ev = await import("/js/evaluation.js");
