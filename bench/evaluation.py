@@ -19,7 +19,8 @@ Everything is real, in one process:
    does first (page cache warm; the median of 5).
 3. Recompute: the same read and parse, then scoring.recompute (the CLI's work before it prints).
 4. Report: a bidroom.report.Report built from the computation (a committee of every expert,
-   every bidder's review, the score table with every item, ranking, every flag), validated and
+   every bidder's review, the score table with every item, every member's own sheet for every
+   bidder, ranking, every flag), validated and
    rendered (fpdf2, WenQuanYi Micro Hei embedded as a subset).
 5. Signing: every expert in turn adds a PAdES signature (ca.pades.sign over key_signer, an
    ECDSA P-256 certificate from a throwaway sub CA) time-stamped by the built-in TSA
@@ -225,8 +226,11 @@ def found_planted(computation: dict[str, Any], planted: Planted) -> tuple[bool, 
 # the report ---------------------------------------------------------------------------------
 
 
-def report_of(computation: dict[str, Any], members: list[str]) -> report.Report:
-    """The evaluation report for a computation (scoring.recompute's JSON form)."""
+def report_of(
+    computation: dict[str, Any], members: list[str], sheets: list[dict[str, Any]]
+) -> report.Report:
+    """The evaluation report for a computation (scoring.recompute's JSON form), with every
+    member's own sheet of the record (each member's signature binds theirs)."""
     items = computation["params"]["items"]
     committee = report.Committee(
         leader=members[0],
@@ -279,6 +283,12 @@ def report_of(computation: dict[str, Any], members: list[str]) -> report.Report:
             report.Standing(rank=s["rank"], bidder=s["bidder"], total=totals[s["bidder"]])
             for s in computation["ranking"]
         ),
+        sheets=tuple(
+            report.Sheet(
+                expert=x["expert"], bidder=x["bidder"], items=x["scores"], total=x["total"]
+            )
+            for x in sheets
+        ),
         recommended=tuple(computation["recommended"]),
         flags=tuple(
             report.Flag(
@@ -300,10 +310,12 @@ class Rendered:
     failure: str | None  # the ReportError's code and message, if it did not render
 
 
-def render_report(computation: dict[str, Any], members: list[str]) -> Rendered:
+def render_report(
+    computation: dict[str, Any], members: list[str], sheets: list[dict[str, Any]]
+) -> Rendered:
     started = time.perf_counter()
     try:
-        pdf = report.render(report_of(computation, members))
+        pdf = report.render(report_of(computation, members, sheets))
     except ReportError as exc:
         return Rendered(None, time.perf_counter() - started, f"{exc.code}: {exc.message}")
     return Rendered(pdf, time.perf_counter() - started, None)
@@ -397,6 +409,7 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
     r["record_bytes"], r["sheets"] = path.stat().st_size, len(record["sheets"])
     r["planted"] = planted
+    sheets = record["sheets"]  # the report sets out each member's own
     del record
     r["rss"]["start"] = peak_rss()
     say(f"record: {r['sheets']} sheets, {r['record_bytes'] / MB:.1f} MB; reading it")
@@ -410,7 +423,7 @@ async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     r["ranked"] = len(computation["ranking"])
 
     say("building and rendering the report")
-    rendered = render_report(computation, members)
+    rendered = render_report(computation, members, sheets)
     r["rss"]["render"] = peak_rss()
     r["render"], r["failure"], pdf = rendered.seconds, rendered.failure, rendered.pdf
     if pdf is None:

@@ -69,7 +69,17 @@ no_sheet, no_such_flag, not_your_flag, rescore_needed, already_explained, flags_
 scoring codes of :func:`bidroom.scoring.recompute` (e.g. score_missing, no_valid_price),
 no_schedule, limit_exceeded, within_limit, deadline_invalid, no_such_question, not_a_draft,
 deadline_passed, not_your_question, already_answered, question_closed, answer_late, unsigned,
-answers_pending, already_signed, signing_open.
+answers_pending, already_signed, signing_open, signature_required, signature_reused.
+
+Signed acts (:data:`SIGNED`): an expert's declaration, vote, review, score sheet, re-score,
+explanation, dissent and refusal to sign are signed actions with their certificate key (docs/
+opening.md "Signed actions"): the WebSocket shell checks the signature, its certificate at that
+moment and that its holder is the session's, before the core sees the command; the core refuses
+the act unsigned (``signature_required``: a session token, which the operator can mint, never
+makes an expert's act) or with a signature this room has recorded already
+(``signature_reused``: an earlier sheet or dissent cannot be replayed), and keeps ``signature``,
+``certificate`` and ``signed`` (the action and fields signed, without ``room``) in the act's
+event, so that each act can be checked offline against the expert's certificate.
 """
 
 from __future__ import annotations
@@ -79,7 +89,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -230,6 +240,21 @@ class ReasonArgs(_Args):
     reason: str = Field(min_length=1, max_length=TEXT_MAX)
 
 
+class _MaySign(_Args):
+    """An expert's act, signed with their certificate key (:data:`SIGNED`): the WebSocket shell
+    checks the signature as a signed action before the core sees it; the core requires it."""
+
+    signature: str | None = Field(default=None, min_length=16, max_length=1024)  # base64
+    certificate: str | None = Field(default=None, min_length=16, max_length=16384)  # DER, b64
+    chain: list[Annotated[str, Field(min_length=16, max_length=16384)]] | None = Field(
+        default=None, max_length=5
+    )
+
+
+class SignedReasonArgs(_MaySign):
+    reason: str = Field(min_length=1, max_length=TEXT_MAX)
+
+
 class DrawArgs(_Args):
     draw: dict[str, Any]  # committee.Draw.to_json(), seed included: the core keeps only its hash
     # The same draw sealed to the room key by the shell (ca.handoff.seal_record): it rests in the
@@ -241,15 +266,18 @@ class SignInArgs(_Args):
     seat: int = Field(ge=1, le=1000)
     expert: str = Field(min_length=1, max_length=200)
     salt: str = Field(pattern=r"^[0-9a-f]{64}$")  # the seat's salt, sent sealed to the expert
+    # The expert's signed action evaluation.sign_in {room, venue}, which the shell checked.
+    signature: str | None = Field(default=None, min_length=16, max_length=2048)
+    certificate: str | None = Field(default=None, min_length=16, max_length=16384)
 
 
-class DeclareArgs(_Args):
+class DeclareArgs(_MaySign):
     declaration: Literal["none", "conflict"]
     bidders: list[str] = Field(default_factory=list, max_length=1000)
     reason: str = Field(default="", max_length=TEXT_MAX)
 
 
-class VoteArgs(_Args):
+class VoteArgs(_MaySign):
     candidate: str = Field(min_length=1, max_length=200)
     round: int = Field(ge=1)
 
@@ -270,17 +298,17 @@ class Verdict(_Args):
     reason: str = Field(default="", max_length=TEXT_MAX)
 
 
-class ReviewArgs(_Args):
+class ReviewArgs(_MaySign):
     verdicts: list[Verdict] = Field(max_length=100_000)
 
 
-class SheetArgs(_Args):
+class SheetArgs(_MaySign):
     bid: str = Field(min_length=1, max_length=200)  # the label shown, or the bidder
     scores: dict[str, str] = Field(max_length=1000)  # item -> decimal string
     total: str | None = Field(default=None, max_length=40)
 
 
-class ExplainArgs(_Args):
+class ExplainArgs(_MaySign):
     flag: str = Field(min_length=1, max_length=600)  # a flag's ``key``
     reason: str = Field(min_length=1, max_length=TEXT_MAX)
 
@@ -342,13 +370,42 @@ ARGUMENTS: Mapping[str, type[BaseModel]] = {
     "evaluation.approve_question": ApproveArgs,
     "evaluation.reject_question": RejectQuestionArgs,
     "evaluation.close_clarification": NoArgs,
-    "evaluation.refuse_signing": ReasonArgs,
-    "evaluation.dissent": ReasonArgs,
+    "evaluation.refuse_signing": SignedReasonArgs,
+    "evaluation.dissent": SignedReasonArgs,
     "evaluation.suspend": ReasonArgs,
     "evaluation.resume": ReasonArgs,
     "evaluation.seal": ReasonArgs,
 }
 """What clients may send over the WebSocket (the room type's ``arguments``)."""
+
+SIGNED: Mapping[str, tuple[str, ...]] = {
+    "evaluation.declare": ("declaration", "bidders", "reason"),
+    "evaluation.vote": ("candidate", "round"),
+    "evaluation.submit_review": ("verdicts",),
+    "evaluation.submit_sheet": ("bid", "scores", "total"),
+    "evaluation.rescore": ("bid", "scores", "total"),
+    "evaluation.explain": ("flag", "reason"),
+    "evaluation.dissent": ("reason",),
+    "evaluation.refuse_signing": ("reason",),
+}
+"""The expert's acts, signed as signed actions: each command's fields besides ``room`` (every
+argument but the signature's own: ``signature``, ``certificate``, ``chain``), as the edge
+contract gives them (strings trimmed, absent fields at their defaults)."""
+SIGNED_EVENTS = frozenset(
+    {
+        "evaluation.expert_seated",  # the sign-in, a signed action through the HTTP shell
+        "evaluation.declared",
+        "evaluation.voted",
+        "evaluation.review_submitted",
+        "evaluation.sheet_submitted",
+        "evaluation.sheet_rescored",
+        "evaluation.flag_explained",
+        "evaluation.dissent_recorded",
+        "evaluation.signing_refused",
+    }
+)
+"""The events of the signed acts: the first event each one causes carries its signature (and
+the seating, of the sign-in the shell checked: ``signed`` is {action, venue})."""
 
 SHELL_ARGUMENTS: Mapping[str, type[BaseModel]] = {
     "evaluation.record_draw": DrawArgs,
@@ -516,6 +573,7 @@ class EvaluationState:
     report: Report | None = None
     suspensions: tuple[Mapping[str, Any], ...] = ()  # {start, end, reason, ...}
     sealed: Mapping[str, Any] | None = None
+    signatures: frozenset[str] = frozenset()  # of the signed acts recorded: none is taken twice
 
     @property
     def members(self) -> tuple[str, ...]:
@@ -631,7 +689,39 @@ def decide(state: EvaluationState, command: Command, actor: Actor, now: datetime
     refused = check(RULES, state.phase, command, actor)
     if refused is not None:
         return refused
-    return _DECIDERS[command.name](state, command.args, actor, now)
+    covered = SIGNED.get(command.name)
+    if covered is None:
+        return _DECIDERS[command.name](state, command.args, actor, now)
+    refused = _unsigned(state, command.args)
+    if refused is not None:
+        return refused
+    decision = _DECIDERS[command.name](state, command.args, actor, now)
+    if isinstance(decision, Rejected):
+        return decision
+    act, *caused = decision
+    assert act.name in SIGNED_EVENTS, act.name
+    return [Event(act.name, {**act.data, **_signed(command, covered)}), *caused]
+
+
+def _unsigned(state: EvaluationState, args: Args) -> Rejected | None:
+    """An expert's act needs its signature (the shell checked it), one not recorded before."""
+    if not args.get("signature") or not args.get("certificate"):
+        message = "an expert's act is signed with their certificate key"
+        return Rejected("signature_required", message, {})
+    if str(args["signature"]) in state.signatures:
+        return Rejected("signature_reused", "this signature is recorded already: sign anew", {})
+    return None
+
+
+def _signed(command: Command, covered: Sequence[str]) -> JSON:
+    """What the act's event keeps of its signature: the signature, the certificate and the
+    action and fields signed (``room`` aside: the event's room)."""
+    fields = {name: command.args.get(name) for name in covered}
+    return {
+        "signature": str(command.args["signature"]),
+        "certificate": str(command.args["certificate"]),
+        "signed": {"action": command.name, **fields},
+    }
 
 
 def _refused(error: BidroomError) -> Rejected:
@@ -754,12 +844,18 @@ def _sign_in(state: EvaluationState, args: Args, actor: Actor, now: datetime) ->
         committee.verify_sign_in(_public_view(state), number, actor.venue or "", expert, salt)
     except BidroomError as exc:
         return _refused(exc)
+    refused = _unsigned(state, args)
+    if refused is not None:
+        return refused
     data = {
         "seat": number,
         "venue": actor.venue,
         "expert": expert,
         "name": actor.name,
         "salt": args["salt"],
+        "signature": str(args["signature"]),
+        "certificate": str(args["certificate"]),
+        "signed": {"action": "evaluation.sign_in", "venue": actor.venue},
     }
     return [Event("evaluation.expert_seated", data)]
 
@@ -1556,7 +1652,11 @@ _DECIDERS: Mapping[str, _Decider] = {
 
 def apply(state: EvaluationState, event: Event) -> EvaluationState:
     folder = _FOLDERS.get(event.name)
-    return state if folder is None else folder(state, event)
+    after = state if folder is None else folder(state, event)
+    signature = event.data.get("signature") if event.name in SIGNED_EVENTS else None
+    if signature:
+        return replace(after, signatures=after.signatures | {str(signature)})
+    return after
 
 
 def _with_seat(state: EvaluationState, number: int, **changes: Any) -> EvaluationState:
@@ -2046,7 +2146,9 @@ def snapshot(state: EvaluationState, actor: Actor) -> JSON:
     }
 
 
-class Evaluation(ModuleRoomType[EvaluationState], core=this, presence=meeting, reveals=REVEALS):
+class Evaluation(
+    ModuleRoomType[EvaluationState], core=this, presence=meeting, reveals=REVEALS, signed=SIGNED
+):
     """The evaluation part, as bidroom.compose sees it (presence is the meeting part's).
 
     Its ``arguments`` are the WebSocket edge's: shell commands are not a client's to send."""

@@ -35,8 +35,9 @@ import tempfile
 import zipfile
 import zlib
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -439,7 +440,13 @@ async def sign_in(request: Request) -> Response:
             409, "wrong_venue", "you signed in at another venue", {"venue": who.venue}
         )
     actor = acting_as(who, "expert", body.venue)
-    args = {"seat": seat.seat, "expert": who.subject, "salt": seat.salt.hex()}
+    args = {
+        "seat": seat.seat,
+        "expert": who.subject,
+        "salt": seat.salt.hex(),
+        "signature": body.signature,  # kept with the seating: checked offline as it was here
+        "certificate": body.certificate,
+    }
     command = openings.attempt("sign_in", body)
     outcome = await _execute(app.hub, room, "evaluation.sign_in", args, actor, command)
     return _answer(outcome, seat=seat.seat)
@@ -843,6 +850,20 @@ def build_report(
         )
         for t in computation.get("totals") or ()
     ]
+    order = {b.bidder: n for n, b in enumerate(state.spec.bids)}
+    seat_of = {e: n for n, e in enumerate(state.members)}
+    sheets = [
+        report.Sheet(
+            expert=_name_of(state, expert),
+            bidder=names.get(bidder, bidder),
+            items={k: str(v) for k, v in sheet["scores"].items()},
+            total=str(sheet.get("total") or _sum(sheet["scores"].values())),
+        )
+        for (expert, bidder), sheet in sorted(
+            state.sheets.items(),
+            key=lambda kv: (seat_of.get(kv[0][0], len(seat_of)), kv[0][0], order.get(kv[0][1], 0)),
+        )
+    ]
     totals = {t["bidder"]: str(t.get("total") or "—") for t in computation.get("totals") or ()}
     ranking = [
         report.Standing(
@@ -885,11 +906,20 @@ def build_report(
         items=tuple(items),
         scores=tuple(scores),
         ranking=tuple(ranking),
+        sheets=tuple(sheets),
         recommended=tuple(names.get(b, b) for b in computation.get("recommended") or ()),
         flags=tuple(flags),
         clarifications=tuple(clarifications),
         dissent=tuple(dissent),
     )
+
+
+def _sum(scores: Iterable[Any]) -> str:
+    """The sum of a sheet's item scores (decimal strings the core checked), as written."""
+    try:
+        return str(sum((Decimal(str(v)) for v in scores), Decimal(0)))
+    except InvalidOperation:
+        return "—"
 
 
 def flag_history(events: Sequence[Any]) -> list[Mapping[str, Any]]:

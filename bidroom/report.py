@@ -4,7 +4,9 @@
 PDF bytes; ``ca.pades`` adds the experts' signatures afterwards, one incremental update each.
 The sections follow the order of the session: tender and lot, committee, preliminary review
 (初步评审) with the reasons of every failure, scores (price score, item scores, totals; the
-items in tables of ``ITEMS_PER_TABLE`` columns, so any number fits A4), ranking and recommended
+items in tables of ``ITEMS_PER_TABLE`` columns, so any number fits A4), each member's own score
+sheets (per member, per bid, per item: so that a member's signature binds what they scored, not
+only the committee's aggregate), ranking and recommended
 candidates (推荐中标候选人), deviation flags (评分偏差) and how each was resolved, clarifications
 (澄清) and dissent (不同意见). A layout fpdf2 cannot make fails with ``report_render_failed``.
 
@@ -90,6 +92,16 @@ class Score(_Model):
     total: str
 
 
+class Sheet(_Model):
+    """One expert's own score sheet for one bid, as it stood when the scores were locked (a
+    re-score replaces the sheet it corrects): what that expert's signature binds them to."""
+
+    expert: str
+    bidder: str
+    items: dict[str, str]  # item id -> the expert's score, as they gave it
+    total: str  # the total they stated, else the sum of their item scores
+
+
 class Standing(_Model):
     rank: int
     bidder: str
@@ -126,6 +138,7 @@ class Report(_Model):
     items: tuple[Item, ...]
     scores: tuple[Score, ...]
     ranking: tuple[Standing, ...]
+    sheets: tuple[Sheet, ...] = ()  # every member's own sheets, by member then bid
     recommended: tuple[str, ...]
     flags: tuple[Flag, ...] = ()
     clarifications: tuple[Clarification, ...] = ()
@@ -191,6 +204,7 @@ def _write(pdf: FPDF, report: Report, font: Path) -> None:
     _committee(pdf, report.committee)
     _reviews(pdf, report.reviews)
     _scores(pdf, report)
+    _sheets(pdf, report)
     _ranking(pdf, report)
     _flags(pdf, report.flags)
     _clarifications(pdf, report.clarifications)
@@ -280,6 +294,30 @@ def _scores(pdf: FPDF, report: Report) -> None:
             first = (number - 1) * step + 1
             _para(pdf, f"评分项 {first}–{first + len(part) - 1}（共 {len(items)} 项）")
         _score_table(pdf, report.scores, part, last=number == len(parts))
+
+
+def _sheets(pdf: FPDF, report: Report) -> None:
+    """Each member's own sheet per bid (the committee's scores above are their aggregate): a row
+    per member and bid, the member named in it; the items cut as in the score tables, the
+    member's total closing the last."""
+    if not report.sheets:
+        return
+    _para(pdf, "各评标专家评分表（每位专家对每个投标人各评分项的评分，以各自数字证书签名提交）：")
+    items, step = report.items, ITEMS_PER_TABLE
+    parts = [items[at : at + step] for at in range(0, len(items), step)] or [()]
+    for number, part in enumerate(parts, start=1):
+        last = number == len(parts)
+        header = ("专家", "投标人", *[i.name for i in part], *(("合计",) if last else ()))
+        rows = [
+            (
+                s.expert,
+                s.bidder,
+                *[s.items.get(i.id, "—") for i in part],
+                *((s.total,) if last else ()),
+            )
+            for s in report.sheets
+        ]
+        _table(pdf, header, rows, (1.5, 2.5, *[1.0] * len(part), *((1.0,) if last else ())))
 
 
 def _score_table(pdf: FPDF, scores: Sequence[Score], items: Sequence[Item], last: bool) -> None:

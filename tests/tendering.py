@@ -14,7 +14,7 @@ import io
 import json
 import os
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +27,7 @@ from starlette.testclient import TestClient
 from bidroom import signed, timestamps, tokens
 from bidroom.app import create_app
 from bidroom.db import migrate
+from bidroom.room import RoomType
 from bidroom.settings import load_settings
 from bidroom.store import Store, create_engine
 from ca import envelope, handoff, login, lot_key, pki, shares
@@ -407,3 +408,19 @@ async def hand_over_to(
     body = {"envelope": digest, "sealed_key": sealed_key, **who.signed("opening.decrypt", fields)}
     done = await http.post(f"{base}/api/openings/{room}/decrypt", json=body, headers=who.headers())
     assert done.status_code == 200, done.text
+
+
+def signed_command(
+    person: Person, kind: RoomType[Any], room: str, name: str, args: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A WebSocket command's arguments as a page sends them: checked by the room type's edge
+    contract and, for a command it signs (its ``signed``: an expert's act, a bidder's own
+    failure report), with ``person``'s signature over ``room`` and the fields covered, as the
+    argument values the shell rebuilds them from (docs/opening.md "Signed actions"). Arguments
+    that carry a signature already, or ``signature=None`` (unsigned), are left as given."""
+    covered = kind.signed.get(name)
+    if covered is None or "signature" in args:
+        return dict(args)
+    checked = kind.arguments[name].model_validate(dict(args)).model_dump(mode="json")
+    fields = {"room": room, **{field: checked[field] for field in covered}}
+    return {**checked, **person.signed(name, fields)}

@@ -102,10 +102,15 @@ SEATS = DRAW.sealed_view()
 EXPERTS = [seated_actor(s) for s in SEATS]
 MEMBERS = [e.subject for e in EXPERTS]
 STRANGER = Actor("e99", "路人", "expert", venue=MAIN)
+UNSIGNED: dict[str, Any] = {"signature": None}  # an act sent without its signature
 
 
 class Session:
-    """An evaluation room driven through decide/apply, as the hub would, with stamped events."""
+    """An evaluation room driven through decide/apply, as the hub would, with stamped events.
+
+    An expert's signed act (evaluation.SIGNED, and the sign-in) gets a signature of its own
+    unless ``args`` give one (``signature=None``: unsigned): the core only requires it (the
+    shells check it, tests/bidroom/test_evaluations.py)."""
 
     def __init__(self, **config: Any) -> None:
         self.config = {**CONFIG, **config}
@@ -113,8 +118,16 @@ class Session:
         self.seq = 0
         self.log: list[Event] = []
         self.at = T0
+        self.signatures = 0
+
+    def signature(self) -> dict[str, str]:
+        """A signature not used before (the core takes each once), and a certificate."""
+        self.signatures += 1
+        return {"signature": f"signature-{self.signatures:08d}", "certificate": "certificate-der"}
 
     def run(self, name: str, actor: Actor, at: datetime | None = None, **args: Any) -> Any:
+        if (name in evaluation.SIGNED or name == "evaluation.sign_in") and "signature" not in args:
+            args |= self.signature()
         decision = evaluation.decide(self.state, Command(name, args), actor, at or self.at)
         if isinstance(decision, Rejected):
             return decision
@@ -138,6 +151,13 @@ class Session:
 
     def view(self, actor: Actor) -> dict[str, Any]:
         return evaluation.snapshot(self.state, actor)
+
+
+def act(event: Event) -> dict[str, Any]:
+    """A signed act's event data without what it keeps of its signature (which it must keep)."""
+    kept = ("signature", "certificate", "signed")
+    assert all(event.data.get(k) for k in kept), event.data
+    return {k: v for k, v in event.data.items() if k not in kept}
 
 
 def sign_in(s: Session, seat: c.SealedSeat, actor: Actor | None = None) -> list[Event]:
@@ -298,14 +318,17 @@ def test_each_expert_signs_in_at_their_own_seat_and_venue() -> None:
     assert s.refused("evaluation.sign_in", me, seat=9, expert=me.subject, salt="0" * 64) == (
         "no_such_seat"
     )
+    unsigned = {"seat": 1, "expert": me.subject, "salt": first.salt.hex(), **UNSIGNED}
+    assert s.refused("evaluation.sign_in", me, **unsigned) == "signature_required"
     [came] = sign_in(s, first)
-    assert came.data == {
+    assert act(came) == {
         "seat": 1,
         "venue": MAIN,
         "expert": me.subject,
         "name": me.name,
         "salt": first.salt.hex(),
     }
+    assert came.data["signed"] == {"action": "evaluation.sign_in", "venue": MAIN}
     assert (
         s.refused("evaluation.sign_in", me, seat=2, expert=me.subject, salt=SEATS[1].salt.hex())
         == "already_seated"
@@ -351,12 +374,16 @@ def test_a_conflict_vacates_the_seat_and_its_replacement_signs_in_and_declares()
     [left] = s.ok(
         "evaluation.declare", conflicted, declaration="conflict", bidders=[B2], reason="曾任职"
     )
+    signed = {"action": "evaluation.declare", "declaration": "conflict", "bidders": [B2]}
     assert left.data == {
         "seat": 2,
         "expert": conflicted.subject,
         "declaration": "conflict",
         "bidders": [B2],
         "reason": "曾任职",
+        "signature": s.log[-1].data["signature"],
+        "certificate": "certificate-der",
+        "signed": {**signed, "reason": "曾任职"},
     }
     assert s.state.seats[1].status == "vacated" and conflicted.subject not in s.state.members
     assert s.refused("evaluation.declare", conflicted, declaration="none") == "not_a_member"
@@ -547,7 +574,7 @@ def test_each_expert_scores_each_passing_bid_once() -> None:
         "number_invalid"
     )
     [done] = s.ok("evaluation.submit_sheet", me, bid=B1, **sheet())
-    assert done.data == {"expert": me.subject, "bidder": B1, **sheet(), "total": None}
+    assert act(done) == {"expert": me.subject, "bidder": B1, **sheet(), "total": None}
     assert s.refused("evaluation.submit_sheet", me, bid=B1, **sheet()) == "already_submitted"
     assert s.refused("evaluation.explain", me, flag="x", reason="r") == "wrong_phase"
 
@@ -631,7 +658,7 @@ def test_flags_block_the_summary_until_explained_or_rescored() -> None:
     assert s.refused("evaluation.explain", EXPERTS[0], flag=key, reason="r") == "not_your_flag"
     assert s.refused("evaluation.explain", outlier, flag="nope", reason="r") == "no_such_flag"
     [explained] = s.ok("evaluation.explain", outlier, flag=key, reason="技术方案缺少关键工序")
-    assert explained.data == {
+    assert act(explained) == {
         "flag": key,
         "expert": outlier.subject,
         "reason": "技术方案缺少关键工序",
@@ -1138,6 +1165,74 @@ def test_the_client_and_shell_commands_are_split() -> None:
         "evaluation.submit_sheet",
     ]
     assert drawn().view(EXPERTS[0])["actions"] == ["evaluation.sign_in"]
+
+
+def test_every_experts_act_is_refused_unsigned_and_nothing_is_recorded() -> None:
+    """A session token alone (the operator can mint one) makes no act of an expert's: each is
+    refused ``signature_required`` before anything else is decided, and nothing is recorded."""
+
+    def refused_unsigned(s: Session, name: str, actor: Actor, **args: Any) -> None:
+        before = (len(s.log), s.state)
+        for missing in (UNSIGNED, {"signature": "c2lnbmF0dXJlIG9ubHk=", "certificate": None}):
+            assert s.refused(name, actor, **args, **missing) == "signature_required", name
+        assert (len(s.log), s.state) == before, f"{name}: nothing recorded"
+        [done, *_] = s.ok(name, actor, **args)
+        assert done.name in evaluation.SIGNED_EVENTS
+        assert done.data["signed"]["action"] == name
+
+    s = seated()
+    s.ok("evaluation.open_declarations", CHAIR)
+    for e in EXPERTS:
+        refused_unsigned(s, "evaluation.declare", e, declaration="none")
+    refused_unsigned(s, "evaluation.vote", EXPERTS[0], candidate=MEMBERS[0], round=1)
+    s = reviewing()
+    refused_unsigned(s, "evaluation.submit_review", EXPERTS[0], verdicts=verdicts())
+    s = deviating("10")
+    outlier, key = EXPERTS[-1], s.state.flags[0]["key"]
+    refused_unsigned(s, "evaluation.explain", outlier, flag=key, reason="理由")
+    refused_unsigned(s, "evaluation.rescore", outlier, bid=B1, **sheet(tech="30"))
+    s = scoring_phase()
+    refused_unsigned(s, "evaluation.submit_sheet", EXPERTS[0], bid=B1, **sheet())
+    s = summarised()
+    refused_unsigned(s, "evaluation.dissent", EXPERTS[1], reason="保留意见")
+    s.ok("evaluation.issue_report", SYSTEM, digest=DIGEST, pages=12)
+    refused_unsigned(s, "evaluation.refuse_signing", EXPERTS[1], reason="不同意排名")
+    assert set(evaluation.SIGNED) == {
+        "evaluation.declare",
+        "evaluation.vote",
+        "evaluation.submit_review",
+        "evaluation.submit_sheet",
+        "evaluation.rescore",
+        "evaluation.explain",
+        "evaluation.dissent",
+        "evaluation.refuse_signing",
+    }
+
+
+def test_a_recorded_signature_is_never_taken_again() -> None:
+    """The operator holds the log: replaying an expert's earlier signed re-score (or dissent)
+    would put back what they have since changed. Each signature is taken once per room."""
+    s = deviating("10")
+    outlier = EXPERTS[-1]
+    [first, _] = s.ok("evaluation.rescore", outlier, bid=B1, **sheet(tech="12"))
+    s.ok("evaluation.rescore", outlier, bid=B1, **sheet(tech="30"))
+    assert s.state.flags == ()
+    replayed = {k: first.data[k] for k in ("signature", "certificate")}
+    rescore = sheet(tech="12")
+    assert s.refused("evaluation.rescore", outlier, bid=B1, **rescore, **replayed) == (
+        "signature_reused"
+    )
+    assert s.state.sheets[(outlier.subject, B1)]["scores"]["tech"] == "30"
+    s.ok("evaluation.summarise", EXPERTS[0])
+    [said] = s.ok("evaluation.dissent", EXPERTS[1], reason="甲")
+    s.ok("evaluation.dissent", EXPERTS[1], reason="乙")
+    again = {k: said.data[k] for k in ("signature", "certificate")}
+    assert s.refused("evaluation.dissent", EXPERTS[1], reason="甲", **again) == "signature_reused"
+    assert s.state.dissents[EXPERTS[1].subject] == "乙"
+    replayed_state = evaluation.initial(s.config)
+    for event in roundtrip(s.log):
+        replayed_state = evaluation.apply(replayed_state, event)
+    assert replayed_state.signatures == s.state.signatures, "the log alone gives them back"
 
 
 def roundtrip(events: list[Event]) -> list[Event]:

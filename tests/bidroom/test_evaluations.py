@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import itertools
 import json
 import os
 import signal
@@ -24,12 +25,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from opened import PRICES, Opening, Plain, at_the_window, ok
 from signers import pdfsig
 from starlette.testclient import TestClient
-from tendering import PEOPLE, Clock, Person, World, bid_form, make_world, running_app
+from tendering import (
+    KEY,
+    PEOPLE,
+    Clock,
+    Person,
+    World,
+    bid_form,
+    make_world,
+    running_app,
+    signed_command,
+)
 
-from bidroom import committee, evaluations
+from bidroom import cli, committee, evaluation, evaluations, signed
 from bidroom.room import Actor, Command
 from ca import pades
 from ca import primitives as p
@@ -71,6 +83,9 @@ EVALUATION = {
     "specialties": [SPECIALTY],
     "tenderer": "舟山市环境卫生管理处",
 }
+
+
+ROOM_TYPE = evaluation.room_type()
 
 
 @pytest.fixture(scope="module")
@@ -144,11 +159,14 @@ class Session:
         )
 
     def command(self, name: str, who: str, **args: Any) -> dict[str, Any]:
+        """A WebSocket command as the edge passes it to the hub; an expert's act signed with
+        their key as their page signs it (the shell's check of it: test_an_operators_token_..)."""
         person = self.person(who)
         actor = Actor(person.subject, who, person.role, self.venue.get(who), who)
         hub = self.client.app.state.hub  # type: ignore[attr-defined]
+        checked = signed_command(person, ROOM_TYPE, self.room, name, args)
         outcome: dict[str, Any] = self.client.portal.call(  # type: ignore[union-attr]
-            hub.execute, self.room, Command(name, args), actor, None
+            hub.execute, self.room, Command(name, checked), actor, None
         )
         return outcome
 
@@ -403,6 +421,12 @@ def test_a_whole_evaluation_from_the_draw_to_the_report_signed_by_every_member(
     signers = shown.split("附可信时间戳）：")[1]
     assert conflicted not in signers and all(name in signers for name in members)
     assert f"{conflicted}" in shown and "回避" in shown, "who left is named, as having left"
+    words = " ".join(text.stdout.decode().split())  # a table cell by cell, row after row
+    for name in members:  # each member's own sheet, which their signature binds
+        for b in bidders:
+            plan = "5" if (name == outlier and b == bidders[0]) else "16"
+            row = (name, s.state().spec.bid(b).name, "32", plan, "8", str(40 + int(plan)))
+            assert " ".join(row) in words, row
     trust = evaluations.report_trust(client.app.state)  # type: ignore[attr-defined]
     portal = client.portal  # type: ignore[attr-defined]
     found = portal.call(pades.verify_signatures, pdf.content, trust, 5)
@@ -614,3 +638,143 @@ def test_an_expert_seated_joins_the_media_and_one_who_leaves_the_committee_is_hu
                 frame_of(socket, "peer", chair.subject, event="left")
                 return
     raise AssertionError("no expert was drawn")
+
+
+class Socket:
+    """A WebSocket in the room (a page's connection): commands, each answered by its ack or
+    error frame. Command ids are unique across sockets (a retry's id gets the first answer)."""
+
+    ids = itertools.count(1)
+
+    def __init__(self, socket: Any):
+        self.socket = socket
+
+    def command(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        ident = f"c{next(self.ids)}"
+        self.socket.send_json({"type": "command", "id": ident, "name": name, "args": args})
+        while True:
+            frame: dict[str, Any] = self.socket.receive_json()
+            if frame["type"] in ("ack", "error") and frame.get("id") == ident:
+                return frame
+
+
+@contextlib.contextmanager
+def socket_of(s: Session, token: str) -> Iterator[Socket]:
+    with s.client.websocket_connect("/ws") as socket:
+        socket.send_json({"type": "hello", "token": token, "room": s.room})
+        yield Socket(socket)
+
+
+def minted(subject: str, name: str, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> str:
+    """A session token for ``subject`` as the operator mints one: `bidroom token` with the
+    platform's secret, no certificate involved."""
+    monkeypatch.setenv("BIDROOM_SECRET_KEY", KEY)
+    capsys.readouterr()
+    argv = ["token", subject, "--role", "expert", "--name", name, "--ttl", str(60 * 86400)]
+    assert cli.main(argv) == 0
+    token: str = capsys.readouterr().out.strip()
+    return token
+
+
+def events_of(s: Session) -> list[Any]:
+    hub = s.client.app.state.hub  # type: ignore[attr-defined]
+    found: list[Any] = s.client.portal.call(hub.store.events, s.room)  # type: ignore[union-attr]
+    return found
+
+
+def checked_offline(s: Session, event: Any) -> bytes:
+    """An act's event checked as an outside auditor would, from the event alone: the action and
+    fields it keeps with the room are the message; the signature verifies under the certificate
+    kept. The certificate's DER."""
+    fields = {k: v for k, v in event.data["signed"].items() if k != "action"}
+    message = signed.action_message(event.data["signed"]["action"], {**fields, "room": s.room})
+    der = base64.b64decode(event.data["certificate"])
+    key = p.accept_public_key(x509.load_der_x509_certificate(der).public_key())
+    p.verify_signature(key, base64.b64decode(event.data["signature"]), message)
+    return der
+
+
+def test_an_operators_token_makes_no_experts_act_and_the_experts_own_signature_does(
+    client: TestClient,
+    world: World,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 15: with a token minted from BIDROOM_SECRET_KEY a seated expert's declaration and
+    score sheet were recorded under their name. Over the real WebSocket: unsigned, signed by
+    another holder, or signed by another key under the expert's certificate, each is refused and
+    nothing is recorded; the expert's own signature is taken, and kept with the event."""
+    _, s = seated(client, world, clock)
+    seatings = [e for e in events_of(s) if e.name == "evaluation.expert_seated"]
+    assert len(seatings) == 5, "each sign-in keeps its signature, checked offline here"
+    for seating in seatings:
+        assert checked_offline(s, seating) == s.person(s.name_of(seating.data["expert"])).der()
+    ok(s.command("evaluation.open_declarations", "王敏"))
+    target, other = s.members()[:2]
+    expert = s.person(target)
+    token = minted(expert.subject, target, monkeypatch, capsys)
+    declare = {"declaration": "none", "bidders": [], "reason": ""}
+    fields = {"room": s.room, **declare}
+    by_other = s.person(other).signed("evaluation.declare", fields)
+    wrong_key = {**expert.signed("evaluation.declare", fields), "signature": by_other["signature"]}
+    revoked = s.person("吊销").signed("evaluation.declare", fields)  # its certificate is revoked
+    recorded = len(events_of(s))
+    with socket_of(s, token) as operator:
+        refusals = [
+            operator.command("evaluation.declare", {**declare, **extra})
+            for extra in ({}, by_other, wrong_key, revoked)
+        ]
+    assert [(r["type"], r["code"]) for r in refusals] == [
+        ("error", "signature_required"),
+        ("error", "signer_mismatch"),
+        ("error", "signature_invalid"),
+        ("error", "cert_revoked"),
+    ], refusals
+    declared = [e for e in events_of(s)[recorded:] if e.name == "evaluation.declared"]
+    assert declared == [] and all(x.declaration is None for x in s.state().seats)
+
+    with socket_of(s, expert.token()) as own:
+        args = signed_command(expert, ROOM_TYPE, s.room, "evaluation.declare", declare)
+        answer = own.command("evaluation.declare", args)
+        assert answer["type"] == "ack", answer
+    [event] = [e for e in events_of(s) if e.name == "evaluation.declared"]
+    assert checked_offline(s, event) == expert.der()
+    assert event.data["signed"] == {"action": "evaluation.declare", **declare}
+    with socket_of(s, token) as operator:  # the event's signature, replayed, is taken once
+        again = {k: event.data[k] for k in ("signature", "certificate")}
+        replayed = operator.command("evaluation.declare", {**declare, **again})
+    assert replayed["code"] == "signature_reused", replayed
+
+    for name in s.members()[1:]:
+        ok(s.command("evaluation.declare", name, declaration="none"))
+    for name in s.members():
+        ok(s.command("evaluation.vote", name, candidate=expert.subject, round=1))
+    assert s.post("precheck", "王敏").status_code == 200
+    ok(s.command("evaluation.start_preliminary", target))
+    bidders = [b.bidder for b in s.state().spec.bids]
+    verdicts = [
+        {"bidder": b, "criterion": c["id"], "passed": True, "reason": ""}
+        for b in bidders
+        for c in CRITERIA
+    ]
+    for name in s.members():
+        ok(s.command("evaluation.submit_review", name, verdicts=verdicts))
+    assert s.state().phase == "scoring"
+    sheet = {"bid": s.shown(bidders[0]), "scores": {"方案": "32", "人员": "16", "业绩": "8"}}
+    sheet_fields = {"room": s.room, **sheet, "total": None}
+    forged = s.person(other).signed("evaluation.submit_sheet", sheet_fields)
+    with socket_of(s, token) as operator:
+        refusals = [
+            operator.command("evaluation.submit_sheet", {**sheet, **extra})
+            for extra in ({}, forged)
+        ]
+    assert [r["code"] for r in refusals] == ["signature_required", "signer_mismatch"]
+    assert s.state().sheets == {}, "nothing recorded"
+    with socket_of(s, expert.token()) as own:
+        args = signed_command(expert, ROOM_TYPE, s.room, "evaluation.submit_sheet", sheet)
+        assert own.command("evaluation.submit_sheet", args)["type"] == "ack"
+    [scored] = [e for e in events_of(s) if e.name == "evaluation.sheet_submitted"]
+    assert checked_offline(s, scored) == expert.der()
+    assert scored.data["scores"] == sheet["scores"] == scored.data["signed"]["scores"]
+    assert list(s.state().sheets) == [(expert.subject, bidders[0])]

@@ -87,6 +87,31 @@ def test_the_report_renders_in_chinese_and_reads_back(tmp_path: Path) -> None:
     assert "对技术方案评分保留意见" in text
 
 
+def test_each_members_own_sheet_is_in_the_report_so_their_signature_binds_it(
+    tmp_path: Path,
+) -> None:
+    """Issue 15: the report held only the committee's aggregate per item, so a member's PAdES
+    signature bound nothing they scored. Each member's own sheet, per bid and item, is in it."""
+    own = {  # member -> bidder -> (技术方案, 服务承诺, 合计): numbers no aggregate has
+        "李明": {"海洁环境": ("41.5", "18", "59.5"), "蓝天保洁": ("33.25", "17", "50.25")},
+        "张华": {"海洁环境": ("38.75", "19.5", "58.25"), "蓝天保洁": ("30.5", "16", "46.5")},
+        "王芳": {"海洁环境": ("39.75", "17.5", "57.25"), "蓝天保洁": ("31", "15.5", "46.5")},
+    }
+    sheets = [
+        {"expert": e, "bidder": b, "items": {"T1": t1, "T2": t2}, "total": total}
+        for e, per_bid in own.items()
+        for b, (t1, t2, total) in per_bid.items()
+    ]
+    text = extract_text(
+        report.render(report.Report.model_validate({**MODEL, "sheets": sheets})), tmp_path
+    )
+    assert "各评标专家评分表" in text
+    table = " ".join(text.split())  # pdftotext gives a table cell by cell, row after row
+    for expert, per_bid in own.items():
+        for bidder, numbers in per_bid.items():
+            assert " ".join((expert, bidder, *numbers)) in table, (expert, bidder)
+
+
 def test_the_same_report_gives_the_same_bytes() -> None:
     model = report.Report.model_validate(MODEL)
     assert report.render(model) == report.render(model)

@@ -18,6 +18,7 @@ against the demo's trust store and with poppler's pdfsig.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -34,10 +35,11 @@ from playwright.sync_api import Browser, ConsoleMessage, Locator, Request, expec
 from signers import pdfsig
 from test_login_browser import Demo
 
-from bidroom import demo_pki
-from ca import pades
+from bidroom import demo_pki, evaluation, signed
+from bidroom.store import Store, create_engine
+from ca import login, pades
 from ca import primitives as p
-from ca.trust import TrustStore
+from ca.trust import TrustStore, holder_of
 
 STEP_MS = 20_000
 SIGNING_MS = 90_000  # five members signing at once: each may have to prepare again
@@ -515,6 +517,44 @@ def check_the_pdf(demo: Demo, session: Session, folder: Path) -> None:
     assert checked.count("Signature is Valid.") == 5, checked
 
 
+async def room_events(var: Path, room: str) -> list[Any]:
+    """The room's events as the demo's database holds them (what an audit export carries)."""
+    engine = create_engine(f"sqlite+aiosqlite:///{var / 'bidroom.db'}")
+    try:
+        return await Store(engine).events(room)
+    finally:
+        await engine.dispose()
+
+
+def acts_signed_in_the_browsers(demo: Demo, session: Session) -> None:
+    """Every expert act the room recorded carries its expert's signature, made in their
+    browser: checked here from the event alone, as an outside auditor would (the message from
+    the action and fields it keeps, with the room; the certificate it keeps names the expert)."""
+    room = session.chair.room
+    events = in_a_thread(room_events(demo.var, room))
+    acts = [e for e in events if e.name in evaluation.SIGNED_EVENTS]
+    kinds = Counter(e.name for e in acts)
+    assert kinds["evaluation.expert_seated"] == 6 and kinds["evaluation.declared"] == 6, kinds
+    assert kinds["evaluation.voted"] == 5, kinds
+    assert kinds["evaluation.review_submitted"] == 5, kinds
+    assert kinds["evaluation.sheet_submitted"] == 15 and kinds["evaluation.flag_explained"] == 1
+    subjects = {m.subject for m in [*session.members, *session.gone]}
+    for event in acts:
+        kept = event.data["signed"]
+        fields = {k: v for k, v in kept.items() if k != "action"}
+        message = signed.action_message(kept["action"], {**fields, "room": room})
+        der = base64.b64decode(event.data["certificate"])
+        certificate = x509.load_der_x509_certificate(der)
+        p.verify_signature(
+            p.accept_public_key(certificate.public_key()),
+            base64.b64decode(event.data["signature"]),
+            message,
+        )
+        assert event.actor is not None and event.actor.subject in subjects
+        holder = login.holder_keys(holder_of(certificate))
+        assert event.actor.subject in holder, "the certificate kept is the acting expert's own"
+
+
 def test_five_experts_at_three_venues_evaluate_and_sign_the_report(
     demo: Demo, browser: Browser, tmp_path: Path
 ) -> None:
@@ -531,6 +571,7 @@ def test_five_experts_at_three_venues_evaluate_and_sign_the_report(
         else:
             score(member, outlier=member is outlier)
     deviations(session, leader, outlier)
+    acts_signed_in_the_browsers(demo, session)
     summary(session, leader)
     sign_the_report(session, leader)
     check_the_pdf(demo, session, tmp_path)

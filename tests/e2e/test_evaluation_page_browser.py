@@ -23,7 +23,7 @@ from nodes import write_room
 from playwright.sync_api import Browser, ConsoleMessage, expect
 from test_login_browser import Demo
 
-from bidroom import tokens
+from bidroom import evaluation, signed, tokens
 
 ROOM = "evaluation-page-check"
 TIMEOUT_MS = 15_000
@@ -234,3 +234,39 @@ def test_the_score_form_adds_up_exactly_and_keeps_each_draft_apart(screens: Any)
         "deadline": "2026-12-01T10:30:00+08:00",
         "keys": 4,
     }
+
+
+SIGNED_ARGS = {  # what pages send, loosely: white space, and fields left at their defaults
+    "evaluation.declare": {"declaration": "none"},
+    "evaluation.vote": {"candidate": " expert-e2e ", "round": 2},
+    "evaluation.submit_review": {
+        "verdicts": [
+            {"bidder": "uscc:b1", "criterion": "资格", "passed": True, "reason": ""},
+            {"bidder": "uscc:b2", "criterion": "资格", "passed": False, "reason": " 执照过期 "},
+        ]
+    },
+    "evaluation.submit_sheet": {"bid": "A", "scores": {"服务方案": " 16.5", " 类似业绩": "8"}},
+    "evaluation.rescore": {"bid": "B", "scores": {"服务方案": "12"}, "total": "12"},
+    "evaluation.explain": {"flag": "abnormal|A|服务方案|expert-e2e", "reason": "理由\n"},
+    "evaluation.dissent": {"reason": "\u3000对排名有保留意见\x85"},  # Unicode's White_Space
+    "evaluation.refuse_signing": {"reason": "\ufeff不同意\x1f"},  # neither is
+}
+MESSAGES = """async ([room, acts]) => {
+  const ev = await import("/js/evaluation.js");
+  const { actionMessage } = await import("/js/actions.js");
+  const hex = (bytes) => [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return Object.fromEntries(Object.entries(acts).map(([name, args]) =>
+    [name, hex(actionMessage(name, { room, ...ev.signedFields(name, args) }))]));
+}"""
+
+
+def test_the_page_signs_exactly_the_fields_the_server_rebuilds(screens: Any) -> None:
+    """An expert's act is signed in the browser over the fields as the WebSocket edge takes
+    them (trimmed, defaults filled): the bytes the page signs are the bytes the shell checks."""
+    expert = screens(EXPERT)
+    signed_by_page = expert.page.evaluate(MESSAGES, [ROOM, SIGNED_ARGS])
+    assert set(SIGNED_ARGS) == set(evaluation.SIGNED)
+    for name, args in SIGNED_ARGS.items():
+        taken = evaluation.ARGUMENTS[name].model_validate(args).model_dump()
+        fields = {"room": ROOM, **{k: taken[k] for k in evaluation.SIGNED[name]}}
+        assert signed_by_page[name] == signed.action_message(name, fields).hex(), name

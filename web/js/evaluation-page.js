@@ -242,11 +242,13 @@ async function serverError(response) {
 
 const evalPath = (step) => `/api/evaluations/${encodeURIComponent(page.room)}/${step}`;
 
-/** Send a room command; resolves true when the server accepted it. */
+/** Send a room command; resolves true when the server accepted it. An expert's act
+ *  (ev.SIGNED) is signed first with their certificate key, which never leaves this browser. */
 async function run(name, args = {}, okKey = null, button = null) {
   if (page.conn.status !== "online") toast(t("toast.queued"), "info");
   if (button) button.disabled = true;
   try {
+    if (ev.SIGNED[name]) args = await signedBody(await keyRecord(), name, { room: page.room, ...ev.signedFields(name, args) });
     await page.conn.command(name, args);
     if (okKey) toast(t(okKey), "ok");
     return true;

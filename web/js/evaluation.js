@@ -608,6 +608,46 @@ export function sheetProblems(items, form) {
   return problems;
 }
 
+// the expert's signed acts ------------------------------------------------------------------------
+
+/**
+ * The expert's acts, each signed with their certificate key in this browser (evaluation.SIGNED,
+ * docs/evaluation.md "Signed acts"): the fields each signature covers besides `room`.
+ */
+export const SIGNED = {
+  "evaluation.declare": ["declaration", "bidders", "reason"],
+  "evaluation.vote": ["candidate", "round"],
+  "evaluation.submit_review": ["verdicts"],
+  "evaluation.submit_sheet": ["bid", "scores", "total"],
+  "evaluation.rescore": ["bid", "scores", "total"],
+  "evaluation.explain": ["flag", "reason"],
+  "evaluation.dissent": ["reason"],
+  "evaluation.refuse_signing": ["reason"],
+};
+const SIGNED_DEFAULTS = { bidders: [], reason: "", total: null };
+
+// White space as the server's edge trims it (pydantic: Unicode's White_Space, which is not JS's
+// trim(): \x85 is in it, \ufeff is not).
+const SPACE = "[\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+const EDGES = new RegExp(`^${SPACE}+|${SPACE}+$`, "gu");
+const strip = (text) => text.replace(EDGES, "");
+
+function trimmed(value) {
+  if (typeof value === "string") return strip(value);
+  if (Array.isArray(value)) return value.map(trimmed);
+  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [strip(k), trimmed(v)]));
+  return value;
+}
+
+/**
+ * A signed act's fields as the server rebuilds them from the arguments it takes: every covered
+ * field (an absent one at its default), strings (and object keys) trimmed at every depth. They
+ * are sent as signed.
+ */
+export function signedFields(name, args) {
+  return Object.fromEntries(SIGNED[name].map((k) => [k, trimmed(k in args ? args[k] : SIGNED_DEFAULTS[k] ?? null)]));
+}
+
 /** What evaluation.submit_sheet / rescore take: {bid, scores, total} (the total = the sum). */
 export function sheetArgs(items, form, bid) {
   const scores = Object.fromEntries(items.map((i) => [i.id, normalise(form[i.id])]));
