@@ -7,6 +7,8 @@
     <bundle>/checkpoints.jsonl one line per checkpoint, by size:
                                {"size", "note", "timestamp": base64 DER or null}
     <bundle>/tsa-roots.pem     the roots the timestamps must chain to (and tsa-chain.pem)
+    <bundle>/events.jsonl      (version 3) the room events the entries record, as stored
+                               (bidroom.audit_events), each checked against its entry
 
 It is the audited export: every entry with its salt, which no public route gives out
 (docs/audit.md "Who sees what"). ``verify`` reads it all once, with bounded memory (a Merkle
@@ -24,13 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bidroom import audit
+from bidroom import audit, audit_events
 from ca import checkpoint, merkle
 from ca.errors import AuditError, CryptoError
 
 FORMAT = "bidroom-audit-bundle"
-VERSION = 2
-VERSIONS = (1, 2)  # what verify reads
+VERSION = 3  # 3: with events.jsonl
+VERSIONS = (1, 2, 3)  # what verify reads
+EVENTS_SINCE = 3  # the first version whose bundles carry (and must carry) the room events
 Progress = Callable[[int], None]
 TokenCheck = Callable[[bytes, bytes], None]  # (token, note bytes) -> raises if not good
 
@@ -40,6 +43,8 @@ class Report:
     entries: int
     checkpoints: int
     timestamps: int
+    events: int | None = None  # room events checked against their entries (None: a bundle
+    # older than version 3 carries none)
 
 
 def manifest(folder: Path) -> dict[str, Any]:
@@ -48,7 +53,7 @@ def manifest(folder: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise AuditError("the bundle has no readable manifest", code="audit_bundle") from exc
     if data.get("format") != FORMAT or data.get("version") not in VERSIONS:
-        raise AuditError("not a version-1 or version-2 bidroom audit bundle", code="audit_bundle")
+        raise AuditError("not a version-1 to 3 bidroom audit bundle", code="audit_bundle")
     return data
 
 
@@ -135,9 +140,12 @@ def verify(
     marks = _checkpoints(folder, head["verifier_key"], head["origin"])
     frontier, verified_to, stamps, pending = merkle.Frontier(), 0, 0, list(marks)
     salted = False
+    events = _events_check(folder, head)
     for position, line in _lines(folder / "entries.jsonl"):
         leaf, this_salted = _checked_entry(position, line, salted)
         salted = salted or this_salted
+        if events is not None:
+            events.entry(position, str(line.get("entry")))
         frontier = frontier.append(leaf)
         if progress:
             progress(1)
@@ -151,7 +159,20 @@ def verify(
             code="audit_entry_order",
             detail={"index": verified_to, "size": size},
         )
-    return Report(verified_to if not marks else marks[-1][0], len(marks), stamps)
+    checked = None if events is None else events.finish()
+    return Report(verified_to if not marks else marks[-1][0], len(marks), stamps, checked)
+
+
+def _events_check(folder: Path, head: dict[str, Any]) -> audit_events.EventsCheck | None:
+    """The check of the room events beside the entries: from version 3 on, required."""
+    if head.get("version", 0) < EVENTS_SINCE:
+        return None
+    if not (folder / audit_events.FILE).exists():
+        raise AuditError(
+            f"the bundle has no {audit_events.FILE}: its room events cannot be checked",
+            code="audit_events_missing",
+        )
+    return audit_events.EventsCheck(folder)
 
 
 def _check_mark(
@@ -211,6 +232,7 @@ async def export(
                 )
                 + "\n"
             )
+    await audit_events.export(log.engine, folder, size, page)
     for name, data in (tsa_pems or {}).items():
         (folder / name).write_bytes(data)
     head = {

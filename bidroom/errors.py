@@ -92,6 +92,7 @@ class RoomTampered(BidroomError):
 
     code = "room_tampered"
     status = 409
+    alarmed = False  # set once the hub has raised the alarm of this refusal
 
 
 class Refused(BidroomError):

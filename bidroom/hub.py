@@ -435,6 +435,9 @@ class Hub:
     def alarm(self, exc: RoomTampered) -> None:
         """Raise the alarm of a room found not to match its audit entries: counted at every
         refusal, logged (level ERROR, ``alarm: room_tampered``) once per mismatch."""
+        if exc.alarmed:  # the hub raised it and alarmed; the HTTP edge passes it on
+            return
+        exc.alarmed = True
         detail = dict(exc.detail)
         room = str(detail.get("room"))
         self.metrics.tampered_refusals.inc()
