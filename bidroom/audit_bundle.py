@@ -140,12 +140,9 @@ def verify(
     marks = _checkpoints(folder, head["verifier_key"], head["origin"])
     frontier, verified_to, stamps, pending = merkle.Frontier(), 0, 0, list(marks)
     salted = False
-    events = _events_check(folder, head)
     for position, line in _lines(folder / "entries.jsonl"):
         leaf, this_salted = _checked_entry(position, line, salted)
         salted = salted or this_salted
-        if events is not None:
-            events.entry(position, str(line.get("entry")))
         frontier = frontier.append(leaf)
         if progress:
             progress(1)
@@ -159,12 +156,14 @@ def verify(
             code="audit_entry_order",
             detail={"index": verified_to, "size": size},
         )
-    checked = None if events is None else events.finish()
+    checked = _check_events(folder, head)
     return Report(verified_to if not marks else marks[-1][0], len(marks), stamps, checked)
 
 
-def _events_check(folder: Path, head: dict[str, Any]) -> audit_events.EventsCheck | None:
-    """The check of the room events beside the entries: from version 3 on, required."""
+def _check_events(folder: Path, head: dict[str, Any]) -> int | None:
+    """Once the entries hold (above), the room events beside them, each against its entry
+    (bidroom.audit_events): a second pass over the entries. Required from version 3 on; None
+    (not checked) before."""
     if head.get("version", 0) < EVENTS_SINCE:
         return None
     if not (folder / audit_events.FILE).exists():
@@ -172,7 +171,10 @@ def _events_check(folder: Path, head: dict[str, Any]) -> audit_events.EventsChec
             f"the bundle has no {audit_events.FILE}: its room events cannot be checked",
             code="audit_events_missing",
         )
-    return audit_events.EventsCheck(folder)
+    events = audit_events.EventsCheck(folder)
+    for position, line in _lines(folder / "entries.jsonl"):
+        events.entry(position, str(line.get("entry")))
+    return events.finish()
 
 
 def _check_mark(
