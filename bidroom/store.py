@@ -431,7 +431,8 @@ async def _recorded(
 ) -> list[integrity.Recorded]:
     """The entries recording events of ``room_id`` (every entry of the room with a seq) after
     ``after``, up to ``upto`` (by the room-and-seq index, 0005)."""
-    query = select(AUDIT).where(
+    columns = (AUDIT.c.at, AUDIT.c.actor, AUDIT.c.action, AUDIT.c.seq, AUDIT.c.objects)
+    query = select(*columns, AUDIT.c.idx, AUDIT.c.salt, AUDIT.c.leaf).where(
         AUDIT.c.room_id == room_id, AUDIT.c.seq.is_not(None), AUDIT.c.seq > after
     )
     if upto is not None:
@@ -439,19 +440,10 @@ async def _recorded(
     rows = (await conn.execute(query.order_by(AUDIT.c.seq, AUDIT.c.id))).all()
     return [
         integrity.Recorded(
-            Entry(
-                utc(row.at),
-                row.actor,
-                row.action,
-                row.room_id,
-                row.seq,
-                row.objects,
-                row.idx,
-                row.salt,
-            ),
-            None if row.leaf is None else bytes(row.leaf),
+            Entry(utc(at), actor, action, room_id, seq, objects, idx, salt),
+            None if leaf is None else bytes(leaf),
         )
-        for row in rows
+        for at, actor, action, seq, objects, idx, salt, leaf in rows
     ]
 
 
