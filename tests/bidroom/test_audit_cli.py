@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from nodes import SECRET, bidroom
 from sqlalchemy import delete, update
 
-from bidroom import audit
+from bidroom import audit, cli
 from bidroom.broker import LocalBroker
 from bidroom.hub import Hub
 from bidroom.meeting import Meeting
@@ -108,21 +111,37 @@ def run_on(url: str, statement: Any) -> None:
     asyncio.run(run())
 
 
-def test_verify_names_the_first_event_that_does_not_match_its_entry(tmp_path: Path) -> None:
+def test_verify_names_the_first_event_that_does_not_match_its_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A score edited in the database after it was recorded (15 made 20): the export carries
     the events as stored and verify names the event, its room and its entry, in one line; an
-    event deleted, or the bundle's events file edited or removed, fail too."""
+    event deleted, or the bundle's events file edited or removed, fail too. The CLI's main()
+    in this process (its other commands run as subprocesses above)."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"
     env = {"BIDROOM_DATABASE_URL": url, "BIDROOM_SECRET_KEY": SECRET}
     env["BIDROOM_VAR_DIR"] = str(tmp_path / "var")
-    assert bidroom("migrate", env=env).returncode == 0
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    def bidroom(*argv: str) -> subprocess.CompletedProcess[str]:
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level  # main() logs as the server does
+        try:
+            code = cli.main(list(argv))
+        finally:
+            root.handlers[:], root.level = handlers, level
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(list(argv), code, out.out, out.err)
+
+    assert bidroom("migrate").returncode == 0
     record_some_events(url)
-    assert bidroom("audit", "integrate", env=env).returncode == 0
+    assert bidroom("audit", "integrate").returncode == 0
     at = EVENT.c.room_id == "lot-1"
     run_on(url, update(EVENT).where(at, EVENT.c.seq == 4).values(data={"text": "#2 20分"}))
     edited = tmp_path / "edited"
-    assert bidroom("audit", "export", str(edited), env=env).returncode == 0
-    refused = bidroom("audit", "verify", str(edited), env=env)
+    assert bidroom("audit", "export", str(edited)).returncode == 0
+    refused = bidroom("audit", "verify", str(edited))
     assert refused.returncode == 2, refused.stdout
     assert refused.stderr.strip().splitlines()[-1] == (
         "bidroom: room lot-1 event 4 does not match its entry (data); entry 3 (audit_event_altered)"
@@ -130,8 +149,8 @@ def test_verify_names_the_first_event_that_does_not_match_its_entry(tmp_path: Pa
 
     run_on(url, update(EVENT).where(at, EVENT.c.seq == 4).values(data={"text": "#2"}))
     restored = tmp_path / "restored"
-    assert bidroom("audit", "export", str(restored), env=env).returncode == 0
-    verified = bidroom("audit", "verify", str(restored), env=env)
+    assert bidroom("audit", "export", str(restored)).returncode == 0
+    verified = bidroom("audit", "verify", str(restored))
     assert verified.returncode == 0, verified.stderr
     assert verified.stdout.strip().endswith(", 6 room events")
 
@@ -139,17 +158,17 @@ def test_verify_names_the_first_event_that_does_not_match_its_entry(tmp_path: Pa
     forged = json.loads(lines[5])
     forged["event"]["data"]["text"] = "#4 20分"
     (restored / "events.jsonl").write_text("".join([*lines[:5], json.dumps(forged) + "\n"]))
-    rewritten = bidroom("audit", "verify", str(restored), env=env)
+    rewritten = bidroom("audit", "verify", str(restored))
     assert rewritten.returncode == 2
     assert "room lot-1 event 6 does not match its entry (data); entry 5" in rewritten.stderr
     (restored / "events.jsonl").unlink()
-    bare = bidroom("audit", "verify", str(restored), env=env)
+    bare = bidroom("audit", "verify", str(restored))
     assert bare.returncode == 2 and bare.stderr.strip().endswith("(audit_events_missing)")
 
     run_on(url, delete(EVENT).where(at, EVENT.c.seq == 2))
     deleted = tmp_path / "deleted"
-    assert bidroom("audit", "export", str(deleted), env=env).returncode == 0
-    gone = bidroom("audit", "verify", str(deleted), env=env)
+    assert bidroom("audit", "export", str(deleted)).returncode == 0
+    gone = bidroom("audit", "verify", str(deleted))
     assert gone.returncode == 2
     assert gone.stderr.strip().splitlines()[-1] == (
         "bidroom: room lot-1 event 2 is missing (its entry is there); entry 1 (audit_event_missing)"
