@@ -456,6 +456,8 @@ async def checked_events(
     entries: an entry found beyond the last event read is either a later append (its event is
     there now: read again up to it) or a deleted event. No snapshot isolation is needed."""
     events = await _event_rows(conn, room_id, after, upto)
+    if not events and after > 0:
+        return events  # nothing new to catch up on (the common case before each commit)
     recorded = await _recorded(conn, room_id, after, upto)
     last = events[-1].seq if events else after
     beyond = max((r.entry.seq or 0 for r in recorded), default=after)
