@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from nodes import SECRET, bidroom
-from sqlalchemy import delete, update
+from sqlalchemy import delete, insert, update
 
 from bidroom import audit, cli
 from bidroom.broker import LocalBroker
@@ -112,13 +112,16 @@ def run_on(url: str, statement: Any) -> None:
 
 
 def test_verify_names_the_first_event_that_does_not_match_its_entry(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A score edited in the database after it was recorded (15 made 20): the export carries
     the events as stored and verify names the event, its room and its entry, in one line; an
     event deleted, or the bundle's events file edited or removed, fail too. The CLI's main()
     in this process (its other commands run as subprocesses above)."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"
+    url = database_url  # SQLite and PostgreSQL
     env = {"BIDROOM_DATABASE_URL": url, "BIDROOM_SECRET_KEY": SECRET}
     env["BIDROOM_VAR_DIR"] = str(tmp_path / "var")
     for name, value in env.items():
@@ -165,6 +168,19 @@ def test_verify_names_the_first_event_that_does_not_match_its_entry(
     bare = bidroom("audit", "verify", str(restored))
     assert bare.returncode == 2 and bare.stderr.strip().endswith("(audit_events_missing)")
 
+    [sixth] = asyncio.run(_events_after(url, 5))
+    added = {"room_id": "lot-1", "seq": 7, "name": sixth.name, "data": {"text": "#5"}}
+    run_on(url, insert(EVENT).values(**added, actor=CHAIR.to_json(), at=sixth.at))
+    extra = tmp_path / "extra"
+    assert bidroom("audit", "export", str(extra)).returncode == 0
+    unrecorded = bidroom("audit", "verify", str(extra))
+    assert unrecorded.returncode == 2
+    assert unrecorded.stderr.strip().splitlines()[-1] == (
+        "bidroom: room lot-1 event 7 has no entry in the audit log; no entry "
+        "(audit_event_unrecorded)"
+    )
+
+    run_on(url, delete(EVENT).where(at, EVENT.c.seq >= 7))
     run_on(url, delete(EVENT).where(at, EVENT.c.seq == 2))
     deleted = tmp_path / "deleted"
     assert bidroom("audit", "export", str(deleted)).returncode == 0
@@ -173,3 +189,11 @@ def test_verify_names_the_first_event_that_does_not_match_its_entry(
     assert gone.stderr.strip().splitlines()[-1] == (
         "bidroom: room lot-1 event 2 is missing (its entry is there); entry 1 (audit_event_missing)"
     )
+
+
+async def _events_after(url: str, seq: int) -> list[Any]:
+    engine = create_engine(url)
+    try:
+        return await Store(engine).events("lot-1", after=seq)
+    finally:
+        await engine.dispose()
