@@ -2,17 +2,20 @@
 
 Every room event is recorded, in the transaction that appends it, with an audit entry
 (bidroom.audit.room_event) holding its action (``room.`` + name), seq, time, actor and the
-SHA-256 of its data (``objects.event``; since this check, of its whole actor too:
-``objects.actor``). The entries are the log's; integrated ones are bound by their leaves to
-signed checkpoints. So an event edited in the database (a score 15 made 20), deleted, added or
-moved to another seq no longer matches its entry, and whoever reads the events notices:
+SHA-256 of its data (``objects.event``) and of its whole actor object (``objects.actor``; not in
+entries recorded before it was added). The entries are the log's; integrated ones are bound by
+their leaves to signed checkpoints. So an event edited in the database (a score 15 made 20),
+deleted, added or moved to another seq no longer matches its entry, and whoever reads the
+events notices:
 
-- :func:`check` compares events with the entries of the same seqs (pure; docs/audit.md "Room
-  events against their entries" is the specification, in its order of checks);
-- :func:`first_mismatch` says the first problem, or None.
+- :func:`event_problems` says which fields of one event its entry does not vouch for;
+- :func:`first_mismatch` compares a run of events with the entries of the same seqs and says
+  the first problem, or None (docs/audit.md "Room events against their entries" is the
+  specification, in its order of checks).
 
-Both the node (bidroom.store: every read of a room's events is checked) and the offline
-verifier (bidroom.audit_bundle's events file) use the same :func:`event_problems`.
+The node (bidroom.store.checked_events: every read of a room's events is checked; the hub's
+broker deliveries) and the offline verifier (bidroom.audit_events, a bundle's events.jsonl) use
+the same :func:`event_problems`.
 """
 
 from __future__ import annotations
