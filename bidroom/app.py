@@ -98,9 +98,10 @@ async def _clock(state: Any, every: float) -> None:
 async def _room_tampered(request: Request, exc: Exception) -> Response:
     """Any HTTP request that read a room whose stored events do not match the audit log
     (bidroom.integrity): 409 ``room_tampered``, naming the room, seq and entry, never a 500;
-    the alarm is the hub's (log and metrics)."""
+    the alarm is the hub's (log and metrics), and so is closing the room if it is loaded (a
+    report or a history page read the edit from the database)."""
     assert isinstance(exc, RoomTampered)
-    request.app.state.hub.alarm(exc)
+    request.app.state.hub.refuse(exc)
     return api.error(RoomTampered.status, exc.code, exc.message, dict(exc.detail))
 
 

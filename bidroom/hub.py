@@ -451,6 +451,15 @@ class Hub:
                 extra={"alarm": "room_tampered", "error": exc.message, **detail},
             )
 
+    def refuse(self, exc: RoomTampered) -> None:
+        """A read outside the hub (a report, the HTTP history) met a room that does not
+        match: the alarm, and the room closed here if it is loaded."""
+        live = self.rooms.get(str(exc.detail.get("room")))
+        if live is None:
+            self.alarm(exc)
+        else:
+            self.quarantine(live, exc)
+
     def quarantine(self, live: LiveRoom, exc: RoomTampered) -> None:
         """A loaded room whose stored log stopped matching the audit log: alarm, forget it
         (the next request loads and checks it again) and close its connections (4011)."""

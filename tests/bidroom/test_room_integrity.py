@@ -13,7 +13,7 @@ import httpx2 as httpx
 import pytest
 from client import RoomClient
 from conftest import ROOM, make_hub
-from nodes import SECRET, solo
+from nodes import SECRET, logged_lines, solo
 from sqlalchemy import delete, insert, select, update
 
 from bidroom import audit, protocol, tokens
@@ -119,14 +119,34 @@ async def test_a_score_edited_in_the_stopped_servers_database_is_refused_and_nam
         metrics = httpx.get(f"{node.url}/metrics").text
         assert "bidroom_rooms_tampered 1.0" in metrics
         assert "bidroom_room_tampered_refusals_total 2.0" in metrics
-        alarms = [json.loads(line) for line in node.log if '"room_tampered"' in line]
-        assert len(alarms) == 1, "logged once, counted at every refusal"
-        assert alarms[0]["level"] == "ERROR" and alarms[0]["alarm"] == "room_tampered"
+        # A loaded room edited behind the running node: the next read of it from the database
+        # (here its history) refuses it, and the room's connections are told and closed.
+        watcher = await RoomClient.connect(node.ws_url, token("sup-1", "supervisor"), "eval-2")
+        await watcher.wait_for(lambda f: f["type"] == "snapshot")
+        await change(
+            database_url, update(EVENT).where(where("eval-2", 1)).values(data={"forged": True})
+        )
+        history = httpx.get(
+            f"{node.url}/api/rooms/eval-2/events",
+            headers={"authorization": f"Bearer {token('sup-1', 'supervisor')}"},
+        )
+        assert history.status_code == 409, history.text
+        assert history.json()["detail"]["seq"] == 1
+        told = await watcher.wait_for(lambda f: f["type"] == "error")
+        assert told["code"] == "room_tampered" and told["detail"]["room"] == "eval-2"
+        assert (await watcher.wait_closed())[0] == Close.ROOM_TAMPERED
+        assert "bidroom_rooms_tampered 2.0" in httpx.get(f"{node.url}/metrics").text
+        # the eval-2 alarm is read after every line before it: eval-1's was logged once
+        await logged_lines(node, '"room": "eval-2"')
+        alarms = [json.loads(line) for line in node.log if '"alarm": "room_tampered"' in line]
+        assert len(alarms) == 2, "logged once a mismatch, counted at every refusal"
+        assert alarms[0]["level"] == "ERROR"
         assert (alarms[0]["room"], alarms[0]["seq"], alarms[0]["problem"]) == (
             "eval-1",
             scored,
             "event_altered",
         )
+        assert (alarms[1]["room"], alarms[1]["seq"]) == ("eval-2", 1)
     finally:
         node.stop()
 
