@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -36,7 +38,7 @@ from bidroom import (
 from bidroom.audit_log import AuditLog
 from bidroom.broker import broker_for
 from bidroom.db import ensure_migrated
-from bidroom.errors import BidroomError, ConfigError
+from bidroom.errors import BidroomError, ConfigError, RoomTampered
 from bidroom.hub import Hub
 from bidroom.meeting import Meeting
 from bidroom.metrics import Metrics
@@ -91,6 +93,16 @@ async def _clock(state: Any, every: float) -> None:
                 await tick(state, state.hub.clock())
             except Exception:
                 log.exception("clock round skipped", extra={"clock": tick.__module__})
+
+
+async def _room_tampered(request: Request, exc: Exception) -> Response:
+    """Any HTTP request that read a room whose stored events do not match the audit log
+    (bidroom.integrity): 409 ``room_tampered``, naming the room, seq and entry, never a 500;
+    the alarm is the hub's (log and metrics), and so is closing the room if it is loaded (a
+    report or a history page read the edit from the database)."""
+    assert isinstance(exc, RoomTampered)
+    request.app.state.hub.refuse(exc)
+    return api.error(RoomTampered.status, exc.code, exc.message, dict(exc.detail))
 
 
 @contextlib.asynccontextmanager
@@ -218,7 +230,10 @@ def create_app(settings: Settings, demo_dir: Path | None = None) -> Starlette:
         ),
         Middleware(wire.ServerSend),  # the WebSocket endpoint writes frames itself (bidroom.wire)
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    handlers = {RoomTampered: _room_tampered}
+    app = Starlette(
+        routes=routes, lifespan=lifespan, middleware=middleware, exception_handlers=handlers
+    )
     app.state.settings = settings
     app.state.demo_dir = demo_dir
     app.state.frames = wire.Frames()  # each event's WebSocket frame, encoded once for all

@@ -169,11 +169,21 @@ def actor_id(actor: Actor | None) -> str:
     return actor.subject if actor is not None else "system"
 
 
+def actor_digest(actor: Mapping[str, Any]) -> str:
+    """``objects.actor`` of a room event's entry: SHA-256 of the event's whole actor object
+    (subject, name, role, venue, organisation), canonical JSON."""
+    return digest(dict(actor))
+
+
 def room_event(room: str, event: Event) -> Entry:
-    """The entry recording a room event: its data is hashed, never copied. An event that lists
-    files with their SHA-256 (a recording's) names each as an object, ``file:<name>``."""
+    """The entry recording a room event: its data is hashed, never copied, and so is its actor
+    (``objects.actor``: the role and name it acted under, not only the subject). An event that
+    lists files with their SHA-256 (a recording's) names each as an object, ``file:<name>``.
+    bidroom.integrity checks stored events against these entries."""
     assert event.at is not None, "events are stamped before they are recorded"
     objects = {"event": digest(dict(event.data))}
+    if event.actor is not None:
+        objects["actor"] = actor_digest(event.actor.to_json())
     for file in event.data.get("files") or ():
         if isinstance(file, Mapping) and "sha256" in file and "name" in file:
             objects[f"file:{file['name']}"] = str(file["sha256"])

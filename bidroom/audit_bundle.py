@@ -7,6 +7,8 @@
     <bundle>/checkpoints.jsonl one line per checkpoint, by size:
                                {"size", "note", "timestamp": base64 DER or null}
     <bundle>/tsa-roots.pem     the roots the timestamps must chain to (and tsa-chain.pem)
+    <bundle>/events.jsonl      (version 3) the room events the entries record, as stored
+                               (bidroom.audit_events), each checked against its entry
 
 It is the audited export: every entry with its salt, which no public route gives out
 (docs/audit.md "Who sees what"). ``verify`` reads it all once, with bounded memory (a Merkle
@@ -24,13 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bidroom import audit
+from bidroom import audit, audit_events
 from ca import checkpoint, merkle
 from ca.errors import AuditError, CryptoError
 
 FORMAT = "bidroom-audit-bundle"
-VERSION = 2
-VERSIONS = (1, 2)  # what verify reads
+VERSION = 3  # 3: with events.jsonl
+VERSIONS = (1, 2, 3)  # what verify reads
+EVENTS_SINCE = 3  # the first version whose bundles carry (and must carry) the room events
 Progress = Callable[[int], None]
 TokenCheck = Callable[[bytes, bytes], None]  # (token, note bytes) -> raises if not good
 
@@ -40,6 +43,8 @@ class Report:
     entries: int
     checkpoints: int
     timestamps: int
+    events: int | None = None  # room events checked against their entries (None: a bundle
+    # older than version 3 carries none)
 
 
 def manifest(folder: Path) -> dict[str, Any]:
@@ -48,7 +53,7 @@ def manifest(folder: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise AuditError("the bundle has no readable manifest", code="audit_bundle") from exc
     if data.get("format") != FORMAT or data.get("version") not in VERSIONS:
-        raise AuditError("not a version-1 or version-2 bidroom audit bundle", code="audit_bundle")
+        raise AuditError("not a version-1 to 3 bidroom audit bundle", code="audit_bundle")
     return data
 
 
@@ -151,7 +156,25 @@ def verify(
             code="audit_entry_order",
             detail={"index": verified_to, "size": size},
         )
-    return Report(verified_to if not marks else marks[-1][0], len(marks), stamps)
+    checked = _check_events(folder, head)
+    return Report(verified_to if not marks else marks[-1][0], len(marks), stamps, checked)
+
+
+def _check_events(folder: Path, head: dict[str, Any]) -> int | None:
+    """Once the entries hold (above), the room events beside them, each against its entry
+    (bidroom.audit_events): a second pass over the entries. Required from version 3 on; None
+    (not checked) before."""
+    if head.get("version", 0) < EVENTS_SINCE:
+        return None
+    if not (folder / audit_events.FILE).exists():
+        raise AuditError(
+            f"the bundle has no {audit_events.FILE}: its room events cannot be checked",
+            code="audit_events_missing",
+        )
+    events = audit_events.EventsCheck(folder)
+    for position, line in _lines(folder / "entries.jsonl"):
+        events.entry(position, str(line.get("entry")))
+    return events.finish()
 
 
 def _check_mark(
@@ -211,6 +234,7 @@ async def export(
                 )
                 + "\n"
             )
+    await audit_events.export(log.engine, folder, size, page)
     for name, data in (tsa_pems or {}).items():
         (folder / name).write_bytes(data)
     head = {

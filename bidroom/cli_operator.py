@@ -328,7 +328,12 @@ def verify_bundle(folder: Path) -> None:
     ) as bar:
         report = audit_bundle.verify(folder, check, bar.update)
     stamped = f", {report.timestamps} timestamps" if check else " (timestamps not checked)"
-    print(f"verified: {report.entries} entries, {report.checkpoints} checkpoints{stamped}")
+    events = (
+        f", {report.events} room events"
+        if report.events is not None
+        else " (room events not checked: a bundle older than version 3 carries none)"
+    )
+    print(f"verified: {report.entries} entries, {report.checkpoints} checkpoints{stamped}{events}")
 
 
 def check_receipt(args: argparse.Namespace) -> None:

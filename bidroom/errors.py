@@ -11,6 +11,8 @@
     ├── ProtocolError          a frame the protocol does not allow        -> error frame
     │   └── FrameTooLarge      a frame over the size limit
     ├── RoomNotFound           no such room                               -> close 4004
+    ├── RoomTampered           the room's stored events do not match their audit entries
+    │                          (bidroom.integrity): not served            -> close 4011, 409
     ├── Refused                a command the room refused (wraps room.Rejected)
     └── (HTTP refusals of tenders, lots, bids and uploads; ``status`` is the HTTP status)
         ├── TenderError        a tender or lot spec that cannot be accepted      -> 422
@@ -82,6 +84,15 @@ class FrameTooLarge(ProtocolError):
 
 class RoomNotFound(BidroomError):
     code = "room_not_found"
+
+
+class RoomTampered(BidroomError):
+    """A room whose stored events do not match their audit entries: never served. ``detail``
+    is bidroom.integrity.Mismatch's JSON (room, seq, index, problem, fields)."""
+
+    code = "room_tampered"
+    status = 409
+    alarmed = False  # set once the hub has raised the alarm of this refusal
 
 
 class Refused(BidroomError):

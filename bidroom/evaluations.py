@@ -65,7 +65,13 @@ from bidroom import (
 )
 from bidroom.api import identity
 from bidroom.compose import Composite
-from bidroom.errors import BidroomError, EvaluationRefused, RoomNotFound, StoreError
+from bidroom.errors import (
+    BidroomError,
+    EvaluationRefused,
+    RoomNotFound,
+    RoomTampered,
+    StoreError,
+)
 from bidroom.hub import Hub, LiveRoom
 from bidroom.room import SYSTEM, Actor, Command
 from bidroom.settings import Settings
@@ -1233,5 +1239,7 @@ async def tick(app: Any, now: datetime) -> None:
             args = {} if name == "evaluation.close_signing" else {"reason": "故障超过时限，封存"}
             command = f"clock:{name}:{len(state.suspensions)}"
             await hub.execute(record.id, Command(name, args), SYSTEM, command)
+        except RoomTampered:
+            continue  # not served: the hub raised the alarm once (bidroom.integrity)
         except (BidroomError, CryptoError):
             log.exception("the evaluation clock skipped a session", extra={"room": record.id})

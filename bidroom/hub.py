@@ -21,9 +21,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from bidroom import audit, owners, protocol
+from bidroom import audit, integrity, owners, protocol
 from bidroom.broker import Broker
-from bidroom.errors import BrokerError, Refused, RoomNotFound, SeqConflict, StoreError
+from bidroom.errors import (
+    BrokerError,
+    Refused,
+    RoomNotFound,
+    RoomTampered,
+    SeqConflict,
+    StoreError,
+)
 from bidroom.metrics import Metrics
 from bidroom.presence import Presence
 from bidroom.protocol import Close
@@ -221,6 +228,10 @@ class Hub:
         # and its state before the batch: what a change means beyond events (bidroom.ws's media
         # watch). An observer never blocks and never raises.
         self.observers: list[Callable[[LiveRoom, Any], None]] = []
+        # Rooms found not to match their audit entries (bidroom.integrity), and the mismatches
+        # already logged: the alarm is logged once per mismatch, counted at every refusal.
+        self.tampered: set[str] = set()
+        self._alarmed: set[tuple[Any, ...]] = set()
 
     # rooms -----------------------------------------------------------------------------------
 
@@ -252,7 +263,15 @@ class Hub:
         if record is None:
             raise RoomNotFound(f"no room {room_id}", detail={"room": room_id})
         kind = self.room_types[record.kind]
-        events = await self.store.events(room_id)
+        try:
+            events = await self.store.events(room_id)  # checked against the audit entries
+        except RoomTampered as exc:
+            self.alarm(exc)
+            raise
+        if room_id in self.tampered:  # repaired (a backup restored): served again
+            self.tampered.discard(room_id)
+            self.metrics.rooms_tampered.set(len(self.tampered))
+            log.warning("room matches its audit log again", extra={"room": room_id})
         state = fold(kind, kind.initial({**record.config, "title": record.title}), events)
         recent = deque(events[-self.replay_limit :], maxlen=self.replay_limit)
         seq = events[-1].seq if events else 0
@@ -322,7 +341,11 @@ class Hub:
         if not batch:
             return []
         async with self.store.writer(live.record.id) as writer:
-            missing = await writer.events(after=live.seq)
+            try:
+                missing = await writer.events(after=live.seq)
+            except RoomTampered as exc:
+                self.quarantine(live, exc)
+                raise
             if missing:
                 self.metrics.gap_fills.inc()
                 self._apply(live, missing)
@@ -407,8 +430,54 @@ class Hub:
                 code = Close.REMOVED if refusal.code == "removed" else Close.FORBIDDEN
                 subscriber.close(code, refusal.message)
 
+    # rooms whose stored events do not match the audit log ---------------------------------
+
+    def alarm(self, exc: RoomTampered) -> None:
+        """Raise the alarm of a room found not to match its audit entries: counted at every
+        refusal, logged (level ERROR, ``alarm: room_tampered``) once per mismatch."""
+        if exc.alarmed:  # the hub raised it and alarmed; the HTTP edge passes it on
+            return
+        exc.alarmed = True
+        detail = dict(exc.detail)
+        room = str(detail.get("room"))
+        self.metrics.tampered_refusals.inc()
+        self.tampered.add(room)
+        self.metrics.rooms_tampered.set(len(self.tampered))
+        seen = (room, detail.get("seq"), detail.get("index"), detail.get("problem"))
+        if seen not in self._alarmed:
+            self._alarmed.add(seen)
+            log.error(
+                "a room's stored events do not match the audit log: the room is not served",
+                extra={"alarm": "room_tampered", "error": exc.message, **detail},
+            )
+
+    def refuse(self, exc: RoomTampered) -> None:
+        """A read outside the hub (a report, the HTTP history) met a room that does not
+        match: the alarm, and the room closed here if it is loaded."""
+        live = self.rooms.get(str(exc.detail.get("room")))
+        if live is None:
+            self.alarm(exc)
+        else:
+            self.quarantine(live, exc)
+
+    def quarantine(self, live: LiveRoom, exc: RoomTampered) -> None:
+        """A loaded room whose stored log stopped matching the audit log: alarm, forget it
+        (the next request loads and checks it again) and close its connections (4011)."""
+        self.alarm(exc)
+        if self.rooms.get(live.record.id) is live:
+            del self.rooms[live.record.id]
+            self.metrics.rooms.set(len(self.rooms))
+        frame = protocol.dump(protocol.error_frame(exc.code, exc.message, dict(exc.detail)))
+        for subscriber in list(live.subscribers.values()):
+            subscriber.push(frame)
+            subscriber.close(Close.ROOM_TAMPERED, exc.code)
+
     async def _catch_up(self, live: LiveRoom) -> None:
-        missing = await self.store.events(live.record.id, after=live.seq)
+        try:
+            missing = await self.store.events(live.record.id, after=live.seq)
+        except RoomTampered as exc:
+            self.quarantine(live, exc)
+            raise
         if missing:
             self.metrics.gap_fills.inc()
             self._apply(live, missing)
@@ -427,10 +496,30 @@ class Hub:
             return
         events = [event_from_json(e) for e in message["events"]]
         async with live.lock:
-            if events[0].seq > live.seq + 1:
-                await self._catch_up(live)
-            else:
-                self._apply(live, [e for e in events if e.seq > live.seq])
+            fresh = [e for e in events if e.seq is not None and e.seq > live.seq]
+            with contextlib.suppress(RoomTampered):  # alarmed, the room closed
+                if not fresh:
+                    return
+                if events[0].seq > live.seq + 1 or not await self._vouched(live, fresh):
+                    await self._catch_up(live)
+                else:
+                    self._apply(live, fresh)
+
+    async def _vouched(self, live: LiveRoom, events: list[Event]) -> bool:
+        """Whether the audit log vouches for events the broker brought (another node's, or
+        a forger's on the broker): the events are applied only if so; otherwise the store's are
+        read (and checked) instead."""
+        first, last = events[0].seq or 0, events[-1].seq or 0
+        recorded = await self.store.recorded(live.record.id, first - 1, last)
+        mismatch = integrity.first_mismatch(live.record.id, first - 1, events, recorded)
+        if mismatch is None:
+            return True
+        self.metrics.broker_events_refused.inc(len(events))
+        log.error(
+            "events from the broker do not match the audit log: the store's are read instead",
+            extra={"alarm": "broker_events_refused", **mismatch.to_json()},
+        )
+        return False
 
     async def resync(self) -> None:
         """Catch up loaded rooms whose log moved on without us (broker outage, lost message)."""
@@ -439,7 +528,8 @@ class Hub:
             live = self.rooms[room_id]
             if head > live.seq:
                 async with live.lock:
-                    await self._catch_up(live)
+                    with contextlib.suppress(RoomTampered):  # alarmed, the room closed
+                        await self._catch_up(live)
 
     # subscribers -----------------------------------------------------------------------------
 

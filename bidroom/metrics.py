@@ -31,6 +31,21 @@ class Metrics:
             "Broker publish failures (the store still has the events)",
             registry=r,
         )
+        self.rooms_tampered = Gauge(
+            "bidroom_rooms_tampered",
+            "Rooms this node refuses to serve: their stored events do not match the audit log",
+            registry=r,
+        )
+        self.tampered_refusals = Counter(
+            "bidroom_room_tampered_refusals",
+            "Requests refused because the room's stored events do not match the audit log",
+            registry=r,
+        )
+        self.broker_events_refused = Counter(
+            "bidroom_broker_events_refused",
+            "Events from the broker the audit log does not vouch for (the store's read instead)",
+            registry=r,
+        )
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

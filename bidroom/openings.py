@@ -49,7 +49,7 @@ from starlette.routing import Route
 from bidroom import audit, bidform, blobs, opening, owners, receipts, signed, uploads
 from bidroom.api import identity
 from bidroom.compose import Composite
-from bidroom.errors import OpeningRefused, RoomNotFound
+from bidroom.errors import OpeningRefused, RoomNotFound, RoomTampered
 from bidroom.hub import Hub, LiveRoom
 from bidroom.room import SYSTEM, Actor, Command
 from bidroom.settings import Settings
@@ -683,6 +683,8 @@ async def tick(app: Any, now: datetime) -> None:
     for lot in await app.tenders.published_lots(since=now - horizon, until=now):
         try:
             await _tick_lot(app, lot, now)
+        except RoomTampered:
+            continue  # not served: the hub raised the alarm once (bidroom.integrity)
         except Exception:
             log.exception("the opening clock failed for a lot", extra={"room": lot.room})
 

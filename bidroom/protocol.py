@@ -40,6 +40,7 @@ class Close(IntEnum):
     TOO_SLOW = 4008
     HEARTBEAT_TIMEOUT = 4009
     REMOVED = 4010
+    ROOM_TAMPERED = 4011
     CONNECTION_REPLACED = 4029
 
 
@@ -66,6 +67,7 @@ ERROR_CODES: Mapping[str, str] = {
     "not_allowed": "the actor's role may not send this command",
     "rate_limited": "too many commands in a short time",
     "unavailable": "the server could not record the command now; retry with the same id",
+    "room_tampered": "the room's stored events do not match the audit log: not served (4011)",
     **signaling_errors.CODES,
 }
 

@@ -22,8 +22,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from bidroom.audit import SALT_BYTES, Entry
-from bidroom.errors import SeqConflict, StoreError
+from bidroom import integrity
+from bidroom.audit import SALT_BYTES, Entry, room_event
+from bidroom.errors import RoomTampered, SeqConflict, StoreError
 from bidroom.room import Actor, Event
 from bidroom.tables import (
     AuditEntryRow,
@@ -227,13 +228,21 @@ class Store:
         async with self._connect() as conn:
             return await self._outcome(conn, room_id, key)
 
-    async def events(self, room_id: str, after: int = 0, upto: int | None = None) -> list[Event]:
-        query = select(EVENT).where(EVENT.c.room_id == room_id, EVENT.c.seq > after)
-        if upto is not None:
-            query = query.where(EVENT.c.seq <= upto)
+    async def events(
+        self, room_id: str, after: int = 0, upto: int | None = None, *, checked: bool = True
+    ) -> list[Event]:
+        """The room's events after seq ``after`` (up to ``upto``), in seq order, each checked
+        against its audit entry (bidroom.integrity): RoomTampered if they do not match.
+        ``checked=False`` only for measuring what the check costs (bench/integrity.py)."""
         async with self._connect() as conn:
-            rows = (await conn.execute(query.order_by(EVENT.c.seq))).all()
-        return [_event_from(row) for row in rows]
+            if not checked:
+                return await _event_rows(conn, room_id, after, upto)
+            return await checked_events(conn, room_id, after, upto)
+
+    async def recorded(self, room_id: str, after: int, upto: int) -> list[integrity.Recorded]:
+        """The audit entries of the room's events after ``after`` up to ``upto``."""
+        async with self._connect() as conn:
+            return await _recorded(conn, room_id, after, upto)
 
     async def last_seqs(self, room_ids: Iterable[str]) -> dict[str, int]:
         ids = list(room_ids)
@@ -367,9 +376,8 @@ class RoomWriter:
         self.room_id = room_id
 
     async def events(self, after: int) -> list[Event]:
-        query = select(EVENT).where(EVENT.c.room_id == self.room_id, EVENT.c.seq > after)
-        rows = (await self.conn.execute(query.order_by(EVENT.c.seq))).all()
-        return [_event_from(row) for row in rows]
+        """The room's events after ``after``, checked against their entries (as Store.events)."""
+        return await checked_events(self.conn, self.room_id, after, None)
 
     async def remember(self, key: CommandKey, outcome: Mapping[str, Any]) -> None:
         """Record a command's outcome; a command id seen before raises DuplicateCommand."""
@@ -401,9 +409,67 @@ class RoomWriter:
     async def append(
         self, events: Sequence[Event], key: CommandKey | None, outcome: Mapping[str, Any]
     ) -> None:
+        """Events with their audit entries (every stored event has one: bidroom.integrity)."""
         if key is not None:
             await self.remember(key, outcome)
         await self.insert(events, {e.seq: key.command_id for e in events} if key else None)
+        await self.audit([room_event(self.room_id, e) for e in events])
+
+
+async def _event_rows(
+    conn: AsyncConnection, room_id: str, after: int, upto: int | None
+) -> list[Event]:
+    query = select(EVENT).where(EVENT.c.room_id == room_id, EVENT.c.seq > after)
+    if upto is not None:
+        query = query.where(EVENT.c.seq <= upto)
+    rows = (await conn.execute(query.order_by(EVENT.c.seq))).all()
+    return [_event_from(row) for row in rows]
+
+
+async def _recorded(
+    conn: AsyncConnection, room_id: str, after: int, upto: int | None
+) -> list[integrity.Recorded]:
+    """The entries recording events of ``room_id`` (every entry of the room with a seq) after
+    ``after``, up to ``upto`` (by the room-and-seq index, 0005)."""
+    columns = (AUDIT.c.at, AUDIT.c.actor, AUDIT.c.action, AUDIT.c.seq, AUDIT.c.objects)
+    query = select(*columns, AUDIT.c.idx, AUDIT.c.salt, AUDIT.c.leaf).where(
+        AUDIT.c.room_id == room_id, AUDIT.c.seq.is_not(None), AUDIT.c.seq > after
+    )
+    if upto is not None:
+        query = query.where(AUDIT.c.seq <= upto)
+    rows = (await conn.execute(query.order_by(AUDIT.c.seq, AUDIT.c.id))).all()
+    return [
+        integrity.Recorded(
+            Entry(utc(at), actor, action, room_id, seq, objects, idx, salt),
+            None if leaf is None else bytes(leaf),
+        )
+        for at, actor, action, seq, objects, idx, salt, leaf in rows
+    ]
+
+
+async def checked_events(
+    conn: AsyncConnection, room_id: str, after: int, upto: int | None
+) -> list[Event]:
+    """The room's events after ``after`` (up to ``upto``), checked against their entries.
+
+    An event and its entry are committed together, so the events are read first, then the
+    entries: an entry found beyond the last event read is either a later append (its event is
+    there now: read again up to it) or a deleted event. No snapshot isolation is needed."""
+    events = await _event_rows(conn, room_id, after, upto)
+    if not events and after > 0:
+        return events  # nothing new to catch up on (the common case before each commit)
+    recorded = await _recorded(conn, room_id, after, upto)
+    last = events[-1].seq if events else after
+    beyond = max((r.entry.seq or 0 for r in recorded), default=after)
+    if last is not None and beyond > last:
+        events += await _event_rows(conn, room_id, last, beyond)
+    mismatch = integrity.first_mismatch(room_id, after, events, recorded)
+    if mismatch is not None:
+        raise RoomTampered(
+            f"{mismatch.describe()}: the room is not served (docs/audit.md)",
+            detail=mismatch.to_json(),
+        )
+    return events
 
 
 async def record_audit(conn: AsyncConnection, entries: Sequence[Entry]) -> list[int]:

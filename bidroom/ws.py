@@ -29,6 +29,7 @@ from bidroom.errors import (
     ProtocolError,
     Refused,
     RoomNotFound,
+    RoomTampered,
 )
 from bidroom.hub import Hub, LiveRoom, Recipient
 from bidroom.metrics import Metrics
@@ -260,6 +261,8 @@ class Session:
             raise _Refusal(Close.UNAUTHORIZED, exc.code, exc.message) from None
         except RoomNotFound as exc:
             raise _Refusal(Close.ROOM_NOT_FOUND, exc.code, exc.message) from None
+        except RoomTampered as exc:  # alarmed by the hub
+            raise _Refusal(Close.ROOM_TAMPERED, exc.code, exc.message, dict(exc.detail)) from None
         except Refused as exc:
             code = REFUSAL_CLOSE.get(exc.code, Close.FORBIDDEN)
             raise _Refusal(code, exc.code, exc.message, dict(exc.detail)) from None
@@ -321,6 +324,10 @@ class Session:
             return
         except HttpRefusal as exc:  # a signature refused (signed.verify_action's codes)
             self.conn.send(protocol.error_frame(exc.code, exc.message, dict(exc.detail), frame.id))
+            return
+        except RoomTampered as exc:  # alarmed by the hub; the room's connections are closed
+            self.conn.send(protocol.error_frame(exc.code, exc.message, dict(exc.detail), frame.id))
+            self.conn.close(Close.ROOM_TAMPERED, exc.code)
             return
         except BidroomError as exc:
             log.warning("command not recorded", extra={"room": self.room, "error": exc.message})

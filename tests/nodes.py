@@ -163,6 +163,20 @@ class Node:
             self.process.stderr.close()
 
 
+async def logged_lines(node: Node, marker: str, within: float = 20.0) -> list[str]:
+    """The node's log lines holding ``marker``, once there is one: its stderr is read on a
+    thread, so a line the node wrote before answering a request may be read after the answer."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        found = [line for line in list(node.log) if marker in line]
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    tail = "\n".join(node.log[-20:])
+    raise AssertionError(f"{node.name} never logged {marker!r}:\n{tail}")
+
+
 def solo(folder: Path, **env: str) -> Node:
     """One node on its own SQLite database in ``folder``, migrated and listening; ``env`` adds
     or overrides BIDROOM_* settings."""

@@ -94,7 +94,10 @@ def test_a_room_event_is_recorded_by_its_hash_never_its_text() -> None:
         "cert:ab12",
     )
     assert "对报价有异议" not in audit.encode(_indexed(entry)).decode()
-    assert entry.objects == {"event": audit.digest(dict(event.data))}
+    assert entry.objects == {
+        "event": audit.digest(dict(event.data)),
+        "actor": audit.digest(CHAIR.to_json()),  # the role and name it acted under too
+    }
 
 
 def _indexed(entry: audit.Entry) -> audit.Entry:

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
 from nodes import SECRET, bidroom
+from sqlalchemy import delete, insert, update
 
-from bidroom import audit
+from bidroom import audit, cli
 from bidroom.broker import LocalBroker
 from bidroom.hub import Hub
 from bidroom.meeting import Meeting
 from bidroom.metrics import Metrics
 from bidroom.room import Actor, Command
-from bidroom.store import RoomRecord, Store, create_engine
+from bidroom.store import EVENT, RoomRecord, Store, create_engine
 
 CHAIR = Actor("cert:ab12", "王敏", "chair")
 
@@ -47,7 +52,9 @@ def test_an_auditor_exports_verifies_and_checks_a_receipt(tmp_path: Path) -> Non
     bundle = tmp_path / "bundle"
     assert bidroom("audit", "export", str(bundle), env=env).returncode == 0
     verified = bidroom("audit", "verify", str(bundle), env=env)
-    assert verified.stdout.strip() == "verified: 6 entries, 1 checkpoints, 1 timestamps"
+    assert verified.stdout.strip() == (
+        "verified: 6 entries, 1 checkpoints, 1 timestamps, 6 room events"
+    )
 
     receipt = tmp_path / "receipt.json"
     assert bidroom("audit", "receipt", "3", "-o", str(receipt), env=env).returncode == 0
@@ -90,3 +97,103 @@ def test_an_auditor_exports_verifies_and_checks_a_receipt(tmp_path: Path) -> Non
     (bundle / "entries.jsonl").write_text("".join(lines[:2] + lines[3:]))
     broken = bidroom("audit", "verify", str(bundle), env=env)
     assert broken.returncode == 2 and "(audit_entry_order)" in broken.stderr
+
+
+def run_on(url: str, statement: Any) -> None:
+    """A statement straight on the database, as only its operator could."""
+
+    async def run() -> None:
+        engine = create_engine(url)
+        async with engine.begin() as conn:
+            await conn.execute(statement)
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+def test_verify_names_the_first_event_that_does_not_match_its_entry(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A score edited in the database after it was recorded (15 made 20): the export carries
+    the events as stored and verify names the event, its room and its entry, in one line; an
+    event deleted, or the bundle's events file edited or removed, fail too. The CLI's main()
+    in this process (its other commands run as subprocesses above)."""
+    url = database_url  # SQLite and PostgreSQL
+    env = {"BIDROOM_DATABASE_URL": url, "BIDROOM_SECRET_KEY": SECRET}
+    env["BIDROOM_VAR_DIR"] = str(tmp_path / "var")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    def bidroom(*argv: str) -> subprocess.CompletedProcess[str]:
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level  # main() logs as the server does
+        try:
+            code = cli.main(list(argv))
+        finally:
+            root.handlers[:], root.level = handlers, level
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(list(argv), code, out.out, out.err)
+
+    assert bidroom("migrate").returncode == 0
+    record_some_events(url)
+    assert bidroom("audit", "integrate").returncode == 0
+    at = EVENT.c.room_id == "lot-1"
+    run_on(url, update(EVENT).where(at, EVENT.c.seq == 4).values(data={"text": "#2 20分"}))
+    edited = tmp_path / "edited"
+    assert bidroom("audit", "export", str(edited)).returncode == 0
+    refused = bidroom("audit", "verify", str(edited))
+    assert refused.returncode == 2, refused.stdout
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "bidroom: room lot-1 event 4 does not match its entry (data); entry 3 (audit_event_altered)"
+    )
+
+    run_on(url, update(EVENT).where(at, EVENT.c.seq == 4).values(data={"text": "#2"}))
+    restored = tmp_path / "restored"
+    assert bidroom("audit", "export", str(restored)).returncode == 0
+    verified = bidroom("audit", "verify", str(restored))
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stdout.strip().endswith(", 6 room events")
+
+    lines = (restored / "events.jsonl").read_text().splitlines(keepends=True)
+    forged = json.loads(lines[5])
+    forged["event"]["data"]["text"] = "#4 20分"
+    (restored / "events.jsonl").write_text("".join([*lines[:5], json.dumps(forged) + "\n"]))
+    rewritten = bidroom("audit", "verify", str(restored))
+    assert rewritten.returncode == 2
+    assert "room lot-1 event 6 does not match its entry (data); entry 5" in rewritten.stderr
+    (restored / "events.jsonl").unlink()
+    bare = bidroom("audit", "verify", str(restored))
+    assert bare.returncode == 2 and bare.stderr.strip().endswith("(audit_events_missing)")
+
+    [sixth] = asyncio.run(_events_after(url, 5))
+    added = {"room_id": "lot-1", "seq": 7, "name": sixth.name, "data": {"text": "#5"}}
+    run_on(url, insert(EVENT).values(**added, actor=CHAIR.to_json(), at=sixth.at))
+    extra = tmp_path / "extra"
+    assert bidroom("audit", "export", str(extra)).returncode == 0
+    unrecorded = bidroom("audit", "verify", str(extra))
+    assert unrecorded.returncode == 2
+    assert unrecorded.stderr.strip().splitlines()[-1] == (
+        "bidroom: room lot-1 event 7 has no entry in the audit log; no entry "
+        "(audit_event_unrecorded)"
+    )
+
+    run_on(url, delete(EVENT).where(at, EVENT.c.seq >= 7))
+    run_on(url, delete(EVENT).where(at, EVENT.c.seq == 2))
+    deleted = tmp_path / "deleted"
+    assert bidroom("audit", "export", str(deleted)).returncode == 0
+    gone = bidroom("audit", "verify", str(deleted))
+    assert gone.returncode == 2
+    assert gone.stderr.strip().splitlines()[-1] == (
+        "bidroom: room lot-1 event 2 is missing (its entry is there); entry 1 (audit_event_missing)"
+    )
+
+
+async def _events_after(url: str, seq: int) -> list[Any]:
+    engine = create_engine(url)
+    try:
+        return await Store(engine).events("lot-1", after=seq)
+    finally:
+        await engine.dispose()

@@ -185,7 +185,11 @@ def test_a_competitor_cannot_confirm_from_public_proofs_who_signed_in(site: Site
             "room.opening.signed_in",
             site.room,
             None,
-            {"event": audit.digest({"bidder": hai_jie.subject})},
+            {
+                "event": audit.digest({"bidder": hai_jie.subject}),
+                # the hash of the actor object (name, role, organisation: all public) too
+                "actor": audit.decode(receipt["entry"].encode()).objects["actor"],
+            },
         )
         confirmed = len(guesses(known, latest["size"], None) & leaves)
         assert confirmed == 0, f"{confirmed} guess(es) matched a public leaf: sign-in confirmed"

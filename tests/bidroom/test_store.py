@@ -103,7 +103,7 @@ async def test_closing_the_engine_waits_for_a_transaction_still_in_flight(
         async with store.writer(ROOM) as writer:
             inside.set()
             await release.wait()
-            await writer.insert(events(1), {})
+            await writer.append(events(1), None, {"ok": True})  # with its entries
 
     transaction = asyncio.create_task(in_flight())
     await inside.wait()

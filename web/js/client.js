@@ -16,6 +16,7 @@ export const FATAL_CODES = new Map([
   [4003, "forbidden"],
   [4004, "room_not_found"],
   [4010, "removed"],
+  [4011, "room_tampered"],
   [4029, "connection_replaced"],
 ]);
 
