@@ -390,7 +390,7 @@ const zh = {
   "ev.flag.out_of_range": "{expert}对{bid}的“{item}”评分为 {score}，超出 {min}–{max} 的范围。请重新评分。",
   "ev.flag.missing": "{expert}对{bid}的“{item}”没有评分。请重新评分，补全该项。",
   "ev.flag.objective_inconsistent": "{bid}的客观分“{item}”各专家评分不一致（{scores}）。客观分应按事实一致评定，请核对后重新评分。",
-  "ev.flag.abnormal": "{expert}对{bid}的“{item}”评分为 {score}，与评标委员会该项平均分 {mean}（按本标段去掉最高、最低分的规则计算） 相差 {ratio}%，超过规定的 {threshold}%。请重新评分，或书面说明理由。",
+  "ev.flag.abnormal": "{expert}对{bid}的“{item}”评分为 {score}，与评标委员会平均分 {mean} 相差 {ratio}%，超过规定的 {threshold}%。请重新评分，或书面说明理由。",
 
   "ev.summary.title": "评审汇总",
   "ev.summary.hint": "按总分排名，推荐前 {count} 名为中标候选人。全部数据可由记录复算（bidroom evaluation recompute）。",
@@ -900,7 +900,7 @@ const en = {
   "ev.flag.out_of_range": "{expert} gave {bid} {score} on “{item}”, outside {min}–{max}. Score again.",
   "ev.flag.missing": "{expert} has no score for {bid} on “{item}”. Score again with every item.",
   "ev.flag.objective_inconsistent": "The experts differ on {bid}'s objective item “{item}” ({scores}). An objective item follows the facts: check and score again.",
-  "ev.flag.abnormal": "{expert} gave {bid} {score} on “{item}”, {ratio}% from the committee's mean {mean} (computed with the lot's rule for dropping the highest and lowest scores), more than the {threshold}% allowed. Score again, or explain in writing.",
+  "ev.flag.abnormal": "{expert} gave {bid} {score} on “{item}”, {ratio}% from the committee's mean {mean}, more than the {threshold}% allowed. Score again, or explain in writing.",
 
   "ev.summary.title": "Summary",
   "ev.summary.hint": "Ranked by total; the first {count} are the recommended candidates. Everything is recomputable from the record (bidroom evaluation recompute).",
