@@ -260,15 +260,47 @@ def parser() -> argparse.ArgumentParser:
         help="write a bundle to check offline (every entry with its salt: for auditors only)",
     )
     export.add_argument("folder", type=Path)
-    check = audit_actions.add_parser("verify", help="check a bundle offline")
+    check = audit_actions.add_parser(
+        "verify", help="check a bundle offline against the log's published key and TSA roots"
+    )
     check.add_argument("folder", type=Path)
+    check.add_argument(
+        "--verifier-key", help="the log's published key (GET /.well-known/bidroom-audit.json)"
+    )
+    check.add_argument(
+        "--tsa-roots",
+        type=Path,
+        help="PEM roots of the time-stamping authority (GET /.well-known/bidroom-tsa-roots.pem)",
+    )
+    check.add_argument(
+        "--trust-bundle-keys",
+        action="store_true",
+        help="take the key and roots not given from the bundle itself (proves only that it "
+        "agrees with itself; the output says so)",
+    )
     receipt = audit_actions.add_parser("receipt", help="the receipt of one entry")
-    receipt.add_argument("index", type=int)
+    receipt.add_argument("index", help="the entry's index, a whole number from 0")
     receipt.add_argument("-o", "--output", type=Path, required=True)
     proof = audit_actions.add_parser("check-receipt", help="verify a receipt offline")
     proof.add_argument("receipt", type=Path)
     proof.add_argument("--verifier-key", required=True, help="the log's published key")
     proof.add_argument("--tsa-roots", type=Path, help="PEM roots of the time-stamping authority")
+    key_cmd = audit_actions.add_parser("key", help="the log's signing key: create, show, rotate")
+    key_actions = key_cmd.add_subparsers(dest="key_action", required=True)
+    made = key_actions.add_parser(
+        "create", help="a new encrypted key file (BIDROOM_AUDIT_KEY_FILE, its passphrase)"
+    )
+    made.add_argument(
+        "--legacy",
+        action="store_true",
+        help="store the key an older release derived (BIDROOM_AUDIT_KEY, else the secret key)",
+    )
+    key_actions.add_parser("show", help="print the verifier key to publish")
+    rotate = key_actions.add_parser(
+        "rotate", help="hand the log on to a new key: a statement signed by the old and the new"
+    )
+    rotate.add_argument("--to", type=Path, required=True, help="the new key file (made if new)")
+    rotate.add_argument("--origin", help="the new origin (default: the current one)")
     evaluation_cmd = sub.add_parser("evaluation", help="evaluations: recompute a summary")
     evaluation_actions = evaluation_cmd.add_subparsers(dest="action", required=True)
     recompute = evaluation_actions.add_parser(

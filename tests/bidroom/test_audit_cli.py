@@ -46,13 +46,14 @@ def test_an_auditor_exports_verifies_and_checks_a_receipt(tmp_path: Path) -> Non
     assert done.returncode == 0 and "checkpoint 6 signed" in done.stdout, done.stderr
     bundle = tmp_path / "bundle"
     assert bidroom("audit", "export", str(bundle), env=env).returncode == 0
-    verified = bidroom("audit", "verify", str(bundle), env=env)
+    key = bidroom("audit", "key", "show", env=env).stdout.strip()  # what the platform publishes
+    roots = tmp_path / "var" / "tsa" / "root.pem"
+    published = ("--verifier-key", key, "--tsa-roots", str(roots))
+    verified = bidroom("audit", "verify", str(bundle), *published, env=env)
     assert verified.stdout.strip() == "verified: 6 entries, 1 checkpoints, 1 timestamps"
 
     receipt = tmp_path / "receipt.json"
     assert bidroom("audit", "receipt", "3", "-o", str(receipt), env=env).returncode == 0
-    key = json.loads((bundle / "manifest.json").read_text())["verifier_key"]
-    roots = tmp_path / "var" / "tsa" / "root.pem"
     proven = bidroom(
         "audit",
         "check-receipt",
@@ -69,7 +70,7 @@ def test_an_auditor_exports_verifies_and_checks_a_receipt(tmp_path: Path) -> Non
     forged = json.loads(receipt.read_text())
     forged["entry"] = forged["entry"].replace("cert:ab12", "cert:cd34")
     receipt.write_text(json.dumps(forged))
-    refused = bidroom("audit", "check-receipt", str(receipt), "--verifier-key", key, env={})
+    refused = bidroom("audit", "check-receipt", str(receipt), *published, env={})
     assert refused.returncode == 2 and refused.stderr.strip().endswith("(audit_entry_altered)")
 
     lines = (bundle / "entries.jsonl").read_text().splitlines(keepends=True)
@@ -82,11 +83,11 @@ def test_an_auditor_exports_verifies_and_checks_a_receipt(tmp_path: Path) -> Non
     (bundle / "entries.jsonl").write_text(
         "".join([*lines[:4], json.dumps(salted) + "\n", *lines[5:]])
     )
-    resalted = bidroom("audit", "verify", str(bundle), env=env)
+    resalted = bidroom("audit", "verify", str(bundle), *published, env=env)
     assert resalted.returncode == 2, resalted.stdout
     assert "entry 4 was altered" in resalted.stderr, resalted.stderr
     assert resalted.stderr.strip().endswith("(audit_entry_altered)")
 
     (bundle / "entries.jsonl").write_text("".join(lines[:2] + lines[3:]))
-    broken = bidroom("audit", "verify", str(bundle), env=env)
+    broken = bidroom("audit", "verify", str(bundle), *published, env=env)
     assert broken.returncode == 2 and "(audit_entry_order)" in broken.stderr
