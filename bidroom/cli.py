@@ -49,6 +49,14 @@ def handler(run: str | Handler) -> Handler:
     return found
 
 
+def in_range(value: float, name: str, low: float, high: float) -> float:
+    """``value`` if it is a finite number from ``low`` to ``high``; else a one-line error
+    (code ``invalid_args``): argparse takes -1, nan, inf and 1e300 for an int or a float."""
+    if not low <= value <= high:  # nan compares false
+        raise ConfigError(f"{name} is a number from {low:g} to {high:g}", code="invalid_args")
+    return value
+
+
 TOKEN_ENV = "BIDROOM_TOKEN"
 MIB = 1 << 20
 
@@ -84,6 +92,9 @@ def bid_upload(args: argparse.Namespace) -> None:
     token = _session_token(args)
     if not args.chunk_mib > 0:
         raise ConfigError("--chunk-mib is a positive number", code="usage")
+    in_range(args.chunk_mib, "--chunk-mib", 0, 1024)
+    if args.retry_for is not None:
+        in_range(args.retry_for, "--retry-for", 0, 7 * 24 * 3600)
     bar = tqdm(
         total=None,
         unit="B",

@@ -45,7 +45,7 @@ from bidroom import (
 )
 from bidroom.app import create_app
 from bidroom.audit_log import AuditLog
-from bidroom.cli import handler
+from bidroom.cli import handler, in_range
 from bidroom.errors import BidroomError, ConfigError, NotFound, TenderError
 from bidroom.settings import Settings, load_settings
 from bidroom.store import Store, close_engine, create_engine
@@ -185,6 +185,8 @@ def _demo_media() -> dict[str, Any]:
 
 
 def run_demo(args: argparse.Namespace) -> None:
+    in_range(args.opening_in, "--opening-in", 0, 7 * 24 * 60)  # minutes: at most a week
+    in_range(args.port, "--port", 0, 65535)
     demo.guard_host(args.host, args.i_know_this_serves_private_keys)
     step(1, 4, f"preparing {args.var}")
     settings = _demo_settings(args)
@@ -211,6 +213,8 @@ def run_demo(args: argparse.Namespace) -> None:
 def mint_token(args: argparse.Namespace, settings: Settings) -> None:
     if settings.secret_key is None:
         raise ConfigError("BIDROOM_SECRET_KEY is not set")
+    if args.ttl is not None:
+        in_range(args.ttl, "--ttl", 1, 366 * 24 * 3600)  # seconds: a year at most
     identity = tokens.Identity(
         args.subject, args.name or args.subject, tuple(args.role), args.venue, args.organisation
     )

@@ -466,3 +466,24 @@ def test_a_node_publishes_its_keys_and_roots_and_labels_each_checkpoint_with_its
         str(fetched),
     )
     assert "entry 7 (room.meeting.announced) is in the log of size 9, timestamped" in proven
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("token", "x", "--role", "chair", "--ttl", "-5"),
+        ("token", "x", "--role", "chair", "--ttl", "99999999999999999999999"),
+        ("demo", "--opening-in", "nan"),
+        ("demo", "--opening-in", "1e300"),
+        ("demo", "--port", "-1"),
+        ("bid", "upload", "x.bid", "--lot", "t-1", "--url", "http://x", "--chunk-mib", "inf"),
+        ("bid", "upload", "x.bid", "--lot", "t-1", "--url", "http://x", "--retry-for", "-1"),
+    ],
+    ids=["ttl-negative", "ttl-huge", "opening-nan", "opening-huge", "port", "chunk", "retry"],
+)
+def test_other_numbers_out_of_range_are_one_line_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any, args: tuple[str, ...]
+) -> None:
+    platform = Platform(tmp_path, monkeypatch, capsys)
+    platform.refused("invalid_args", *args, BIDROOM_TOKEN="t")
+    assert not (tmp_path / "var").exists()
