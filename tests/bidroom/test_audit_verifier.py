@@ -487,3 +487,27 @@ def test_other_numbers_out_of_range_are_one_line_errors(
     platform = Platform(tmp_path, monkeypatch, capsys)
     platform.refused("invalid_args", *args, BIDROOM_TOKEN="t")
     assert not (tmp_path / "var").exists()
+
+
+def test_a_node_whose_key_did_not_sign_the_latest_checkpoint_never_labels_it_with_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """Two nodes with different keys on one database: B starts on an empty log, A signs. B
+    serves A's checkpoint labelled with no key of B's: it answers 409, not B's key."""
+    platform = Platform(tmp_path, monkeypatch, capsys)
+    platform.ok("migrate")
+    platform.record()
+    other = str(tmp_path / "node-b-key.pem")
+    node = solo(
+        tmp_path,
+        **{**platform.env, "BIDROOM_AUDIT_KEY_FILE": other, "BIDROOM_AUDIT_SECONDS": "3600"},
+    )
+    try:
+        assert httpx.get(node.url + "/api/audit/checkpoint", timeout=10).status_code == 404
+        assert "checkpoint 3 signed" in platform.ok("audit", "integrate")  # node A, its key
+        answer = httpx.get(node.url + "/api/audit/checkpoint", timeout=10)
+        assert (answer.status_code, answer.json()["code"]) == (409, "audit_key_continuity")
+        published = httpx.get(node.url + "/.well-known/bidroom-audit.json", timeout=10).json()
+        assert published["verifier_key"] != platform.key()
+    finally:
+        node.stop()

@@ -277,8 +277,13 @@ def test_a_whole_opening_with_a_bid_opened_by_the_custodians(
     signatures = published_record.get_by_test_id("record-signatures")
     expect(signatures).to_contain_text("有异议 1 家")
     public.context.close()
-    bundle = tmp_path / "bundle"
-    for args in (("audit", "export", str(bundle)), ("audit", "verify", str(bundle))):
+    bundle, roots = tmp_path / "bundle", tmp_path / "tsa-roots.pem"
+    # checked against what the platform publishes: the record's key, the well-known roots
+    roots.write_bytes(
+        httpx.get(f"{demo.url}/.well-known/bidroom-tsa-roots.pem", timeout=10).content
+    )
+    published = ("--verifier-key", record["audit"]["verifier_key"], "--tsa-roots", str(roots))
+    for args in (("audit", "export", str(bundle)), ("audit", "verify", str(bundle), *published)):
         done = subprocess.run(
             [sys.executable, "-m", "bidroom", *args],
             env=audit_env(demo),
