@@ -8,8 +8,8 @@
 It is derived from nothing (not from BIDROOM_SECRET_KEY, as releases before 0010 did): whoever
 holds the session secret cannot sign checkpoints, and the database and the var folder alone do
 not give it away. Every node of a platform has the same file and passphrase (the operator copies
-them); a node with another key refuses to sign (bidroom.audit_log, docs/audit.md "Key
-continuity"). Changing it is `bidroom audit key rotate`, never a new file.
+them); a node with another key refuses to sign (bidroom.audit_log, docs/audit.md "The
+log's key"). Changing it is `bidroom audit key rotate`, never a new file.
 """
 
 from __future__ import annotations

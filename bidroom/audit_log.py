@@ -12,12 +12,12 @@ thread (numbering a backlog; the TSA, inside the timestamper), and catching the 
 with a whole log yields to the loop every CATCH_UP_SLICE leaves. What stays inline is small: an
 Ed25519 signature over the note and O(log n) hashes for the root and the consistency proof.
 
-Key continuity (docs/audit.md "Key continuity"): a node signs only if the latest stored
-checkpoint was signed by its own key and origin, or a stored rotation statement hands the log on
-from the key that signed it to this node's; and never a tree that does not extend the checkpoint
-its witness file holds (the latest it signed or checked at start: a database restored from a
-backup would otherwise sign a checkpoint conflicting with one already published). ``start``
-checks both before a node serves.
+Key continuity (docs/audit.md "The log's key", "Restoring a backup"): a node signs only if the
+latest stored checkpoint was signed by its own key and origin, or a stored rotation statement
+hands the log on from the key that signed it to this node's; and never a tree that does not
+extend the checkpoint its witness file holds (the latest it signed or checked at start: a
+database restored from a backup would otherwise sign a checkpoint conflicting with one already
+published). ``start`` checks both before a node serves.
 """
 
 from __future__ import annotations

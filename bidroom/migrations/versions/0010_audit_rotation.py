@@ -6,7 +6,7 @@ Create Date: 2026-12-08
 
 A node signs a checkpoint only if the latest one stored is its own key's, or a stored rotation
 hands the log on from the key that signed it to this node's (bidroom.audit_log, docs/audit.md
-"Key continuity").
+"The log's key").
 """
 
 from __future__ import annotations
