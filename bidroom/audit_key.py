@@ -37,7 +37,7 @@ def passphrase(settings: Settings) -> bytes:
     if given is None or not given.get_secret_value():
         raise ConfigError(
             "BIDROOM_AUDIT_KEY_PASSPHRASE is not set: the audit log's key file is encrypted with "
-            "it (docs/operations.md 'Secrets')",
+            'it (docs/operations.md, "The audit log\'s key")',
             code="audit_key_passphrase",
         )
     return given.get_secret_value().encode()

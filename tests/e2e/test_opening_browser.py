@@ -105,6 +105,8 @@ def audit_env(demo: Demo) -> dict[str, str]:
         **{k: v for k, v in os.environ.items() if not k.startswith("BIDROOM_")},
         "BIDROOM_DATABASE_URL": f"sqlite+aiosqlite:///{var / 'bidroom.db'}",
         "BIDROOM_SECRET_KEY": (var / "secret.key").read_text().strip(),
+        # the demo's audit key is <var>/audit/log-key.pem, locked with the passphrase beside it
+        "BIDROOM_AUDIT_KEY_PASSPHRASE": (var / "audit-passphrase").read_text().strip(),
         "BIDROOM_VAR_DIR": str(var),
     }
 
