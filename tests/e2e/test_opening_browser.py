@@ -278,6 +278,11 @@ def test_a_whole_opening_with_a_bid_opened_by_the_custodians(
     expect(published_record).to_contain_text("已由密钥分片解密")  # 绿源's bid, by the quorum
     signatures = published_record.get_by_test_id("record-signatures")
     expect(signatures).to_contain_text("有异议 1 家")
+    # what its receipts are checked against, as the platform publishes it
+    keys = published_record.get_by_test_id("record-audit-key")
+    expect(keys).to_contain_text(record["audit"]["verifier_key"])
+    roots_link = keys.get_by_role("link")
+    expect(roots_link).to_have_attribute("href", "/.well-known/bidroom-tsa-roots.pem")
     public.context.close()
     bundle, roots = tmp_path / "bundle", tmp_path / "tsa-roots.pem"
     # checked against what the platform publishes: the record's key, the well-known roots
