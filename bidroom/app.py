@@ -47,7 +47,7 @@ from bidroom.room import RoomType
 from bidroom.settings import Settings
 from bidroom.store import Store, close_engine, create_engine
 from bidroom.worker import Worker
-from ca.errors import CryptoError
+from ca.errors import AuditError, CryptoError
 from signaling.aiortc_backend import pin_host_addresses
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ async def _integrate(audit_log: AuditLog, settings: Settings) -> None:
         await asyncio.sleep(settings.audit_seconds)
         try:
             await audit_log.integrate()
+        except AuditError as exc:  # key continuity, a rollback, a fork: an alarm, not a skip
+            log.error("audit integration refused", extra={"error": exc.message, "code": exc.code})
         except (BidroomError, CryptoError, SQLAlchemyError) as exc:
             reason = getattr(exc, "message", type(exc).__name__)
             log.warning("audit integration skipped", extra={"error": reason})
@@ -143,6 +145,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     )
     try:
         await ensure_migrated(engine)
+        audit_log = audit_api.open_log(engine, settings, app.state.timestamper, hub.clock)
+        await audit_log.start()  # refuses a key, origin or database the log cannot go on in
         await hub.heartbeat(timedelta(seconds=settings.node_ttl_seconds))
         await broker.start(hub.deliver, hub.resync)
     except BaseException:
@@ -159,7 +163,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     app.state.recordings = recordings.Recordings(hub, settings)
     hub.observers.append(app.state.recordings.observe)
     hub.observers.append(ws.MediaWatch(settings, hub.clock))
-    app.state.audit = audit_api.open_log(engine, settings, app.state.timestamper, hub.clock)
+    app.state.audit = audit_log
     maintenance = asyncio.create_task(_maintain(hub, settings), name="maintenance")
     integration = asyncio.create_task(_integrate(app.state.audit, settings), name="audit")
     clock = asyncio.create_task(_clock(app.state, settings.clock_seconds), name="clock")
@@ -206,6 +210,8 @@ def create_app(settings: Settings, demo_dir: Path | None = None) -> Starlette:
         Route("/api/audit/proof/inclusion", audit_api.inclusion),
         Route("/api/audit/proof/consistency", audit_api.consistency),
         Route("/api/audit/receipt", audit_api.receipt),
+        Route("/.well-known/bidroom-audit.json", audit_api.published),
+        Route("/.well-known/bidroom-tsa-roots.pem", audit_api.published_roots),
         Route("/api/login/challenge", login.challenge, methods=["POST"]),
         Route("/api/login", login.answer, methods=["POST"]),
         WebSocketRoute("/ws", ws.endpoint),

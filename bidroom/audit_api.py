@@ -6,6 +6,8 @@ GET /api/audit/proof/consistency?from=M&to=N    a consistency proof (public)
 GET /api/audit/entries?start=S&end=E            entries S..E-1, at most PAGE (supervisor)
 GET /api/audit/mine?start=S                     the caller's own entries from S on, at most PAGE
 GET /api/audit/receipt?index=I | ?room=R&seq=S  one entry's receipt (its actor, supervisor)
+GET /.well-known/bidroom-audit.json             the log's keys, rotations and TSA roots (public)
+GET /.well-known/bidroom-tsa-roots.pem          the TSA roots, PEM (public)
 
 What is public holds hashes only: each leaf commits to its entry with the entry's salt, so a
 leaf reveals nothing guessable. An entry (with its salt) goes only to whom docs/audit.md "Who
@@ -17,33 +19,24 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from cryptography import x509
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bidroom import api, audit, receipts
+from bidroom import api, audit, audit_key, receipts
 from bidroom.api import error
 from bidroom.audit_log import AuditLog, Signed
 from bidroom.errors import AuthError
 from bidroom.settings import Settings
+from ca import checkpoint, tsa
 from ca import primitives as p
-from ca import tsa
 from ca.errors import AuditError
 
 PAGE = 1000
-KEY_INFO = b"bidroom audit log key v1"
-
-
-def log_key(settings: Settings) -> p.Ed25519PrivateKey:
-    """The log's Ed25519 key: BIDROOM_AUDIT_KEY (base64 seed), else derived from the secret
-    key with HKDF, so that every node of one platform signs with the same key."""
-    if settings.audit_key is not None:
-        return p.ed25519_from_seed(base64.b64decode(settings.audit_key.get_secret_value()))
-    assert settings.secret_key is not None, "the app refuses to start without a secret key"
-    secret = settings.secret_key.get_secret_value().encode()
-    return p.ed25519_from_seed(p.hkdf_expand(p.hkdf_extract(b"", secret), KEY_INFO, 32))
 
 
 def log_origin(settings: Settings) -> str:
@@ -59,31 +52,46 @@ def log_origin(settings: Settings) -> str:
 def open_log(
     engine: AsyncEngine,
     settings: Settings,
-    stamper: tsa.Timestamper,
+    stamper: tsa.Timestamper | None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    create: bool = True,
 ) -> AuditLog:
     """The platform's audit log, as every process opens it: the configured origin and key,
     each checkpoint time-stamped by ``stamper``."""
 
     async def token(note: bytes) -> bytes:
+        assert stamper is not None
         return bytes((await stamper.stamp(note)).token)
 
-    return AuditLog(engine, log_origin(settings), log_key(settings), clock, timestamper=token)
+    return AuditLog(
+        engine,
+        log_origin(settings),
+        audit_key.load(settings, create),
+        clock,
+        timestamper=None if stamper is None else token,
+        witness=witness_path(settings),
+    )
+
+
+def witness_path(settings: Settings) -> Path:
+    return settings.audit_witness or settings.var_dir / "audit" / "witness.note"
 
 
 def _b64(data: bytes | None) -> str | None:
     return None if data is None else base64.b64encode(data).decode()
 
 
-def checkpoint_json(signed: Signed, log: AuditLog) -> dict[str, Any]:
+def checkpoint_json(signed: Signed, signer: checkpoint.VerifierKey) -> dict[str, Any]:
+    """A checkpoint as served: labelled with the key that signed it (after a rotation, until
+    the next checkpoint, the old one), never merely the node's own."""
     return {
-        "origin": log.origin,
+        "origin": signer.name,
         "size": signed.size,
         "root": _b64(signed.root),
         "note": signed.note,
         "timestamp": _b64(signed.timestamp),
         "at": signed.at.isoformat(),
-        "verifier_key": str(log.verifier),
+        "verifier_key": str(signer),
     }
 
 
@@ -104,7 +112,54 @@ async def latest(request: Request) -> Response:
     signed = await log.latest()
     if signed is None:
         return error(404, "audit_empty", "no checkpoint has been signed yet")
-    return JSONResponse(checkpoint_json(signed, log))
+    signer = await log.signer_of(signed)
+    if signer is None:
+        return error(
+            409,
+            "audit_key_continuity",
+            "the latest checkpoint is signed by none of this log's keys: this node's key is not "
+            "the one the log goes on under",
+            {"verifier_key": str(log.verifier)},
+        )
+    return JSONResponse(checkpoint_json(signed, signer))
+
+
+def tsa_roots(request: Request) -> list[x509.Certificate]:
+    """The roots the platform's timestamps chain to: the built-in TSA's root, or the external
+    TSAs' (BIDROOM_TSA_ROOTS); empty if it trusts its whole trust store for them."""
+    trust = getattr(request.app.state.timestamper, "trust", None)
+    return list(trust) if isinstance(trust, list) else []
+
+
+async def published(request: Request) -> Response:
+    """What a checker needs, from the platform: the log's verifier keys (current, and every
+    rotation signed by old and new), and the TSA's roots. Public."""
+    log: AuditLog = request.app.state.audit
+    return JSONResponse(await published_json(log, tsa_roots(request)))
+
+
+async def published_json(log: AuditLog, roots: list[x509.Certificate]) -> dict[str, Any]:
+    rotations = await log.rotations()
+    return {
+        "format": "bidroom-audit-keys",
+        "version": 1,
+        "origin": log.origin,
+        "verifier_key": str(log.verifier),
+        "rotations": [
+            {"old": str(r.old), "new": str(r.new), "size": r.size, "note": r.note}
+            for r in rotations
+        ],
+        "tsa_roots": [p.certificate_pem(c).decode() for c in roots],
+    }
+
+
+async def published_roots(request: Request) -> Response:
+    roots = tsa_roots(request)
+    if not roots:
+        return error(404, "tsa_roots_unpublished", "set BIDROOM_TSA_ROOTS to publish them")
+    return Response(
+        b"".join(p.certificate_pem(c) for c in roots), media_type="application/x-pem-file"
+    )
 
 
 AUDITORS = frozenset({"supervisor"})

@@ -6,6 +6,7 @@
                                "entry": "<canonical encoding, with its salt>", "leaf": "<hex>"}
     <bundle>/checkpoints.jsonl one line per checkpoint, by size:
                                {"size", "note", "timestamp": base64 DER or null}
+    <bundle>/rotations.jsonl   one line per key rotation, in order: {"note": "<signed statement>"}
     <bundle>/tsa-roots.pem     the roots the timestamps must chain to (and tsa-chain.pem)
     <bundle>/events.jsonl      (version 3) the room events the entries record, as stored
                                (bidroom.audit_events), each checked against its entry
@@ -15,6 +16,12 @@ It is the audited export: every entry with its salt, which no public route gives
 frontier, not the tree), recomputes every leaf from its entry and salt, and raises an AuditError
 naming the first entry or checkpoint where anything is wrong. Version 1 bundles (exported before
 salts) still verify; in either, once one entry is version 2 every later entry must be too.
+
+What it is checked against comes from outside the bundle: the log's published verifier key
+(``verifier_key``; the bundle's own manifest key only when the caller says to trust it) and the
+TSA roots inside ``check_token``. Incomplete evidence fails: no checkpoint, a checkpoint without
+its timestamp (when timestamps are checked), an entry no checkpoint covers, fewer entries than
+the manifest's size.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ class Report:
     entries: int
     checkpoints: int
     timestamps: int
+    keys: tuple[str, ...] = ()  # the verifier keys the checkpoints were checked under, in order
     events: int | None = None  # room events checked against their entries (None: a bundle
     # older than version 3 carries none)
 
@@ -109,12 +117,32 @@ def _checked_entry(position: int, line: dict[str, Any], salted: bool) -> tuple[b
     return leaf, entry.salt is not None
 
 
-def _checkpoints(folder: Path, verifier: str, origin: str) -> list[tuple[int, bytes, str, Any]]:
+def rotations(folder: Path) -> list[checkpoint.Rotation]:
+    """The bundle's key rotations (none if it has no rotations.jsonl), each signed by both its
+    keys."""
+    path = folder / "rotations.jsonl"
+    if not path.exists():
+        return []
+    found = []
+    for number, line in _lines(path):
+        try:
+            found.append(checkpoint.parse_rotation(str(line.get("note", ""))))
+        except AuditError as exc:
+            raise AuditError(
+                f"rotation on line {number + 1}: {exc.message}",
+                code=exc.code,
+                detail={"line": number + 1},
+            ) from exc
+    return found
+
+
+def _checkpoints(folder: Path, keys: checkpoint.KeyChain) -> list[tuple[int, bytes, str, Any]]:
     found: dict[int, tuple[int, bytes, str, Any]] = {}
     for number, line in _lines(folder / "checkpoints.jsonl"):
         note = str(line.get("note", ""))
         try:
-            cp = checkpoint.parse_and_verify(note, verifier, origin=origin)
+            claimed = checkpoint.unverified_checkpoint(note)
+            cp = checkpoint.parse_and_verify(note, keys.key_for(claimed.size))
         except AuditError as exc:
             raise AuditError(
                 f"checkpoint on line {number + 1}: {exc.message}",
@@ -129,26 +157,48 @@ def _checkpoints(folder: Path, verifier: str, origin: str) -> list[tuple[int, by
                 detail={"size": cp.size},
             )
         found[cp.size] = (cp.size, cp.root, note, line.get("timestamp"))
+    if not found:
+        raise AuditError(
+            "the bundle has no checkpoint: nothing in it is signed, so nothing is proven",
+            code="audit_no_checkpoint",
+        )
     return [found[size] for size in sorted(found)]
 
 
 def verify(
-    folder: Path, check_token: TokenCheck | None = None, progress: Progress | None = None
+    folder: Path,
+    check_token: TokenCheck | None = None,
+    progress: Progress | None = None,
+    *,
+    verifier_key: str | None = None,
 ) -> Report:
-    """Check a bundle offline; AuditError names the first entry or checkpoint that is wrong."""
+    """Check a bundle offline; AuditError names the first entry or checkpoint that is wrong.
+
+    ``verifier_key``: the log's published key (None: the manifest's own, which proves only that
+    the bundle agrees with itself: the command line takes it only when told to). ``check_token``
+    checks each checkpoint's timestamp (None: not checked, nor required)."""
     head = manifest(folder)
-    marks = _checkpoints(folder, head["verifier_key"], head["origin"])
+    keys = checkpoint.KeyChain(verifier_key or str(head.get("verifier_key", "")), rotations(folder))
+    marks = _checkpoints(folder, keys)
+    if check_token is not None:
+        _require_timestamps(marks)
     frontier, verified_to, stamps, pending = merkle.Frontier(), 0, 0, list(marks)
-    salted = False
+    turns = [(r.size, r.root, n) for n, r in enumerate(keys.rotations, 1)]
+    salted, count = False, 0
     for position, line in _lines(folder / "entries.jsonl"):
+        if position >= marks[-1][0]:
+            _uncovered(position, marks[-1][0])
         leaf, this_salted = _checked_entry(position, line, salted)
         salted = salted or this_salted
         frontier = frontier.append(leaf)
+        count = position + 1
         if progress:
             progress(1)
         while pending and pending[0][0] == position + 1:
             stamps += _check_mark(pending.pop(0), frontier.root(), verified_to, check_token)
             verified_to = position + 1
+        if turns and turns[0][0] == position + 1:
+            turns = _check_turns(turns, position + 1, frontier.root())
     if pending:
         size = pending[0][0]
         raise AuditError(
@@ -156,8 +206,62 @@ def verify(
             code="audit_entry_order",
             detail={"index": verified_to, "size": size},
         )
+    if turns:
+        raise AuditError(
+            f"rotation {turns[0][2]} names a tree of {turns[0][0]} entries the bundle lacks",
+            code="audit_rotation_root",
+            detail={"rotation": turns[0][2], "size": turns[0][0]},
+        )
+    _check_size(head, count)
+    used = tuple(dict.fromkeys(str(keys.key_for(size)) for size, *_ in marks))
     checked = _check_events(folder, head)
-    return Report(verified_to if not marks else marks[-1][0], len(marks), stamps, checked)
+    return Report(marks[-1][0], len(marks), stamps, used, checked)
+
+
+def _require_timestamps(marks: list[tuple[int, bytes, str, Any]]) -> None:
+    """Every checkpoint has its timestamp: without one, nothing says when it existed."""
+    for size, _, _, token in marks:
+        if not token:
+            raise AuditError(
+                f"checkpoint {size} has no timestamp: nothing proves when it was signed",
+                code="audit_timestamp",
+                detail={"size": size},
+            )
+
+
+def _uncovered(index: int, covered: int) -> None:
+    raise AuditError(
+        f"entry {index} is in no checkpoint (the last covers entries 0..{covered - 1}): "
+        "nothing signed vouches for it",
+        code="audit_entry_uncovered",
+        detail={"index": index, "size": covered},
+    )
+
+
+def _check_turns(
+    turns: list[tuple[int, bytes, int]], size: int, root: bytes
+) -> list[tuple[int, bytes, int]]:
+    """Each rotation names the tree its old key signed last: its root must be the tree's."""
+    while turns and turns[0][0] == size:
+        _, expected, number = turns.pop(0)
+        if expected != root:
+            raise AuditError(
+                f"rotation {number} names a tree of {size} entries that is not this log's",
+                code="audit_rotation_root",
+                detail={"rotation": number, "size": size},
+            )
+    return turns
+
+
+def _check_size(head: dict[str, Any], count: int) -> None:
+    """The bundle holds as many entries as its manifest says it does."""
+    claimed = head.get("size")
+    if claimed != count:
+        raise AuditError(
+            f"the manifest says the bundle holds {claimed} entries; it holds {count}",
+            code="audit_bundle_short",
+            detail={"size": claimed, "entries": count},
+        )
 
 
 def _check_events(folder: Path, head: dict[str, Any]) -> int | None:
@@ -235,13 +339,24 @@ async def export(
                 + "\n"
             )
     await audit_events.export(log.engine, folder, size, page)
+    with (folder / "rotations.jsonl").open("w", encoding="utf-8") as out:
+        for rotation in await log.rotations():
+            out.write(json.dumps({"note": rotation.note}, ensure_ascii=False) + "\n")
     for name, data in (tsa_pems or {}).items():
         (folder / name).write_bytes(data)
+    signer = (await log.signer_of(marks[-1])) if marks else log.verifier
+    if signer is None:
+        raise AuditError(
+            "the latest checkpoint is signed by none of this log's keys: export with the key "
+            "the log goes on under",
+            code="audit_key_continuity",
+        )
+    key = signer  # the key that signed the latest checkpoint
     head = {
         "format": FORMAT,
         "version": VERSION,
-        "origin": log.origin,
-        "verifier_key": str(log.verifier),
+        "origin": key.name,
+        "verifier_key": str(key),
         "size": size,
         "exported_at": now,
     }

@@ -11,16 +11,26 @@ It runs on the event loop every few seconds, beside every room: what costs CPU r
 thread (numbering a backlog; the TSA, inside the timestamper), and catching the in-memory tree up
 with a whole log yields to the loop every CATCH_UP_SLICE leaves. What stays inline is small: an
 Ed25519 signature over the note and O(log n) hashes for the root and the consistency proof.
+
+Key continuity (docs/audit.md "The log's key", "Restoring a backup"): a node signs only if the
+latest stored checkpoint was signed by its own key and origin, or a stored rotation statement
+hands the log on from the key that signed it to this node's; and never a tree that does not
+extend the checkpoint its witness file holds (the latest it signed or checked at start: a
+database restored from a backup would otherwise sign a checkpoint conflicting with one already
+published). ``start`` checks both before a node serves.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, text, update
@@ -29,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bidroom import audit
 from bidroom.store import AUDIT, utc
-from bidroom.tables import CheckpointRow
+from bidroom.tables import CheckpointRow, RotationRow
 from ca import checkpoint, merkle
 from ca import primitives as p
 from ca.errors import AuditError
@@ -37,6 +47,7 @@ from ca.errors import AuditError
 log = logging.getLogger(__name__)
 
 CHECKPOINT = CheckpointRow.__table__  # type: ignore[attr-defined]
+ROTATION = RotationRow.__table__  # type: ignore[attr-defined]
 LOCK_KEY = 0x6269_6472_6F6F_6D31  # "bidroom1": the integrator's advisory lock
 CATCH_UP_SLICE = 1000  # leaves appended between two yields to the loop (~3 ms)
 Timestamper = Callable[[bytes], Awaitable[bytes | None]]
@@ -91,8 +102,10 @@ class AuditLog:
         key: p.Ed25519PrivateKey,
         clock: Callable[[], datetime],
         timestamper: Timestamper | None = None,
+        witness: Path | None = None,
     ):
         self.engine = engine
+        self.witness = witness
         self.origin = origin
         self.key = key
         self.clock = clock
@@ -116,8 +129,11 @@ class AuditLog:
                 log.info("audit numbering raced another process; it is retried next round")
             await self._catch_up()
             latest = await self.latest()
-            if self.tree.size == 0 or (latest is not None and latest.size == self.tree.size):
-                return None  # nothing recorded yet, or nothing new since the last checkpoint
+            if self.tree.size == 0 and latest is None:
+                return None  # nothing recorded yet
+            await self.check_continuity(latest)  # every round: a broken log is an alarm
+            if latest is not None and latest.size == self.tree.size:
+                return None  # nothing new since the last checkpoint
             return await self._sign(latest)
 
     async def _number(self, limit: int) -> None:
@@ -181,11 +197,11 @@ class AuditLog:
         signed = Signed(size, root, note, stamp, self.clock())
         try:
             async with self.engine.begin() as conn:
-                exists = (
-                    await conn.execute(select(CHECKPOINT.c.size).where(CHECKPOINT.c.size == size))
-                ).first()
-                if exists is not None:
-                    return None  # another node signed this size first
+                if conn.dialect.name == "postgresql":
+                    await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+                now_latest = (await conn.execute(select(func.max(CHECKPOINT.c.size)))).scalar()
+                if now_latest != (None if latest is None else latest.size):
+                    return None  # another node signed since: its checkpoint is checked next round
                 await conn.execute(
                     CHECKPOINT.insert().values(
                         size=size, root=root, note=note, timestamp=stamp, at=signed.at
@@ -193,7 +209,146 @@ class AuditLog:
                 )
         except IntegrityError:
             return None  # another node signed this size between the check and the insert
+        self._witness_write(note)
         return signed
+
+    # key continuity and the witness ------------------------------------------------------
+
+    async def start(self) -> None:
+        """What a node checks before it serves: the log goes on under its key and origin, and
+        its database holds every checkpoint its witness saw (not a backup older than what was
+        published). Raise AuditError audit_key_continuity, audit_rollback or audit_fork."""
+        await self._catch_up()
+        latest = await self.latest()
+        await self.check_continuity(latest)
+        if latest is not None and self._witness_read() is None:
+            self._witness_write(latest.note)
+
+    async def rotations(self) -> list[checkpoint.Rotation]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(ROTATION.c.note).order_by(ROTATION.c.id))).all()
+        return [checkpoint.parse_rotation(row.note) for row in rows]
+
+    async def chain(self) -> checkpoint.KeyChain:
+        """The log's keys, this node's last: AuditError audit_key_continuity if it is not."""
+        try:
+            chain = checkpoint.KeyChain(self.verifier, await self.rotations())
+        except AuditError as exc:
+            raise self._discontinuity(f"this node's key is not the log's ({exc.message})") from exc
+        if str(chain.keys[-1]) != str(self.verifier):
+            raise self._discontinuity(
+                f"the log's key was rotated from this node's to {chain.keys[-1]}"
+            )
+        return chain
+
+    async def check_continuity(self, latest: Signed | None) -> None:
+        """Raise AuditError unless the next checkpoint is this node's to sign: the latest one
+        stored was signed by its key and origin (or by the key a stored rotation hands on
+        from, at that very checkpoint), and it extends what the witness file holds."""
+        chain = await self.chain()
+        if latest is not None:
+            signer = chain.signer(latest.note)
+            if signer is None or str(signer) != str(chain.key_for(latest.size)):
+                names = checkpoint.signature_names(latest.note)
+                raise self._discontinuity(
+                    f"the latest checkpoint ({latest.size} entries) is signed by "
+                    f"{', '.join(names) or 'no key'}, not by this node's key {self.verifier} "
+                    "(changed BIDROOM_AUDIT_KEY_FILE, BIDROOM_AUDIT_ORIGIN or BIDROOM_PUBLIC_URL, "
+                    "or another node with another key): rotate with `bidroom audit key rotate`",
+                    size=latest.size,
+                )
+        await self._check_witness(chain)
+
+    def _discontinuity(self, why: str, **detail: Any) -> AuditError:
+        return AuditError(
+            f"this node refuses to sign the audit log: {why}",
+            code="audit_key_continuity",
+            detail={"verifier_key": str(self.verifier), **detail},
+        )
+
+    async def _check_witness(self, chain: checkpoint.KeyChain) -> None:
+        note = self._witness_read()
+        if note is None:
+            return
+        signer = chain.signer(note)
+        if signer is None:
+            raise self._discontinuity(f"its witness {self.witness} holds a note of another key")
+        seen = checkpoint.parse_and_verify(note, signer)
+        await self._catch_up()
+        if seen.size > self.tree.size:
+            raise AuditError(
+                f"the database's log has {self.tree.size} entries, fewer than the {seen.size} of "
+                f"a checkpoint already signed (witness {self.witness}): restored from a backup? "
+                "Signing now would fork the published log (docs/audit.md 'Restoring a backup')",
+                code="audit_rollback",
+                detail={"size": self.tree.size, "witnessed": seen.size},
+            )
+        if self.tree.root(seen.size) != seen.root:
+            raise AuditError(
+                f"the database's first {seen.size} entries are not those of the checkpoint "
+                f"already signed (witness {self.witness}): the log was rewritten or restored",
+                code="audit_fork",
+                detail={"witnessed": seen.size},
+            )
+
+    def _witness_read(self) -> str | None:
+        if self.witness is None:
+            return None
+        try:
+            return self.witness.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def _witness_write(self, note: str) -> None:
+        """Keep ``note`` as the witness if it is larger than what it holds (atomically)."""
+        if self.witness is None:
+            return
+        held = self._witness_read()
+        if held is not None:
+            try:
+                if checkpoint.unverified_checkpoint(held).size >= self._size_of(note):
+                    return
+            except AuditError:
+                pass
+        self.witness.parent.mkdir(parents=True, exist_ok=True)
+        draft = self.witness.with_name(f".{self.witness.name}.{os.getpid()}")
+        draft.write_text(note, encoding="utf-8")
+        os.replace(draft, self.witness)
+
+    @staticmethod
+    def _size_of(note: str) -> int:
+        return checkpoint.unverified_checkpoint(note).size
+
+    async def rotate(self, new_key: p.Ed25519PrivateKey, new_origin: str) -> checkpoint.Rotation:
+        """Hand the log on to ``new_key`` (named ``new_origin``): a statement signed by this key
+        and the new one, at the latest checkpoint, which must be this key's."""
+        async with self._integrating:
+            latest = await self.latest()
+            if latest is None:
+                raise AuditError(
+                    "the log has no checkpoint yet: configure the new key, nothing to hand on",
+                    code="audit_empty",
+                )
+            await self.check_continuity(latest)
+            note = checkpoint.sign_rotation(
+                (self.origin, self.key), (new_origin, new_key), latest.size, latest.root
+            )
+            rotation = checkpoint.parse_rotation(note)
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    ROTATION.insert().values(size=latest.size, note=note, at=self.clock())
+                )
+            return rotation
+
+    async def signer_of(self, signed: Signed) -> checkpoint.VerifierKey | None:
+        """The key of the log's chain that signed ``signed`` (None: none of its keys)."""
+        rotations = await self.rotations()
+        keys = [self.verifier, *(k for r in rotations for k in (r.old, r.new))]
+        for key in keys:
+            with contextlib.suppress(AuditError):
+                checkpoint.open_note(signed.note, key)
+                return key
+        return None
 
     # reading -----------------------------------------------------------------------------
 

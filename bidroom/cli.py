@@ -49,6 +49,14 @@ def handler(run: str | Handler) -> Handler:
     return found
 
 
+def in_range(value: float, name: str, low: float, high: float) -> float:
+    """``value`` if it is a finite number from ``low`` to ``high``; else a one-line error
+    (code ``invalid_args``): argparse takes -1, nan, inf and 1e300 for an int or a float."""
+    if not low <= value <= high:  # nan compares false
+        raise ConfigError(f"{name} is a number from {low:g} to {high:g}", code="invalid_args")
+    return value
+
+
 TOKEN_ENV = "BIDROOM_TOKEN"
 MIB = 1 << 20
 
@@ -84,6 +92,9 @@ def bid_upload(args: argparse.Namespace) -> None:
     token = _session_token(args)
     if not args.chunk_mib > 0:
         raise ConfigError("--chunk-mib is a positive number", code="usage")
+    in_range(args.chunk_mib, "--chunk-mib", 0, 1024)
+    if args.retry_for is not None:
+        in_range(args.retry_for, "--retry-for", 0, 7 * 24 * 3600)
     bar = tqdm(
         total=None,
         unit="B",
@@ -269,15 +280,47 @@ def parser() -> argparse.ArgumentParser:
         help="write a bundle to check offline (every entry with its salt: for auditors only)",
     )
     export.add_argument("folder", type=Path)
-    check = audit_actions.add_parser("verify", help="check a bundle offline")
+    check = audit_actions.add_parser(
+        "verify", help="check a bundle offline against the log's published key and TSA roots"
+    )
     check.add_argument("folder", type=Path)
+    check.add_argument(
+        "--verifier-key", help="the log's published key (GET /.well-known/bidroom-audit.json)"
+    )
+    check.add_argument(
+        "--tsa-roots",
+        type=Path,
+        help="PEM roots of the time-stamping authority (GET /.well-known/bidroom-tsa-roots.pem)",
+    )
+    check.add_argument(
+        "--trust-bundle-keys",
+        action="store_true",
+        help="take the key and roots not given from the bundle itself (proves only that it "
+        "agrees with itself; the output says so)",
+    )
     receipt = audit_actions.add_parser("receipt", help="the receipt of one entry")
-    receipt.add_argument("index", type=int)
+    receipt.add_argument("index", help="the entry's index, a whole number from 0")
     receipt.add_argument("-o", "--output", type=Path, required=True)
     proof = audit_actions.add_parser("check-receipt", help="verify a receipt offline")
     proof.add_argument("receipt", type=Path)
     proof.add_argument("--verifier-key", required=True, help="the log's published key")
     proof.add_argument("--tsa-roots", type=Path, help="PEM roots of the time-stamping authority")
+    key_cmd = audit_actions.add_parser("key", help="the log's signing key: create, show, rotate")
+    key_actions = key_cmd.add_subparsers(dest="key_action", required=True)
+    made = key_actions.add_parser(
+        "create", help="a new encrypted key file (BIDROOM_AUDIT_KEY_FILE, its passphrase)"
+    )
+    made.add_argument(
+        "--legacy",
+        action="store_true",
+        help="store the key an older release derived (BIDROOM_AUDIT_KEY, else the secret key)",
+    )
+    key_actions.add_parser("show", help="print the verifier key to publish")
+    rotate = key_actions.add_parser(
+        "rotate", help="hand the log on to a new key: a statement signed by the old and the new"
+    )
+    rotate.add_argument("--to", type=Path, required=True, help="the new key file (made if new)")
+    rotate.add_argument("--origin", help="the new origin (default: the current one)")
     evaluation_cmd = sub.add_parser("evaluation", help="evaluations: recompute a summary")
     evaluation_actions = evaluation_cmd.add_subparsers(dest="action", required=True)
     recompute = evaluation_actions.add_parser(

@@ -31,6 +31,7 @@ from bidroom import (
     audit,
     audit_api,
     audit_bundle,
+    audit_key,
     db,
     demo,
     demo_pki,
@@ -44,12 +45,14 @@ from bidroom import (
 )
 from bidroom.app import create_app
 from bidroom.audit_log import AuditLog
-from bidroom.cli import handler
+from bidroom.cli import handler, in_range
 from bidroom.errors import BidroomError, ConfigError, NotFound, TenderError
 from bidroom.settings import Settings, load_settings
 from bidroom.store import Store, close_engine, create_engine
 from bidroom.tender_store import TenderRecord, TenderStore
-from ca import tsa
+from ca import checkpoint, tsa
+from ca import primitives as p
+from ca.errors import AuditError
 from ca.trust import TrustStore
 from signaling.aiortc_backend import discovered_addresses
 
@@ -80,6 +83,12 @@ def migrate(settings: Settings) -> None:
         print(f"database migrated from {before or 'empty'} to {after}", file=sys.stderr)
 
 
+async def _audit_continues(settings: Settings, engine: AsyncEngine) -> None:
+    """Refuse to start (one line, before listening) when the log cannot go on under this
+    node's key and origin, or its database is older than its witness (bidroom.audit_log)."""
+    await audit_api.open_log(engine, settings, None).start()
+
+
 def _prepare_sqlite(url: str) -> None:
     db.prepare_sqlite(url)  # its folder 0700 if new, the file 0600
 
@@ -105,6 +114,7 @@ def serve(
         raise ConfigError("BIDROOM_SECRET_KEY is not set (32 or more random characters)")
     limit_malloc_arenas()
     asyncio.run(_with_engine(settings, db.ensure_migrated))
+    asyncio.run(_with_engine(settings, lambda engine: _audit_continues(settings, engine)))
     sock = sock or _bind(settings.host, settings.port)
     port = sock.getsockname()[1]
     settings = settings.model_copy(update={"port": port})
@@ -144,14 +154,17 @@ def limit_malloc_arenas() -> None:
 def _demo_settings(args: argparse.Namespace) -> Settings:
     var = Path(args.var).resolve()
     var.mkdir(parents=True, exist_ok=True)
-    key_file = var / "secret.key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(48))
-        key_file.chmod(0o600)
+    key_file, passphrase_file = var / "secret.key", var / "audit-passphrase"
+    for path in (key_file, passphrase_file):
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
     return load_settings(
         database_url=f"sqlite+aiosqlite:///{var / 'bidroom.db'}",
         redis_url=None,
         secret_key=key_file.read_text().strip(),
+        audit_key_passphrase=os.environ.get("BIDROOM_AUDIT_KEY_PASSPHRASE")
+        or passphrase_file.read_text().strip(),
         host=args.host,
         port=args.port,
         var_dir=var,
@@ -172,6 +185,8 @@ def _demo_media() -> dict[str, Any]:
 
 
 def run_demo(args: argparse.Namespace) -> None:
+    in_range(args.opening_in, "--opening-in", 0, 7 * 24 * 60)  # minutes: at most a week
+    in_range(args.port, "--port", 0, 65535)
     demo.guard_host(args.host, args.i_know_this_serves_private_keys)
     step(1, 4, f"preparing {args.var}")
     settings = _demo_settings(args)
@@ -198,6 +213,8 @@ def run_demo(args: argparse.Namespace) -> None:
 def mint_token(args: argparse.Namespace, settings: Settings) -> None:
     if settings.secret_key is None:
         raise ConfigError("BIDROOM_SECRET_KEY is not set")
+    if args.ttl is not None:
+        in_range(args.ttl, "--ttl", 1, 366 * 24 * 3600)  # seconds: a year at most
     identity = tokens.Identity(
         args.subject, args.name or args.subject, tuple(args.role), args.venue, args.organisation
     )
@@ -264,26 +281,75 @@ async def tender_command(args: argparse.Namespace, settings: Settings, engine: A
 def audit_command(args: argparse.Namespace, settings: Settings) -> None:
     """`bidroom audit ...`: the offline ones need no database."""
     if args.action == "verify":
-        verify_bundle(args.folder)
+        verify_bundle(args)
     elif args.action == "check-receipt":
         check_receipt(args)
+    elif args.action == "key" and args.key_action != "rotate":
+        audit_key_command(args, settings)
     else:
         asyncio.run(_with_engine(settings, lambda engine: _audit_online(args, settings, engine)))
 
 
+def _whole(text: str, name: str) -> int:
+    """A whole number from 0 given on the command line; else a one-line error."""
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise ConfigError(f"{name} is a whole number from 0, not {text!r}", code="invalid_args")
+    return int(text)
+
+
 async def _audit_online(args: argparse.Namespace, settings: Settings, engine: AsyncEngine) -> None:
     await db.ensure_migrated(engine)
-    _, stamper = timestamps.open_timestamping(settings)
-    log = audit_api.open_log(engine, settings, stamper)
+    if args.action == "key":  # rotate
+        await _rotate(args, settings, engine)
+        return
+    signs = args.action == "integrate"
+    stamper = timestamps.open_timestamping(settings)[1] if signs else None
+    log = audit_api.open_log(engine, settings, stamper, create=signs)
     if args.action == "integrate":
         signed = await log.integrate()
         print(f"checkpoint {signed.size} signed" if signed else "nothing new to integrate")
     elif args.action == "export":
         await _export(log, settings, args.folder)
     elif args.action == "receipt":
-        made = await receipts.make(log, args.index)
+        index = _whole(args.index, "the entry's index")
+        made = await receipts.make(log, index)
         args.output.write_text(json.dumps(made, ensure_ascii=False, indent=2))
-        print(f"receipt of entry {args.index} written to {args.output}")
+        print(f"receipt of entry {index} written to {args.output}")
+
+
+def audit_key_command(args: argparse.Namespace, settings: Settings) -> None:
+    """`bidroom audit key create|show`: the log's key file, encrypted with its passphrase."""
+    origin = audit_api.log_origin(settings)
+    if args.key_action == "create":
+        seed = os.environ.get("BIDROOM_AUDIT_KEY")
+        key = audit_key.legacy(settings, seed) if args.legacy else p.generate_ed25519_key()
+        path = audit_key.key_path(settings)
+        audit_key.write(path, key, audit_key.passphrase(settings))
+        print(f"audit key written to {path} (encrypted); its verifier key:", file=sys.stderr)
+    else:
+        key = audit_key.load(settings, create=False)
+    print(checkpoint.verifier_key(origin, key))
+
+
+async def _rotate(args: argparse.Namespace, settings: Settings, engine: AsyncEngine) -> None:
+    """`bidroom audit key rotate --to FILE`: the log goes on under the key in FILE (made if
+    new, with the same passphrase), named ``--origin`` (default: the current origin)."""
+    log = audit_api.open_log(engine, settings, None, create=False)
+    password = audit_key.passphrase(settings)
+    if not args.to.exists():
+        audit_key.write(args.to, p.generate_ed25519_key(), password)
+    new_key = audit_key.load(settings.model_copy(update={"audit_key_file": args.to}), False)
+    origin = args.origin or log.origin
+    rotation = await log.rotate(new_key, origin)
+    then = f"BIDROOM_AUDIT_KEY_FILE={args.to}"
+    if origin != log.origin:
+        then += f" and BIDROOM_AUDIT_ORIGIN={origin}"
+    print(
+        f"rotation signed at checkpoint {rotation.size}: from {rotation.old} to {rotation.new}. "
+        f"Now set {then} on every node, restart them, and publish the new key.",
+        file=sys.stderr,
+    )
+    print(rotation.new)
 
 
 async def _export(log: AuditLog, settings: Settings, folder: Path) -> None:
@@ -293,6 +359,8 @@ async def _export(log: AuditLog, settings: Settings, folder: Path) -> None:
         for name, source in (("tsa-roots.pem", "root.pem"), ("tsa-chain.pem", "chain.pem"))
         if (settings.tsa_folder / source).exists()
     }
+    if settings.tsa_url is not None and settings.tsa_roots is not None:
+        pems = {"tsa-roots.pem": settings.tsa_roots.read_bytes()}  # an external TSA's roots
     with tqdm(
         total=latest.size if latest else 0,
         unit=" entries",
@@ -306,39 +374,101 @@ async def _export(log: AuditLog, settings: Settings, folder: Path) -> None:
     print(f"{size} entries and their checkpoints exported to {folder}")
 
 
-def _token_check(folder: Path) -> audit_bundle.TokenCheck | None:
-    """How a bundle's timestamps are checked: against the TSA roots it carries, if any."""
-    roots_file, chain_file = folder / "tsa-roots.pem", folder / "tsa-chain.pem"
-    if not roots_file.exists():
-        return None
-    roots = x509.load_pem_x509_certificates(roots_file.read_bytes())
-    chain = x509.load_pem_x509_certificates(chain_file.read_bytes()) if chain_file.exists() else []
+def _roots(path: Path, what: str) -> list[x509.Certificate]:
+    """PEM certificates from ``path``; one or more, else a one-line error."""
+    try:
+        roots = x509.load_pem_x509_certificates(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise AuditError(
+            f"cannot read TSA roots from {what} {path}", code="audit_tsa_roots_missing"
+        ) from exc
+    return roots
+
+
+def verify_bundle(args: argparse.Namespace) -> None:
+    """`bidroom audit verify DIR --verifier-key K --tsa-roots PEM`: against what the platform
+    published. What is not given is taken from the bundle only with --trust-bundle-keys, and
+    the output says so."""
+    folder: Path = args.folder
+    head = audit_bundle.manifest(folder)
+    from_bundle = []
+    key = args.verifier_key
+    if key is None:
+        if not args.trust_bundle_keys:
+            raise AuditError(
+                "give --verifier-key: the log's key as the platform publishes it "
+                "(GET /.well-known/bidroom-audit.json), not the bundle's own copy, which proves "
+                "nothing (or --trust-bundle-keys to check only that the bundle agrees with itself)",
+                code="audit_key_required",
+            )
+        key = str(head.get("verifier_key", ""))
+        from_bundle.append("verifier key")
+    roots_file = args.tsa_roots
+    if roots_file is None:
+        if not args.trust_bundle_keys:
+            raise AuditError(
+                "give --tsa-roots: the time-stamping authority's root certificates as published "
+                "(GET /.well-known/bidroom-tsa-roots.pem), not the bundle's own copy (or "
+                "--trust-bundle-keys)",
+                code="audit_tsa_roots_required",
+            )
+        roots_file = folder / "tsa-roots.pem"
+        from_bundle.append("TSA roots")
+        if not roots_file.exists():
+            raise AuditError(
+                "the bundle has no tsa-roots.pem: its timestamps cannot be checked",
+                code="audit_tsa_roots_missing",
+            )
+    roots = _roots(roots_file, "the file")
+    chain_file = folder / "tsa-chain.pem"  # intermediates: untrusted, they must chain to a root
+    chain = _roots(chain_file, "the bundle's") if chain_file.exists() else []
 
     def check(token: bytes, note: bytes) -> None:
         tsa.verify_token(token, note, roots, intermediates=chain)
 
-    return check
-
-
-def verify_bundle(folder: Path) -> None:
-    head = audit_bundle.manifest(folder)
-    check = _token_check(folder)
     with tqdm(
-        total=head["size"], unit=" entries", desc="verifying", disable=None, file=sys.stderr
+        total=head.get("size") if isinstance(head.get("size"), int) else None,
+        unit=" entries",
+        desc="verifying",
+        disable=None,
+        file=sys.stderr,
     ) as bar:
-        report = audit_bundle.verify(folder, check, bar.update)
-    stamped = f", {report.timestamps} timestamps" if check else " (timestamps not checked)"
+        report = audit_bundle.verify(folder, check, bar.update, verifier_key=key)
     events = (
         f", {report.events} room events"
         if report.events is not None
         else " (room events not checked: a bundle older than version 3 carries none)"
     )
-    print(f"verified: {report.entries} entries, {report.checkpoints} checkpoints{stamped}{events}")
+    print(
+        f"verified: {report.entries} entries, {report.checkpoints} checkpoints, "
+        f"{report.timestamps} timestamps{events}"
+    )
+    if len(report.keys) > 1:
+        print(f"under keys (rotated): {' -> '.join(report.keys)}")
+    if from_bundle:
+        print(
+            f"WARNING: the {' and the '.join(from_bundle)} came from the bundle itself "
+            "(--trust-bundle-keys), not from what the platform published: this shows only that "
+            "the bundle agrees with itself"
+        )
 
 
 def check_receipt(args: argparse.Namespace) -> None:
-    receipt = json.loads(args.receipt.read_text())
-    roots = x509.load_pem_x509_certificates(args.tsa_roots.read_bytes()) if args.tsa_roots else None
+    """`bidroom audit check-receipt FILE --verifier-key K --tsa-roots PEM`."""
+    try:
+        receipt = json.loads(args.receipt.read_text())
+    except (OSError, ValueError) as exc:
+        raise AuditError(f"cannot read the receipt {args.receipt}", code="audit_receipt") from exc
+    if not isinstance(receipt, dict):
+        raise AuditError("not a version-1 or version-2 bidroom receipt", code="audit_receipt")
+    if args.tsa_roots is None:
+        raise AuditError(
+            "give --tsa-roots: the time-stamping authority's roots as published "
+            "(GET /.well-known/bidroom-tsa-roots.pem); without them the receipt's time proves "
+            "nothing",
+            code="audit_tsa_roots_required",
+        )
+    roots = _roots(args.tsa_roots, "the file")
     proven = receipts.check(receipt, args.verifier_key, roots)
     when = f", timestamped {proven.time.isoformat()}" if proven.time else ""
     print(

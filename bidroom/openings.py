@@ -46,7 +46,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bidroom import audit, bidform, blobs, opening, owners, receipts, signed, uploads
+from bidroom import audit, audit_api, bidform, blobs, opening, owners, receipts, signed, uploads
 from bidroom.api import identity
 from bidroom.compose import Composite
 from bidroom.errors import OpeningRefused, RoomNotFound, RoomTampered
@@ -611,7 +611,12 @@ async def record(request: Request) -> Response:
     state = part(live)
     if state.phase != "published" or state.record is None:
         raise OpeningRefused(404, "record_not_published", "the opening record is not published yet")
-    return JSONResponse(published_record(live.record.id, state))
+    answer = published_record(live.record.id, state)
+    # what a checker of its receipts needs, as GET /.well-known/bidroom-audit.json gives it
+    answer["audit"] = await audit_api.published_json(
+        request.app.state.audit, audit_api.tsa_roots(request)
+    )
+    return JSONResponse(answer)
 
 
 def published_record(room: str, state: opening.OpeningState) -> dict[str, Any]:

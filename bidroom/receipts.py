@@ -42,11 +42,20 @@ class Proven:
 async def make(log: AuditLog, index: int) -> dict[str, Any]:
     """The receipt of entry ``index`` against the latest checkpoint that covers it."""
     latest = await log.latest()
+    if index < 0:
+        raise AuditError("an entry's index is a whole number from 0", code="invalid_args")
     if latest is None or index >= latest.size:
         raise AuditError(
             "the entry is not in a signed checkpoint yet; try again shortly",
             code="audit_not_yet",
             detail={"index": index},
+        )
+    signer = await log.signer_of(latest)
+    if signer is None:
+        raise AuditError(
+            "the latest checkpoint is signed by none of this log's keys",
+            code="audit_key_continuity",
+            detail={"verifier_key": str(log.verifier)},
         )
     [(found, encoding, leaf)] = await log.entries(index, index + 1)
     proof = await log.inclusion(index, latest.size)
@@ -57,7 +66,7 @@ async def make(log: AuditLog, index: int) -> dict[str, Any]:
         "entry": encoding.decode(),
         "leaf": leaf.hex(),
         "checkpoint": latest.note,
-        "verifier_key": str(log.verifier),
+        "verifier_key": str(signer),
         "inclusion": [base64.b64encode(h).decode() for h in proof],
         "timestamp": base64.b64encode(latest.timestamp).decode() if latest.timestamp else None,
     }
@@ -93,7 +102,10 @@ def check(
     when = None
     if tsa_roots is not None:
         if not receipt.get("timestamp"):
-            raise AuditError("the receipt has no timestamp", code="audit_timestamp")
+            raise AuditError(
+                "the receipt has no timestamp: nothing proves when its checkpoint was signed",
+                code="audit_timestamp",
+            )
         token = base64.b64decode(receipt["timestamp"])
         when = tsa.verify_token(token, receipt["checkpoint"].encode(), list(tsa_roots)).gen_time
     return Proven(entry, cp.size, when)

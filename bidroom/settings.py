@@ -60,7 +60,13 @@ class Settings(BaseSettings):
     # A subject's last socket in a room that closes is recorded as gone only after this long;
     # a reconnection within it takes the old socket's place with no presence event.
     presence_grace_seconds: float = Field(default=5.0, ge=0)
-    audit_key: SecretStr | None = None  # base64 Ed25519 seed; None: derived from secret_key
+    # The audit log's own Ed25519 key (bidroom.audit_key): an encrypted PKCS#8 file (None:
+    # <var>/audit/log-key.pem, made at first use) and its passphrase (required). The witness:
+    # the latest checkpoint this node signed or checked, kept apart from the database (None:
+    # <var>/audit/witness.note), so that a database restored from a backup is not signed on.
+    audit_key_file: Path | None = None
+    audit_key_passphrase: SecretStr | None = None
+    audit_witness: Path | None = None
     audit_origin: str | None = None  # the checkpoints' origin line; None: <host>/audit
     audit_seconds: float = Field(default=2.0, gt=0)  # how often pending entries are integrated
     # Trusted time (RFC 3161): an external TSA and a second one as fallback; with no URL, the

@@ -122,6 +122,17 @@ class CheckpointRow(SQLModel, table=True):
     at: datetime = _when()
 
 
+class RotationRow(SQLModel, table=True):
+    """A change of the log's key: a statement signed by the old key and the new one."""
+
+    __tablename__ = "audit_rotation"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    note: str = Field(sa_column=Column(Text, nullable=False))
+    at: datetime = _when()
+
+
 # tenders, lots and bids (docs/opening.md) --------------------------------------------------
 
 

@@ -12,7 +12,10 @@ A checkpoint is a signed note whose text is a tree head::
 - reading follows c2sp.org/signed-note: the text ends at the last blank line; signatures of
   unknown keys are ignored (witnesses, rotated keys); every signature of the known key must
   verify, and there must be one; the log's key name is its origin unless said otherwise;
-- a log never signs a checkpoint inconsistent with one it signed before (``check_consistent``).
+- a log never signs a checkpoint inconsistent with one it signed before (``check_consistent``);
+- a log changes its key only by a rotation statement (``sign_rotation``): a signed note naming
+  the old key, the new key and the tree (size, root) at the change, signed by both keys, so
+  that a verifier holding either follows it (``KeyChain``).
 """
 
 from __future__ import annotations
@@ -169,6 +172,21 @@ def parse_and_verify(
     return checkpoint
 
 
+def signature_names(note: str | bytes) -> list[str]:
+    """Who signed ``note``, as its signature lines say (unverified): for error messages."""
+    try:
+        _, signatures = _split_note(_note_text(note))
+    except AuditError:
+        return []
+    return [f"{name} (key ID {kid.hex()})" for name, kid, _ in signatures]
+
+
+def unverified_checkpoint(note: str | bytes) -> Checkpoint:
+    """The checkpoint a note claims, before any signature is checked (to choose the key that
+    must have signed it): never trust it until ``parse_and_verify``."""
+    return parse_checkpoint(_split_note(_note_text(note))[0])
+
+
 def _note_text(note: str | bytes) -> str:
     try:
         text = note.decode() if isinstance(note, bytes) else note
@@ -210,6 +228,116 @@ def _verify(verifier: VerifierKey, signature: bytes, text: str) -> None:
             code="audit_note_signature",
             detail={"name": verifier.name, "key_id": verifier.key_id.hex()},
         ) from exc
+
+
+# key rotations ------------------------------------------------------------------------------
+
+ROTATION = "bidroom-audit-key-rotation"
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """The log's key changed from ``old`` to ``new`` after the checkpoint of ``size``."""
+
+    old: VerifierKey
+    new: VerifierKey
+    size: int
+    root: bytes
+    note: str
+
+
+def format_rotation(old: VerifierKey, new: VerifierKey, size: int, root: bytes) -> str:
+    """The text of a rotation statement (what both keys sign)."""
+    if str(old) == str(new) or not 0 <= size < 1 << 64 or len(root) != merkle.HASH_SIZE:
+        raise AuditError(
+            "a rotation names two different keys, a size from 0 and a 32-byte root",
+            code="audit_rotation_malformed",
+        )
+    lines = [ROTATION, str(old), str(new), str(size), base64.b64encode(root).decode()]
+    return "".join(line + "\n" for line in lines)
+
+
+def sign_rotation(
+    old: tuple[str, p.Ed25519PrivateKey],
+    new: tuple[str, p.Ed25519PrivateKey],
+    size: int,
+    root: bytes,
+) -> str:
+    """The rotation statement from key ``old`` to key ``new`` (each: key name, private key) at
+    the checkpoint (``size``, ``root``) signed last by the old key: a note signed by both."""
+    text = format_rotation(verifier_key(*old), verifier_key(*new), size, root)
+    first = sign_note(text, *old)
+    second = sign_note(text, *new)
+    return first + second[len(text) + 1 :]
+
+
+def parse_rotation(note: str) -> Rotation:
+    """A rotation statement whose two signatures (old key's, new key's) both verify; raise
+    AuditError audit_rotation_malformed, or the note's own errors (audit_note_*)."""
+    text, _ = _split_note(_note_text(note))
+    lines = text.split("\n")
+    if len(lines) != 6 or lines[0] != ROTATION or lines[5] != "":
+        raise AuditError(
+            f"not a rotation statement: its text is {ROTATION!r}, the old key, the new key, a "
+            "size and a root, one a line",
+            code="audit_rotation_malformed",
+        )
+    old, new = parse_verifier_key(lines[1]), parse_verifier_key(lines[2])
+    if not _SIZE.fullmatch(lines[3]):
+        raise AuditError("a rotation's size is a decimal", code="audit_rotation_malformed")
+    root = _b64(lines[4], "audit_rotation_malformed", "a rotation's root")
+    if text != format_rotation(old, new, int(lines[3]), root):
+        raise AuditError("a rotation is written in one way only", code="audit_rotation_malformed")
+    open_note(note, old)
+    open_note(note, new)
+    return Rotation(old, new, int(lines[3]), root, note)
+
+
+class KeyChain:
+    """Which key signs the checkpoints of each size: the first key up to the first rotation's
+    size, each rotation's new key after it. ``anchor`` is the key the verifier trusts (the
+    published one, old or current): it must be one of the chain's keys, every rotation is
+    signed by both its keys, and each begins where the one before ended."""
+
+    def __init__(self, anchor: VerifierKey | str, rotations: Sequence[Rotation] = ()):
+        if isinstance(anchor, str):
+            anchor = parse_verifier_key(anchor)
+        self.rotations = list(rotations)
+        self.keys = [self.rotations[0].old if self.rotations else anchor]
+        for number, rotation in enumerate(self.rotations):
+            if str(rotation.old) != str(self.keys[-1]) or (
+                number and rotation.size < self.rotations[number - 1].size
+            ):
+                raise AuditError(
+                    f"rotation {number + 1} does not go on from the key and size before it",
+                    code="audit_rotation_chain",
+                    detail={"rotation": number + 1},
+                )
+            self.keys.append(rotation.new)
+        if str(anchor) not in {str(k) for k in self.keys}:
+            raise AuditError(
+                f"the published key {anchor} is none of the log's keys "
+                f"({', '.join(str(k) for k in self.keys)})",
+                code="audit_note_unknown_key",
+                detail={"verifier_key": str(anchor)},
+            )
+
+    def key_for(self, size: int) -> VerifierKey:
+        """The key that signs a checkpoint of ``size`` entries."""
+        for rotation in self.rotations:
+            if size <= rotation.size:
+                return rotation.old
+        return self.keys[-1]
+
+    def signer(self, note: str) -> VerifierKey | None:
+        """Which of the chain's keys signed ``note`` (None: none of them)."""
+        for key in reversed(self.keys):
+            try:
+                open_note(note, key)
+            except AuditError:
+                continue
+            return key
+        return None
 
 
 # consistency between checkpoints ------------------------------------------------------------

@@ -24,7 +24,11 @@
     │   └── (codes: audit_index_out_of_range, audit_hash_malformed, audit_inclusion_invalid,
     │        audit_consistency_invalid, audit_note_malformed, audit_note_unknown_key,
     │        audit_note_signature, audit_key_malformed, audit_checkpoint_malformed,
-    │        audit_checkpoint_origin, audit_checkpoint_rollback, audit_fork)
+    │        audit_checkpoint_origin, audit_checkpoint_rollback, audit_fork,
+    │        audit_rotation_malformed, audit_rotation_chain, audit_rotation_root; the verifier's
+    │        audit_key_required, audit_tsa_roots_required, audit_tsa_roots_missing,
+    │        audit_no_checkpoint, audit_timestamp, audit_entry_uncovered, audit_bundle_short;
+    │        a node's audit_key_continuity, audit_rollback)
     └── CertificateError       a certificate, its chain or a CA input is not accepted
         │   (base codes: chain_invalid, csr_invalid, bad_uscc, bad_identity, not_a_ca)
         ├── UnknownIssuer          unknown_issuer: no path to a recognised root

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -70,3 +71,13 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
     yield url
     if os.environ.get("BIDROOM_TEST_DATABASE_URL"):
         drop_database(postgres_server_url, url)  # a throwaway server goes away whole
+
+
+# -- The audit log's key ---------------------------------------------------------------------
+# Every process the tests start (nodes, the CLI) and every in-process app opens the audit log's
+# encrypted key with a passphrase (bidroom.audit_key); by default the whole session shares one
+# key file, as a platform's nodes do. A test of the key's own handling sets its own.
+
+_AUDIT_KEY_DIR = tempfile.mkdtemp(prefix="bidroom-audit-key-")
+os.environ.setdefault("BIDROOM_AUDIT_KEY_PASSPHRASE", "test audit passphrase " + "y" * 20)
+os.environ.setdefault("BIDROOM_AUDIT_KEY_FILE", os.path.join(_AUDIT_KEY_DIR, "log-key.pem"))

@@ -51,15 +51,16 @@ def test_an_auditor_exports_verifies_and_checks_a_receipt(tmp_path: Path) -> Non
     assert done.returncode == 0 and "checkpoint 6 signed" in done.stdout, done.stderr
     bundle = tmp_path / "bundle"
     assert bidroom("audit", "export", str(bundle), env=env).returncode == 0
-    verified = bidroom("audit", "verify", str(bundle), env=env)
+    key = bidroom("audit", "key", "show", env=env).stdout.strip()  # what the platform publishes
+    roots = tmp_path / "var" / "tsa" / "root.pem"
+    published = ("--verifier-key", key, "--tsa-roots", str(roots))
+    verified = bidroom("audit", "verify", str(bundle), *published, env=env)
     assert verified.stdout.strip() == (
         "verified: 6 entries, 1 checkpoints, 1 timestamps, 6 room events"
     )
 
     receipt = tmp_path / "receipt.json"
     assert bidroom("audit", "receipt", "3", "-o", str(receipt), env=env).returncode == 0
-    key = json.loads((bundle / "manifest.json").read_text())["verifier_key"]
-    roots = tmp_path / "var" / "tsa" / "root.pem"
     proven = bidroom(
         "audit",
         "check-receipt",
@@ -76,7 +77,7 @@ def test_an_auditor_exports_verifies_and_checks_a_receipt(tmp_path: Path) -> Non
     forged = json.loads(receipt.read_text())
     forged["entry"] = forged["entry"].replace("cert:ab12", "cert:cd34")
     receipt.write_text(json.dumps(forged))
-    refused = bidroom("audit", "check-receipt", str(receipt), "--verifier-key", key, env={})
+    refused = bidroom("audit", "check-receipt", str(receipt), *published, env={})
     assert refused.returncode == 2 and refused.stderr.strip().endswith("(audit_entry_altered)")
 
     lines = (bundle / "entries.jsonl").read_text().splitlines(keepends=True)
@@ -89,13 +90,13 @@ def test_an_auditor_exports_verifies_and_checks_a_receipt(tmp_path: Path) -> Non
     (bundle / "entries.jsonl").write_text(
         "".join([*lines[:4], json.dumps(salted) + "\n", *lines[5:]])
     )
-    resalted = bidroom("audit", "verify", str(bundle), env=env)
+    resalted = bidroom("audit", "verify", str(bundle), *published, env=env)
     assert resalted.returncode == 2, resalted.stdout
     assert "entry 4 was altered" in resalted.stderr, resalted.stderr
     assert resalted.stderr.strip().endswith("(audit_entry_altered)")
 
     (bundle / "entries.jsonl").write_text("".join(lines[:2] + lines[3:]))
-    broken = bidroom("audit", "verify", str(bundle), env=env)
+    broken = bidroom("audit", "verify", str(bundle), *published, env=env)
     assert broken.returncode == 2 and "(audit_entry_order)" in broken.stderr
 
 
@@ -140,11 +141,13 @@ def test_verify_names_the_first_event_that_does_not_match_its_entry(
     assert bidroom("migrate").returncode == 0
     record_some_events(url)
     assert bidroom("audit", "integrate").returncode == 0
+    key = bidroom("audit", "key", "show").stdout.strip()  # what the platform publishes
+    published = ("--verifier-key", key, "--tsa-roots", str(tmp_path / "var" / "tsa" / "root.pem"))
     at = EVENT.c.room_id == "lot-1"
     run_on(url, update(EVENT).where(at, EVENT.c.seq == 4).values(data={"text": "#2 20分"}))
     edited = tmp_path / "edited"
     assert bidroom("audit", "export", str(edited)).returncode == 0
-    refused = bidroom("audit", "verify", str(edited))
+    refused = bidroom("audit", "verify", str(edited), *published)
     assert refused.returncode == 2, refused.stdout
     assert refused.stderr.strip().splitlines()[-1] == (
         "bidroom: room lot-1 event 4 does not match its entry (data); entry 3 (audit_event_altered)"
@@ -153,7 +156,7 @@ def test_verify_names_the_first_event_that_does_not_match_its_entry(
     run_on(url, update(EVENT).where(at, EVENT.c.seq == 4).values(data={"text": "#2"}))
     restored = tmp_path / "restored"
     assert bidroom("audit", "export", str(restored)).returncode == 0
-    verified = bidroom("audit", "verify", str(restored))
+    verified = bidroom("audit", "verify", str(restored), *published)
     assert verified.returncode == 0, verified.stderr
     assert verified.stdout.strip().endswith(", 6 room events")
 
@@ -161,11 +164,11 @@ def test_verify_names_the_first_event_that_does_not_match_its_entry(
     forged = json.loads(lines[5])
     forged["event"]["data"]["text"] = "#4 20分"
     (restored / "events.jsonl").write_text("".join([*lines[:5], json.dumps(forged) + "\n"]))
-    rewritten = bidroom("audit", "verify", str(restored))
+    rewritten = bidroom("audit", "verify", str(restored), *published)
     assert rewritten.returncode == 2
     assert "room lot-1 event 6 does not match its entry (data); entry 5" in rewritten.stderr
     (restored / "events.jsonl").unlink()
-    bare = bidroom("audit", "verify", str(restored))
+    bare = bidroom("audit", "verify", str(restored), *published)
     assert bare.returncode == 2 and bare.stderr.strip().endswith("(audit_events_missing)")
 
     [sixth] = asyncio.run(_events_after(url, 5))
@@ -173,7 +176,7 @@ def test_verify_names_the_first_event_that_does_not_match_its_entry(
     run_on(url, insert(EVENT).values(**added, actor=CHAIR.to_json(), at=sixth.at))
     extra = tmp_path / "extra"
     assert bidroom("audit", "export", str(extra)).returncode == 0
-    unrecorded = bidroom("audit", "verify", str(extra))
+    unrecorded = bidroom("audit", "verify", str(extra), *published)
     assert unrecorded.returncode == 2
     assert unrecorded.stderr.strip().splitlines()[-1] == (
         "bidroom: room lot-1 event 7 has no entry in the audit log; no entry "
@@ -184,7 +187,7 @@ def test_verify_names_the_first_event_that_does_not_match_its_entry(
     run_on(url, delete(EVENT).where(at, EVENT.c.seq == 2))
     deleted = tmp_path / "deleted"
     assert bidroom("audit", "export", str(deleted)).returncode == 0
-    gone = bidroom("audit", "verify", str(deleted))
+    gone = bidroom("audit", "verify", str(deleted), *published)
     assert gone.returncode == 2
     assert gone.stderr.strip().splitlines()[-1] == (
         "bidroom: room lot-1 event 2 is missing (its entry is there); entry 1 (audit_event_missing)"

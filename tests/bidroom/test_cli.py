@@ -32,16 +32,16 @@ def test_serve_refuses_an_unmigrated_database_in_one_line(tmp_path: Path) -> Non
     done = bidroom("serve", env=sqlite(tmp_path))
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "bidroom: the database is at migration none, this bidroom needs 0009: "
+        "bidroom: the database is at migration none, this bidroom needs 0010: "
         "run `bidroom migrate` first (not_migrated)"
     ]
 
 
 def test_migrate_is_idempotent(tmp_path: Path) -> None:
     first = bidroom("migrate", env=sqlite(tmp_path))
-    assert first.returncode == 0 and "migrated from empty to 0009" in first.stderr
+    assert first.returncode == 0 and "migrated from empty to 0010" in first.stderr
     again = bidroom("migrate", env=sqlite(tmp_path))
-    assert again.returncode == 0 and "already at migration 0009" in again.stderr
+    assert again.returncode == 0 and "already at migration 0010" in again.stderr
 
 
 def test_bad_settings_are_one_line_naming_the_variable(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from envelopes import forge
 from opened import GRACE, PRICES, Opening, at_the_window, bids_in, ok
 from starlette.testclient import TestClient
@@ -109,8 +110,13 @@ def test_a_whole_opening_one_bid_opened_by_the_custodians_quorum(
         "opening.record_generated",
     ]
     verifier = o.client.app.state.audit.verifier  # type: ignore[attr-defined]
+    # the record carries what its receipts are checked against: the log's key, the TSA's roots
+    assert record["audit"]["verifier_key"] == str(verifier)
+    roots = [x509.load_pem_x509_certificate(pem.encode()) for pem in record["audit"]["tsa_roots"]]
+    assert roots == o.client.app.state.timestamper.trust  # type: ignore[attr-defined]
     for proof in proofs:
-        proven = receipts.check(proof["receipt"], str(verifier), None)
+        proven = receipts.check(proof["receipt"], str(verifier), roots)
+        assert proven.time is not None
         assert proven.entry.room == o.room and proven.entry.seq == proof["seq"]
         assert proven.entry.salt is not None, "the record's steps are public, salts and all"
 

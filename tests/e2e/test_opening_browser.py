@@ -105,6 +105,8 @@ def audit_env(demo: Demo) -> dict[str, str]:
         **{k: v for k, v in os.environ.items() if not k.startswith("BIDROOM_")},
         "BIDROOM_DATABASE_URL": f"sqlite+aiosqlite:///{var / 'bidroom.db'}",
         "BIDROOM_SECRET_KEY": (var / "secret.key").read_text().strip(),
+        # the demo's audit key is <var>/audit/log-key.pem, locked with the passphrase beside it
+        "BIDROOM_AUDIT_KEY_PASSPHRASE": (var / "audit-passphrase").read_text().strip(),
         "BIDROOM_VAR_DIR": str(var),
     }
 
@@ -276,9 +278,19 @@ def test_a_whole_opening_with_a_bid_opened_by_the_custodians(
     expect(published_record).to_contain_text("已由密钥分片解密")  # 绿源's bid, by the quorum
     signatures = published_record.get_by_test_id("record-signatures")
     expect(signatures).to_contain_text("有异议 1 家")
+    # what its receipts are checked against, as the platform publishes it
+    keys = published_record.get_by_test_id("record-audit-key")
+    expect(keys).to_contain_text(record["audit"]["verifier_key"])
+    roots_link = keys.get_by_role("link")
+    expect(roots_link).to_have_attribute("href", "/.well-known/bidroom-tsa-roots.pem")
     public.context.close()
-    bundle = tmp_path / "bundle"
-    for args in (("audit", "export", str(bundle)), ("audit", "verify", str(bundle))):
+    bundle, roots = tmp_path / "bundle", tmp_path / "tsa-roots.pem"
+    # checked against what the platform publishes: the record's key, the well-known roots
+    roots.write_bytes(
+        httpx.get(f"{demo.url}/.well-known/bidroom-tsa-roots.pem", timeout=10).content
+    )
+    published = ("--verifier-key", record["audit"]["verifier_key"], "--tsa-roots", str(roots))
+    for args in (("audit", "export", str(bundle)), ("audit", "verify", str(bundle), *published)):
         done = subprocess.run(
             [sys.executable, "-m", "bidroom", *args],
             env=audit_env(demo),

@@ -204,6 +204,8 @@ const ZH = {
   "public.record.signatures": "投标人签字确认 {confirmed} 家，有异议 {dissent} 家，逾期视为确认 {deemed} 家；审计证明 {proofs} 项。",
   "public.record.countersigned": "主持人已会签。",
   "public.record.download": "下载开标记录及审计证明（JSON，可离线核验）",
+  "public.record.auditKey": "核验回执所用的审计日志公钥：",
+  "public.record.tsaRoots": "时间戳根证书（PEM）",
 };
 
 const EN = {
@@ -406,6 +408,8 @@ const EN = {
   "public.record.signatures": "Confirmed by {confirmed} bidders, {dissent} dissenting, {deemed} deemed to confirm by silence; {proofs} audit receipts.",
   "public.record.countersigned": "Countersigned by the chair.",
   "public.record.download": "Download the record and its audit receipts (JSON, checkable offline)",
+  "public.record.auditKey": "The audit log's key, to check the receipts against: ",
+  "public.record.tsaRoots": "time-stamping root certificates (PEM)",
 };
 
 const ERRORS_ZH = {

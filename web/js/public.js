@@ -117,6 +117,7 @@ function recordView(room) {
           h("td", { "data-status": row.status }, row.status ? t(`op.status.${row.status}`) : ""))))))
       : h("pre", { class: "record-json" }, JSON.stringify(doc, null, 2)),
     signatures(record),
+    auditKeys(record),
     h("p", {}, h("a", { href: recordDownload(record), download: `opening-record-${room}.json` },
       t("public.record.download"))));
 }
@@ -133,6 +134,16 @@ function signatures(record) {
   return h("p", { class: "muted small", "data-testid": "record-signatures" },
     t("public.record.signatures", counts),
     record.countersigned?.at ? ` ${t("public.record.countersigned")}` : "");
+}
+
+/** What the receipts are checked against, as the platform publishes it (docs/audit.md). */
+function auditKeys(record) {
+  const key = record.audit?.verifier_key;
+  if (!key) return null;
+  return h("p", { class: "muted small", "data-testid": "record-audit-key" },
+    t("public.record.auditKey"), h("code", { class: "fingerprint" }, key), " · ",
+    h("a", { href: "/.well-known/bidroom-tsa-roots.pem", download: "tsa-roots.pem" },
+      t("public.record.tsaRoots")));
 }
 
 function recordDownload(record) {
