@@ -148,24 +148,30 @@ def test_verify_needs_the_published_key_and_roots_or_says_it_trusts_the_bundle(
         "audit_tsa_roots_required", "audit", "verify", str(bundle), *key
     )
     out = platform.ok("audit", "verify", str(bundle), *platform.published())
-    assert out.strip() == "verified: 6 entries, 2 checkpoints, 2 timestamps"
+    assert out.strip() == "verified: 6 entries, 2 checkpoints, 2 timestamps, 6 room events"
 
     trusting = platform.ok("audit", "verify", str(bundle), "--trust-bundle-keys")
-    assert trusting.startswith("verified: 6 entries, 2 checkpoints, 2 timestamps\n")
+    assert trusting.startswith("verified: 6 entries, 2 checkpoints, 2 timestamps, 6 room events\n")
     assert "WARNING: the verifier key and the TSA roots came from the bundle itself" in trusting
     half = platform.ok("audit", "verify", str(bundle), *key, "--trust-bundle-keys")
     assert "WARNING: the TSA roots came from the bundle itself" in half
 
 
 def forge_end_to_end(bundle: Path, forger: p.Ed25519PrivateKey, stamper: tsa.LocalStamper) -> str:
-    """Alter entry 1, recompute every leaf and every checkpoint, sign them with ``forger``,
-    time-stamp them with ``stamper`` and write its root and the forger's key into the bundle: a
-    bundle that agrees with itself in every way. The forger's verifier key."""
+    """Alter entry 1 (and the room event it records), recompute every leaf and every
+    checkpoint, sign them with ``forger``, time-stamp them with ``stamper`` and write its root
+    and the forger's key into the bundle: a bundle that agrees with itself in every way. The
+    forger's verifier key."""
     head = json.loads((bundle / "manifest.json").read_text())
     origin = head["origin"]
     entries = lines_of(bundle / "entries.jsonl")
     forged = audit.decode(entries[1]["entry"].encode())
-    encoding = audit.encode(replace(forged, actor="cert:forger"))
+    events = lines_of(bundle / "events.jsonl")  # the event the entry records, made to agree
+    [line] = [e for e in events if e["index"] == 1]
+    line["event"]["actor"]["subject"] = "cert:forger"
+    write_lines(bundle / "events.jsonl", events)
+    objects = {**forged.objects, "actor": audit.actor_digest(line["event"]["actor"])}
+    encoding = audit.encode(replace(forged, actor="cert:forger", objects=objects))
     entries[1].update(entry=encoding.decode(), leaf=merkle.leaf_hash(encoding).hex())
     write_lines(bundle / "entries.jsonl", entries)
     leaves = [bytes.fromhex(e["leaf"]) for e in entries]
@@ -385,7 +391,7 @@ def test_a_rotation_hands_the_log_on_and_the_verifier_follows_it(platform: Platf
     roots = ("--tsa-roots", str(platform.roots))
     for published in (old_key, new_key):  # a checker holding either key follows the rotation
         out = platform.ok("audit", "verify", str(bundle), "--verifier-key", published, *roots)
-        assert out.startswith("verified: 9 entries, 3 checkpoints, 3 timestamps\n")
+        assert out.startswith("verified: 9 entries, 3 checkpoints, 3 timestamps, ")
         assert f"under keys (rotated): {old_key} -> {new_key}" in out
     stranger = str(checkpoint.verifier_key("bidroom.local/audit", p.generate_ed25519_key()))
     platform.refused(
