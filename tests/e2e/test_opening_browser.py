@@ -105,6 +105,7 @@ def audit_env(demo: Demo) -> dict[str, str]:
         **{k: v for k, v in os.environ.items() if not k.startswith("BIDROOM_")},
         "BIDROOM_DATABASE_URL": f"sqlite+aiosqlite:///{var / 'bidroom.db'}",
         "BIDROOM_SECRET_KEY": (var / "secret.key").read_text().strip(),
+        "BIDROOM_TSA_SECRET": (var / "tsa-secret.key").read_text().strip(),  # the demo's TSA
         "BIDROOM_VAR_DIR": str(var),
     }
 
