@@ -79,6 +79,9 @@ async def running(folder: Path, name: str, audit_seconds: float) -> AsyncIterato
     settings = load_settings(
         database_url=f"sqlite+aiosqlite:///{folder / f'{name}.db'}",
         secret_key=SECRET,
+        room_secret=SECRET + "-room",  # each purpose its own secret (docs/operations.md)
+        report_secret=SECRET + "-report",
+        tsa_secret=SECRET + "-tsa",
         var_dir=folder / "var",
         audit_seconds=audit_seconds,
     )

@@ -186,8 +186,9 @@ def identity(request: Request) -> tokens.Identity:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise AuthError("send Authorization: Bearer <session token>", code="token_missing")
-    key = request.app.state.settings.secret_key.get_secret_value()
-    return tokens.verify(token, key, request.app.state.hub.clock())
+    state = request.app.state
+    verified: tokens.Identity = state.sessions.verify(token, state.hub.clock())
+    return verified
 
 
 async def ca_crl(request: Request) -> Response:

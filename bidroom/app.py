@@ -29,6 +29,7 @@ from bidroom import (
     opening,
     openings,
     recordings,
+    sessions,
     tender_api,
     throttle,
     timestamps,
@@ -110,8 +111,11 @@ async def _room_tampered(request: Request, exc: Exception) -> Response:
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    if settings.secret_key is None:
-        raise ConfigError("BIDROOM_SECRET_KEY is not set (32 or more random characters)")
+    settings.require_secrets()
+    assert settings.secret_key is not None
+    app.state.sessions = sessions.Sessions(
+        settings.secret_key.get_secret_value(), settings.trust_root
+    )
     # CPU work in pure Python in processes of their own: on a thread it would still hold the
     # GIL against the loop (bidroom.worker). Trusted time has its own, so that a bid's receipt
     # never waits behind a report being rendered; the public POST /tsa is capped in it.

@@ -8,7 +8,7 @@ Its folder (BIDROOM_TSA_DIR, by default ``<var>/tsa``)::
                   its key is discarded once it has certified the TSA
     tsa.pem       the TSA certificate (EKU timeStamping, critical), valid five years
     tsa.key.pem   the TSA key, PKCS#8 PEM encrypted with a password derived from
-                  BIDROOM_SECRET_KEY (HKDF, as the audit log's key is), mode 0600; a key left
+                  BIDROOM_TSA_SECRET (HKDF; a secret of its own), mode 0600; a key left
                   unencrypted by an older version is encrypted in place at start
     chain.pem     optional: intermediates between tsa.pem and root.pem, nearest first
 
@@ -197,7 +197,7 @@ def _unlock(folder: Path, pem: bytes, password: bytes) -> p.PrivateKey:
     except CryptoError as exc:
         raise ConfigError(
             f"the built-in TSA's key {folder / KEY_FILE} does not open with the password derived "
-            f"from BIDROOM_SECRET_KEY: was the secret key changed? Restore it, or move {folder} "
+            f"from BIDROOM_TSA_SECRET: was that secret changed? Restore it, or move {folder} "
             "aside (keep it: its root.pem verifies the old tokens) and restart to make a new TSA"
         ) from exc
 

@@ -241,7 +241,9 @@ def parser() -> argparse.ArgumentParser:
         metavar="MINUTES",
         help="minutes from the first start to the demo lot's deadline = opening (default 10)",
     )
-    token = sub.add_parser("token", help="mint a session token (until certificate login lands)")
+    token = sub.add_parser(
+        "token", help="mint an unbound session token (it signs nothing: people sign in)"
+    )
     token.add_argument("subject")
     token.add_argument("--role", action="append", required=True, choices=sorted(ROLES))
     token.add_argument("--name")

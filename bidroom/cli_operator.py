@@ -110,8 +110,7 @@ def serve(
     settings: Settings, sock: socket.socket | None = None, demo_dir: Path | None = None
 ) -> None:
     """Run one node until interrupted. Refuses to start on an unmigrated database."""
-    if settings.secret_key is None:
-        raise ConfigError("BIDROOM_SECRET_KEY is not set (32 or more random characters)")
+    settings.require_secrets()
     limit_malloc_arenas()
     asyncio.run(_with_engine(settings, db.ensure_migrated))
     asyncio.run(_with_engine(settings, lambda engine: _audit_continues(settings, engine)))
@@ -151,20 +150,38 @@ def limit_malloc_arenas() -> None:
         ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, MALLOC_ARENAS)
 
 
+# The demo's secrets, one a purpose, each made at its first start and kept in its folder (the
+# demo is one laptop; a platform keeps its secrets out of var/: docs/operations.md).
+DEMO_SECRETS = {
+    "secret_key": "secret.key",
+    "room_secret": "room-secret.key",
+    "report_secret": "report-secret.key",
+    "tsa_secret": "tsa-secret.key",
+}
+
+
+def _demo_secret(file: Path) -> str:
+    if not file.exists():
+        file.write_text(secrets.token_urlsafe(48))
+        file.chmod(0o600)
+    return file.read_text().strip()
+
+
 def _demo_settings(args: argparse.Namespace) -> Settings:
     var = Path(args.var).resolve()
     var.mkdir(parents=True, exist_ok=True)
-    key_file, passphrase_file = var / "secret.key", var / "audit-passphrase"
-    for path in (key_file, passphrase_file):
-        if not path.exists():
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+    if (var / "tsa").exists() and not (var / DEMO_SECRETS["tsa_secret"]).exists():
+        # a demo folder from before the TSA had a secret of its own: its key does not open with
+        # a new one; kept aside (its root.pem verifies the old tokens), a new TSA is made
+        aside = var / f"tsa.before-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+        (var / "tsa").rename(aside)
+        print(f"the demo's built-in TSA now has a secret of its own: old TSA kept in {aside}")
     return load_settings(
         database_url=f"sqlite+aiosqlite:///{var / 'bidroom.db'}",
         redis_url=None,
-        secret_key=key_file.read_text().strip(),
+        **{name: _demo_secret(var / file) for name, file in DEMO_SECRETS.items()},
         audit_key_passphrase=os.environ.get("BIDROOM_AUDIT_KEY_PASSPHRASE")
-        or passphrase_file.read_text().strip(),
+        or _demo_secret(var / "audit-passphrase"),
         host=args.host,
         port=args.port,
         var_dir=var,

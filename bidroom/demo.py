@@ -41,6 +41,7 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
+from cryptography import x509
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -395,7 +396,15 @@ async def _sign_key(
         "chain": [base64.b64encode(c).decode() for c in demo_pki.chain_der(folder)],
         "signature": base64.b64encode(p.sign(key, message)).decode(),
     }
-    who = tokens.Identity(tender.created_by, person.name, ("chair",), None, person.organisation)
+    certificate = x509.load_der_x509_certificate(demo_pki.certificate_der(folder, CHAIR))
+    who = tokens.Identity(
+        tender.created_by,
+        person.name,
+        ("chair",),
+        None,
+        person.organisation,
+        tokens.bound(certificate),  # as certificate login binds the chair's session
+    )
     await tender_api.accept_key_signature(state, lot, who, body, now)  # type: ignore[arg-type]
 
 

@@ -1008,9 +1008,9 @@ async def report_pdf(request: Request) -> Response:
 
 
 def _token_key(settings: Settings) -> bytes:
-    assert settings.secret_key is not None
+    assert settings.report_secret is not None  # BIDROOM_REPORT_SECRET: the app needs it to start
     return hashlib.sha256(
-        b"bidroom report token\n" + settings.secret_key.get_secret_value().encode()
+        b"bidroom report token\n" + settings.report_secret.get_secret_value().encode()
     ).digest()
 
 

@@ -154,7 +154,8 @@ async def _login(request: Request, body: Answer, origin: str) -> Response:
         ]
     )
     ttl = timedelta(seconds=settings.token_ttl_seconds)
-    identity = tokens.Identity(subject, holder.name, tuple(roles), None, holder.organisation)
+    bound = tokens.bound(login.load_chain(certificate, [])[0])  # the session's certificate
+    identity = tokens.Identity(subject, holder.name, tuple(roles), None, holder.organisation, bound)
     token = tokens.mint(identity, settings.secret_key.get_secret_value(), now, ttl)  # type: ignore[union-attr]
     return JSONResponse(
         {

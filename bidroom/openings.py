@@ -105,8 +105,10 @@ class ConfirmBody(CountersignBody):
 
 
 def room_key(settings: Settings, room: str) -> p.EcPrivateKey:
-    assert settings.secret_key is not None, "the app refuses to start without a secret"
-    return handoff.room_key(settings.secret_key.get_secret_value().encode(), room)
+    """The opening room's HPKE key, from BIDROOM_ROOM_SECRET (its own secret: the session key
+    does not make it)."""
+    assert settings.room_secret is not None, "the app refuses to start without a room secret"
+    return handoff.room_key(settings.room_secret.get_secret_value().encode(), room)
 
 
 def part(live: LiveRoom) -> opening.OpeningState:

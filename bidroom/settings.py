@@ -11,6 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bidroom.errors import ConfigError
 
+# The purposes' secrets, each a setting of its own (none derives another).
+SECRETS = ("secret_key", "room_secret", "report_secret", "tsa_secret")
+
 
 def _default_node() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
@@ -23,7 +26,14 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite+aiosqlite:///./var/bidroom.db"
     redis_url: str | None = None
+    # Each purpose its own secret, none derived from another (docs/operations.md "Keys and what
+    # must be kept"): the session key signs session tokens and login challenges; the room secret
+    # makes the opening rooms' keys; the report secret MACs the report's signing tokens; the TSA
+    # secret locks the built-in TSA's key file. (The audit log's key: its own file, below.)
     secret_key: SecretStr | None = Field(default=None, min_length=32)
+    room_secret: SecretStr | None = Field(default=None, min_length=32)
+    report_secret: SecretStr | None = Field(default=None, min_length=32)
+    tsa_secret: SecretStr | None = Field(default=None, min_length=32)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     public_url: str | None = None
@@ -134,6 +144,37 @@ class Settings(BaseSettings):
         if self.turn_urls and self.turn_secret is None:
             raise ValueError("BIDROOM_TURN_URLS need BIDROOM_TURN_SECRET (static-auth-secret)")
         return self
+
+    @model_validator(mode="after")
+    def _secrets_apart(self) -> Settings:
+        # One value given to two purposes would make one secret open both again.
+        held: dict[str, str] = {}
+        for name in SECRETS:
+            secret: SecretStr | None = getattr(self, name)
+            if secret is None:
+                continue
+            value = secret.get_secret_value()
+            if value in held:
+                raise ValueError(
+                    f"BIDROOM_{held[value].upper()} and BIDROOM_{name.upper()} hold the same "
+                    "value: each purpose needs a secret of its own"
+                )
+            held[value] = name
+        return self
+
+    def missing_secrets(self) -> list[str]:
+        """The secrets a node needs and was not given (the TSA's only for the built-in TSA)."""
+        needed = [n for n in SECRETS if n != "tsa_secret" or self.tsa_url is None]
+        return [f"BIDROOM_{n.upper()}" for n in needed if getattr(self, n) is None]
+
+    def require_secrets(self) -> None:
+        """ConfigError naming every missing secret (serve and the app refuse to start)."""
+        missing = self.missing_secrets()
+        if missing:
+            raise ConfigError(
+                f"{', '.join(missing)} not set (each 32 or more random characters, a secret of "
+                'its own: docs/operations.md "Keys and what must be kept")'
+            )
 
     @property
     def base_url(self) -> str:

@@ -4,7 +4,11 @@ a signature by the holder's certificate key, checked at the server's time.
     message = "bidroom action v1\\n" + canonical_json({"action": ..., "room" or "lot": ..., ...})
     body    = {...fields, "certificate": <DER b64>, "chain": [<DER b64>...], "signature": <b64>}
 
-The signer's registry subject must be the session's subject (403 ``signer_mismatch``).
+The session must be bound to a certificate (certificate login; 403 ``session_unbound`` for a
+token `bidroom token` minted), the signing certificate must be that one (403
+``session_certificate_mismatch``), valid and unrevoked at the server's time (ca's codes:
+``cert_revoked``, ...), and its registry subject the session's subject (403 ``signer_mismatch``,
+checked before the certificate: another holder is named as such).
 """
 
 from __future__ import annotations
@@ -65,11 +69,21 @@ async def verify_action(
     fields: Mapping[str, Any],
     now: datetime,
 ) -> Holder:
-    """The holder who signed ``action`` over ``fields``; they must be the session's subject.
+    """The holder who signed ``action`` over ``fields`` with the certificate the session is
+    bound to; they must be the session's subject.
 
-    A refused certificate or signature raises NotAllowed with ca's code (cert_revoked,
-    signature_invalid, ...); another holder than the session's raises ``signer_mismatch``.
+    A session not bound to a certificate raises NotAllowed ``session_unbound`` (before anything
+    else is read); a refused certificate or signature NotAllowed with ca's code (cert_revoked,
+    signature_invalid, ...: the path and its revocation are checked at ``now``); another holder
+    than the session's ``signer_mismatch``; the session's holder signing with another certificate
+    than the session's (a renewed one, say) ``session_certificate_mismatch``.
     """
+    if identity.certificate is None:
+        raise NotAllowed(
+            "this session was not opened by signing in with a certificate: sign in with your "
+            "certificate to sign",
+            code="session_unbound",
+        )
     chain = body.get("chain") or []
     if not isinstance(chain, list) or len(chain) > MAX_CHAIN:
         raise TenderError(f"chain is a list of at most {MAX_CHAIN}", code="invalid_args")
@@ -95,5 +109,11 @@ async def verify_action(
             "the signature is by another holder than the one signed in",
             code="signer_mismatch",
             detail={"signer": known[0] if known else None},
+        )
+    if holder.fingerprint != identity.certificate.fingerprint:
+        raise NotAllowed(
+            "the signature is by another certificate than the one this session was opened with",
+            code="session_certificate_mismatch",
+            detail={"signer": holder.fingerprint, "session": identity.certificate.fingerprint},
         )
     return holder

@@ -151,11 +151,11 @@ def _external_trust(settings: Settings) -> tsa.Trust:
 
 
 def key_password(settings: Settings) -> bytes:
-    """The password of the built-in TSA's key file, derived from BIDROOM_SECRET_KEY with HKDF
-    (the audit log's key is too): every node of a platform already shares that secret, the demo
-    needs nothing more, and a copy of the var folder alone does not give the key away."""
-    if settings.secret_key is None:
-        raise ConfigError("BIDROOM_SECRET_KEY is not set: the built-in TSA's key is locked by it")
-    secret = settings.secret_key.get_secret_value().encode()
+    """The password of the built-in TSA's key file, derived with HKDF from BIDROOM_TSA_SECRET, a
+    secret of its own (docs/operations.md "The built-in TSA's key"): a copy of the var folder
+    alone does not give the key away, nor does the session key."""
+    if settings.tsa_secret is None:
+        raise ConfigError("BIDROOM_TSA_SECRET is not set: the built-in TSA's key is locked by it")
+    secret = settings.tsa_secret.get_secret_value().encode()
     derived = p.hkdf_expand(p.hkdf_extract(b"", secret), KEY_INFO, 32)
     return base64.urlsafe_b64encode(derived)  # text, should an operator ever need openssl

@@ -35,6 +35,7 @@ from bidroom.hub import Hub, LiveRoom, Recipient
 from bidroom.metrics import Metrics
 from bidroom.protocol import Close, CommandFrame, Hello, Ping, SignalFrame
 from bidroom.room import Actor, Command, RoomType
+from bidroom.sessions import Sessions
 from bidroom.settings import Settings
 from signaling import ice, messages, rules
 from signaling.errors import SignalingError
@@ -185,9 +186,12 @@ class Session:
         settings: Settings,
         metrics: Metrics,
         frames: wire.Frames,
+        sessions: Sessions,
     ):
         self.hub = hub
         self.settings = settings
+        self.sessions = sessions
+        self.identity: tokens.Identity | None = None  # the session's, once attached
         self.conn = Connection(websocket, settings, metrics, frames)
         self.room = ""
         self.limit = RateLimit(settings.commands_per_second)
@@ -243,7 +247,8 @@ class Session:
 
     async def _attach(self, hello: Hello) -> None:
         try:
-            identity = tokens.verify(hello.token, self._key(), self.hub.clock())
+            identity = self.sessions.verify(hello.token, self.hub.clock())
+            self.identity = identity
             live = await self.hub.room(hello.room)
             role = tokens.role_for(identity, hello.role, sorted(live.kind.roles(live.state)))
             if role in rules.RECEIVE_ONLY or identity.subject in rules.RESERVED_SUBJECTS:
@@ -268,11 +273,6 @@ class Session:
             raise _Refusal(code, exc.code, exc.message, dict(exc.detail)) from None
         except BidroomError as exc:
             raise _Refusal(Close.INTERNAL_ERROR, "unavailable", exc.message) from None
-
-    def _key(self) -> str:
-        secret = self.settings.secret_key
-        assert secret is not None, "the app refuses to start without a secret key"
-        return secret.get_secret_value()
 
     async def _serve(self, writer: asyncio.Task[None]) -> None:
         """Read, write and keep the heartbeat until one of them ends; then end them all, the
@@ -314,6 +314,13 @@ class Session:
         if not self.limit.allow(time.monotonic()):
             self.conn.send(protocol.error_frame("rate_limited", "slow down", {}, frame.id))
             return
+        try:  # a session whose certificate was revoked since the hello ends here
+            assert self.identity is not None
+            self.sessions.check(self.identity, self.hub.clock())
+        except AuthError as exc:
+            self.conn.send(protocol.error_frame(exc.code, exc.message, {}, frame.id))
+            self.conn.close(Close.UNAUTHORIZED, exc.code)
+            return
         try:
             live = await self.hub.room(self.room)
             command = protocol.command_from(frame, live.kind.arguments)
@@ -349,9 +356,8 @@ class Session:
         covered = live.kind.signed.get(command.name)
         if covered is None or command.args.get("signature") is None:
             return
-        actor = self.conn.actor
-        assert actor is not None
-        who = tokens.Identity(actor.subject, actor.name, (actor.role,), actor.venue)
+        who = self.identity  # the session's own: its subject and the certificate it is bound to
+        assert who is not None
         fields = {"room": self.room, **{name: command.args.get(name) for name in covered}}
         body = {k: command.args.get(k) for k in ("certificate", "chain", "signature")}
         await signed.verify_action(
@@ -493,4 +499,6 @@ class _Refusal(Exception):
 
 async def endpoint(websocket: WebSocket) -> None:
     state = websocket.app.state
-    await Session(websocket, state.hub, state.settings, state.metrics, state.frames).run()
+    await Session(
+        websocket, state.hub, state.settings, state.metrics, state.frames, state.sessions
+    ).run()

@@ -322,6 +322,23 @@ def _check_revocation(
             raise CertificateRevoked(f"{detail['subject']} was revoked by its CA", detail=detail)
 
 
+def latest_crls(trust: Recognised) -> list[x509.CertificateRevocationList]:
+    """Of each CA the store holds (root or intermediate), the latest CRL (by thisUpdate) it
+    signed: what a node checks a session's certificate against (bidroom.revocation). A CRL that
+    no held CA certificate signed counts for nothing; whether it is still in force does not
+    matter here (a stale CRL still says what was revoked)."""
+    latest: dict[bytes, x509.CertificateRevocationList] = {}
+    for crl in trust.crls:
+        issuers = [c for c in (*trust.roots, *trust.intermediates) if c.subject == crl.issuer]
+        if not any(_crl_signed_by(crl, issuer) for issuer in issuers):
+            continue
+        name = crl.issuer.public_bytes()
+        held = latest.get(name)
+        if held is None or crl.last_update_utc > held.last_update_utc:
+            latest[name] = crl
+    return list(latest.values())
+
+
 def verify(
     trust: Recognised,
     cert: x509.Certificate,

@@ -27,6 +27,14 @@ from services import die_with_parent
 from starlette.applications import Starlette
 
 SECRET = "test-secret-" + "x" * 40
+# The node's other secrets, one a purpose (bidroom.settings.SECRETS): the tests and benchmarks
+# mint tokens with SECRET (the session key) and never need these, which every node they start
+# gets unless its environment says otherwise (conftest puts them in the tests' environment).
+NODE_SECRETS = {
+    "BIDROOM_ROOM_SECRET": "test-room-secret-" + "r" * 40,
+    "BIDROOM_REPORT_SECRET": "test-report-secret-" + "p" * 40,
+    "BIDROOM_TSA_SECRET": "test-tsa-secret-" + "t" * 40,
+}
 STARTUP = 120.0  # a bound, not an aim: a busy machine starts a node slowly
 
 
@@ -93,7 +101,8 @@ class Node:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     def start(self) -> Node:
-        env = {**os.environ, "BIDROOM_HOST": "127.0.0.1", "BIDROOM_PORT": "0", **self.env}
+        env = {**NODE_SECRETS, **os.environ, "BIDROOM_HOST": "127.0.0.1", "BIDROOM_PORT": "0"}
+        env.update(self.env)
         # Each node keeps its files (the built-in TSA's key, trust store) out of the checkout.
         env.setdefault("BIDROOM_VAR_DIR", tempfile.mkdtemp(prefix="bidroom-node-"))
         # A node dies with the test process, even a killed one (the parent-death signal, which

@@ -52,16 +52,25 @@ class Person:
     # The certificate's O for a person of an organisation; None for an organisation's own
     # certificate (USCC-bearing, its O its name).
     organisation: str | None = None
+    # A session bound to a revoked certificate ends (session_revoked): a revoked person's
+    # tokens are unbound, as the operator's are, to reach the checks behind the session's.
+    bound: bool = True
 
     def der(self) -> bytes:
         return self.cert.public_bytes(p.serialization_der())
 
     def token(self, role: str | None = None) -> str:
         """A session token for this person (their own role unless ``role``), minted at T0, with
-        the organisation their certificate names (as login puts it in the session)."""
+        the organisation their certificate names and bound to their certificate (as login puts
+        them in the session: tokens.mint, login's own function)."""
         organisation = self.organisation or self.name
         identity = tokens.Identity(
-            self.subject, self.name, (role or self.role,), None, organisation
+            self.subject,
+            self.name,
+            (role or self.role,),
+            None,
+            organisation,
+            tokens.bound(self.cert) if self.bound else None,  # as login binds it
         )
         return tokens.mint(identity, KEY, T0, timedelta(days=60))
 
@@ -145,6 +154,7 @@ def make_world(
         people[name] = Person(name, role, key, cert, [sub.cert], f"uscc:{code}")
     for name in revoked:
         sub = pki.revoke(sub, people[name].cert.serial_number, T0 - timedelta(hours=1))
+        people[name].bound = False
     root, root_crl = pki.publish_crl(root, T0 - timedelta(minutes=5), timedelta(days=60))
     sub, sub_crl = pki.publish_crl(sub, T0 - timedelta(minutes=5), timedelta(days=60))
     store = TrustStore(folder)

@@ -53,10 +53,8 @@ def test_bad_settings_are_one_line_naming_the_variable(tmp_path: Path) -> None:
     assert short.stderr.strip().startswith("bidroom: BIDROOM_SECRET_KEY:")
 
 
-def test_serve_without_a_secret_says_what_to_set(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "BIDROOM_SECRET_KEY"}
-    env["BIDROOM_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"
-    done = subprocess.run(
+def _serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "bidroom", "serve"],
         env=env,
         capture_output=True,
@@ -64,8 +62,32 @@ def test_serve_without_a_secret_says_what_to_set(tmp_path: Path) -> None:
         timeout=60,
         check=False,
     )
-    assert done.returncode == 2
-    assert "BIDROOM_SECRET_KEY is not set" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_serve_without_a_secret_says_what_to_set(tmp_path: Path) -> None:
+    gone = ("BIDROOM_SECRET_KEY", "BIDROOM_ROOM_SECRET", "BIDROOM_REPORT_SECRET")
+    env = {k: v for k, v in os.environ.items() if k not in gone}
+    env["BIDROOM_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'b.db'}"
+    done = _serve(env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"bidroom: {', '.join(gone)} not set"), line
+    # the built-in TSA's secret is needed only with the built-in TSA
+    env = {k: v for k, v in os.environ.items() if k != "BIDROOM_TSA_SECRET"}
+    env.update(sqlite(tmp_path))
+    done = _serve(env)
+    assert "BIDROOM_TSA_SECRET not set" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_serve_refuses_one_value_for_two_purposes(tmp_path: Path) -> None:
+    """Each purpose its own secret: the session key given as the room secret is refused."""
+    done = _serve({**os.environ, **sqlite(tmp_path), "BIDROOM_ROOM_SECRET": SECRET})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(
+        "bidroom: BIDROOM_SECRET_KEY and BIDROOM_ROOM_SECRET hold the same value: each purpose "
+        "needs a secret of its own"
+    ), line
 
 
 def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:

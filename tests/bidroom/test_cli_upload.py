@@ -50,7 +50,8 @@ class Platform:
 
     def token(self, name: str) -> str:
         who = self.world.people[name]
-        identity = tokens.Identity(who.subject, who.name, (who.role,), None, who.name)
+        bound = tokens.bound(who.cert)  # as certificate login binds it: they sign actions
+        identity = tokens.Identity(who.subject, who.name, (who.role,), None, who.name, bound)
         return tokens.mint(identity, SECRET, datetime.now(UTC), timedelta(hours=2))
 
     def headers(self, name: str) -> dict[str, str]:

@@ -28,7 +28,8 @@ STALL = "2"  # seconds a body may pause on the `impatient` node
 
 
 def headers(person: Person, role: str | None = None) -> dict[str, str]:
-    identity = tokens.Identity(person.subject, person.name, (role or person.role,), None, "")
+    bound = tokens.bound(person.cert)  # as login binds it: the chair signs the lot's key
+    identity = tokens.Identity(person.subject, person.name, (role or person.role,), None, "", bound)
     token = tokens.mint(identity, SECRET, datetime.now(UTC), timedelta(hours=1))
     return {"authorization": f"Bearer {token}"}
 

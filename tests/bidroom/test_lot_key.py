@@ -303,7 +303,7 @@ def test_an_owner_replaces_a_signature_whose_certificate_lapsed_and_only_then(
     assert refused.value.code == "cert_revoked"
 
     answer = client.post(path, json=key_signature(lot, chair), headers=chair.headers())
-    assert (answer.status_code, answer.json()["code"]) == (403, "cert_revoked")
+    assert (answer.status_code, answer.json()["code"]) == (401, "session_revoked")
     replaced = client.post(path, json=key_signature(lot, colleague), headers=colleague.headers())
     assert replaced.status_code == 200, replaced.text
     holder = lot_key.verify(replaced.json()["lot"], TrustStore(world.trust), later, ["王敏"])

@@ -392,20 +392,25 @@ async def test_a_deployed_node_with_a_plaintext_key_starts_and_stamps(tmp_path: 
         p.load_private_key((var / "tsa" / builtin_tsa.KEY_FILE).read_bytes())
 
 
-def test_another_secret_key_cannot_open_the_tsa_and_says_what_to_do(tmp_path: Path) -> None:
+def test_another_tsa_secret_cannot_open_the_tsa_and_says_what_to_do(tmp_path: Path) -> None:
     timestamps.open_timestamping(settings_in(tmp_path))
+    # the session key is not the TSA's: a new one leaves the TSA as it was
+    new_session_key = load_settings(secret_key="another-session-" + "z" * 40).secret_key
+    timestamps.open_timestamping(
+        settings_in(tmp_path).model_copy(update={"secret_key": new_session_key})
+    )
     rotated = settings_in(tmp_path).model_copy(
-        update={"secret_key": load_settings(secret_key="another-secret-" + "y" * 40).secret_key}
+        update={"tsa_secret": load_settings(tsa_secret="another-secret-" + "y" * 40).tsa_secret}
     )
     with pytest.raises(ConfigError) as refused:
         timestamps.open_timestamping(rotated)
-    assert "BIDROOM_SECRET_KEY" in refused.value.message
+    assert "BIDROOM_TSA_SECRET" in refused.value.message
     assert "root.pem verifies the old tokens" in refused.value.message
 
 
-def test_without_a_secret_key_the_builtin_tsa_is_refused(tmp_path: Path) -> None:
-    bare = settings_in(tmp_path).model_copy(update={"secret_key": None})
+def test_without_a_tsa_secret_the_builtin_tsa_is_refused(tmp_path: Path) -> None:
+    bare = settings_in(tmp_path).model_copy(update={"tsa_secret": None})
     with pytest.raises(ConfigError) as refused:
         timestamps.open_timestamping(bare)
-    assert "BIDROOM_SECRET_KEY" in refused.value.message
+    assert "BIDROOM_TSA_SECRET" in refused.value.message
     assert not (tmp_path / "var" / "tsa").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import jwt
 import pytest
 
 from bidroom import tokens
@@ -51,3 +52,27 @@ def test_the_role_in_a_room_is_one_the_token_holds() -> None:
     assert tokens.role_for(both, None, ["chair", "custodian"]) == "custodian"
     assert tokens.role_for(both, "supervisor", []) == "supervisor"
     assert tokens.role_for(both, "chair", ["chair"]) is None
+
+
+def test_a_bound_token_carries_its_certificate_and_a_malformed_one_is_refused() -> None:
+    unbound = tokens.Identity("alice", "李海", ("bidder",), None, None)
+    certificate = tokens.Bound("ab" * 32, "cd" * 32, "1f")
+    alice = tokens.Identity("alice", "李海", ("bidder",), None, "六横海洁", certificate)
+    token = tokens.mint(alice, KEY, NOW, timedelta(hours=1))
+    assert tokens.verify(token, KEY, NOW) == alice
+    assert tokens.verify(tokens.mint(unbound, KEY, NOW, timedelta(hours=1)), KEY, NOW) == unbound
+    claims = jwt.decode(token, KEY, algorithms=["HS256"], options={"verify_signature": False})
+    for cert in ({**claims["cert"], "serial": "XYZ"}, {"sha256": "ab"}, "ab" * 32):
+        forged = jwt.encode({**claims, "cert": cert}, KEY, algorithm="HS256")
+        with pytest.raises(AuthError) as caught:
+            tokens.verify(forged, KEY, NOW)
+        assert caught.value.code == "token_invalid"
+
+
+def test_a_token_issued_in_the_future_is_refused_beyond_the_clock_skew() -> None:
+    ahead = tokens.mint(ALICE, KEY, NOW + tokens.CLOCK_SKEW + timedelta(seconds=1), timedelta(1))
+    with pytest.raises(AuthError) as caught:
+        tokens.verify(ahead, KEY, NOW)
+    assert caught.value.code == "token_not_yet_valid"
+    within = tokens.mint(ALICE, KEY, NOW + tokens.CLOCK_SKEW, timedelta(hours=1))
+    assert tokens.verify(within, KEY, NOW) == ALICE

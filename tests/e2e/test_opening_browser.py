@@ -107,6 +107,7 @@ def audit_env(demo: Demo) -> dict[str, str]:
         "BIDROOM_SECRET_KEY": (var / "secret.key").read_text().strip(),
         # the demo's audit key is <var>/audit/log-key.pem, locked with the passphrase beside it
         "BIDROOM_AUDIT_KEY_PASSPHRASE": (var / "audit-passphrase").read_text().strip(),
+        "BIDROOM_TSA_SECRET": (var / "tsa-secret.key").read_text().strip(),  # the demo's TSA
         "BIDROOM_VAR_DIR": str(var),
     }
 
