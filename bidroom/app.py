@@ -39,7 +39,7 @@ from bidroom import (
 from bidroom.audit_log import AuditLog
 from bidroom.broker import broker_for
 from bidroom.db import ensure_migrated
-from bidroom.errors import BidroomError, ConfigError, RoomTampered
+from bidroom.errors import BidroomError, RoomTampered
 from bidroom.hub import Hub
 from bidroom.meeting import Meeting
 from bidroom.metrics import Metrics
