@@ -84,6 +84,8 @@ event, so that each act can be checked offline against the expert's certificate.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -573,7 +575,7 @@ class EvaluationState:
     report: Report | None = None
     suspensions: tuple[Mapping[str, Any], ...] = ()  # {start, end, reason, ...}
     sealed: Mapping[str, Any] | None = None
-    signatures: frozenset[str] = frozenset()  # of the signed acts recorded: none is taken twice
+    signatures: frozenset[str] = frozenset()  # signature_identity of each signed act recorded
 
     @property
     def members(self) -> tuple[str, ...]:
@@ -708,9 +710,22 @@ def _unsigned(state: EvaluationState, args: Args) -> Rejected | None:
     if not args.get("signature") or not args.get("certificate"):
         message = "an expert's act is signed with their certificate key"
         return Rejected("signature_required", message, {})
-    if str(args["signature"]) in state.signatures:
+    if signature_identity(str(args["signature"])) in state.signatures:
         return Rejected("signature_reused", "this signature is recorded already: sign anew", {})
     return None
+
+
+def signature_identity(text: str) -> str:
+    """What makes a signature the same signature, however it is spelled: the bytes base64
+    decodes to (the spare bits of its last character ignored), and of an ECDSA signature (raw
+    r || s, 64 bytes) r alone: (r, s) and (r, n - s) both verify, and r is the signer's fresh
+    nonce, never drawn twice. Compared by this, a re-encoded or re-signed-by-symmetry replay of
+    a recorded act is the recorded one (signature_reused)."""
+    try:
+        raw = base64.b64decode(text.strip() + "==")
+    except (binascii.Error, ValueError):
+        return text
+    return ("r:" + raw[:32].hex()) if len(raw) == 64 else raw.hex()
 
 
 def _signed(command: Command, covered: Sequence[str]) -> JSON:
@@ -1655,7 +1670,7 @@ def apply(state: EvaluationState, event: Event) -> EvaluationState:
     after = state if folder is None else folder(state, event)
     signature = event.data.get("signature") if event.name in SIGNED_EVENTS else None
     if signature:
-        return replace(after, signatures=after.signatures | {str(signature)})
+        return replace(after, signatures=after.signatures | {signature_identity(str(signature))})
     return after
 
 

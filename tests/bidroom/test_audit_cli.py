@@ -39,19 +39,43 @@ def record_some_events(url: str) -> None:
     asyncio.run(run())
 
 
-def test_an_auditor_exports_verifies_and_checks_a_receipt(tmp_path: Path) -> None:
+def in_process(capsys: pytest.CaptureFixture[str], *argv: str) -> subprocess.CompletedProcess[str]:
+    """``bidroom ARGV`` through the CLI's main() in this process (the settings from the
+    environment), as a subprocess's result."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level  # main() logs as the server does
+    try:
+        code = cli.main(list(argv))
+    finally:
+        root.handlers[:], root.level = handlers, level
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(list(argv), code, out.out, out.err)
+
+
+def test_an_auditor_exports_verifies_and_checks_a_receipt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The auditor's path through real subprocesses (migrate, integrate, export, verify, a
+    bidder's check-receipt with no settings at all); the refusals after it through main() in
+    this process, which is the same code without a process start each."""
     env = {
         "BIDROOM_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'b.db'}",
         "BIDROOM_SECRET_KEY": SECRET,
         "BIDROOM_VAR_DIR": str(tmp_path / "var"),
     }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    def here(*argv: str) -> subprocess.CompletedProcess[str]:
+        return in_process(capsys, *argv)
+
     assert bidroom("migrate", env=env).returncode == 0
     record_some_events(env["BIDROOM_DATABASE_URL"])
     done = bidroom("audit", "integrate", env=env)
     assert done.returncode == 0 and "checkpoint 6 signed" in done.stdout, done.stderr
     bundle = tmp_path / "bundle"
     assert bidroom("audit", "export", str(bundle), env=env).returncode == 0
-    key = bidroom("audit", "key", "show", env=env).stdout.strip()  # what the platform publishes
+    key = here("audit", "key", "show").stdout.strip()  # what the platform publishes
     roots = tmp_path / "var" / "tsa" / "root.pem"
     published = ("--verifier-key", key, "--tsa-roots", str(roots))
     verified = bidroom("audit", "verify", str(bundle), *published, env=env)
@@ -60,7 +84,7 @@ def test_an_auditor_exports_verifies_and_checks_a_receipt(tmp_path: Path) -> Non
     )
 
     receipt = tmp_path / "receipt.json"
-    assert bidroom("audit", "receipt", "3", "-o", str(receipt), env=env).returncode == 0
+    assert here("audit", "receipt", "3", "-o", str(receipt)).returncode == 0
     proven = bidroom(
         "audit",
         "check-receipt",
@@ -77,7 +101,7 @@ def test_an_auditor_exports_verifies_and_checks_a_receipt(tmp_path: Path) -> Non
     forged = json.loads(receipt.read_text())
     forged["entry"] = forged["entry"].replace("cert:ab12", "cert:cd34")
     receipt.write_text(json.dumps(forged))
-    refused = bidroom("audit", "check-receipt", str(receipt), *published, env={})
+    refused = here("audit", "check-receipt", str(receipt), *published)
     assert refused.returncode == 2 and refused.stderr.strip().endswith("(audit_entry_altered)")
 
     lines = (bundle / "entries.jsonl").read_text().splitlines(keepends=True)
@@ -90,13 +114,13 @@ def test_an_auditor_exports_verifies_and_checks_a_receipt(tmp_path: Path) -> Non
     (bundle / "entries.jsonl").write_text(
         "".join([*lines[:4], json.dumps(salted) + "\n", *lines[5:]])
     )
-    resalted = bidroom("audit", "verify", str(bundle), *published, env=env)
+    resalted = here("audit", "verify", str(bundle), *published)
     assert resalted.returncode == 2, resalted.stdout
     assert "entry 4 was altered" in resalted.stderr, resalted.stderr
     assert resalted.stderr.strip().endswith("(audit_entry_altered)")
 
     (bundle / "entries.jsonl").write_text("".join(lines[:2] + lines[3:]))
-    broken = bidroom("audit", "verify", str(bundle), *published, env=env)
+    broken = here("audit", "verify", str(bundle), *published)
     assert broken.returncode == 2 and "(audit_entry_order)" in broken.stderr
 
 
@@ -129,14 +153,7 @@ def test_verify_names_the_first_event_that_does_not_match_its_entry(
         monkeypatch.setenv(name, value)
 
     def bidroom(*argv: str) -> subprocess.CompletedProcess[str]:
-        root = logging.getLogger()
-        handlers, level = root.handlers[:], root.level  # main() logs as the server does
-        try:
-            code = cli.main(list(argv))
-        finally:
-            root.handlers[:], root.level = handlers, level
-        out = capsys.readouterr()
-        return subprocess.CompletedProcess(list(argv), code, out.out, out.err)
+        return in_process(capsys, *argv)
 
     assert bidroom("migrate").returncode == 0
     record_some_events(url)

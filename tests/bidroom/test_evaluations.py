@@ -694,6 +694,23 @@ def checked_offline(s: Session, event: Any) -> bytes:
     return der
 
 
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def spellings_of(signature: str) -> list[str]:
+    """A raw ECDSA P-256 signature (r || s, base64) as recorded, as (r, n - s), and with the
+    spare low bit of its last base64 character flipped: three spellings, each valid."""
+    raw = base64.b64decode(signature, validate=True)
+    r, s_ = raw[:32], int.from_bytes(raw[32:], "big")
+    mirrored = base64.b64encode(r + (P256_ORDER - s_).to_bytes(32, "big")).decode()
+    body = signature.rstrip("=")
+    last = B64[B64.index(body[-1]) ^ 1]
+    repadded = body[:-1] + last + "=" * (len(signature) - len(body))
+    assert base64.b64decode(repadded, validate=True) == raw and repadded != signature
+    return [signature, mirrored, repadded]
+
+
 def test_an_operators_token_makes_no_experts_act_and_the_experts_own_signature_does(
     client: TestClient,
     world: World,
@@ -704,7 +721,9 @@ def test_an_operators_token_makes_no_experts_act_and_the_experts_own_signature_d
     """Issue 15: with a token minted from BIDROOM_SECRET_KEY a seated expert's declaration and
     score sheet were recorded under their name. Over the real WebSocket: unsigned, signed by
     another holder, or signed by another key under the expert's certificate, each is refused and
-    nothing is recorded; the expert's own signature is taken, and kept with the event."""
+    nothing is recorded, whether sent with the operator's token (bound to no certificate) or in
+    the expert's own session taken over; the expert's own signature is taken, and kept with the
+    event, and never again however it is re-spelled."""
     _, s = seated(client, world, clock)
     seatings = [e for e in events_of(s) if e.name == "evaluation.expert_seated"]
     assert len(seatings) == 5, "each sign-in keeps its signature, checked offline here"
@@ -725,6 +744,18 @@ def test_an_operators_token_makes_no_experts_act_and_the_experts_own_signature_d
             operator.command("evaluation.declare", {**declare, **extra})
             for extra in ({}, by_other, wrong_key, revoked)
         ]
+    # the operator's token is bound to no certificate: no signed act passes with it at all
+    assert [(r["type"], r["code"]) for r in refusals] == [
+        ("error", "signature_required"),
+        ("error", "session_unbound"),
+        ("error", "session_unbound"),
+        ("error", "session_unbound"),
+    ], refusals
+    with socket_of(s, expert.token()) as stolen:  # the expert's own session, taken over
+        refusals = [
+            stolen.command("evaluation.declare", {**declare, **extra})
+            for extra in ({}, by_other, wrong_key, revoked)
+        ]
     assert [(r["type"], r["code"]) for r in refusals] == [
         ("error", "signature_required"),
         ("error", "signer_mismatch"),
@@ -741,10 +772,17 @@ def test_an_operators_token_makes_no_experts_act_and_the_experts_own_signature_d
     [event] = [e for e in events_of(s) if e.name == "evaluation.declared"]
     assert checked_offline(s, event) == expert.der()
     assert event.data["signed"] == {"action": "evaluation.declare", **declare}
-    with socket_of(s, token) as operator:  # the event's signature, replayed, is taken once
-        again = {k: event.data[k] for k in ("signature", "certificate")}
-        replayed = operator.command("evaluation.declare", {**declare, **again})
-    assert replayed["code"] == "signature_reused", replayed
+    # The event's signature replayed in the expert's session: as recorded, as (r, n - s), which
+    # verifies too, and with the spare bits of its last base64 character set (the same bytes):
+    # each is the recorded signature (the review's finding: the last two were taken).
+    again = {k: event.data[k] for k in ("signature", "certificate")}
+    with socket_of(s, expert.token()) as stolen:
+        replays = [
+            stolen.command("evaluation.declare", {**declare, **again, "signature": spelling})
+            for spelling in spellings_of(str(again["signature"]))
+        ]
+    assert [r["code"] for r in replays] == ["signature_reused"] * 3, replays
+    assert len([e for e in events_of(s) if e.name == "evaluation.declared"]) == 1
 
     for name in s.members()[1:]:
         ok(s.command("evaluation.declare", name, declaration="none"))
@@ -769,7 +807,7 @@ def test_an_operators_token_makes_no_experts_act_and_the_experts_own_signature_d
             operator.command("evaluation.submit_sheet", {**sheet, **extra})
             for extra in ({}, forged)
         ]
-    assert [r["code"] for r in refusals] == ["signature_required", "signer_mismatch"]
+    assert [r["code"] for r in refusals] == ["signature_required", "session_unbound"]
     assert s.state().sheets == {}, "nothing recorded"
     with socket_of(s, expert.token()) as own:
         args = signed_command(expert, ROOM_TYPE, s.room, "evaluation.submit_sheet", sheet)
