@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +217,17 @@ def test_the_deviation_base_is_the_trimmed_mean(tmp_path: Path) -> None:
     done = bidroom("evaluation", "recompute", str(write(tmp_path / "p.json", plain)), env={})
     flagged = {f["expert"] for f in json.loads(done.stdout)["flags"]}
     assert flagged == {"e01", "e02", "e03", "e05"}  # a plain-mean lot: the base is 14.6
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(tmp_path: Path) -> None:
+    """`bidroom evaluation recompute r.json | head`: the reader closed its end before the
+    summary was written (the review saw a BrokenPipeError traceback). The command ends quietly
+    with 141, as a shell's own commands do on SIGPIPE."""
+    record = write(tmp_path / "r.json", RECORD)
+    command = [sys.executable, "-m", "bidroom", "evaluation", "recompute", str(record)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # gone before anything is written: every write meets EPIPE
+        errors = process.stderr.read().decode()
+        assert process.wait(timeout=120) == 141, errors
+    assert errors == ""
