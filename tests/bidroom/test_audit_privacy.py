@@ -32,7 +32,9 @@ WAIT = 60.0  # a generous bound on what a busy machine's node takes
 
 
 def token(person: Person) -> str:
-    identity = tokens.Identity(person.subject, person.name, (person.role,), None, person.name)
+    identity = tokens.Identity(  # bound to the certificate, as login binds it
+        person.subject, person.name, (person.role,), None, person.name, tokens.bound(person.cert)
+    )
     return tokens.mint(identity, SECRET, datetime.now(UTC), timedelta(hours=1))
 
 
