@@ -32,6 +32,7 @@ from bidroom import (
     audit_api,
     audit_bundle,
     audit_key,
+    builtin_tsa,
     db,
     demo,
     demo_pki,
@@ -114,6 +115,11 @@ def serve(
     limit_malloc_arenas()
     asyncio.run(_with_engine(settings, db.ensure_migrated))
     asyncio.run(_with_engine(settings, lambda engine: _audit_continues(settings, engine)))
+    if settings.tsa_url is None:  # the built-in TSA opens with its secret, or nothing starts:
+        # a one-line refusal here, not a traceback from the app's start (a changed secret)
+        builtin_tsa.builtin(
+            settings.tsa_folder, datetime.now(UTC), timestamps.key_password(settings)
+        )
     sock = sock or _bind(settings.host, settings.port)
     port = sock.getsockname()[1]
     settings = settings.model_copy(update={"port": port})

@@ -10,13 +10,17 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx2 as httpx
 from cryptography import x509
 from nodes import SECRET, bidroom
+from pydantic import SecretStr
 
+from bidroom import builtin_tsa, timestamps
 from ca import login
 from ca import primitives as p
 
@@ -241,3 +245,21 @@ def test_a_trust_store_change_is_recorded_in_the_audit_log(tmp_path: Path) -> No
     assert [(action, actor.startswith("operator:")) for action, actor, _ in rows] == [
         ("trust.add_root", True)
     ]
+
+
+def test_serve_with_a_changed_tsa_secret_refuses_in_one_line(tmp_path: Path) -> None:
+    """The built-in TSA's key was locked with another BIDROOM_TSA_SECRET (the newcomer review
+    saw a traceback and exit 3): one line naming the secret, exit 2, the key file untouched."""
+    var = tmp_path / "var"
+    earlier = SimpleNamespace(tsa_secret=SecretStr("an earlier TSA secret, since replaced" * 2))
+    builtin_tsa.builtin(var / "tsa", datetime.now(UTC), timestamps.key_password(earlier))  # type: ignore[arg-type]
+    key = (var / "tsa" / builtin_tsa.KEY_FILE).read_bytes()
+    env = {**os.environ, **sqlite(tmp_path), "BIDROOM_VAR_DIR": str(var)}
+    env.pop("BIDROOM_TSA_DIR", None)
+    assert bidroom("migrate", env=env).returncode == 0
+    done = _serve(env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert "does not open with the password derived from BIDROOM_TSA_SECRET" in line, line
+    assert line.endswith("(config)"), line
+    assert (var / "tsa" / builtin_tsa.KEY_FILE).read_bytes() == key
