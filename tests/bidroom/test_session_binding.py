@@ -19,7 +19,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from client import RoomClient
-from nodes import SECRET, Node, bidroom
+from nodes import SECRET, Node, bidroom, solo
 from tendering import (
     PEOPLE,
     T0,
@@ -88,16 +88,14 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     world = make_world(folder / "trust", CAST)
     url = f"sqlite+aiosqlite:///{folder / 'b.db'}"
     asyncio.run(grant_roles(url, world))
-    env = {
-        "BIDROOM_DATABASE_URL": url,
-        "BIDROOM_SECRET_KEY": SECRET,
-        "BIDROOM_TRUST_DIR": str(world.trust),
-        "BIDROOM_MIN_BID_DAYS": "0",
-        "BIDROOM_VAR_DIR": str(folder / "var"),
-    }
-    node = Node(env).start()
+    node = solo(  # the database in folder / "b.db", as granted above
+        folder,
+        BIDROOM_TRUST_DIR=str(world.trust),
+        BIDROOM_MIN_BID_DAYS="0",
+        BIDROOM_VAR_DIR=str(folder / "var"),
+    )
     try:
-        yield Platform(node, world, _publish(node, world, env), env)
+        yield Platform(node, world, _publish(node, world, node.env), node.env)
     finally:
         node.stop()
 
